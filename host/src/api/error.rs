@@ -1,0 +1,102 @@
+//! API errors and their HTTP mapping. Every error body is
+//! `{"error": {"code", "message", "field"?}}` so a client can point at the
+//! offending field.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::store::StoreError;
+
+#[derive(Debug)]
+pub enum ApiError {
+    /// 422: a field's value is not acceptable.
+    Invalid {
+        field: String,
+        message: String,
+    },
+    /// 400: the body is not the JSON we expect.
+    BadRequest {
+        field: Option<String>,
+        message: String,
+    },
+    /// 404: absent, or another tenant's (indistinguishable on purpose).
+    NotFound(&'static str),
+    /// 409: not allowed in the current state.
+    Conflict(String),
+    Unauthorized(&'static str),
+    Internal(String),
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable machine-readable code, e.g. `invalid_field`.
+    pub code: &'static str,
+    pub message: String,
+    /// The request field at fault, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            field: field.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => Self::NotFound("not found"),
+            StoreError::Conflict(m) => Self::Conflict(m),
+            StoreError::Db(e) => Self::Internal(e.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, message, field) = match self {
+            Self::Invalid { field, message } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_field",
+                format!("{field}: {message}"),
+                Some(field),
+            ),
+            Self::BadRequest { field, message } => {
+                (StatusCode::BAD_REQUEST, "bad_request", message, field)
+            }
+            Self::NotFound(what) => (StatusCode::NOT_FOUND, "not_found", what.to_owned(), None),
+            Self::Conflict(m) => (StatusCode::CONFLICT, "conflict", m, None),
+            Self::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "unauthorized", m.to_owned(), None),
+            Self::Internal(m) => {
+                tracing::error!(error = m, "internal error answering a request");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error; see the server log".to_owned(),
+                    None,
+                )
+            }
+        };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code,
+                message,
+                field,
+            },
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

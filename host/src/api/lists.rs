@@ -1,0 +1,215 @@
+//! Contact lists and the contacts in them.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::auth::TenantAuth;
+use super::error::{ApiError, ApiResult};
+use super::json::ApiJson;
+use crate::domain::phone::E164;
+use crate::store::{Contact, ContactList, Id, NewContact};
+
+/// Contacts accepted in one request.
+const MAX_CONTACTS_PER_REQUEST: usize = 10_000;
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateList {
+    pub name: String,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContactInput {
+    /// E.164, e.g. `+14155550100`.
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    /// Custom fields, usable as `{{name}}` in message bodies.
+    #[serde(default)]
+    pub fields: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddContacts {
+    pub contacts: Vec<ContactInput>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AddedContacts {
+    /// Contacts added or updated, in request order.
+    pub contact_ids: Vec<Id>,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct Page {
+    /// Return items with an id greater than this.
+    #[serde(default)]
+    pub after: Id,
+    /// At most this many items (default 100, max 1000).
+    pub limit: Option<i64>,
+}
+
+impl Page {
+    pub fn limit(&self) -> i64 {
+        self.limit.unwrap_or(100).clamp(1, 1000)
+    }
+}
+
+#[utoipa::path(post, path = "/v1/lists", tag = "lists", request_body = CreateList,
+    responses((status = 201, body = ContactList), (status = 422, body = super::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    ApiJson(req): ApiJson<CreateList>,
+) -> ApiResult<(StatusCode, Json<ContactList>)> {
+    let name = req.name.trim();
+    if name.is_empty() {
+        return Err(ApiError::invalid("name", "must not be empty"));
+    }
+    Ok((
+        StatusCode::CREATED,
+        Json(state.store.create_list(tenant.id, name).await?),
+    ))
+}
+
+#[utoipa::path(get, path = "/v1/lists", tag = "lists",
+    responses((status = 200, body = Vec<ContactList>)), security(("api_key" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+) -> ApiResult<Json<Vec<ContactList>>> {
+    Ok(Json(state.store.lists(tenant.id).await?))
+}
+
+#[utoipa::path(get, path = "/v1/lists/{id}", tag = "lists",
+    responses((status = 200, body = ContactList), (status = 404, body = super::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn get(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    Path(id): Path<Id>,
+) -> ApiResult<Json<ContactList>> {
+    Ok(Json(state.store.list(tenant.id, id).await?))
+}
+
+#[utoipa::path(post, path = "/v1/lists/{id}/contacts", tag = "lists", request_body = AddContacts,
+    responses((status = 201, body = AddedContacts), (status = 422, body = super::error::ErrorBody),
+        (status = 404, body = super::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn add_contacts(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    Path(id): Path<Id>,
+    ApiJson(req): ApiJson<AddContacts>,
+) -> ApiResult<(StatusCode, Json<AddedContacts>)> {
+    if req.contacts.is_empty() {
+        return Err(ApiError::invalid("contacts", "must not be empty"));
+    }
+    if req.contacts.len() > MAX_CONTACTS_PER_REQUEST {
+        return Err(ApiError::invalid(
+            "contacts",
+            format!("at most {MAX_CONTACTS_PER_REQUEST} per request; use several requests"),
+        ));
+    }
+    let contacts = req
+        .contacts
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| validate_contact(i, c))
+        .collect::<ApiResult<Vec<_>>>()?;
+    let contact_ids = state.store.add_contacts(tenant.id, id, &contacts).await?;
+    Ok((StatusCode::CREATED, Json(AddedContacts { contact_ids })))
+}
+
+fn validate_contact(index: usize, c: ContactInput) -> ApiResult<NewContact> {
+    let field = |name: &str| format!("contacts[{index}].{name}");
+    let phone = c
+        .phone
+        .as_deref()
+        .map(|p| E164::parse(p.trim()))
+        .transpose()
+        .map_err(|e| {
+            ApiError::invalid(
+                &field("phone"),
+                format!("{:?} {e}", c.phone.unwrap_or_default()),
+            )
+        })?;
+    let email = c.email.as_deref().map(str::trim).map(str::to_lowercase);
+    if let Some(email) = &email
+        && !looks_like_email(email)
+    {
+        return Err(ApiError::invalid(
+            &field("email"),
+            format!("{email:?} is not an email address"),
+        ));
+    }
+    if phone.is_none() && email.is_none() {
+        return Err(ApiError::invalid(
+            &field("phone"),
+            "a contact needs a phone or an email",
+        ));
+    }
+    Ok(NewContact {
+        phone: phone.map(|p| p.to_string()),
+        email,
+        first_name: c.first_name,
+        last_name: c.last_name,
+        fields: c.fields,
+    })
+}
+
+/// The practical check every peer does: one `@`, something before it, a dot
+/// in the domain, no spaces.
+fn looks_like_email(s: &str) -> bool {
+    match s.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !s.contains(char::is_whitespace)
+        }
+        None => false,
+    }
+}
+
+#[utoipa::path(get, path = "/v1/lists/{id}/contacts", tag = "lists", params(Page),
+    responses((status = 200, body = Vec<Contact>), (status = 404, body = super::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn contacts(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    Path(id): Path<Id>,
+    Query(page): Query<Page>,
+) -> ApiResult<Json<Vec<Contact>>> {
+    Ok(Json(
+        state
+            .store
+            .list_contacts(tenant.id, id, page.after, page.limit())
+            .await?,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::looks_like_email;
+
+    #[test]
+    fn email_shape() {
+        assert!(looks_like_email("ana@example.com"));
+        assert!(!looks_like_email("ana@example"));
+        assert!(!looks_like_email("ana example@x.com"));
+        assert!(!looks_like_email("@x.com"));
+        assert!(!looks_like_email("a@b@c.com"));
+    }
+}

@@ -1,0 +1,72 @@
+//! The HTTP API: axum routes, one file per resource, request validation,
+//! error mapping and the OpenAPI document.
+
+mod auth;
+mod campaigns;
+mod channels;
+mod error;
+mod json;
+mod lists;
+mod openapi;
+mod plugins;
+pub mod tenants;
+mod webhooks;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{any, get, post};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+
+use crate::engine::Engine;
+use crate::plugins::Registry;
+use crate::store::Store;
+
+/// Largest request body accepted (JSON and webhooks).
+const MAX_BODY_BYTES: usize = 16 << 20;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub registry: Arc<Registry>,
+    pub engine: Arc<Engine>,
+    pub admin_key_hash: String,
+    pub public_url: String,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/openapi.json",
+            get(|| async { axum::Json(openapi::ApiDoc::openapi()) }),
+        )
+        .route("/v1/tenants", post(tenants::create).get(tenants::list))
+        .route("/v1/plugins", get(plugins::list))
+        .route("/v1/channels", post(channels::create).get(channels::list))
+        .route("/v1/channels/{id}", get(channels::get))
+        .route("/v1/lists", post(lists::create).get(lists::list))
+        .route("/v1/lists/{id}", get(lists::get))
+        .route(
+            "/v1/lists/{id}/contacts",
+            post(lists::add_contacts).get(lists::contacts),
+        )
+        .route(
+            "/v1/campaigns",
+            post(campaigns::create).get(campaigns::list),
+        )
+        .route("/v1/campaigns/{id}", get(campaigns::get))
+        .route("/v1/campaigns/{id}/start", post(campaigns::start))
+        .route("/v1/campaigns/{id}/pause", post(campaigns::pause))
+        .route("/v1/campaigns/{id}/resume", post(campaigns::resume))
+        .route("/v1/campaigns/{id}/cancel", post(campaigns::cancel))
+        .route("/v1/campaigns/{id}/progress", get(campaigns::progress))
+        .route("/v1/campaigns/{id}/members", get(campaigns::members))
+        .route("/webhooks/{channel}", any(webhooks::receive))
+        .fallback(|| async { error::ApiError::NotFound("no such route") })
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

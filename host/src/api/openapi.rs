@@ -1,0 +1,36 @@
+//! The OpenAPI document served at `/openapi.json`, generated from the
+//! handlers' annotations so it cannot drift from the routes.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Herald", description = "Campaign server with sandboxed provider plugins"),
+    paths(
+        super::tenants::create, super::tenants::list,
+        super::channels::create, super::channels::list, super::channels::get,
+        super::lists::create, super::lists::list, super::lists::get,
+        super::lists::add_contacts, super::lists::contacts,
+        super::campaigns::create, super::campaigns::list, super::campaigns::get,
+        super::campaigns::start, super::campaigns::pause, super::campaigns::resume,
+        super::campaigns::cancel, super::campaigns::progress, super::campaigns::members,
+        super::plugins::list,
+    ),
+    modifiers(&BearerKeys)
+)]
+pub struct ApiDoc;
+
+struct BearerKeys;
+
+impl Modify for BearerKeys {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        for name in ["api_key", "admin_key"] {
+            components.add_security_scheme(
+                name,
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            );
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! The plugins loaded in this server, for tenants choosing a channel's plugin.
+
+use axum::Json;
+use axum::extract::State;
+use serde::Serialize;
+
+use super::AppState;
+use super::auth::TenantAuth;
+use super::error::ApiResult;
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PluginInfo {
+    pub name: String,
+    pub version: String,
+    pub sha256: String,
+    pub channels: Vec<String>,
+    pub config: Vec<ConfigFieldInfo>,
+    pub allowed_hosts: Vec<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ConfigFieldInfo {
+    pub name: String,
+    pub label: String,
+    pub description: String,
+    pub required: bool,
+    pub secret: bool,
+}
+
+#[utoipa::path(get, path = "/v1/plugins", tag = "plugins",
+    responses((status = 200, body = Vec<PluginInfo>)), security(("api_key" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    _: TenantAuth,
+) -> ApiResult<Json<Vec<PluginInfo>>> {
+    Ok(Json(
+        state
+            .registry
+            .all()
+            .iter()
+            .map(|p| PluginInfo {
+                name: p.manifest.name.clone(),
+                version: p.manifest.version.clone(),
+                sha256: p.sha256.clone(),
+                channels: p
+                    .manifest
+                    .channels
+                    .iter()
+                    .map(|c| format!("{c:?}").to_lowercase())
+                    .collect(),
+                config: p
+                    .manifest
+                    .config
+                    .iter()
+                    .map(|f| ConfigFieldInfo {
+                        name: f.name.clone(),
+                        label: f.label.clone(),
+                        description: f.description.clone(),
+                        required: f.required,
+                        secret: f.secret,
+                    })
+                    .collect(),
+                allowed_hosts: p.manifest.allowed_hosts.clone(),
+            })
+            .collect(),
+    ))
+}

@@ -1,0 +1,56 @@
+//! Tenant management (admin key only).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::auth::AdminAuth;
+use super::error::{ApiError, ApiResult};
+use super::json::ApiJson;
+use crate::store::Tenant;
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTenant {
+    pub name: String,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CreatedTenant {
+    #[serde(flatten)]
+    pub tenant: Tenant,
+    /// The tenant's API key. Shown once: only its hash is stored.
+    pub api_key: String,
+}
+
+/// A new random API key: 256 bits, hex, with a recognisable prefix.
+pub fn new_api_key() -> String {
+    format!("hrld_{}", hex::encode(rand::rng().random::<[u8; 32]>()))
+}
+
+#[utoipa::path(post, path = "/v1/tenants", tag = "tenants", request_body = CreateTenant,
+    responses((status = 201, body = CreatedTenant), (status = 422, body = super::error::ErrorBody)),
+    security(("admin_key" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    ApiJson(req): ApiJson<CreateTenant>,
+) -> ApiResult<(StatusCode, Json<CreatedTenant>)> {
+    let name = req.name.trim();
+    if name.is_empty() {
+        return Err(ApiError::invalid("name", "must not be empty"));
+    }
+    let api_key = new_api_key();
+    let tenant = state.store.create_tenant(name, &api_key).await?;
+    tracing::info!(tenant = tenant.id, name, "tenant created");
+    Ok((StatusCode::CREATED, Json(CreatedTenant { tenant, api_key })))
+}
+
+#[utoipa::path(get, path = "/v1/tenants", tag = "tenants",
+    responses((status = 200, body = Vec<Tenant>)), security(("admin_key" = [])))]
+pub async fn list(State(state): State<AppState>, _: AdminAuth) -> ApiResult<Json<Vec<Tenant>>> {
+    Ok(Json(state.store.list_tenants().await?))
+}

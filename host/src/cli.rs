@@ -1,0 +1,74 @@
+//! Command-line interface.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "herald",
+    version,
+    about = "Campaign server with sandboxed WebAssembly provider plugins"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on. Port 0 picks a free port (printed at start).
+    #[arg(long, env = "HERALD_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// `sqlite:FILE` (created if missing) or `postgres://user@host/db`.
+    #[arg(long, env = "HERALD_DATABASE_URL", default_value = "sqlite:herald.db")]
+    pub database_url: String,
+
+    /// Directory of provider plugin components (`*.wasm`) loaded at start.
+    #[arg(long, env = "HERALD_PLUGINS_DIR", default_value = "target/plugins")]
+    pub plugins_dir: PathBuf,
+
+    /// Base URL providers use to reach this server's webhooks
+    /// (default: http://<listen address>).
+    #[arg(long, env = "HERALD_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Admin key for tenant management. Without it, one is generated at the
+    /// first start and printed once.
+    #[arg(long, env = "HERALD_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+
+    /// Also start the provider simulator on loopback, create a demo tenant
+    /// with an SMS channel pointing at it, and print a curl walkthrough.
+    #[arg(long)]
+    pub demo: bool,
+
+    /// Log as JSON lines instead of human-readable text.
+    #[arg(long, env = "HERALD_LOG_JSON")]
+    pub log_json: bool,
+
+    /// Wall-clock budget of one plugin call, in milliseconds.
+    #[arg(long, env = "HERALD_PLUGIN_TIMEOUT_MS", default_value_t = 5000)]
+    pub plugin_timeout_ms: u64,
+
+    /// Memory cap of one plugin instance, in MiB.
+    #[arg(long, env = "HERALD_PLUGIN_MEMORY_MB", default_value_t = 64)]
+    pub plugin_memory_mb: usize,
+
+    /// Seconds a claimed send stays leased; a send outliving its lease is
+    /// marked `unknown` and never resent automatically.
+    #[arg(long, env = "HERALD_LEASE_SECS", default_value_t = 300)]
+    pub lease_secs: u64,
+
+    /// Plugin calls in flight at once.
+    #[arg(long, env = "HERALD_MAX_IN_FLIGHT", default_value_t = 128)]
+    pub max_in_flight: usize,
+}

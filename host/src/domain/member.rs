@@ -1,0 +1,106 @@
+//! Member delivery states and the rules for moving between them. Receipts can
+//! arrive twice or out of order; `accepts` makes applying them monotonic.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MemberStatus {
+    /// Waiting for its turn (or for a retry time).
+    Queued,
+    /// Claimed by a dispatcher; the attempt is recorded, the plugin is called.
+    Sending,
+    /// The provider accepted it.
+    Sent,
+    Delivered,
+    Failed,
+    /// A dispatcher died mid-send: the provider may or may not have it. Never
+    /// resent blindly (at most once per intent).
+    Unknown,
+    /// Its campaign was cancelled before it was sent.
+    Cancelled,
+}
+
+impl MemberStatus {
+    pub const ALL: [MemberStatus; 7] = [
+        Self::Queued,
+        Self::Sending,
+        Self::Sent,
+        Self::Delivered,
+        Self::Failed,
+        Self::Unknown,
+        Self::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Sending => "sending",
+            Self::Sent => "sent",
+            Self::Delivered => "delivered",
+            Self::Failed => "failed",
+            Self::Unknown => "unknown",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// A final state never changes again.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            Self::Delivered | Self::Failed | Self::Unknown | Self::Cancelled
+        )
+    }
+
+    /// Position along the delivery path; receipts only move a member forward.
+    fn rank(self) -> u8 {
+        match self {
+            Self::Queued => 0,
+            Self::Sending => 1,
+            Self::Sent => 2,
+            Self::Delivered | Self::Failed | Self::Unknown | Self::Cancelled => 3,
+        }
+    }
+
+    /// Whether a receipt saying `to` may be applied to a member in `self`.
+    pub fn accepts(self, to: MemberStatus) -> bool {
+        !self.is_final() && to.rank() > self.rank()
+    }
+
+    /// Statuses a receipt saying `to` may move a member out of (for SQL).
+    pub fn receipt_sources(to: MemberStatus) -> Vec<MemberStatus> {
+        Self::ALL.into_iter().filter(|s| s.accepts(to)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use MemberStatus as M;
+
+    #[test]
+    fn delivered_never_goes_back_to_sent() {
+        assert!(!M::Delivered.accepts(M::Sent));
+        assert!(M::Sent.accepts(M::Delivered));
+        assert!(M::Sending.accepts(M::Delivered));
+    }
+
+    #[test]
+    fn a_duplicate_receipt_changes_nothing() {
+        assert!(!M::Sent.accepts(M::Sent));
+        assert!(!M::Failed.accepts(M::Failed));
+    }
+
+    #[test]
+    fn final_states_are_final() {
+        for from in M::ALL.into_iter().filter(|s| s.is_final()) {
+            for to in M::ALL {
+                assert!(!from.accepts(to));
+            }
+        }
+    }
+}

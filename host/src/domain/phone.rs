@@ -1,0 +1,85 @@
+//! E.164 phone numbers, validated with libphonenumber's metadata (the
+//! `phonenumber` crate) rather than a regex, so "+1 555" style numbers that
+//! look right but cannot exist are refused.
+
+use std::fmt;
+
+/// A phone number in E.164 form (`+14155550100`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct E164(String);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PhoneError {
+    #[error("must be in E.164 format, e.g. +14155550100")]
+    NotE164,
+    #[error("is not a valid phone number for its country")]
+    Invalid,
+}
+
+impl E164 {
+    /// Accepts only strict E.164 input: a `+`, a country code, digits only.
+    pub fn parse(input: &str) -> Result<Self, PhoneError> {
+        let digits = input.strip_prefix('+').ok_or(PhoneError::NotE164)?;
+        if digits.is_empty()
+            || digits.len() > 15
+            || !digits.bytes().all(|b| b.is_ascii_digit())
+            || digits.starts_with('0')
+        {
+            return Err(PhoneError::NotE164);
+        }
+        let number = phonenumber::parse(None, input).map_err(|_| PhoneError::Invalid)?;
+        if !phonenumber::is_valid(&number) {
+            return Err(PhoneError::Invalid);
+        }
+        Ok(Self(
+            number.format().mode(phonenumber::Mode::E164).to_string(),
+        ))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for E164 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_valid_numbers_of_several_countries() {
+        for n in [
+            "+14155550100",
+            "+442071838750",
+            "+4930901820",
+            "+5511987654321",
+        ] {
+            assert_eq!(E164::parse(n).unwrap().as_str(), n);
+        }
+    }
+
+    #[test]
+    fn refuses_non_e164_forms() {
+        for n in [
+            "4155550100",
+            "+1 415 555 0100",
+            "+1-415-555-0100",
+            "+",
+            "",
+            "+0123456789",
+        ] {
+            assert_eq!(E164::parse(n), Err(PhoneError::NotE164), "{n}");
+        }
+    }
+
+    #[test]
+    fn refuses_numbers_that_cannot_exist() {
+        assert_eq!(E164::parse("+1123"), Err(PhoneError::Invalid));
+        assert_eq!(E164::parse("+999123456789"), Err(PhoneError::Invalid));
+    }
+}

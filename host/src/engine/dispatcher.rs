@@ -1,0 +1,243 @@
+//! Claim due members -> call the plugin -> hand the outcome to the writer,
+//! which records outcomes in batches. Each member's attempt (with its
+//! idempotency key) is committed by the claim before the plugin is called.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tracing::Instrument;
+
+use super::Engine;
+use super::outcome::{Classified, classify, failed};
+use crate::domain::campaign::CampaignStatus;
+use crate::domain::retry::FailureClass;
+use crate::domain::template::BodyTemplate;
+use crate::plugins::{CallContext, wit};
+use crate::store::{ClaimedMember, SendOutcome};
+
+/// The longest the dispatcher sleeps when idle: retries and newly due members
+/// are picked up within this.
+const IDLE_TICK: Duration = Duration::from_millis(200);
+/// Outcomes written per transaction.
+const WRITE_BATCH: usize = 200;
+/// How long the writer waits to fill a batch.
+const WRITE_LINGER: Duration = Duration::from_millis(20);
+
+type Finished = (ClaimedMember, SendOutcome);
+
+pub async fn run(engine: Arc<Engine>) {
+    let (done_tx, done_rx) = mpsc::channel::<Finished>(engine.config.max_in_flight * 2);
+    tokio::spawn(write_outcomes(engine.clone(), done_rx));
+    let slots = Arc::new(Semaphore::new(engine.config.max_in_flight));
+    loop {
+        let free = slots.available_permits() as i64;
+        if free == 0 {
+            // Wait for one send to finish before claiming more.
+            drop(slots.clone().acquire_owned().await);
+            continue;
+        }
+        let limit = free.min(engine.config.batch_size);
+        let claimed = match engine
+            .store
+            .claim_due(
+                &engine.config.instance_id,
+                engine.config.lease.as_millis() as i64,
+                limit,
+            )
+            .await
+        {
+            Ok(claimed) => claimed,
+            Err(e) => {
+                tracing::error!(error = %e, "claiming due members failed; retrying in 1 s");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if claimed.is_empty() {
+            tokio::select! {
+                _ = engine.wake.notified() => {}
+                _ = tokio::time::sleep(IDLE_TICK) => {}
+            }
+            continue;
+        }
+        for member in claimed {
+            let permit = slots
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("semaphore never closed");
+            tokio::spawn(send_one(engine.clone(), member, done_tx.clone(), permit));
+        }
+    }
+}
+
+async fn send_one(
+    engine: Arc<Engine>,
+    member: ClaimedMember,
+    done: mpsc::Sender<Finished>,
+    _slot: OwnedSemaphorePermit,
+) {
+    let span = tracing::info_span!(
+        "send",
+        tenant = member.tenant_id,
+        campaign = member.campaign_id,
+        member = member.id,
+        attempt = member.attempt,
+        plugin = tracing::field::Empty,
+        version = tracing::field::Empty,
+    );
+    let classified = attempt(&engine, &member).instrument(span.clone()).await;
+    let _enter = span.enter();
+    match &classified.outcome {
+        SendOutcome::Accepted {
+            provider_message_id,
+        } => tracing::debug!(provider_message_id, "sent"),
+        SendOutcome::Retry {
+            at, error_message, ..
+        } => {
+            tracing::info!(
+                retry_at = at,
+                error = error_message,
+                "attempt failed; will retry"
+            )
+        }
+        SendOutcome::Failed {
+            error_code,
+            error_message,
+        } => tracing::info!(code = ?error_code, error = error_message, "member failed"),
+    }
+    if let Some(reason) = &classified.pause_reason {
+        pause_campaign(&engine, &member, reason).await;
+    }
+    // The writer only stops when the process does.
+    let _ = done.send((member, classified.outcome)).await;
+}
+
+async fn attempt(engine: &Engine, member: &ClaimedMember) -> Classified {
+    let channel = match engine
+        .channels
+        .get(member.tenant_id, member.channel_id)
+        .await
+    {
+        Ok(c) => c,
+        Err(e) => {
+            return failed(
+                FailureClass::Transient,
+                None,
+                format!("channel {} unavailable: {e}", member.channel_id),
+                member.attempt,
+            );
+        }
+    };
+    let Some(plugin) = engine.registry.get(&channel.plugin) else {
+        return failed(
+            FailureClass::ChannelBroken,
+            None,
+            format!(
+                "plugin {:?} of channel {} is not loaded",
+                channel.plugin, channel.id
+            ),
+            member.attempt,
+        );
+    };
+    let span = tracing::Span::current();
+    span.record("plugin", plugin.name());
+    span.record("version", plugin.version());
+    let body = match BodyTemplate::parse(&member.body).and_then(|t| t.render(&member.values)) {
+        Ok(body) => body,
+        Err(e) => {
+            return failed(FailureClass::Rejected, None, e.to_string(), member.attempt);
+        }
+    };
+    let message = wit::OutboundMessage {
+        idempotency_key: member.idempotency_key.clone(),
+        to: member.address.clone(),
+        sender: channel.sender.clone(),
+        content: wit::Content::Text(wit::TextMessage {
+            body,
+            media: Vec::new(),
+        }),
+        status_callback_url: engine.callback_url(channel.id),
+    };
+    let ctx = CallContext {
+        plugin: plugin.name().to_owned(),
+        version: plugin.version().to_owned(),
+        channel_id: Some(channel.id),
+        secrets: Arc::new(channel.secrets.clone()),
+        allowed_hosts: Arc::new(
+            channel
+                .allowed_hosts
+                .clone()
+                .unwrap_or_else(|| plugin.manifest.allowed_hosts.clone()),
+        ),
+    };
+    let config = channel
+        .config
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    classify(plugin.send(ctx, config, message).await, member.attempt)
+}
+
+async fn pause_campaign(engine: &Engine, member: &ClaimedMember, reason: &str) {
+    match engine
+        .store
+        .set_campaign_status(
+            member.tenant_id,
+            member.campaign_id,
+            CampaignStatus::Running,
+            CampaignStatus::Paused,
+            Some(reason),
+        )
+        .await
+    {
+        Ok(()) => tracing::warn!(
+            campaign = member.campaign_id,
+            reason,
+            "campaign paused automatically; resume it once the cause is fixed"
+        ),
+        // Already paused by another failing send: nothing to do.
+        Err(crate::store::StoreError::Conflict(_)) => {}
+        Err(e) => tracing::error!(error = %e, "pausing campaign failed"),
+    }
+}
+
+/// Records outcomes in batches. A failed write is retried until it succeeds:
+/// losing an outcome would leave a member `sending` until its lease expires.
+async fn write_outcomes(engine: Arc<Engine>, mut done: mpsc::Receiver<Finished>) {
+    let mut batch: Vec<Finished> = Vec::with_capacity(WRITE_BATCH);
+    while let Some(first) = done.recv().await {
+        batch.push(first);
+        let linger = tokio::time::sleep(WRITE_LINGER);
+        tokio::pin!(linger);
+        while batch.len() < WRITE_BATCH {
+            tokio::select! {
+                next = done.recv() => match next {
+                    Some(f) => batch.push(f),
+                    None => break,
+                },
+                _ = &mut linger => break,
+            }
+        }
+        let mut delay = Duration::from_millis(100);
+        let touched = loop {
+            match engine
+                .store
+                .record_outcomes(&engine.config.instance_id, &batch)
+                .await
+            {
+                Ok(touched) => break touched,
+                Err(e) => {
+                    tracing::error!(error = %e, batch = batch.len(), "recording outcomes failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        };
+        batch.clear();
+        engine.complete_campaigns(&touched).await;
+        // Retries due now (e.g. after a pause-worthy error) need a claim pass.
+        engine.wake();
+    }
+}

@@ -1,0 +1,125 @@
+//! The engine: the dispatcher that claims due members and sends them through
+//! their channel's plugin, the writer that records outcomes in batches, the
+//! lease sweeper, and webhook event application.
+
+mod channels;
+mod dispatcher;
+mod outcome;
+mod webhooks;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use crate::plugins::Registry;
+use crate::store::Store;
+use channels::ChannelCache;
+
+pub use webhooks::WebhookReply;
+
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Base URL providers use to reach Herald's webhooks.
+    pub public_url: String,
+    /// Distinguishes this process's leases from other instances'.
+    pub instance_id: String,
+    /// Members claimed per query.
+    pub batch_size: i64,
+    /// Plugin calls in flight at once.
+    pub max_in_flight: usize,
+    /// How long a claim stays valid; a send whose lease expires is `unknown`.
+    pub lease: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            public_url: "http://127.0.0.1:8080".into(),
+            instance_id: format!("herald-{}", std::process::id()),
+            batch_size: 100,
+            max_in_flight: 128,
+            lease: Duration::from_secs(300),
+        }
+    }
+}
+
+pub struct Engine {
+    store: Store,
+    registry: Arc<Registry>,
+    config: EngineConfig,
+    channels: ChannelCache,
+    wake: Notify,
+}
+
+impl Engine {
+    pub fn new(store: Store, registry: Arc<Registry>, config: EngineConfig) -> Arc<Self> {
+        Arc::new(Self {
+            channels: ChannelCache::new(store.clone()),
+            store,
+            registry,
+            config,
+            wake: Notify::new(),
+        })
+    }
+
+    /// Starts the dispatcher, the outcome writer and the lease sweeper.
+    pub fn start(self: &Arc<Self>) {
+        tokio::spawn(dispatcher::run(self.clone()));
+        tokio::spawn(sweep_leases(self.clone()));
+    }
+
+    /// New due work exists (a campaign started or resumed): claim now rather
+    /// than at the next tick.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// Where the provider posts status callbacks for a channel.
+    fn callback_url(&self, channel_id: i64) -> String {
+        format!(
+            "{}/webhooks/{channel_id}",
+            self.config.public_url.trim_end_matches('/')
+        )
+    }
+
+    async fn complete_campaigns(&self, candidates: &[i64]) {
+        match self.store.complete_finished_campaigns(candidates).await {
+            Ok(done) => {
+                for id in done {
+                    tracing::info!(
+                        campaign = id,
+                        "campaign completed: every member reached a final state"
+                    );
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "checking campaign completion failed"),
+        }
+    }
+}
+
+/// Members left `sending` by a dead process become `unknown` once their
+/// lease runs out (never resent blindly).
+async fn sweep_leases(engine: Arc<Engine>) {
+    let every =
+        (engine.config.lease / 10).clamp(Duration::from_millis(200), Duration::from_secs(30));
+    loop {
+        match engine.store.expire_leases().await {
+            Ok(touched) if !touched.is_empty() => {
+                tracing::warn!(campaigns = ?touched, "sends left unfinished by a stopped process marked unknown");
+                engine.complete_campaigns(&touched).await;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "lease sweep failed"),
+        }
+        tokio::time::sleep(every).await;
+    }
+}

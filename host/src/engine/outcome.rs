@@ -1,0 +1,96 @@
+//! Turns what a plugin call returned into the member's outcome, using the
+//! retry rules in `domain::retry`.
+
+use crate::domain::retry::{Decision, FailureClass, decide};
+use crate::plugins::{PluginFailure, wit};
+use crate::store::{SendOutcome, now_ms};
+
+/// The outcome to record, and a reason to pause the campaign if the channel
+/// cannot send at all.
+pub struct Classified {
+    pub outcome: SendOutcome,
+    pub pause_reason: Option<String>,
+}
+
+type SendResult = Result<Result<wit::SendReceipt, wit::SendError>, PluginFailure>;
+
+pub fn classify(result: SendResult, attempt: i64) -> Classified {
+    let (class, code, message) = match result {
+        Ok(Ok(receipt)) => {
+            return Classified {
+                outcome: SendOutcome::Accepted {
+                    provider_message_id: receipt.provider_message_id,
+                },
+                pause_reason: None,
+            };
+        }
+        Ok(Err(error)) => describe(error),
+        Err(failure) => (FailureClass::PluginFault, None, failure.to_string()),
+    };
+    failed(class, code, message, attempt)
+}
+
+/// The outcome of an attempt that failed before or at the plugin call.
+pub fn failed(
+    class: FailureClass,
+    code: Option<String>,
+    message: String,
+    attempt: i64,
+) -> Classified {
+    match decide(&class, attempt) {
+        Decision::Fail => Classified {
+            outcome: SendOutcome::Failed {
+                error_code: code,
+                error_message: message,
+            },
+            pause_reason: None,
+        },
+        Decision::RetryIn(ms) => Classified {
+            outcome: SendOutcome::Retry {
+                at: now_ms() + ms as i64,
+                error_code: code,
+                error_message: message,
+            },
+            pause_reason: None,
+        },
+        Decision::PauseCampaign => Classified {
+            pause_reason: Some(message.clone()),
+            outcome: SendOutcome::Retry {
+                at: now_ms(),
+                error_code: code,
+                error_message: message,
+            },
+        },
+    }
+}
+
+fn describe(error: wit::SendError) -> (FailureClass, Option<String>, String) {
+    use wit::SendError as E;
+    match error {
+        E::InvalidRecipient(r) => (FailureClass::InvalidRecipient, Some(r.code), r.message),
+        E::Rejected(r) => (FailureClass::Rejected, Some(r.code), r.message),
+        E::RateLimited(ms) => (
+            FailureClass::RateLimited {
+                retry_after_ms: ms.into(),
+            },
+            None,
+            format!("rate limited by the provider; retry after {ms} ms"),
+        ),
+        E::Transient(m) => (FailureClass::Transient, None, m),
+        E::Auth(m) => (
+            FailureClass::ChannelBroken,
+            None,
+            format!("provider auth failure: {m}"),
+        ),
+        E::InsufficientFunds(m) => (
+            FailureClass::ChannelBroken,
+            None,
+            format!("provider account has insufficient funds: {m}"),
+        ),
+        E::InvalidConfig(m) => (
+            FailureClass::ChannelBroken,
+            None,
+            format!("channel configuration unusable: {m}"),
+        ),
+    }
+}

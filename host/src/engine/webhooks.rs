@@ -1,0 +1,136 @@
+//! Webhook events: the channel's plugin verifies and parses the request; the
+//! engine applies the normalised events it returns.
+
+use std::sync::Arc;
+
+use super::Engine;
+use crate::domain::member::MemberStatus;
+use crate::plugins::{CallContext, wit};
+use crate::store::{Id, Receipt, StoreError, now_ms};
+
+/// The HTTP answer for the provider.
+pub struct WebhookReply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl WebhookReply {
+    fn text(status: u16, body: &str) -> Self {
+        Self {
+            status,
+            headers: vec![("content-type".into(), "text/plain".into())],
+            body: body.as_bytes().to_vec(),
+        }
+    }
+}
+
+impl Engine {
+    pub async fn handle_webhook(
+        &self,
+        channel_id: Id,
+        request: wit::WebhookRequest,
+    ) -> WebhookReply {
+        let channel = match self.store.channel_for_webhook(channel_id).await {
+            Ok(c) => c,
+            Err(StoreError::NotFound) => return WebhookReply::text(404, "unknown channel"),
+            Err(e) => {
+                tracing::error!(channel = channel_id, error = %e, "webhook: loading channel failed");
+                return WebhookReply::text(500, "try again");
+            }
+        };
+        let Some(plugin) = self.registry.get(&channel.plugin) else {
+            tracing::error!(
+                channel = channel_id,
+                plugin = channel.plugin,
+                "webhook for a channel whose plugin is not loaded"
+            );
+            return WebhookReply::text(503, "plugin unavailable");
+        };
+        let ctx = CallContext {
+            plugin: plugin.name().to_owned(),
+            version: plugin.version().to_owned(),
+            channel_id: Some(channel.id),
+            secrets: Arc::new(channel.secrets.clone()),
+            allowed_hosts: Arc::default(),
+        };
+        let config = channel.config.clone().into_iter().collect();
+        let outcome = match plugin.handle_webhook(ctx, config, request).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(wit::WebhookError::Unauthorized(why))) => {
+                tracing::warn!(
+                    channel = channel_id,
+                    plugin = plugin.name(),
+                    reason = why,
+                    "webhook refused: verification failed"
+                );
+                return WebhookReply::text(401, "signature verification failed");
+            }
+            Ok(Err(wit::WebhookError::BadRequest(why))) => {
+                tracing::warn!(
+                    channel = channel_id,
+                    plugin = plugin.name(),
+                    reason = why,
+                    "webhook refused: malformed"
+                );
+                return WebhookReply::text(400, &why);
+            }
+            Err(failure) => {
+                tracing::error!(channel = channel_id, plugin = plugin.name(), error = %failure, "webhook: plugin failed");
+                return WebhookReply::text(500, "plugin failure");
+            }
+        };
+        let mut touched = Vec::new();
+        for event in outcome.events {
+            match self.apply_event(channel.tenant_id, event).await {
+                Ok(Some(campaign)) => touched.push(campaign),
+                Ok(None) => {}
+                Err(e) => {
+                    // The provider retries on 5xx; applying is idempotent.
+                    tracing::error!(channel = channel_id, error = %e, "applying webhook event failed");
+                    return WebhookReply::text(500, "try again");
+                }
+            }
+        }
+        self.complete_campaigns(&touched).await;
+        WebhookReply {
+            status: outcome.response.status,
+            headers: outcome.response.headers,
+            body: outcome.response.body,
+        }
+    }
+
+    async fn apply_event(&self, tenant: Id, event: wit::Event) -> Result<Option<Id>, StoreError> {
+        match event {
+            wit::Event::Delivery(update) => {
+                let status = match update.status {
+                    wit::DeliveryStatus::Accepted | wit::DeliveryStatus::Sent => MemberStatus::Sent,
+                    wit::DeliveryStatus::Delivered | wit::DeliveryStatus::Read => {
+                        MemberStatus::Delivered
+                    }
+                    wit::DeliveryStatus::Failed => MemberStatus::Failed,
+                };
+                let receipt = Receipt {
+                    provider_message_id: update.provider_message_id,
+                    status,
+                    error_code: update.error_code,
+                    error_message: update.error_message,
+                    at: update.timestamp_ms.map(|t| t as i64).unwrap_or_else(now_ms),
+                };
+                self.store.apply_receipt(tenant, &receipt).await
+            }
+            wit::Event::Inbound(message) => {
+                tracing::info!(
+                    tenant,
+                    from = message.sender,
+                    "inbound message received (conversations arrive with the multi-channel work)"
+                );
+                Ok(None)
+            }
+            wit::Event::Call(update) => {
+                tracing::info!(tenant, call = update.provider_message_id, status = ?update.status, "call progress received");
+                Ok(None)
+            }
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! Herald: a campaign server whose channel providers are sandboxed
+//! WebAssembly components. See ARCHITECTURE.md for the module map; data flows
+//! api -> domain/store -> engine -> plugins -> provider.
+
+pub mod api;
+pub mod domain;
+pub mod engine;
+pub mod plugins;
+pub mod store;
+
+pub mod cli;
+pub mod demo;
+pub mod server;
+pub mod telemetry;

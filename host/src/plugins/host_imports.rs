@@ -1,0 +1,323 @@
+//! The host functions a plugin imports: `http-send` (the only way out of the
+//! sandbox), `hmac` and `secret-equals` over channel secrets the plugin never
+//! sees, `log` and `now`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hmac::{Hmac, Mac};
+use subtle::ConstantTimeEq;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::herald::provider::host::Host;
+use super::bindings::herald::provider::types::{
+    self as wit, HmacAlgorithm, HttpAuth, HttpError, HttpRequest, HttpResponse, LogLevel,
+};
+use super::limits::MemoryCap;
+
+/// Largest response body handed back to a plugin.
+const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Who a call is for: what the host functions may reach on its behalf.
+#[derive(Clone)]
+pub struct CallContext {
+    pub plugin: String,
+    pub version: String,
+    pub channel_id: Option<i64>,
+    /// Channel secrets by name; filled into placeholders, never returned.
+    pub secrets: Arc<BTreeMap<String, String>>,
+    /// Hosts `http-send` may reach (exact, or `*.suffix`).
+    pub allowed_hosts: Arc<Vec<String>>,
+}
+
+impl CallContext {
+    /// A call with no channel: manifest reads and config checks.
+    pub fn bare(plugin: &str, version: &str) -> Self {
+        Self {
+            plugin: plugin.to_owned(),
+            version: version.to_owned(),
+            channel_id: None,
+            secrets: Arc::default(),
+            allowed_hosts: Arc::default(),
+        }
+    }
+}
+
+/// Everything a store holds for one call.
+pub struct HostState {
+    pub(super) call: CallContext,
+    pub(super) http: reqwest::Client,
+    pub(super) deadline: Instant,
+    pub(super) memory: MemoryCap,
+    wasi: WasiCtx,
+    table: ResourceTable,
+}
+
+impl HostState {
+    pub(super) fn new(
+        call: CallContext,
+        http: reqwest::Client,
+        deadline: Instant,
+        memory_bytes: usize,
+    ) -> Self {
+        Self {
+            call,
+            http,
+            deadline,
+            memory: MemoryCap {
+                max_bytes: memory_bytes,
+                exceeded: false,
+            },
+            // No preopens, no env, no sockets: components built for
+            // wasm32-wasip2 import WASI but get nothing from it.
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+        }
+    }
+
+    fn host_allowed(&self, host: &str) -> bool {
+        self.call
+            .allowed_hosts
+            .iter()
+            .any(|allowed| match allowed.strip_prefix("*.") {
+                Some(suffix) => host
+                    .strip_suffix(suffix)
+                    .is_some_and(|rest| rest.ends_with('.')),
+                None => allowed.eq_ignore_ascii_case(host),
+            })
+    }
+
+    /// Replaces every `{{secret.NAME}}` with the channel's secret value.
+    fn fill_secrets(&self, text: &str) -> Result<String, HttpError> {
+        const OPEN: &str = "{{secret.";
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(start) = rest.find(OPEN) {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + OPEN.len()..];
+            let end = after.find("}}").ok_or_else(|| {
+                HttpError::InvalidRequest("unterminated {{secret.…}} placeholder".into())
+            })?;
+            let name = &after[..end];
+            let value = self.call.secrets.get(name).ok_or_else(|| {
+                HttpError::InvalidRequest(format!("the channel has no secret named {name:?}"))
+            })?;
+            out.push_str(value);
+            rest = &after[end + 2..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+
+    fn build_request(&self, req: HttpRequest) -> Result<reqwest::RequestBuilder, HttpError> {
+        let url = url::Url::parse(&req.url)
+            .map_err(|e| HttpError::InvalidRequest(format!("bad url {:?}: {e}", req.url)))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(HttpError::InvalidRequest(format!(
+                "scheme {:?} not allowed",
+                url.scheme()
+            )));
+        }
+        let host = url.host_str().unwrap_or_default();
+        if !self.host_allowed(host) {
+            return Err(HttpError::NotAllowed(format!(
+                "host {host:?} is not in the allowed hosts {:?}",
+                self.call.allowed_hosts
+            )));
+        }
+        let method = reqwest::Method::from_bytes(req.method.as_bytes())
+            .map_err(|_| HttpError::InvalidRequest(format!("bad method {:?}", req.method)))?;
+        let remaining = self.deadline.saturating_duration_since(Instant::now());
+        let timeout = req
+            .timeout_ms
+            .map(|ms| Duration::from_millis(ms.into()))
+            .unwrap_or(remaining)
+            .min(remaining);
+        let mut builder = self.http.request(method, url).timeout(timeout);
+        for (name, value) in &req.headers {
+            builder = builder.header(name.as_str(), self.fill_secrets(value)?);
+        }
+        builder = match &req.auth {
+            HttpAuth::None => builder,
+            HttpAuth::Basic((user, password)) => {
+                builder.basic_auth(self.fill_secrets(user)?, Some(self.fill_secrets(password)?))
+            }
+            HttpAuth::Bearer(token) => builder.bearer_auth(self.fill_secrets(token)?),
+        };
+        // Bodies are usually small; only bodies with placeholders are copied.
+        let body = match std::str::from_utf8(&req.body) {
+            Ok(text) if text.contains("{{secret.") => self.fill_secrets(text)?.into_bytes(),
+            _ => req.body,
+        };
+        Ok(builder.body(body))
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl wit::Host for HostState {}
+
+impl Host for HostState {
+    async fn http_send(
+        &mut self,
+        request: HttpRequest,
+    ) -> wasmtime::Result<Result<HttpResponse, HttpError>> {
+        let started = Instant::now();
+        let method = request.method.clone();
+        let target = request.url.split('?').next().unwrap_or_default().to_owned();
+        let builder = match self.build_request(request) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(plugin = %self.call.plugin, %method, url = %target, error = ?e, "plugin http-send refused");
+                return Ok(Err(e));
+            }
+        };
+        let result = send_and_read(builder).await;
+        match &result {
+            Ok(resp) => tracing::debug!(plugin = %self.call.plugin, %method, url = %target,
+                status = resp.status, elapsed_ms = started.elapsed().as_millis() as u64, "plugin http-send"),
+            Err(e) => tracing::warn!(plugin = %self.call.plugin, %method, url = %target,
+                error = ?e, elapsed_ms = started.elapsed().as_millis() as u64, "plugin http-send failed"),
+        }
+        Ok(result)
+    }
+
+    async fn hmac(
+        &mut self,
+        algorithm: HmacAlgorithm,
+        secret_name: String,
+        data: Vec<u8>,
+    ) -> wasmtime::Result<Result<Vec<u8>, String>> {
+        let Some(key) = self.call.secrets.get(&secret_name) else {
+            return Ok(Err(format!(
+                "the channel has no secret named {secret_name:?}"
+            )));
+        };
+        let digest = match algorithm {
+            HmacAlgorithm::Sha1 => mac::<Hmac<sha1::Sha1>>(key.as_bytes(), &data),
+            HmacAlgorithm::Sha256 => mac::<Hmac<sha2::Sha256>>(key.as_bytes(), &data),
+        };
+        Ok(Ok(digest))
+    }
+
+    async fn secret_equals(
+        &mut self,
+        secret_name: String,
+        candidate: String,
+    ) -> wasmtime::Result<bool> {
+        Ok(self
+            .call
+            .secrets
+            .get(&secret_name)
+            .is_some_and(|secret| bool::from(secret.as_bytes().ct_eq(candidate.as_bytes()))))
+    }
+
+    async fn log(&mut self, level: LogLevel, message: String) -> wasmtime::Result<()> {
+        let plugin = &self.call.plugin;
+        let channel = self.call.channel_id;
+        match level {
+            LogLevel::Trace => tracing::trace!(plugin, channel, "{message}"),
+            LogLevel::Debug => tracing::debug!(plugin, channel, "{message}"),
+            LogLevel::Info => tracing::info!(plugin, channel, "{message}"),
+            LogLevel::Warn => tracing::warn!(plugin, channel, "{message}"),
+            LogLevel::Error => tracing::error!(plugin, channel, "{message}"),
+        }
+        Ok(())
+    }
+
+    async fn now(&mut self) -> wasmtime::Result<u64> {
+        Ok(crate::store::now_ms() as u64)
+    }
+}
+
+fn mac<M: Mac + hmac::digest::KeyInit>(key: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut m = <M as hmac::digest::KeyInit>::new_from_slice(key).expect("HMAC takes any key");
+    m.update(data);
+    m.finalize().into_bytes().to_vec()
+}
+
+async fn send_and_read(builder: reqwest::RequestBuilder) -> Result<HttpResponse, HttpError> {
+    let mut resp = builder.send().await.map_err(classify)?;
+    let status = resp.status().as_u16();
+    let headers = resp
+        .headers()
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect();
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(classify)? {
+        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            return Err(HttpError::Connection(format!(
+                "response body larger than {MAX_RESPONSE_BYTES} bytes"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(HttpResponse {
+        status,
+        headers,
+        body,
+    })
+}
+
+fn classify(e: reqwest::Error) -> HttpError {
+    if e.is_timeout() {
+        HttpError::Timeout
+    } else {
+        HttpError::Connection(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(hosts: &[&str], secrets: &[(&str, &str)]) -> HostState {
+        let mut call = CallContext::bare("p", "1.0.0");
+        call.allowed_hosts = Arc::new(hosts.iter().map(|h| h.to_string()).collect());
+        call.secrets = Arc::new(
+            secrets
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        );
+        HostState::new(
+            call,
+            reqwest::Client::new(),
+            Instant::now() + Duration::from_secs(1),
+            1 << 20,
+        )
+    }
+
+    #[test]
+    fn allowlist_matches_exact_and_wildcard_hosts_only() {
+        let s = state(&["api.twilio.com", "*.example.com"], &[]);
+        assert!(s.host_allowed("api.twilio.com"));
+        assert!(s.host_allowed("a.example.com"));
+        assert!(!s.host_allowed("example.com"));
+        assert!(!s.host_allowed("evilexample.com"));
+        assert!(!s.host_allowed("api.twilio.com.evil.net"));
+    }
+
+    #[test]
+    fn placeholders_are_filled_and_unknown_secrets_refused() {
+        let s = state(&[], &[("token", "s3cret")]);
+        assert_eq!(
+            s.fill_secrets("App {{secret.token}}!").unwrap(),
+            "App s3cret!"
+        );
+        assert!(matches!(
+            s.fill_secrets("{{secret.nope}}"),
+            Err(HttpError::InvalidRequest(_))
+        ));
+    }
+}

@@ -1,0 +1,214 @@
+//! The wasmtime engine: pooling allocator, epoch-based deadlines, a memory cap
+//! per call, and one fresh instance per call so no state leaks between calls
+//! (or tenants).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tokio::sync::Semaphore;
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline,
+};
+
+use super::bindings::herald::provider::types as wit;
+use super::bindings::{ProviderPlugin, ProviderPluginPre};
+use super::host_imports::{CallContext, HostState};
+
+/// How often the engine's epoch advances: the granularity of deadlines and of
+/// the cooperative yields that keep a busy guest from hogging a thread.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+#[derive(Clone, Debug)]
+pub struct RuntimeLimits {
+    /// Wall-clock budget of one plugin call, HTTP included.
+    pub call_timeout: Duration,
+    /// Linear memory cap of one instance.
+    pub memory_bytes: usize,
+    /// Instances alive at once; further calls wait for a slot.
+    pub max_instances: u32,
+}
+
+impl Default for RuntimeLimits {
+    fn default() -> Self {
+        Self {
+            call_timeout: Duration::from_secs(5),
+            memory_bytes: 64 << 20,
+            max_instances: 256,
+        }
+    }
+}
+
+/// A call that did not return normally. The engine treats each as a
+/// transient failure of that one message.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginFailure {
+    #[error("plugin call exceeded its deadline of {0:?}")]
+    Timeout(Duration),
+    #[error("plugin exceeded its memory limit of {0} bytes")]
+    OutOfMemory(usize),
+    #[error("plugin trapped: {0}")]
+    Trap(String),
+    #[error("plugin could not be instantiated: {0}")]
+    Instantiate(String),
+}
+
+/// One export call and its typed answer.
+pub(super) enum Call {
+    Manifest,
+    ValidateConfig(wit::Config),
+    Send(wit::Config, wit::OutboundMessage),
+    Webhook(wit::Config, wit::WebhookRequest),
+    ListTemplates(wit::Config),
+}
+
+pub(super) enum Reply {
+    Manifest(wit::PluginManifest),
+    ValidateConfig(Result<(), String>),
+    Send(Result<wit::SendReceipt, wit::SendError>),
+    Webhook(Result<wit::WebhookOutcome, wit::WebhookError>),
+    ListTemplates(Result<Vec<wit::TemplateInfo>, wit::SendError>),
+}
+
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<HostState>,
+    http: reqwest::Client,
+    permits: Semaphore,
+    limits: RuntimeLimits,
+}
+
+impl Runtime {
+    pub fn new(limits: RuntimeLimits) -> anyhow::Result<Arc<Self>> {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(limits.max_instances)
+            .total_core_instances(limits.max_instances * 4)
+            .total_memories(limits.max_instances * 2)
+            .total_tables(limits.max_instances * 4)
+            .max_memory_size(limits.memory_bytes);
+        let mut config = Config::new();
+        config
+            .wasm_component_model(true)
+            .epoch_interruption(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config)
+            .map_err(anyhow::Error::from)
+            .context("creating the wasmtime engine")?;
+
+        let mut linker = Linker::<HostState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        ProviderPlugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+
+        // A plain thread, not a tokio task: a guest spinning on a runtime
+        // worker must not be able to stop the clock that interrupts it.
+        let ticker = engine.weak();
+        std::thread::Builder::new()
+            .name("herald-epoch".into())
+            .spawn(move || {
+                while let Some(engine) = ticker.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(EPOCH_TICK);
+                }
+            })?;
+
+        let http = reqwest::Client::builder()
+            // Redirects could leave the allowed hosts.
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(64)
+            .connect_timeout(Duration::from_secs(5))
+            .user_agent(concat!("herald/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Arc::new(Self {
+            engine,
+            linker,
+            http,
+            permits: Semaphore::new(limits.max_instances as usize),
+            limits,
+        }))
+    }
+
+    pub fn limits(&self) -> &RuntimeLimits {
+        &self.limits
+    }
+
+    /// Compiles a component and links it against the host imports once, so
+    /// each call only instantiates.
+    pub(super) fn prepare(&self, wasm: &[u8]) -> anyhow::Result<ProviderPluginPre<HostState>> {
+        let component = Component::new(&self.engine, wasm)?;
+        let pre = self.linker.instantiate_pre(&component)?;
+        Ok(ProviderPluginPre::new(pre)?)
+    }
+
+    pub(super) async fn invoke(
+        &self,
+        pre: &ProviderPluginPre<HostState>,
+        ctx: CallContext,
+        call: Call,
+    ) -> Result<Reply, PluginFailure> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        let timeout = self.limits.call_timeout;
+        let deadline = Instant::now() + timeout;
+        let state = HostState::new(ctx, self.http.clone(), deadline, self.limits.memory_bytes);
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.memory);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        // The epoch stops a guest that computes; this stops one whose host
+        // call (HTTP) would outlive the deadline.
+        let run = run_call(pre, &mut store, call);
+        let result = match tokio::time::timeout(timeout + EPOCH_TICK * 5, run).await {
+            Ok(result) => result,
+            Err(_) => return Err(PluginFailure::Timeout(timeout)),
+        };
+        result.map_err(|err| {
+            if store.data().memory.exceeded {
+                PluginFailure::OutOfMemory(self.limits.memory_bytes)
+            } else if matches!(
+                err.downcast_ref::<wasmtime::Trap>(),
+                Some(wasmtime::Trap::Interrupt)
+            ) {
+                PluginFailure::Timeout(timeout)
+            } else {
+                PluginFailure::Trap(format!("{err:#}"))
+            }
+        })
+    }
+}
+
+async fn run_call(
+    pre: &ProviderPluginPre<HostState>,
+    store: &mut Store<HostState>,
+    call: Call,
+) -> wasmtime::Result<Reply> {
+    let plugin = pre.instantiate_async(&mut *store).await?;
+    let provider = plugin.herald_provider_provider();
+    Ok(match call {
+        Call::Manifest => Reply::Manifest(provider.call_manifest(&mut *store).await?),
+        Call::ValidateConfig(config) => {
+            Reply::ValidateConfig(provider.call_validate_config(&mut *store, &config).await?)
+        }
+        Call::Send(config, message) => {
+            Reply::Send(provider.call_send(&mut *store, &config, &message).await?)
+        }
+        Call::Webhook(config, request) => Reply::Webhook(
+            provider
+                .call_handle_webhook(&mut *store, &config, &request)
+                .await?,
+        ),
+        Call::ListTemplates(config) => {
+            Reply::ListTemplates(provider.call_list_templates(&mut *store, &config).await?)
+        }
+    })
+}

@@ -1,0 +1,251 @@
+//! Campaigns: their settings, status changes and progress figures.
+
+use serde::Serialize;
+use sqlx::Row;
+
+use super::{Id, Store, StoreError, StoreResult, now_ms};
+use crate::domain::campaign::CampaignStatus;
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct Campaign {
+    pub id: Id,
+    pub name: String,
+    /// Channel kind: `sms` for now.
+    pub kind: String,
+    pub channel_id: Id,
+    pub list_id: Id,
+    pub body: String,
+    pub status: CampaignStatus,
+    /// Why the campaign is in its status (e.g. who paused it), when known.
+    pub status_reason: Option<String>,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+}
+
+pub struct NewCampaign {
+    pub name: String,
+    pub kind: String,
+    pub channel_id: Id,
+    pub list_id: Id,
+    pub body: String,
+}
+
+/// Delivery figures of one campaign.
+#[derive(Clone, Debug, Default, Serialize, utoipa::ToSchema)]
+pub struct Progress {
+    /// Members targeted.
+    pub target: i64,
+    /// Not yet attempted or waiting for a retry.
+    pub queued: i64,
+    /// Accepted by the provider (includes delivered and failed-after-sending).
+    pub sent: i64,
+    pub delivered: i64,
+    pub failed: i64,
+    /// Outcome unknown after a crash; never resent automatically.
+    pub unknown: i64,
+    pub cancelled: i64,
+    /// Members in a final state, as a percentage of the target.
+    pub percent_done: f64,
+}
+
+const COLUMNS: &str = "id, name, kind, channel_id, list_id, body, status, status_reason, \
+                       created_at, started_at, finished_at";
+
+impl Store {
+    pub async fn create_campaign(&self, tenant: Id, new: NewCampaign) -> StoreResult<Campaign> {
+        let id: Id = sqlx::query_scalar(
+            "INSERT INTO campaigns (tenant_id, name, kind, channel_id, list_id, body, status, \
+             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        )
+        .bind(tenant)
+        .bind(&new.name)
+        .bind(&new.kind)
+        .bind(new.channel_id)
+        .bind(new.list_id)
+        .bind(&new.body)
+        .bind(CampaignStatus::Draft.as_str())
+        .bind(now_ms())
+        .fetch_one(&self.pool)
+        .await?;
+        self.campaign(tenant, id).await
+    }
+
+    pub async fn campaign(&self, tenant: Id, id: Id) -> StoreResult<Campaign> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM campaigns WHERE tenant_id = $1 AND id = $2"
+        ))
+        .bind(tenant)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        Ok(campaign_from_row(&row))
+    }
+
+    pub async fn campaigns(&self, tenant: Id) -> StoreResult<Vec<Campaign>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM campaigns WHERE tenant_id = $1 ORDER BY id DESC"
+        ))
+        .bind(tenant)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(campaign_from_row).collect())
+    }
+
+    /// Moves a campaign from `from` to `to` only if it is still in `from`
+    /// (compare-and-set), so two concurrent requests cannot both win.
+    pub async fn set_campaign_status(
+        &self,
+        tenant: Id,
+        id: Id,
+        from: CampaignStatus,
+        to: CampaignStatus,
+        reason: Option<&str>,
+    ) -> StoreResult<()> {
+        let done = matches!(to, CampaignStatus::Completed | CampaignStatus::Cancelled);
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let changed = sqlx::query(
+            "UPDATE campaigns SET status = $1, status_reason = $2, \
+             finished_at = CASE WHEN $3 THEN $4 ELSE finished_at END \
+             WHERE tenant_id = $5 AND id = $6 AND status = $7",
+        )
+        .bind(to.as_str())
+        .bind(reason)
+        .bind(done)
+        .bind(now)
+        .bind(tenant)
+        .bind(id)
+        .bind(from.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            return Err(StoreError::Conflict(
+                "the campaign changed status meanwhile; reload it".into(),
+            ));
+        }
+        if to == CampaignStatus::Cancelled {
+            sqlx::query(
+                "UPDATE members SET status = 'cancelled', updated_at = $1 \
+                 WHERE campaign_id = $2 AND status = 'queued'",
+            )
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Draft -> Running: snapshots the list into members, all due now, in the
+    /// same transaction as the status change.
+    pub async fn start_campaign(&self, tenant: Id, id: Id) -> StoreResult<u64> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let changed = sqlx::query(
+            "UPDATE campaigns SET status = 'running', started_at = $1, status_reason = NULL \
+             WHERE tenant_id = $2 AND id = $3 AND status = 'draft'",
+        )
+        .bind(now)
+        .bind(tenant)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            return Err(StoreError::Conflict(
+                "the campaign changed status meanwhile; reload it".into(),
+            ));
+        }
+        let members = sqlx::query(
+            "INSERT INTO members (tenant_id, campaign_id, contact_id, address, status, \
+             next_attempt_at, updated_at) \
+             SELECT $1, $2, c.id, c.phone, 'queued', $3, $3 FROM campaigns k \
+             JOIN list_contacts lc ON lc.list_id = k.list_id \
+             JOIN contacts c ON c.id = lc.contact_id \
+             WHERE k.id = $2 AND k.tenant_id = $1 AND c.phone IS NOT NULL \
+             ON CONFLICT (campaign_id, contact_id) DO NOTHING",
+        )
+        .bind(tenant)
+        .bind(id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(members)
+    }
+
+    pub async fn progress(&self, tenant: Id, campaign: Id) -> StoreResult<Progress> {
+        let rows = sqlx::query(
+            "SELECT status, COUNT(*), COUNT(sent_at) FROM members \
+             WHERE tenant_id = $1 AND campaign_id = $2 GROUP BY status",
+        )
+        .bind(tenant)
+        .bind(campaign)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut p = Progress::default();
+        for r in rows {
+            let status: String = r.get(0);
+            let count: i64 = r.get(1);
+            p.target += count;
+            p.sent += r.get::<i64, _>(2);
+            match status.as_str() {
+                "queued" | "sending" => p.queued += count,
+                "delivered" => p.delivered += count,
+                "failed" => p.failed += count,
+                "unknown" => p.unknown += count,
+                "cancelled" => p.cancelled += count,
+                _ => {}
+            }
+        }
+        let done = p.delivered + p.failed + p.unknown + p.cancelled;
+        if p.target > 0 {
+            p.percent_done = (done as f64 * 1000.0 / p.target as f64).round() / 10.0;
+        }
+        Ok(p)
+    }
+
+    /// Running campaigns whose members have all reached a final state become
+    /// Completed. Returns the ids completed.
+    pub async fn complete_finished_campaigns(&self, candidates: &[Id]) -> StoreResult<Vec<Id>> {
+        let mut completed = Vec::new();
+        for &id in candidates {
+            let changed = sqlx::query(
+                "UPDATE campaigns SET status = 'completed', finished_at = $1 \
+                 WHERE id = $2 AND status = 'running' AND NOT EXISTS \
+                 (SELECT 1 FROM members WHERE campaign_id = $2 \
+                  AND status IN ('queued', 'sending', 'sent'))",
+            )
+            .bind(now_ms())
+            .bind(id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            if changed > 0 {
+                completed.push(id);
+            }
+        }
+        Ok(completed)
+    }
+}
+
+fn campaign_from_row(r: &sqlx::any::AnyRow) -> Campaign {
+    Campaign {
+        id: r.get(0),
+        name: r.get(1),
+        kind: r.get(2),
+        channel_id: r.get(3),
+        list_id: r.get(4),
+        body: r.get(5),
+        status: CampaignStatus::parse(&r.get::<String, _>(6)).unwrap_or(CampaignStatus::Draft),
+        status_reason: r.get(7),
+        created_at: r.get(8),
+        started_at: r.get(9),
+        finished_at: r.get(10),
+    }
+}

@@ -1,0 +1,393 @@
+//! Campaign members: claiming due work under a lease, recording each attempt
+//! before the plugin is called, and recording outcomes in batches.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use sqlx::Row;
+
+use super::{Id, Store, StoreResult, now_ms, placeholders};
+use crate::domain::member::MemberStatus;
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct Member {
+    pub id: Id,
+    pub contact_id: Id,
+    /// Where the message goes (E.164 number).
+    pub address: String,
+    pub status: MemberStatus,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub provider_message_id: Option<String>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub sent_at: Option<i64>,
+    pub delivered_at: Option<i64>,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MemberPage {
+    pub members: Vec<Member>,
+    /// Pass as `after` to get the next page; absent on the last page.
+    pub next_after: Option<Id>,
+}
+
+/// A member claimed for sending, with what the dispatcher needs to render and
+/// send its message.
+#[derive(Clone, Debug)]
+pub struct ClaimedMember {
+    pub id: Id,
+    pub tenant_id: Id,
+    pub campaign_id: Id,
+    pub channel_id: Id,
+    pub address: String,
+    pub attempt: i64,
+    pub idempotency_key: String,
+    pub body: String,
+    /// Contact values for template variables (standard and custom fields).
+    pub values: BTreeMap<String, String>,
+}
+
+/// What happened to one attempt.
+#[derive(Clone, Debug)]
+pub enum SendOutcome {
+    Accepted {
+        provider_message_id: String,
+    },
+    /// Try again at `at` (rate limited, transient error).
+    Retry {
+        at: i64,
+        error_code: Option<String>,
+        error_message: String,
+    },
+    Failed {
+        error_code: Option<String>,
+        error_message: String,
+    },
+}
+
+const MEMBER_COLUMNS: &str = "id, contact_id, address, status, attempts, next_attempt_at, \
+    provider_message_id, error_code, error_message, sent_at, delivered_at, updated_at";
+
+impl Store {
+    /// Claims up to `limit` due members of running campaigns: each gets status
+    /// `sending`, its attempt number, a stable idempotency key and a lease, and
+    /// an `attempt` event, all committed before any plugin call.
+    pub async fn claim_due(
+        &self,
+        owner: &str,
+        lease_ms: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<ClaimedMember>> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let claim_sql = format!(
+            "UPDATE members SET status = 'sending', attempts = attempts + 1, lease_owner = $1, \
+             lease_until = $2, updated_at = $3, \
+             idempotency_key = CAST(id AS TEXT) || '-1-' || CAST(attempts + 1 AS TEXT) \
+             WHERE id IN (SELECT m.id FROM members m JOIN campaigns k ON k.id = m.campaign_id \
+               WHERE m.status = 'queued' AND m.next_attempt_at <= $3 AND k.status = 'running' \
+               ORDER BY m.next_attempt_at, m.id LIMIT $4{}) \
+             RETURNING id, tenant_id, campaign_id, address, attempts, idempotency_key",
+            self.skip_locked_of("m")
+        );
+        let claimed = sqlx::query(&claim_sql)
+            .bind(owner)
+            .bind(now + lease_ms)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await?;
+        if claimed.is_empty() {
+            tx.rollback().await?;
+            return Ok(Vec::new());
+        }
+        let ids: Vec<Id> = claimed.iter().map(|r| r.get(0)).collect();
+        let details_sql = format!(
+            "SELECT m.id, k.channel_id, k.body, c.phone, c.email, c.first_name, c.last_name, \
+             c.fields_json FROM members m JOIN campaigns k ON k.id = m.campaign_id \
+             JOIN contacts c ON c.id = m.contact_id WHERE m.id IN ({})",
+            placeholders(1, ids.len())
+        );
+        let mut q = sqlx::query(&details_sql);
+        for id in &ids {
+            q = q.bind(id);
+        }
+        let mut details: BTreeMap<Id, (Id, String, BTreeMap<String, String>)> = BTreeMap::new();
+        for r in q.fetch_all(&mut *tx).await? {
+            details.insert(r.get(0), (r.get(1), r.get(2), contact_values(&r)));
+        }
+        let members: Vec<ClaimedMember> = claimed
+            .iter()
+            .filter_map(|r| {
+                let id: Id = r.get(0);
+                let (channel_id, body, values) = details.remove(&id)?;
+                Some(ClaimedMember {
+                    id,
+                    tenant_id: r.get(1),
+                    campaign_id: r.get(2),
+                    channel_id,
+                    address: r.get(3),
+                    attempt: r.get(4),
+                    idempotency_key: r.get(5),
+                    body,
+                    values,
+                })
+            })
+            .collect();
+        let events: Vec<_> = members
+            .iter()
+            .map(|m| {
+                (
+                    m.tenant_id,
+                    m.id,
+                    "attempt",
+                    format!("attempt {} key {}", m.attempt, m.idempotency_key),
+                )
+            })
+            .collect();
+        insert_events(&mut tx, now, &events).await?;
+        tx.commit().await?;
+        Ok(members)
+    }
+
+    fn skip_locked_of(&self, table: &str) -> String {
+        let clause = self.skip_locked();
+        if clause.is_empty() {
+            String::new()
+        } else {
+            format!(" FOR UPDATE OF {table} SKIP LOCKED")
+        }
+    }
+
+    /// Records a batch of attempt outcomes in one transaction. Only members
+    /// still leased by `owner` change, so a late writer cannot overwrite the
+    /// result of a newer claim. Returns the campaigns touched.
+    pub async fn record_outcomes(
+        &self,
+        owner: &str,
+        outcomes: &[(ClaimedMember, SendOutcome)],
+    ) -> StoreResult<Vec<Id>> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let mut events = Vec::with_capacity(outcomes.len());
+        let mut accepted = Vec::new();
+        for (m, outcome) in outcomes {
+            let (status, next_at, pmid, code, message, sent_at) = match outcome {
+                SendOutcome::Accepted {
+                    provider_message_id,
+                } => {
+                    accepted.push((m.tenant_id, provider_message_id.clone()));
+                    (
+                        MemberStatus::Sent,
+                        now,
+                        Some(provider_message_id.as_str()),
+                        None,
+                        None,
+                        Some(now),
+                    )
+                }
+                SendOutcome::Retry {
+                    at,
+                    error_code,
+                    error_message,
+                } => (
+                    MemberStatus::Queued,
+                    *at,
+                    None,
+                    error_code.as_deref(),
+                    Some(error_message.as_str()),
+                    None,
+                ),
+                SendOutcome::Failed {
+                    error_code,
+                    error_message,
+                } => (
+                    MemberStatus::Failed,
+                    now,
+                    None,
+                    error_code.as_deref(),
+                    Some(error_message.as_str()),
+                    None,
+                ),
+            };
+            let changed = sqlx::query(
+                "UPDATE members SET status = $1, next_attempt_at = $2, provider_message_id = $3, \
+                 error_code = $4, error_message = $5, sent_at = COALESCE($6, sent_at), \
+                 lease_owner = NULL, lease_until = NULL, updated_at = $7 \
+                 WHERE id = $8 AND status = 'sending' AND lease_owner = $9",
+            )
+            .bind(status.as_str())
+            .bind(next_at)
+            .bind(pmid)
+            .bind(code)
+            .bind(message)
+            .bind(sent_at)
+            .bind(now)
+            .bind(m.id)
+            .bind(owner)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if changed > 0 {
+                let detail = match (pmid, message) {
+                    (Some(id), _) => format!("accepted as {id}"),
+                    (None, Some(msg)) => format!("{}: {msg}", code.unwrap_or("-")),
+                    (None, None) => String::new(),
+                };
+                events.push((m.tenant_id, m.id, status.as_str(), detail));
+            }
+        }
+        insert_events(&mut tx, now, &events).await?;
+        // Receipts that raced ahead of this outcome can be applied now.
+        for (tenant, pmid) in &accepted {
+            self.apply_early_receipts(&mut tx, *tenant, pmid).await?;
+        }
+        tx.commit().await?;
+        let mut campaigns: Vec<Id> = outcomes.iter().map(|(m, _)| m.campaign_id).collect();
+        campaigns.sort_unstable();
+        campaigns.dedup();
+        Ok(campaigns)
+    }
+
+    /// Members whose lease ran out while `sending` (their dispatcher died):
+    /// the provider may have the message, so they become `unknown`, never
+    /// resent blindly. Returns the campaigns touched.
+    pub async fn expire_leases(&self) -> StoreResult<Vec<Id>> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query(
+            "UPDATE members SET status = 'unknown', lease_owner = NULL, lease_until = NULL, \
+             error_message = 'outcome unknown: the sending process stopped mid-send; not resent', \
+             updated_at = $1 WHERE status = 'sending' AND lease_until < $1 \
+             RETURNING tenant_id, id, campaign_id",
+        )
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        let events: Vec<_> = rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), "unknown", "lease expired".to_string()))
+            .collect();
+        insert_events(&mut tx, now, &events).await?;
+        tx.commit().await?;
+        let mut campaigns: Vec<Id> = rows.iter().map(|r| r.get(2)).collect();
+        campaigns.sort_unstable();
+        campaigns.dedup();
+        Ok(campaigns)
+    }
+
+    pub async fn members(
+        &self,
+        tenant: Id,
+        campaign: Id,
+        status: Option<MemberStatus>,
+        after: Id,
+        limit: i64,
+    ) -> StoreResult<MemberPage> {
+        self.campaign(tenant, campaign).await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {MEMBER_COLUMNS} FROM members WHERE tenant_id = $1 AND campaign_id = $2 \
+             AND ($3 IS NULL OR status = $3) AND id > $4 ORDER BY id LIMIT $5"
+        ))
+        .bind(tenant)
+        .bind(campaign)
+        .bind(status.map(MemberStatus::as_str))
+        .bind(after)
+        .bind(limit + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut members: Vec<Member> = rows.iter().map(member_from_row).collect();
+        let next_after = if members.len() as i64 > limit {
+            members.truncate(limit as usize);
+            members.last().map(|m| m.id)
+        } else {
+            None
+        };
+        Ok(MemberPage {
+            members,
+            next_after,
+        })
+    }
+}
+
+/// Appends member history events (tenant, member, kind, detail) in one statement.
+pub(super) async fn insert_events(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    at: i64,
+    events: &[(Id, Id, &str, String)],
+) -> StoreResult<()> {
+    // Stay well under SQLite's bound-parameter limit.
+    for chunk in events.chunks(500) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let b = i * 5;
+                format!(
+                    "(${}, ${}, ${}, ${}, ${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO member_events (tenant_id, member_id, at, kind, detail) VALUES {}",
+            values.join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for (tenant, member, kind, detail) in chunk {
+            q = q
+                .bind(tenant)
+                .bind(member)
+                .bind(at)
+                .bind(*kind)
+                .bind(detail);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+fn contact_values(r: &sqlx::any::AnyRow) -> BTreeMap<String, String> {
+    let mut values: BTreeMap<String, String> =
+        serde_json::from_str(&r.get::<String, _>(7)).unwrap_or_default();
+    let first: Option<String> = r.get(5);
+    let last: Option<String> = r.get(6);
+    let name = [first.as_deref(), last.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for (key, value) in [
+        ("phone", r.get::<Option<String>, _>(3)),
+        ("email", r.get(4)),
+        ("first_name", first),
+        ("last_name", last),
+        ("name", Some(name)),
+    ] {
+        if let Some(v) = value {
+            values.insert(key.to_owned(), v);
+        }
+    }
+    values
+}
+
+fn member_from_row(r: &sqlx::any::AnyRow) -> Member {
+    Member {
+        id: r.get(0),
+        contact_id: r.get(1),
+        address: r.get(2),
+        status: MemberStatus::parse(&r.get::<String, _>(3)).unwrap_or(MemberStatus::Queued),
+        attempts: r.get(4),
+        next_attempt_at: r.get(5),
+        provider_message_id: r.get(6),
+        error_code: r.get(7),
+        error_message: r.get(8),
+        sent_at: r.get(9),
+        delivered_at: r.get(10),
+        updated_at: r.get(11),
+    }
+}

@@ -1,0 +1,175 @@
+//! Delivery receipts from providers, applied to members monotonically
+//! (a duplicate or a late "sent" after "delivered" changes nothing). A receipt
+//! that beats the send's own outcome to the database is parked in
+//! `early_receipts` and applied when the outcome is recorded.
+
+use sqlx::Row;
+
+use super::members::insert_events;
+use super::{Backend, Id, Store, StoreResult, now_ms};
+use crate::domain::member::MemberStatus;
+
+#[derive(Clone, Debug)]
+pub struct Receipt {
+    pub provider_message_id: String,
+    pub status: MemberStatus,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub at: i64,
+}
+
+impl Store {
+    /// Applies one receipt for the tenant's message. Returns the campaign of
+    /// the member it changed, if any.
+    pub async fn apply_receipt(&self, tenant: Id, receipt: &Receipt) -> StoreResult<Option<Id>> {
+        let mut tx = self.pool.begin().await?;
+        self.lock_message_id(&mut tx, &receipt.provider_message_id)
+            .await?;
+        let member = sqlx::query(
+            "SELECT id, status, campaign_id FROM members \
+             WHERE tenant_id = $1 AND provider_message_id = $2",
+        )
+        .bind(tenant)
+        .bind(&receipt.provider_message_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let touched = match member {
+            Some(row) => {
+                let current = MemberStatus::parse(&row.get::<String, _>(1));
+                let changed = match current {
+                    Some(current) => {
+                        apply_to_member(&mut tx, tenant, row.get(0), current, receipt).await?
+                    }
+                    None => false,
+                };
+                changed.then(|| row.get(2))
+            }
+            None => {
+                sqlx::query(
+                    "INSERT INTO early_receipts (tenant_id, provider_message_id, status, \
+                     error_code, error_message, at) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(tenant)
+                .bind(&receipt.provider_message_id)
+                .bind(receipt.status.as_str())
+                .bind(&receipt.error_code)
+                .bind(&receipt.error_message)
+                .bind(receipt.at)
+                .execute(&mut *tx)
+                .await?;
+                None
+            }
+        };
+        tx.commit().await?;
+        Ok(touched)
+    }
+
+    /// Serialises receipt application and outcome recording for one provider
+    /// message id across PostgreSQL connections. SQLite has one writer.
+    async fn lock_message_id(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        provider_message_id: &str,
+    ) -> StoreResult<()> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))::text")
+                .bind(provider_message_id)
+                .fetch_one(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Applies, in arrival order, receipts parked before the member had its
+    /// provider message id.
+    pub(super) async fn apply_early_receipts(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        tenant: Id,
+        provider_message_id: &str,
+    ) -> StoreResult<()> {
+        self.lock_message_id(tx, provider_message_id).await?;
+        let parked = sqlx::query(
+            "SELECT status, error_code, error_message, at FROM early_receipts \
+             WHERE tenant_id = $1 AND provider_message_id = $2 ORDER BY id",
+        )
+        .bind(tenant)
+        .bind(provider_message_id)
+        .fetch_all(&mut **tx)
+        .await?;
+        if parked.is_empty() {
+            return Ok(());
+        }
+        let member = sqlx::query(
+            "SELECT id, status FROM members WHERE tenant_id = $1 AND provider_message_id = $2",
+        )
+        .bind(tenant)
+        .bind(provider_message_id)
+        .fetch_one(&mut **tx)
+        .await?;
+        let member_id: Id = member.get(0);
+        let mut current =
+            MemberStatus::parse(&member.get::<String, _>(1)).unwrap_or(MemberStatus::Sent);
+        for row in parked {
+            let Some(status) = MemberStatus::parse(&row.get::<String, _>(0)) else {
+                continue;
+            };
+            let receipt = Receipt {
+                provider_message_id: provider_message_id.to_owned(),
+                status,
+                error_code: row.get(1),
+                error_message: row.get(2),
+                at: row.get(3),
+            };
+            if apply_to_member(tx, tenant, member_id, current, &receipt).await? {
+                current = status;
+            }
+        }
+        sqlx::query("DELETE FROM early_receipts WHERE tenant_id = $1 AND provider_message_id = $2")
+            .bind(tenant)
+            .bind(provider_message_id)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Moves the member to the receipt's status if the rules allow it.
+async fn apply_to_member(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant: Id,
+    member: Id,
+    current: MemberStatus,
+    receipt: &Receipt,
+) -> StoreResult<bool> {
+    if !current.accepts(receipt.status) {
+        return Ok(false);
+    }
+    let now = now_ms();
+    let delivered_at = (receipt.status == MemberStatus::Delivered).then_some(receipt.at);
+    sqlx::query(
+        "UPDATE members SET status = $1, error_code = COALESCE($2, error_code), \
+         error_message = COALESCE($3, error_message), delivered_at = COALESCE($4, delivered_at), \
+         updated_at = $5 WHERE id = $6 AND status = $7",
+    )
+    .bind(receipt.status.as_str())
+    .bind(&receipt.error_code)
+    .bind(&receipt.error_message)
+    .bind(delivered_at)
+    .bind(now)
+    .bind(member)
+    .bind(current.as_str())
+    .execute(&mut **tx)
+    .await?;
+    let detail = match &receipt.error_code {
+        Some(code) => format!("receipt {} ({code})", receipt.status.as_str()),
+        None => format!("receipt {}", receipt.status.as_str()),
+    };
+    insert_events(
+        tx,
+        now,
+        &[(tenant, member, receipt.status.as_str(), detail)],
+    )
+    .await?;
+    Ok(true)
+}

@@ -1,0 +1,66 @@
+//! Tenants and their API keys. Keys are random 256-bit tokens, so a SHA-256
+//! of the key is a safe, fast lookup hash (no password stretching needed).
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+use super::{Id, Store, StoreResult, now_ms};
+
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct Tenant {
+    pub id: Id,
+    pub name: String,
+    pub timezone: String,
+    pub created_at: i64,
+}
+
+pub fn hash_key(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+impl Store {
+    pub async fn create_tenant(&self, name: &str, api_key: &str) -> StoreResult<Tenant> {
+        let now = now_ms();
+        let id: Id = sqlx::query_scalar(
+            "INSERT INTO tenants (name, api_key_hash, created_at) VALUES ($1, $2, $3) RETURNING id",
+        )
+        .bind(name)
+        .bind(hash_key(api_key))
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Tenant {
+            id,
+            name: name.to_owned(),
+            timezone: "UTC".into(),
+            created_at: now,
+        })
+    }
+
+    pub async fn tenant_by_key(&self, api_key: &str) -> StoreResult<Option<Tenant>> {
+        let row = sqlx::query(
+            "SELECT id, name, timezone, created_at FROM tenants WHERE api_key_hash = $1",
+        )
+        .bind(hash_key(api_key))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| tenant_from_row(&r)))
+    }
+
+    pub async fn list_tenants(&self) -> StoreResult<Vec<Tenant>> {
+        let rows = sqlx::query("SELECT id, name, timezone, created_at FROM tenants ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(tenant_from_row).collect())
+    }
+}
+
+fn tenant_from_row(r: &sqlx::any::AnyRow) -> Tenant {
+    Tenant {
+        id: r.get(0),
+        name: r.get(1),
+        timezone: r.get(2),
+        created_at: r.get(3),
+    }
+}

@@ -1,0 +1,344 @@
+//! Starts the real `herald` binary against a fresh database (SQLite file or
+//! a new PostgreSQL database) and talks to it over HTTP like a user would.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+pub const ADMIN_KEY: &str = "e2e-admin-key";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Generates one test per backend from an `async fn(Backend)`.
+#[macro_export]
+macro_rules! both_backends {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::harness::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if $crate::harness::skip_postgres() {
+                    eprintln!("HERALD_SKIP_POSTGRES set: skipped");
+                    return;
+                }
+                super::$name($crate::harness::Backend::Postgres).await
+            }
+        }
+    };
+}
+
+pub fn skip_postgres() -> bool {
+    std::env::var_os("HERALD_SKIP_POSTGRES").is_some()
+}
+
+/// A database that lives as long as the test.
+pub struct TestDb {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    pg_name: Option<String>,
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite:{}", dir.path().join("herald.db").display());
+                Self {
+                    url,
+                    _dir: Some(dir),
+                    pg_name: None,
+                }
+            }
+            Backend::Postgres => {
+                let name = format!("herald_e2e_{}", rand_suffix());
+                admin_pg(&format!("CREATE DATABASE {name}")).await;
+                Self {
+                    url: format!("{}/{name}", pg_server()),
+                    _dir: None,
+                    pg_name: Some(name),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(name) = self.pg_name.take() {
+            // Best effort: a leftover test database is harmless.
+            let _ = std::process::Command::new("psql")
+                .args([
+                    "-h",
+                    "127.0.0.1",
+                    "-U",
+                    "postgres",
+                    "-d",
+                    "postgres",
+                    "-qc",
+                    &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+fn pg_server() -> String {
+    std::env::var("HERALD_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+async fn admin_pg(sql: &str) {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(&format!("{}/postgres", pg_server()))
+        .await
+        .expect("PostgreSQL must run on 127.0.0.1:5432 (or set HERALD_SKIP_POSTGRES=1)");
+    sqlx::Executor::execute(&mut conn, sql).await.expect(sql);
+}
+
+fn rand_suffix() -> String {
+    use rand::Rng;
+    hex::encode(rand::rng().random::<[u8; 6]>())
+}
+
+pub fn plugins_dir() -> PathBuf {
+    let dir = std::env::var_os("HERALD_TEST_PLUGINS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-plugins")
+        });
+    assert!(
+        dir.join("twilio_sms.wasm").exists(),
+        "plugin components missing in {}: run ./dev.sh build first",
+        dir.display()
+    );
+    dir
+}
+
+/// A running `herald serve`.
+pub struct Herald {
+    pub base: String,
+    pub http: reqwest::Client,
+    /// Killed when the test ends (`kill_on_drop`).
+    _child: Child,
+    _db: TestDb,
+}
+
+impl Herald {
+    pub async fn start(backend: Backend, extra: &[&str]) -> Self {
+        let db = TestDb::new(backend).await;
+        let plugins = plugins_dir();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--database-url",
+                &db.url,
+            ])
+            .arg("--plugins-dir")
+            .arg(&plugins)
+            .args(["--admin-key", ADMIN_KEY])
+            .args(extra)
+            .env(
+                "RUST_LOG",
+                std::env::var("HERALD_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("starting herald");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let base = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(line) = lines.next_line().await.expect("reading herald stdout") {
+                if let Some(addr) = line.strip_prefix("herald listening on ") {
+                    return addr.to_owned();
+                }
+            }
+            panic!("herald exited before listening");
+        })
+        .await
+        .expect("herald did not start within 60 s");
+        // Keep draining stdout so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self {
+            base,
+            http: reqwest::Client::new(),
+            _child: child,
+            _db: db,
+        }
+    }
+
+    pub async fn new_tenant(&self, name: &str) -> Api {
+        let admin = Api {
+            base: self.base.clone(),
+            key: ADMIN_KEY.into(),
+            http: self.http.clone(),
+        };
+        let (status, body) = admin.post("/v1/tenants", json!({ "name": name })).await;
+        assert_eq!(status, 201, "{body}");
+        Api {
+            base: self.base.clone(),
+            key: body["api_key"].as_str().expect("api_key").to_owned(),
+            http: self.http.clone(),
+        }
+    }
+}
+
+/// A client holding one API key.
+#[derive(Clone)]
+pub struct Api {
+    pub base: String,
+    pub key: String,
+    pub http: reqwest::Client,
+}
+
+impl Api {
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.key)
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        decode(resp).await
+    }
+
+    pub async fn post_empty(&self, path: &str) -> (u16, Value) {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.key)
+            .send()
+            .await
+            .expect("request");
+        decode(resp).await
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.key)
+            .send()
+            .await
+            .expect("request");
+        decode(resp).await
+    }
+
+    /// Creates an SMS channel on `plugin` pointing at the simulator.
+    pub async fn sim_channel(&self, sim: &herald_sim::Simulator, plugin: &str) -> i64 {
+        let (status, body) = self
+            .post(
+                "/v1/channels",
+                json!({
+                    "name": format!("{plugin} via simulator"),
+                    "plugin": plugin,
+                    "sender": "+15005550006",
+                    "config": { "account-sid": sim.config().twilio_account_sid, "base-url": sim.base_url() },
+                    "secrets": { "auth-token": sim.config().twilio_auth_token },
+                    "allowed_hosts": ["127.0.0.1"],
+                }),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_i64().expect("channel id")
+    }
+
+    /// Creates a list holding one contact per number.
+    pub async fn list_with(&self, numbers: &[String]) -> i64 {
+        let (status, list) = self.post("/v1/lists", json!({ "name": "audience" })).await;
+        assert_eq!(status, 201, "{list}");
+        let id = list["id"].as_i64().expect("list id");
+        let contacts: Vec<Value> = numbers
+            .iter()
+            .enumerate()
+            .map(|(i, n)| json!({ "phone": n, "first_name": format!("C{i}") }))
+            .collect();
+        let (status, body) = self
+            .post(
+                &format!("/v1/lists/{id}/contacts"),
+                json!({ "contacts": contacts }),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        id
+    }
+
+    pub async fn campaign(&self, channel: i64, list: i64, body: &str) -> i64 {
+        let (status, c) = self
+            .post(
+                "/v1/campaigns",
+                json!({ "name": "e2e", "channel_id": channel, "list_id": list, "body": body }),
+            )
+            .await;
+        assert_eq!(status, 201, "{c}");
+        c["id"].as_i64().expect("campaign id")
+    }
+
+    /// Polls until the campaign reaches `status` (panics after `within`).
+    pub async fn wait_status(&self, campaign: i64, status: &str, within: Duration) -> Value {
+        let until = Instant::now() + within;
+        loop {
+            let (_, c) = self.get(&format!("/v1/campaigns/{campaign}")).await;
+            if c["status"] == status {
+                return c;
+            }
+            if Instant::now() > until {
+                let (_, p) = self
+                    .get(&format!("/v1/campaigns/{campaign}/progress"))
+                    .await;
+                panic!("campaign {campaign} not {status} within {within:?}: {c} progress {p}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Every member of a campaign, all pages.
+    pub async fn all_members(&self, campaign: i64) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut after = 0;
+        loop {
+            let (status, page) = self
+                .get(&format!(
+                    "/v1/campaigns/{campaign}/members?limit=1000&after={after}"
+                ))
+                .await;
+            assert_eq!(status, 200, "{page}");
+            out.extend(page["members"].as_array().expect("members").iter().cloned());
+            match page["next_after"].as_i64() {
+                Some(next) => after = next,
+                None => return out,
+            }
+        }
+    }
+}
+
+async fn decode(resp: reqwest::Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let text = resp.text().await.expect("body");
+    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, value)
+}
+
+/// Distinct valid US numbers whose last four digits are `suffix`.
+pub fn numbers_ending(suffix: &str, count: usize, exchange_start: usize) -> Vec<String> {
+    (0..count)
+        .map(|i| format!("+1415{:03}{suffix}", exchange_start + i))
+        .collect()
+}

@@ -1,0 +1,10 @@
+//! End-to-end suite: the real `herald` binary against the provider
+//! simulator, on SQLite and on PostgreSQL.
+
+mod harness;
+
+mod sandbox;
+mod sms_campaign;
+mod tenancy;
+mod validation;
+mod webhooks;

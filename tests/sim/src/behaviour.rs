@@ -1,0 +1,74 @@
+//! What happens to a send, chosen by the recipient's last four digits.
+//!
+//! Provider-neutral on purpose: each provider module maps these outcomes to
+//! its own status names and error codes, so one number pattern means the same
+//! thing for every provider. The table is documented in the crate docs.
+
+/// The scripted outcome for a recipient.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Behaviour {
+    /// `0001`: the provider refuses the number outright.
+    InvalidNumber,
+    /// `0002`: accepted, then undeliverable (unreachable handset).
+    Undelivered,
+    /// `0003`: accepted, then failed (unknown carrier error).
+    Failed,
+    /// `0429`: the first request is rate limited, later ones are delivered.
+    RateLimitedOnce,
+    /// `0500`: the first request is a server error, later ones are delivered.
+    ServerErrorOnce,
+    /// Anything else: accepted and delivered.
+    Delivered,
+}
+
+impl Behaviour {
+    /// Looks only at digits, so `+15550000001` and `whatsapp:+15550000001`
+    /// behave alike.
+    pub(crate) fn for_number(number: &str) -> Behaviour {
+        let digits: Vec<char> = number.chars().filter(char::is_ascii_digit).collect();
+        let Some(start) = digits.len().checked_sub(4) else {
+            return Behaviour::Delivered;
+        };
+        let last4: String = digits[start..].iter().collect();
+        match last4.as_str() {
+            "0001" => Behaviour::InvalidNumber,
+            "0002" => Behaviour::Undelivered,
+            "0003" => Behaviour::Failed,
+            "0429" => Behaviour::RateLimitedOnce,
+            "0500" => Behaviour::ServerErrorOnce,
+            _ => Behaviour::Delivered,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Behaviour;
+
+    #[test]
+    fn last_four_digits_choose_the_outcome() {
+        assert_eq!(
+            Behaviour::for_number("+15550000001"),
+            Behaviour::InvalidNumber
+        );
+        assert_eq!(
+            Behaviour::for_number("+15550000002"),
+            Behaviour::Undelivered
+        );
+        assert_eq!(Behaviour::for_number("+15550000003"), Behaviour::Failed);
+        assert_eq!(
+            Behaviour::for_number("+15550000429"),
+            Behaviour::RateLimitedOnce
+        );
+        assert_eq!(
+            Behaviour::for_number("+15550000500"),
+            Behaviour::ServerErrorOnce
+        );
+        assert_eq!(
+            Behaviour::for_number("whatsapp:+15550000002"),
+            Behaviour::Undelivered
+        );
+        assert_eq!(Behaviour::for_number("+15551234567"), Behaviour::Delivered);
+        assert_eq!(Behaviour::for_number("+1"), Behaviour::Delivered);
+    }
+}

@@ -1,0 +1,410 @@
+//! Herald's provider simulator.
+//!
+//! A local stand-in for the messaging providers Herald's plugins talk to. It
+//! speaks each provider's real wire format (request shapes, auth, error bodies,
+//! signed status callbacks), listens on 127.0.0.1 only, and counts everything it
+//! receives so that an end-to-end test can assert "exactly N sends, 0
+//! duplicates".
+//!
+//! Providers implemented so far: Twilio Programmable Messaging (see
+//! [`twilio_signature`] and the endpoint list below).
+//!
+//! # Endpoints
+//!
+//! | method | path | what |
+//! |---|---|---|
+//! | POST | `/2010-04-01/Accounts/{AccountSid}/Messages.json` | Twilio: send a message (Basic auth `AccountSid:AuthToken`) |
+//! | GET | `/2010-04-01/Accounts/{AccountSid}/Messages/{Sid}.json` | Twilio: a message with its current status |
+//! | GET | `/_sim/stats` | [`Stats`] as JSON |
+//! | GET | `/_sim/messages` | every accepted [`ReceivedMessage`], in arrival order |
+//! | POST | `/_sim/reset` | forget everything (same as [`Simulator::reset`]) |
+//!
+//! # Behaviour by recipient number
+//!
+//! The outcome of a send is chosen by the **last four digits** of the
+//! recipient (`To`, after any `whatsapp:` style channel prefix):
+//!
+//! | last 4 | answer to the send | status callbacks |
+//! |---|---|---|
+//! | `0001` | 400, Twilio code 21211 (invalid 'To' number); not accepted | none |
+//! | `0002` | 201, accepted | `sent`, then `undelivered` with `ErrorCode=30003` (unreachable handset) |
+//! | `0003` | 201, accepted | `sent`, then `failed` with `ErrorCode=30008` (unknown error) |
+//! | `0429` | first request for that number: 429, `Retry-After: 1`, code 20429; later ones as normal | `sent`, `delivered` (once accepted) |
+//! | `0500` | first request for that number: 500, code 20500; later ones as normal | `sent`, `delivered` (once accepted) |
+//! | other | 201, accepted | `sent`, then `delivered` |
+//!
+//! "First request" is remembered per full number until [`Simulator::reset`].
+//! Callbacks are only sent when the request had a `StatusCallback`; each
+//! follows the previous step by [`SimConfig::callback_delay`]. The status seen
+//! through the GET endpoint advances on the same schedule either way.
+//!
+//! # Counting
+//!
+//! All counters live in one mutex-guarded state, so they are exact under any
+//! concurrency. See [`Stats`] for what each counter means. Callbacks are
+//! asynchronous: [`Simulator::wait_for`] polls the counters until a condition
+//! holds, e.g. `s.callbacks_sent + s.callbacks_failed == 2 * n`.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasher;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+mod behaviour;
+mod inspect;
+mod signature;
+mod twilio;
+mod wire;
+
+pub use signature::twilio_signature;
+
+/// How to run a [`Simulator`].
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// Where to listen. Port 0 picks a free port; after [`Simulator::start`],
+    /// [`Simulator::config`] holds the address actually bound.
+    pub listen: SocketAddr,
+    /// The only Twilio account SID accepted (in the path and as Basic auth user).
+    pub twilio_account_sid: String,
+    /// The Twilio auth token: Basic auth password and callback signing key.
+    pub twilio_auth_token: String,
+    /// Delay between accepting a message and its `sent` status, and between
+    /// `sent` and the final status.
+    pub callback_delay: Duration,
+    /// Artificial latency before answering a send. The message is recorded
+    /// *before* the delay, like a slow real provider: a client that gives up
+    /// waiting has still caused a send.
+    pub response_delay: Duration,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            twilio_account_sid: "AC00000000000000000000000000000001".to_owned(),
+            twilio_auth_token: "sim-auth-token".to_owned(),
+            callback_delay: Duration::from_millis(20),
+            response_delay: Duration::ZERO,
+        }
+    }
+}
+
+/// A snapshot of the simulator's counters.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Stats {
+    /// Every POST to a send endpoint (Twilio: `Messages.json`), whatever the answer.
+    pub requests: u64,
+    /// Sends answered with success and recorded in [`Simulator::messages`].
+    pub accepted: u64,
+    /// Distinct recipients among accepted messages.
+    pub distinct_recipients: u64,
+    /// Accepted messages to a number that already had an accepted message.
+    pub duplicates: u64,
+    /// Sends answered 4xx other than 429 (auth failures included).
+    pub rejected: u64,
+    /// Sends answered 429.
+    pub rate_limited: u64,
+    /// Sends answered 5xx.
+    pub server_errors: u64,
+    /// Requests refused for bad or missing credentials (sends and lookups).
+    pub auth_failures: u64,
+    /// Status callbacks that got a 2xx (possibly on the one retry).
+    pub callbacks_sent: u64,
+    /// Status callbacks that got a non-2xx or an error, retry included, or
+    /// whose URL was not on the loopback interface.
+    pub callbacks_failed: u64,
+    /// Send requests being handled right now.
+    pub in_flight: u64,
+    /// Peak of `in_flight` since start (or reset).
+    pub max_in_flight: u64,
+}
+
+/// One accepted message, as the provider received it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReceivedMessage {
+    /// The id the provider gave it (Twilio: `SM` + 32 hex digits).
+    pub sid: String,
+    pub account_sid: String,
+    pub to: String,
+    pub from: String,
+    pub body: String,
+    pub media_urls: Vec<String>,
+    pub status_callback: Option<String>,
+    /// Request headers, names lowercased; `authorization` is redacted.
+    pub headers: Vec<(String, String)>,
+    /// Milliseconds since the Unix epoch.
+    pub received_at_ms: u64,
+}
+
+/// A running simulator. Dropping it, or calling [`Simulator::shutdown`],
+/// stops the server and any pending status callbacks.
+pub struct Simulator {
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    server: Option<JoinHandle<()>>,
+}
+
+impl Simulator {
+    /// Binds the listener and serves in a background task.
+    pub async fn start(mut config: SimConfig) -> anyhow::Result<Simulator> {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("herald-sim: cannot listen on {}", config.listen))?;
+        config.listen = listener.local_addr()?;
+        if !config.listen.ip().is_loopback() {
+            tracing::warn!(listen = %config.listen, "herald-sim is meant to listen on loopback only");
+        }
+        // One pooled client for all callbacks. No proxy: callbacks must go
+        // straight to the local receiver, whatever the environment says.
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .user_agent("TwilioProxy/1.1")
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(Duration::from_secs(5))
+            .build()
+            .context("herald-sim: building the callback client")?;
+        let (stop, stopped) = watch::channel(false);
+        let shared = Arc::new(Shared::new(config, http, stopped.clone()));
+
+        let app = axum::Router::new()
+            .merge(twilio::routes())
+            .merge(inspect::routes())
+            .fallback(twilio::not_found)
+            .with_state(shared.clone());
+        let mut stopped_server = stopped;
+        let server = tokio::spawn(async move {
+            let result = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped_server.wait_for(|stop| *stop).await;
+                })
+                .await;
+            if let Err(error) = result {
+                tracing::error!(%error, "herald-sim server stopped");
+            }
+        });
+        tracing::info!(url = %shared.base_url, "herald-sim listening");
+        Ok(Simulator {
+            shared,
+            stop,
+            server: Some(server),
+        })
+    }
+
+    /// e.g. `http://127.0.0.1:41234`; the Twilio API base to give a client.
+    pub fn base_url(&self) -> String {
+        self.shared.base_url.clone()
+    }
+
+    pub fn config(&self) -> &SimConfig {
+        &self.shared.config
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.shared.lock().stats.clone()
+    }
+
+    /// Every accepted message, in arrival order.
+    pub fn messages(&self) -> Vec<ReceivedMessage> {
+        self.shared.lock().messages.clone()
+    }
+
+    /// How many accepted messages went to `to` (exact string match).
+    pub fn sends_to(&self, to: &str) -> usize {
+        self.shared
+            .lock()
+            .per_recipient
+            .get(to)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Forgets messages, counters (except the live `in_flight`) and the
+    /// one-time failures already served; status callbacks still pending for
+    /// earlier messages are dropped.
+    pub fn reset(&self) {
+        self.shared.reset();
+    }
+
+    /// Polls [`Simulator::stats`] until `pred` holds or `timeout` passes;
+    /// returns whether it held. Handy for waiting on asynchronous callbacks.
+    pub async fn wait_for(&self, timeout: Duration, pred: impl Fn(&Stats) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if pred(&self.stats()) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Stops accepting connections, lets requests in progress finish (for up
+    /// to 2 s), and cancels pending callbacks.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(mut server) = self.server.take()
+            && tokio::time::timeout(Duration::from_secs(2), &mut server)
+                .await
+                .is_err()
+        {
+            server.abort();
+        }
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        // Drop cannot wait, so it only signals: the listener closes at once,
+        // open keep-alive connections are closed gracefully in the background
+        // (aborting the server task would leave them serving), and pending
+        // callbacks are cancelled.
+        let _ = self.stop.send(true);
+    }
+}
+
+/// What every handler shares: fixed configuration plus the one mutable state.
+pub(crate) struct Shared {
+    pub(crate) config: SimConfig,
+    pub(crate) base_url: String,
+    /// Pooled client for status callbacks.
+    pub(crate) http: reqwest::Client,
+    /// Becomes `true` at shutdown; background tasks watch it to stop early.
+    pub(crate) stopped: watch::Receiver<bool>,
+    state: Mutex<State>,
+    id_seed: u64,
+    id_counter: AtomicU64,
+}
+
+impl Shared {
+    fn new(config: SimConfig, http: reqwest::Client, stopped: watch::Receiver<bool>) -> Self {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        Shared {
+            base_url: format!("http://{}", config.listen),
+            config,
+            http,
+            stopped,
+            state: Mutex::new(State::default()),
+            // RandomState is randomly keyed per process: ids differ between runs.
+            id_seed: std::collections::hash_map::RandomState::new().hash_one(now),
+            id_counter: AtomicU64::new(0),
+        }
+    }
+
+    /// The state lock. Hold it briefly and never across an await. A panic
+    /// while holding it leaves counters usable, so poisoning is ignored.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A fresh unique id: `prefix` + 32 lowercase hex digits.
+    pub(crate) fn new_id(&self, prefix: &str) -> String {
+        let n = self.id_counter.fetch_add(1, Ordering::Relaxed);
+        let digest = Sha256::new()
+            .chain_update(self.id_seed.to_le_bytes())
+            .chain_update(n.to_le_bytes())
+            .finalize();
+        let mut id = String::with_capacity(prefix.len() + 32);
+        id.push_str(prefix);
+        for byte in &digest[..16] {
+            id.push_str(&format!("{byte:02x}"));
+        }
+        id
+    }
+
+    /// Counts a send request and marks it in flight until the guard drops
+    /// (which also happens if the client disconnects mid-request).
+    pub(crate) fn enter_send(self: &Arc<Self>) -> InFlight {
+        let mut state = self.lock();
+        state.stats.requests += 1;
+        state.stats.in_flight += 1;
+        state.stats.max_in_flight = state.stats.max_in_flight.max(state.stats.in_flight);
+        InFlight(self.clone())
+    }
+
+    pub(crate) fn reset(&self) {
+        let mut state = self.lock();
+        let in_flight = state.stats.in_flight;
+        let epoch = state.epoch + 1;
+        *state = State::default();
+        state.epoch = epoch;
+        state.stats.in_flight = in_flight;
+        state.stats.max_in_flight = in_flight;
+    }
+}
+
+/// Decrements `in_flight` when a send request finishes.
+pub(crate) struct InFlight(Arc<Shared>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut state = self.0.lock();
+        state.stats.in_flight = state.stats.in_flight.saturating_sub(1);
+    }
+}
+
+/// Everything that changes, behind one mutex so counters stay consistent.
+#[derive(Default)]
+pub(crate) struct State {
+    pub(crate) stats: Stats,
+    pub(crate) messages: Vec<ReceivedMessage>,
+    pub(crate) per_recipient: HashMap<String, usize>,
+    /// Numbers whose one-time failure (0429, 0500) has been served.
+    pub(crate) tripped: HashSet<String>,
+    /// Twilio's view of accepted messages: current status, by SID.
+    pub(crate) twilio: HashMap<String, twilio::Record>,
+    /// Bumped by reset, so background tasks for older messages stop counting.
+    pub(crate) epoch: u64,
+}
+
+impl State {
+    /// Records an accepted message and keeps the recipient counters exact.
+    /// Returns its index in `messages`.
+    pub(crate) fn accept(&mut self, message: ReceivedMessage) -> usize {
+        let count = self.per_recipient.entry(message.to.clone()).or_insert(0);
+        *count += 1;
+        if *count > 1 {
+            self.stats.duplicates += 1;
+        }
+        self.stats.accepted += 1;
+        self.stats.distinct_recipients = self.per_recipient.len() as u64;
+        self.messages.push(message);
+        self.messages.len() - 1
+    }
+
+    /// Counts the answer given to a send, by HTTP status.
+    pub(crate) fn count_answer(&mut self, status: u16) {
+        match status {
+            401 => {
+                self.stats.auth_failures += 1;
+                self.stats.rejected += 1;
+            }
+            429 => self.stats.rate_limited += 1,
+            400..=499 => self.stats.rejected += 1,
+            500..=599 => self.stats.server_errors += 1,
+            _ => {}
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
