@@ -105,7 +105,7 @@ impl Store {
     ) -> StoreResult<()> {
         let done = matches!(to, CampaignStatus::Completed | CampaignStatus::Cancelled);
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let changed = sqlx::query(
             "UPDATE campaigns SET status = $1, status_reason = $2, \
              finished_at = CASE WHEN $3 THEN $4 ELSE finished_at END \
@@ -144,7 +144,7 @@ impl Store {
     /// same transaction as the status change.
     pub async fn start_campaign(&self, tenant: Id, id: Id) -> StoreResult<u64> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let changed = sqlx::query(
             "UPDATE campaigns SET status = 'running', started_at = $1, status_reason = NULL \
              WHERE tenant_id = $2 AND id = $3 AND status = 'draft'",

@@ -97,7 +97,7 @@ impl Store {
     ) -> StoreResult<Vec<Id>> {
         self.list(tenant, list).await?;
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let mut ids = Vec::with_capacity(contacts.len());
         for c in contacts {
             let conflict = if c.phone.is_some() {

@@ -81,7 +81,7 @@ impl Store {
         limit: i64,
     ) -> StoreResult<Vec<ClaimedMember>> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let claim_sql = format!(
             "UPDATE members SET status = 'sending', attempts = attempts + 1, lease_owner = $1, \
              lease_until = $2, updated_at = $3, \
@@ -170,7 +170,7 @@ impl Store {
         outcomes: &[(ClaimedMember, SendOutcome)],
     ) -> StoreResult<Vec<Id>> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let mut events = Vec::with_capacity(outcomes.len());
         let mut accepted = Vec::new();
         for (m, outcome) in outcomes {
@@ -256,7 +256,7 @@ impl Store {
     /// resent blindly. Returns the campaigns touched.
     pub async fn expire_leases(&self) -> StoreResult<Vec<Id>> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let rows = sqlx::query(
             "UPDATE members SET status = 'unknown', lease_owner = NULL, lease_until = NULL, \
              error_message = 'outcome unknown: the sending process stopped mid-send; not resent', \

@@ -22,7 +22,7 @@ impl Store {
     /// Applies one receipt for the tenant's message. Returns the campaign of
     /// the member it changed, if any.
     pub async fn apply_receipt(&self, tenant: Id, receipt: &Receipt) -> StoreResult<Option<Id>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         self.lock_message_id(&mut tx, &receipt.provider_message_id)
             .await?;
         let member = sqlx::query(
