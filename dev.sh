@@ -47,9 +47,9 @@ case "${1:-}" in
             echo "Start it (see README) or set HERALD_SKIP_POSTGRES=1 to run SQLite only." >&2
         fi
         if cargo nextest --version >/dev/null 2>&1; then
-            exec cargo nextest run --workspace --exclude twilio-sms --exclude test-hostile --no-fail-fast "$@"
+            exec cargo nextest run --workspace --exclude test-hostile --no-fail-fast "$@"
         else
-            exec cargo test --workspace --exclude twilio-sms --exclude test-hostile "$@"
+            exec cargo test --workspace --exclude test-hostile "$@"
         fi
         ;;
     *)

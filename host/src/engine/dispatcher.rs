@@ -92,6 +92,7 @@ async fn send_one(
     match &classified.outcome {
         SendOutcome::Accepted {
             provider_message_id,
+            ..
         } => tracing::debug!(provider_message_id, "sent"),
         SendOutcome::Retry {
             at, error_message, ..

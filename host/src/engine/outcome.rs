@@ -20,6 +20,7 @@ pub fn classify(result: SendResult, attempt: i64) -> Classified {
             return Classified {
                 outcome: SendOutcome::Accepted {
                     provider_message_id: receipt.provider_message_id,
+                    at: now_ms(),
                 },
                 pause_reason: None,
             };

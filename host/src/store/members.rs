@@ -54,6 +54,8 @@ pub struct ClaimedMember {
 pub enum SendOutcome {
     Accepted {
         provider_message_id: String,
+        /// When the provider accepted it (not when the batch was written).
+        at: i64,
     },
     /// Try again at `at` (rate limited, transient error).
     Retry {
@@ -177,6 +179,7 @@ impl Store {
             let (status, next_at, pmid, code, message, sent_at) = match outcome {
                 SendOutcome::Accepted {
                     provider_message_id,
+                    at,
                 } => {
                     accepted.push((m.tenant_id, provider_message_id.clone()));
                     (
@@ -185,7 +188,7 @@ impl Store {
                         Some(provider_message_id.as_str()),
                         None,
                         None,
-                        Some(now),
+                        Some(*at),
                     )
                 }
                 SendOutcome::Retry {

@@ -1,0 +1,181 @@
+//! Twilio's wire format, free of any WIT types so it is unit-tested natively:
+//! form encoding, the signature base string, status and error mapping.
+
+use serde::Deserialize;
+
+/// The Messages resource path for an account.
+pub fn messages_url(base: &str, account_sid: &str) -> String {
+    format!(
+        "{}/2010-04-01/Accounts/{account_sid}/Messages.json",
+        base.trim_end_matches('/')
+    )
+}
+
+pub fn form_encode<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        s.append_pair(k, v);
+    }
+    s.finish()
+}
+
+pub fn form_decode(body: &[u8]) -> Vec<(String, String)> {
+    form_urlencoded::parse(body).into_owned().collect()
+}
+
+/// What Twilio signs: the full URL, then each POST parameter's name and value
+/// concatenated, parameters sorted by name.
+pub fn signature_base(url: &str, params: &[(String, String)]) -> String {
+    let mut sorted: Vec<&(String, String)> = params.iter().collect();
+    sorted.sort();
+    let mut base = url.to_owned();
+    for (k, v) in sorted {
+        base.push_str(k);
+        base.push_str(v);
+    }
+    base
+}
+
+/// Constant-time equality, so a forged signature learns nothing from timing.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// A Twilio message status, normalised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Accepted,
+    Sent,
+    Delivered,
+    Read,
+    Failed,
+}
+
+pub fn status(twilio: &str) -> Option<Status> {
+    Some(match twilio {
+        "queued" | "accepted" | "sending" | "scheduled" => Status::Accepted,
+        "sent" => Status::Sent,
+        "delivered" => Status::Delivered,
+        "read" => Status::Read,
+        "undelivered" | "failed" | "canceled" => Status::Failed,
+        _ => return None,
+    })
+}
+
+/// Twilio's answer to a create-message request.
+#[derive(Deserialize)]
+pub struct MessageResource {
+    pub sid: String,
+    pub status: Option<String>,
+}
+
+/// Twilio's error body: `{"code": 21211, "message": "...", "status": 400}`.
+#[derive(Deserialize, Default)]
+pub struct ErrorBody {
+    pub code: Option<u32>,
+    pub message: Option<String>,
+}
+
+/// How Herald should treat a Twilio error.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ErrorClass {
+    InvalidRecipient,
+    Rejected,
+    RateLimited,
+    Transient,
+    Auth,
+    InsufficientFunds,
+}
+
+/// Recipient errors: invalid 'To' (21211), not a mobile number (21614),
+/// unreachable from this sender (21612), region not enabled (21408),
+/// recipient unsubscribed with STOP (21610).
+const RECIPIENT_CODES: &[u32] = &[21211, 21614, 21612, 21408, 21610];
+
+pub fn classify_error(http_status: u16, code: Option<u32>) -> ErrorClass {
+    match (http_status, code) {
+        (429, _) | (_, Some(20429)) => ErrorClass::RateLimited,
+        (401, _) | (_, Some(20003)) => ErrorClass::Auth,
+        // 20005: account not active (suspended, e.g. for an unpaid balance);
+        // 30034-style funding errors arrive as delivery failures, not here.
+        (_, Some(20005)) => ErrorClass::InsufficientFunds,
+        (_, Some(c)) if RECIPIENT_CODES.contains(&c) => ErrorClass::InvalidRecipient,
+        (s, _) if s >= 500 => ErrorClass::Transient,
+        _ => ErrorClass::Rejected,
+    }
+}
+
+/// `Retry-After` in seconds (Twilio sends whole seconds), as milliseconds.
+pub fn retry_after_ms(value: Option<&str>) -> u32 {
+    value
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .map(|s| s.saturating_mul(1000))
+        .unwrap_or(1000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn signature_base_sorts_params_after_the_url() {
+        let params = pairs(&[("To", "+1"), ("Body", "hi"), ("From", "+2")]);
+        assert_eq!(
+            signature_base("https://x.test/hook?a=1", &params),
+            "https://x.test/hook?a=1BodyhiFrom+2To+1"
+        );
+    }
+
+    #[test]
+    fn form_round_trip_keeps_plus_and_unicode() {
+        let body = form_encode([("To", "+14155550100"), ("Body", "Olá & 🎉")]);
+        assert_eq!(
+            form_decode(body.as_bytes()),
+            pairs(&[("To", "+14155550100"), ("Body", "Olá & 🎉")])
+        );
+    }
+
+    #[test]
+    fn statuses_map() {
+        assert_eq!(status("queued"), Some(Status::Accepted));
+        assert_eq!(status("undelivered"), Some(Status::Failed));
+        assert_eq!(status("delivered"), Some(Status::Delivered));
+        assert_eq!(status("bogus"), None);
+    }
+
+    #[test]
+    fn errors_classify() {
+        assert_eq!(
+            classify_error(400, Some(21211)),
+            ErrorClass::InvalidRecipient
+        );
+        assert_eq!(
+            classify_error(400, Some(21610)),
+            ErrorClass::InvalidRecipient
+        );
+        assert_eq!(classify_error(429, Some(20429)), ErrorClass::RateLimited);
+        assert_eq!(classify_error(401, Some(20003)), ErrorClass::Auth);
+        assert_eq!(classify_error(500, Some(20500)), ErrorClass::Transient);
+        assert_eq!(classify_error(400, Some(21602)), ErrorClass::Rejected);
+    }
+
+    #[test]
+    fn retry_after_defaults_to_a_second() {
+        assert_eq!(retry_after_ms(Some("3")), 3000);
+        assert_eq!(retry_after_ms(None), 1000);
+        assert_eq!(retry_after_ms(Some("soon")), 1000);
+    }
+
+    #[test]
+    fn constant_time_eq_compares() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+}
