@@ -68,6 +68,11 @@ pub struct ServeArgs {
     #[arg(long, env = "HERALD_LEASE_SECS", default_value_t = 300)]
     pub lease_secs: u64,
 
+    /// Seconds to wait for a delivery receipt before asking the provider for
+    /// the message's status (repeated every period while it stays unknown).
+    #[arg(long, env = "HERALD_RECEIPT_CHECK_SECS", default_value_t = 600)]
+    pub receipt_check_secs: u64,
+
     /// Plugin calls in flight at once.
     #[arg(long, env = "HERALD_MAX_IN_FLIGHT", default_value_t = 128)]
     pub max_in_flight: usize,

@@ -67,14 +67,16 @@ Channel {channel} sends SMS through the simulator.
 Paste into a shell:
 
 export HERALD={base} KEY={key}
-curl -s -X POST $HERALD/v1/lists -H "Authorization: Bearer $KEY" -H 'content-type: application/json' -d '{{"name":"Demo list"}}'
-curl -s -X POST $HERALD/v1/lists/1/contacts -H "Authorization: Bearer $KEY" -H 'content-type: application/json' \
+api() {{ curl -s -H "Authorization: Bearer $KEY" -H 'content-type: application/json' "$@"; echo; }}
+id() {{ grep -o '"id":[0-9]*' | head -1 | cut -d: -f2; }}
+LIST=$(api -X POST $HERALD/v1/lists -d '{{"name":"Demo list"}}' | id)
+api -X POST $HERALD/v1/lists/$LIST/contacts \
   -d '{{"contacts":[{{"phone":"+14155550100","first_name":"Ana"}},{{"phone":"+14155550101","first_name":"Ben"}},{{"phone":"+14155550002","first_name":"Cy"}}]}}'
-curl -s -X POST $HERALD/v1/campaigns -H "Authorization: Bearer $KEY" -H 'content-type: application/json' \
-  -d '{{"name":"Hello","channel_id":{channel},"list_id":1,"body":"Hi {{{{first_name}}}}, this is Herald."}}'
-curl -s -X POST $HERALD/v1/campaigns/1/start -H "Authorization: Bearer $KEY"
-sleep 1; curl -s $HERALD/v1/campaigns/1/progress -H "Authorization: Bearer $KEY"
-curl -s $HERALD/v1/campaigns/1/members -H "Authorization: Bearer $KEY"
+CAMPAIGN=$(api -X POST $HERALD/v1/campaigns \
+  -d '{{"name":"Hello","channel_id":{channel},"list_id":'$LIST',"body":"Hi {{{{first_name}}}}, this is Herald."}}' | id)
+api -X POST $HERALD/v1/campaigns/$CAMPAIGN/start
+sleep 1; api $HERALD/v1/campaigns/$CAMPAIGN/progress
+api $HERALD/v1/campaigns/$CAMPAIGN/members
 
 (+14155550002 is a number the simulator reports undelivered, so one member ends failed with code 30003.)
 "#

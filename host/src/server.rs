@@ -49,6 +49,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             public_url: public_url.clone(),
             lease: Duration::from_secs(args.lease_secs),
             max_in_flight: args.max_in_flight,
+            receipt_check: Duration::from_secs(args.receipt_check_secs),
             ..EngineConfig::default()
         },
     );

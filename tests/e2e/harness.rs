@@ -74,6 +74,17 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// Stands in for a database moved to a restarted server.
+    fn placeholder() -> Self {
+        Self {
+            url: String::new(),
+            _dir: None,
+            pg_name: None,
+        }
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         if let Some(name) = self.pg_name.take() {
@@ -133,21 +144,19 @@ pub struct Herald {
     pub http: reqwest::Client,
     /// Killed when the test ends (`kill_on_drop`).
     _child: Child,
-    _db: TestDb,
+    db: TestDb,
 }
 
 impl Herald {
     pub async fn start(backend: Backend, extra: &[&str]) -> Self {
         let db = TestDb::new(backend).await;
+        Self::start_on(db, "127.0.0.1:0", extra).await
+    }
+
+    async fn start_on(db: TestDb, listen: &str, extra: &[&str]) -> Self {
         let plugins = plugins_dir();
         let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--database-url",
-                &db.url,
-            ])
+            .args(["serve", "--listen", listen, "--database-url", &db.url])
             .arg("--plugins-dir")
             .arg(&plugins)
             .args(["--admin-key", ADMIN_KEY])
@@ -178,7 +187,26 @@ impl Herald {
             base,
             http: reqwest::Client::new(),
             _child: child,
-            _db: db,
+            db,
+        }
+    }
+
+    /// Kills the process with SIGKILL (no graceful shutdown: a crash) and
+    /// starts a new one on the same database and address, as a supervisor
+    /// would (providers keep calling back to the same public URL).
+    pub async fn crash_and_restart(mut self, extra: &[&str]) -> Self {
+        self._child.kill().await.expect("killing herald");
+        let db = std::mem::replace(&mut self.db, TestDb::placeholder());
+        let listen = self.base.trim_start_matches("http://").to_owned();
+        Self::start_on(db, &listen, extra).await
+    }
+
+    /// A client for an existing key on this server.
+    pub fn api(&self, key: &str) -> Api {
+        Api {
+            base: self.base.clone(),
+            key: key.to_owned(),
+            http: self.http.clone(),
         }
     }
 

@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod crash;
 mod sandbox;
 mod sms_campaign;
 mod tenancy;

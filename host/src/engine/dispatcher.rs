@@ -13,7 +13,7 @@ use super::outcome::{Classified, classify, failed};
 use crate::domain::campaign::CampaignStatus;
 use crate::domain::retry::FailureClass;
 use crate::domain::template::BodyTemplate;
-use crate::plugins::{CallContext, wit};
+use crate::plugins::wit;
 use crate::store::{ClaimedMember, SendOutcome};
 
 /// The longest the dispatcher sleeps when idle: retries and newly due members
@@ -161,18 +161,7 @@ async fn attempt(engine: &Engine, member: &ClaimedMember) -> Classified {
         }),
         status_callback_url: engine.callback_url(channel.id),
     };
-    let ctx = CallContext {
-        plugin: plugin.name().to_owned(),
-        version: plugin.version().to_owned(),
-        channel_id: Some(channel.id),
-        secrets: Arc::new(channel.secrets.clone()),
-        allowed_hosts: Arc::new(
-            channel
-                .allowed_hosts
-                .clone()
-                .unwrap_or_else(|| plugin.manifest.allowed_hosts.clone()),
-        ),
-    };
+    let ctx = engine.call_context(&plugin, &channel);
     let config = channel
         .config
         .iter()
@@ -225,7 +214,11 @@ async fn write_outcomes(engine: Arc<Engine>, mut done: mpsc::Receiver<Finished>)
         let touched = loop {
             match engine
                 .store
-                .record_outcomes(&engine.config.instance_id, &batch)
+                .record_outcomes(
+                    &engine.config.instance_id,
+                    &batch,
+                    engine.config.receipt_check.as_millis() as i64,
+                )
                 .await
             {
                 Ok(touched) => break touched,

@@ -5,6 +5,7 @@
 mod channels;
 mod dispatcher;
 mod outcome;
+mod reconciler;
 mod webhooks;
 
 use std::sync::Arc;
@@ -30,6 +31,9 @@ pub struct EngineConfig {
     pub max_in_flight: usize,
     /// How long a claim stays valid; a send whose lease expires is `unknown`.
     pub lease: Duration,
+    /// How long after a send its receipt is awaited before Herald asks the
+    /// provider (and again after each further period).
+    pub receipt_check: Duration,
 }
 
 impl Default for EngineConfig {
@@ -40,6 +44,7 @@ impl Default for EngineConfig {
             batch_size: 100,
             max_in_flight: 128,
             lease: Duration::from_secs(300),
+            receipt_check: Duration::from_secs(600),
         }
     }
 }
@@ -67,6 +72,7 @@ impl Engine {
     pub fn start(self: &Arc<Self>) {
         tokio::spawn(dispatcher::run(self.clone()));
         tokio::spawn(sweep_leases(self.clone()));
+        tokio::spawn(reconciler::run(self.clone()));
     }
 
     /// New due work exists (a campaign started or resumed): claim now rather
@@ -89,6 +95,27 @@ impl Engine {
             "{}/webhooks/{channel_id}",
             self.config.public_url.trim_end_matches('/')
         )
+    }
+
+    /// The call context for a channel's plugin: its secrets and the hosts it
+    /// may reach (the channel's override, else the manifest's).
+    fn call_context(
+        &self,
+        plugin: &crate::plugins::LoadedPlugin,
+        channel: &crate::store::Channel,
+    ) -> crate::plugins::CallContext {
+        crate::plugins::CallContext {
+            plugin: plugin.name().to_owned(),
+            version: plugin.version().to_owned(),
+            channel_id: Some(channel.id),
+            secrets: Arc::new(channel.secrets.clone()),
+            allowed_hosts: Arc::new(
+                channel
+                    .allowed_hosts
+                    .clone()
+                    .unwrap_or_else(|| plugin.manifest.allowed_hosts.clone()),
+            ),
+        }
     }
 
     async fn complete_campaigns(&self, candidates: &[i64]) {

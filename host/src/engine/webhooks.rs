@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::Engine;
 use crate::domain::member::MemberStatus;
-use crate::plugins::{CallContext, wit};
+use crate::plugins::wit;
 use crate::store::{Id, Receipt, StoreError, now_ms};
 
 /// The HTTP answer for the provider.
@@ -47,13 +47,9 @@ impl Engine {
             );
             return WebhookReply::text(503, "plugin unavailable");
         };
-        let ctx = CallContext {
-            plugin: plugin.name().to_owned(),
-            version: plugin.version().to_owned(),
-            channel_id: Some(channel.id),
-            secrets: Arc::new(channel.secrets.clone()),
-            allowed_hosts: Arc::default(),
-        };
+        // Webhook handling needs no outbound HTTP.
+        let mut ctx = self.call_context(&plugin, &channel);
+        ctx.allowed_hosts = Arc::default();
         let config = channel.config.clone().into_iter().collect();
         let outcome = match plugin.handle_webhook(ctx, config, request).await {
             Ok(Ok(outcome)) => outcome,
@@ -100,7 +96,11 @@ impl Engine {
         }
     }
 
-    async fn apply_event(&self, tenant: Id, event: wit::Event) -> Result<Option<Id>, StoreError> {
+    pub(super) async fn apply_event(
+        &self,
+        tenant: Id,
+        event: wit::Event,
+    ) -> Result<Option<Id>, StoreError> {
         match event {
             wit::Event::Delivery(update) => {
                 let status = match update.status {

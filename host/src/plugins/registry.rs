@@ -78,6 +78,26 @@ impl LoadedPlugin {
         }
     }
 
+    pub async fn fetch_status(
+        &self,
+        ctx: CallContext,
+        config: wit::Config,
+        provider_message_id: String,
+    ) -> Result<Result<Option<wit::DeliveryUpdate>, wit::SendError>, PluginFailure> {
+        match self
+            .runtime
+            .invoke(
+                &self.pre,
+                ctx,
+                Call::FetchStatus(config, provider_message_id),
+            )
+            .await?
+        {
+            Reply::FetchStatus(r) => Ok(r),
+            _ => unreachable!("reply matches call"),
+        }
+    }
+
     pub async fn list_templates(
         &self,
         ctx: CallContext,

@@ -60,6 +60,7 @@ pub(super) enum Call {
     ValidateConfig(wit::Config),
     Send(wit::Config, wit::OutboundMessage),
     Webhook(wit::Config, wit::WebhookRequest),
+    FetchStatus(wit::Config, String),
     ListTemplates(wit::Config),
 }
 
@@ -68,6 +69,7 @@ pub(super) enum Reply {
     ValidateConfig(Result<(), String>),
     Send(Result<wit::SendReceipt, wit::SendError>),
     Webhook(Result<wit::WebhookOutcome, wit::WebhookError>),
+    FetchStatus(Result<Option<wit::DeliveryUpdate>, wit::SendError>),
     ListTemplates(Result<Vec<wit::TemplateInfo>, wit::SendError>),
 }
 
@@ -205,6 +207,11 @@ async fn run_call(
         Call::Webhook(config, request) => Reply::Webhook(
             provider
                 .call_handle_webhook(&mut *store, &config, &request)
+                .await?,
+        ),
+        Call::FetchStatus(config, id) => Reply::FetchStatus(
+            provider
+                .call_fetch_status(&mut *store, &config, &id)
                 .await?,
         ),
         Call::ListTemplates(config) => {

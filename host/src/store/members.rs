@@ -49,6 +49,16 @@ pub struct ClaimedMember {
     pub values: BTreeMap<String, String>,
 }
 
+/// A sent member whose delivery receipt has not arrived in time.
+#[derive(Clone, Debug)]
+pub struct OverdueReceipt {
+    pub tenant_id: Id,
+    pub member_id: Id,
+    pub campaign_id: Id,
+    pub channel_id: Id,
+    pub provider_message_id: String,
+}
+
 /// What happened to one attempt.
 #[derive(Clone, Debug)]
 pub enum SendOutcome {
@@ -166,10 +176,13 @@ impl Store {
     /// Records a batch of attempt outcomes in one transaction. Only members
     /// still leased by `owner` change, so a late writer cannot overwrite the
     /// result of a newer claim. Returns the campaigns touched.
+    /// An accepted member's `next_attempt_at` becomes the time by which its
+    /// receipt is due (`receipt_due_ms` from now); see [`Self::claim_overdue_receipts`].
     pub async fn record_outcomes(
         &self,
         owner: &str,
         outcomes: &[(ClaimedMember, SendOutcome)],
+        receipt_due_ms: i64,
     ) -> StoreResult<Vec<Id>> {
         let now = now_ms();
         let mut tx = self.write_tx().await?;
@@ -184,7 +197,7 @@ impl Store {
                     accepted.push((m.tenant_id, provider_message_id.clone()));
                     (
                         MemberStatus::Sent,
-                        now,
+                        now + receipt_due_ms,
                         Some(provider_message_id.as_str()),
                         None,
                         None,
@@ -252,6 +265,42 @@ impl Store {
         campaigns.sort_unstable();
         campaigns.dedup();
         Ok(campaigns)
+    }
+
+    /// Sent members whose receipt is overdue (the callback was lost, or came
+    /// while no Herald was up), pushed `recheck_ms` into the future so each
+    /// is looked up once per period, by one instance.
+    pub async fn claim_overdue_receipts(
+        &self,
+        limit: i64,
+        recheck_ms: i64,
+    ) -> StoreResult<Vec<OverdueReceipt>> {
+        let now = now_ms();
+        let mut tx = self.write_tx().await?;
+        let rows = sqlx::query(&format!(
+            "UPDATE members SET next_attempt_at = $1 \
+             WHERE id IN (SELECT id FROM members WHERE status = 'sent' AND next_attempt_at <= $2 \
+               ORDER BY next_attempt_at LIMIT $3{}) \
+             RETURNING tenant_id, id, campaign_id, provider_message_id, \
+               (SELECT channel_id FROM campaigns k WHERE k.id = members.campaign_id)",
+            self.skip_locked()
+        ))
+        .bind(now + recheck_ms)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(rows
+            .iter()
+            .map(|r| OverdueReceipt {
+                tenant_id: r.get(0),
+                member_id: r.get(1),
+                campaign_id: r.get(2),
+                provider_message_id: r.get(3),
+                channel_id: r.get(4),
+            })
+            .collect())
     }
 
     /// Members whose lease ran out while `sending` (their dispatcher died):

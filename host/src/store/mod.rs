@@ -22,7 +22,7 @@ use sqlx::{AnyPool, ConnectOptions, Executor};
 pub use campaigns::{Campaign, NewCampaign, Progress};
 pub use channels::{Channel, NewChannel};
 pub use contacts::{Contact, ContactList, NewContact};
-pub use members::{ClaimedMember, Member, MemberPage, SendOutcome};
+pub use members::{ClaimedMember, Member, MemberPage, OverdueReceipt, SendOutcome};
 pub use receipts::Receipt;
 pub use tenants::Tenant;
 

@@ -19,8 +19,8 @@ mod wire;
 
 use exports::herald::provider::provider::Guest;
 use herald::provider::types::{
-    Config, OutboundMessage, PluginManifest, SendError, SendReceipt, TemplateInfo, WebhookError,
-    WebhookOutcome, WebhookRequest,
+    Config, DeliveryUpdate, OutboundMessage, PluginManifest, SendError, SendReceipt, TemplateInfo,
+    WebhookError, WebhookOutcome, WebhookRequest,
 };
 
 struct Hostile;
@@ -51,6 +51,10 @@ impl Guest for Hostile {
             panic!("hostile plugin: panicking in handle-webhook");
         }
         provider::handle_webhook(&config, &request)
+    }
+
+    fn fetch_status(config: Config, id: String) -> Result<Option<DeliveryUpdate>, SendError> {
+        provider::fetch_status(&config, &id)
     }
 
     fn list_templates(_config: Config) -> Result<Vec<TemplateInfo>, SendError> {

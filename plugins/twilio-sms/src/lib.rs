@@ -9,8 +9,8 @@ pub mod wire;
 
 use exports::herald::provider::provider::Guest;
 use herald::provider::types::{
-    Config, OutboundMessage, PluginManifest, SendError, SendReceipt, TemplateInfo, WebhookError,
-    WebhookOutcome, WebhookRequest,
+    Config, DeliveryUpdate, OutboundMessage, PluginManifest, SendError, SendReceipt, TemplateInfo,
+    WebhookError, WebhookOutcome, WebhookRequest,
 };
 
 struct TwilioSms;
@@ -33,6 +33,10 @@ impl Guest for TwilioSms {
         request: WebhookRequest,
     ) -> Result<WebhookOutcome, WebhookError> {
         provider::handle_webhook(&config, &request)
+    }
+
+    fn fetch_status(config: Config, id: String) -> Result<Option<DeliveryUpdate>, SendError> {
+        provider::fetch_status(&config, &id)
     }
 
     fn list_templates(_config: Config) -> Result<Vec<TemplateInfo>, SendError> {

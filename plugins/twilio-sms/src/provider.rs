@@ -7,9 +7,9 @@ use base64::Engine as _;
 use crate::herald::provider::host::{hmac, http_send};
 use crate::herald::provider::types::{
     ChannelKind, Config, ConfigField, Content, DeliveryStatus, DeliveryUpdate, Event,
-    HmacAlgorithm, HttpAuth, HttpError, HttpRequest, InboundMessage, Media, OutboundMessage,
-    PluginManifest, Rejection, SendError, SendReceipt, WebhookError, WebhookOutcome,
-    WebhookRequest, WebhookResponse,
+    HmacAlgorithm, HttpAuth, HttpError, HttpRequest, HttpResponse, InboundMessage, Media,
+    OutboundMessage, PluginManifest, Rejection, SendError, SendReceipt, WebhookError,
+    WebhookOutcome, WebhookRequest, WebhookResponse,
 };
 use crate::wire::{self, ErrorClass};
 
@@ -80,15 +80,75 @@ pub fn validate_config(config: &Config) -> Result<(), String> {
     Ok(())
 }
 
+fn account_and_base(config: &Config) -> Result<(&str, &str), SendError> {
+    let account = get(config, "account-sid")
+        .ok_or_else(|| SendError::InvalidConfig("account-sid: required".into()))?;
+    Ok((account, get(config, "base-url").unwrap_or(DEFAULT_BASE_URL)))
+}
+
+fn auth(account: &str) -> HttpAuth {
+    HttpAuth::Basic((account.into(), "{{secret.auth-token}}".into()))
+}
+
+fn transport_error(e: HttpError) -> SendError {
+    match e {
+        HttpError::Timeout => SendError::Transient("Twilio did not answer in time".into()),
+        HttpError::Connection(m) => {
+            SendError::Transient(format!("connection to Twilio failed: {m}"))
+        }
+        HttpError::NotAllowed(m) | HttpError::InvalidRequest(m) => SendError::InvalidConfig(m),
+    }
+}
+
+fn delivery_status(status: wire::Status) -> DeliveryStatus {
+    match status {
+        wire::Status::Accepted => DeliveryStatus::Accepted,
+        wire::Status::Sent => DeliveryStatus::Sent,
+        wire::Status::Delivered => DeliveryStatus::Delivered,
+        wire::Status::Read => DeliveryStatus::Read,
+        wire::Status::Failed => DeliveryStatus::Failed,
+    }
+}
+
+/// `GET .../Messages/{Sid}.json`: the message's current status.
+pub fn fetch_status(config: &Config, sid: &str) -> Result<Option<DeliveryUpdate>, SendError> {
+    let (account, base) = account_and_base(config)?;
+    let request = HttpRequest {
+        method: "GET".into(),
+        url: wire::message_url(base, account, sid),
+        headers: Vec::new(),
+        body: Vec::new(),
+        auth: auth(account),
+        timeout_ms: None,
+    };
+    let response = http_send(&request).map_err(transport_error)?;
+    if response.status == 404 {
+        return Ok(None);
+    }
+    if !(200..300).contains(&response.status) {
+        return Err(error_from(&response));
+    }
+    let resource: wire::MessageResource = serde_json::from_slice(&response.body)
+        .map_err(|e| SendError::Transient(format!("unreadable Twilio answer: {e}")))?;
+    let Some(status) = resource.status.as_deref().and_then(wire::status) else {
+        return Ok(None);
+    };
+    Ok(Some(DeliveryUpdate {
+        provider_message_id: resource.sid,
+        status: delivery_status(status),
+        error_code: resource.error_code.map(|c| c.to_string()),
+        error_message: resource.error_message,
+        timestamp_ms: None,
+    }))
+}
+
 pub fn send(config: &Config, message: &OutboundMessage) -> Result<SendReceipt, SendError> {
     let Content::Text(text) = &message.content else {
         return Err(SendError::InvalidConfig(
             "twilio-sms sends SMS and MMS text content only".into(),
         ));
     };
-    let account = get(config, "account-sid")
-        .ok_or_else(|| SendError::InvalidConfig("account-sid: required".into()))?;
-    let base = get(config, "base-url").unwrap_or(DEFAULT_BASE_URL);
+    let (account, base) = account_and_base(config)?;
     let mut params = vec![
         ("To", message.to.as_str()),
         ("From", message.sender.as_str()),
@@ -134,6 +194,11 @@ pub fn send(config: &Config, message: &OutboundMessage) -> Result<SendReceipt, S
             status,
         });
     }
+    Err(error_from(&response))
+}
+
+/// Maps a Twilio error answer to the typed send error.
+fn error_from(response: &HttpResponse) -> SendError {
     let error: wire::ErrorBody = serde_json::from_slice(&response.body).unwrap_or_default();
     let rejection = Rejection {
         code: error
@@ -144,7 +209,7 @@ pub fn send(config: &Config, message: &OutboundMessage) -> Result<SendReceipt, S
             .message
             .unwrap_or_else(|| format!("Twilio answered HTTP {}", response.status)),
     };
-    Err(match wire::classify_error(response.status, error.code) {
+    match wire::classify_error(response.status, error.code) {
         ErrorClass::InvalidRecipient => SendError::InvalidRecipient(rejection),
         ErrorClass::Rejected => SendError::Rejected(rejection),
         ErrorClass::RateLimited => {
@@ -160,7 +225,7 @@ pub fn send(config: &Config, message: &OutboundMessage) -> Result<SendReceipt, S
         }
         ErrorClass::Auth => SendError::Auth(rejection.message),
         ErrorClass::InsufficientFunds => SendError::InsufficientFunds(rejection.message),
-    })
+    }
 }
 
 pub fn handle_webhook(

@@ -11,6 +11,14 @@ pub fn messages_url(base: &str, account_sid: &str) -> String {
     )
 }
 
+/// One message resource, for status lookups.
+pub fn message_url(base: &str, account_sid: &str, message_sid: &str) -> String {
+    format!(
+        "{}/2010-04-01/Accounts/{account_sid}/Messages/{message_sid}.json",
+        base.trim_end_matches('/')
+    )
+}
+
 pub fn form_encode<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
     let mut s = form_urlencoded::Serializer::new(String::new());
     for (k, v) in pairs {
@@ -67,6 +75,8 @@ pub fn status(twilio: &str) -> Option<Status> {
 pub struct MessageResource {
     pub sid: String,
     pub status: Option<String>,
+    pub error_code: Option<u32>,
+    pub error_message: Option<String>,
 }
 
 /// Twilio's error body: `{"code": 21211, "message": "...", "status": 400}`.
