@@ -36,6 +36,19 @@ pub struct ServeArgs {
     #[arg(long, env = "HERALD_PLUGINS_DIR", default_value = "target/plugins")]
     pub plugins_dir: PathBuf,
 
+    /// Reload a plugin when its file in --plugins-dir changes (development).
+    #[arg(long)]
+    pub watch: bool,
+
+    /// Where compiled plugin code is cached between restarts.
+    #[arg(long, env = "HERALD_CACHE_DIR", default_value = ".herald-cache")]
+    pub cache_dir: PathBuf,
+
+    /// Faults in a row (trap, deadline, memory) after which a plugin is
+    /// quarantined until an admin activates a version.
+    #[arg(long, env = "HERALD_QUARANTINE_AFTER", default_value_t = 20)]
+    pub quarantine_after: u64,
+
     /// Base URL providers use to reach this server's webhooks
     /// (default: http://<listen address>).
     #[arg(long, env = "HERALD_PUBLIC_URL")]

@@ -9,8 +9,8 @@ use crate::api::{self, AppState};
 use crate::cli::ServeArgs;
 use crate::demo;
 use crate::engine::{Engine, EngineConfig};
-use crate::plugins::{Registry, Runtime, RuntimeLimits};
-use crate::store::{Store, tenants::hash_key};
+use crate::plugins::{self, CompileCache, Registry, Runtime, RuntimeLimits};
+use crate::store::{Store, listen_plugin_changes, tenants::hash_key};
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let store = Store::connect(&args.database_url).await?;
@@ -21,16 +21,33 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         memory_bytes: args.plugin_memory_mb << 20,
         ..RuntimeLimits::default()
     })?;
-    let registry = Arc::new(Registry::new(runtime));
+    let registry = Arc::new(Registry::new(
+        runtime,
+        store.clone(),
+        CompileCache::new(Some(args.cache_dir.clone())),
+        args.quarantine_after,
+    ));
     let started = std::time::Instant::now();
+    registry.sync().await?;
     match registry.load_dir(&args.plugins_dir).await {
-        Ok(n) => tracing::info!(plugins = n, dir = %args.plugins_dir.display(),
-            elapsed_ms = started.elapsed().as_millis() as u64, "plugins loaded"),
-        Err(e) => tracing::warn!(
-            error = format!("{e:#}"),
-            "no plugins loaded; build them with ./dev.sh build"
-        ),
+        Ok(n) => {
+            tracing::info!(from_dir = n, dir = %args.plugins_dir.display(), "bundled plugins installed")
+        }
+        Err(e) => tracing::warn!(dir = %args.plugins_dir.display(), error = %e,
+            "no bundled plugins; build them with ./dev.sh build"),
     }
+    tracing::info!(
+        active = registry.all().len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "plugins ready"
+    );
+    if args.watch {
+        tokio::spawn(plugins::watch_dir(
+            registry.clone(),
+            args.plugins_dir.clone(),
+        ));
+    }
+    follow_other_instances(&store, &args.database_url, registry.clone()).await?;
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -75,6 +92,31 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             tracing::info!("shutting down");
         })
         .await?;
+    Ok(())
+}
+
+/// Applies plugin activations made by other instances sharing PostgreSQL:
+/// at once on NOTIFY, and every 10 s in case a notification was missed.
+async fn follow_other_instances(
+    store: &Store,
+    url: &str,
+    registry: Arc<Registry>,
+) -> anyhow::Result<()> {
+    let Some(mut changes) = listen_plugin_changes(store, url).await? else {
+        return Ok(());
+    };
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(10));
+        loop {
+            tokio::select! {
+                Some(name) = changes.recv() => tracing::info!(plugin = name, "plugin change announced"),
+                _ = every.tick() => {}
+            }
+            if let Err(e) = registry.sync().await {
+                tracing::error!(error = %e, "reloading plugin state failed");
+            }
+        }
+    });
     Ok(())
 }
 

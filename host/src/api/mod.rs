@@ -1,6 +1,7 @@
 //! The HTTP API: axum routes, one file per resource, request validation,
 //! error mapping and the OpenAPI document.
 
+mod admin_plugins;
 mod auth;
 mod campaigns;
 mod channels;
@@ -36,7 +37,16 @@ pub struct AppState {
     pub public_url: String,
 }
 
+/// Largest plugin component upload.
+const MAX_PLUGIN_BYTES: usize = 40 << 20;
+
 pub fn router(state: AppState) -> Router {
+    let uploads = Router::new()
+        .route(
+            "/v1/admin/plugins",
+            post(admin_plugins::install).get(admin_plugins::list),
+        )
+        .layer(RequestBodyLimitLayer::new(MAX_PLUGIN_BYTES));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route(
@@ -65,8 +75,21 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/campaigns/{id}/progress", get(campaigns::progress))
         .route("/v1/campaigns/{id}/members", get(campaigns::members))
         .route("/webhooks/{channel}", any(webhooks::receive))
+        .route(
+            "/v1/admin/plugins/{name}/activate",
+            post(admin_plugins::activate),
+        )
+        .route(
+            "/v1/admin/plugins/{name}/rollback",
+            post(admin_plugins::rollback),
+        )
+        .route(
+            "/v1/admin/plugins/{name}/disable",
+            post(admin_plugins::disable),
+        )
         .fallback(|| async { error::ApiError::NotFound("no such route") })
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .merge(uploads)
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

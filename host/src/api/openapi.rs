@@ -16,6 +16,8 @@ use utoipa::{Modify, OpenApi};
         super::campaigns::start, super::campaigns::pause, super::campaigns::resume,
         super::campaigns::cancel, super::campaigns::progress, super::campaigns::members,
         super::plugins::list,
+        super::admin_plugins::install, super::admin_plugins::list, super::admin_plugins::activate,
+        super::admin_plugins::rollback, super::admin_plugins::disable,
     ),
     modifiers(&BearerKeys)
 )]

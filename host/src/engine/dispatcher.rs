@@ -167,7 +167,11 @@ async fn attempt(engine: &Engine, member: &ClaimedMember) -> Classified {
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    classify(plugin.send(ctx, config, message).await, member.attempt)
+    let result = plugin.send(ctx, config, message).await;
+    if let Err(failure) = &result {
+        engine.registry.after_fault(&plugin, failure).await;
+    }
+    classify(result, member.attempt)
 }
 
 async fn pause_campaign(engine: &Engine, member: &ClaimedMember, reason: &str) {

@@ -73,6 +73,7 @@ impl Engine {
             }
             Err(failure) => {
                 tracing::error!(channel = channel_id, plugin = plugin.name(), error = %failure, "webhook: plugin failed");
+                self.registry.after_fault(&plugin, &failure).await;
                 return WebhookReply::text(500, "plugin failure");
             }
         };

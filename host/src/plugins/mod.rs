@@ -1,14 +1,25 @@
 //! The only module that touches wasmtime: compiling provider components,
-//! instantiating one per call under a deadline and a memory cap, and the host
-//! functions (imports) a plugin may use.
+//! the registry of installed versions, instantiating one instance per call
+//! under a deadline and a memory cap, and the host functions (imports) a
+//! plugin may use.
 
 mod bindings;
+mod cache;
 mod host_imports;
+mod inspect;
 mod limits;
+mod loaded;
 mod registry;
 mod runtime;
+mod stats;
+mod watch;
 
 pub use bindings::herald::provider::types as wit;
+pub use cache::CompileCache;
 pub use host_imports::CallContext;
-pub use registry::{LoadedPlugin, Registry};
+pub use inspect::InstallError;
+pub use loaded::LoadedPlugin;
+pub use registry::{Registry, RegistryError};
 pub use runtime::{PluginFailure, Runtime, RuntimeLimits};
+pub use stats::StatsSnapshot;
+pub use watch::watch_dir;

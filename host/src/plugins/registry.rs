@@ -1,204 +1,320 @@
-//! Loaded plugins by name. Each name points at its active version through an
-//! `ArcSwap`: a call clones the `Arc` and finishes on that version even if a
-//! new one is swapped in meanwhile.
+//! The plugin registry: installed versions live in the database (so every
+//! instance sharing it runs the same bytes); the active version per name is
+//! swapped atomically in memory. A call clones the version's `Arc` and
+//! finishes on it even if a swap happens meanwhile; the old version is
+//! dropped when its last call ends.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex};
 
-use anyhow::{Context, bail};
 use arc_swap::ArcSwap;
 use sha2::{Digest, Sha256};
 
-use super::bindings::ProviderPluginPre;
-use super::host_imports::{CallContext, HostState};
+use super::cache::CompileCache;
+use super::host_imports::CallContext;
+use super::inspect::{self, InstallError};
+use super::loaded::LoadedPlugin;
 use super::runtime::{Call, PluginFailure, Reply, Runtime};
 use super::wit;
+use crate::store::{NewPluginVersion, Store, StoreError};
 
-pub struct LoadedPlugin {
-    pub manifest: wit::PluginManifest,
-    pub sha256: String,
-    pre: ProviderPluginPre<HostState>,
-    runtime: Arc<Runtime>,
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error(transparent)]
+    Refused(#[from] InstallError),
+    #[error("no installed version {0}")]
+    UnknownVersion(String),
+    #[error("plugin {0:?} is not installed")]
+    UnknownPlugin(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
-impl LoadedPlugin {
-    pub fn name(&self) -> &str {
-        &self.manifest.name
-    }
-
-    pub fn version(&self) -> &str {
-        &self.manifest.version
-    }
-
-    pub async fn validate_config(
-        &self,
-        ctx: CallContext,
-        config: wit::Config,
-    ) -> Result<Result<(), String>, PluginFailure> {
-        match self
-            .runtime
-            .invoke(&self.pre, ctx, Call::ValidateConfig(config))
-            .await?
-        {
-            Reply::ValidateConfig(r) => Ok(r),
-            _ => unreachable!("reply matches call"),
-        }
-    }
-
-    pub async fn send(
-        &self,
-        ctx: CallContext,
-        config: wit::Config,
-        message: wit::OutboundMessage,
-    ) -> Result<Result<wit::SendReceipt, wit::SendError>, PluginFailure> {
-        match self
-            .runtime
-            .invoke(&self.pre, ctx, Call::Send(config, message))
-            .await?
-        {
-            Reply::Send(r) => Ok(r),
-            _ => unreachable!("reply matches call"),
-        }
-    }
-
-    pub async fn handle_webhook(
-        &self,
-        ctx: CallContext,
-        config: wit::Config,
-        request: wit::WebhookRequest,
-    ) -> Result<Result<wit::WebhookOutcome, wit::WebhookError>, PluginFailure> {
-        match self
-            .runtime
-            .invoke(&self.pre, ctx, Call::Webhook(config, request))
-            .await?
-        {
-            Reply::Webhook(r) => Ok(r),
-            _ => unreachable!("reply matches call"),
-        }
-    }
-
-    pub async fn fetch_status(
-        &self,
-        ctx: CallContext,
-        config: wit::Config,
-        provider_message_id: String,
-    ) -> Result<Result<Option<wit::DeliveryUpdate>, wit::SendError>, PluginFailure> {
-        match self
-            .runtime
-            .invoke(
-                &self.pre,
-                ctx,
-                Call::FetchStatus(config, provider_message_id),
-            )
-            .await?
-        {
-            Reply::FetchStatus(r) => Ok(r),
-            _ => unreachable!("reply matches call"),
-        }
-    }
-
-    pub async fn list_templates(
-        &self,
-        ctx: CallContext,
-        config: wit::Config,
-    ) -> Result<Result<Vec<wit::TemplateInfo>, wit::SendError>, PluginFailure> {
-        match self
-            .runtime
-            .invoke(&self.pre, ctx, Call::ListTemplates(config))
-            .await?
-        {
-            Reply::ListTemplates(r) => Ok(r),
-            _ => unreachable!("reply matches call"),
-        }
-    }
+/// The state of one plugin name in memory.
+#[derive(Clone, Default)]
+struct Slot {
+    active: Option<Arc<LoadedPlugin>>,
+    quarantine: Option<String>,
 }
 
 pub struct Registry {
     runtime: Arc<Runtime>,
-    plugins: RwLock<BTreeMap<String, Arc<ArcSwap<LoadedPlugin>>>>,
+    store: Store,
+    cache: CompileCache,
+    /// Consecutive faults after which a plugin is quarantined.
+    quarantine_after: u64,
+    /// Copy-on-write map: readers never lock, writers replace it whole.
+    slots: ArcSwap<BTreeMap<String, Slot>>,
+    /// Every version compiled in this process, by sha256.
+    compiled: Mutex<HashMap<String, Arc<LoadedPlugin>>>,
+    /// Serialises writers of `slots`.
+    write: tokio::sync::Mutex<()>,
 }
 
 impl Registry {
-    pub fn new(runtime: Arc<Runtime>) -> Self {
+    pub fn new(
+        runtime: Arc<Runtime>,
+        store: Store,
+        cache: CompileCache,
+        quarantine_after: u64,
+    ) -> Self {
         Self {
             runtime,
-            plugins: RwLock::default(),
+            store,
+            cache,
+            quarantine_after,
+            slots: ArcSwap::default(),
+            compiled: Mutex::default(),
+            write: tokio::sync::Mutex::new(()),
         }
     }
 
-    /// Compiles a component, reads its manifest and makes it the active
-    /// version of its plugin name.
-    pub async fn load(&self, wasm: &[u8]) -> anyhow::Result<Arc<LoadedPlugin>> {
-        let sha256 = hex::encode(Sha256::digest(wasm));
+    /// The active version of a plugin, pinned for the duration of a call.
+    /// `None` if not installed, disabled or quarantined.
+    pub fn get(&self, name: &str) -> Option<Arc<LoadedPlugin>> {
+        let slots = self.slots.load();
+        let slot = slots.get(name)?;
+        if slot.quarantine.is_some() {
+            return None;
+        }
+        slot.active.clone()
+    }
+
+    /// Why `get` returned `None`, for operators.
+    pub fn unavailable_reason(&self, name: &str) -> String {
+        match self.slots.load().get(name) {
+            None => format!("plugin {name:?} is not installed"),
+            Some(Slot {
+                quarantine: Some(reason),
+                ..
+            }) => format!("plugin {name:?} is quarantined: {reason}"),
+            Some(Slot { active: None, .. }) => format!("plugin {name:?} is disabled"),
+            Some(_) => format!("plugin {name:?} is available"),
+        }
+    }
+
+    /// Active versions of every installed plugin.
+    pub fn all(&self) -> Vec<Arc<LoadedPlugin>> {
+        self.slots
+            .load()
+            .values()
+            .filter_map(|s| s.active.clone())
+            .collect()
+    }
+
+    /// A compiled version by sha256, if this process has it.
+    pub fn compiled(&self, sha256: &str) -> Option<Arc<LoadedPlugin>> {
+        self.compiled.lock().expect("lock").get(sha256).cloned()
+    }
+
+    pub fn quarantine_reason(&self, name: &str) -> Option<String> {
+        self.slots.load().get(name)?.quarantine.clone()
+    }
+
+    /// Checks and compiles a component and reads its manifest; nothing is
+    /// stored. Compiling is CPU-bound, so it runs off the async workers.
+    async fn compile(&self, wasm: Vec<u8>) -> Result<Arc<LoadedPlugin>, InstallError> {
+        inspect::check_bytes(&wasm)?;
+        let sha256 = hex::encode(Sha256::digest(&wasm));
+        if let Some(done) = self.compiled(&sha256) {
+            return Ok(done);
+        }
         let runtime = self.runtime.clone();
-        let bytes = wasm.to_vec();
-        // Compilation is CPU-bound: keep it off the async workers.
-        let pre = tokio::task::spawn_blocking(move || runtime.prepare(&bytes))
-            .await?
-            .context("not a usable herald:provider component")?;
-        let manifest = match self
-            .runtime
+        let cache_key = sha256.clone();
+        let cache = &self.cache;
+        let engine = runtime.engine().clone();
+        let component = tokio::task::block_in_place(|| cache.component(&engine, &wasm, &cache_key))
+            .map_err(|e| InstallError::Invalid(format!("{e:#}")))?;
+        let world = inspect::world_version(&engine, &component)?;
+        let pre = runtime
+            .prepare(&component)
+            .map_err(|e| InstallError::Link(format!("{e:#}")))?;
+        let manifest = match runtime
             .invoke(&pre, CallContext::bare("?", "?"), Call::Manifest)
             .await
-            .context("calling manifest()")?
         {
-            Reply::Manifest(m) => m,
-            _ => unreachable!("reply matches call"),
+            Ok(Reply::Manifest(m)) => m,
+            Ok(_) => unreachable!("reply matches call"),
+            Err(e) => return Err(InstallError::ManifestCall(e.to_string())),
         };
-        check_manifest(&manifest)?;
+        check_manifest(&manifest).map_err(InstallError::Manifest)?;
         let plugin = Arc::new(LoadedPlugin {
             manifest,
-            sha256,
+            sha256: sha256.clone(),
+            world,
+            stats: Default::default(),
             pre,
-            runtime: self.runtime.clone(),
+            runtime,
         });
-        let mut plugins = self.plugins.write().expect("registry lock");
-        match plugins.get(plugin.name()) {
-            Some(slot) => slot.store(plugin.clone()),
-            None => {
-                plugins.insert(
-                    plugin.name().to_owned(),
-                    Arc::new(ArcSwap::from(plugin.clone())),
-                );
-            }
-        }
-        tracing::info!(plugin = plugin.name(), version = plugin.version(), sha256 = %plugin.sha256, "plugin loaded");
+        self.compiled
+            .lock()
+            .expect("lock")
+            .insert(sha256, plugin.clone());
         Ok(plugin)
     }
 
-    /// Loads every `*.wasm` file in `dir`. A file that fails is logged and
-    /// skipped so one broken plugin cannot keep the server down.
+    /// Stores a new version (content-addressed). It is not activated.
+    pub async fn install(&self, wasm: Vec<u8>) -> Result<Arc<LoadedPlugin>, RegistryError> {
+        let plugin = self.compile(wasm.clone()).await?;
+        let manifest_json = manifest_json(&plugin.manifest);
+        self.store
+            .put_plugin_version(NewPluginVersion {
+                sha256: &plugin.sha256,
+                name: plugin.name(),
+                version: plugin.version(),
+                world: &format!("{}@{}", inspect::WORLD_PACKAGE, plugin.world),
+                manifest_json: &manifest_json,
+                wasm: &wasm,
+            })
+            .await?;
+        tracing::info!(plugin = plugin.name(), version = plugin.version(), sha256 = %plugin.sha256, "plugin version installed");
+        Ok(plugin)
+    }
+
+    /// Makes an installed version the active one for its name, here and
+    /// (through the database) on every instance.
+    pub async fn activate(&self, name: &str, sha256: &str) -> Result<(), RegistryError> {
+        let versions = self.store.plugin_versions().await?;
+        if !versions
+            .iter()
+            .any(|v| v.sha256 == sha256 && v.name == name)
+        {
+            return Err(RegistryError::UnknownVersion(format!("{sha256} of {name}")));
+        }
+        self.store.activate_plugin(name, sha256).await?;
+        self.sync().await?;
+        self.store.notify_plugins_changed(name).await?;
+        tracing::info!(plugin = name, sha256, "plugin version activated");
+        Ok(())
+    }
+
+    /// Returns to the version active before the current one.
+    pub async fn rollback(&self, name: &str) -> Result<String, RegistryError> {
+        let state = self
+            .store
+            .plugin_state(name)
+            .await?
+            .ok_or_else(|| RegistryError::UnknownPlugin(name.into()))?;
+        let previous = state
+            .previous_sha256
+            .ok_or_else(|| RegistryError::Conflict(format!("{name} has no previous version")))?;
+        self.activate(name, &previous).await?;
+        Ok(previous)
+    }
+
+    pub async fn disable(&self, name: &str) -> Result<(), RegistryError> {
+        match self.store.disable_plugin(name).await {
+            Err(StoreError::NotFound) => return Err(RegistryError::UnknownPlugin(name.into())),
+            other => other?,
+        }
+        self.sync().await?;
+        self.store.notify_plugins_changed(name).await?;
+        tracing::warn!(plugin = name, "plugin disabled: its channels cannot send");
+        Ok(())
+    }
+
+    /// Counts a fault of `plugin`; quarantines its name once the faults in a
+    /// row reach the threshold (unless another version is active by now).
+    pub async fn after_fault(&self, plugin: &LoadedPlugin, failure: &PluginFailure) {
+        let streak = plugin.stats.snapshot().consecutive_faults;
+        if streak < self.quarantine_after {
+            return;
+        }
+        let still_active = self
+            .get(plugin.name())
+            .is_some_and(|p| p.sha256 == plugin.sha256);
+        if !still_active {
+            return;
+        }
+        let reason = format!(
+            "{streak} faults in a row in version {} (last: {failure})",
+            plugin.version()
+        );
+        tracing::error!(
+            plugin = plugin.name(),
+            reason,
+            "plugin quarantined; activate a version to lift it"
+        );
+        if let Err(e) = self.store.quarantine_plugin(plugin.name(), &reason).await {
+            tracing::error!(error = %e, "storing the quarantine failed");
+        }
+        if let Err(e) = self.sync().await {
+            tracing::error!(error = %e, "reloading plugins after quarantine failed");
+        }
+        let _ = self.store.notify_plugins_changed(plugin.name()).await;
+    }
+
+    /// Brings memory in line with the database: compiles newly active
+    /// versions, swaps them in, drops disabled ones. Called at start, after
+    /// each change here, and when another instance announces one.
+    pub async fn sync(&self) -> Result<(), RegistryError> {
+        let _writer = self.write.lock().await;
+        let states = self.store.plugin_states().await?;
+        let mut next = BTreeMap::new();
+        for state in states {
+            let active = match &state.active_sha256 {
+                None => None,
+                Some(sha) => match self.load_version(sha).await {
+                    Ok(p) => Some(p),
+                    Err(e) => {
+                        tracing::error!(plugin = state.name, sha256 = sha, error = %e, "active plugin version cannot be loaded");
+                        None
+                    }
+                },
+            };
+            next.insert(
+                state.name,
+                Slot {
+                    active,
+                    quarantine: state.quarantine_reason,
+                },
+            );
+        }
+        self.slots.store(Arc::new(next));
+        Ok(())
+    }
+
+    async fn load_version(&self, sha256: &str) -> Result<Arc<LoadedPlugin>, RegistryError> {
+        if let Some(p) = self.compiled(sha256) {
+            return Ok(p);
+        }
+        let wasm = self.store.plugin_wasm(sha256).await?;
+        Ok(self.compile(wasm).await?)
+    }
+
+    /// Installs every `*.wasm` in `dir` and activates it: the directory is
+    /// authoritative for the plugins it holds. A file that fails is logged
+    /// and skipped, so one broken plugin cannot keep the server down.
     pub async fn load_dir(&self, dir: &Path) -> anyhow::Result<usize> {
         let mut loaded = 0;
-        let entries = std::fs::read_dir(dir)
-            .with_context(|| format!("reading plugins directory {}", dir.display()))?;
-        let mut paths: Vec<_> = entries
+        let mut paths: Vec<_> = std::fs::read_dir(dir)?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
             .collect();
         paths.sort();
         for path in paths {
-            let bytes = std::fs::read(&path)?;
-            match self.load(&bytes).await {
-                Ok(_) => loaded += 1,
+            match self.install_file(&path).await {
+                Ok(()) => loaded += 1,
                 Err(e) => {
-                    tracing::error!(path = %path.display(), error = format!("{e:#}"), "plugin not loaded")
+                    tracing::error!(path = %path.display(), error = %e, "plugin not loaded")
                 }
             }
         }
         Ok(loaded)
     }
 
-    /// The active version of a plugin, pinned for the duration of a call.
-    pub fn get(&self, name: &str) -> Option<Arc<LoadedPlugin>> {
-        let plugins = self.plugins.read().expect("registry lock");
-        plugins.get(name).map(|slot| slot.load_full())
-    }
-
-    pub fn all(&self) -> Vec<Arc<LoadedPlugin>> {
-        let plugins = self.plugins.read().expect("registry lock");
-        plugins.values().map(|slot| slot.load_full()).collect()
+    /// Installs one file and activates it unless that version already is.
+    pub async fn install_file(&self, path: &Path) -> Result<(), RegistryError> {
+        let wasm = std::fs::read(path).map_err(|e| InstallError::Invalid(e.to_string()))?;
+        let plugin = self.install(wasm).await?;
+        let current = self.store.plugin_state(plugin.name()).await?;
+        if current.and_then(|s| s.active_sha256).as_deref() != Some(&plugin.sha256) {
+            self.activate(plugin.name(), &plugin.sha256).await?;
+        }
+        Ok(())
     }
 
     pub fn runtime(&self) -> &Arc<Runtime> {
@@ -206,23 +322,38 @@ impl Registry {
     }
 }
 
-fn check_manifest(m: &wit::PluginManifest) -> anyhow::Result<()> {
+fn check_manifest(m: &wit::PluginManifest) -> Result<(), String> {
     let name_ok = !m.name.is_empty()
         && m.name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
     if !name_ok {
-        bail!("manifest name {:?} must match [a-z0-9-]+", m.name);
+        return Err(format!("name {:?} must match [a-z0-9-]+", m.name));
     }
-    if m.version.split('.').count() != 3
-        || m.version
+    let semver = m.version.split('.').count() == 3
+        && m.version
             .split('.')
-            .any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
-    {
-        bail!("manifest version {:?} is not MAJOR.MINOR.PATCH", m.version);
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    if !semver {
+        return Err(format!("version {:?} is not MAJOR.MINOR.PATCH", m.version));
     }
     if m.channels.is_empty() {
-        bail!("manifest of {} lists no channels", m.name);
+        return Err(format!("{} lists no channels", m.name));
     }
     Ok(())
+}
+
+/// The manifest as stored with each version (for listings without loading).
+fn manifest_json(m: &wit::PluginManifest) -> String {
+    serde_json::json!({
+        "name": m.name,
+        "version": m.version,
+        "channels": m.channels.iter().map(|c| format!("{c:?}").to_lowercase()).collect::<Vec<_>>(),
+        "config": m.config.iter().map(|f| serde_json::json!({
+            "name": f.name, "label": f.label, "description": f.description,
+            "required": f.required, "secret": f.secret,
+        })).collect::<Vec<_>>(),
+        "allowed_hosts": m.allowed_hosts,
+    })
+    .to_string()
 }

@@ -135,12 +135,18 @@ impl Runtime {
         &self.limits
     }
 
-    /// Compiles a component and links it against the host imports once, so
-    /// each call only instantiates.
-    pub(super) fn prepare(&self, wasm: &[u8]) -> anyhow::Result<ProviderPluginPre<HostState>> {
-        let component = Component::new(&self.engine, wasm)?;
-        let pre = self.linker.instantiate_pre(&component)?;
-        Ok(ProviderPluginPre::new(pre)?)
+    pub(super) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Links a compiled component against the host imports once, so each
+    /// call only instantiates.
+    pub(super) fn prepare(
+        &self,
+        component: &Component,
+    ) -> wasmtime::Result<ProviderPluginPre<HostState>> {
+        let pre = self.linker.instantiate_pre(component)?;
+        ProviderPluginPre::new(pre)
     }
 
     pub(super) async fn invoke(

@@ -9,6 +9,7 @@ mod campaigns;
 mod channels;
 mod contacts;
 mod members;
+mod plugins;
 mod receipts;
 pub(crate) mod tenants;
 
@@ -23,6 +24,7 @@ pub use campaigns::{Campaign, NewCampaign, Progress};
 pub use channels::{Channel, NewChannel};
 pub use contacts::{Contact, ContactList, NewContact};
 pub use members::{ClaimedMember, Member, MemberPage, OverdueReceipt, SendOutcome};
+pub use plugins::{NewPluginVersion, PluginStateRow, PluginVersionRow, listen_plugin_changes};
 pub use receipts::Receipt;
 pub use tenants::Tenant;
 

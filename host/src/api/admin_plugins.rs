@@ -1,0 +1,191 @@
+//! Plugin registry administration (admin key): install a component, list
+//! versions with their statistics and users, activate, roll back, disable.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::auth::AdminAuth;
+use super::error::{ApiError, ApiResult};
+use super::json::ApiJson;
+use crate::plugins::{RegistryError, StatsSnapshot};
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct InstalledVersion {
+    pub name: String,
+    pub version: String,
+    pub sha256: String,
+    /// The contract it implements, e.g. `herald:provider@1.0.0`.
+    pub world: String,
+    pub active: bool,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct InstallOptions {
+    /// Activate the new version at once (default false).
+    #[serde(default)]
+    pub activate: bool,
+}
+
+impl From<RegistryError> for ApiError {
+    fn from(e: RegistryError) -> Self {
+        match e {
+            RegistryError::Refused(why) => ApiError::invalid("file", why.to_string()),
+            RegistryError::UnknownVersion(v) => {
+                ApiError::invalid("sha256", format!("no installed version {v}"))
+            }
+            RegistryError::UnknownPlugin(_) => ApiError::NotFound("no such plugin"),
+            RegistryError::Conflict(m) => ApiError::Conflict(m),
+            RegistryError::Store(e) => e.into(),
+        }
+    }
+}
+
+#[utoipa::path(post, path = "/v1/admin/plugins", tag = "plugins", params(InstallOptions),
+    request_body(content = Vec<u8>, content_type = "application/wasm",
+        description = "The component (.wasm) built for wasm32-wasip2"),
+    responses((status = 201, body = InstalledVersion), (status = 422, body = super::error::ErrorBody)),
+    security(("admin_key" = [])))]
+pub async fn install(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    Query(opts): Query<InstallOptions>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<InstalledVersion>)> {
+    let plugin = state.registry.install(body.to_vec()).await?;
+    if opts.activate {
+        state
+            .registry
+            .activate(plugin.name(), &plugin.sha256)
+            .await?;
+    }
+    let active = state
+        .registry
+        .get(plugin.name())
+        .is_some_and(|p| p.sha256 == plugin.sha256);
+    Ok((
+        StatusCode::CREATED,
+        Json(InstalledVersion {
+            name: plugin.name().to_owned(),
+            version: plugin.version().to_owned(),
+            sha256: plugin.sha256.clone(),
+            world: format!("herald:provider@{}", plugin.world),
+            active,
+        }),
+    ))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PluginReport {
+    pub name: String,
+    pub active_sha256: Option<String>,
+    pub previous_sha256: Option<String>,
+    /// Set when the plugin kept faulting; activate a version to lift it.
+    pub quarantine_reason: Option<String>,
+    /// Channels (of any tenant) that send through this plugin.
+    pub channel_ids: Vec<i64>,
+    pub versions: Vec<VersionReport>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct VersionReport {
+    pub sha256: String,
+    pub version: String,
+    pub world: String,
+    pub size: i64,
+    pub installed_at: i64,
+    /// Calls in this process since it started (absent if never loaded here).
+    pub stats: Option<StatsSnapshot>,
+}
+
+#[utoipa::path(get, path = "/v1/admin/plugins", tag = "plugins",
+    responses((status = 200, body = Vec<PluginReport>)), security(("admin_key" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    _: AdminAuth,
+) -> ApiResult<Json<Vec<PluginReport>>> {
+    let mut channels: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for (plugin, id) in state.store.channels_by_plugin().await? {
+        channels.entry(plugin).or_default().push(id);
+    }
+    let mut versions: BTreeMap<String, Vec<VersionReport>> = BTreeMap::new();
+    for v in state.store.plugin_versions().await? {
+        versions
+            .entry(v.name.clone())
+            .or_default()
+            .push(VersionReport {
+                stats: state
+                    .registry
+                    .compiled(&v.sha256)
+                    .map(|p| p.stats.snapshot()),
+                sha256: v.sha256,
+                version: v.version,
+                world: v.world,
+                size: v.size,
+                installed_at: v.installed_at,
+            });
+    }
+    let reports = state
+        .store
+        .plugin_states()
+        .await?
+        .into_iter()
+        .map(|s| PluginReport {
+            channel_ids: channels.remove(&s.name).unwrap_or_default(),
+            versions: versions.remove(&s.name).unwrap_or_default(),
+            name: s.name,
+            active_sha256: s.active_sha256,
+            previous_sha256: s.previous_sha256,
+            quarantine_reason: s.quarantine_reason,
+        })
+        .collect();
+    Ok(Json(reports))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Activate {
+    /// The installed version to activate.
+    pub sha256: String,
+}
+
+#[utoipa::path(post, path = "/v1/admin/plugins/{name}/activate", tag = "plugins", request_body = Activate,
+    responses((status = 204), (status = 422, body = super::error::ErrorBody)), security(("admin_key" = [])))]
+pub async fn activate(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    Path(name): Path<String>,
+    ApiJson(req): ApiJson<Activate>,
+) -> ApiResult<StatusCode> {
+    state.registry.activate(&name, &req.sha256).await?;
+    state.engine.wake();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/v1/admin/plugins/{name}/rollback", tag = "plugins",
+    responses((status = 204), (status = 409, body = super::error::ErrorBody)), security(("admin_key" = [])))]
+pub async fn rollback(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    state.registry.rollback(&name).await?;
+    state.engine.wake();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/v1/admin/plugins/{name}/disable", tag = "plugins",
+    responses((status = 204), (status = 404, body = super::error::ErrorBody)), security(("admin_key" = [])))]
+pub async fn disable(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    state.registry.disable(&name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

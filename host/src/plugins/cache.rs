@@ -1,0 +1,68 @@
+//! Compiled code cache: a component's machine code, precompiled by this
+//! engine, kept on disk so a restart with many plugins skips Cranelift.
+//! Entries are keyed by the wasm's sha256 and the engine's compatibility
+//! hash, so a Herald upgrade or a config change never loads stale code.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::PathBuf;
+
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+pub struct CompileCache {
+    dir: Option<PathBuf>,
+}
+
+impl CompileCache {
+    /// `None` disables the cache.
+    pub fn new(dir: Option<PathBuf>) -> Self {
+        if let Some(d) = &dir
+            && let Err(e) = std::fs::create_dir_all(d)
+        {
+            tracing::warn!(dir = %d.display(), error = %e, "compile cache disabled: cannot create its directory");
+            return Self { dir: None };
+        }
+        Self { dir }
+    }
+
+    fn path(&self, engine: &Engine, sha256: &str) -> Option<PathBuf> {
+        let mut h = DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut h);
+        let dir = self.dir.as_ref()?;
+        Some(dir.join(format!("{sha256}-{:016x}.cwasm", h.finish())))
+    }
+
+    /// Loads the precompiled component, or compiles and stores it.
+    pub fn component(
+        &self,
+        engine: &Engine,
+        wasm: &[u8],
+        sha256: &str,
+    ) -> wasmtime::Result<Component> {
+        let Some(path) = self.path(engine, sha256) else {
+            return Component::new(engine, wasm);
+        };
+        if path.exists() {
+            // SAFETY: the file was written by `precompile_component` of an
+            // engine with the same compatibility hash, into Herald's own
+            // cache directory; wasmtime checks its header again on load.
+            match unsafe { Component::deserialize_file(engine, &path) } {
+                Ok(c) => return Ok(c),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "cache entry unusable; recompiling")
+                }
+            }
+        }
+        let compiled = engine.precompile_component(wasm)?;
+        let tmp = path.with_extension("tmp");
+        // Written then renamed, so a crash never leaves a torn entry.
+        if std::fs::write(&tmp, &compiled)
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .is_err()
+        {
+            tracing::warn!(path = %path.display(), "could not write compile cache entry");
+        }
+        // SAFETY: bytes just produced by this engine's precompile.
+        unsafe { Component::deserialize(engine, &compiled) }
+    }
+}

@@ -1,0 +1,212 @@
+//! The plugin registry's persistent state: installed versions (bytes and
+//! manifest, keyed by sha256) and the active version per plugin name.
+
+use sqlx::Row;
+
+use super::{Store, StoreError, StoreResult, now_ms};
+
+/// An installed plugin version, without its bytes.
+#[derive(Clone, Debug)]
+pub struct PluginVersionRow {
+    pub sha256: String,
+    pub name: String,
+    pub version: String,
+    pub world: String,
+    pub manifest_json: String,
+    pub size: i64,
+    pub installed_at: i64,
+}
+
+/// Which version of a plugin name is active.
+#[derive(Clone, Debug)]
+pub struct PluginStateRow {
+    pub name: String,
+    pub active_sha256: Option<String>,
+    pub previous_sha256: Option<String>,
+    pub quarantine_reason: Option<String>,
+}
+
+/// A version to store.
+pub struct NewPluginVersion<'a> {
+    pub sha256: &'a str,
+    pub name: &'a str,
+    pub version: &'a str,
+    pub world: &'a str,
+    pub manifest_json: &'a str,
+    pub wasm: &'a [u8],
+}
+
+impl Store {
+    /// Stores a version (idempotent: the same bytes are stored once).
+    pub async fn put_plugin_version(&self, v: NewPluginVersion<'_>) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO plugin_versions (sha256, name, version, world, manifest_json, wasm, size, \
+             installed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (sha256) DO NOTHING",
+        )
+        .bind(v.sha256)
+        .bind(v.name)
+        .bind(v.version)
+        .bind(v.world)
+        .bind(v.manifest_json)
+        .bind(v.wasm)
+        .bind(v.wasm.len() as i64)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn plugin_wasm(&self, sha256: &str) -> StoreResult<Vec<u8>> {
+        sqlx::query_scalar("SELECT wasm FROM plugin_versions WHERE sha256 = $1")
+            .bind(sha256)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    pub async fn plugin_versions(&self) -> StoreResult<Vec<PluginVersionRow>> {
+        let rows = sqlx::query(
+            "SELECT sha256, name, version, world, manifest_json, size, installed_at \
+             FROM plugin_versions ORDER BY name, installed_at",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| PluginVersionRow {
+                sha256: r.get(0),
+                name: r.get(1),
+                version: r.get(2),
+                world: r.get(3),
+                manifest_json: r.get(4),
+                size: r.get(5),
+                installed_at: r.get(6),
+            })
+            .collect())
+    }
+
+    pub async fn plugin_states(&self) -> StoreResult<Vec<PluginStateRow>> {
+        let rows = sqlx::query(
+            "SELECT name, active_sha256, previous_sha256, quarantine_reason FROM plugins ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(state_from_row).collect())
+    }
+
+    pub async fn plugin_state(&self, name: &str) -> StoreResult<Option<PluginStateRow>> {
+        let row = sqlx::query(
+            "SELECT name, active_sha256, previous_sha256, quarantine_reason FROM plugins WHERE name = $1",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(state_from_row))
+    }
+
+    /// Makes `sha256` the active version of `name`; the version it replaces
+    /// becomes the rollback target. Clears a quarantine.
+    pub async fn activate_plugin(&self, name: &str, sha256: &str) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO plugins (name, active_sha256, previous_sha256, quarantine_reason, updated_at) \
+             VALUES ($1, $2, NULL, NULL, $3) ON CONFLICT (name) DO UPDATE SET \
+             previous_sha256 = CASE WHEN plugins.active_sha256 = excluded.active_sha256 \
+               THEN plugins.previous_sha256 ELSE COALESCE(plugins.active_sha256, plugins.previous_sha256) END, \
+             active_sha256 = excluded.active_sha256, quarantine_reason = NULL, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(name)
+        .bind(sha256)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// No active version: channels on this plugin cannot send until one is
+    /// activated (their campaigns pause with the reason).
+    pub async fn disable_plugin(&self, name: &str) -> StoreResult<()> {
+        let changed = sqlx::query(
+            "UPDATE plugins SET previous_sha256 = COALESCE(active_sha256, previous_sha256), \
+             active_sha256 = NULL, updated_at = $1 WHERE name = $2",
+        )
+        .bind(now_ms())
+        .bind(name)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    pub async fn quarantine_plugin(&self, name: &str, reason: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE plugins SET quarantine_reason = $1, updated_at = $2 WHERE name = $3")
+            .bind(reason)
+            .bind(now_ms())
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Tells other instances sharing the database that a plugin's state
+    /// changed (PostgreSQL NOTIFY; a single SQLite process needs nothing).
+    pub async fn notify_plugins_changed(&self, name: &str) -> StoreResult<()> {
+        if self.backend == super::Backend::Postgres {
+            sqlx::query("SELECT pg_notify('herald_plugins', $1)::text")
+                .bind(name)
+                .fetch_one(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Channel ids per plugin name (which channels use which plugin).
+    pub async fn channels_by_plugin(&self) -> StoreResult<Vec<(String, i64)>> {
+        let rows = sqlx::query("SELECT plugin, id FROM channels ORDER BY plugin, id")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+}
+
+fn state_from_row(r: &sqlx::any::AnyRow) -> PluginStateRow {
+    PluginStateRow {
+        name: r.get(0),
+        active_sha256: r.get(1),
+        previous_sha256: r.get(2),
+        quarantine_reason: r.get(3),
+    }
+}
+
+/// Names of plugins changed by other instances, as PostgreSQL announces
+/// them. Reconnects on its own; `None` for SQLite (one process).
+pub async fn listen_plugin_changes(
+    store: &Store,
+    url: &str,
+) -> anyhow::Result<Option<tokio::sync::mpsc::Receiver<String>>> {
+    if store.backend != super::Backend::Postgres {
+        return Ok(None);
+    }
+    let mut listener = sqlx::postgres::PgListener::connect(url).await?;
+    listener.listen("herald_plugins").await?;
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move {
+        loop {
+            match listener.recv().await {
+                Ok(n) => {
+                    if tx.send(n.payload().to_owned()).await.is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "plugin change listener interrupted; reconnecting");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+            }
+        }
+    });
+    Ok(Some(rx))
+}
