@@ -82,7 +82,7 @@ pub fn world_version(engine: &Engine, component: &Component) -> Result<String, I
     };
     let mut parts = version.split('.').map(|p| p.parse::<u64>());
     match (parts.next(), parts.next()) {
-        (Some(Ok(SUPPORTED_MAJOR)), Some(Ok(minor))) if minor <= SUPPORTED_MINOR => {
+        (Some(Ok(SUPPORTED_MAJOR)), Some(Ok(minor))) if (0..=SUPPORTED_MINOR).contains(&minor) => {
             Ok(version.to_owned())
         }
         _ => Err(InstallError::UnsupportedVersion(version.to_owned())),
