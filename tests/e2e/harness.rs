@@ -138,6 +138,15 @@ pub fn plugins_dir() -> PathBuf {
     dir
 }
 
+/// A component built by `./dev.sh build` for tests to upload.
+pub fn artifact(file: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/test-artifacts")
+        .join(file);
+    std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}; run ./dev.sh build first", path.display()))
+}
+
 /// A running `herald serve`.
 pub struct Herald {
     pub base: String,
@@ -201,6 +210,21 @@ impl Herald {
         Self::start_on(db, &listen, extra).await
     }
 
+    /// Another instance on the same database (PostgreSQL only).
+    pub async fn second_instance(&self, extra: &[&str]) -> Herald {
+        let db = TestDb {
+            url: self.db.url.clone(),
+            _dir: None,
+            pg_name: None, // the first instance drops it
+        };
+        Self::start_on(db, "127.0.0.1:0", extra).await
+    }
+
+    /// A client holding the admin key.
+    pub fn admin(&self) -> Api {
+        self.api(ADMIN_KEY)
+    }
+
     /// A client for an existing key on this server.
     pub fn api(&self, key: &str) -> Api {
         Api {
@@ -252,6 +276,19 @@ impl Api {
             .http
             .post(format!("{}{path}", self.base))
             .bearer_auth(&self.key)
+            .send()
+            .await
+            .expect("request");
+        decode(resp).await
+    }
+
+    pub async fn post_bytes(&self, path: &str, body: Vec<u8>) -> (u16, Value) {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.key)
+            .header("content-type", "application/wasm")
+            .body(body)
             .send()
             .await
             .expect("request");

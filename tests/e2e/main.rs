@@ -3,6 +3,8 @@
 
 mod harness;
 
+mod plugin_registry;
+
 mod crash;
 mod sandbox;
 mod sms_campaign;

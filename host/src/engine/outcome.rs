@@ -12,10 +12,26 @@ pub struct Classified {
     pub pause_reason: Option<String>,
 }
 
+/// Provider ids are short tokens (Twilio: 34 chars); anything longer is a
+/// misbehaving plugin, not something to store.
+const MAX_MESSAGE_ID_BYTES: usize = 256;
+
+fn valid_message_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= MAX_MESSAGE_ID_BYTES
+}
+
 type SendResult = Result<Result<wit::SendReceipt, wit::SendError>, PluginFailure>;
 
 pub fn classify(result: SendResult, attempt: i64) -> Classified {
     let (class, code, message) = match result {
+        Ok(Ok(receipt)) if !valid_message_id(&receipt.provider_message_id) => (
+            FailureClass::PluginFault,
+            None,
+            format!(
+                "plugin returned an unusable provider message id ({} bytes; 1 to {MAX_MESSAGE_ID_BYTES} expected)",
+                receipt.provider_message_id.len()
+            ),
+        ),
         Ok(Ok(receipt)) => {
             return Classified {
                 outcome: SendOutcome::Accepted {

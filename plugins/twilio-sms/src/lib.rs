@@ -4,6 +4,14 @@
 
 wit_bindgen::generate!({ path: "../../wit", world: "provider-plugin" });
 
+const PLUGIN_NAME: &str = "twilio-sms";
+/// `HERALD_PLUGIN_VERSION` at build time overrides it, so a second,
+/// distinguishable version can be built for hot-reload tests.
+const PLUGIN_VERSION: &str = match option_env!("HERALD_PLUGIN_VERSION") {
+    Some(v) => v,
+    None => "1.0.0",
+};
+
 pub mod provider;
 pub mod wire;
 
@@ -17,7 +25,7 @@ struct TwilioSms;
 
 impl Guest for TwilioSms {
     fn manifest() -> PluginManifest {
-        provider::manifest("twilio-sms", "1.0.0")
+        provider::manifest(PLUGIN_NAME, PLUGIN_VERSION)
     }
 
     fn validate_config(config: Config) -> Result<(), String> {

@@ -1,6 +1,7 @@
 //! The Twilio provider logic on WIT types. Shared with the `test-hostile`
 //! component (which includes this file), so it only refers to `crate::`
-//! paths that every `generate!`d crate has.
+//! paths that every `generate!`d crate has, plus the crate's
+//! `PLUGIN_NAME` and `PLUGIN_VERSION`.
 
 use base64::Engine as _;
 
@@ -163,6 +164,12 @@ pub fn send(config: &Config, message: &OutboundMessage) -> Result<SendReceipt, S
             (
                 "Content-Type".into(),
                 "application/x-www-form-urlencoded".into(),
+            ),
+            // Identifies the plugin build in provider logs (and lets tests see
+            // which version sent each message).
+            (
+                "User-Agent".into(),
+                format!("herald-{}/{}", crate::PLUGIN_NAME, crate::PLUGIN_VERSION),
             ),
             // Twilio has no idempotency header for Messages; sending the key
             // keeps it in Twilio's request logs and in the simulator's record.
