@@ -86,3 +86,160 @@ async fn hostile_plugin_fails_only_its_message(backend: Backend) {
     assert_eq!(sim.stats().duplicates, 0);
 }
 both_backends!(hostile_plugin_fails_only_its_message);
+
+/// The rest of the hostile repertoire: each has its documented outcome and
+/// the server keeps serving.
+async fn hostile_components_meet_their_documented_outcomes(backend: Backend) {
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    let herald = Herald::start(backend, &["--plugin-timeout-ms", "1000"]).await;
+    let api = herald.new_tenant("acme").await;
+    let hostile = api.sim_channel(&sim, "test-hostile").await;
+
+    let overflow = numbers_ending("0888", 1, 520).remove(0);
+    let huge = numbers_ending("0333", 1, 521).remove(0);
+    let probe = numbers_ending("0444", 1, 522).remove(0);
+    let list = api
+        .list_with(&[overflow.clone(), huge.clone(), probe.clone()])
+        .await;
+    let campaign = api.campaign(hostile, list, "probe").await;
+    api.post_empty(&format!("/v1/campaigns/{campaign}/start"))
+        .await;
+    api.wait_status(campaign, "completed", Duration::from_secs(60))
+        .await;
+    let members = api.all_members(campaign).await;
+    let member = |n: &str| members.iter().find(|m| m["address"] == n).unwrap().clone();
+
+    // Stack overflow: a trap, like any other.
+    let m = member(&overflow);
+    assert_eq!(m["status"], "failed", "{m}");
+    assert!(
+        m["error_message"].as_str().unwrap().contains("trapped"),
+        "{m}"
+    );
+    // A huge return value is refused, never stored.
+    let m = member(&huge);
+    assert_eq!(m["status"], "failed", "{m}");
+    assert!(
+        m["error_message"]
+            .as_str()
+            .unwrap()
+            .contains("unusable provider message id"),
+        "{m}"
+    );
+    assert!(m["provider_message_id"].is_null());
+    // No ambient secrets: no environment, no files, no directory listing.
+    assert_eq!(member(&probe)["status"], "delivered");
+    let sent = sim.messages().into_iter().find(|m| m.to == probe).unwrap();
+    assert_eq!(sent.body, "ambient: env=0 files=0 root_entries=0");
+
+    // http-send to a host outside the allowed list is refused; the channel
+    // cannot work, so its campaign pauses with the reason and sends nothing.
+    let forbidden = numbers_ending("0555", 2, 530);
+    let list = api.list_with(&forbidden).await;
+    let campaign = api.campaign(hostile, list, "exfiltrate").await;
+    api.post_empty(&format!("/v1/campaigns/{campaign}/start"))
+        .await;
+    let paused = api
+        .wait_status(campaign, "paused", Duration::from_secs(30))
+        .await;
+    let reason = paused["status_reason"].as_str().unwrap();
+    assert!(
+        reason.contains("exfiltrate.example") && reason.contains("not in the allowed hosts"),
+        "{reason}"
+    );
+    assert!(forbidden.iter().all(|n| sim.sends_to(n) == 0));
+
+    // A panic in handle-webhook answers 500; the server carries on.
+    let resp = herald
+        .http
+        .post(format!("{}/webhooks/{hostile}", herald.base))
+        .body("MessageSid=SM1&MessageStatus=panic")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 500);
+    let health = herald
+        .http
+        .get(format!("{}/healthz", herald.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+}
+both_backends!(hostile_components_meet_their_documented_outcomes);
+
+/// A plugin that keeps faulting is quarantined: its campaigns pause with the
+/// reason, other plugins carry on, and activating a version lifts it.
+async fn a_plugin_that_keeps_faulting_is_quarantined(backend: Backend) {
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    let herald = Herald::start(backend, &["--quarantine-after", "5"]).await;
+    let api = herald.new_tenant("acme").await;
+    let hostile = api.sim_channel(&sim, "test-hostile").await;
+    let healthy = api.sim_channel(&sim, "twilio-sms").await;
+    let bad = api
+        .campaign(
+            hostile,
+            api.list_with(&numbers_ending("0666", 10, 540)).await,
+            "trap",
+        )
+        .await;
+    let good = api
+        .campaign(
+            healthy,
+            api.list_with(&numbers_ending("6000", 30, 560)).await,
+            "fine",
+        )
+        .await;
+    api.post_empty(&format!("/v1/campaigns/{bad}/start")).await;
+    api.post_empty(&format!("/v1/campaigns/{good}/start")).await;
+
+    let paused = api
+        .wait_status(bad, "paused", Duration::from_secs(60))
+        .await;
+    let reason = paused["status_reason"].as_str().unwrap();
+    assert!(reason.contains("quarantined"), "{reason}");
+    api.wait_status(good, "completed", Duration::from_secs(30))
+        .await;
+
+    let admin = herald.admin();
+    let (_, list) = admin.get("/v1/admin/plugins").await;
+    let p = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "test-hostile")
+        .unwrap()
+        .clone();
+    assert!(
+        p["quarantine_reason"]
+            .as_str()
+            .unwrap()
+            .contains("faults in a row"),
+        "{p}"
+    );
+    // No member was given up on: the quarantine paused them, queued.
+    let members = api.all_members(bad).await;
+    assert!(
+        members.iter().any(|m| m["status"] == "queued"),
+        "members wait for the fix"
+    );
+
+    let sha = p["active_sha256"].as_str().unwrap();
+    let (status, _) = admin
+        .post(
+            "/v1/admin/plugins/test-hostile/activate",
+            serde_json::json!({ "sha256": sha }),
+        )
+        .await;
+    assert_eq!(status, 204);
+    let (_, list) = admin.get("/v1/admin/plugins").await;
+    let p = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "test-hostile")
+        .unwrap()
+        .clone();
+    assert!(p["quarantine_reason"].is_null(), "{p}");
+}
+both_backends!(a_plugin_that_keeps_faulting_is_quarantined);

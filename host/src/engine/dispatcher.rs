@@ -136,8 +136,9 @@ async fn attempt(engine: &Engine, member: &ClaimedMember) -> Classified {
             FailureClass::ChannelBroken,
             None,
             format!(
-                "plugin {:?} of channel {} is not loaded",
-                channel.plugin, channel.id
+                "channel {}: {}",
+                channel.id,
+                engine.registry.unavailable_reason(&channel.plugin)
             ),
             member.attempt,
         );

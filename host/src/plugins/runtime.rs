@@ -189,7 +189,10 @@ impl Runtime {
             ) {
                 PluginFailure::Timeout(timeout)
             } else {
-                PluginFailure::Trap(format!("{err:#}"))
+                // The wasm backtrace is for plugin authors, in the log; members
+                // and pause reasons get the one-line cause.
+                tracing::warn!(plugin = %store.data().call.plugin, error = format!("{err:?}"), "plugin trapped");
+                PluginFailure::Trap(err.root_cause().to_string())
             }
         })
     }
