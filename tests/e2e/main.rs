@@ -6,6 +6,7 @@ mod harness;
 mod plugin_registry;
 
 mod crash;
+mod example_plugin;
 mod sandbox;
 mod sms_campaign;
 mod tenancy;

@@ -17,6 +17,7 @@
 //! | GET | `/2010-04-01/Accounts/{AccountSid}/Messages/{Sid}.json` | Twilio: a message with its current status |
 //! | GET | `/_sim/stats` | [`Stats`] as JSON |
 //! | GET | `/_sim/messages` | every accepted [`ReceivedMessage`], in arrival order |
+//! | POST | `/generic/messages` | the example plugin's JSON gateway (Bearer token, signed JSON receipts) |
 //! | POST | `/_sim/reset` | forget everything (same as [`Simulator::reset`]) |
 //!
 //! # Behaviour by recipient number
@@ -59,11 +60,13 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 mod behaviour;
+mod generic;
 mod inspect;
 mod signature;
 mod twilio;
 mod wire;
 
+pub use generic::sign as generic_signature;
 pub use signature::twilio_signature;
 
 /// How to run a [`Simulator`].
@@ -83,6 +86,10 @@ pub struct SimConfig {
     /// *before* the delay, like a slow real provider: a client that gives up
     /// waiting has still caused a send.
     pub response_delay: Duration,
+    /// Bearer token of the generic JSON gateway (`/generic/messages`).
+    pub generic_api_token: String,
+    /// Key of the generic gateway's receipt signatures.
+    pub generic_webhook_secret: String,
 }
 
 impl Default for SimConfig {
@@ -93,6 +100,8 @@ impl Default for SimConfig {
             twilio_auth_token: "sim-auth-token".to_owned(),
             callback_delay: Duration::from_millis(20),
             response_delay: Duration::ZERO,
+            generic_api_token: "sim-api-token".to_owned(),
+            generic_webhook_secret: "sim-webhook-secret".to_owned(),
         }
     }
 }
@@ -176,6 +185,7 @@ impl Simulator {
 
         let app = axum::Router::new()
             .merge(twilio::routes())
+            .merge(generic::routes())
             .merge(inspect::routes())
             .fallback(twilio::not_found)
             .with_state(shared.clone());

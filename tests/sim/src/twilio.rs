@@ -333,7 +333,7 @@ async fn deliver_callback(shared: &Shared, url: &str, params: &[(String, String)
 }
 
 /// The simulator must never reach beyond this machine.
-fn is_loopback(url: &str) -> bool {
+pub(crate) fn is_loopback(url: &str) -> bool {
     let Ok(url) = reqwest::Url::parse(url) else {
         return false;
     };
@@ -472,7 +472,7 @@ fn message_json(message: &ReceivedMessage, record: &Record) -> Value {
 }
 
 /// Request headers for [`ReceivedMessage::headers`], credentials redacted.
-fn header_list(headers: &HeaderMap) -> Vec<(String, String)> {
+pub(crate) fn header_list(headers: &HeaderMap) -> Vec<(String, String)> {
     headers
         .iter()
         .map(|(name, value)| {

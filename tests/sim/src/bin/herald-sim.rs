@@ -47,6 +47,7 @@ async fn main() -> anyhow::Result<()> {
         twilio_auth_token: args.auth_token,
         callback_delay: Duration::from_millis(args.callback_delay_ms),
         response_delay: Duration::from_millis(args.response_delay_ms),
+        ..SimConfig::default()
     })
     .await?;
     println!("herald-sim listening on {}", sim.base_url());

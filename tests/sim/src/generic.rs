@@ -1,0 +1,171 @@
+//! The JSON SMS gateway that `plugins/example-http-sms` (the plugin authors'
+//! example) speaks: `POST /generic/messages` with a bearer token, and
+//! delivery receipts signed with HMAC-SHA256 of the body (hex, `X-Signature`).
+//! Same number behaviours as every provider here.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use serde_json::json;
+use sha2::Sha256;
+
+use crate::behaviour::Behaviour;
+use crate::twilio::{header_list, is_loopback};
+use crate::{ReceivedMessage, Shared, now_ms};
+
+pub(crate) fn routes() -> Router<Arc<Shared>> {
+    Router::new().route("/generic/messages", post(create_message))
+}
+
+#[derive(Deserialize)]
+struct SendRequest {
+    to: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    text: String,
+    callback_url: Option<String>,
+}
+
+async fn create_message(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let _in_flight = shared.enter_send();
+    let answer = send(&shared, &headers, &body);
+    shared.lock().count_answer(answer.status().as_u16());
+    if !shared.config.response_delay.is_zero() {
+        tokio::time::sleep(shared.config.response_delay).await;
+    }
+    answer
+}
+
+fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
+    (status, Json(json!({ "code": code, "message": message }))).into_response()
+}
+
+fn send(shared: &Arc<Shared>, headers: &HeaderMap, body: &[u8]) -> Response {
+    let expected = format!("Bearer {}", shared.config.generic_api_token);
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(expected.as_str()) {
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "bad or missing bearer token",
+        );
+    }
+    let Ok(request) = serde_json::from_slice::<SendRequest>(body) else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "expected JSON with a `to`",
+        );
+    };
+    let behaviour = Behaviour::for_number(&request.to);
+    if behaviour == Behaviour::InvalidNumber {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "invalid_number",
+            "not a valid phone number",
+        );
+    }
+    let fails_once = matches!(
+        behaviour,
+        Behaviour::RateLimitedOnce | Behaviour::ServerErrorOnce
+    );
+    let message = ReceivedMessage {
+        sid: shared.new_id("gen-"),
+        account_sid: String::new(),
+        to: request.to,
+        from: request.from,
+        body: request.text,
+        media_urls: Vec::new(),
+        status_callback: request.callback_url,
+        headers: header_list(headers),
+        received_at_ms: now_ms(),
+    };
+    let epoch = {
+        let mut state = shared.lock();
+        if fails_once && state.tripped.insert(message.to.clone()) {
+            None
+        } else {
+            state.accept(message.clone());
+            Some(state.epoch)
+        }
+    };
+    let Some(epoch) = epoch else {
+        return match behaviour {
+            Behaviour::RateLimitedOnce => {
+                refuse(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "slow down")
+            }
+            _ => refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "try again",
+            ),
+        };
+    };
+    if let Some(url) = message.status_callback.clone() {
+        let status = match behaviour {
+            Behaviour::Undelivered | Behaviour::Failed => ("failed", Some("undeliverable")),
+            _ => ("delivered", None),
+        };
+        tokio::spawn(receipt(
+            shared.clone(),
+            url,
+            message.sid.clone(),
+            status,
+            epoch,
+        ));
+    }
+    (StatusCode::CREATED, Json(json!({ "id": message.sid }))).into_response()
+}
+
+/// Posts the signed receipt once and counts it.
+async fn receipt(
+    shared: Arc<Shared>,
+    url: String,
+    id: String,
+    (status, error): (&str, Option<&str>),
+    epoch: u64,
+) {
+    tokio::time::sleep(shared.config.callback_delay).await;
+    let body = json!({ "id": id, "status": status, "error": error }).to_string();
+    let signature = sign(&shared.config.generic_webhook_secret, body.as_bytes());
+    let delivered = is_loopback(&url)
+        && shared
+            .http
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("X-Signature", signature)
+            .body(body)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success());
+    let mut state = shared.lock();
+    if state.epoch == epoch {
+        if delivered {
+            state.stats.callbacks_sent += 1;
+        } else {
+            state.stats.callbacks_failed += 1;
+        }
+    }
+}
+
+/// Hex HMAC-SHA256, as the example plugin verifies it.
+pub fn sign(secret: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+    mac.update(body);
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
