@@ -20,6 +20,49 @@ pub struct Cli {
 pub enum Command {
     /// Run the server.
     Serve(ServeArgs),
+    /// Tools for plugin authors.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PluginCommand {
+    /// Run a component against the provider simulator and print a
+    /// pass/fail table (exit status 1 if any check fails).
+    Check(CheckArgs),
+    /// Create a ready-to-build plugin crate from the example.
+    New(NewArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// The component to check (built for wasm32-wasip2).
+    pub file: PathBuf,
+    /// Non-secret config `KEY=VALUE`; `{sim}` stands for the simulator URL.
+    /// Fields the simulator knows are filled in when omitted.
+    #[arg(long = "config", value_parser = key_value)]
+    pub config: Vec<(String, String)>,
+    /// Secret config `KEY=VALUE`.
+    #[arg(long = "secret", value_parser = key_value)]
+    pub secrets: Vec<(String, String)>,
+    /// Per-call deadline in milliseconds.
+    #[arg(long, default_value_t = 5000)]
+    pub timeout_ms: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct NewArgs {
+    /// Plugin name, `[a-z0-9-]+`.
+    pub name: String,
+    /// Where to create the crate.
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+}
+
+fn key_value(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("expected KEY=VALUE, got {s:?}"))
 }
 
 #[derive(Args, Debug, Clone)]

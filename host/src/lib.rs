@@ -5,6 +5,7 @@
 pub mod api;
 pub mod domain;
 pub mod engine;
+pub mod kit;
 pub mod plugins;
 pub mod store;
 

@@ -7,6 +7,7 @@ mod plugin_registry;
 
 mod crash;
 mod example_plugin;
+mod kit;
 mod sandbox;
 mod sms_campaign;
 mod tenancy;

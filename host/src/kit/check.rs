@@ -1,0 +1,329 @@
+//! `herald plugin check FILE.wasm`: a conformance run of a provider
+//! component against the provider simulator. Prints one row per check and
+//! answers whether all passed.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use herald_sim::{SimConfig, Simulator};
+
+use crate::plugins::{
+    CallContext, CompileCache, LoadedPlugin, Registry, Runtime, RuntimeLimits, wit,
+};
+use crate::store::Store;
+
+/// One line of the report.
+pub struct Row {
+    pub check: &'static str,
+    pub passed: bool,
+    pub detail: String,
+}
+
+pub struct Options {
+    /// Non-secret config; `{sim}` in a value becomes the simulator's URL.
+    pub config: Vec<(String, String)>,
+    pub secrets: Vec<(String, String)>,
+    pub timeout: Duration,
+}
+
+pub async fn run(wasm: &Path, options: Options) -> anyhow::Result<Vec<Row>> {
+    let sim = Simulator::start(SimConfig::default()).await?;
+    let db = std::env::temp_dir().join(format!("herald-check-{}.db", std::process::id()));
+    let store = Store::connect(&format!("sqlite:{}", db.display())).await?;
+    let runtime = Runtime::new(RuntimeLimits {
+        call_timeout: options.timeout,
+        ..RuntimeLimits::default()
+    })?;
+    let registry = Registry::new(runtime, store, CompileCache::new(None), u64::MAX);
+    let mut rows = Vec::new();
+    let installed = registry.install(std::fs::read(wasm)?).await;
+    let _ = std::fs::remove_file(&db);
+    let plugin = match installed {
+        Ok(p) => p,
+        Err(e) => {
+            rows.push(row(
+                "component implements herald:provider",
+                false,
+                e.to_string(),
+            ));
+            return Ok(rows);
+        }
+    };
+    rows.push(row(
+        "component implements herald:provider",
+        true,
+        format!("world {}", plugin.world),
+    ));
+    rows.push(manifest_row(&plugin));
+    let checker = Checker::new(plugin, sim, options);
+    checker.config_rows(&mut rows).await;
+    checker.send_rows(&mut rows).await;
+    checker.webhook_row(&mut rows).await;
+    let slowest = checker.plugin.stats.snapshot().max_latency_ms;
+    rows.push(row(
+        "no call exceeds its deadline",
+        slowest < checker.options.timeout.as_millis() as f64,
+        format!(
+            "slowest call {slowest:.1} ms of {:?}",
+            checker.options.timeout
+        ),
+    ));
+    Ok(rows)
+}
+
+fn row(check: &'static str, passed: bool, detail: impl Into<String>) -> Row {
+    Row {
+        check,
+        passed,
+        detail: detail.into(),
+    }
+}
+
+fn manifest_row(plugin: &LoadedPlugin) -> Row {
+    let m = &plugin.manifest;
+    let unnamed = m
+        .config
+        .iter()
+        .find(|f| f.name.is_empty() || f.label.is_empty());
+    match unnamed {
+        Some(f) => row(
+            "manifest is sane",
+            false,
+            format!("config field {:?} lacks a name or label", f.name),
+        ),
+        None => row(
+            "manifest is sane",
+            true,
+            format!(
+                "{} {}, {} channel kind(s), {} config field(s)",
+                m.name,
+                m.version,
+                m.channels.len(),
+                m.config.len()
+            ),
+        ),
+    }
+}
+
+struct Checker {
+    plugin: Arc<LoadedPlugin>,
+    sim: Simulator,
+    options: Options,
+}
+
+impl Checker {
+    /// Fills in simulator settings for the config fields the simulator
+    /// knows, unless the caller gave values.
+    fn new(plugin: Arc<LoadedPlugin>, sim: Simulator, mut options: Options) -> Self {
+        let base = sim.base_url();
+        let sim_config = sim.config().clone();
+        let twilio_like = plugin
+            .manifest
+            .config
+            .iter()
+            .any(|f| f.name == "account-sid");
+        for field in &plugin.manifest.config {
+            let target = if field.secret {
+                &mut options.secrets
+            } else {
+                &mut options.config
+            };
+            if target.iter().any(|(k, _)| k == &field.name) {
+                continue;
+            }
+            let preset = match field.name.as_str() {
+                "account-sid" => Some(sim_config.twilio_account_sid.clone()),
+                "auth-token" => Some(sim_config.twilio_auth_token.clone()),
+                "base-url" if twilio_like => Some(base.clone()),
+                "base-url" => Some(format!("{base}/generic")),
+                "api-token" => Some(sim_config.generic_api_token.clone()),
+                "webhook-secret" => Some(sim_config.generic_webhook_secret.clone()),
+                _ => None,
+            };
+            if let Some(value) = preset {
+                target.push((field.name.clone(), value));
+            }
+        }
+        for (_, value) in &mut options.config {
+            *value = value.replace("{sim}", &base);
+        }
+        Self {
+            plugin,
+            sim,
+            options,
+        }
+    }
+
+    fn ctx(&self, secrets: &[(String, String)]) -> CallContext {
+        CallContext {
+            plugin: self.plugin.name().to_owned(),
+            version: self.plugin.version().to_owned(),
+            channel_id: None,
+            secrets: Arc::new(secrets.iter().cloned().collect()),
+            allowed_hosts: Arc::new(vec!["127.0.0.1".into()]),
+        }
+    }
+
+    async fn config_rows(&self, rows: &mut Vec<Row>) {
+        let required: Vec<&str> = self
+            .plugin
+            .manifest
+            .config
+            .iter()
+            .filter(|f| f.required && !f.secret)
+            .map(|f| f.name.as_str())
+            .collect();
+        let empty = self.plugin.validate_config(self.ctx(&[]), Vec::new()).await;
+        rows.push(match (&empty, required.is_empty()) {
+            (Ok(Err(msg)), false) if required.iter().any(|f| msg.contains(f)) => {
+                row("validate-config names a missing field", true, msg.clone())
+            }
+            (Ok(Ok(())), true) => row(
+                "validate-config names a missing field",
+                true,
+                "no required fields",
+            ),
+            (other, _) => row(
+                "validate-config names a missing field",
+                false,
+                format!(
+                    "expected an error naming one of {required:?}, got {}",
+                    describe(other)
+                ),
+            ),
+        });
+        let good = self
+            .plugin
+            .validate_config(self.ctx(&self.options.secrets), self.options.config.clone())
+            .await;
+        rows.push(row(
+            "validate-config accepts the simulator config",
+            matches!(good, Ok(Ok(()))),
+            describe(&good),
+        ));
+    }
+
+    async fn send(&self, to: &str, secrets: &[(String, String)]) -> String {
+        let message = wit::OutboundMessage {
+            idempotency_key: format!("check-{to}"),
+            to: to.to_owned(),
+            sender: "+15005550006".into(),
+            content: wit::Content::Text(wit::TextMessage {
+                body: "herald plugin check".into(),
+                media: Vec::new(),
+            }),
+            status_callback_url: "http://127.0.0.1:9/webhooks/0".into(),
+        };
+        let result = self
+            .plugin
+            .send(self.ctx(secrets), self.options.config.clone(), message)
+            .await;
+        describe(&result)
+    }
+
+    async fn send_rows(&self, rows: &mut Vec<Row>) {
+        let wrong: Vec<(String, String)> = self
+            .options
+            .secrets
+            .iter()
+            .map(|(k, _)| (k.clone(), "wrong-secret".into()))
+            .collect();
+        let cases: [(&'static str, &str, &[(String, String)], &str); 5] = [
+            (
+                "send: accepted",
+                "+14155557000",
+                &self.options.secrets,
+                "Ok(SendReceipt",
+            ),
+            (
+                "send: invalid number -> invalid-recipient",
+                "+14155550001",
+                &self.options.secrets,
+                "InvalidRecipient",
+            ),
+            (
+                "send: 429 -> rate-limited",
+                "+14155550429",
+                &self.options.secrets,
+                "RateLimited",
+            ),
+            (
+                "send: 500 -> transient",
+                "+14155550500",
+                &self.options.secrets,
+                "Transient",
+            ),
+            (
+                "send: bad credentials -> auth",
+                "+14155557001",
+                &wrong,
+                "Auth",
+            ),
+        ];
+        for (check, to, secrets, expect) in cases {
+            let started = Instant::now();
+            let got = self.send(to, secrets).await;
+            let detail = format!("{got} ({} ms)", started.elapsed().as_millis());
+            rows.push(row(check, got.contains(expect), detail));
+        }
+        let accepted = self.sim.stats().accepted;
+        rows.push(row(
+            "simulator saw exactly the accepted sends",
+            accepted == 1,
+            format!("{accepted} accepted"),
+        ));
+    }
+
+    async fn webhook_row(&self, rows: &mut Vec<Row>) {
+        let request = wit::WebhookRequest {
+            method: "POST".into(),
+            url: "http://127.0.0.1:8080/webhooks/1".into(),
+            headers: vec![
+                (
+                    "content-type".into(),
+                    "application/x-www-form-urlencoded".into(),
+                ),
+                ("x-twilio-signature".into(), "Zm9yZ2Vk".into()),
+                ("x-signature".into(), "00ff".into()),
+                ("x-hub-signature-256".into(), "sha256=00ff".into()),
+            ],
+            body: b"MessageSid=SM00&MessageStatus=delivered".to_vec(),
+        };
+        let result = self
+            .plugin
+            .handle_webhook(
+                self.ctx(&self.options.secrets),
+                self.options.config.clone(),
+                request,
+            )
+            .await;
+        rows.push(row(
+            "webhook with a bad signature is refused",
+            matches!(result, Ok(Err(wit::WebhookError::Unauthorized(_)))),
+            describe(&result),
+        ));
+    }
+}
+
+fn describe<T: std::fmt::Debug, E: std::fmt::Display>(r: &Result<T, E>) -> String {
+    let text = match r {
+        Ok(v) => format!("{v:?}"),
+        Err(e) => format!("plugin fault: {e}"),
+    };
+    // Keep the table readable.
+    text.chars().take(140).collect()
+}
+
+/// Renders the report as a table.
+pub fn table(rows: &[Row]) -> String {
+    let width = rows.iter().map(|r| r.check.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for r in rows {
+        let mark = if r.passed { "PASS" } else { "FAIL" };
+        out.push_str(&format!("{mark}  {:width$}  {}\n", r.check, r.detail));
+    }
+    let failed = rows.iter().filter(|r| !r.passed).count();
+    out.push_str(&format!("\n{} checks, {} failed\n", rows.len(), failed));
+    out
+}

@@ -1,0 +1,4 @@
+//! The kit for plugin authors: `herald plugin new` and `herald plugin check`.
+
+pub mod check;
+pub mod new;
