@@ -106,6 +106,9 @@ fn manifest_row(plugin: &LoadedPlugin) -> Row {
     }
 }
 
+/// (check name, recipient, secrets to use, what the answer must contain)
+type SendCase<'a> = (&'static str, &'a str, &'a [(String, String)], &'a str);
+
 struct Checker {
     plugin: Arc<LoadedPlugin>,
     sim: Simulator,
@@ -229,7 +232,7 @@ impl Checker {
             .iter()
             .map(|(k, _)| (k.clone(), "wrong-secret".into()))
             .collect();
-        let cases: [(&'static str, &str, &[(String, String)], &str); 5] = [
+        let cases: [SendCase; 5] = [
             (
                 "send: accepted",
                 "+14155557000",
