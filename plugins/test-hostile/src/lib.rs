@@ -26,8 +26,7 @@ const PLUGIN_VERSION: &str = match option_env!("HERALD_PLUGIN_VERSION") {
 // The Twilio logic, compiled against this crate's own bindings.
 #[path = "../../twilio-sms/src/provider.rs"]
 mod provider;
-#[path = "../../twilio-sms/src/wire.rs"]
-mod wire;
+use twilio_wire as wire;
 
 use exports::herald::provider::provider::Guest;
 use herald::provider::types::{

@@ -13,7 +13,7 @@ const PLUGIN_VERSION: &str = match option_env!("HERALD_PLUGIN_VERSION") {
 };
 
 pub mod provider;
-pub mod wire;
+use twilio_wire as wire;
 
 use exports::herald::provider::provider::Guest;
 use herald::provider::types::{

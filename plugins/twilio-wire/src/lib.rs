@@ -1,4 +1,5 @@
-//! Twilio's wire format, free of any WIT types so it is unit-tested natively:
+//! Twilio's wire format, free of any WIT types so it is unit-tested (and
+//! benchmarked) natively:
 //! form encoding, the signature base string, status and error mapping.
 
 use serde::Deserialize;

@@ -1,0 +1,185 @@
+//! Plugin sandbox costs, printed as figures (`cargo bench -p herald --bench plugins`):
+//! - per call: instantiate + `send` in the sandbox (http-send answered
+//!   at once by the host, no network) against the same logic run natively;
+//! - hot swap: activating an installed version, until calls use it;
+//! - cold start: compiling 20 plugins, without and with the compile cache.
+//!
+//! Needs the components from `./dev.sh build`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use herald::plugins::{CallContext, CompileCache, Registry, Runtime, RuntimeLimits, wit};
+use herald::store::Store;
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn report(label: &str, mut samples: Vec<Duration>) {
+    samples.sort();
+    println!(
+        "{label:<44} p50 {:>9.1?}  p99 {:>9.1?}  (n={})",
+        percentile(&samples, 0.5),
+        percentile(&samples, 0.99),
+        samples.len()
+    );
+}
+
+fn message(i: usize) -> wit::OutboundMessage {
+    wit::OutboundMessage {
+        idempotency_key: format!("{i}-1-1"),
+        to: "+14155557000".into(),
+        sender: "+15005550006".into(),
+        content: wit::Content::Text(wit::TextMessage {
+            body: "Hi Ana, your order shipped.".into(),
+            media: Vec::new(),
+        }),
+        status_callback_url: "http://127.0.0.1:8080/webhooks/1".into(),
+    }
+}
+
+/// What `send` does besides waiting on HTTP, natively: build the request
+/// and classify the answer.
+fn native_send(i: usize) -> usize {
+    use twilio_wire as wire;
+    let key = format!("{i}-1-1");
+    let body = wire::form_encode([
+        ("To", "+14155557000"),
+        ("From", "+15005550006"),
+        ("Body", "Hi Ana, your order shipped."),
+        ("StatusCallback", "http://127.0.0.1:8080/webhooks/1"),
+        ("X", key.as_str()),
+    ]);
+    let url = wire::messages_url(
+        "https://api.twilio.com",
+        "AC00000000000000000000000000000001",
+    );
+    let class = wire::classify_error(403, Some(20003));
+    std::hint::black_box((&body, &url, &class));
+    body.len() + url.len()
+}
+
+/// A distinct component with the same code: a custom section changes its hash.
+fn variant(wasm: &[u8], n: usize) -> Vec<u8> {
+    let name = b"bench";
+    let payload = n.to_le_bytes();
+    let mut out = wasm.to_vec();
+    out.push(0); // custom section
+    out.push((1 + name.len() + payload.len()) as u8);
+    out.push(name.len() as u8);
+    out.extend_from_slice(name);
+    out.extend_from_slice(&payload);
+    out
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let wasm = std::fs::read(root.join("target/plugins/twilio_sms.wasm"))
+        .expect("run ./dev.sh build first");
+    let v2 = std::fs::read(root.join("target/test-artifacts/twilio_sms_v2.wasm"))
+        .expect("run ./dev.sh build first");
+    let dir = tempfile::tempdir()?;
+    let store =
+        Store::connect(&format!("sqlite:{}", dir.path().join("bench.db").display())).await?;
+
+    // Cold start with 20 plugins: compile each, then again from the cache.
+    let runtime = Runtime::new(RuntimeLimits::default())?;
+    let cache_dir = dir.path().join("cache");
+    for (label, warm) in [
+        ("cold start, 20 plugins, no cache", false),
+        ("cold start, 20 plugins, cached", true),
+    ] {
+        let registry = Registry::new(
+            runtime.clone(),
+            store.clone(),
+            CompileCache::new(Some(cache_dir.clone())),
+            u64::MAX,
+        );
+        let started = Instant::now();
+        for n in 0..20 {
+            registry.install(variant(&wasm, n)).await?;
+        }
+        let elapsed = started.elapsed();
+        let _ = warm;
+        println!(
+            "{label:<44} {elapsed:>9.1?} total, {:>7.1?} per plugin",
+            elapsed / 20
+        );
+    }
+
+    let registry = Arc::new(Registry::new(
+        runtime.clone(),
+        store.clone(),
+        CompileCache::new(None),
+        u64::MAX,
+    ));
+    let plugin = registry.install(wasm.clone()).await?;
+    registry.activate(plugin.name(), &plugin.sha256).await?;
+    let config: Vec<(String, String)> = vec![(
+        "account-sid".into(),
+        "AC00000000000000000000000000000001".into(),
+    )];
+    // No allowed hosts: http-send returns at once, so this measures the
+    // sandbox (instantiate, call, one host import), not the network.
+    let ctx = CallContext::bare(plugin.name(), plugin.version());
+
+    for _ in 0..200 {
+        let _ = plugin.send(ctx.clone(), config.clone(), message(0)).await;
+    }
+    let mut sandbox = Vec::with_capacity(5000);
+    for i in 0..5000 {
+        let started = Instant::now();
+        let result = plugin.send(ctx.clone(), config.clone(), message(i)).await;
+        sandbox.push(started.elapsed());
+        assert!(
+            matches!(result, Ok(Err(wit::SendError::InvalidConfig(_)))),
+            "{result:?}"
+        );
+    }
+    report("sandboxed send (instantiate + call)", sandbox);
+
+    let mut native = Vec::with_capacity(5000);
+    for i in 0..5000 {
+        let started = Instant::now();
+        std::hint::black_box(native_send(i));
+        native.push(started.elapsed());
+    }
+    report("same logic, native", native);
+
+    // Throughput with concurrent calls (what the dispatcher does).
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for w in 0..64 {
+        let (plugin, ctx, config) = (plugin.clone(), ctx.clone(), config.clone());
+        tasks.spawn(async move {
+            for i in 0..200 {
+                let _ = plugin
+                    .send(ctx.clone(), config.clone(), message(w * 1000 + i))
+                    .await;
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    let per_sec = 64.0 * 200.0 / started.elapsed().as_secs_f64();
+    println!(
+        "{:<44} {per_sec:>9.0} calls/s (64 concurrent)",
+        "sandboxed send throughput"
+    );
+
+    // Hot swap: activation of an installed version until a call runs on it.
+    let other = registry.install(v2).await?;
+    let mut swaps = Vec::new();
+    for i in 0..50 {
+        let target = if i % 2 == 0 { &other } else { &plugin };
+        let started = Instant::now();
+        registry.activate(target.name(), &target.sha256).await?;
+        let now_active = registry.get(target.name()).expect("active");
+        assert_eq!(now_active.sha256, target.sha256);
+        swaps.push(started.elapsed());
+    }
+    report("hot swap (activate -> next call uses it)", swaps);
+    Ok(())
+}
