@@ -75,6 +75,12 @@ impl TestDb {
 }
 
 impl TestDb {
+    /// The compile cache shared by every test server: components compile
+    /// once per build, like a real deployment's restarts.
+    fn cache_dir(&self) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/e2e-compile-cache")
+    }
+
     /// Stands in for a database moved to a restarted server.
     fn placeholder() -> Self {
         Self {
@@ -166,8 +172,9 @@ impl Herald {
         let plugins = plugins_dir();
         let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
             .args(["serve", "--listen", listen, "--database-url", &db.url])
-            .arg("--plugins-dir")
-            .arg(&plugins)
+            // Through the environment, so a test can still pass --plugins-dir.
+            .env("HERALD_PLUGINS_DIR", &plugins)
+            .env("HERALD_CACHE_DIR", db.cache_dir())
             .args(["--admin-key", ADMIN_KEY])
             .args(extra)
             .env(

@@ -221,3 +221,34 @@ async fn activation_reaches_other_instances() {
         activated.elapsed()
     );
 }
+
+/// Development mode: `--watch` reloads a plugin when its file changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_reloads_a_changed_plugin_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("twilio_sms.wasm");
+    std::fs::copy(crate::harness::plugins_dir().join("twilio_sms.wasm"), &file).unwrap();
+    let plugins_dir = dir.path().to_str().unwrap().to_owned();
+    let herald = Herald::start(Backend::Sqlite, &["--plugins-dir", &plugins_dir, "--watch"]).await;
+    let tenant = herald.new_tenant("dev").await;
+    let (_, plugins) = tenant.get("/v1/plugins").await;
+    assert_eq!(plugin(&plugins, "twilio-sms")["version"], "1.0.0");
+
+    // A rebuild lands: written aside, then renamed into place.
+    let staged = dir.path().join("twilio_sms.wasm.new");
+    std::fs::write(&staged, artifact("twilio_sms_v2.wasm")).unwrap();
+    std::fs::rename(&staged, &file).unwrap();
+    let changed = Instant::now();
+    loop {
+        let (_, plugins) = tenant.get("/v1/plugins").await;
+        if plugin(&plugins, "twilio-sms")["version"] == "1.1.0" {
+            break;
+        }
+        assert!(
+            changed.elapsed() < Duration::from_secs(10),
+            "not reloaded: {plugins}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!("reloaded {:?} after the file changed", changed.elapsed());
+}

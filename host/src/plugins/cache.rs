@@ -54,12 +54,18 @@ impl CompileCache {
             }
         }
         let compiled = engine.precompile_component(wasm)?;
-        let tmp = path.with_extension("tmp");
-        // Written then renamed, so a crash never leaves a torn entry.
+        // Written under a name unique to this writer, then renamed: neither a
+        // crash nor another process filling the same entry leaves it torn.
+        let tmp = path.with_extension(format!(
+            "{}-{}.tmp",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
         if std::fs::write(&tmp, &compiled)
             .and_then(|()| std::fs::rename(&tmp, &path))
             .is_err()
         {
+            let _ = std::fs::remove_file(&tmp);
             tracing::warn!(path = %path.display(), "could not write compile cache entry");
         }
         // SAFETY: bytes just produced by this engine's precompile.
