@@ -46,6 +46,7 @@ pub async fn setup(state: &AppState, public_url: &str) -> anyhow::Result<Simulat
                     sim.config().twilio_auth_token.clone(),
                 )]),
                 allowed_hosts: Some(vec![host]),
+                pinned_sha256: None,
             },
         )
         .await?;

@@ -25,3 +25,7 @@ CREATE TABLE plugins (
     quarantine_reason TEXT,
     updated_at BIGINT NOT NULL
 );
+
+-- A channel may pin one installed version of its plugin instead of
+-- following the active one.
+ALTER TABLE channels ADD COLUMN pinned_sha256 TEXT;

@@ -289,6 +289,18 @@ impl Api {
         decode(resp).await
     }
 
+    pub async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
+        let resp = self
+            .http
+            .patch(format!("{}{path}", self.base))
+            .bearer_auth(&self.key)
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        decode(resp).await
+    }
+
     pub async fn post_bytes(&self, path: &str, body: Vec<u8>) -> (u16, Value) {
         let resp = self
             .http

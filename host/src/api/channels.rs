@@ -32,6 +32,29 @@ pub struct CreateChannel {
     /// Replaces the plugin's allowed hosts for this channel (e.g. a
     /// provider sandbox or a local simulator).
     pub allowed_hosts: Option<Vec<String>>,
+    /// Use this installed version of the plugin instead of its active one.
+    pub pinned_sha256: Option<String>,
+}
+
+/// Fields to change; absent ones stay. `config` and `secrets`, when given,
+/// replace the whole map. `pinned_sha256: null` unpins.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateChannel {
+    pub name: Option<String>,
+    pub plugin: Option<String>,
+    pub sender: Option<String>,
+    pub config: Option<BTreeMap<String, String>>,
+    pub secrets: Option<BTreeMap<String, String>>,
+    pub allowed_hosts: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub pinned_sha256: Option<Option<String>>,
+}
+
+/// Tells an explicit `null` (`Some(None)`) from an absent field (`None`).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
 }
 
 #[utoipa::path(post, path = "/v1/channels", tag = "channels", request_body = CreateChannel,
@@ -42,43 +65,17 @@ pub async fn create(
     TenantAuth(tenant): TenantAuth,
     ApiJson(req): ApiJson<CreateChannel>,
 ) -> ApiResult<(StatusCode, Json<Channel>)> {
-    if req.name.trim().is_empty() {
-        return Err(ApiError::invalid("name", "must not be empty"));
-    }
-    if req.sender.trim().is_empty() {
-        return Err(ApiError::invalid("sender", "must not be empty"));
-    }
-    let plugin = state.registry.get(&req.plugin).ok_or_else(|| {
-        let known: Vec<String> = state
-            .registry
-            .all()
-            .iter()
-            .map(|p| p.name().to_owned())
-            .collect();
-        ApiError::invalid(
-            "plugin",
-            format!(
-                "unknown plugin {:?}; loaded plugins: {}",
-                req.plugin,
-                known.join(", ")
-            ),
-        )
-    })?;
-    check_config(&plugin, &req.config, &req.secrets).await?;
-    let channel = state
-        .store
-        .create_channel(
-            tenant.id,
-            NewChannel {
-                name: req.name.trim().to_owned(),
-                plugin: req.plugin,
-                sender: req.sender.trim().to_owned(),
-                config: req.config,
-                secrets: req.secrets,
-                allowed_hosts: req.allowed_hosts,
-            },
-        )
-        .await?;
+    let new = NewChannel {
+        name: req.name.trim().to_owned(),
+        plugin: req.plugin,
+        sender: req.sender.trim().to_owned(),
+        config: req.config,
+        secrets: req.secrets,
+        allowed_hosts: req.allowed_hosts,
+        pinned_sha256: req.pinned_sha256,
+    };
+    validate(&state, &new).await?;
+    let channel = state.store.create_channel(tenant.id, new).await?;
     tracing::info!(
         tenant = tenant.id,
         channel = channel.id,
@@ -86,6 +83,87 @@ pub async fn create(
         "channel created"
     );
     Ok((StatusCode::CREATED, Json(channel)))
+}
+
+/// Checks a whole channel: names, plugin, pinned version, configuration.
+async fn validate(state: &AppState, c: &NewChannel) -> ApiResult<()> {
+    if c.name.is_empty() {
+        return Err(ApiError::invalid("name", "must not be empty"));
+    }
+    if c.sender.is_empty() {
+        return Err(ApiError::invalid("sender", "must not be empty"));
+    }
+    let plugin = match &c.pinned_sha256 {
+        Some(sha) => {
+            if !state.registry.has_version(&c.plugin, sha).await? {
+                return Err(ApiError::invalid(
+                    "pinned_sha256",
+                    format!("{sha} is not an installed version of {:?}", c.plugin),
+                ));
+            }
+            state
+                .registry
+                .resolve(&c.plugin, Some(sha))
+                .await
+                .map_err(|why| ApiError::invalid("pinned_sha256", why))?
+        }
+        None => state.registry.get(&c.plugin).ok_or_else(|| {
+            let known: Vec<String> = state
+                .registry
+                .all()
+                .iter()
+                .map(|p| p.name().to_owned())
+                .collect();
+            ApiError::invalid(
+                "plugin",
+                format!(
+                    "unknown plugin {:?}; loaded plugins: {}",
+                    c.plugin,
+                    known.join(", ")
+                ),
+            )
+        })?,
+    };
+    check_config(&plugin, &c.config, &c.secrets).await
+}
+
+#[utoipa::path(patch, path = "/v1/channels/{id}", tag = "channels", request_body = UpdateChannel,
+    responses((status = 200, body = Channel), (status = 404, body = super::error::ErrorBody),
+        (status = 422, body = super::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn update(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    Path(id): Path<Id>,
+    ApiJson(req): ApiJson<UpdateChannel>,
+) -> ApiResult<Json<Channel>> {
+    let current = state.store.channel(tenant.id, id).await?;
+    let switching = req.plugin.as_ref().is_some_and(|p| *p != current.plugin);
+    let merged = NewChannel {
+        name: req
+            .name
+            .map(|n| n.trim().to_owned())
+            .unwrap_or(current.name),
+        sender: req
+            .sender
+            .map(|s| s.trim().to_owned())
+            .unwrap_or(current.sender),
+        plugin: req.plugin.unwrap_or(current.plugin),
+        config: req.config.unwrap_or(current.config),
+        secrets: req.secrets.unwrap_or(current.secrets),
+        allowed_hosts: req.allowed_hosts.or(current.allowed_hosts),
+        // A pin names a version of one plugin: switching plugins drops it.
+        pinned_sha256: match req.pinned_sha256 {
+            Some(pin) => pin,
+            None if switching => None,
+            None => current.pinned_sha256,
+        },
+    };
+    validate(&state, &merged).await?;
+    let channel = state.store.update_channel(tenant.id, id, &merged).await?;
+    tracing::info!(tenant = tenant.id, channel = id, plugin = channel.plugin,
+        pinned = ?channel.pinned_sha256, "channel updated; sends use it within a second");
+    Ok(Json(channel))
 }
 
 /// Checks fields against the plugin's manifest, then asks the plugin.

@@ -16,7 +16,9 @@ mod webhooks;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::response::IntoResponse;
 use axum::routing::{any, get, post};
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
@@ -56,7 +58,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/tenants", post(tenants::create).get(tenants::list))
         .route("/v1/plugins", get(plugins::list))
         .route("/v1/channels", post(channels::create).get(channels::list))
-        .route("/v1/channels/{id}", get(channels::get))
+        .route(
+            "/v1/channels/{id}",
+            get(channels::get).patch(channels::update),
+        )
         .route("/v1/lists", post(lists::create).get(lists::list))
         .route("/v1/lists/{id}", get(lists::get))
         .route(
@@ -90,6 +95,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { error::ApiError::NotFound("no such route") })
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .merge(uploads)
+        // A bug in a handler answers 500 instead of dropping the connection.
+        .layer(CatchPanicLayer::custom(|_| {
+            error::ApiError::Internal("a request handler panicked".into()).into_response()
+        }))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

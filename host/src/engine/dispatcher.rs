@@ -131,17 +131,16 @@ async fn attempt(engine: &Engine, member: &ClaimedMember) -> Classified {
             );
         }
     };
-    let Some(plugin) = engine.registry.get(&channel.plugin) else {
-        return failed(
-            FailureClass::ChannelBroken,
-            None,
-            format!(
-                "channel {}: {}",
-                channel.id,
-                engine.registry.unavailable_reason(&channel.plugin)
-            ),
-            member.attempt,
-        );
+    let plugin = match engine
+        .registry
+        .resolve(&channel.plugin, channel.pinned_sha256.as_deref())
+        .await
+    {
+        Ok(p) => p,
+        Err(why) => {
+            let reason = format!("channel {}: {why}", channel.id);
+            return failed(FailureClass::ChannelBroken, None, reason, member.attempt);
+        }
     };
     let span = tracing::Span::current();
     span.record("plugin", plugin.name());

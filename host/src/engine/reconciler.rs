@@ -41,7 +41,11 @@ async fn reconcile(engine: &Engine, item: &OverdueReceipt) -> Option<i64> {
         .get(item.tenant_id, item.channel_id)
         .await
         .ok()?;
-    let plugin = engine.registry.get(&channel.plugin)?;
+    let plugin = engine
+        .registry
+        .resolve(&channel.plugin, channel.pinned_sha256.as_deref())
+        .await
+        .ok()?;
     let ctx = engine.call_context(&plugin, &channel);
     let config = channel.config.clone().into_iter().collect();
     let update = match plugin

@@ -39,13 +39,20 @@ impl Engine {
                 return WebhookReply::text(500, "try again");
             }
         };
-        let Some(plugin) = self.registry.get(&channel.plugin) else {
-            tracing::error!(
-                channel = channel_id,
-                plugin = channel.plugin,
-                "webhook for a channel whose plugin is not loaded"
-            );
-            return WebhookReply::text(503, "plugin unavailable");
+        let plugin = match self
+            .registry
+            .resolve(&channel.plugin, channel.pinned_sha256.as_deref())
+            .await
+        {
+            Ok(p) => p,
+            Err(why) => {
+                tracing::error!(
+                    channel = channel_id,
+                    reason = why,
+                    "webhook for a channel whose plugin is unavailable"
+                );
+                return WebhookReply::text(503, "plugin unavailable");
+            }
         };
         // Webhook handling needs no outbound HTTP.
         let mut ctx = self.call_context(&plugin, &channel);

@@ -83,6 +83,40 @@ impl Registry {
         slot.active.clone()
     }
 
+    /// The version a channel sends with: its pinned one, else the active
+    /// one. `Err` says why there is none (for the member's error and the
+    /// campaign's pause reason).
+    pub async fn resolve(
+        &self,
+        name: &str,
+        pinned: Option<&str>,
+    ) -> Result<Arc<LoadedPlugin>, String> {
+        let Some(sha) = pinned else {
+            return self.get(name).ok_or_else(|| self.unavailable_reason(name));
+        };
+        if let Some(reason) = self.quarantine_reason(name) {
+            return Err(format!("plugin {name:?} is quarantined: {reason}"));
+        }
+        match self.load_version(sha).await {
+            Ok(p) if p.name() == name => Ok(p),
+            Ok(p) => Err(format!(
+                "pinned version {sha} is plugin {:?}, not {name:?}",
+                p.name()
+            )),
+            Err(e) => Err(format!(
+                "pinned version {sha} of {name:?} cannot be loaded: {e}"
+            )),
+        }
+    }
+
+    /// Whether `sha256` is an installed version of `name`.
+    pub async fn has_version(&self, name: &str, sha256: &str) -> Result<bool, RegistryError> {
+        let versions = self.store.plugin_versions().await?;
+        Ok(versions
+            .iter()
+            .any(|v| v.sha256 == sha256 && v.name == name))
+    }
+
     /// Why `get` returned `None`, for operators.
     pub fn unavailable_reason(&self, name: &str) -> String {
         match self.slots.load().get(name) {

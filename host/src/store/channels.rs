@@ -25,6 +25,8 @@ pub struct Channel {
     pub secrets: BTreeMap<String, String>,
     /// Hosts the plugin may call for this channel, replacing the manifest's list.
     pub allowed_hosts: Option<Vec<String>>,
+    /// An installed version this channel uses instead of the active one.
+    pub pinned_sha256: Option<String>,
     pub created_at: i64,
 }
 
@@ -35,16 +37,19 @@ pub struct NewChannel {
     pub config: BTreeMap<String, String>,
     pub secrets: BTreeMap<String, String>,
     pub allowed_hosts: Option<Vec<String>>,
+    pub pinned_sha256: Option<String>,
 }
 
-const COLUMNS: &str = "id, tenant_id, name, plugin, sender, config_json, secrets_json, allowed_hosts_json, created_at";
+const COLUMNS: &str = "id, tenant_id, name, plugin, sender, config_json, secrets_json, \
+                       allowed_hosts_json, created_at, pinned_sha256";
 
 impl Store {
     pub async fn create_channel(&self, tenant: Id, new: NewChannel) -> StoreResult<Channel> {
         let now = now_ms();
         let id: Id = sqlx::query_scalar(
             "INSERT INTO channels (tenant_id, name, plugin, sender, config_json, secrets_json, \
-             allowed_hosts_json, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+             allowed_hosts_json, created_at, pinned_sha256) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
         )
         .bind(tenant)
         .bind(&new.name)
@@ -54,6 +59,7 @@ impl Store {
         .bind(to_json(&new.secrets))
         .bind(new.allowed_hosts.as_ref().map(to_json))
         .bind(now)
+        .bind(&new.pinned_sha256)
         .fetch_one(&self.pool)
         .await?;
         Ok(Channel {
@@ -66,8 +72,35 @@ impl Store {
             config: new.config,
             secrets: new.secrets,
             allowed_hosts: new.allowed_hosts,
+            pinned_sha256: new.pinned_sha256,
             created_at: now,
         })
+    }
+
+    /// Replaces a channel's settings (the API merges a patch into the
+    /// current channel first). Sends pick the change up within a second.
+    pub async fn update_channel(&self, tenant: Id, id: Id, c: &NewChannel) -> StoreResult<Channel> {
+        let changed = sqlx::query(
+            "UPDATE channels SET name = $1, plugin = $2, sender = $3, config_json = $4, \
+             secrets_json = $5, allowed_hosts_json = $6, pinned_sha256 = $7 \
+             WHERE tenant_id = $8 AND id = $9",
+        )
+        .bind(&c.name)
+        .bind(&c.plugin)
+        .bind(&c.sender)
+        .bind(to_json(&c.config))
+        .bind(to_json(&c.secrets))
+        .bind(c.allowed_hosts.as_ref().map(to_json))
+        .bind(&c.pinned_sha256)
+        .bind(tenant)
+        .bind(id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            return Err(StoreError::NotFound);
+        }
+        self.channel(tenant, id).await
     }
 
     pub async fn channel(&self, tenant: Id, id: Id) -> StoreResult<Channel> {
@@ -126,5 +159,6 @@ fn channel_from_row(r: &sqlx::any::AnyRow) -> StoreResult<Channel> {
         secrets,
         allowed_hosts: allowed.as_deref().map(from_json).transpose()?,
         created_at: r.get(8),
+        pinned_sha256: r.get(9),
     })
 }
