@@ -266,63 +266,41 @@ pub struct Api {
 }
 
 impl Api {
-    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let resp = self
-            .http
-            .post(format!("{}{path}", self.base))
+    /// A request to `path` carrying this client's key.
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base))
             .bearer_auth(&self.key)
-            .json(&body)
-            .send()
-            .await
-            .expect("request");
-        decode(resp).await
+    }
+
+    async fn call(request: reqwest::RequestBuilder) -> (u16, Value) {
+        decode(request.send().await.expect("request")).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        Self::call(self.request(reqwest::Method::POST, path).json(&body)).await
     }
 
     pub async fn post_empty(&self, path: &str) -> (u16, Value) {
-        let resp = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.key)
-            .send()
-            .await
-            .expect("request");
-        decode(resp).await
+        Self::call(self.request(reqwest::Method::POST, path)).await
     }
 
     pub async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
-        let resp = self
-            .http
-            .patch(format!("{}{path}", self.base))
-            .bearer_auth(&self.key)
-            .json(&body)
-            .send()
-            .await
-            .expect("request");
-        decode(resp).await
+        Self::call(self.request(reqwest::Method::PATCH, path).json(&body)).await
     }
 
     pub async fn post_bytes(&self, path: &str, body: Vec<u8>) -> (u16, Value) {
-        let resp = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.key)
-            .header("content-type", "application/wasm")
-            .body(body)
-            .send()
-            .await
-            .expect("request");
-        decode(resp).await
+        let request = self.request(reqwest::Method::POST, path);
+        Self::call(
+            request
+                .header("content-type", "application/wasm")
+                .body(body),
+        )
+        .await
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let resp = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.key)
-            .send()
-            .await
-            .expect("request");
-        decode(resp).await
+        Self::call(self.request(reqwest::Method::GET, path)).await
     }
 
     /// Creates an SMS channel on `plugin` pointing at the simulator.

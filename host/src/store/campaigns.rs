@@ -122,9 +122,7 @@ impl Store {
         .await?
         .rows_affected();
         if changed == 0 {
-            return Err(StoreError::Conflict(
-                "the campaign changed status meanwhile; reload it".into(),
-            ));
+            return Err(changed_meanwhile());
         }
         if to == CampaignStatus::Cancelled {
             sqlx::query(
@@ -156,9 +154,7 @@ impl Store {
         .await?
         .rows_affected();
         if changed == 0 {
-            return Err(StoreError::Conflict(
-                "the campaign changed status meanwhile; reload it".into(),
-            ));
+            return Err(changed_meanwhile());
         }
         let members = sqlx::query(
             "INSERT INTO members (tenant_id, campaign_id, contact_id, address, status, \
@@ -232,6 +228,11 @@ impl Store {
         }
         Ok(completed)
     }
+}
+
+/// A compare-and-set status change lost to a concurrent one.
+fn changed_meanwhile() -> StoreError {
+    StoreError::Conflict("the campaign changed status meanwhile; reload it".into())
 }
 
 fn campaign_from_row(r: &sqlx::any::AnyRow) -> Campaign {

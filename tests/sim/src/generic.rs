@@ -149,14 +149,7 @@ async fn receipt(
             .send()
             .await
             .is_ok_and(|r| r.status().is_success());
-    let mut state = shared.lock();
-    if state.epoch == epoch {
-        if delivered {
-            state.stats.callbacks_sent += 1;
-        } else {
-            state.stats.callbacks_failed += 1;
-        }
-    }
+    shared.count_callback(epoch, delivered);
 }
 
 /// Hex HMAC-SHA256, as the example plugin verifies it.

@@ -346,6 +346,19 @@ impl Shared {
         InFlight(self.clone())
     }
 
+    /// Counts a status callback's outcome, unless a reset happened since
+    /// (old messages must not pollute new counts).
+    pub(crate) fn count_callback(&self, epoch: u64, delivered: bool) {
+        let mut state = self.lock();
+        if state.epoch == epoch {
+            if delivered {
+                state.stats.callbacks_sent += 1;
+            } else {
+                state.stats.callbacks_failed += 1;
+            }
+        }
+    }
+
     pub(crate) fn reset(&self) {
         let mut state = self.lock();
         let in_flight = state.stats.in_flight;

@@ -290,14 +290,7 @@ async fn post_callback(shared: &Shared, url: &str, params: &[(String, String)], 
         );
         false
     };
-    let mut state = shared.lock();
-    if state.epoch == epoch {
-        if delivered {
-            state.stats.callbacks_sent += 1;
-        } else {
-            state.stats.callbacks_failed += 1;
-        }
-    }
+    shared.count_callback(epoch, delivered);
 }
 
 /// One attempt plus one retry after 200 ms; true on a 2xx.
