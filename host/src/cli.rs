@@ -32,6 +32,48 @@ pub enum PluginCommand {
     Check(CheckArgs),
     /// Create a ready-to-build plugin crate from the example.
     New(NewArgs),
+    /// Upload a component to a running server's registry.
+    Install {
+        file: PathBuf,
+        /// Make it the active version at once.
+        #[arg(long)]
+        activate: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// List installed plugins, versions and their statistics.
+    List {
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Make an installed version the active one.
+    Activate {
+        name: String,
+        sha256: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Return to the previously active version.
+    Rollback {
+        name: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Stop a plugin: its channels' campaigns pause until one is activated.
+    Disable {
+        name: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+/// Where the running server is, and the admin key.
+#[derive(Args, Debug)]
+pub struct ServerArgs {
+    #[arg(long, env = "HERALD_URL", default_value = "http://127.0.0.1:8080")]
+    pub server: String,
+    #[arg(long, env = "HERALD_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: String,
 }
 
 #[derive(Args, Debug)]

@@ -35,5 +35,9 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Plugin(admin) => {
+            print!("{}", kit::admin::run(admin).await?);
+            Ok(())
+        }
     }
 }

@@ -69,3 +69,56 @@ fn the_check_fails_a_component_of_another_world() {
         "{report}"
     );
 }
+
+/// The registry from the command line, against a running server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_cli_drives_the_registry() {
+    use crate::harness::{ADMIN_KEY, Backend, Herald};
+    let server = Herald::start(Backend::Sqlite, &[]).await;
+    let cli = |args: &[&str]| {
+        let out = herald()
+            .args(["plugin"])
+            .args(args)
+            .args(["--server", &server.base, "--admin-key", ADMIN_KEY])
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let v2 = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/test-artifacts/twilio_sms_v2.wasm");
+    let (ok, out, err) = cli(&["install", v2.to_str().unwrap(), "--activate"]);
+    assert!(
+        ok && out.contains("installed twilio-sms 1.1.0") && out.contains("active"),
+        "{out}{err}"
+    );
+    let (ok, out, _) = cli(&["list"]);
+    assert!(
+        ok && out.contains("1.1.0") && out.contains("1.0.0"),
+        "{out}"
+    );
+    let (ok, out, err) = cli(&["rollback", "twilio-sms"]);
+    assert!(ok, "{out}{err}");
+    let (_, list, _) = cli(&["list"]);
+    let active: Vec<&str> = list
+        .lines()
+        .filter(|l| l.contains(" * ") || l.contains("*  "))
+        .collect();
+    assert!(
+        active
+            .iter()
+            .any(|l| l.starts_with("twilio-sms") && l.contains("1.0.0")),
+        "{list}"
+    );
+    // A refusal reaches the operator with its reason and a failing status.
+    let other = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/test-artifacts/test_other_world.wasm");
+    let (ok, _, err) = cli(&["install", other.to_str().unwrap()]);
+    assert!(
+        !ok && err.contains("does not implement the provider world"),
+        "{err}"
+    );
+}

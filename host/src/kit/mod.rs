@@ -1,4 +1,5 @@
 //! The kit for plugin authors: `herald plugin new` and `herald plugin check`.
 
+pub mod admin;
 pub mod check;
 pub mod new;
