@@ -134,7 +134,7 @@ impl Engine {
 }
 
 /// Members left `sending` by a dead process become `unknown` once their
-/// lease runs out (never resent blindly).
+/// lease runs out (never resent blindly); stale parked receipts are dropped.
 async fn sweep_leases(engine: Arc<Engine>) {
     let every =
         (engine.config.lease / 10).clamp(Duration::from_millis(200), Duration::from_secs(30));
@@ -146,6 +146,15 @@ async fn sweep_leases(engine: Arc<Engine>) {
             }
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "lease sweep failed"),
+        }
+        // A day is far beyond any send's lease: such receipts are not ours.
+        match engine.store.prune_early_receipts(24 * 3600 * 1000).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                receipts = n,
+                "dropped receipts for messages Herald never sent"
+            ),
+            Err(e) => tracing::error!(error = %e, "pruning parked receipts failed"),
         }
         tokio::time::sleep(every).await;
     }

@@ -64,6 +64,17 @@ impl Store {
         Ok(touched)
     }
 
+    /// Forgets parked receipts older than `age_ms`: by then no send of ours
+    /// is going to claim them (they belong to messages Herald never sent,
+    /// e.g. another system on the same provider account).
+    pub async fn prune_early_receipts(&self, age_ms: i64) -> StoreResult<u64> {
+        Ok(sqlx::query("DELETE FROM early_receipts WHERE at < $1")
+            .bind(now_ms() - age_ms)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+
     /// Serialises receipt application and outcome recording for one provider
     /// message id across PostgreSQL connections. SQLite has one writer.
     async fn lock_message_id(
