@@ -174,4 +174,12 @@ pub struct ServeArgs {
     /// Plugin calls in flight at once.
     #[arg(long, env = "HERALD_MAX_IN_FLIGHT", default_value_t = 128)]
     pub max_in_flight: usize,
+
+    /// Where uploads (CSV imports being processed) are kept.
+    #[arg(long, env = "HERALD_DATA_DIR", default_value = "herald-data")]
+    pub data_dir: PathBuf,
+
+    /// Largest CSV import accepted, in MiB.
+    #[arg(long, env = "HERALD_IMPORT_MAX_MB", default_value_t = 50)]
+    pub import_max_mb: u64,
 }

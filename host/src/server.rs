@@ -8,7 +8,7 @@ use anyhow::Context;
 use crate::api::{self, AppState};
 use crate::cli::ServeArgs;
 use crate::demo;
-use crate::engine::{Engine, EngineConfig};
+use crate::engine::{Engine, EngineConfig, Importer};
 use crate::plugins::{self, CompileCache, Registry, Runtime, RuntimeLimits};
 use crate::store::{Store, listen_plugin_changes, tenants::hash_key};
 
@@ -71,11 +71,19 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
     );
     engine.start();
+    let importer = Importer::new(
+        store.clone(),
+        format!("herald-{}-{}", std::process::id(), crate::store::now_ms()),
+        &args.data_dir,
+    )?;
+    importer.start();
 
     let state = AppState {
         store: store.clone(),
         registry,
         engine,
+        importer,
+        max_import_bytes: args.import_max_mb << 20,
         admin_key_hash,
         public_url: public_url.clone(),
     };

@@ -47,6 +47,8 @@ pub struct TestDb {
     pub url: String,
     _dir: Option<tempfile::TempDir>,
     pg_name: Option<String>,
+    /// The server's data dir (import spool); kept across a restart.
+    data: Option<tempfile::TempDir>,
 }
 
 impl TestDb {
@@ -59,6 +61,7 @@ impl TestDb {
                     url,
                     _dir: Some(dir),
                     pg_name: None,
+                    data: Some(tempfile::tempdir().expect("temp dir")),
                 }
             }
             Backend::Postgres => {
@@ -68,6 +71,7 @@ impl TestDb {
                     url: format!("{}/{name}", pg_server()),
                     _dir: None,
                     pg_name: Some(name),
+                    data: Some(tempfile::tempdir().expect("temp dir")),
                 }
             }
         }
@@ -87,6 +91,7 @@ impl TestDb {
             url: String::new(),
             _dir: None,
             pg_name: None,
+            data: None,
         }
     }
 }
@@ -175,6 +180,10 @@ impl Herald {
             // Through the environment, so a test can still pass --plugins-dir.
             .env("HERALD_PLUGINS_DIR", &plugins)
             .env("HERALD_CACHE_DIR", db.cache_dir())
+            .env(
+                "HERALD_DATA_DIR",
+                db.data.as_ref().expect("a data dir").path(),
+            )
             .args(["--admin-key", ADMIN_KEY])
             .args(extra)
             .env(
@@ -223,6 +232,7 @@ impl Herald {
             url: self.db.url.clone(),
             _dir: None,
             pg_name: None, // the first instance drops it
+            data: Some(tempfile::tempdir().expect("temp dir")),
         };
         Self::start_on(db, "127.0.0.1:0", extra).await
     }
@@ -297,6 +307,26 @@ impl Api {
                 .body(body),
         )
         .await
+    }
+
+    /// Uploads a CSV file as the raw request body.
+    pub async fn post_csv(&self, path: &str, body: Vec<u8>) -> (u16, Value) {
+        let request = self.request(reqwest::Method::POST, path);
+        Self::call(request.header("content-type", "text/csv").body(body)).await
+    }
+
+    /// A response's status and text (CSV downloads).
+    pub async fn get_text(&self, path: &str) -> (u16, String) {
+        let resp = self
+            .request(reqwest::Method::GET, path)
+            .send()
+            .await
+            .expect("request");
+        (resp.status().as_u16(), resp.text().await.expect("body"))
+    }
+
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        Self::call(self.request(reqwest::Method::DELETE, path)).await
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {

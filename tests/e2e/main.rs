@@ -6,7 +6,9 @@ mod harness;
 mod plugin_registry;
 
 mod crash;
+mod enrolment;
 mod example_plugin;
+mod imports;
 mod kit;
 mod sandbox;
 mod sms_campaign;

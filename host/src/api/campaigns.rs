@@ -31,6 +31,19 @@ pub struct CreateCampaign {
     /// contact fields (`first_name`, `last_name`, `name`, `phone`, `email`
     /// and the list's custom fields).
     pub body: String,
+    /// `manual` (default): the audience is the list when the campaign
+    /// starts. `automatic`: once started, contacts added later (API,
+    /// import, inbound) are enrolled and sent to; the campaign stays running.
+    #[serde(default = "default_mode")]
+    pub execution_mode: String,
+    /// Automatic campaigns only: enrol unknown numbers that message the
+    /// campaign's channel.
+    #[serde(default)]
+    pub inbound_enrolment: bool,
+}
+
+fn default_mode() -> String {
+    "manual".into()
 }
 
 fn default_kind() -> String {
@@ -52,6 +65,18 @@ pub async fn create(
         return Err(ApiError::invalid(
             "type",
             format!("{:?} is not supported; use \"sms\"", req.kind),
+        ));
+    }
+    if !matches!(req.execution_mode.as_str(), "manual" | "automatic") {
+        return Err(ApiError::invalid(
+            "execution_mode",
+            format!("{:?}: use \"manual\" or \"automatic\"", req.execution_mode),
+        ));
+    }
+    if req.inbound_enrolment && req.execution_mode != "automatic" {
+        return Err(ApiError::invalid(
+            "inbound_enrolment",
+            "only an automatic campaign enrols contacts after it starts",
         ));
     }
     let channel = match state.store.channel(tenant.id, req.channel_id).await {
@@ -98,6 +123,8 @@ pub async fn create(
                 channel_id: channel.id,
                 list_id: req.list_id,
                 body: req.body,
+                execution_mode: req.execution_mode,
+                inbound_enrolment: req.inbound_enrolment,
             },
         )
         .await?;
@@ -232,4 +259,31 @@ pub async fn members(
             .members(tenant.id, id, status, page.after, page.limit())
             .await?,
     ))
+}
+
+/// Adds contacts to a live automatic campaign (seed 004's API enrolment),
+/// idempotent by phone, then email.
+#[utoipa::path(post, path = "/v1/campaigns/{id}/contacts", tag = "campaigns",
+    request_body = super::lists::AddContacts,
+    responses((status = 200, body = crate::store::Enrolled), (status = 409, body = super::error::ErrorBody),
+        (status = 422, body = super::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn enrol(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    Path(id): Path<Id>,
+    ApiJson(req): ApiJson<super::lists::AddContacts>,
+) -> ApiResult<Json<crate::store::Enrolled>> {
+    let contacts = super::lists::validate_contacts(req)?;
+    let enrolled = state.store.enrol_contacts(tenant.id, id, &contacts).await?;
+    if enrolled.enrolled > 0 {
+        tracing::info!(
+            tenant = tenant.id,
+            campaign = id,
+            enrolled = enrolled.enrolled,
+            "contacts enrolled"
+        );
+        state.engine.wake();
+    }
+    Ok(Json(enrolled))
 }

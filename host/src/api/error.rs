@@ -26,6 +26,8 @@ pub enum ApiError {
     /// 409: not allowed in the current state.
     Conflict(String),
     Unauthorized(&'static str),
+    /// 413: an upload over its size limit.
+    TooLarge(String),
     Internal(String),
 }
 
@@ -78,6 +80,12 @@ impl IntoResponse for ApiError {
             Self::NotFound(what) => (StatusCode::NOT_FOUND, "not_found", what.to_owned(), None),
             Self::Conflict(m) => (StatusCode::CONFLICT, "conflict", m, None),
             Self::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "unauthorized", m.to_owned(), None),
+            Self::TooLarge(m) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                m,
+                Some("file".into()),
+            ),
             Self::Internal(m) => {
                 tracing::error!(error = m, "internal error answering a request");
                 (

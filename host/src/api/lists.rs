@@ -11,6 +11,7 @@ use super::AppState;
 use super::auth::TenantAuth;
 use super::error::{ApiError, ApiResult};
 use super::json::ApiJson;
+use crate::domain::import::looks_like_email;
 use crate::domain::phone::E164;
 use crate::store::{Contact, ContactList, Id, NewContact};
 
@@ -31,6 +32,8 @@ pub struct ContactInput {
     pub email: Option<String>,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
+    /// IANA timezone, e.g. `Europe/Berlin`.
+    pub timezone: Option<String>,
     /// Custom fields, usable as `{{name}}` in message bodies.
     #[serde(default)]
     pub fields: BTreeMap<String, String>,
@@ -111,6 +114,13 @@ pub async fn add_contacts(
     Path(id): Path<Id>,
     ApiJson(req): ApiJson<AddContacts>,
 ) -> ApiResult<(StatusCode, Json<AddedContacts>)> {
+    let contacts = validate_contacts(req)?;
+    let contact_ids = state.store.add_contacts(tenant.id, id, &contacts).await?;
+    Ok((StatusCode::CREATED, Json(AddedContacts { contact_ids })))
+}
+
+/// Checks a request's contacts: not empty, not too many, each valid.
+pub(super) fn validate_contacts(req: AddContacts) -> ApiResult<Vec<NewContact>> {
     if req.contacts.is_empty() {
         return Err(ApiError::invalid("contacts", "must not be empty"));
     }
@@ -120,18 +130,23 @@ pub async fn add_contacts(
             format!("at most {MAX_CONTACTS_PER_REQUEST} per request; use several requests"),
         ));
     }
-    let contacts = req
-        .contacts
+    req.contacts
         .into_iter()
         .enumerate()
-        .map(|(i, c)| validate_contact(i, c))
-        .collect::<ApiResult<Vec<_>>>()?;
-    let contact_ids = state.store.add_contacts(tenant.id, id, &contacts).await?;
-    Ok((StatusCode::CREATED, Json(AddedContacts { contact_ids })))
+        .map(|(i, c)| validate_contact(&format!("contacts[{i}]"), c))
+        .collect()
 }
 
-fn validate_contact(index: usize, c: ContactInput) -> ApiResult<NewContact> {
-    let field = |name: &str| format!("contacts[{index}].{name}");
+/// Checks one contact as every way in does (API, edit, enrolment).
+/// `prefix` names it in errors, e.g. `contacts[3]`.
+pub(super) fn validate_contact(prefix: &str, c: ContactInput) -> ApiResult<NewContact> {
+    let field = |name: &str| {
+        if prefix.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{prefix}.{name}")
+        }
+    };
     let phone = c
         .phone
         .as_deref()
@@ -163,24 +178,12 @@ fn validate_contact(index: usize, c: ContactInput) -> ApiResult<NewContact> {
         email,
         first_name: c.first_name,
         last_name: c.last_name,
+        timezone: c
+            .timezone
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty()),
         fields: c.fields,
     })
-}
-
-/// The practical check every peer does: one `@`, something before it, a dot
-/// in the domain, no spaces.
-fn looks_like_email(s: &str) -> bool {
-    match s.split_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && !domain.contains('@')
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-                && !s.contains(char::is_whitespace)
-        }
-        None => false,
-    }
 }
 
 #[utoipa::path(get, path = "/v1/lists/{id}/contacts", tag = "lists", params(Page),
@@ -200,16 +203,57 @@ pub async fn contacts(
     ))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::looks_like_email;
+#[utoipa::path(delete, path = "/v1/lists/{id}/contacts/{contact}", tag = "lists",
+    responses((status = 204), (status = 404, body = super::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn remove_contact(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    Path((list, contact)): Path<(Id, Id)>,
+) -> ApiResult<StatusCode> {
+    state
+        .store
+        .remove_from_list(tenant.id, list, contact)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
 
-    #[test]
-    fn email_shape() {
-        assert!(looks_like_email("ana@example.com"));
-        assert!(!looks_like_email("ana@example"));
-        assert!(!looks_like_email("ana example@x.com"));
-        assert!(!looks_like_email("@x.com"));
-        assert!(!looks_like_email("a@b@c.com"));
-    }
+#[utoipa::path(get, path = "/v1/contacts/{id}", tag = "contacts",
+    responses((status = 200, body = Contact), (status = 404, body = super::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn get_contact(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    Path(id): Path<Id>,
+) -> ApiResult<Json<Contact>> {
+    Ok(Json(state.store.contact(tenant.id, id).await?))
+}
+
+/// Replaces a contact's values, validated as when it was added.
+#[utoipa::path(patch, path = "/v1/contacts/{id}", tag = "contacts", request_body = ContactInput,
+    responses((status = 200, body = Contact), (status = 409, body = super::error::ErrorBody),
+        (status = 422, body = super::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn update_contact(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    Path(id): Path<Id>,
+    ApiJson(req): ApiJson<ContactInput>,
+) -> ApiResult<Json<Contact>> {
+    let contact = validate_contact("", req)?;
+    Ok(Json(
+        state.store.update_contact(tenant.id, id, &contact).await?,
+    ))
+}
+
+#[utoipa::path(delete, path = "/v1/contacts/{id}", tag = "contacts",
+    responses((status = 204), (status = 409, body = super::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn delete_contact(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    Path(id): Path<Id>,
+) -> ApiResult<StatusCode> {
+    state.store.delete_contact(tenant.id, id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

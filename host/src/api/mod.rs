@@ -6,16 +6,20 @@ mod auth;
 mod campaigns;
 mod channels;
 mod error;
+mod exports;
+mod imports;
 mod json;
 mod lists;
 mod openapi;
 mod plugins;
 pub mod tenants;
+mod upload;
 mod webhooks;
 
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::response::IntoResponse;
 use axum::routing::{any, get, post};
 use tower_http::catch_panic::CatchPanicLayer;
@@ -23,7 +27,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 
-use crate::engine::Engine;
+use crate::engine::{Engine, Importer};
 use crate::plugins::Registry;
 use crate::store::Store;
 
@@ -35,6 +39,9 @@ pub struct AppState {
     pub store: Store,
     pub registry: Arc<Registry>,
     pub engine: Arc<Engine>,
+    pub importer: Arc<Importer>,
+    /// Largest CSV import accepted.
+    pub max_import_bytes: u64,
     pub admin_key_hash: String,
     pub public_url: String,
 }
@@ -49,6 +56,11 @@ pub fn router(state: AppState) -> Router {
             post(admin_plugins::install).get(admin_plugins::list),
         )
         .layer(RequestBodyLimitLayer::new(MAX_PLUGIN_BYTES));
+    // CSV imports enforce their own (configurable) limit while streaming.
+    let imports = Router::new()
+        .route("/v1/lists/{id}/imports", post(imports::into_list))
+        .route("/v1/campaigns/{id}/imports", post(imports::into_campaign))
+        .layer(DefaultBodyLimit::disable());
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route(
@@ -56,6 +68,10 @@ pub fn router(state: AppState) -> Router {
             get(|| async { axum::Json(openapi::ApiDoc::openapi()) }),
         )
         .route("/v1/tenants", post(tenants::create).get(tenants::list))
+        .route(
+            "/v1/tenant",
+            get(tenants::me).patch(tenants::update_settings),
+        )
         .route("/v1/plugins", get(plugins::list))
         .route("/v1/channels", post(channels::create).get(channels::list))
         .route(
@@ -68,6 +84,27 @@ pub fn router(state: AppState) -> Router {
             "/v1/lists/{id}/contacts",
             post(lists::add_contacts).get(lists::contacts),
         )
+        .route(
+            "/v1/lists/{id}/contacts/{contact}",
+            axum::routing::delete(lists::remove_contact),
+        )
+        .route("/v1/lists/{id}/export.csv", get(exports::list_csv))
+        .route(
+            "/v1/contacts/{id}",
+            get(lists::get_contact)
+                .patch(lists::update_contact)
+                .delete(lists::delete_contact),
+        )
+        .route("/v1/imports", get(imports::list))
+        .route("/v1/imports/{id}", get(imports::get))
+        .route("/v1/imports/{id}/cancel", post(imports::cancel))
+        .route("/v1/imports/{id}/rejections", get(imports::rejections))
+        .route(
+            "/v1/imports/{id}/rejections.csv",
+            get(imports::rejections_csv),
+        )
+        .route("/v1/campaigns/{id}/contacts", post(campaigns::enrol))
+        .route("/v1/campaigns/{id}/export.csv", get(exports::campaign_csv))
         .route(
             "/v1/campaigns",
             post(campaigns::create).get(campaigns::list),
@@ -95,6 +132,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { error::ApiError::NotFound("no such route") })
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .merge(uploads)
+        .merge(imports)
         // A bug in a handler answers 500 instead of dropping the connection.
         .layer(CatchPanicLayer::custom(|_| {
             error::ApiError::Internal("a request handler panicked".into()).into_response()

@@ -8,10 +8,16 @@ use utoipa::{Modify, OpenApi};
 #[openapi(
     info(title = "Herald", description = "Campaign server with sandboxed provider plugins"),
     paths(
-        super::tenants::create, super::tenants::list,
+        super::tenants::create, super::tenants::list, super::tenants::me,
+        super::tenants::update_settings,
         super::channels::create, super::channels::list, super::channels::get, super::channels::update,
         super::lists::create, super::lists::list, super::lists::get,
-        super::lists::add_contacts, super::lists::contacts,
+        super::lists::add_contacts, super::lists::contacts, super::lists::remove_contact,
+        super::lists::get_contact, super::lists::update_contact, super::lists::delete_contact,
+        super::exports::list_csv, super::exports::campaign_csv, super::campaigns::enrol,
+        super::imports::into_list, super::imports::into_campaign, super::imports::list,
+        super::imports::get, super::imports::cancel, super::imports::rejections,
+        super::imports::rejections_csv,
         super::campaigns::create, super::campaigns::list, super::campaigns::get,
         super::campaigns::start, super::campaigns::pause, super::campaigns::resume,
         super::campaigns::cancel, super::campaigns::progress, super::campaigns::members,

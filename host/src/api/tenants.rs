@@ -7,9 +7,10 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use super::auth::AdminAuth;
+use super::auth::{AdminAuth, TenantAuth};
 use super::error::{ApiError, ApiResult};
 use super::json::ApiJson;
+use crate::domain::phone::Region;
 use crate::store::Tenant;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -53,4 +54,43 @@ pub async fn create(
     responses((status = 200, body = Vec<Tenant>)), security(("admin_key" = [])))]
 pub async fn list(State(state): State<AppState>, _: AdminAuth) -> ApiResult<Json<Vec<Tenant>>> {
     Ok(Json(state.store.list_tenants().await?))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TenantSettings {
+    /// ISO country (e.g. `US`) assumed for numbers written without a
+    /// country code in imports.
+    pub default_region: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/tenant", tag = "tenants",
+    responses((status = 200, body = Tenant)), security(("api_key" = [])))]
+pub async fn me(TenantAuth(tenant): TenantAuth) -> Json<Tenant> {
+    Json(tenant)
+}
+
+#[utoipa::path(patch, path = "/v1/tenant", tag = "tenants", request_body = TenantSettings,
+    responses((status = 200, body = Tenant), (status = 422, body = super::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn update_settings(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    ApiJson(req): ApiJson<TenantSettings>,
+) -> ApiResult<Json<Tenant>> {
+    let region = req
+        .default_region
+        .as_deref()
+        .map(|r| Region::parse(r).map(|_| r.trim().to_ascii_uppercase()))
+        .transpose()
+        .map_err(|why| ApiError::invalid("default_region", why))?;
+    state
+        .store
+        .update_tenant_settings(tenant.id, None, region.as_deref())
+        .await?;
+    let mut tenant = tenant;
+    if region.is_some() {
+        tenant.default_region = region;
+    }
+    Ok(Json(tenant))
 }

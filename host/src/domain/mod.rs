@@ -2,6 +2,7 @@
 //! campaign and member transitions are allowed.
 
 pub mod campaign;
+pub mod import;
 pub mod member;
 pub mod phone;
 pub mod retry;

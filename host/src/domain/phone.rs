@@ -36,8 +36,45 @@ impl E164 {
         ))
     }
 
+    /// Normalises a number as people write it (`(415) 555-0100`,
+    /// `0171 1234567`, `+44 20 7183 8750`) to E.164: national forms are read
+    /// in `region`; without a region only international forms are accepted.
+    pub fn normalize(input: &str, region: Option<Region>) -> Result<Self, PhoneError> {
+        let input = input.trim();
+        if input.starts_with('+') && input[1..].bytes().all(|b| b.is_ascii_digit()) {
+            // Already E.164: the strict path skips the free-text parser.
+            return Self::parse(input);
+        }
+        if region.is_none() && !input.starts_with('+') && !input.starts_with("00") {
+            return Err(PhoneError::NotE164);
+        }
+        let number =
+            phonenumber::parse(region.map(|r| r.0), input).map_err(|_| PhoneError::Invalid)?;
+        if !phonenumber::is_valid(&number) {
+            return Err(PhoneError::Invalid);
+        }
+        Ok(Self(
+            number.format().mode(phonenumber::Mode::E164).to_string(),
+        ))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// A country (ISO 3166 alpha-2, e.g. `US`) whose national number format is
+/// assumed for numbers written without a country code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Region(phonenumber::country::Id);
+
+impl Region {
+    pub fn parse(code: &str) -> Result<Self, String> {
+        code.trim()
+            .to_ascii_uppercase()
+            .parse::<phonenumber::country::Id>()
+            .map(Self)
+            .map_err(|_| format!("{code:?} is not an ISO 3166 country code such as US or DE"))
     }
 }
 
@@ -75,6 +112,34 @@ mod tests {
         ] {
             assert_eq!(E164::parse(n), Err(PhoneError::NotE164), "{n}");
         }
+    }
+
+    #[test]
+    fn normalises_national_forms_in_a_region() {
+        let us = Region::parse("us").ok();
+        let de = Region::parse("DE").ok();
+        assert_eq!(
+            E164::normalize("(415) 555-0100", us).unwrap().as_str(),
+            "+14155550100"
+        );
+        assert_eq!(
+            E164::normalize("030 901820", de).unwrap().as_str(),
+            "+4930901820"
+        );
+        assert_eq!(
+            E164::normalize("+44 20 7183 8750", None).unwrap().as_str(),
+            "+442071838750"
+        );
+        assert_eq!(
+            E164::normalize("0049 30 901820", de).unwrap().as_str(),
+            "+4930901820"
+        );
+        assert_eq!(
+            E164::normalize("415 555 0100", None),
+            Err(PhoneError::NotE164)
+        );
+        assert_eq!(E164::normalize("12", us), Err(PhoneError::Invalid));
+        assert!(Region::parse("XX").is_err());
     }
 
     #[test]

@@ -4,6 +4,8 @@
 
 mod channels;
 mod dispatcher;
+mod import_jobs;
+pub mod import_reader;
 mod outcome;
 mod reconciler;
 mod webhooks;
@@ -17,6 +19,7 @@ use crate::plugins::Registry;
 use crate::store::Store;
 use channels::ChannelCache;
 
+pub use import_jobs::Importer;
 pub use webhooks::WebhookReply;
 
 #[derive(Clone, Debug)]

@@ -86,6 +86,10 @@ impl Engine {
         };
         let mut touched = Vec::new();
         for event in outcome.events {
+            if let wit::Event::Inbound(message) = &event {
+                self.enrol_inbound(channel.tenant_id, channel_id, &message.sender)
+                    .await;
+            }
             match self.apply_event(channel.tenant_id, event).await {
                 Ok(Some(campaign)) => touched.push(campaign),
                 Ok(None) => {}
@@ -138,6 +142,31 @@ impl Engine {
             wit::Event::Call(update) => {
                 tracing::info!(tenant, call = update.provider_message_id, status = ?update.status, "call progress received");
                 Ok(None)
+            }
+        }
+    }
+}
+
+impl Engine {
+    /// An unknown number wrote to the channel: automatic campaigns that take
+    /// inbound contacts enrol it. A failure here must not lose the message
+    /// itself, so it is logged, not returned.
+    async fn enrol_inbound(&self, tenant: Id, channel: Id, sender: &str) {
+        let Ok(phone) = crate::domain::phone::E164::parse(sender) else {
+            return;
+        };
+        match self
+            .store
+            .enrol_inbound(tenant, channel, phone.as_str())
+            .await
+        {
+            Ok(joined) if !joined.is_empty() => {
+                tracing::info!(tenant, channel, campaigns = ?joined, "inbound contact enrolled");
+                self.wake();
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(tenant, channel, error = %e, "enrolling an inbound contact failed")
             }
         }
     }

@@ -18,6 +18,13 @@ pub struct Campaign {
     pub status: CampaignStatus,
     /// Why the campaign is in its status (e.g. who paused it), when known.
     pub status_reason: Option<String>,
+    /// `manual`: the audience is the list when the campaign starts.
+    /// `automatic`: once started, contacts join as they are added (API,
+    /// import, inbound) and the campaign stays running, idle when empty.
+    pub execution_mode: String,
+    /// Automatic campaigns: a message from an unknown number on the
+    /// campaign's channel makes it a contact and a member.
+    pub inbound_enrolment: bool,
     pub created_at: i64,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
@@ -29,6 +36,8 @@ pub struct NewCampaign {
     pub channel_id: Id,
     pub list_id: Id,
     pub body: String,
+    pub execution_mode: String,
+    pub inbound_enrolment: bool,
 }
 
 /// Delivery figures of one campaign.
@@ -50,13 +59,14 @@ pub struct Progress {
 }
 
 const COLUMNS: &str = "id, name, kind, channel_id, list_id, body, status, status_reason, \
-                       created_at, started_at, finished_at";
+                       created_at, started_at, finished_at, execution_mode, inbound_enrolment";
 
 impl Store {
     pub async fn create_campaign(&self, tenant: Id, new: NewCampaign) -> StoreResult<Campaign> {
         let id: Id = sqlx::query_scalar(
             "INSERT INTO campaigns (tenant_id, name, kind, channel_id, list_id, body, status, \
-             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+             created_at, execution_mode, inbound_enrolment) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
         )
         .bind(tenant)
         .bind(&new.name)
@@ -66,6 +76,8 @@ impl Store {
         .bind(&new.body)
         .bind(CampaignStatus::Draft.as_str())
         .bind(now_ms())
+        .bind(&new.execution_mode)
+        .bind(new.inbound_enrolment as i64)
         .fetch_one(&self.pool)
         .await?;
         self.campaign(tenant, id).await
@@ -213,7 +225,7 @@ impl Store {
         for &id in candidates {
             let changed = sqlx::query(
                 "UPDATE campaigns SET status = 'completed', finished_at = $1 \
-                 WHERE id = $2 AND status = 'running' AND NOT EXISTS \
+                 WHERE id = $2 AND status = 'running' AND execution_mode = 'manual' AND NOT EXISTS \
                  (SELECT 1 FROM members WHERE campaign_id = $2 \
                   AND status IN ('queued', 'sending', 'sent'))",
             )
@@ -248,5 +260,29 @@ fn campaign_from_row(r: &sqlx::any::AnyRow) -> Campaign {
         created_at: r.get(8),
         started_at: r.get(9),
         finished_at: r.get(10),
+        execution_mode: r.get(11),
+        inbound_enrolment: r.get::<i64, _>(12) != 0,
+    }
+}
+
+impl Campaign {
+    /// Whether contacts may be added to this campaign now (import or API):
+    /// a draft takes them into its list; a live automatic campaign enrols
+    /// them; a live manual one fixed its audience when it started.
+    pub fn check_takes_contacts(&self) -> Result<(), String> {
+        match (self.status, self.execution_mode.as_str()) {
+            (CampaignStatus::Draft, _) => Ok(()),
+            (CampaignStatus::Running | CampaignStatus::Paused, "automatic") => Ok(()),
+            (CampaignStatus::Running | CampaignStatus::Paused, mode) => Err(format!(
+                "campaign {} is a {mode} campaign that has started: its audience was fixed \
+                 then; add the contacts to a new campaign, or use an automatic one",
+                self.id
+            )),
+            (status, _) => Err(format!(
+                "campaign {} is {} and takes no more contacts",
+                self.id,
+                status.as_str()
+            )),
+        }
     }
 }

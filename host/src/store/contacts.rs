@@ -16,23 +16,27 @@ pub struct ContactList {
     pub created_at: i64,
 }
 
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Contact {
     pub id: Id,
     pub phone: Option<String>,
     pub email: Option<String>,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
+    /// IANA timezone (e.g. `America/Los_Angeles`), when known.
+    pub timezone: Option<String>,
     /// Custom fields, usable as `{{name}}` in message bodies.
     pub fields: BTreeMap<String, String>,
 }
 
 /// A validated contact to add (the API checks E.164 before it gets here).
+#[derive(Clone, Debug, Default)]
 pub struct NewContact {
     pub phone: Option<String>,
     pub email: Option<String>,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
+    pub timezone: Option<String>,
     pub fields: BTreeMap<String, String>,
 }
 
@@ -96,8 +100,24 @@ impl Store {
         contacts: &[NewContact],
     ) -> StoreResult<Vec<Id>> {
         self.list(tenant, list).await?;
-        let now = now_ms();
         let mut tx = self.write_tx().await?;
+        let ids = self
+            .upsert_contacts_in(&mut tx, tenant, list, contacts)
+            .await?;
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    /// Creates or updates each contact (matched by phone, else email) and
+    /// adds it to `list`, inside the caller's transaction.
+    pub(super) async fn upsert_contacts_in(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        tenant: Id,
+        list: Id,
+        contacts: &[NewContact],
+    ) -> StoreResult<Vec<Id>> {
+        let now = now_ms();
         let mut ids = Vec::with_capacity(contacts.len());
         for c in contacts {
             let conflict = if c.phone.is_some() {
@@ -106,12 +126,13 @@ impl Store {
                 "(tenant_id, email)"
             };
             let id: Id = sqlx::query_scalar(&format!(
-                "INSERT INTO contacts (tenant_id, phone, email, first_name, last_name, fields_json, \
-                 created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
+                "INSERT INTO contacts (tenant_id, phone, email, first_name, last_name, timezone, \
+                 fields_json, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
                  ON CONFLICT {conflict} DO UPDATE SET \
                  email = COALESCE(excluded.email, contacts.email), \
                  first_name = COALESCE(excluded.first_name, contacts.first_name), \
                  last_name = COALESCE(excluded.last_name, contacts.last_name), \
+                 timezone = COALESCE(excluded.timezone, contacts.timezone), \
                  fields_json = excluded.fields_json, updated_at = excluded.updated_at \
                  RETURNING id"
             ))
@@ -120,22 +141,14 @@ impl Store {
             .bind(&c.email)
             .bind(&c.first_name)
             .bind(&c.last_name)
+            .bind(&c.timezone)
             .bind(serde_json::to_string(&c.fields).expect("string map"))
             .bind(now)
-            .fetch_one(&mut *tx)
-            .await?;
-            sqlx::query(
-                "INSERT INTO list_contacts (list_id, contact_id, tenant_id) VALUES ($1, $2, $3) \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(list)
-            .bind(id)
-            .bind(tenant)
-            .execute(&mut *tx)
+            .fetch_one(&mut **tx)
             .await?;
             ids.push(id);
         }
-        tx.commit().await?;
+        super::import_batch::add_to_list(tx, tenant, list, &ids).await?;
         Ok(ids)
     }
 
@@ -148,7 +161,7 @@ impl Store {
     ) -> StoreResult<Vec<Contact>> {
         self.list(tenant, list).await?;
         let rows = sqlx::query(
-            "SELECT c.id, c.phone, c.email, c.first_name, c.last_name, c.fields_json \
+            "SELECT c.id, c.phone, c.email, c.first_name, c.last_name, c.timezone, c.fields_json \
              FROM contacts c JOIN list_contacts lc ON lc.contact_id = c.id \
              WHERE lc.list_id = $1 AND c.tenant_id = $2 AND c.id > $3 ORDER BY c.id LIMIT $4",
         )
@@ -158,17 +171,110 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .iter()
-            .map(|r| Contact {
-                id: r.get(0),
-                phone: r.get(1),
-                email: r.get(2),
-                first_name: r.get(3),
-                last_name: r.get(4),
-                fields: serde_json::from_str(&r.get::<String, _>(5)).unwrap_or_default(),
-            })
-            .collect())
+        Ok(rows.iter().map(contact_from_row).collect())
+    }
+
+    pub async fn contact(&self, tenant: Id, id: Id) -> StoreResult<Contact> {
+        self.contacts_by_ids(tenant, &[id])
+            .await?
+            .pop()
+            .ok_or(StoreError::NotFound)
+    }
+
+    /// The tenant's contacts among `ids` (others' are silently absent).
+    pub async fn contacts_by_ids(&self, tenant: Id, ids: &[Id]) -> StoreResult<Vec<Contact>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(1000) {
+            let sql = format!(
+                "SELECT id, phone, email, first_name, last_name, timezone, fields_json \
+                 FROM contacts WHERE tenant_id = $1 AND id IN ({}) ORDER BY id",
+                super::placeholders(2, chunk.len())
+            );
+            // Planned with its values, not prepared (see `load_existing`).
+            let mut q = sqlx::query(&sql).persistent(false).bind(tenant);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            out.extend(q.fetch_all(&self.pool).await?.iter().map(contact_from_row));
+        }
+        Ok(out)
+    }
+
+    /// Replaces a contact's values. A phone or email already used by another
+    /// contact is a conflict, not a merge.
+    pub async fn update_contact(&self, tenant: Id, id: Id, c: &NewContact) -> StoreResult<Contact> {
+        let result = sqlx::query(
+            "UPDATE contacts SET phone = $1, email = $2, first_name = $3, last_name = $4, \
+             timezone = $5, fields_json = $6, updated_at = $7 WHERE tenant_id = $8 AND id = $9",
+        )
+        .bind(&c.phone)
+        .bind(&c.email)
+        .bind(&c.first_name)
+        .bind(&c.last_name)
+        .bind(&c.timezone)
+        .bind(serde_json::to_string(&c.fields).expect("string map"))
+        .bind(now_ms())
+        .bind(tenant)
+        .bind(id)
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(r) if r.rows_affected() == 0 => Err(StoreError::NotFound),
+            Ok(_) => self.contact(tenant, id).await,
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(StoreError::Conflict(
+                "another contact already has this phone or email".into(),
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Deletes a contact and its list memberships. A contact with campaign
+    /// history is kept (the history must stay whole): remove it from its
+    /// lists instead.
+    pub async fn delete_contact(&self, tenant: Id, id: Id) -> StoreResult<()> {
+        self.contact(tenant, id).await?;
+        let mut tx = self.write_tx().await?;
+        let campaigns: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM members WHERE tenant_id = $1 AND contact_id = $2",
+        )
+        .bind(tenant)
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if campaigns > 0 {
+            return Err(StoreError::Conflict(format!(
+                "contact {id} was in {campaigns} campaign(s) and keeps that history; \
+                 remove it from its lists instead"
+            )));
+        }
+        for sql in [
+            "DELETE FROM list_contacts WHERE tenant_id = $1 AND contact_id = $2",
+            "DELETE FROM contacts WHERE tenant_id = $1 AND id = $2",
+        ] {
+            sqlx::query(sql)
+                .bind(tenant)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn remove_from_list(&self, tenant: Id, list: Id, contact: Id) -> StoreResult<()> {
+        let removed = sqlx::query(
+            "DELETE FROM list_contacts WHERE tenant_id = $1 AND list_id = $2 AND contact_id = $3",
+        )
+        .bind(tenant)
+        .bind(list)
+        .bind(contact)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if removed == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
     }
 
     /// Every custom field name used by the list's contacts (template variables).
@@ -188,5 +294,18 @@ impl Store {
             names.extend(fields.into_keys());
         }
         Ok(names)
+    }
+}
+
+/// Reads `id, phone, email, first_name, last_name, timezone, fields_json`.
+pub(super) fn contact_from_row(r: &sqlx::any::AnyRow) -> Contact {
+    Contact {
+        id: r.get(0),
+        phone: r.get(1),
+        email: r.get(2),
+        first_name: r.get(3),
+        last_name: r.get(4),
+        timezone: r.get(5),
+        fields: serde_json::from_str(&r.get::<String, _>(6)).unwrap_or_default(),
     }
 }

@@ -12,6 +12,8 @@ pub struct Tenant {
     pub id: Id,
     pub name: String,
     pub timezone: String,
+    /// ISO country assumed for numbers written without a country code.
+    pub default_region: Option<String>,
     pub created_at: i64,
 }
 
@@ -34,13 +36,14 @@ impl Store {
             id,
             name: name.to_owned(),
             timezone: "UTC".into(),
+            default_region: None,
             created_at: now,
         })
     }
 
     pub async fn tenant_by_key(&self, api_key: &str) -> StoreResult<Option<Tenant>> {
         let row = sqlx::query(
-            "SELECT id, name, timezone, created_at FROM tenants WHERE api_key_hash = $1",
+            "SELECT id, name, timezone, created_at, default_region FROM tenants WHERE api_key_hash = $1",
         )
         .bind(hash_key(api_key))
         .fetch_optional(&self.pool)
@@ -48,10 +51,31 @@ impl Store {
         Ok(row.map(|r| tenant_from_row(&r)))
     }
 
+    /// Changes a tenant's own settings; `None` leaves a value as it is.
+    pub async fn update_tenant_settings(
+        &self,
+        id: Id,
+        timezone: Option<&str>,
+        default_region: Option<&str>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE tenants SET timezone = COALESCE($1, timezone), \
+             default_region = COALESCE($2, default_region) WHERE id = $3",
+        )
+        .bind(timezone)
+        .bind(default_region)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     pub async fn list_tenants(&self) -> StoreResult<Vec<Tenant>> {
-        let rows = sqlx::query("SELECT id, name, timezone, created_at FROM tenants ORDER BY id")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT id, name, timezone, created_at, default_region FROM tenants ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows.iter().map(tenant_from_row).collect())
     }
 }
@@ -62,5 +86,6 @@ fn tenant_from_row(r: &sqlx::any::AnyRow) -> Tenant {
         name: r.get(1),
         timezone: r.get(2),
         created_at: r.get(3),
+        default_region: r.get(4),
     }
 }

@@ -1,0 +1,399 @@
+//! CSV imports into a contact list or straight into a campaign: the upload
+//! (raw body or multipart), the job it becomes, its progress, its validation
+//! report (JSON or CSV) and cancelling it.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::auth::TenantAuth;
+use super::error::{ApiError, ApiResult};
+use super::upload::{Spooled, spool};
+use crate::domain::phone::Region;
+use crate::engine::import_reader::{self, FileError};
+use crate::store::{Id, ImportJob, NewImportJob, RejectedRow, StoreError};
+
+/// Peers refuse file names of 127 characters or more.
+const MAX_FILENAME_CHARS: usize = 126;
+/// How long `?wait=true` holds the request before answering with progress.
+const MAX_WAIT: Duration = Duration::from_secs(600);
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct ImportParams {
+    /// Validate and report without writing any contact.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// ISO country (e.g. `US`) for numbers written without a country code;
+    /// defaults to the tenant's.
+    pub default_region: Option<String>,
+    /// `update` (default) an existing contact with the file's values, or
+    /// `skip` it (reported as a duplicate of an existing contact).
+    pub existing: Option<String>,
+    /// Column mapping as a JSON object, header -> role (`phone`, `email`,
+    /// `first_name`, `last_name`, `name`, `timezone`, `ignore`, or a custom
+    /// field name). Unmapped columns are detected from their header.
+    pub mapping: Option<String>,
+    /// Answer when the import has finished (up to 10 minutes) instead of at once.
+    #[serde(default)]
+    pub wait: bool,
+    /// The file's name, for a raw-body upload.
+    pub filename: Option<String>,
+}
+
+/// Where an import goes.
+struct Target {
+    list_id: Id,
+    campaign_id: Option<Id>,
+}
+
+#[utoipa::path(post, path = "/v1/lists/{id}/imports", tag = "imports", params(ImportParams),
+    request_body(content = String, content_type = "text/csv",
+        description = "The CSV file (UTF-8, header row), raw or as the `file` part of multipart/form-data"),
+    responses((status = 202, body = ImportJob), (status = 200, body = ImportJob, description = "with wait=true"),
+        (status = 413, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn into_list(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    Path(list): Path<Id>,
+    Query(params): Query<ImportParams>,
+    request: Request,
+) -> ApiResult<Response> {
+    state.store.list(tenant.id, list).await?;
+    let target = Target {
+        list_id: list,
+        campaign_id: None,
+    };
+    start(state, tenant, target, params, request).await
+}
+
+#[utoipa::path(post, path = "/v1/campaigns/{id}/imports", tag = "imports", params(ImportParams),
+    request_body(content = String, content_type = "text/csv"),
+    responses((status = 202, body = ImportJob), (status = 409, body = super::error::ErrorBody),
+        (status = 413, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn into_campaign(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    Path(campaign): Path<Id>,
+    Query(params): Query<ImportParams>,
+    request: Request,
+) -> ApiResult<Response> {
+    let c = state.store.campaign(tenant.id, campaign).await?;
+    c.check_takes_contacts().map_err(ApiError::Conflict)?;
+    let target = Target {
+        list_id: c.list_id,
+        campaign_id: Some(c.id),
+    };
+    start(state, tenant, target, params, request).await
+}
+
+async fn start(
+    state: AppState,
+    tenant: crate::store::Tenant,
+    target: Target,
+    params: ImportParams,
+    request: Request,
+) -> ApiResult<Response> {
+    let region = params
+        .default_region
+        .clone()
+        .or(tenant.default_region.clone())
+        .map(|r| Region::parse(&r).map(|_| r.trim().to_ascii_uppercase()))
+        .transpose()
+        .map_err(|why| ApiError::invalid("default_region", why))?;
+    let existing = match params.existing.as_deref().unwrap_or("update") {
+        e @ ("update" | "skip") => e.to_owned(),
+        other => {
+            return Err(ApiError::invalid(
+                "existing",
+                format!("{other:?}: use \"update\" or \"skip\""),
+            ));
+        }
+    };
+    let mut mapping = parse_mapping(params.mapping.as_deref())?;
+    let (spooled, filename) = receive(&state, request, &mut mapping, params.filename).await?;
+    let path = spooled.path.clone();
+    let overrides = mapping.clone();
+    let shape =
+        tokio::task::spawn_blocking(move || import_reader::inspect(&path, &overrides)).await;
+    let refused = match shape {
+        Ok(Ok(_)) => None,
+        Ok(Err(FileError::Io(e))) => Some(ApiError::Internal(format!("reading the upload: {e}"))),
+        Ok(Err(e)) => Some(ApiError::invalid(
+            if matches!(e, FileError::Mapping(_)) && !mapping.is_empty() {
+                "mapping"
+            } else {
+                "file"
+            },
+            e.to_string(),
+        )),
+        Err(e) => Some(ApiError::Internal(format!("inspecting the upload: {e}"))),
+    };
+    if let Some(error) = refused {
+        let _ = tokio::fs::remove_file(&spooled.path).await;
+        return Err(error);
+    }
+    let job = state
+        .store
+        .create_import_job(
+            tenant.id,
+            NewImportJob {
+                list_id: target.list_id,
+                campaign_id: target.campaign_id,
+                dry_run: params.dry_run,
+                existing,
+                default_region: region,
+                mapping,
+                filename,
+                spool_path: spooled.path.display().to_string(),
+                bytes_total: spooled.bytes as i64,
+            },
+        )
+        .await?;
+    tracing::info!(
+        tenant = tenant.id,
+        job = job.id,
+        list = target.list_id,
+        bytes = spooled.bytes,
+        dry_run = params.dry_run,
+        "import queued"
+    );
+    state.importer.spawn(job.id);
+    if params.wait {
+        let job = state.importer.wait(tenant.id, job.id, MAX_WAIT).await?;
+        if let Some(campaign) = target.campaign_id {
+            state.engine.wake();
+            tracing::debug!(campaign, "new members may be due");
+        }
+        return Ok((StatusCode::OK, Json(job)).into_response());
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, format!("/v1/imports/{}", job.id))],
+        Json(job),
+    )
+        .into_response())
+}
+
+fn parse_mapping(raw: Option<&str>) -> ApiResult<BTreeMap<String, String>> {
+    match raw.map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(BTreeMap::new()),
+        Some(json) => serde_json::from_str(json).map_err(|e| {
+            ApiError::invalid(
+                "mapping",
+                format!("must be a JSON object of column -> role: {e}"),
+            )
+        }),
+    }
+}
+
+fn check_filename(name: &str) -> ApiResult<()> {
+    if name.chars().count() > MAX_FILENAME_CHARS {
+        return Err(ApiError::invalid(
+            "file",
+            format!(
+                "the file name must be shorter than {} characters",
+                MAX_FILENAME_CHARS + 1
+            ),
+        ));
+    }
+    if name.contains(['/', '\\', '\0']) {
+        return Err(ApiError::invalid(
+            "file",
+            "the file name must not contain a path",
+        ));
+    }
+    Ok(())
+}
+
+/// Spools the upload: the `file` part of a multipart form (whose `mapping`
+/// part, if any, adds to `mapping`), or the raw body.
+async fn receive(
+    state: &AppState,
+    request: Request,
+    mapping: &mut BTreeMap<String, String>,
+    filename: Option<String>,
+) -> ApiResult<(Spooled, Option<String>)> {
+    let dir = state.importer.spool_dir().to_owned();
+    let limit = state.max_import_bytes;
+    if let Some(length) = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        && length > limit + (64 << 10)
+    {
+        return Err(ApiError::TooLarge(format!(
+            "the upload is {} MB; the limit is {} MB",
+            length >> 20,
+            limit >> 20
+        )));
+    }
+    let multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("multipart/form-data"));
+    if !multipart {
+        if let Some(name) = &filename {
+            check_filename(name)?;
+        }
+        let body = request.into_body().into_data_stream();
+        return Ok((spool(&dir, body, limit, "file").await?, filename));
+    }
+    let mut form =
+        Multipart::from_request(request, state)
+            .await
+            .map_err(|e| ApiError::BadRequest {
+                field: None,
+                message: format!("not a valid multipart form: {e}"),
+            })?;
+    let mut spooled = None;
+    let multipart_error = |e: axum::extract::multipart::MultipartError| ApiError::BadRequest {
+        field: None,
+        message: format!("reading the multipart form: {e}"),
+    };
+    while let Some(field) = form.next_field().await.map_err(multipart_error)? {
+        match field.name() {
+            Some("file") => {
+                let name = field.file_name().map(str::to_owned);
+                if let Some(n) = &name {
+                    check_filename(n)?;
+                }
+                if spooled.is_some() {
+                    return Err(ApiError::invalid("file", "send one file per import"));
+                }
+                spooled = Some((spool(&dir, field, limit, "file").await?, name));
+            }
+            Some("mapping") => {
+                let text = field.text().await.map_err(multipart_error)?;
+                mapping.extend(parse_mapping(Some(&text))?);
+            }
+            _ => {}
+        }
+    }
+    spooled.ok_or_else(|| ApiError::invalid("file", "the form has no `file` part"))
+}
+
+#[utoipa::path(get, path = "/v1/imports", tag = "imports",
+    responses((status = 200, body = Vec<ImportJob>)), security(("api_key" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+) -> ApiResult<Json<Vec<ImportJob>>> {
+    Ok(Json(state.store.import_jobs(tenant.id, 100).await?))
+}
+
+#[utoipa::path(get, path = "/v1/imports/{id}", tag = "imports",
+    responses((status = 200, body = ImportJob), (status = 404, body = super::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn get(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    Path(id): Path<Id>,
+) -> ApiResult<Json<ImportJob>> {
+    Ok(Json(state.store.import_job(tenant.id, id).await?))
+}
+
+#[utoipa::path(post, path = "/v1/imports/{id}/cancel", tag = "imports",
+    responses((status = 200, body = ImportJob), (status = 409, body = super::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn cancel(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    Path(id): Path<Id>,
+) -> ApiResult<Json<ImportJob>> {
+    let job = state.store.cancel_import_job(tenant.id, id).await?;
+    tracing::info!(
+        tenant = tenant.id,
+        job = id,
+        rows = job.counts.total,
+        "import cancelled"
+    );
+    Ok(Json(job))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct RowPage {
+    /// Rows after this row number.
+    #[serde(default)]
+    pub after: i64,
+    /// At most this many (default 100, max 1000).
+    pub limit: Option<i64>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Rejections {
+    pub rows: Vec<RejectedRow>,
+    /// Pass as `after` for the next page; absent on the last one.
+    pub next_after: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/v1/imports/{id}/rejections", tag = "imports", params(RowPage),
+    responses((status = 200, body = Rejections)), security(("api_key" = [])))]
+pub async fn rejections(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    Path(id): Path<Id>,
+    Query(page): Query<RowPage>,
+) -> ApiResult<Json<Rejections>> {
+    state.store.import_job(tenant.id, id).await?;
+    let limit = page.limit.unwrap_or(100).clamp(1, 1000);
+    let mut rows = state
+        .store
+        .import_rejections(tenant.id, id, page.after, limit + 1)
+        .await?;
+    let next_after = if rows.len() as i64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|r| r.row)
+    } else {
+        None
+    };
+    Ok(Json(Rejections { rows, next_after }))
+}
+
+#[utoipa::path(get, path = "/v1/imports/{id}/rejections.csv", tag = "imports",
+    responses((status = 200, content_type = "text/csv", body = String)), security(("api_key" = [])))]
+pub async fn rejections_csv(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    Path(id): Path<Id>,
+) -> ApiResult<Response> {
+    state.store.import_job(tenant.id, id).await?;
+    let store = state.store.clone();
+    let pages = super::exports::paged_csv(
+        vec!["row", "reason", "message", "phone", "email"],
+        0,
+        move |after| {
+            let store = store.clone();
+            async move {
+                let rows = store.import_rejections(tenant.id, id, after, 1000).await?;
+                let next = rows.last().map(|r| r.row);
+                let records = rows
+                    .into_iter()
+                    .map(|r| {
+                        vec![
+                            r.row.to_string(),
+                            r.reason,
+                            r.message,
+                            r.phone.unwrap_or_default(),
+                            r.email.unwrap_or_default(),
+                        ]
+                    })
+                    .collect();
+                Ok::<_, StoreError>((records, next))
+            }
+        },
+    );
+    Ok(super::exports::csv_response(
+        &format!("import-{id}-rejections.csv"),
+        Body::from_stream(pages),
+    ))
+}
