@@ -1,8 +1,10 @@
 //! Pure rules with no I/O: what a valid recipient is, how a body renders, which
-//! campaign and member transitions are allowed.
+//! campaign and member transitions are allowed, when a message may go out and
+//! what it costs.
 
 pub mod campaign;
 pub mod member;
 pub mod phone;
 pub mod retry;
 pub mod template;
+pub mod window;
