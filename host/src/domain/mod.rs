@@ -6,5 +6,6 @@ pub mod campaign;
 pub mod member;
 pub mod phone;
 pub mod retry;
+pub mod segments;
 pub mod template;
 pub mod window;
