@@ -4,6 +4,7 @@
 
 pub mod campaign;
 pub mod member;
+pub mod opt_out;
 pub mod phone;
 pub mod retry;
 pub mod segments;
