@@ -3,6 +3,7 @@
 //! what it costs.
 
 pub mod campaign;
+pub mod contact_tz;
 pub mod member;
 pub mod opt_out;
 pub mod phone;
