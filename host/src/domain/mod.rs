@@ -4,6 +4,7 @@
 
 pub mod campaign;
 pub mod contact_tz;
+pub mod credits;
 pub mod lifecycle;
 pub mod member;
 pub mod opt_out;
