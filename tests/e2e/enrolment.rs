@@ -141,6 +141,29 @@ async fn api_and_csv_enrolment_into_an_automatic_campaign(backend: Backend) {
     let stats = sim.stats();
     assert_eq!((stats.accepted, stats.duplicates), (3, 0), "{stats:?}");
 
+    // The audience export: one row per member with its delivery state.
+    let (status, csv) = api
+        .get_text(&format!("/v1/campaigns/{campaign}/export.csv"))
+        .await;
+    assert_eq!(status, 200);
+    let mut rows = csv::Reader::from_reader(csv.as_bytes());
+    let header = rows.headers().unwrap().clone();
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let records: Vec<csv::StringRecord> = rows.records().map(Result::unwrap).collect();
+    assert_eq!(records.len(), 3, "{csv}");
+    assert!(
+        records
+            .iter()
+            .all(|r| &r[col("status")] == "delivered" && &r[col("attempts")] == "1"),
+        "{csv}"
+    );
+    let new = records
+        .iter()
+        .find(|r| &r[col("phone")] == "+14155550122")
+        .expect("imported member");
+    assert_eq!(&new[col("first_name")], "New");
+    assert!(new[col("provider_message_id")].starts_with("SM"), "{csv}");
+
     // A manual campaign's audience is fixed once it starts.
     let list = api.list_with(&["+14155550130".to_string()]).await;
     let manual = api.campaign(channel, list, "hi").await;
