@@ -6,6 +6,7 @@ mod harness;
 mod plugin_registry;
 
 mod crash;
+mod dnc;
 mod enrolment;
 mod example_plugin;
 mod imports;

@@ -5,6 +5,7 @@ mod admin_plugins;
 mod auth;
 mod campaigns;
 mod channels;
+mod dnc;
 mod error;
 mod exports;
 mod imports;
@@ -95,6 +96,9 @@ pub fn router(state: AppState) -> Router {
                 .patch(lists::update_contact)
                 .delete(lists::delete_contact),
         )
+        .route("/v1/dnc", get(dnc::list).post(dnc::add))
+        .route("/v1/dnc/import", post(dnc::import))
+        .route("/v1/dnc/{address}", axum::routing::delete(dnc::remove))
         .route("/v1/imports", get(imports::list))
         .route("/v1/imports/{id}", get(imports::get))
         .route("/v1/imports/{id}/cancel", post(imports::cancel))

@@ -18,6 +18,7 @@ use utoipa::{Modify, OpenApi};
         super::imports::into_list, super::imports::into_campaign, super::imports::list,
         super::imports::get, super::imports::cancel, super::imports::rejections,
         super::imports::rejections_csv,
+        super::dnc::list, super::dnc::add, super::dnc::remove, super::dnc::import,
         super::campaigns::create, super::campaigns::list, super::campaigns::get,
         super::campaigns::start, super::campaigns::pause, super::campaigns::resume,
         super::campaigns::cancel, super::campaigns::progress, super::campaigns::members,

@@ -8,6 +8,7 @@
 mod campaigns;
 mod channels;
 mod contacts;
+mod dnc;
 mod enrolment;
 mod import_batch;
 mod imports;
@@ -26,6 +27,7 @@ use sqlx::{AnyPool, ConnectOptions, Executor};
 pub use campaigns::{Campaign, NewCampaign, Progress};
 pub use channels::{Channel, NewChannel};
 pub use contacts::{Contact, ContactList, NewContact};
+pub use dnc::DncEntry;
 pub use enrolment::Enrolled;
 pub use import_batch::{BatchResult, ImportBatch};
 pub use imports::{Checkpoint, ImportCounts, ImportJob, ImportStatus, NewImportJob, RejectedRow};

@@ -1,0 +1,227 @@
+//! The tenant's do-not-contact list: list, add, remove, import a CSV.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::auth::TenantAuth;
+use super::error::{ApiError, ApiResult};
+use super::json::ApiJson;
+use crate::domain::import::{ColumnRole, looks_like_email};
+use crate::domain::phone::{E164, Region};
+use crate::store::DncEntry;
+
+/// Addresses accepted in one JSON request.
+const MAX_PER_REQUEST: usize = 10_000;
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddDnc {
+    /// E.164 phone numbers or email addresses.
+    pub addresses: Vec<String>,
+    pub note: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DncAdded {
+    /// Addresses newly listed (already listed ones are not counted).
+    pub added: u64,
+}
+
+/// An E.164 number or a lowercased email, or why not.
+fn normalise(raw: &str, region: Option<Region>) -> Result<String, String> {
+    let raw = raw.trim();
+    if raw.contains('@') {
+        let email = raw.to_lowercase();
+        return if looks_like_email(&email) {
+            Ok(email)
+        } else {
+            Err(format!("{raw:?} is not an email address"))
+        };
+    }
+    E164::normalize(raw, region)
+        .map(|p| p.to_string())
+        .map_err(|e| format!("{raw:?} {e}"))
+}
+
+#[utoipa::path(post, path = "/v1/dnc", tag = "dnc", request_body = AddDnc,
+    responses((status = 200, body = DncAdded), (status = 422, body = super::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn add(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    ApiJson(req): ApiJson<AddDnc>,
+) -> ApiResult<Json<DncAdded>> {
+    if req.addresses.is_empty() || req.addresses.len() > MAX_PER_REQUEST {
+        return Err(ApiError::invalid(
+            "addresses",
+            format!("give 1 to {MAX_PER_REQUEST} addresses"),
+        ));
+    }
+    let addresses = req
+        .addresses
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            normalise(a, None).map_err(|why| ApiError::invalid(&format!("addresses[{i}]"), why))
+        })
+        .collect::<ApiResult<Vec<_>>>()?;
+    let added = state
+        .store
+        .add_dnc(tenant.id, &addresses, "api", req.note.as_deref())
+        .await?;
+    tracing::info!(tenant = tenant.id, added, "do-not-contact entries added");
+    Ok(Json(DncAdded { added }))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct DncPage {
+    /// Entries after this address.
+    #[serde(default)]
+    pub after: String,
+    /// At most this many (default 100, max 1000).
+    pub limit: Option<i64>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DncList {
+    pub entries: Vec<DncEntry>,
+    /// Pass as `after` for the next page; absent on the last one.
+    pub next_after: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/dnc", tag = "dnc", params(DncPage),
+    responses((status = 200, body = DncList)), security(("api_key" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    Query(page): Query<DncPage>,
+) -> ApiResult<Json<DncList>> {
+    let limit = page.limit.unwrap_or(100).clamp(1, 1000);
+    let mut entries = state
+        .store
+        .dnc_page(tenant.id, &page.after, limit + 1)
+        .await?;
+    let next_after = if entries.len() as i64 > limit {
+        entries.truncate(limit as usize);
+        entries.last().map(|e| e.address.clone())
+    } else {
+        None
+    };
+    Ok(Json(DncList {
+        entries,
+        next_after,
+    }))
+}
+
+#[utoipa::path(delete, path = "/v1/dnc/{address}", tag = "dnc",
+    responses((status = 204), (status = 404, body = super::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn remove(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    Path(address): Path<String>,
+) -> ApiResult<StatusCode> {
+    let address = normalise(&address, None).map_err(|why| ApiError::invalid("address", why))?;
+    state.store.remove_dnc(tenant.id, &address).await?;
+    tracing::info!(tenant = tenant.id, "do-not-contact entry removed");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct DncImportParams {
+    /// ISO country for numbers written without a country code.
+    pub default_region: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DncImported {
+    pub added: u64,
+    /// Rows that held no usable address: (row number, reason).
+    pub rejected: Vec<(u64, String)>,
+}
+
+/// A CSV with a header row and a phone and/or email column (detected as in
+/// contact imports); every address in them is listed.
+#[utoipa::path(post, path = "/v1/dnc/import", tag = "dnc", params(DncImportParams),
+    request_body(content = String, content_type = "text/csv"),
+    responses((status = 200, body = DncImported), (status = 422, body = super::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn import(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    Query(params): Query<DncImportParams>,
+    body: Bytes,
+) -> ApiResult<Json<DncImported>> {
+    let region = params
+        .default_region
+        .or(tenant.default_region.clone())
+        .map(|r| Region::parse(&r))
+        .transpose()
+        .map_err(|why| ApiError::invalid("default_region", why))?;
+    let text = std::str::from_utf8(&body).map_err(|e| {
+        let line = body[..e.valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1;
+        ApiError::invalid(
+            "file",
+            format!("the file is not UTF-8: decoding failed on line {line}"),
+        )
+    })?;
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+    let headers = reader
+        .headers()
+        .map_err(|e| ApiError::invalid("file", e.to_string()))?
+        .clone();
+    let columns: Vec<usize> = headers
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| matches!(ColumnRole::detect(h), ColumnRole::Phone | ColumnRole::Email))
+        .map(|(i, _)| i)
+        .collect();
+    if columns.is_empty() {
+        return Err(ApiError::invalid(
+            "file",
+            "no phone or email column in the header row",
+        ));
+    }
+    let mut addresses = Vec::new();
+    let mut rejected = Vec::new();
+    for (i, record) in reader.records().enumerate() {
+        let row = i as u64 + 2;
+        let record = record.map_err(|e| ApiError::invalid("file", format!("row {row}: {e}")))?;
+        let cells: Vec<&str> = columns
+            .iter()
+            .filter_map(|&c| record.get(c))
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .collect();
+        if cells.is_empty() {
+            rejected.push((row, "no phone or email".to_owned()));
+        }
+        for cell in cells {
+            match normalise(cell, region) {
+                Ok(a) => addresses.push(a),
+                Err(why) => rejected.push((row, why)),
+            }
+        }
+    }
+    let added = state
+        .store
+        .add_dnc(tenant.id, &addresses, "import", None)
+        .await?;
+    tracing::info!(
+        tenant = tenant.id,
+        added,
+        rejected = rejected.len(),
+        "do-not-contact list imported"
+    );
+    Ok(Json(DncImported { added, rejected }))
+}
