@@ -26,6 +26,8 @@ pub enum ApiError {
     /// 409: not allowed in the current state.
     Conflict(String),
     Unauthorized(&'static str),
+    /// 502: the provider (through the channel's plugin) failed or refused.
+    BadGateway(String),
     Internal(String),
 }
 
@@ -78,6 +80,7 @@ impl IntoResponse for ApiError {
             Self::NotFound(what) => (StatusCode::NOT_FOUND, "not_found", what.to_owned(), None),
             Self::Conflict(m) => (StatusCode::CONFLICT, "conflict", m, None),
             Self::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "unauthorized", m.to_owned(), None),
+            Self::BadGateway(m) => (StatusCode::BAD_GATEWAY, "provider_error", m, None),
             Self::Internal(m) => {
                 tracing::error!(error = m, "internal error answering a request");
                 (
