@@ -59,14 +59,9 @@ async fn create_message(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let _in_flight = shared.enter_send();
-    let answer = send(&shared, &account_sid, &headers, &body);
-    shared.lock().count_answer(answer.status().as_u16());
-    // After recording: a client that times out has still caused a send.
-    if !shared.config.response_delay.is_zero() {
-        tokio::time::sleep(shared.config.response_delay).await;
-    }
-    answer
+    shared
+        .handle_send(|| send(&shared, &account_sid, &headers, &body))
+        .await
 }
 
 /// Decides the answer to one send and, when accepted, records the message
@@ -87,6 +82,7 @@ fn send(shared: &Arc<Shared>, account_sid: &str, headers: &HeaderMap, body: &[u8
     }
 
     let message = ReceivedMessage {
+        provider: "twilio".to_owned(),
         sid: shared.new_id("SM"),
         account_sid: account_sid.to_owned(),
         to: form.to,
@@ -96,6 +92,7 @@ fn send(shared: &Arc<Shared>, account_sid: &str, headers: &HeaderMap, body: &[u8
         status_callback: form.status_callback,
         headers: header_list(headers),
         received_at_ms: now_ms(),
+        ..ReceivedMessage::default()
     };
     let fails_once = matches!(
         behaviour,

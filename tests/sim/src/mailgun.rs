@@ -1,0 +1,9 @@
+use std::sync::Arc;
+
+use axum::Router;
+
+use crate::Shared;
+
+pub(crate) fn routes() -> Router<Arc<Shared>> {
+    Router::new()
+}
