@@ -36,6 +36,30 @@ pub struct ProviderError {
     pub message: String,
 }
 
+/// Maps a Twilio error answer (`{"code","message",...}`) for plugins that
+/// share this crate's error type (twilio-voice).
+pub fn twilio_error(http_status: u16, retry_after: Option<&str>, body: &[u8]) -> ProviderError {
+    use twilio_wire::ErrorClass as Twilio;
+    let error: twilio_wire::ErrorBody = serde_json::from_slice(body).unwrap_or_default();
+    let class = match twilio_wire::classify_error(http_status, error.code) {
+        Twilio::InvalidRecipient => ErrorClass::InvalidRecipient,
+        Twilio::Rejected => ErrorClass::Rejected,
+        Twilio::RateLimited => ErrorClass::RateLimited(twilio_wire::retry_after_ms(retry_after)),
+        Twilio::Transient => ErrorClass::Transient,
+        Twilio::Auth => ErrorClass::Auth,
+        Twilio::InsufficientFunds => ErrorClass::InsufficientFunds,
+    };
+    ProviderError {
+        class,
+        code: error
+            .code
+            .map_or_else(|| http_status.to_string(), |c| c.to_string()),
+        message: error
+            .message
+            .unwrap_or_else(|| format!("Twilio answered HTTP {http_status}")),
+    }
+}
+
 /// Lowercase hex, as HMAC signatures travel in `X-Hub-Signature-256` and
 /// Mailgun's webhook `signature`.
 pub fn hex(bytes: &[u8]) -> String {
@@ -59,6 +83,21 @@ mod tests {
     #[test]
     fn hex_is_lowercase_and_padded() {
         assert_eq!(super::hex(&[0, 15, 171]), "000fab");
+    }
+
+    #[test]
+    fn twilio_errors_map() {
+        let e = super::twilio_error(400, None, br#"{"code":13224,"message":"Invalid number"}"#);
+        assert_eq!(
+            (e.class, e.code.as_str()),
+            (super::ErrorClass::InvalidRecipient, "13224")
+        );
+        let e = super::twilio_error(429, Some("3"), b"");
+        assert_eq!(e.class, super::ErrorClass::RateLimited(3000));
+        assert_eq!(
+            super::twilio_error(503, None, b"").class,
+            super::ErrorClass::Transient
+        );
     }
 
     #[test]

@@ -133,7 +133,8 @@ pub enum ErrorClass {
 /// Recipient errors: invalid 'To' (21211), not a mobile number (21614),
 /// unreachable from this sender (21612), region not enabled (21408),
 /// recipient unsubscribed with STOP (21610).
-const RECIPIENT_CODES: &[u32] = &[21211, 21614, 21612, 21408, 21610];
+/// For calls: 13223/13224 (invalid 'To' phone number format / number).
+const RECIPIENT_CODES: &[u32] = &[21211, 21614, 21612, 21408, 21610, 13223, 13224];
 
 pub fn classify_error(http_status: u16, code: Option<u32>) -> ErrorClass {
     match (http_status, code) {

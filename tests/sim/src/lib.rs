@@ -66,6 +66,7 @@ mod generic;
 mod infobip;
 mod inspect;
 mod mailgun;
+mod media;
 mod records;
 mod signature;
 mod twilio;
@@ -524,6 +525,9 @@ pub(crate) struct State {
     pub(crate) twilio: HashMap<String, twilio::Record>,
     /// Index in `messages` by provider id, for the other providers' lookups.
     pub(crate) by_id: HashMap<String, usize>,
+    /// Infobip delivery reports and Mailgun events sent so far, by message
+    /// id, oldest first: what their lookup endpoints answer.
+    pub(crate) reports: HashMap<String, Vec<serde_json::Value>>,
     /// Calls in progress per caller id.
     pub(crate) calls_per_from: HashMap<String, u64>,
     /// Bumped by reset, so background tasks for older messages stop counting.
