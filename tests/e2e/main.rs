@@ -2,6 +2,7 @@
 //! simulator, on SQLite and on PostgreSQL.
 
 mod harness;
+mod support;
 
 mod plugin_registry;
 
@@ -13,3 +14,4 @@ mod sms_campaign;
 mod tenancy;
 mod validation;
 mod webhooks;
+mod whatsapp;

@@ -1,8 +1,6 @@
 //! Webhook events: the channel's plugin verifies and parses the request; the
 //! engine applies the normalised events it returns.
 
-use std::sync::Arc;
-
 use super::Engine;
 use crate::domain::member::MemberStatus;
 use crate::domain::voice::{AnsweredBy, CallReport, CallStatus};
@@ -55,9 +53,9 @@ impl Engine {
                 return WebhookReply::text(503, "plugin unavailable");
             }
         };
-        // Webhook handling needs no outbound HTTP.
-        let mut ctx = self.call_context(&plugin, &channel);
-        ctx.allowed_hosts = Arc::default();
+        // Same hosts as sends: a voice plugin redirects a live call (e.g. to
+        // leave a voicemail once AMD reports a machine) from its webhook.
+        let ctx = self.call_context(&plugin, &channel);
         let config = channel.config.clone().into_iter().collect();
         let outcome = match plugin.handle_webhook(ctx, config, request).await {
             Ok(Ok(outcome)) => outcome,
