@@ -13,5 +13,6 @@ mod sandbox;
 mod sms_campaign;
 mod tenancy;
 mod validation;
+mod voice;
 mod webhooks;
 mod whatsapp;
