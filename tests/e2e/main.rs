@@ -11,6 +11,7 @@ mod example_plugin;
 mod kit;
 mod sandbox;
 mod sms_campaign;
+mod sms_email;
 mod tenancy;
 mod validation;
 mod voice;
