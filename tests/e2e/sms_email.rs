@@ -89,6 +89,9 @@ async fn mms_then_switch_to_infobip(backend: Backend) {
         (Some(200), Some("image/png"), 4096 + 16)
     );
 
+    // A draft MMS campaign, checked again when it starts (below).
+    let draft = create(&api, sms(Some(media_id))).await;
+
     // Switch the channel to Infobip (no restart) and send the same SMS again.
     let (status, body) = api
         .patch(
@@ -101,8 +104,19 @@ async fn mms_then_switch_to_infobip(backend: Backend) {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    // Infobip sends no MMS: the channel no longer serves this campaign type.
+    // Infobip sends no MMS: the channel no longer serves this campaign
+    // type, at creation and at start.
     refused(&api, sms(Some(media_id)), "channel_id").await;
+    let (status, err) = api
+        .post_empty(&format!("/v1/campaigns/{draft}/start"))
+        .await;
+    assert_eq!(
+        (status, err["error"]["field"].as_str()),
+        (422, Some("channel_id")),
+        "{err}"
+    );
+    let (_, d) = api.get(&format!("/v1/campaigns/{draft}")).await;
+    assert_eq!(d["status"], "draft", "a refused start changes nothing");
     let again = create(&api, sms(None)).await;
     run(&api, again, Duration::from_secs(30)).await;
     let by = sim.stats().accepted_by_provider;
