@@ -49,6 +49,15 @@ async fn mms_then_switch_to_infobip(backend: Backend) {
     assert_eq!(status, 201, "{media}");
     assert_eq!(media["content_type"], "image/png");
     let media_id = media["id"].as_i64().unwrap();
+    // Beyond the usual 2 MB request limit: media go up to 100 MB.
+    let mut big = png();
+    big.resize(3 << 20, 1);
+    let (status, large) = api.post_bytes("/v1/media", big).await;
+    assert_eq!(
+        (status, large["size"].as_i64()),
+        (201, Some(3 << 20)),
+        "{large}"
+    );
 
     let sms = |media: Option<i64>| {
         let mut c = json!({ "name": "promo", "type": "sms", "channel_id": ch, "list_id": list,

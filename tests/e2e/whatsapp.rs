@@ -166,6 +166,15 @@ async fn whatsapp_template_campaign(backend: Backend) {
     assert_eq!(forwarded["from"], numbers[0]);
     assert_eq!(forwarded["campaign_id"], id);
     assert_eq!(forwarded["session"]["target"], "reply_endpoint");
+    // A second reply reuses the session.
+    assert!(
+        sim.whatsapp_inbound(PHONE_NUMBER_ID, numbers[0], "And a question")
+            .await
+    );
+    let (_, sessions) = api.get("/v1/sessions?target=reply_endpoint").await;
+    assert_eq!(sessions.as_array().unwrap().len(), 1, "{sessions}");
+    assert_eq!(sessions[0]["id"], forwarded["session"]["id"]);
+    assert_eq!(sessions[0]["address"], numbers[0]);
 
     let member = members.iter().find(|m| m["address"] == numbers[0]).unwrap();
     let (_, conversation) = api
@@ -180,7 +189,7 @@ async fn whatsapp_template_campaign(backend: Backend) {
         .iter()
         .map(|m| m["direction"].as_str().unwrap())
         .collect();
-    assert_eq!(directions, ["out", "in"], "{conversation}");
+    assert_eq!(directions, ["out", "in", "in"], "{conversation}");
     assert_eq!(conversation[1]["body"], "Yes please");
 
     // 1 reply among 3 reached.

@@ -79,6 +79,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/media/{id}", get(media::get))
         .route("/media/{token}", get(media::serve))
         .route("/v1/reply-endpoint", get(replies::get).put(replies::set))
+        .route("/v1/sessions", get(replies::sessions))
         .route("/v1/lists", post(lists::create).get(lists::list))
         .route("/v1/lists/{id}", get(lists::get))
         .route(

@@ -18,7 +18,7 @@ use utoipa::{Modify, OpenApi};
         super::campaigns::conversation,
         super::templates::sync, super::templates::list,
         super::media::upload, super::media::get,
-        super::replies::set, super::replies::get,
+        super::replies::set, super::replies::get, super::replies::sessions,
         super::plugins::list,
         super::admin_plugins::install, super::admin_plugins::list, super::admin_plugins::activate,
         super::admin_plugins::rollback, super::admin_plugins::disable,

@@ -2,7 +2,7 @@
 //! with the tenant's webhook secret (see `domain::reply` for the header).
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use rand::Rng;
 use serde::Deserialize;
 
@@ -10,7 +10,7 @@ use super::AppState;
 use super::auth::TenantAuth;
 use super::error::{ApiError, ApiResult};
 use super::json::ApiJson;
-use crate::store::ReplySettings;
+use crate::store::{ReplySettings, Session};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -63,4 +63,25 @@ pub async fn get(
     TenantAuth(tenant): TenantAuth,
 ) -> ApiResult<Json<ReplySettings>> {
     Ok(Json(state.store.reply_settings(tenant.id).await?))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct SessionFilter {
+    /// Only sessions routed here: `reply_endpoint` or `queue:NAME`.
+    pub target: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/sessions", tag = "replies", params(SessionFilter),
+    responses((status = 200, body = Vec<Session>)), security(("api_key" = [])))]
+pub async fn sessions(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    Query(filter): Query<SessionFilter>,
+) -> ApiResult<Json<Vec<Session>>> {
+    Ok(Json(
+        state
+            .store
+            .sessions(tenant.id, filter.target.as_deref())
+            .await?,
+    ))
 }

@@ -46,6 +46,22 @@ pub struct ConversationMessage {
     pub at: i64,
 }
 
+/// A conversation session (send mode `session`).
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct Session {
+    pub id: Id,
+    pub channel_id: Id,
+    /// The contact's address.
+    pub address: String,
+    /// The campaign and member whose message the session answers.
+    pub campaign_id: Id,
+    pub member_id: Id,
+    /// `reply_endpoint` or `queue:NAME`.
+    pub target: String,
+    pub opened_at: i64,
+    pub last_message_at: i64,
+}
+
 /// A reply due for forwarding.
 pub struct DueReply {
     pub id: Id,
@@ -188,6 +204,34 @@ impl Store {
                 provider_message_id: r.get(4),
                 session_id: r.get(5),
                 at: r.get(6),
+            })
+            .collect())
+    }
+
+    /// The tenant's sessions, most recently active first, optionally only
+    /// those routed to `target` (e.g. `queue:support`, for the agents of
+    /// that queue).
+    pub async fn sessions(&self, tenant: Id, target: Option<&str>) -> StoreResult<Vec<Session>> {
+        let rows = sqlx::query(
+            "SELECT id, channel_id, address, campaign_id, member_id, target, opened_at, \
+             last_message_at FROM sessions WHERE tenant_id = $1 AND ($2 IS NULL OR target = $2) \
+             ORDER BY last_message_at DESC, id DESC LIMIT 1000",
+        )
+        .bind(tenant)
+        .bind(target)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| Session {
+                id: r.get(0),
+                channel_id: r.get(1),
+                address: r.get(2),
+                campaign_id: r.get(3),
+                member_id: r.get(4),
+                target: r.get(5),
+                opened_at: r.get(6),
+                last_message_at: r.get(7),
             })
             .collect())
     }

@@ -27,7 +27,7 @@ use sqlx::{AnyPool, ConnectOptions, Executor};
 pub use campaigns::{Campaign, NewCampaign, Progress};
 pub use channels::{Channel, NewChannel};
 pub use contacts::{Contact, ContactList, NewContact};
-pub use conversations::{ConversationMessage, DueReply, InboundRecorded, NewInbound};
+pub use conversations::{ConversationMessage, DueReply, InboundRecorded, NewInbound, Session};
 pub use media::{Media, NewMedia};
 pub use members::{ClaimedMember, Member, MemberPage, OverdueReceipt, SendOutcome};
 pub use plugins::{NewPluginVersion, PluginStateRow, PluginVersionRow, listen_plugin_changes};
