@@ -14,11 +14,20 @@
 //!
 //! | method | path | what |
 //! |---|---|---|
-//! | POST | `/2010-04-01/Accounts/{AccountSid}/Messages.json` | Twilio: send a message (Basic auth `AccountSid:AuthToken`) |
+//! | POST | `/2010-04-01/Accounts/{AccountSid}/Messages.json` | Twilio: send a message (Basic auth `AccountSid:AuthToken`); each `MediaUrl` is fetched |
 //! | GET | `/2010-04-01/Accounts/{AccountSid}/Messages/{Sid}.json` | Twilio: a message with its current status |
-//! | GET | `/_sim/stats` | [`Stats`] as JSON |
-//! | GET | `/_sim/messages` | every accepted [`ReceivedMessage`], in arrival order |
+//! | POST | `/2010-04-01/Accounts/{AccountSid}/Calls.json` | Twilio: place a call (see [`voice`] for the sequence) |
+//! | GET / POST | `/2010-04-01/Accounts/{AccountSid}/Calls/{Sid}.json` | Twilio: a call / update a live call (`Twiml`, `Url`, `Status`) |
+//! | POST | `/{version}/{phone-number-id}/messages` | WhatsApp Cloud API: send a template (Bearer token) |
+//! | GET | `/{version}/{waba-id}/message_templates` | WhatsApp: the templates of [`SimConfig::whatsapp_templates`], paged (`limit`, `after`) |
+//! | POST | `/sms/2/text/advanced` | Infobip: send SMS (`Authorization: App <key>`); JSON reports to `notifyUrl` |
+//! | GET | `/sms/1/logs?messageId=` | Infobip: a message's latest status |
+//! | POST | `/v3/{domain}/messages` | Mailgun: send email (Basic `api:<key>`); signed webhooks to the domain's URL |
+//! | GET | `/v3/{domain}/events?message-id=` | Mailgun: a message's events, newest first |
 //! | POST | `/generic/messages` | the example plugin's JSON gateway (Bearer token, signed JSON receipts) |
+//! | GET | `/_sim/stats` | [`Stats`] as JSON |
+//! | GET | `/_sim/messages[?provider=NAME]` | every accepted [`ReceivedMessage`] (or one provider's), in arrival order |
+//! | POST | `/_sim/webhooks` | `{"provider","url"}`: where `whatsapp`, `whatsapp:{phone-number-id}` or `mailgun` webhooks go |
 //! | POST | `/_sim/reset` | forget everything (same as [`Simulator::reset`]) |
 //!
 //! # Behaviour by recipient number
@@ -26,19 +35,35 @@
 //! The outcome of a send is chosen by the **last four digits** of the
 //! recipient (`To`, after any `whatsapp:` style channel prefix):
 //!
-//! | last 4 | answer to the send | status callbacks |
-//! |---|---|---|
-//! | `0001` | 400, Twilio code 21211 (invalid 'To' number); not accepted | none |
-//! | `0002` | 201, accepted | `sent`, then `undelivered` with `ErrorCode=30003` (unreachable handset) |
-//! | `0003` | 201, accepted | `sent`, then `failed` with `ErrorCode=30008` (unknown error) |
-//! | `0429` | first request for that number: 429, `Retry-After: 1`, code 20429; later ones as normal | `sent`, `delivered` (once accepted) |
-//! | `0500` | first request for that number: 500, code 20500; later ones as normal | `sent`, `delivered` (once accepted) |
-//! | other | 201, accepted | `sent`, then `delivered` |
+//! | last 4 | Twilio SMS/MMS | WhatsApp | Infobip |
+//! |---|---|---|---|
+//! | `0001` | 400, code 21211; not accepted | 200, then webhook `failed` 131026 (not on WhatsApp) | 200 with status REJECTED 52 `REJECTED_DESTINATION`; not accepted |
+//! | `0002` | `sent`, `undelivered` 30003 | `sent`, `failed` 131026 | report UNDELIVERABLE, error 27 `EC_ABSENT_SUBSCRIBER` |
+//! | `0003` | `sent`, `failed` 30008 | `failed` 131047 (re-engagement) | report EXPIRED 15 |
+//! | `0429` | first request 429 (`Retry-After: 1`, 20429), then normal | first request 429 with code 130429, then normal | first request 429 `TOO_MANY_REQUESTS`, then normal |
+//! | `0500` | first request 500 (20500), then normal | first request 500 with code 2, then normal | first request 500 `GENERAL_ERROR`, then normal |
+//! | other | `sent`, `delivered` | `sent`, `delivered`, `read` | report DELIVERED 5 |
+//!
+//! A Twilio MMS whose media fetch fails (non-2xx, error, non-loopback URL)
+//! is `failed` with 11200 instead. WhatsApp template sends are checked
+//! against the templates: unknown or not approved 132001, wrong body
+//! parameter count 132000, media header missing or unexpected 132012.
+//!
+//! Twilio calls, by the callee's last four digits: `0001`, `0429`, `0500`
+//! as for messages; `0002` no-answer, `0003` failed, `0004` busy, `0005` a
+//! machine (`AnsweredBy` `machine_end_beep` with `DetectMessageEnd`, else
+//! `machine_start`), `0006` a fax, anything else a human.
+//!
+//! Mailgun, by the recipient's local part: `bounce...` `failed` permanent
+//! (550), `defer...` `failed` temporary then `delivered`, `ratelimit...`
+//! first request 429, `servererror...` first request 500, else `delivered`.
 //!
 //! "First request" is remembered per full number until [`Simulator::reset`].
-//! Callbacks are only sent when the request had a `StatusCallback`; each
-//! follows the previous step by [`SimConfig::callback_delay`]. The status seen
-//! through the GET endpoint advances on the same schedule either way.
+//! Callbacks are only sent when the request had a `StatusCallback` (Twilio)
+//! or `notifyUrl` (Infobip), or the provider has a webhook URL (WhatsApp,
+//! Mailgun: account-level, see [`Simulator::set_webhook_url`]); each follows
+//! the previous step by [`SimConfig::callback_delay`]. The status seen
+//! through the GET endpoints advances on the same schedule either way.
 //!
 //! # Counting
 //!
@@ -47,7 +72,7 @@
 //! asynchronous: [`Simulator::wait_for`] polls the counters until a condition
 //! holds, e.g. `s.callbacks_sent + s.callbacks_failed == 2 * n`.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasher;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -69,14 +94,16 @@ mod mailgun;
 mod media;
 mod records;
 mod signature;
+mod state;
 mod twilio;
-mod voice;
+pub mod voice;
 mod whatsapp;
 mod wire;
 
 pub use generic::sign as generic_signature;
 pub use records::{CallRecord, MediaFetch, ReceivedMessage, SimTemplate, TemplateSend};
 pub use signature::twilio_signature;
+pub(crate) use state::State;
 
 /// How to run a [`Simulator`].
 #[derive(Clone, Debug)]
@@ -510,96 +537,6 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         let mut state = self.0.lock();
         state.stats.in_flight = state.stats.in_flight.saturating_sub(1);
-    }
-}
-
-/// Everything that changes, behind one mutex so counters stay consistent.
-#[derive(Default)]
-pub(crate) struct State {
-    pub(crate) stats: Stats,
-    pub(crate) messages: Vec<ReceivedMessage>,
-    pub(crate) per_recipient: HashMap<String, usize>,
-    /// Numbers whose one-time failure (0429, 0500) has been served.
-    pub(crate) tripped: HashSet<String>,
-    /// Twilio's view of accepted messages: current status, by SID.
-    pub(crate) twilio: HashMap<String, twilio::Record>,
-    /// Index in `messages` by provider id, for the other providers' lookups.
-    pub(crate) by_id: HashMap<String, usize>,
-    /// Infobip delivery reports and Mailgun events sent so far, by message
-    /// id, oldest first: what their lookup endpoints answer.
-    pub(crate) reports: HashMap<String, Vec<serde_json::Value>>,
-    /// Calls in progress per caller id.
-    pub(crate) calls_per_from: HashMap<String, u64>,
-    /// Bumped by reset, so background tasks for older messages stop counting.
-    pub(crate) epoch: u64,
-}
-
-impl State {
-    /// Records an accepted message and keeps the recipient counters exact.
-    /// Returns its index in `messages`.
-    pub(crate) fn accept(&mut self, message: ReceivedMessage) -> usize {
-        let count = self.per_recipient.entry(message.to.clone()).or_insert(0);
-        *count += 1;
-        if *count > 1 {
-            self.stats.duplicates += 1;
-        }
-        self.stats.accepted += 1;
-        self.stats.distinct_recipients = self.per_recipient.len() as u64;
-        *self
-            .stats
-            .accepted_by_provider
-            .entry(message.provider.clone())
-            .or_insert(0) += 1;
-        self.by_id.insert(message.sid.clone(), self.messages.len());
-        self.messages.push(message);
-        self.messages.len() - 1
-    }
-
-    /// Accepts `message` unless its number's one-time failure (`0429`,
-    /// `0500`) is due: then remembers it was served and returns `None`.
-    /// Else the epoch (for the callbacks) and the message's index. One lock
-    /// for both, so two concurrent first requests cannot both fail or pass.
-    pub(crate) fn accept_unless_tripped(
-        &mut self,
-        behaviour: behaviour::Behaviour,
-        message: ReceivedMessage,
-    ) -> Option<(u64, usize)> {
-        let fails_once = matches!(
-            behaviour,
-            behaviour::Behaviour::RateLimitedOnce | behaviour::Behaviour::ServerErrorOnce
-        );
-        if fails_once && self.tripped.insert(message.to.clone()) {
-            return None;
-        }
-        Some((self.epoch, self.accept(message)))
-    }
-
-    pub(crate) fn messages_for(&self, provider: &str) -> Vec<ReceivedMessage> {
-        self.messages
-            .iter()
-            .filter(|m| m.provider == provider)
-            .cloned()
-            .collect()
-    }
-
-    /// The accepted message with this provider id.
-    pub(crate) fn message_mut(&mut self, id: &str) -> Option<&mut ReceivedMessage> {
-        let index = *self.by_id.get(id)?;
-        self.messages.get_mut(index)
-    }
-
-    /// Counts the answer given to a send, by HTTP status.
-    pub(crate) fn count_answer(&mut self, status: u16) {
-        match status {
-            401 => {
-                self.stats.auth_failures += 1;
-                self.stats.rejected += 1;
-            }
-            429 => self.stats.rate_limited += 1,
-            400..=499 => self.stats.rejected += 1,
-            500..=599 => self.stats.server_errors += 1,
-            _ => {}
-        }
     }
 }
 

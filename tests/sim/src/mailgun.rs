@@ -35,28 +35,25 @@ fn refuse(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "message": message }))).into_response()
 }
 
-/// Basic `api:<key>`; Mailgun answers a bare `Forbidden` otherwise.
-fn check_auth(shared: &Shared, headers: &HeaderMap) -> Result<(), Response> {
-    let expected = format!(
-        "Basic {}",
-        BASE64.encode(format!("api:{}", shared.config.mailgun_api_key))
-    );
-    if headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(expected.as_str()) {
-        Ok(())
-    } else {
-        Err((StatusCode::UNAUTHORIZED, "Forbidden").into_response())
-    }
+/// Basic `api:<key>`.
+fn authorised(shared: &Shared, headers: &HeaderMap) -> bool {
+    let credentials = BASE64.encode(format!("api:{}", shared.config.mailgun_api_key));
+    let expected = format!("Basic {credentials}");
+    headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(expected.as_str())
 }
 
-fn check_domain(shared: &Shared, domain: &str) -> Result<(), Response> {
-    if domain == shared.config.mailgun_domain {
-        Ok(())
-    } else {
-        Err(refuse(
+/// Mailgun's refusal of bad credentials (a bare `Forbidden`), or of an
+/// unknown domain; `None` when both are fine.
+fn refusal(shared: &Shared, headers: &HeaderMap, domain: &str) -> Option<Response> {
+    if !authorised(shared, headers) {
+        return Some((StatusCode::UNAUTHORIZED, "Forbidden").into_response());
+    }
+    (domain != shared.config.mailgun_domain).then(|| {
+        refuse(
             StatusCode::NOT_FOUND,
             &format!("Domain not found: {domain}"),
-        ))
-    }
+        )
+    })
 }
 
 /// The outcome by the recipient's local part (see the module docs).
@@ -91,7 +88,7 @@ async fn send_message(
 }
 
 fn send(shared: &Arc<Shared>, domain: &str, headers: &HeaderMap, body: &[u8]) -> Response {
-    if let Err(refusal) = check_auth(shared, headers).and_then(|()| check_domain(shared, domain)) {
+    if let Some(refusal) = refusal(shared, headers, domain) {
         return refusal;
     }
     let params: Vec<(String, String)> = serde_urlencoded::from_bytes(body).unwrap_or_default();
@@ -170,8 +167,11 @@ fn send(shared: &Arc<Shared>, domain: &str, headers: &HeaderMap, body: &[u8]) ->
     Json(json!({ "id": format!("<{id}>"), "message": "Queued. Thank you." })).into_response()
 }
 
-/// One Mailgun event (`event-data`). `failure`: severity, SMTP code, text.
-fn event(message: &ReceivedMessage, kind: &str, failure: Option<(&str, u32, &str)>) -> Value {
+/// Why a delivery failed: severity, SMTP code, text.
+type Failure = (&'static str, u32, &'static str);
+
+/// One Mailgun event (`event-data`).
+fn event(message: &ReceivedMessage, kind: &str, failure: Option<Failure>) -> Value {
     let mut event = json!({
         "id": format!("{:.22}", crate::wire::iso8601(now_ms())),
         "event": kind,
@@ -228,13 +228,13 @@ async fn lifecycle(
     epoch: u64,
     behaviour: Behaviour,
 ) {
-    const BOUNCE: (&str, u32, &str) = (
+    const BOUNCE: Failure = (
         "permanent",
         550,
         "5.1.1 The email account that you tried to reach does not exist",
     );
-    const DEFER: (&str, u32, &str) = ("temporary", 421, "4.7.0 Try again later");
-    let steps: Vec<(&str, Option<(&str, u32, &str)>)> = match behaviour {
+    const DEFER: Failure = ("temporary", 421, "4.7.0 Try again later");
+    let steps: Vec<(&str, Option<Failure>)> = match behaviour {
         Behaviour::Undelivered => vec![("failed", Some(BOUNCE))],
         Behaviour::Failed => vec![("failed", Some(DEFER)), ("delivered", None)],
         _ => vec![("delivered", None)],
@@ -271,11 +271,10 @@ async fn events(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(refusal) = check_auth(&shared, &headers) {
-        shared.lock().stats.auth_failures += 1;
-        return refusal;
-    }
-    if let Err(refusal) = check_domain(&shared, &domain) {
+    if let Some(refusal) = refusal(&shared, &headers, &domain) {
+        if refusal.status() == StatusCode::UNAUTHORIZED {
+            shared.lock().stats.auth_failures += 1;
+        }
         return refusal;
     }
     let id = query

@@ -385,23 +385,29 @@ async fn fetch_twiml(
     })
 }
 
+/// Why a call lookup found nothing to show.
+enum Lookup {
+    Unauthorised,
+    NotFound,
+}
+
 /// Finds the call of `{Sid}.json` after checking the credentials.
 fn find_call(
     shared: &Shared,
     account_sid: &str,
     file: &str,
     headers: &HeaderMap,
-) -> Result<ReceivedMessage, Option<Response>> {
+) -> Result<ReceivedMessage, Lookup> {
     if !authorised(shared, account_sid, headers) {
         shared.lock().stats.auth_failures += 1;
-        return Err(Some(unauthorised()));
+        return Err(Lookup::Unauthorised);
     }
-    let sid = file.strip_suffix(".json").ok_or(None)?;
+    let sid = file.strip_suffix(".json").ok_or(Lookup::NotFound)?;
     let mut state = shared.lock();
     let message = state
         .message_mut(sid)
         .filter(|m| m.call.is_some())
-        .ok_or(None)?;
+        .ok_or(Lookup::NotFound)?;
     Ok(message.clone())
 }
 
@@ -413,8 +419,8 @@ async fn fetch_call(
 ) -> Response {
     match find_call(&shared, &account_sid, &file, &headers) {
         Ok(message) => Json(call_json(&message)).into_response(),
-        Err(Some(refusal)) => refusal,
-        Err(None) => twilio::not_found(uri).await,
+        Err(Lookup::Unauthorised) => unauthorised(),
+        Err(Lookup::NotFound) => twilio::not_found(uri).await,
     }
 }
 
@@ -429,8 +435,8 @@ async fn update_call(
 ) -> Response {
     let message = match find_call(&shared, &account_sid, &file, &headers) {
         Ok(message) => message,
-        Err(Some(refusal)) => return refusal,
-        Err(None) => return twilio::not_found(uri).await,
+        Err(Lookup::Unauthorised) => return unauthorised(),
+        Err(Lookup::NotFound) => return twilio::not_found(uri).await,
     };
     let params: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
     let mut state = shared.lock();

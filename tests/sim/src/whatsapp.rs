@@ -122,14 +122,15 @@ fn template_send(template: &Value) -> TemplateSend {
     send
 }
 
-/// Checks a template send against the account's templates, like Graph.
-fn check_template(templates: &[SimTemplate], send: &TemplateSend) -> Result<(), Response> {
+/// Checks a template send against the account's templates, like Graph:
+/// the refusal, or `None` when it is fine.
+fn template_refusal(templates: &[SimTemplate], send: &TemplateSend) -> Option<Response> {
     let known = templates
         .iter()
         .find(|t| t.name == send.name && t.language == send.language)
         .filter(|t| t.status == "APPROVED");
     let Some(template) = known else {
-        return Err(graph_error(
+        return Some(graph_error(
             StatusCode::NOT_FOUND,
             132001,
             "OAuthException",
@@ -140,7 +141,7 @@ fn check_template(templates: &[SimTemplate], send: &TemplateSend) -> Result<(), 
         ));
     };
     if send.body_parameters.len() != template.body_parameter_count() {
-        return Err(graph_error(
+        return Some(graph_error(
             StatusCode::BAD_REQUEST,
             132000,
             "OAuthException",
@@ -156,14 +157,14 @@ fn check_template(templates: &[SimTemplate], send: &TemplateSend) -> Result<(), 
         .as_deref()
         .is_some_and(|f| f != "TEXT");
     if wants_media != send.header_media.is_some() {
-        return Err(graph_error(
+        return Some(graph_error(
             StatusCode::BAD_REQUEST,
             132012,
             "OAuthException",
             "(#132012) Parameter format does not match format in the created template: header",
         ));
     }
-    Ok(())
+    None
 }
 
 fn send(shared: &Arc<Shared>, phone_number_id: &str, headers: &HeaderMap, body: &[u8]) -> Response {
@@ -191,7 +192,7 @@ fn send(shared: &Arc<Shared>, phone_number_id: &str, headers: &HeaderMap, body: 
         _ => return invalid_parameter("type must be template or text"),
     };
     if let Some(template) = &template
-        && let Err(refusal) = check_template(&shared.config.whatsapp_templates, template)
+        && let Some(refusal) = template_refusal(&shared.config.whatsapp_templates, template)
     {
         return refusal;
     }

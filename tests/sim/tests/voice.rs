@@ -255,15 +255,12 @@ async fn refusals_and_lookup() {
         .await
         .unwrap();
     assert_eq!(refused.status(), 401);
-    let found: Value = client()
-        .get(&url)
-        .basic_auth(&config.twilio_account_sid, Some(&config.twilio_auth_token))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let found: Value = support::json_answer(
+        client()
+            .get(&url)
+            .basic_auth(&config.twilio_account_sid, Some(&config.twilio_auth_token)),
+    )
+    .await;
     assert_eq!(found["sid"], body["sid"]);
 }
 

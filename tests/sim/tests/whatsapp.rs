@@ -215,15 +215,12 @@ async fn templates_are_listed_in_pages() {
     );
     let mut all = Vec::new();
     for _ in 0..5 {
-        let page: Value = client()
-            .get(&url)
-            .bearer_auth(&config.whatsapp_access_token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page: Value = support::json_answer(
+            client()
+                .get(&url)
+                .bearer_auth(&config.whatsapp_access_token),
+        )
+        .await;
         all.extend(page["data"].as_array().unwrap().clone());
         match page["paging"]["next"].as_str() {
             Some(next) => url = next.to_owned(),

@@ -110,3 +110,8 @@ pub fn hmac_sha256_hex(key: &str, data: &[u8]) -> String {
         .map(|b| format!("{b:02x}"))
         .collect()
 }
+
+/// Sends `request` and reads its JSON answer, whatever the status.
+pub async fn json_answer(request: reqwest::RequestBuilder) -> Value {
+    request.send().await.unwrap().json().await.unwrap()
+}
