@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-PLUGINS=(twilio-sms example-http-sms)
+PLUGINS=(twilio-sms example-http-sms whatsapp-cloud twilio-voice infobip-sms mailgun-email)
 # Loaded by the test servers next to the bundled plugins.
 TEST_PLUGINS=(test-hostile)
 # Components the tests upload themselves (refusals, hot reload).
@@ -58,9 +58,9 @@ case "${1:-}" in
             echo "Start it (see README) or set HERALD_SKIP_POSTGRES=1 to run SQLite only." >&2
         fi
         if cargo nextest --version >/dev/null 2>&1; then
-            exec cargo nextest run --workspace --exclude twilio-sms --exclude example-http-sms --exclude test-hostile --exclude test-other-world --exclude test-future-version --no-fail-fast "$@"
+            exec cargo nextest run --workspace --exclude twilio-sms --exclude example-http-sms --exclude whatsapp-cloud --exclude twilio-voice --exclude infobip-sms --exclude mailgun-email --exclude test-hostile --exclude test-other-world --exclude test-future-version --no-fail-fast "$@"
         else
-            exec cargo test --workspace --exclude twilio-sms --exclude example-http-sms --exclude test-hostile --exclude test-other-world --exclude test-future-version "$@"
+            exec cargo test --workspace --exclude twilio-sms --exclude example-http-sms --exclude whatsapp-cloud --exclude twilio-voice --exclude infobip-sms --exclude mailgun-email --exclude test-hostile --exclude test-other-world --exclude test-future-version "$@"
         fi
         ;;
     *)

@@ -299,6 +299,10 @@ impl Api {
         Self::call(self.request(reqwest::Method::PATCH, path).json(&body)).await
     }
 
+    pub async fn put(&self, path: &str, body: Value) -> (u16, Value) {
+        Self::call(self.request(reqwest::Method::PUT, path).json(&body)).await
+    }
+
     pub async fn post_bytes(&self, path: &str, body: Vec<u8>) -> (u16, Value) {
         let request = self.request(reqwest::Method::POST, path);
         Self::call(

@@ -2,6 +2,7 @@
 //! simulator, on SQLite and on PostgreSQL.
 
 mod harness;
+mod support;
 
 mod plugin_registry;
 
@@ -13,6 +14,9 @@ mod imports;
 mod kit;
 mod sandbox;
 mod sms_campaign;
+mod sms_email;
 mod tenancy;
 mod validation;
+mod voice;
 mod webhooks;
+mod whatsapp;

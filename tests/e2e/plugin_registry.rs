@@ -47,7 +47,18 @@ async fn install_refuses_what_is_not_a_provider(backend: Backend) {
         .iter()
         .map(|p| p["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["example-http-sms", "test-hostile", "twilio-sms"]);
+    assert_eq!(
+        names,
+        [
+            "example-http-sms",
+            "infobip-sms",
+            "mailgun-email",
+            "test-hostile",
+            "twilio-sms",
+            "twilio-voice",
+            "whatsapp-cloud"
+        ]
+    );
     // Tenant keys cannot install.
     let tenant = herald.new_tenant("t").await;
     let (status, _) = tenant

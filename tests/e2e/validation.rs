@@ -129,5 +129,27 @@ async fn bad_input_names_the_field(backend: Backend) {
         doc["paths"]["/v1/campaigns/{id}/start"]["post"].is_object(),
         "{doc}"
     );
+    for (path, method) in [
+        ("/v1/channels/{id}/templates/sync", "post"),
+        ("/v1/channels/{id}/templates", "get"),
+        ("/v1/media", "post"),
+        ("/v1/reply-endpoint", "put"),
+        ("/v1/campaigns/{id}/members/{member}/conversation", "get"),
+    ] {
+        assert!(doc["paths"][path][method].is_object(), "{path}");
+    }
+    let input = &doc["components"]["schemas"]["CampaignInput"]["properties"];
+    for field in [
+        "type",
+        "template",
+        "media_id",
+        "caller_id",
+        "max_concurrent",
+        "amd_action",
+        "subject",
+        "send_mode",
+    ] {
+        assert!(input[field].is_object(), "CampaignInput.{field}: {input}");
+    }
 }
 both_backends!(bad_input_names_the_field);

@@ -1,4 +1,5 @@
-//! SMS campaigns: create, read, start/pause/resume/cancel, progress, members.
+//! Campaigns of every type: create, read, start/pause/resume/cancel,
+//! progress, members and their conversations.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -7,130 +8,85 @@ use serde::Deserialize;
 
 use super::AppState;
 use super::auth::TenantAuth;
+use super::campaign_checks::{self, Refs};
 use super::error::{ApiError, ApiResult};
 use super::json::ApiJson;
 use super::lists::Page;
 use crate::domain::campaign::{CampaignAction, CampaignStatus};
+use crate::domain::campaign_spec::CampaignInput;
 use crate::domain::member::MemberStatus;
-use crate::domain::template::BodyTemplate;
-use crate::store::{Campaign, Id, MemberPage, NewCampaign, Progress, StoreError};
+use crate::store::{Campaign, ConversationMessage, Id, MemberPage, NewCampaign, Progress};
 
-/// The longest SMS body accepted (characters, emoji included), as peers allow.
-pub const MAX_SMS_BODY_CHARS: usize = 1600;
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateCampaign {
-    pub name: String,
-    /// Campaign type; only `sms` is served so far.
-    #[serde(default = "default_kind", rename = "type")]
-    pub kind: String,
-    pub channel_id: Id,
-    pub list_id: Id,
-    /// Message text, up to 1,600 characters, with `{{variables}}` from
-    /// contact fields (`first_name`, `last_name`, `name`, `phone`, `email`
-    /// and the list's custom fields).
-    pub body: String,
-    /// `manual` (default): the audience is the list when the campaign
-    /// starts. `automatic`: once started, contacts added later (API,
-    /// import, inbound) are enrolled and sent to; the campaign stays running.
-    #[serde(default = "default_mode")]
-    pub execution_mode: String,
-    /// Automatic campaigns only: enrol unknown numbers that message the
-    /// campaign's channel.
-    #[serde(default)]
-    pub inbound_enrolment: bool,
-}
-
-fn default_mode() -> String {
-    "manual".into()
-}
-
-fn default_kind() -> String {
-    "sms".into()
-}
-
-#[utoipa::path(post, path = "/v1/campaigns", tag = "campaigns", request_body = CreateCampaign,
-    responses((status = 201, body = Campaign), (status = 422, body = super::error::ErrorBody)),
+#[utoipa::path(post, path = "/v1/campaigns", tag = "campaigns", request_body = CampaignInput,
+    responses((status = 201, body = Campaign), (status = 400, body = super::error::ErrorBody),
+        (status = 422, body = super::error::ErrorBody)),
     security(("api_key" = [])))]
 pub async fn create(
     State(state): State<AppState>,
     TenantAuth(tenant): TenantAuth,
-    ApiJson(req): ApiJson<CreateCampaign>,
+    ApiJson(req): ApiJson<CampaignInput>,
 ) -> ApiResult<(StatusCode, Json<Campaign>)> {
     if req.name.trim().is_empty() {
         return Err(ApiError::invalid("name", "must not be empty"));
     }
-    if req.kind != "sms" {
-        return Err(ApiError::invalid(
-            "type",
-            format!("{:?} is not supported; use \"sms\"", req.kind),
-        ));
-    }
-    if !matches!(req.execution_mode.as_str(), "manual" | "automatic") {
+    let spec = req.check().map_err(|e| {
+        if e.missing {
+            ApiError::BadRequest {
+                field: Some(e.field),
+                message: e.message,
+            }
+        } else {
+            ApiError::invalid(&e.field, e.message)
+        }
+    })?;
+    let refs = Refs {
+        tenant: tenant.id,
+        kind: spec.kind,
+        channel_id: req.channel_id,
+        list_id: req.list_id,
+        content: &spec.content,
+    };
+    let channel = campaign_checks::check(&state, &refs).await?;
+    let max_concurrent = spec.max_concurrent();
+    let execution_mode = req
+        .execution_mode
+        .clone()
+        .unwrap_or_else(|| "manual".into());
+    if !matches!(execution_mode.as_str(), "manual" | "automatic") {
         return Err(ApiError::invalid(
             "execution_mode",
-            format!("{:?}: use \"manual\" or \"automatic\"", req.execution_mode),
+            format!("{execution_mode:?}: use \"manual\" or \"automatic\""),
         ));
     }
-    if req.inbound_enrolment && req.execution_mode != "automatic" {
+    let inbound_enrolment = req.inbound_enrolment.unwrap_or(false);
+    if inbound_enrolment && execution_mode != "automatic" {
         return Err(ApiError::invalid(
             "inbound_enrolment",
             "only an automatic campaign enrols contacts after it starts",
         ));
     }
-    let channel = match state.store.channel(tenant.id, req.channel_id).await {
-        Err(StoreError::NotFound) => {
-            return Err(ApiError::invalid(
-                "channel_id",
-                format!("unknown channel {}", req.channel_id),
-            ));
-        }
-        other => other?,
-    };
-    match state.store.list(tenant.id, req.list_id).await {
-        Err(StoreError::NotFound) => {
-            return Err(ApiError::invalid(
-                "list_id",
-                format!("unknown list {}", req.list_id),
-            ));
-        }
-        other => other?,
-    };
-    if req.body.trim().is_empty() {
-        return Err(ApiError::invalid("body", "must not be empty"));
-    }
-    let chars = req.body.chars().count();
-    if chars > MAX_SMS_BODY_CHARS {
-        return Err(ApiError::invalid(
-            "body",
-            format!("{chars} characters; at most {MAX_SMS_BODY_CHARS}"),
-        ));
-    }
-    let template =
-        BodyTemplate::parse(&req.body).map_err(|e| ApiError::invalid("body", e.to_string()))?;
-    let custom = state.store.list_field_names(tenant.id, req.list_id).await?;
-    template
-        .check_variables(&custom)
-        .map_err(|e| ApiError::invalid("body", e.to_string()))?;
     let campaign = state
         .store
         .create_campaign(
             tenant.id,
             NewCampaign {
                 name: req.name.trim().to_owned(),
-                kind: req.kind,
+                kind: spec.kind,
                 channel_id: channel.id,
                 list_id: req.list_id,
-                body: req.body,
-                execution_mode: req.execution_mode,
-                inbound_enrolment: req.inbound_enrolment,
+                content: spec.content,
+                send_mode: spec.delivery.send_mode,
+                session_target: spec.delivery.session_target,
+                max_concurrent,
+                execution_mode,
+                inbound_enrolment,
             },
         )
         .await?;
     tracing::info!(
         tenant = tenant.id,
         campaign = campaign.id,
+        kind = campaign.kind.as_str(),
         "campaign created"
     );
     Ok((StatusCode::CREATED, Json(campaign)))
@@ -169,7 +125,20 @@ async fn act(
         .transition(action)
         .map_err(|e| ApiError::Conflict(e.to_string()))?;
     if action == CampaignAction::Start {
-        let members = state.store.start_campaign(tenant, id).await?;
+        // What was valid at creation may not be any more (template
+        // unapproved, channel switched to a plugin without this type).
+        let refs = Refs {
+            tenant,
+            kind: campaign.kind,
+            channel_id: campaign.channel_id,
+            list_id: campaign.list_id,
+            content: &campaign.content,
+        };
+        campaign_checks::check(state, &refs).await?;
+        let members = state
+            .store
+            .start_campaign(tenant, id, campaign.kind)
+            .await?;
         tracing::info!(tenant, campaign = id, members, "campaign started");
     } else {
         let reason = (action == CampaignAction::Pause).then_some("paused by user");
@@ -259,6 +228,17 @@ pub async fn members(
             .members(tenant.id, id, status, page.after, page.limit())
             .await?,
     ))
+}
+
+#[utoipa::path(get, path = "/v1/campaigns/{id}/members/{member}/conversation", tag = "campaigns",
+    responses((status = 200, body = Vec<ConversationMessage>), (status = 404, body = super::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn conversation(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    Path((id, member)): Path<(Id, Id)>,
+) -> ApiResult<Json<Vec<ConversationMessage>>> {
+    Ok(Json(state.store.conversation(tenant.id, id, member).await?))
 }
 
 /// Adds contacts to a live automatic campaign (seed 004's API enrolment),

@@ -161,8 +161,9 @@ pub async fn update(
     };
     validate(&state, &merged).await?;
     let channel = state.store.update_channel(tenant.id, id, &merged).await?;
+    state.engine.channel_changed(id);
     tracing::info!(tenant = tenant.id, channel = id, plugin = channel.plugin,
-        pinned = ?channel.pinned_sha256, "channel updated; sends use it within a second");
+        pinned = ?channel.pinned_sha256, "channel updated; the next send uses it");
     Ok(Json(channel))
 }
 

@@ -28,6 +28,8 @@ pub enum ApiError {
     Unauthorized(&'static str),
     /// 413: an upload over its size limit.
     TooLarge(String),
+    /// 502: the provider (through the channel's plugin) failed or refused.
+    BadGateway(String),
     Internal(String),
 }
 
@@ -86,6 +88,7 @@ impl IntoResponse for ApiError {
                 m,
                 Some("file".into()),
             ),
+            Self::BadGateway(m) => (StatusCode::BAD_GATEWAY, "provider_error", m, None),
             Self::Internal(m) => {
                 tracing::error!(error = m, "internal error answering a request");
                 (

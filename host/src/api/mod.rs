@@ -3,6 +3,7 @@
 
 mod admin_plugins;
 mod auth;
+mod campaign_checks;
 mod campaigns;
 mod channels;
 mod dnc;
@@ -11,8 +12,11 @@ mod exports;
 mod imports;
 mod json;
 mod lists;
+mod media;
 mod openapi;
 mod plugins;
+mod replies;
+mod templates;
 pub mod tenants;
 mod upload;
 mod webhooks;
@@ -49,6 +53,8 @@ pub struct AppState {
 
 /// Largest plugin component upload.
 const MAX_PLUGIN_BYTES: usize = 40 << 20;
+/// Largest media upload, with room for the request around it.
+const MAX_MEDIA_REQUEST_BYTES: usize = crate::domain::media::MAX_MEDIA_BYTES + (1 << 20);
 
 pub fn router(state: AppState) -> Router {
     let uploads = Router::new()
@@ -56,7 +62,13 @@ pub fn router(state: AppState) -> Router {
             "/v1/admin/plugins",
             post(admin_plugins::install).get(admin_plugins::list),
         )
-        .layer(RequestBodyLimitLayer::new(MAX_PLUGIN_BYTES));
+        .layer(RequestBodyLimitLayer::new(MAX_PLUGIN_BYTES))
+        .merge(
+            Router::new()
+                .route("/v1/media", post(media::upload))
+                .layer(axum::extract::DefaultBodyLimit::disable())
+                .layer(RequestBodyLimitLayer::new(MAX_MEDIA_REQUEST_BYTES)),
+        );
     // CSV imports enforce their own (configurable) limit while streaming.
     let imports = Router::new()
         .route("/v1/lists/{id}/imports", post(imports::into_list))
@@ -79,6 +91,12 @@ pub fn router(state: AppState) -> Router {
             "/v1/channels/{id}",
             get(channels::get).patch(channels::update),
         )
+        .route("/v1/channels/{id}/templates", get(templates::list))
+        .route("/v1/channels/{id}/templates/sync", post(templates::sync))
+        .route("/v1/media/{id}", get(media::get))
+        .route("/media/{token}", get(media::serve))
+        .route("/v1/reply-endpoint", get(replies::get).put(replies::set))
+        .route("/v1/sessions", get(replies::sessions))
         .route("/v1/lists", post(lists::create).get(lists::list))
         .route("/v1/lists/{id}", get(lists::get))
         .route(
@@ -120,6 +138,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/campaigns/{id}/cancel", post(campaigns::cancel))
         .route("/v1/campaigns/{id}/progress", get(campaigns::progress))
         .route("/v1/campaigns/{id}/members", get(campaigns::members))
+        .route(
+            "/v1/campaigns/{id}/members/{member}/conversation",
+            get(campaigns::conversation),
+        )
         .route("/webhooks/{channel}", any(webhooks::receive))
         .route(
             "/v1/admin/plugins/{name}/activate",

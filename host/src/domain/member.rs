@@ -13,6 +13,11 @@ pub enum MemberStatus {
     /// The provider accepted it.
     Sent,
     Delivered,
+    /// Read by the recipient (WhatsApp): a delivered message, one step on.
+    Read,
+    /// Voice: the call ended without reaching a human (a machine answered,
+    /// with or without a voicemail). Final; not counted as reached.
+    Completed,
     Failed,
     /// A dispatcher died mid-send: the provider may or may not have it. Never
     /// resent blindly (at most once per intent).
@@ -22,11 +27,13 @@ pub enum MemberStatus {
 }
 
 impl MemberStatus {
-    pub const ALL: [MemberStatus; 7] = [
+    pub const ALL: [MemberStatus; 9] = [
         Self::Queued,
         Self::Sending,
         Self::Sent,
         Self::Delivered,
+        Self::Read,
+        Self::Completed,
         Self::Failed,
         Self::Unknown,
         Self::Cancelled,
@@ -38,6 +45,8 @@ impl MemberStatus {
             Self::Sending => "sending",
             Self::Sent => "sent",
             Self::Delivered => "delivered",
+            Self::Read => "read",
+            Self::Completed => "completed",
             Self::Failed => "failed",
             Self::Unknown => "unknown",
             Self::Cancelled => "cancelled",
@@ -48,12 +57,20 @@ impl MemberStatus {
         Self::ALL.into_iter().find(|st| st.as_str() == s)
     }
 
+    /// The member's send is over: its campaign can complete. A delivered
+    /// message may still become `read`, nothing else.
+    pub fn is_done(self) -> bool {
+        !matches!(self, Self::Queued | Self::Sending | Self::Sent)
+    }
+
     /// A final state never changes again.
     pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            Self::Delivered | Self::Failed | Self::Unknown | Self::Cancelled
-        )
+        self.is_done() && self != Self::Delivered
+    }
+
+    /// Reached the recipient (delivered, read, or a human answered).
+    pub fn is_reached(self) -> bool {
+        matches!(self, Self::Delivered | Self::Read)
     }
 
     /// Position along the delivery path; receipts only move a member forward.
@@ -62,7 +79,8 @@ impl MemberStatus {
             Self::Queued => 0,
             Self::Sending => 1,
             Self::Sent => 2,
-            Self::Delivered | Self::Failed | Self::Unknown | Self::Cancelled => 3,
+            Self::Delivered | Self::Completed | Self::Failed | Self::Unknown | Self::Cancelled => 3,
+            Self::Read => 4,
         }
     }
 
@@ -87,6 +105,15 @@ mod tests {
         assert!(!M::Delivered.accepts(M::Sent));
         assert!(M::Sent.accepts(M::Delivered));
         assert!(M::Sending.accepts(M::Delivered));
+    }
+
+    #[test]
+    fn read_follows_delivered_and_nothing_follows_read() {
+        assert!(M::Delivered.accepts(M::Read));
+        assert!(M::Sent.accepts(M::Read));
+        assert!(!M::Delivered.accepts(M::Failed));
+        assert!(!M::Read.accepts(M::Delivered));
+        assert!(!M::Read.accepts(M::Sent));
     }
 
     #[test]

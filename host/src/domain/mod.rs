@@ -1,16 +1,22 @@
 //! Pure rules with no I/O: what a valid recipient is, how a body renders, which
-//! campaign and member transitions are allowed, when a message may go out and
-//! what it costs.
+//! campaign and member transitions are allowed, what each campaign type
+//! takes, what a call report means, which media an MMS may carry, when a
+//! message may go out and what it costs.
 
 pub mod campaign;
+pub mod campaign_content;
+pub mod campaign_spec;
 pub mod contact_tz;
 pub mod credits;
 pub mod import;
 pub mod lifecycle;
+pub mod media;
 pub mod member;
 pub mod opt_out;
 pub mod phone;
+pub mod reply;
 pub mod retry;
 pub mod segments;
 pub mod template;
+pub mod voice;
 pub mod window;

@@ -24,6 +24,10 @@ impl ChannelCache {
         }
     }
 
+    pub fn forget(&self, id: Id) {
+        self.entries.lock().expect("cache lock").remove(&id);
+    }
+
     pub async fn get(&self, tenant: Id, id: Id) -> StoreResult<Arc<Channel>> {
         if let Some((at, channel)) = self.entries.lock().expect("cache lock").get(&id)
             && at.elapsed() < TTL

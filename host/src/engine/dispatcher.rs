@@ -12,7 +12,6 @@ use super::Engine;
 use super::outcome::{Classified, classify, failed};
 use crate::domain::campaign::CampaignStatus;
 use crate::domain::retry::FailureClass;
-use crate::domain::template::BodyTemplate;
 use crate::plugins::wit;
 use crate::store::{ClaimedMember, SendOutcome};
 
@@ -145,20 +144,15 @@ async fn attempt(engine: &Engine, member: &ClaimedMember) -> Classified {
     let span = tracing::Span::current();
     span.record("plugin", plugin.name());
     span.record("version", plugin.version());
-    let body = match BodyTemplate::parse(&member.body).and_then(|t| t.render(&member.values)) {
-        Ok(body) => body,
-        Err(e) => {
-            return failed(FailureClass::Rejected, None, e.to_string(), member.attempt);
-        }
+    let rendered = match engine.render(member).await {
+        Ok(r) => r,
+        Err(e) => return failed(FailureClass::Rejected, None, e, member.attempt),
     };
     let message = wit::OutboundMessage {
         idempotency_key: member.idempotency_key.clone(),
         to: member.address.clone(),
-        sender: channel.sender.clone(),
-        content: wit::Content::Text(wit::TextMessage {
-            body,
-            media: Vec::new(),
-        }),
+        sender: rendered.sender.unwrap_or_else(|| channel.sender.clone()),
+        content: rendered.content,
         status_callback_url: engine.callback_url(channel.id),
     };
     let ctx = engine.call_context(&plugin, &channel);
@@ -171,7 +165,7 @@ async fn attempt(engine: &Engine, member: &ClaimedMember) -> Classified {
     if let Err(failure) = &result {
         engine.registry.after_fault(&plugin, failure).await;
     }
-    classify(result, member.attempt)
+    classify(result, member.attempt, rendered.summary)
 }
 
 async fn pause_campaign(engine: &Engine, member: &ClaimedMember, reason: &str) {

@@ -3,11 +3,14 @@
 //! lease sweeper, and webhook event application.
 
 mod channels;
+mod content;
 mod dispatcher;
 mod import_jobs;
 pub mod import_reader;
 mod outcome;
 mod reconciler;
+mod replies;
+mod templates;
 mod webhooks;
 
 use std::sync::Arc;
@@ -20,6 +23,7 @@ use crate::store::Store;
 use channels::ChannelCache;
 
 pub use import_jobs::Importer;
+pub use templates::SyncError;
 pub use webhooks::WebhookReply;
 
 #[derive(Clone, Debug)]
@@ -58,6 +62,8 @@ pub struct Engine {
     config: EngineConfig,
     channels: ChannelCache,
     wake: Notify,
+    /// A reply was queued for forwarding.
+    replies_due: Notify,
 }
 
 impl Engine {
@@ -68,6 +74,7 @@ impl Engine {
             registry,
             config,
             wake: Notify::new(),
+            replies_due: Notify::new(),
         })
     }
 
@@ -76,6 +83,13 @@ impl Engine {
         tokio::spawn(dispatcher::run(self.clone()));
         tokio::spawn(sweep_leases(self.clone()));
         tokio::spawn(reconciler::run(self.clone()));
+        tokio::spawn(replies::run(self.clone()));
+    }
+
+    /// A channel was edited: the next send reads it afresh (other instances
+    /// within the cache's one-second lifetime).
+    pub fn channel_changed(&self, id: i64) {
+        self.channels.forget(id);
     }
 
     /// New due work exists (a campaign started or resumed): claim now rather

@@ -22,7 +22,7 @@ fn valid_message_id(id: &str) -> bool {
 
 type SendResult = Result<Result<wit::SendReceipt, wit::SendError>, PluginFailure>;
 
-pub fn classify(result: SendResult, attempt: i64) -> Classified {
+pub fn classify(result: SendResult, attempt: i64, summary: String) -> Classified {
     let (class, code, message) = match result {
         Ok(Ok(receipt)) if !valid_message_id(&receipt.provider_message_id) => (
             FailureClass::PluginFault,
@@ -37,6 +37,7 @@ pub fn classify(result: SendResult, attempt: i64) -> Classified {
                 outcome: SendOutcome::Accepted {
                     provider_message_id: receipt.provider_message_id,
                     at: now_ms(),
+                    summary,
                 },
                 pause_reason: None,
             };

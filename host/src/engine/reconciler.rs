@@ -65,10 +65,27 @@ async fn reconcile(engine: &Engine, item: &OverdueReceipt) -> Option<i64> {
     };
     tracing::info!(member = item.member_id, provider_message_id = item.provider_message_id,
         status = ?update.status, "receipt overdue: status fetched from the provider");
-    match engine
-        .apply_event(item.tenant_id, wit::Event::Delivery(update))
-        .await
-    {
+    // A voice plugin reports a call's end as a delivery status; it goes
+    // through the call rules so that a failed call is still retried.
+    let event = if plugin.manifest.channels.contains(&wit::ChannelKind::Voice) {
+        let status = match update.status {
+            wit::DeliveryStatus::Delivered | wit::DeliveryStatus::Read => {
+                wit::CallStatus::Completed
+            }
+            wit::DeliveryStatus::Failed => wit::CallStatus::Failed,
+            wit::DeliveryStatus::Accepted | wit::DeliveryStatus::Sent => return None,
+        };
+        wit::Event::Call(wit::CallUpdate {
+            provider_message_id: update.provider_message_id,
+            status,
+            answered_by: None,
+            voicemail_left: false,
+            duration_seconds: None,
+        })
+    } else {
+        wit::Event::Delivery(update)
+    };
+    match engine.apply_event(item.tenant_id, event).await {
         Ok(changed) => changed,
         Err(e) => {
             tracing::error!(member = item.member_id, error = %e, "applying fetched status failed");

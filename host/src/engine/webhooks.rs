@@ -1,10 +1,9 @@
 //! Webhook events: the channel's plugin verifies and parses the request; the
 //! engine applies the normalised events it returns.
 
-use std::sync::Arc;
-
 use super::Engine;
 use crate::domain::member::MemberStatus;
+use crate::domain::voice::{AnsweredBy, CallReport, CallStatus};
 use crate::plugins::wit;
 use crate::store::{Id, Receipt, StoreError, now_ms};
 
@@ -54,9 +53,9 @@ impl Engine {
                 return WebhookReply::text(503, "plugin unavailable");
             }
         };
-        // Webhook handling needs no outbound HTTP.
-        let mut ctx = self.call_context(&plugin, &channel);
-        ctx.allowed_hosts = Arc::default();
+        // Same hosts as sends: a voice plugin redirects a live call (e.g. to
+        // leave a voicemail once AMD reports a machine) from its webhook.
+        let ctx = self.call_context(&plugin, &channel);
         let config = channel.config.clone().into_iter().collect();
         let outcome = match plugin.handle_webhook(ctx, config, request).await {
             Ok(Ok(outcome)) => outcome,
@@ -86,11 +85,18 @@ impl Engine {
         };
         let mut touched = Vec::new();
         for event in outcome.events {
-            if let wit::Event::Inbound(message) = &event {
-                self.enrol_inbound(channel.tenant_id, channel_id, &message.sender)
-                    .await;
-            }
-            match self.apply_event(channel.tenant_id, event).await {
+            let applied = match event {
+                wit::Event::Inbound(message) => {
+                    // An unknown sender may join an automatic campaign first,
+                    // so the reply lands on its new membership.
+                    self.enrol_inbound(channel.tenant_id, channel_id, &message.sender)
+                        .await;
+                    self.record_reply(channel.tenant_id, channel.id, message)
+                        .await
+                }
+                other => self.apply_event(channel.tenant_id, other).await,
+            };
+            match applied {
                 Ok(Some(campaign)) => touched.push(campaign),
                 Ok(None) => {}
                 Err(e) => {
@@ -117,9 +123,8 @@ impl Engine {
             wit::Event::Delivery(update) => {
                 let status = match update.status {
                     wit::DeliveryStatus::Accepted | wit::DeliveryStatus::Sent => MemberStatus::Sent,
-                    wit::DeliveryStatus::Delivered | wit::DeliveryStatus::Read => {
-                        MemberStatus::Delivered
-                    }
+                    wit::DeliveryStatus::Delivered => MemberStatus::Delivered,
+                    wit::DeliveryStatus::Read => MemberStatus::Read,
                     wit::DeliveryStatus::Failed => MemberStatus::Failed,
                 };
                 let receipt = Receipt {
@@ -132,18 +137,46 @@ impl Engine {
                 self.store.apply_receipt(tenant, &receipt).await
             }
             wit::Event::Inbound(message) => {
-                tracing::info!(
+                // Inbound messages need their channel: see `handle_webhook`.
+                tracing::warn!(
                     tenant,
                     from = message.sender,
-                    "inbound message received (conversations arrive with the multi-channel work)"
+                    "inbound message outside a webhook ignored"
                 );
                 Ok(None)
             }
             wit::Event::Call(update) => {
-                tracing::info!(tenant, call = update.provider_message_id, status = ?update.status, "call progress received");
-                Ok(None)
+                tracing::debug!(tenant, call = update.provider_message_id, status = ?update.status,
+                    answered_by = ?update.answered_by, "call progress");
+                let report = call_report(&update);
+                self.store
+                    .apply_call_report(tenant, &update.provider_message_id, &report)
+                    .await
             }
         }
+    }
+}
+
+/// The contract's call update in the domain's terms.
+fn call_report(update: &wit::CallUpdate) -> CallReport {
+    use wit::CallStatus as W;
+    CallReport {
+        status: match update.status {
+            W::Initiated => CallStatus::Initiated,
+            W::Ringing => CallStatus::Ringing,
+            W::Answered => CallStatus::Answered,
+            W::Completed => CallStatus::Completed,
+            W::Busy => CallStatus::Busy,
+            W::NoAnswer => CallStatus::NoAnswer,
+            W::Failed => CallStatus::Failed,
+            W::Canceled => CallStatus::Canceled,
+        },
+        answered_by: update.answered_by.map(|a| match a {
+            wit::AnsweredBy::Human => AnsweredBy::Human,
+            wit::AnsweredBy::Machine => AnsweredBy::Machine,
+            wit::AnsweredBy::Unknown => AnsweredBy::Unknown,
+        }),
+        voicemail_left: update.voicemail_left,
     }
 }
 

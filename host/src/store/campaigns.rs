@@ -5,16 +5,25 @@ use sqlx::Row;
 
 use super::{Id, Store, StoreError, StoreResult, now_ms};
 use crate::domain::campaign::CampaignStatus;
+use crate::domain::campaign_spec::{CampaignContent, CampaignKind, CampaignSettings, SendMode};
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Campaign {
     pub id: Id,
     pub name: String,
-    /// Channel kind: `sms` for now.
-    pub kind: String,
+    /// Serialised as `type` by `content`.
+    #[serde(skip)]
+    pub kind: CampaignKind,
     pub channel_id: Id,
     pub list_id: Id,
-    pub body: String,
+    /// `type` (`sms`, `whatsapp`, `voice`, `email`) and that type's fields
+    /// (`body`, `template`, `caller_id`, ...), as created.
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub content: CampaignContent,
+    pub send_mode: SendMode,
+    /// Where a session's replies go (`reply_endpoint` or `queue:NAME`).
+    pub session_target: Option<String>,
     pub status: CampaignStatus,
     /// Why the campaign is in its status (e.g. who paused it), when known.
     pub status_reason: Option<String>,
@@ -32,10 +41,14 @@ pub struct Campaign {
 
 pub struct NewCampaign {
     pub name: String,
-    pub kind: String,
+    pub kind: CampaignKind,
     pub channel_id: Id,
     pub list_id: Id,
-    pub body: String,
+    pub content: CampaignContent,
+    pub send_mode: SendMode,
+    pub session_target: Option<String>,
+    /// Members in flight at most (voice calls); `None` for no limit.
+    pub max_concurrent: Option<i64>,
     pub execution_mode: String,
     pub inbound_enrolment: bool,
 }
@@ -54,28 +67,60 @@ pub struct Progress {
     /// Outcome unknown after a crash; never resent automatically.
     pub unknown: i64,
     pub cancelled: i64,
+    /// Read by the recipient (WhatsApp); also counted in `delivered`.
+    pub read: i64,
+    /// Voice: calls that ended at a machine (with or without voicemail).
+    pub completed: i64,
+    /// Delivered, read, or a human answered the call.
+    pub reached: i64,
+    /// Members who replied at least once.
+    pub replied: i64,
+    /// `replied / reached` as a percentage (0 when nobody was reached).
+    pub response_rate: f64,
     /// Members in a final state, as a percentage of the target.
     pub percent_done: f64,
 }
 
-const COLUMNS: &str = "id, name, kind, channel_id, list_id, body, status, status_reason, \
-                       created_at, started_at, finished_at, execution_mode, inbound_enrolment";
+const COLUMNS: &str = "id, name, kind, channel_id, list_id, settings_json, status, status_reason, \
+                       created_at, started_at, finished_at, send_mode, execution_mode, \
+                       inbound_enrolment";
+
+/// A summary kept in the legacy `body` column (the SMS text, the email
+/// subject, the template name), for people reading the table directly.
+fn body_column(content: &CampaignContent) -> String {
+    match content {
+        CampaignContent::Sms { body, .. } => body.clone(),
+        CampaignContent::Whatsapp { template } => template.name.clone(),
+        CampaignContent::Voice(v) => v.queue.clone(),
+        CampaignContent::Email { subject, .. } => subject.clone(),
+    }
+}
 
 impl Store {
     pub async fn create_campaign(&self, tenant: Id, new: NewCampaign) -> StoreResult<Campaign> {
         let id: Id = sqlx::query_scalar(
             "INSERT INTO campaigns (tenant_id, name, kind, channel_id, list_id, body, status, \
-             created_at, execution_mode, inbound_enrolment) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+             created_at, settings_json, max_concurrent, send_mode, execution_mode, \
+             inbound_enrolment) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
         )
         .bind(tenant)
         .bind(&new.name)
-        .bind(&new.kind)
+        .bind(new.kind.as_str())
         .bind(new.channel_id)
         .bind(new.list_id)
-        .bind(&new.body)
+        .bind(body_column(&new.content))
         .bind(CampaignStatus::Draft.as_str())
         .bind(now_ms())
+        .bind(
+            serde_json::to_string(&CampaignSettings {
+                content: new.content,
+                session_target: new.session_target,
+            })
+            .expect("settings serialise"),
+        )
+        .bind(new.max_concurrent)
+        .bind(new.send_mode.as_str())
         .bind(&new.execution_mode)
         .bind(new.inbound_enrolment as i64)
         .fetch_one(&self.pool)
@@ -92,7 +137,7 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?
         .ok_or(StoreError::NotFound)?;
-        Ok(campaign_from_row(&row))
+        campaign_from_row(&row)
     }
 
     pub async fn campaigns(&self, tenant: Id) -> StoreResult<Vec<Campaign>> {
@@ -102,7 +147,7 @@ impl Store {
         .bind(tenant)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(campaign_from_row).collect())
+        rows.iter().map(campaign_from_row).collect()
     }
 
     /// Moves a campaign from `from` to `to` only if it is still in `from`
@@ -151,8 +196,9 @@ impl Store {
     }
 
     /// Draft -> Running: snapshots the list into members, all due now, in the
-    /// same transaction as the status change.
-    pub async fn start_campaign(&self, tenant: Id, id: Id) -> StoreResult<u64> {
+    /// same transaction as the status change. Email campaigns address the
+    /// contact's email, the others its phone; contacts without one are left out.
+    pub async fn start_campaign(&self, tenant: Id, id: Id, kind: CampaignKind) -> StoreResult<u64> {
         let now = now_ms();
         let mut tx = self.write_tx().await?;
         let changed = sqlx::query(
@@ -168,15 +214,16 @@ impl Store {
         if changed == 0 {
             return Err(changed_meanwhile());
         }
-        let members = sqlx::query(
+        let column = kind.address_column();
+        let members = sqlx::query(&format!(
             "INSERT INTO members (tenant_id, campaign_id, contact_id, address, status, \
              next_attempt_at, updated_at) \
-             SELECT $1, $2, c.id, c.phone, 'queued', $3, $3 FROM campaigns k \
+             SELECT $1, $2, c.id, c.{column}, 'queued', $3, $3 FROM campaigns k \
              JOIN list_contacts lc ON lc.list_id = k.list_id \
              JOIN contacts c ON c.id = lc.contact_id \
-             WHERE k.id = $2 AND k.tenant_id = $1 AND c.phone IS NOT NULL \
-             ON CONFLICT (campaign_id, contact_id) DO NOTHING",
-        )
+             WHERE k.id = $2 AND k.tenant_id = $1 AND c.{column} IS NOT NULL \
+             ON CONFLICT (campaign_id, contact_id) DO NOTHING"
+        ))
         .bind(tenant)
         .bind(id)
         .bind(now)
@@ -189,7 +236,7 @@ impl Store {
 
     pub async fn progress(&self, tenant: Id, campaign: Id) -> StoreResult<Progress> {
         let rows = sqlx::query(
-            "SELECT status, COUNT(*), COUNT(sent_at) FROM members \
+            "SELECT status, COUNT(*), COUNT(sent_at), COUNT(replied_at) FROM members \
              WHERE tenant_id = $1 AND campaign_id = $2 GROUP BY status",
         )
         .bind(tenant)
@@ -202,19 +249,25 @@ impl Store {
             let count: i64 = r.get(1);
             p.target += count;
             p.sent += r.get::<i64, _>(2);
+            p.replied += r.get::<i64, _>(3);
             match status.as_str() {
                 "queued" | "sending" => p.queued += count,
                 "delivered" => p.delivered += count,
+                "read" => {
+                    p.delivered += count;
+                    p.read += count;
+                }
+                "completed" => p.completed += count,
                 "failed" => p.failed += count,
                 "unknown" => p.unknown += count,
                 "cancelled" => p.cancelled += count,
                 _ => {}
             }
         }
-        let done = p.delivered + p.failed + p.unknown + p.cancelled;
-        if p.target > 0 {
-            p.percent_done = (done as f64 * 1000.0 / p.target as f64).round() / 10.0;
-        }
+        let done = p.delivered + p.completed + p.failed + p.unknown + p.cancelled;
+        p.percent_done = percent(done, p.target);
+        p.reached = p.delivered;
+        p.response_rate = percent(p.replied, p.reached);
         Ok(p)
     }
 
@@ -242,27 +295,44 @@ impl Store {
     }
 }
 
+/// `part / whole` as a percentage with one decimal; 0 for an empty whole.
+fn percent(part: i64, whole: i64) -> f64 {
+    if whole > 0 {
+        (part as f64 * 1000.0 / whole as f64).round() / 10.0
+    } else {
+        0.0
+    }
+}
+
 /// A compare-and-set status change lost to a concurrent one.
 fn changed_meanwhile() -> StoreError {
     StoreError::Conflict("the campaign changed status meanwhile; reload it".into())
 }
 
-fn campaign_from_row(r: &sqlx::any::AnyRow) -> Campaign {
-    Campaign {
+fn campaign_from_row(r: &sqlx::any::AnyRow) -> StoreResult<Campaign> {
+    let settings: CampaignSettings = serde_json::from_str(&r.get::<String, _>(5))
+        .map_err(|e| StoreError::Db(sqlx::Error::Decode(Box::new(e))))?;
+    Ok(Campaign {
         id: r.get(0),
         name: r.get(1),
-        kind: r.get(2),
+        kind: CampaignKind::parse(&r.get::<String, _>(2)).unwrap_or(CampaignKind::Sms),
         channel_id: r.get(3),
         list_id: r.get(4),
-        body: r.get(5),
+        content: settings.content,
+        session_target: settings.session_target,
+        send_mode: if r.get::<String, _>(11) == "session" {
+            SendMode::Session
+        } else {
+            SendMode::Direct
+        },
         status: CampaignStatus::parse(&r.get::<String, _>(6)).unwrap_or(CampaignStatus::Draft),
         status_reason: r.get(7),
         created_at: r.get(8),
         started_at: r.get(9),
         finished_at: r.get(10),
-        execution_mode: r.get(11),
-        inbound_enrolment: r.get::<i64, _>(12) != 0,
-    }
+        execution_mode: r.get(12),
+        inbound_enrolment: r.get::<i64, _>(13) != 0,
+    })
 }
 
 impl Campaign {

@@ -7,7 +7,15 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::{Id, Store, StoreResult, now_ms, placeholders};
+use crate::domain::campaign_spec::{CampaignContent, CampaignSettings};
 use crate::domain::member::MemberStatus;
+
+/// Who claims, until when, as of when.
+struct Lease<'a> {
+    owner: &'a str,
+    until: i64,
+    now: i64,
+}
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Member {
@@ -23,6 +31,12 @@ pub struct Member {
     pub error_message: Option<String>,
     pub sent_at: Option<i64>,
     pub delivered_at: Option<i64>,
+    /// When the recipient read it (WhatsApp read receipt).
+    pub read_at: Option<i64>,
+    /// Voice: how the (last) call ended, or the AMD result while in progress.
+    pub disposition: Option<String>,
+    /// When the contact first replied.
+    pub replied_at: Option<i64>,
     pub updated_at: i64,
 }
 
@@ -44,7 +58,8 @@ pub struct ClaimedMember {
     pub address: String,
     pub attempt: i64,
     pub idempotency_key: String,
-    pub body: String,
+    /// What the campaign sends.
+    pub content: CampaignContent,
     /// Contact values for template variables (standard and custom fields).
     pub values: BTreeMap<String, String>,
 }
@@ -66,6 +81,8 @@ pub enum SendOutcome {
         provider_message_id: String,
         /// When the provider accepted it (not when the batch was written).
         at: i64,
+        /// What was sent, as text, for the member's conversation.
+        summary: String,
     },
     /// Try again at `at` (rate limited, transient error).
     Retry {
@@ -80,7 +97,8 @@ pub enum SendOutcome {
 }
 
 const MEMBER_COLUMNS: &str = "id, contact_id, address, status, attempts, next_attempt_at, \
-    provider_message_id, error_code, error_message, sent_at, delivered_at, updated_at";
+    provider_message_id, error_code, error_message, sent_at, delivered_at, updated_at, \
+    read_at, disposition, replied_at";
 
 impl Store {
     /// Claims up to `limit` due members of running campaigns: each gets status
@@ -94,31 +112,34 @@ impl Store {
     ) -> StoreResult<Vec<ClaimedMember>> {
         let now = now_ms();
         let mut tx = self.write_tx().await?;
-        let claim_sql = format!(
-            "UPDATE members SET status = 'sending', attempts = attempts + 1, lease_owner = $1, \
-             lease_until = $2, updated_at = $3, \
-             idempotency_key = CAST(id AS TEXT) || '-1-' || CAST(attempts + 1 AS TEXT) \
-             WHERE id IN (SELECT m.id FROM members m JOIN campaigns k ON k.id = m.campaign_id \
-               WHERE m.status = 'queued' AND m.next_attempt_at <= $3 AND k.status = 'running' \
-               ORDER BY m.next_attempt_at, m.id LIMIT $4{}) \
-             RETURNING id, tenant_id, campaign_id, address, attempts, idempotency_key",
-            self.skip_locked_of("m")
-        );
-        let claimed = sqlx::query(&claim_sql)
-            .bind(owner)
-            .bind(now + lease_ms)
-            .bind(now)
-            .bind(limit)
-            .fetch_all(&mut *tx)
+        let lease = Lease {
+            owner,
+            until: now + lease_ms,
+            now,
+        };
+        // Campaigns without a concurrency limit: the oldest due members.
+        let mut claimed = self
+            .claim_where(&mut tx, &lease, "k.max_concurrent IS NULL", None, limit)
             .await?;
+        // Campaigns with one (voice): at most the free slots of each.
+        for (campaign, free) in self.free_slots(&mut tx, now).await? {
+            let room = free.min(limit - claimed.len() as i64);
+            if room <= 0 {
+                break;
+            }
+            claimed.extend(
+                self.claim_where(&mut tx, &lease, "m.campaign_id = $5", Some(campaign), room)
+                    .await?,
+            );
+        }
         if claimed.is_empty() {
             tx.rollback().await?;
             return Ok(Vec::new());
         }
         let ids: Vec<Id> = claimed.iter().map(|r| r.get(0)).collect();
         let details_sql = format!(
-            "SELECT m.id, k.channel_id, k.body, c.phone, c.email, c.first_name, c.last_name, \
-             c.fields_json FROM members m JOIN campaigns k ON k.id = m.campaign_id \
+            "SELECT m.id, k.channel_id, k.settings_json, c.phone, c.email, c.first_name, \
+             c.last_name, c.fields_json FROM members m JOIN campaigns k ON k.id = m.campaign_id \
              JOIN contacts c ON c.id = m.contact_id WHERE m.id IN ({})",
             placeholders(1, ids.len())
         );
@@ -128,13 +149,17 @@ impl Store {
         }
         let mut details: BTreeMap<Id, (Id, String, BTreeMap<String, String>)> = BTreeMap::new();
         for r in q.fetch_all(&mut *tx).await? {
-            details.insert(r.get(0), (r.get(1), r.get(2), contact_values(&r)));
+            details.insert(r.get(0), (r.get(1), r.get(2), contact_values(&r, 3)));
         }
         let members: Vec<ClaimedMember> = claimed
             .iter()
             .filter_map(|r| {
                 let id: Id = r.get(0);
-                let (channel_id, body, values) = details.remove(&id)?;
+                let (channel_id, settings, values) = details.remove(&id)?;
+                // Stored by the API after validation; unreadable means a bug.
+                let settings: CampaignSettings = serde_json::from_str(&settings)
+                    .inspect_err(|e| tracing::error!(member = id, error = %e, "unreadable campaign settings"))
+                    .ok()?;
                 Some(ClaimedMember {
                     id,
                     tenant_id: r.get(1),
@@ -143,7 +168,7 @@ impl Store {
                     address: r.get(3),
                     attempt: r.get(4),
                     idempotency_key: r.get(5),
-                    body,
+                    content: settings.content,
                     values,
                 })
             })
@@ -162,6 +187,82 @@ impl Store {
         insert_events(&mut tx, now, &events).await?;
         tx.commit().await?;
         Ok(members)
+    }
+
+    /// Marks up to `limit` due members of running campaigns matching
+    /// `condition` as `sending` under the lease; returns (id, tenant,
+    /// campaign, address, attempt, key) rows.
+    async fn claim_where(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        lease: &Lease<'_>,
+        condition: &str,
+        campaign: Option<Id>,
+        limit: i64,
+    ) -> StoreResult<Vec<sqlx::any::AnyRow>> {
+        let sql = format!(
+            "UPDATE members SET status = 'sending', attempts = attempts + 1, lease_owner = $1, \
+             lease_until = $2, updated_at = $3, \
+             idempotency_key = CAST(id AS TEXT) || '-1-' || CAST(attempts + 1 AS TEXT) \
+             WHERE id IN (SELECT m.id FROM members m JOIN campaigns k ON k.id = m.campaign_id \
+               WHERE m.status = 'queued' AND m.next_attempt_at <= $3 AND k.status = 'running' \
+               AND {condition} ORDER BY m.next_attempt_at, m.id LIMIT $4{}) \
+             RETURNING id, tenant_id, campaign_id, address, attempts, idempotency_key",
+            self.skip_locked_of("m")
+        );
+        let mut q = sqlx::query(&sql)
+            .bind(lease.owner)
+            .bind(lease.until)
+            .bind(lease.now)
+            .bind(limit);
+        if let Some(campaign) = campaign {
+            q = q.bind(campaign);
+        }
+        Ok(q.fetch_all(&mut **tx).await?)
+    }
+
+    /// Running campaigns with a concurrency limit, due members and free
+    /// slots: (campaign, free slots). A member holds a slot from its claim
+    /// until its final status (for a call: until the call ends). On
+    /// PostgreSQL each campaign row is locked before counting, so two
+    /// instances cannot both fill the same free slot.
+    async fn free_slots(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        now: i64,
+    ) -> StoreResult<Vec<(Id, i64)>> {
+        let candidates: Vec<(Id, i64)> = sqlx::query(
+            "SELECT k.id, k.max_concurrent FROM campaigns k WHERE k.status = 'running' \
+             AND k.max_concurrent IS NOT NULL AND EXISTS (SELECT 1 FROM members m \
+               WHERE m.campaign_id = k.id AND m.status = 'queued' AND m.next_attempt_at <= $1) \
+             ORDER BY k.id",
+        )
+        .bind(now)
+        .fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+        let mut free = Vec::new();
+        for (campaign, max) in candidates {
+            if self.backend == super::Backend::Postgres {
+                sqlx::query("SELECT id FROM campaigns WHERE id = $1 FOR UPDATE")
+                    .bind(campaign)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+            }
+            let busy: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM members WHERE campaign_id = $1 \
+                 AND status IN ('sending', 'sent')",
+            )
+            .bind(campaign)
+            .fetch_one(&mut **tx)
+            .await?;
+            if busy < max {
+                free.push((campaign, max - busy));
+            }
+        }
+        Ok(free)
     }
 
     fn skip_locked_of(&self, table: &str) -> String {
@@ -188,13 +289,16 @@ impl Store {
         let mut tx = self.write_tx().await?;
         let mut events = Vec::with_capacity(outcomes.len());
         let mut accepted = Vec::new();
+        let mut sent_messages = Vec::new();
         for (m, outcome) in outcomes {
             let (status, next_at, pmid, code, message, sent_at) = match outcome {
                 SendOutcome::Accepted {
                     provider_message_id,
                     at,
+                    summary,
                 } => {
                     accepted.push((m.tenant_id, provider_message_id.clone()));
+                    sent_messages.push((m, provider_message_id, summary, *at));
                     (
                         MemberStatus::Sent,
                         now + receipt_due_ms,
@@ -256,6 +360,22 @@ impl Store {
             }
         }
         insert_events(&mut tx, now, &events).await?;
+        for (m, pmid, summary, at) in sent_messages {
+            sqlx::query(
+                "INSERT INTO conversation_messages (tenant_id, member_id, channel_id, direction, \
+                 address, body, provider_message_id, at) VALUES ($1, $2, $3, 'out', $4, $5, $6, $7) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(m.tenant_id)
+            .bind(m.id)
+            .bind(m.channel_id)
+            .bind(&m.address)
+            .bind(summary)
+            .bind(pmid)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        }
         // Receipts that raced ahead of this outcome can be applied now.
         for (tenant, pmid) in &accepted {
             self.apply_early_receipts(&mut tx, *tenant, pmid).await?;
@@ -403,19 +523,21 @@ pub(super) async fn insert_events(
     Ok(())
 }
 
-fn contact_values(r: &sqlx::any::AnyRow) -> BTreeMap<String, String> {
+/// Contact values from columns phone, email, first_name, last_name,
+/// fields_json starting at index `at`.
+fn contact_values(r: &sqlx::any::AnyRow, at: usize) -> BTreeMap<String, String> {
     let mut values: BTreeMap<String, String> =
-        serde_json::from_str(&r.get::<String, _>(7)).unwrap_or_default();
-    let first: Option<String> = r.get(5);
-    let last: Option<String> = r.get(6);
+        serde_json::from_str(&r.get::<String, _>(at + 4)).unwrap_or_default();
+    let first: Option<String> = r.get(at + 2);
+    let last: Option<String> = r.get(at + 3);
     let name = [first.as_deref(), last.as_deref()]
         .into_iter()
         .flatten()
         .collect::<Vec<_>>()
         .join(" ");
     for (key, value) in [
-        ("phone", r.get::<Option<String>, _>(3)),
-        ("email", r.get(4)),
+        ("phone", r.get::<Option<String>, _>(at)),
+        ("email", r.get(at + 1)),
         ("first_name", first),
         ("last_name", last),
         ("name", Some(name)),
@@ -441,5 +563,8 @@ fn member_from_row(r: &sqlx::any::AnyRow) -> Member {
         sent_at: r.get(9),
         delivered_at: r.get(10),
         updated_at: r.get(11),
+        read_at: r.get(12),
+        disposition: r.get(13),
+        replied_at: r.get(14),
     }
 }

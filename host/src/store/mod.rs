@@ -5,16 +5,20 @@
 //! `ON CONFLICT`. The few differences (row locking for claims) are switched on
 //! [`Backend`].
 
+mod calls;
 mod campaigns;
 mod channels;
 mod contacts;
+mod conversations;
 mod dnc;
 mod enrolment;
 mod import_batch;
 mod imports;
+mod media;
 mod members;
 mod plugins;
 mod receipts;
+mod templates;
 pub(crate) mod tenants;
 
 use std::str::FromStr;
@@ -27,13 +31,17 @@ use sqlx::{AnyPool, ConnectOptions, Executor};
 pub use campaigns::{Campaign, NewCampaign, Progress};
 pub use channels::{Channel, NewChannel};
 pub use contacts::{Contact, ContactList, NewContact};
+pub use conversations::{ConversationMessage, DueReply, InboundRecorded, NewInbound, Session};
 pub use dnc::DncEntry;
 pub use enrolment::Enrolled;
 pub use import_batch::{BatchResult, ImportBatch};
 pub use imports::{Checkpoint, ImportCounts, ImportJob, ImportStatus, NewImportJob, RejectedRow};
+pub use media::{Media, NewMedia};
 pub use members::{ClaimedMember, Member, MemberPage, OverdueReceipt, SendOutcome};
 pub use plugins::{NewPluginVersion, PluginStateRow, PluginVersionRow, listen_plugin_changes};
 pub use receipts::Receipt;
+pub use templates::ChannelTemplate;
+pub use tenants::ReplySettings;
 pub use tenants::Tenant;
 
 /// Ids of every kind are database-assigned 64-bit integers.

@@ -77,7 +77,7 @@ impl Store {
 
     /// Serialises receipt application and outcome recording for one provider
     /// message id across PostgreSQL connections. SQLite has one writer.
-    async fn lock_message_id(
+    pub(super) async fn lock_message_id(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         provider_message_id: &str,
@@ -101,7 +101,7 @@ impl Store {
     ) -> StoreResult<()> {
         self.lock_message_id(tx, provider_message_id).await?;
         let parked = sqlx::query(
-            "SELECT status, error_code, error_message, at FROM early_receipts \
+            "SELECT status, error_code, error_message, at, event_json FROM early_receipts \
              WHERE tenant_id = $1 AND provider_message_id = $2 ORDER BY id",
         )
         .bind(tenant)
@@ -122,7 +122,15 @@ impl Store {
         let mut current =
             MemberStatus::parse(&member.get::<String, _>(1)).unwrap_or(MemberStatus::Sent);
         for row in parked {
-            let Some(status) = MemberStatus::parse(&row.get::<String, _>(0)) else {
+            let kind: String = row.get(0);
+            if kind == super::calls::PARKED_CALL {
+                let event: Option<String> = row.get(4);
+                if let Some(report) = event.and_then(|e| serde_json::from_str(&e).ok()) {
+                    super::calls::apply_call(tx, tenant, provider_message_id, &report).await?;
+                }
+                continue;
+            }
+            let Some(status) = MemberStatus::parse(&kind) else {
                 continue;
             };
             let receipt = Receipt {
@@ -157,16 +165,19 @@ async fn apply_to_member(
         return Ok(false);
     }
     let now = now_ms();
-    let delivered_at = (receipt.status == MemberStatus::Delivered).then_some(receipt.at);
+    // A read receipt implies delivery, even when the delivered one was lost.
+    let delivered_at = receipt.status.is_reached().then_some(receipt.at);
+    let read_at = (receipt.status == MemberStatus::Read).then_some(receipt.at);
     sqlx::query(
         "UPDATE members SET status = $1, error_code = COALESCE($2, error_code), \
-         error_message = COALESCE($3, error_message), delivered_at = COALESCE($4, delivered_at), \
-         updated_at = $5 WHERE id = $6 AND status = $7",
+         error_message = COALESCE($3, error_message), delivered_at = COALESCE(delivered_at, $4), \
+         read_at = COALESCE(read_at, $5), updated_at = $6 WHERE id = $7 AND status = $8",
     )
     .bind(receipt.status.as_str())
     .bind(&receipt.error_code)
     .bind(&receipt.error_message)
     .bind(delivered_at)
+    .bind(read_at)
     .bind(now)
     .bind(member)
     .bind(current.as_str())

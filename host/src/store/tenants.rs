@@ -17,6 +17,14 @@ pub struct Tenant {
     pub created_at: i64,
 }
 
+/// Where the tenant's inbound replies are forwarded, and the key signing them.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct ReplySettings {
+    pub reply_url: Option<String>,
+    /// HMAC-SHA256 key of the `X-Herald-Signature` header on forwarded replies.
+    pub webhook_secret: Option<String>,
+}
+
 pub fn hash_key(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }
@@ -68,6 +76,39 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Sets (or clears) where replies are forwarded. A tenant gets its
+    /// webhook secret the first time it sets an endpoint; `rotate` replaces it.
+    pub async fn set_reply_endpoint(
+        &self,
+        tenant: Id,
+        url: Option<&str>,
+        new_secret: &str,
+        rotate: bool,
+    ) -> StoreResult<ReplySettings> {
+        sqlx::query(
+            "UPDATE tenants SET reply_url = $1, webhook_secret = CASE \
+             WHEN $2 OR webhook_secret IS NULL THEN $3 ELSE webhook_secret END WHERE id = $4",
+        )
+        .bind(url)
+        .bind(rotate)
+        .bind(new_secret)
+        .bind(tenant)
+        .execute(&self.pool)
+        .await?;
+        self.reply_settings(tenant).await
+    }
+
+    pub async fn reply_settings(&self, tenant: Id) -> StoreResult<ReplySettings> {
+        let row = sqlx::query("SELECT reply_url, webhook_secret FROM tenants WHERE id = $1")
+            .bind(tenant)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(ReplySettings {
+            reply_url: row.get(0),
+            webhook_secret: row.get(1),
+        })
     }
 
     pub async fn list_tenants(&self) -> StoreResult<Vec<Tenant>> {

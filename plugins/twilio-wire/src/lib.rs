@@ -4,6 +4,8 @@
 
 use serde::Deserialize;
 
+pub mod voice;
+
 /// The Messages resource path for an account.
 pub fn messages_url(base: &str, account_sid: &str) -> String {
     format!(
@@ -30,6 +32,36 @@ pub fn form_encode<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> S
 
 pub fn form_decode(body: &[u8]) -> Vec<(String, String)> {
     form_urlencoded::parse(body).into_owned().collect()
+}
+
+/// `url` with `pairs` appended to its query string (after `?` or `&`), so a
+/// plugin can carry data through a provider and get it back on a webhook.
+pub fn with_query<'a>(url: &str, pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let extra = form_encode(pairs);
+    if extra.is_empty() {
+        return url.to_owned();
+    }
+    let separator = match url.find('?') {
+        None => "?",
+        Some(i) if i + 1 == url.len() || url.ends_with('&') => "",
+        Some(_) => "&",
+    };
+    format!("{url}{separator}{extra}")
+}
+
+/// The decoded query parameters of `url` (empty without a query string).
+pub fn query_pairs(url: &str) -> Vec<(String, String)> {
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    let query = query.split_once('#').map_or(query, |(q, _)| q);
+    form_decode(query.as_bytes())
+}
+
+/// The first value of `name` in decoded pairs.
+pub fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 /// What Twilio signs: the full URL, then each POST parameter's name and value
@@ -101,7 +133,8 @@ pub enum ErrorClass {
 /// Recipient errors: invalid 'To' (21211), not a mobile number (21614),
 /// unreachable from this sender (21612), region not enabled (21408),
 /// recipient unsubscribed with STOP (21610).
-const RECIPIENT_CODES: &[u32] = &[21211, 21614, 21612, 21408, 21610];
+/// For calls: 13223/13224 (invalid 'To' phone number format / number).
+const RECIPIENT_CODES: &[u32] = &[21211, 21614, 21612, 21408, 21610, 13223, 13224];
 
 pub fn classify_error(http_status: u16, code: Option<u32>) -> ErrorClass {
     match (http_status, code) {
@@ -181,6 +214,24 @@ mod tests {
         assert_eq!(retry_after_ms(Some("3")), 3000);
         assert_eq!(retry_after_ms(None), 1000);
         assert_eq!(retry_after_ms(Some("soon")), 1000);
+    }
+
+    #[test]
+    fn query_helpers_round_trip() {
+        assert_eq!(
+            with_query("https://h.test/cb", [("event", "answer"), ("q", "a b")]),
+            "https://h.test/cb?event=answer&q=a+b"
+        );
+        let url = with_query("https://h.test/cb?ch=1", [("vm", "Hi & bye")]);
+        assert_eq!(url, "https://h.test/cb?ch=1&vm=Hi+%26+bye");
+        let pairs = query_pairs(&url);
+        assert_eq!(param(&pairs, "vm"), Some("Hi & bye"));
+        assert_eq!(param(&pairs, "ch"), Some("1"));
+        assert!(query_pairs("https://h.test/cb").is_empty());
+        assert_eq!(
+            with_query("https://h.test/cb?", [("a", "1")]),
+            "https://h.test/cb?a=1"
+        );
     }
 
     #[test]

@@ -25,11 +25,9 @@ impl Behaviour {
     /// Looks only at digits, so `+15550000001` and `whatsapp:+15550000001`
     /// behave alike.
     pub(crate) fn for_number(number: &str) -> Behaviour {
-        let digits: Vec<char> = number.chars().filter(char::is_ascii_digit).collect();
-        let Some(start) = digits.len().checked_sub(4) else {
+        let Some(last4) = last_four(number) else {
             return Behaviour::Delivered;
         };
-        let last4: String = digits[start..].iter().collect();
         match last4.as_str() {
             "0001" => Behaviour::InvalidNumber,
             "0002" => Behaviour::Undelivered,
@@ -39,6 +37,13 @@ impl Behaviour {
             _ => Behaviour::Delivered,
         }
     }
+}
+
+/// The last four digits of a number (ignoring any non-digits), if it has four.
+pub(crate) fn last_four(number: &str) -> Option<String> {
+    let digits: Vec<char> = number.chars().filter(char::is_ascii_digit).collect();
+    let start = digits.len().checked_sub(4)?;
+    Some(digits[start..].iter().collect())
 }
 
 #[cfg(test)]

@@ -39,13 +39,7 @@ async fn create_message(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let _in_flight = shared.enter_send();
-    let answer = send(&shared, &headers, &body);
-    shared.lock().count_answer(answer.status().as_u16());
-    if !shared.config.response_delay.is_zero() {
-        tokio::time::sleep(shared.config.response_delay).await;
-    }
-    answer
+    shared.handle_send(|| send(&shared, &headers, &body)).await
 }
 
 fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
@@ -81,6 +75,7 @@ fn send(shared: &Arc<Shared>, headers: &HeaderMap, body: &[u8]) -> Response {
         Behaviour::RateLimitedOnce | Behaviour::ServerErrorOnce
     );
     let message = ReceivedMessage {
+        provider: "generic".to_owned(),
         sid: shared.new_id("gen-"),
         account_sid: String::new(),
         to: request.to,
@@ -90,6 +85,7 @@ fn send(shared: &Arc<Shared>, headers: &HeaderMap, body: &[u8]) -> Response {
         status_callback: request.callback_url,
         headers: header_list(headers),
         received_at_ms: now_ms(),
+        ..ReceivedMessage::default()
     };
     let epoch = {
         let mut state = shared.lock();

@@ -6,18 +6,28 @@
 //! receives so that an end-to-end test can assert "exactly N sends, 0
 //! duplicates".
 //!
-//! Providers implemented so far: Twilio Programmable Messaging (see
-//! [`twilio_signature`] and the endpoint list below).
+//! Providers: Twilio Programmable Messaging and Voice (see
+//! [`twilio_signature`]), Meta WhatsApp Cloud API, Infobip SMS, Mailgun, and
+//! the example plugin's generic JSON gateway. Endpoints and behaviours below.
 //!
 //! # Endpoints
 //!
 //! | method | path | what |
 //! |---|---|---|
-//! | POST | `/2010-04-01/Accounts/{AccountSid}/Messages.json` | Twilio: send a message (Basic auth `AccountSid:AuthToken`) |
+//! | POST | `/2010-04-01/Accounts/{AccountSid}/Messages.json` | Twilio: send a message (Basic auth `AccountSid:AuthToken`); each `MediaUrl` is fetched |
 //! | GET | `/2010-04-01/Accounts/{AccountSid}/Messages/{Sid}.json` | Twilio: a message with its current status |
-//! | GET | `/_sim/stats` | [`Stats`] as JSON |
-//! | GET | `/_sim/messages` | every accepted [`ReceivedMessage`], in arrival order |
+//! | POST | `/2010-04-01/Accounts/{AccountSid}/Calls.json` | Twilio: place a call (see [`voice`] for the sequence) |
+//! | GET / POST | `/2010-04-01/Accounts/{AccountSid}/Calls/{Sid}.json` | Twilio: a call / update a live call (`Twiml`, `Url`, `Status`) |
+//! | POST | `/{version}/{phone-number-id}/messages` | WhatsApp Cloud API: send a template (Bearer token) |
+//! | GET | `/{version}/{waba-id}/message_templates` | WhatsApp: the templates of [`SimConfig::whatsapp_templates`], paged (`limit`, `after`) |
+//! | POST | `/sms/2/text/advanced` | Infobip: send SMS (`Authorization: App <key>`); JSON reports to `notifyUrl` |
+//! | GET | `/sms/1/logs?messageId=` | Infobip: a message's latest status |
+//! | POST | `/v3/{domain}/messages` | Mailgun: send email (Basic `api:<key>`); signed webhooks to the domain's URL |
+//! | GET | `/v3/{domain}/events?message-id=` | Mailgun: a message's events, newest first |
 //! | POST | `/generic/messages` | the example plugin's JSON gateway (Bearer token, signed JSON receipts) |
+//! | GET | `/_sim/stats` | [`Stats`] as JSON |
+//! | GET | `/_sim/messages[?provider=NAME]` | every accepted [`ReceivedMessage`] (or one provider's), in arrival order |
+//! | POST | `/_sim/webhooks` | `{"provider","url"}`: where `whatsapp`, `whatsapp:{phone-number-id}` or `mailgun` webhooks go |
 //! | POST | `/_sim/reset` | forget everything (same as [`Simulator::reset`]) |
 //!
 //! # Behaviour by recipient number
@@ -25,19 +35,35 @@
 //! The outcome of a send is chosen by the **last four digits** of the
 //! recipient (`To`, after any `whatsapp:` style channel prefix):
 //!
-//! | last 4 | answer to the send | status callbacks |
-//! |---|---|---|
-//! | `0001` | 400, Twilio code 21211 (invalid 'To' number); not accepted | none |
-//! | `0002` | 201, accepted | `sent`, then `undelivered` with `ErrorCode=30003` (unreachable handset) |
-//! | `0003` | 201, accepted | `sent`, then `failed` with `ErrorCode=30008` (unknown error) |
-//! | `0429` | first request for that number: 429, `Retry-After: 1`, code 20429; later ones as normal | `sent`, `delivered` (once accepted) |
-//! | `0500` | first request for that number: 500, code 20500; later ones as normal | `sent`, `delivered` (once accepted) |
-//! | other | 201, accepted | `sent`, then `delivered` |
+//! | last 4 | Twilio SMS/MMS | WhatsApp | Infobip |
+//! |---|---|---|---|
+//! | `0001` | 400, code 21211; not accepted | 200, then webhook `failed` 131026 (not on WhatsApp) | 200 with status REJECTED 52 `REJECTED_DESTINATION`; not accepted |
+//! | `0002` | `sent`, `undelivered` 30003 | `sent`, `failed` 131026 | report UNDELIVERABLE, error 27 `EC_ABSENT_SUBSCRIBER` |
+//! | `0003` | `sent`, `failed` 30008 | `failed` 131047 (re-engagement) | report EXPIRED 15 |
+//! | `0429` | first request 429 (`Retry-After: 1`, 20429), then normal | first request 429 with code 130429, then normal | first request 429 `TOO_MANY_REQUESTS`, then normal |
+//! | `0500` | first request 500 (20500), then normal | first request 500 with code 2, then normal | first request 500 `GENERAL_ERROR`, then normal |
+//! | other | `sent`, `delivered` | `sent`, `delivered`, `read` | report DELIVERED 5 |
+//!
+//! A Twilio MMS whose media fetch fails (non-2xx, error, non-loopback URL)
+//! is `failed` with 11200 instead. WhatsApp template sends are checked
+//! against the templates: unknown or not approved 132001, wrong body
+//! parameter count 132000, media header missing or unexpected 132012.
+//!
+//! Twilio calls, by the callee's last four digits: `0001`, `0429`, `0500`
+//! as for messages; `0002` no-answer, `0003` failed, `0004` busy, `0005` a
+//! machine (`AnsweredBy` `machine_end_beep` with `DetectMessageEnd`, else
+//! `machine_start`), `0006` a fax, anything else a human.
+//!
+//! Mailgun, by the recipient's local part: `bounce...` `failed` permanent
+//! (550), `defer...` `failed` temporary then `delivered`, `ratelimit...`
+//! first request 429, `servererror...` first request 500, else `delivered`.
 //!
 //! "First request" is remembered per full number until [`Simulator::reset`].
-//! Callbacks are only sent when the request had a `StatusCallback`; each
-//! follows the previous step by [`SimConfig::callback_delay`]. The status seen
-//! through the GET endpoint advances on the same schedule either way.
+//! Callbacks are only sent when the request had a `StatusCallback` (Twilio)
+//! or `notifyUrl` (Infobip), or the provider has a webhook URL (WhatsApp,
+//! Mailgun: account-level, see [`Simulator::set_webhook_url`]); each follows
+//! the previous step by [`SimConfig::callback_delay`]. The status seen
+//! through the GET endpoints advances on the same schedule either way.
 //!
 //! # Counting
 //!
@@ -46,7 +72,7 @@
 //! asynchronous: [`Simulator::wait_for`] polls the counters until a condition
 //! holds, e.g. `s.callbacks_sent + s.callbacks_failed == 2 * n`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasher;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -60,14 +86,24 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 mod behaviour;
+mod callback;
 mod generic;
+mod infobip;
 mod inspect;
+mod mailgun;
+mod media;
+mod records;
 mod signature;
+mod state;
 mod twilio;
+pub mod voice;
+mod whatsapp;
 mod wire;
 
 pub use generic::sign as generic_signature;
+pub use records::{CallRecord, MediaFetch, ReceivedMessage, SimTemplate, TemplateSend};
 pub use signature::twilio_signature;
+pub(crate) use state::State;
 
 /// How to run a [`Simulator`].
 #[derive(Clone, Debug)]
@@ -90,6 +126,36 @@ pub struct SimConfig {
     pub generic_api_token: String,
     /// Key of the generic gateway's receipt signatures.
     pub generic_webhook_secret: String,
+    /// WhatsApp Cloud API: the only Bearer token accepted.
+    pub whatsapp_access_token: String,
+    /// WhatsApp: the Meta app secret, key of `X-Hub-Signature-256`.
+    pub whatsapp_app_secret: String,
+    /// WhatsApp: the business account whose templates are listed.
+    pub whatsapp_waba_id: String,
+    /// WhatsApp: the app-level webhook URL (Meta has one per app, not one per
+    /// message). `None`: no status webhooks unless a per-number URL is set.
+    /// Also settable at run time with [`Simulator::set_webhook_url`].
+    pub whatsapp_webhook_url: Option<String>,
+    /// WhatsApp: webhook URL per phone number id, taking precedence over
+    /// `whatsapp_webhook_url` (lets one simulator serve several Herald
+    /// channels, each with its own webhook).
+    pub whatsapp_webhook_urls: HashMap<String, String>,
+    /// WhatsApp: the account's message templates (see [`SimTemplate`]).
+    pub whatsapp_templates: Vec<SimTemplate>,
+    /// Twilio voice: how long an answered call lasts before `completed`.
+    /// `CallDuration` reports it in whole seconds, rounded up.
+    pub call_duration: Duration,
+    /// Infobip: the API key expected in `Authorization: App <key>`.
+    pub infobip_api_key: String,
+    /// Mailgun: the API key (Basic auth `api:<key>`).
+    pub mailgun_api_key: String,
+    /// Mailgun: the sending domain (`/v3/{domain}/messages`).
+    pub mailgun_domain: String,
+    /// Mailgun: the webhook signing key (HMAC-SHA256 of timestamp + token).
+    pub mailgun_webhook_signing_key: String,
+    /// Mailgun: where event webhooks go (Mailgun webhooks are set per domain,
+    /// not per message). Also settable with [`Simulator::set_webhook_url`].
+    pub mailgun_webhook_url: Option<String>,
 }
 
 impl Default for SimConfig {
@@ -102,6 +168,18 @@ impl Default for SimConfig {
             response_delay: Duration::ZERO,
             generic_api_token: "sim-api-token".to_owned(),
             generic_webhook_secret: "sim-webhook-secret".to_owned(),
+            whatsapp_access_token: "sim-whatsapp-token".to_owned(),
+            whatsapp_app_secret: "sim-app-secret".to_owned(),
+            whatsapp_waba_id: "102290129340398".to_owned(),
+            whatsapp_webhook_url: None,
+            whatsapp_webhook_urls: HashMap::new(),
+            whatsapp_templates: SimTemplate::default_set(),
+            call_duration: Duration::from_millis(50),
+            infobip_api_key: "sim-infobip-key".to_owned(),
+            mailgun_api_key: "sim-mailgun-key".to_owned(),
+            mailgun_domain: "mg.example.test".to_owned(),
+            mailgun_webhook_signing_key: "sim-mailgun-signing-key".to_owned(),
+            mailgun_webhook_url: None,
         }
     }
 }
@@ -134,23 +212,25 @@ pub struct Stats {
     pub in_flight: u64,
     /// Peak of `in_flight` since start (or reset).
     pub max_in_flight: u64,
-}
-
-/// One accepted message, as the provider received it.
-#[derive(Clone, Debug, Serialize)]
-pub struct ReceivedMessage {
-    /// The id the provider gave it (Twilio: `SM` + 32 hex digits).
-    pub sid: String,
-    pub account_sid: String,
-    pub to: String,
-    pub from: String,
-    pub body: String,
-    pub media_urls: Vec<String>,
-    pub status_callback: Option<String>,
-    /// Request headers, names lowercased; `authorization` is redacted.
-    pub headers: Vec<(String, String)>,
-    /// Milliseconds since the Unix epoch.
-    pub received_at_ms: u64,
+    /// Accepted messages per provider (`twilio`, `twilio-voice`, `whatsapp`,
+    /// `infobip`, `mailgun`, `generic`).
+    pub accepted_by_provider: BTreeMap<String, u64>,
+    /// Voice calls between initiation and their end.
+    pub calls_in_progress: u64,
+    /// Peak of `calls_in_progress`.
+    pub max_concurrent_calls: u64,
+    /// Peak of calls in progress per caller id (`From`).
+    pub max_concurrent_calls_per_from: BTreeMap<String, u64>,
+    /// Requests for a call's `Url` (TwiML) that got a 2xx answer.
+    pub twiml_requests: u64,
+    /// Requests for a call's `Url` that failed (non-2xx, error, not loopback).
+    pub twiml_failures: u64,
+    /// Live-call updates (`POST .../Calls/{Sid}.json`) received.
+    pub call_updates: u64,
+    /// MMS media URLs fetched with a 2xx answer.
+    pub media_fetches: u64,
+    /// MMS media URLs whose fetch failed.
+    pub media_fetch_failures: u64,
 }
 
 /// A running simulator. Dropping it, or calling [`Simulator::shutdown`],
@@ -186,6 +266,10 @@ impl Simulator {
         let app = axum::Router::new()
             .merge(twilio::routes())
             .merge(generic::routes())
+            .merge(whatsapp::routes())
+            .merge(voice::routes())
+            .merge(infobip::routes())
+            .merge(mailgun::routes())
             .merge(inspect::routes())
             .fallback(twilio::not_found)
             .with_state(shared.clone());
@@ -224,6 +308,34 @@ impl Simulator {
     /// Every accepted message, in arrival order.
     pub fn messages(&self) -> Vec<ReceivedMessage> {
         self.shared.lock().messages.clone()
+    }
+
+    /// Accepted messages of one provider (see [`ReceivedMessage::provider`]),
+    /// in arrival order. Also `GET /_sim/messages?provider=NAME`.
+    pub fn messages_for(&self, provider: &str) -> Vec<ReceivedMessage> {
+        self.shared.lock().messages_for(provider)
+    }
+
+    /// Sets where a provider's account-level webhooks go, at run time (the
+    /// Herald channel's webhook URL is often only known after the simulator
+    /// started): `provider` is `whatsapp` (all phone numbers),
+    /// `whatsapp:{phone-number-id}` (one number) or `mailgun`. Also
+    /// `POST /_sim/webhooks` with `{"provider","url"}`.
+    pub fn set_webhook_url(&self, provider: &str, url: &str) {
+        self.shared.set_webhook_url(provider, url);
+    }
+
+    /// Posts a signed WhatsApp notification of an inbound text message from
+    /// `from` (E.164) to `phone_number_id`, as Meta does. Returns whether the
+    /// receiver answered 2xx; counted like a status callback.
+    pub async fn whatsapp_inbound(&self, phone_number_id: &str, from: &str, text: &str) -> bool {
+        whatsapp::inbound(&self.shared, phone_number_id, from, text).await
+    }
+
+    /// Posts an Infobip inbound (MO) message report to `url`. Returns
+    /// whether the receiver answered 2xx.
+    pub async fn infobip_inbound(&self, url: &str, from: &str, to: &str, text: &str) -> bool {
+        infobip::inbound(&self.shared, url, from, to, text).await
     }
 
     /// How many accepted messages went to `to` (exact string match).
@@ -291,6 +403,8 @@ pub(crate) struct Shared {
     /// Becomes `true` at shutdown; background tasks watch it to stop early.
     pub(crate) stopped: watch::Receiver<bool>,
     state: Mutex<State>,
+    /// Account-level webhook URLs by provider key (not forgotten by reset).
+    webhooks: Mutex<HashMap<String, String>>,
     id_seed: u64,
     id_counter: AtomicU64,
 }
@@ -301,7 +415,21 @@ impl Shared {
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
             .as_nanos();
+        let mut webhooks: HashMap<String, String> = config
+            .whatsapp_webhook_urls
+            .iter()
+            .map(|(id, url)| (format!("whatsapp:{id}"), url.clone()))
+            .collect();
+        for (key, url) in [
+            ("whatsapp", &config.whatsapp_webhook_url),
+            ("mailgun", &config.mailgun_webhook_url),
+        ] {
+            if let Some(url) = url {
+                webhooks.insert(key.to_owned(), url.clone());
+            }
+        }
         Shared {
+            webhooks: Mutex::new(webhooks),
             base_url: format!("http://{}", config.listen),
             config,
             http,
@@ -319,6 +447,22 @@ impl Shared {
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn set_webhook_url(&self, provider: &str, url: &str) {
+        self.webhooks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(provider.to_owned(), url.to_owned());
+    }
+
+    /// The webhook URL for the first of `keys` that has one.
+    pub(crate) fn webhook_url(&self, keys: &[&str]) -> Option<String> {
+        let webhooks = self
+            .webhooks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        keys.iter().find_map(|key| webhooks.get(*key).cloned())
     }
 
     /// A fresh unique id: `prefix` + 32 lowercase hex digits.
@@ -344,6 +488,22 @@ impl Shared {
         state.stats.in_flight += 1;
         state.stats.max_in_flight = state.stats.max_in_flight.max(state.stats.in_flight);
         InFlight(self.clone())
+    }
+
+    /// Runs one send request: counts it (and marks it in flight), counts
+    /// the answer by status, then waits [`SimConfig::response_delay`] after
+    /// recording, so a client that times out has still caused a send.
+    pub(crate) async fn handle_send(
+        self: &Arc<Self>,
+        send: impl FnOnce() -> axum::response::Response,
+    ) -> axum::response::Response {
+        let _in_flight = self.enter_send();
+        let answer = send();
+        self.lock().count_answer(answer.status().as_u16());
+        if !self.config.response_delay.is_zero() {
+            tokio::time::sleep(self.config.response_delay).await;
+        }
+        answer
     }
 
     /// Counts a status callback's outcome, unless a reset happened since
@@ -377,50 +537,6 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         let mut state = self.0.lock();
         state.stats.in_flight = state.stats.in_flight.saturating_sub(1);
-    }
-}
-
-/// Everything that changes, behind one mutex so counters stay consistent.
-#[derive(Default)]
-pub(crate) struct State {
-    pub(crate) stats: Stats,
-    pub(crate) messages: Vec<ReceivedMessage>,
-    pub(crate) per_recipient: HashMap<String, usize>,
-    /// Numbers whose one-time failure (0429, 0500) has been served.
-    pub(crate) tripped: HashSet<String>,
-    /// Twilio's view of accepted messages: current status, by SID.
-    pub(crate) twilio: HashMap<String, twilio::Record>,
-    /// Bumped by reset, so background tasks for older messages stop counting.
-    pub(crate) epoch: u64,
-}
-
-impl State {
-    /// Records an accepted message and keeps the recipient counters exact.
-    /// Returns its index in `messages`.
-    pub(crate) fn accept(&mut self, message: ReceivedMessage) -> usize {
-        let count = self.per_recipient.entry(message.to.clone()).or_insert(0);
-        *count += 1;
-        if *count > 1 {
-            self.stats.duplicates += 1;
-        }
-        self.stats.accepted += 1;
-        self.stats.distinct_recipients = self.per_recipient.len() as u64;
-        self.messages.push(message);
-        self.messages.len() - 1
-    }
-
-    /// Counts the answer given to a send, by HTTP status.
-    pub(crate) fn count_answer(&mut self, status: u16) {
-        match status {
-            401 => {
-                self.stats.auth_failures += 1;
-                self.stats.rejected += 1;
-            }
-            429 => self.stats.rate_limited += 1,
-            400..=499 => self.stats.rejected += 1,
-            500..=599 => self.stats.server_errors += 1,
-            _ => {}
-        }
     }
 }
 

@@ -21,7 +21,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Value, json};
 
 use crate::behaviour::Behaviour;
-use crate::{ReceivedMessage, Shared, now_ms, twilio_signature, wire};
+use crate::{ReceivedMessage, Shared, media, now_ms, twilio_signature, wire};
 
 const API_VERSION: &str = "2010-04-01";
 /// Twilio refuses longer bodies (code 21617).
@@ -59,14 +59,9 @@ async fn create_message(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let _in_flight = shared.enter_send();
-    let answer = send(&shared, &account_sid, &headers, &body);
-    shared.lock().count_answer(answer.status().as_u16());
-    // After recording: a client that times out has still caused a send.
-    if !shared.config.response_delay.is_zero() {
-        tokio::time::sleep(shared.config.response_delay).await;
-    }
-    answer
+    shared
+        .handle_send(|| send(&shared, &account_sid, &headers, &body))
+        .await
 }
 
 /// Decides the answer to one send and, when accepted, records the message
@@ -87,6 +82,7 @@ fn send(shared: &Arc<Shared>, account_sid: &str, headers: &HeaderMap, body: &[u8
     }
 
     let message = ReceivedMessage {
+        provider: "twilio".to_owned(),
         sid: shared.new_id("SM"),
         account_sid: account_sid.to_owned(),
         to: form.to,
@@ -96,6 +92,7 @@ fn send(shared: &Arc<Shared>, account_sid: &str, headers: &HeaderMap, body: &[u8
         status_callback: form.status_callback,
         headers: header_list(headers),
         received_at_ms: now_ms(),
+        ..ReceivedMessage::default()
     };
     let fails_once = matches!(
         behaviour,
@@ -215,7 +212,12 @@ async fn lifecycle(shared: Arc<Shared>, sid: String, epoch: u64, behaviour: Beha
         _ => ("delivered", None),
     };
     let steps = async {
-        for (status, error) in [("sent", None), (final_status, final_error)] {
+        let steps = if media::fetch_all(&shared, &sid, epoch).await {
+            vec![("sent", None), (final_status, final_error)]
+        } else {
+            vec![("failed", Some((11200, "HTTP retrieval failure")))]
+        };
+        for (status, error) in steps {
             tokio::time::sleep(shared.config.callback_delay).await;
             match advance(&shared, &sid, epoch, status, error) {
                 None => return, // forgotten by a reset
@@ -369,7 +371,7 @@ pub(crate) async fn not_found(uri: Uri) -> Response {
 }
 
 /// Basic auth must be `AccountSid:AuthToken`, and the path's account must match.
-fn authorised(shared: &Shared, account_sid: &str, headers: &HeaderMap) -> bool {
+pub(crate) fn authorised(shared: &Shared, account_sid: &str, headers: &HeaderMap) -> bool {
     let config = &shared.config;
     let credentials = headers
         .get(header::AUTHORIZATION)
@@ -387,7 +389,7 @@ fn authorised(shared: &Shared, account_sid: &str, headers: &HeaderMap) -> bool {
 }
 
 /// Twilio's error body: `{"code", "message", "more_info", "status"}`.
-fn error(status: StatusCode, code: u32, message: impl Into<String>) -> Response {
+pub(crate) fn error(status: StatusCode, code: u32, message: impl Into<String>) -> Response {
     let body = json!({
         "code": code,
         "message": message.into(),
@@ -397,7 +399,7 @@ fn error(status: StatusCode, code: u32, message: impl Into<String>) -> Response 
     (status, Json(body)).into_response()
 }
 
-fn unauthorised() -> Response {
+pub(crate) fn unauthorised() -> Response {
     let mut answer = error(StatusCode::UNAUTHORIZED, 20003, "Authenticate");
     answer.headers_mut().insert(
         header::WWW_AUTHENTICATE,
@@ -407,7 +409,7 @@ fn unauthorised() -> Response {
 }
 
 /// A send refused as malformed: 400 with this Twilio code and message.
-struct Invalid(u32, String);
+pub(crate) struct Invalid(pub(crate) u32, pub(crate) String);
 
 impl IntoResponse for Invalid {
     fn into_response(self) -> Response {
@@ -415,14 +417,14 @@ impl IntoResponse for Invalid {
     }
 }
 
-fn invalid_to(to: &str) -> Invalid {
+pub(crate) fn invalid_to(to: &str) -> Invalid {
     Invalid(
         21211,
         format!("The 'To' number {to} is not a valid phone number."),
     )
 }
 
-fn too_many_requests() -> Response {
+pub(crate) fn too_many_requests() -> Response {
     let mut answer = error(StatusCode::TOO_MANY_REQUESTS, 20429, "Too Many Requests");
     answer
         .headers_mut()

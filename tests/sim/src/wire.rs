@@ -64,6 +64,19 @@ pub(crate) fn rfc2822(unix_ms: u64) -> String {
     )
 }
 
+/// `2015-07-30T20:12:31` (UTC, no zone): the date part of ISO 8601 stamps.
+pub(crate) fn iso8601(unix_ms: u64) -> String {
+    let secs = unix_ms / 1000;
+    let (year, month, day) = civil_from_days((secs / 86_400) as i64);
+    let rem = secs % 86_400;
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 /// Days since 1970-01-01 to (year, month, day): Howard Hinnant's algorithm.
 fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
@@ -116,5 +129,6 @@ mod tests {
             "Thu, 30 Jul 2015 20:12:31 +0000"
         );
         assert_eq!(rfc2822(951_782_400_000), "Tue, 29 Feb 2000 00:00:00 +0000");
+        assert_eq!(iso8601(1_438_287_151_000), "2015-07-30T20:12:31");
     }
 }

@@ -7,7 +7,8 @@ use std::time::Duration;
 use clap::Parser;
 use herald_sim::{SimConfig, Simulator};
 
-/// Provider simulator: Twilio Programmable Messaging on 127.0.0.1.
+/// Provider simulator on 127.0.0.1: Twilio Messaging and Voice, WhatsApp Cloud
+/// API, Infobip SMS, Mailgun (credentials: the `SimConfig` defaults).
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Args {
@@ -55,6 +56,24 @@ async fn main() -> anyhow::Result<()> {
         "  Twilio: POST {}/2010-04-01/Accounts/{}/Messages.json",
         sim.base_url(),
         sim.config().twilio_account_sid
+    );
+    println!(
+        "  Twilio calls: POST {}/2010-04-01/Accounts/{{sid}}/Calls.json",
+        sim.base_url()
+    );
+    println!(
+        "  WhatsApp: POST {}/v21.0/{{phone-number-id}}/messages",
+        sim.base_url()
+    );
+    println!("  Infobip:  POST {}/sms/2/text/advanced", sim.base_url());
+    println!(
+        "  Mailgun:  POST {}/v3/{}/messages",
+        sim.base_url(),
+        sim.config().mailgun_domain
+    );
+    println!(
+        "  webhooks: POST {}/_sim/webhooks {{\"provider\",\"url\"}}",
+        sim.base_url()
     );
     println!("  stats:  GET  {}/_sim/stats", sim.base_url());
     tokio::signal::ctrl_c().await?;

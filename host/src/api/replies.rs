@@ -1,0 +1,87 @@
+//! The tenant's reply endpoint: where inbound replies are forwarded, signed
+//! with the tenant's webhook secret (see `domain::reply` for the header).
+
+use axum::Json;
+use axum::extract::{Query, State};
+use rand::Rng;
+use serde::Deserialize;
+
+use super::AppState;
+use super::auth::TenantAuth;
+use super::error::{ApiError, ApiResult};
+use super::json::ApiJson;
+use crate::store::{ReplySettings, Session};
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetReplyEndpoint {
+    /// An `http(s)` URL; `null` stops forwarding (replies are still recorded).
+    pub reply_url: Option<String>,
+    /// Issue a new webhook secret (the old one stops verifying at once).
+    #[serde(default)]
+    pub rotate_secret: bool,
+}
+
+#[utoipa::path(put, path = "/v1/reply-endpoint", tag = "replies", request_body = SetReplyEndpoint,
+    responses((status = 200, body = ReplySettings), (status = 422, body = super::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn set(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    ApiJson(req): ApiJson<SetReplyEndpoint>,
+) -> ApiResult<Json<ReplySettings>> {
+    if let Some(url) = &req.reply_url {
+        match url::Url::parse(url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+            _ => {
+                return Err(ApiError::invalid(
+                    "reply_url",
+                    "must be an absolute http(s) URL",
+                ));
+            }
+        }
+    }
+    let secret = format!("whsec_{}", hex::encode(rand::rng().random::<[u8; 24]>()));
+    let settings = state
+        .store
+        .set_reply_endpoint(
+            tenant.id,
+            req.reply_url.as_deref(),
+            &secret,
+            req.rotate_secret,
+        )
+        .await?;
+    tracing::info!(tenant = tenant.id, url = ?settings.reply_url, rotated = req.rotate_secret,
+        "reply endpoint set");
+    Ok(Json(settings))
+}
+
+#[utoipa::path(get, path = "/v1/reply-endpoint", tag = "replies",
+    responses((status = 200, body = ReplySettings)), security(("api_key" = [])))]
+pub async fn get(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+) -> ApiResult<Json<ReplySettings>> {
+    Ok(Json(state.store.reply_settings(tenant.id).await?))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct SessionFilter {
+    /// Only sessions routed here: `reply_endpoint` or `queue:NAME`.
+    pub target: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/sessions", tag = "replies", params(SessionFilter),
+    responses((status = 200, body = Vec<Session>)), security(("api_key" = [])))]
+pub async fn sessions(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    Query(filter): Query<SessionFilter>,
+) -> ApiResult<Json<Vec<Session>>> {
+    Ok(Json(
+        state
+            .store
+            .sessions(tenant.id, filter.target.as_deref())
+            .await?,
+    ))
+}

@@ -1,0 +1,143 @@
+//! The message a member gets, per campaign type: rendered from the
+//! campaign's content and the contact's values, in the contract's terms.
+
+use std::collections::BTreeMap;
+
+use super::Engine;
+use crate::domain::campaign_spec::{AmdAction, CampaignContent, TemplateParameter};
+use crate::domain::template::BodyTemplate;
+use crate::plugins::wit;
+use crate::store::{ClaimedMember, Id};
+
+/// What to send, with a text summary for the member's conversation.
+pub struct Rendered {
+    pub content: wit::Content,
+    pub summary: String,
+    /// Replaces the channel's sender (a voice campaign's caller id).
+    pub sender: Option<String>,
+}
+
+/// A member's message cannot be built (a missing contact value, media
+/// deleted...): the member fails with this reason, nothing is sent.
+pub type RenderError = String;
+
+impl Engine {
+    pub(super) async fn render(&self, member: &ClaimedMember) -> Result<Rendered, RenderError> {
+        let values = &member.values;
+        Ok(match &member.content {
+            CampaignContent::Sms { body, media_id } => {
+                let text = render_text(body, values)?;
+                let media = match media_id {
+                    Some(id) => vec![self.media_ref(member.tenant_id, *id).await?],
+                    None => Vec::new(),
+                };
+                let summary = match media.first() {
+                    Some(m) => format!("{text}\n[{}]", m.url),
+                    None => text.clone(),
+                };
+                Rendered {
+                    content: wit::Content::Text(wit::TextMessage { body: text, media }),
+                    summary,
+                    sender: None,
+                }
+            }
+            CampaignContent::Whatsapp { template } => {
+                let parameters = template
+                    .parameters
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| match p {
+                        TemplateParameter::Literal(v) => Ok(v.clone()),
+                        TemplateParameter::Field(f) => values
+                            .get(f)
+                            .filter(|v| !v.trim().is_empty())
+                            .cloned()
+                            .ok_or_else(|| {
+                                format!("contact has no value for `{f}` (template parameter {{{{{}}}}})", i + 1)
+                            }),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                let header_media = match template.header_media_id {
+                    Some(id) => Some(self.media_ref(member.tenant_id, id).await?),
+                    None => None,
+                };
+                Rendered {
+                    summary: format!(
+                        "template {} ({}) [{}]",
+                        template.name,
+                        template.language,
+                        parameters.join(", ")
+                    ),
+                    content: wit::Content::WhatsappTemplate(wit::TemplateMessage {
+                        name: template.name.clone(),
+                        language: template.language.clone(),
+                        body_parameters: parameters,
+                        header_media,
+                        header_parameters: Vec::new(),
+                    }),
+                    sender: None,
+                }
+            }
+            CampaignContent::Voice(v) => Rendered {
+                content: wit::Content::Voice(wit::VoiceCall {
+                    queue: v.queue.clone(),
+                    amd_enabled: v.amd_enabled,
+                    amd_action: match v.amd_action {
+                        AmdAction::HangUp => wit::AmdAction::HangUp,
+                        AmdAction::Voicemail => wit::AmdAction::Voicemail,
+                    },
+                    voicemail_message: v.voicemail_message.clone(),
+                }),
+                summary: format!("call, queue {}", v.queue),
+                sender: v.caller_id.clone(),
+            },
+            CampaignContent::Email {
+                subject,
+                body,
+                html_body,
+            } => {
+                let subject = render_text(subject, values)?;
+                let text = match body {
+                    Some(b) => render_text(b, values)?,
+                    None => String::new(),
+                };
+                let html = match html_body {
+                    Some(h) => Some(render_text(h, values)?),
+                    None => None,
+                };
+                Rendered {
+                    summary: format!("{subject}\n\n{text}"),
+                    content: wit::Content::Email(wit::EmailMessage {
+                        subject,
+                        text_body: text,
+                        html_body: html,
+                    }),
+                    sender: None,
+                }
+            }
+        })
+    }
+
+    /// The public URL a provider fetches an uploaded file from.
+    async fn media_ref(&self, tenant: Id, id: Id) -> Result<wit::Media, RenderError> {
+        let media = self
+            .store
+            .media(tenant, id)
+            .await
+            .map_err(|e| format!("media {id} unavailable: {e}"))?;
+        Ok(wit::Media {
+            url: format!(
+                "{}/media/{}",
+                self.config.public_url.trim_end_matches('/'),
+                media.token
+            ),
+            content_type: media.content_type,
+        })
+    }
+}
+
+fn render_text(source: &str, values: &BTreeMap<String, String>) -> Result<String, RenderError> {
+    BodyTemplate::parse(source)
+        .and_then(|t| t.render(values))
+        .map_err(|e| e.to_string())
+}
