@@ -147,7 +147,7 @@ async fn hot_reload_under_load_loses_nothing(backend: Backend) {
     assert_eq!(stats.duplicates, 0);
     // After each swap (plus a grace for calls already running on the old
     // version), every send carries the new version's marker.
-    let grace = 1_000;
+    let grace = 2_000;
     let messages = sim.messages();
     for (i, (at, version)) in swaps.iter().enumerate() {
         let until = swaps.get(i + 1).map(|s| s.0).unwrap_or(u64::MAX);

@@ -130,6 +130,12 @@ async fn attempt(engine: &Engine, member: &ClaimedMember) -> Classified {
             );
         }
     };
+    let rendered = match engine.render(member).await {
+        Ok(r) => r,
+        Err(e) => return failed(FailureClass::Rejected, None, e, member.attempt),
+    };
+    // Resolved last, right before the call: a hot swap takes effect for
+    // every call that has not started yet.
     let plugin = match engine
         .registry
         .resolve(&channel.plugin, channel.pinned_sha256.as_deref())
@@ -144,10 +150,6 @@ async fn attempt(engine: &Engine, member: &ClaimedMember) -> Classified {
     let span = tracing::Span::current();
     span.record("plugin", plugin.name());
     span.record("version", plugin.version());
-    let rendered = match engine.render(member).await {
-        Ok(r) => r,
-        Err(e) => return failed(FailureClass::Rejected, None, e, member.attempt),
-    };
     let message = wit::OutboundMessage {
         idempotency_key: member.idempotency_key.clone(),
         to: member.address.clone(),
