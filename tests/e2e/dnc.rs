@@ -1,5 +1,8 @@
 //! The do-not-contact list: managed by API and CSV, checked at send time.
 
+use std::time::Duration;
+
+use herald_sim::{SimConfig, Simulator, twilio_signature};
 use serde_json::json;
 
 use crate::both_backends;
@@ -65,3 +68,120 @@ async fn dnc_list_is_managed_by_api_and_csv(backend: Backend) {
     assert_eq!(theirs["entries"].as_array().unwrap().len(), 0, "per tenant");
 }
 both_backends!(dnc_list_is_managed_by_api_and_csv);
+
+/// Sends a signed Twilio inbound message from `from` to the channel.
+async fn reply(herald: &Herald, sim: &Simulator, channel: i64, sid: &str, from: &str, body: &str) {
+    let url = format!("{}/webhooks/{channel}", herald.base);
+    let params: Vec<(String, String)> = [
+        ("AccountSid", sim.config().twilio_account_sid.as_str()),
+        ("MessageSid", sid),
+        ("From", from),
+        ("To", "+15005550006"),
+        ("Body", body),
+        ("NumMedia", "0"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let signature = twilio_signature(&sim.config().twilio_auth_token, &url, &params);
+    let resp = herald
+        .http
+        .post(&url)
+        .header("X-Twilio-Signature", signature)
+        .form(&params)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+}
+
+async fn stop_reply_opts_out_of_every_campaign(backend: Backend) {
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    let herald = Herald::start(backend, &[]).await;
+    let api = herald.new_tenant("acme").await;
+    let channel = api.sim_channel(&sim, "twilio-sms").await;
+    let (x, y) = ("+14155550150".to_string(), "+14155550151".to_string());
+    let first = api
+        .campaign(channel, api.list_with(&[x.clone(), y.clone()]).await, "Hi")
+        .await;
+    api.post_empty(&format!("/v1/campaigns/{first}/start"))
+        .await;
+    api.wait_status(first, "completed", Duration::from_secs(30))
+        .await;
+
+    // STOP, the provider retrying that webhook, and a second STOP.
+    reply(
+        &herald,
+        &sim,
+        channel,
+        "SM00000000000000000000000000stop1",
+        &x,
+        "Stop",
+    )
+    .await;
+    reply(
+        &herald,
+        &sim,
+        channel,
+        "SM00000000000000000000000000stop1",
+        &x,
+        "Stop",
+    )
+    .await;
+    reply(
+        &herald,
+        &sim,
+        channel,
+        "SM00000000000000000000000000stop2",
+        &x,
+        "STOP!",
+    )
+    .await;
+    let (_, dnc) = api.get("/v1/dnc").await;
+    assert_eq!(dnc["entries"][0]["address"], x.as_str(), "{dnc}");
+    assert_eq!(dnc["entries"][0]["source"], "reply:STOP");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        sim.sends_to(&x),
+        2,
+        "the campaign message and one confirmation"
+    );
+
+    // No campaign sends to it again; the others still get theirs.
+    let second = api
+        .campaign(
+            channel,
+            api.list_with(&[x.clone(), y.clone()]).await,
+            "Again",
+        )
+        .await;
+    api.post_empty(&format!("/v1/campaigns/{second}/start"))
+        .await;
+    api.wait_status(second, "completed", Duration::from_secs(30))
+        .await;
+    let members = api.all_members(second).await;
+    let of = |a: &str| members.iter().find(|m| m["address"] == a).unwrap().clone();
+    assert_eq!(of(&x)["status"], "disqualified", "{members:?}");
+    assert_eq!(of(&x)["error_code"], "do_not_contact");
+    assert_eq!(of(&x)["attempts"], 0);
+    assert_eq!(of(&y)["status"], "delivered");
+    let (_, progress) = api.get(&format!("/v1/campaigns/{second}/progress")).await;
+    assert_eq!(progress["disqualified"], 1, "{progress}");
+    assert_eq!(sim.sends_to(&x), 2);
+
+    // START re-subscribes, with its own confirmation.
+    reply(
+        &herald,
+        &sim,
+        channel,
+        "SM00000000000000000000000000star1",
+        &x,
+        "start",
+    )
+    .await;
+    let (_, dnc) = api.get("/v1/dnc").await;
+    assert_eq!(dnc["entries"].as_array().unwrap().len(), 0, "{dnc}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(sim.sends_to(&x), 3);
+}
+both_backends!(stop_reply_opts_out_of_every_campaign);

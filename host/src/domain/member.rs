@@ -24,10 +24,13 @@ pub enum MemberStatus {
     Unknown,
     /// Its campaign was cancelled before it was sent.
     Cancelled,
+    /// Never sent: the address is on the tenant's do-not-contact list
+    /// (checked when the send is claimed). Final, with the reason.
+    Disqualified,
 }
 
 impl MemberStatus {
-    pub const ALL: [MemberStatus; 9] = [
+    pub const ALL: [MemberStatus; 10] = [
         Self::Queued,
         Self::Sending,
         Self::Sent,
@@ -37,6 +40,7 @@ impl MemberStatus {
         Self::Failed,
         Self::Unknown,
         Self::Cancelled,
+        Self::Disqualified,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -50,6 +54,7 @@ impl MemberStatus {
             Self::Failed => "failed",
             Self::Unknown => "unknown",
             Self::Cancelled => "cancelled",
+            Self::Disqualified => "disqualified",
         }
     }
 
@@ -79,7 +84,12 @@ impl MemberStatus {
             Self::Queued => 0,
             Self::Sending => 1,
             Self::Sent => 2,
-            Self::Delivered | Self::Completed | Self::Failed | Self::Unknown | Self::Cancelled => 3,
+            Self::Delivered
+            | Self::Completed
+            | Self::Failed
+            | Self::Unknown
+            | Self::Cancelled
+            | Self::Disqualified => 3,
             Self::Read => 4,
         }
     }

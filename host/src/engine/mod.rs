@@ -7,6 +7,7 @@ mod content;
 mod dispatcher;
 mod import_jobs;
 pub mod import_reader;
+mod opt_out;
 mod outcome;
 mod reconciler;
 mod replies;

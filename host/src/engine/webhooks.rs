@@ -91,6 +91,7 @@ impl Engine {
                     // so the reply lands on its new membership.
                     self.enrol_inbound(channel.tenant_id, channel_id, &message.sender)
                         .await;
+                    self.apply_keyword(&channel, &message).await;
                     self.record_reply(channel.tenant_id, channel.id, message)
                         .await
                 }

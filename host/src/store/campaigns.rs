@@ -67,6 +67,8 @@ pub struct Progress {
     /// Outcome unknown after a crash; never resent automatically.
     pub unknown: i64,
     pub cancelled: i64,
+    /// Not sent: on the do-not-contact list when their turn came.
+    pub disqualified: i64,
     /// Read by the recipient (WhatsApp); also counted in `delivered`.
     pub read: i64,
     /// Voice: calls that ended at a machine (with or without voicemail).
@@ -261,6 +263,7 @@ impl Store {
                 "failed" => p.failed += count,
                 "unknown" => p.unknown += count,
                 "cancelled" => p.cancelled += count,
+                "disqualified" => p.disqualified += count,
                 _ => {}
             }
         }
