@@ -80,3 +80,69 @@ async fn tenants_are_isolated(backend: Backend) {
     assert_eq!(status, 401);
 }
 both_backends!(tenants_are_isolated);
+
+/// Seed 000's per-tenant flag: an admin switches campaigns off for one
+/// tenant; its campaign endpoints answer 403, other tenants are unaffected.
+async fn campaigns_can_be_switched_off_per_tenant(backend: Backend) {
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    let herald = Herald::start(backend, &[]).await;
+    let a = herald.new_tenant("a").await;
+    let b = herald.new_tenant("b").await;
+    let (_, me) = a.get("/v1/tenant").await;
+    assert_eq!(me["campaigns_enabled"], true);
+    let channel = a.sim_channel(&sim, "twilio-sms").await;
+    let list = a.list_with(&numbers_ending("7000", 1, 300)).await;
+    let campaign = a.campaign(channel, list, "hi").await;
+
+    let id = me["id"].as_i64().unwrap();
+    let (status, _) = a
+        .patch(
+            &format!("/v1/tenants/{id}"),
+            json!({"campaigns_enabled": false}),
+        )
+        .await;
+    assert_eq!(status, 401, "a tenant cannot flip its own flag");
+    let admin = herald.admin();
+    let (status, body) = admin
+        .patch(
+            &format!("/v1/tenants/{id}"),
+            json!({"campaigns_enabled": false}),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+
+    for (status, body) in [
+        a.get("/v1/campaigns").await,
+        a.get(&format!("/v1/campaigns/{campaign}")).await,
+        a.post_empty(&format!("/v1/campaigns/{campaign}/start"))
+            .await,
+    ] {
+        assert_eq!(status, 403, "{body}");
+        assert_eq!(body["error"]["code"], "forbidden");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("not enabled"),
+            "{body}"
+        );
+    }
+    let (status, _) = a.get(&format!("/v1/lists/{list}")).await;
+    assert_eq!(status, 200, "only campaigns are switched off");
+    let (status, _) = b.get("/v1/campaigns").await;
+    assert_eq!(status, 200, "other tenants are unaffected");
+
+    admin
+        .patch(
+            &format!("/v1/tenants/{id}"),
+            json!({"campaigns_enabled": true}),
+        )
+        .await;
+    let (status, _) = a.get(&format!("/v1/campaigns/{campaign}")).await;
+    assert_eq!(status, 200);
+    let (status, _) = admin
+        .patch("/v1/tenants/999999", json!({"campaigns_enabled": true}))
+        .await;
+    assert_eq!(status, 404);
+}
+both_backends!(campaigns_can_be_switched_off_per_tenant);

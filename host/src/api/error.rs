@@ -26,6 +26,8 @@ pub enum ApiError {
     /// 409: not allowed in the current state.
     Conflict(String),
     Unauthorized(&'static str),
+    /// 403: the action is switched off for this tenant.
+    Forbidden(String),
     /// 413: an upload over its size limit.
     TooLarge(String),
     /// 502: the provider (through the channel's plugin) failed or refused.
@@ -81,6 +83,7 @@ impl IntoResponse for ApiError {
             }
             Self::NotFound(what) => (StatusCode::NOT_FOUND, "not_found", what.to_owned(), None),
             Self::Conflict(m) => (StatusCode::CONFLICT, "conflict", m, None),
+            Self::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m, None),
             Self::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "unauthorized", m.to_owned(), None),
             Self::TooLarge(m) => (
                 StatusCode::PAYLOAD_TOO_LARGE,

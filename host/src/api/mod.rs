@@ -81,6 +81,7 @@ pub fn router(state: AppState) -> Router {
             get(|| async { axum::Json(openapi::ApiDoc::openapi()) }),
         )
         .route("/v1/tenants", post(tenants::create).get(tenants::list))
+        .route("/v1/tenants/{id}", axum::routing::patch(tenants::set_flags))
         .route(
             "/v1/tenant",
             get(tenants::me).patch(tenants::update_settings),
@@ -159,6 +160,10 @@ pub fn router(state: AppState) -> Router {
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .merge(uploads)
         .merge(imports)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            tenants::campaigns_gate,
+        ))
         // A bug in a handler answers 500 instead of dropping the connection.
         .layer(CatchPanicLayer::custom(|_| {
             error::ApiError::Internal("a request handler panicked".into()).into_response()

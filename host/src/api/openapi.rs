@@ -9,7 +9,7 @@ use utoipa::{Modify, OpenApi};
     info(title = "Herald", description = "Campaign server with sandboxed provider plugins"),
     paths(
         super::tenants::create, super::tenants::list, super::tenants::me,
-        super::tenants::update_settings,
+        super::tenants::update_settings, super::tenants::set_flags,
         super::channels::create, super::channels::list, super::channels::get, super::channels::update,
         super::lists::create, super::lists::list, super::lists::get,
         super::lists::add_contacts, super::lists::contacts, super::lists::remove_contact,

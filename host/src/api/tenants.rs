@@ -94,3 +94,61 @@ pub async fn update_settings(
     }
     Ok(Json(tenant))
 }
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TenantFlags {
+    /// Off: the tenant's `/v1/campaigns` endpoints answer 403.
+    pub campaigns_enabled: bool,
+}
+
+#[utoipa::path(patch, path = "/v1/tenants/{id}", tag = "tenants", request_body = TenantFlags,
+    responses((status = 204), (status = 404, body = super::error::ErrorBody)),
+    security(("admin_key" = [])))]
+pub async fn set_flags(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    axum::extract::Path(id): axum::extract::Path<crate::store::Id>,
+    ApiJson(req): ApiJson<TenantFlags>,
+) -> ApiResult<StatusCode> {
+    state
+        .store
+        .set_campaigns_enabled(id, req.campaigns_enabled)
+        .await?;
+    tracing::info!(
+        tenant = id,
+        campaigns_enabled = req.campaigns_enabled,
+        "tenant flags changed"
+    );
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Refuses the campaign endpoints of a tenant whose campaigns are switched
+/// off, before any handler runs, with a message saying who can change it.
+pub async fn campaigns_gate(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if request.uri().path().starts_with("/v1/campaigns") {
+        let (mut parts, body) = request.into_parts();
+        if let Ok(TenantAuth(tenant)) =
+            <TenantAuth as axum::extract::FromRequestParts<AppState>>::from_request_parts(
+                &mut parts, &state,
+            )
+            .await
+            && !tenant.campaigns_enabled
+        {
+            return ApiError::Forbidden(
+                "campaigns are not enabled for this tenant; an administrator can enable them"
+                    .into(),
+            )
+            .into_response();
+        }
+        return next
+            .run(axum::extract::Request::from_parts(parts, body))
+            .await;
+    }
+    next.run(request).await
+}

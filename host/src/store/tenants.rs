@@ -14,6 +14,8 @@ pub struct Tenant {
     pub timezone: String,
     /// ISO country assumed for numbers written without a country code.
     pub default_region: Option<String>,
+    /// Off: the tenant's campaign endpoints answer 403 (an admin switch).
+    pub campaigns_enabled: bool,
     pub created_at: i64,
 }
 
@@ -45,13 +47,14 @@ impl Store {
             name: name.to_owned(),
             timezone: "UTC".into(),
             default_region: None,
+            campaigns_enabled: true,
             created_at: now,
         })
     }
 
     pub async fn tenant_by_key(&self, api_key: &str) -> StoreResult<Option<Tenant>> {
         let row = sqlx::query(
-            "SELECT id, name, timezone, created_at, default_region FROM tenants WHERE api_key_hash = $1",
+            "SELECT id, name, timezone, created_at, default_region, campaigns_enabled FROM tenants WHERE api_key_hash = $1",
         )
         .bind(hash_key(api_key))
         .fetch_optional(&self.pool)
@@ -111,9 +114,23 @@ impl Store {
         })
     }
 
+    /// Admin: switches campaigns on or off for a tenant.
+    pub async fn set_campaigns_enabled(&self, id: Id, enabled: bool) -> StoreResult<()> {
+        let changed = sqlx::query("UPDATE tenants SET campaigns_enabled = $1 WHERE id = $2")
+            .bind(enabled as i64)
+            .bind(id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        if changed == 0 {
+            return Err(super::StoreError::NotFound);
+        }
+        Ok(())
+    }
+
     pub async fn list_tenants(&self) -> StoreResult<Vec<Tenant>> {
         let rows = sqlx::query(
-            "SELECT id, name, timezone, created_at, default_region FROM tenants ORDER BY id",
+            "SELECT id, name, timezone, created_at, default_region, campaigns_enabled FROM tenants ORDER BY id",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -128,5 +145,6 @@ fn tenant_from_row(r: &sqlx::any::AnyRow) -> Tenant {
         timezone: r.get(2),
         created_at: r.get(3),
         default_region: r.get(4),
+        campaigns_enabled: r.get::<i64, _>(5) != 0,
     }
 }
