@@ -58,6 +58,15 @@ async fn mms_then_switch_to_infobip(backend: Backend) {
         (201, Some(3 << 20)),
         "{large}"
     );
+    // Over 100 MB: 413 with the usual JSON error, nothing stored.
+    let mut huge = png();
+    huge.resize((100 << 20) + 1, 1);
+    let (status, err) = api.post_bytes("/v1/media", huge).await;
+    assert_eq!(
+        (status, err["error"]["code"].as_str()),
+        (413, Some("too_large")),
+        "{err}"
+    );
 
     let sms = |media: Option<i64>| {
         let mut c = json!({ "name": "promo", "type": "sms", "channel_id": ch, "list_id": list,

@@ -230,6 +230,7 @@ async fn receive(
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
         && length > limit + (64 << 10)
     {
+        super::upload::drain(request.into_body().into_data_stream()).await;
         return Err(ApiError::TooLarge(format!(
             "the upload is {} MB; the limit is {} MB",
             length >> 20,

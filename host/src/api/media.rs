@@ -32,8 +32,23 @@ pub async fn upload(
     State(state): State<AppState>,
     TenantAuth(tenant): TenantAuth,
     Query(params): Query<UploadParams>,
-    body: Bytes,
+    request: axum::extract::Request,
 ) -> ApiResult<(StatusCode, Json<Media>)> {
+    // Read with the limit here (not a tower layer) so that an upload over
+    // it gets the JSON error every other refusal has.
+    let too_large = || ApiError::TooLarge("the file is larger than the limit of 100 MB".into());
+    if request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+        .is_some_and(|n| n > MAX_MEDIA_BYTES)
+    {
+        super::upload::drain(request.into_body().into_data_stream()).await;
+        return Err(too_large());
+    }
+    let body: Bytes = axum::body::to_bytes(request.into_body(), MAX_MEDIA_BYTES)
+        .await
+        .map_err(|_| too_large())?;
     if body.is_empty() {
         return Err(ApiError::invalid("body", "the upload is empty"));
     }

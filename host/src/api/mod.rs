@@ -53,8 +53,6 @@ pub struct AppState {
 
 /// Largest plugin component upload.
 const MAX_PLUGIN_BYTES: usize = 40 << 20;
-/// Largest media upload, with room for the request around it.
-const MAX_MEDIA_REQUEST_BYTES: usize = crate::domain::media::MAX_MEDIA_BYTES + (1 << 20);
 
 pub fn router(state: AppState) -> Router {
     let uploads = Router::new()
@@ -66,8 +64,7 @@ pub fn router(state: AppState) -> Router {
         .merge(
             Router::new()
                 .route("/v1/media", post(media::upload))
-                .layer(axum::extract::DefaultBodyLimit::disable())
-                .layer(RequestBodyLimitLayer::new(MAX_MEDIA_REQUEST_BYTES)),
+                .layer(axum::extract::DefaultBodyLimit::disable()),
         );
     // CSV imports enforce their own (configurable) limit while streaming.
     let imports = Router::new()

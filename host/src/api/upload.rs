@@ -108,6 +108,7 @@ where
         })?;
         received += chunk.len() as u64;
         if received > limit {
+            drain(&mut body).await;
             return Err(ApiError::TooLarge(format!(
                 "the file is larger than the limit of {} MB",
                 limit >> 20
@@ -136,6 +137,26 @@ where
     check.finish().map_err(not_utf8)?;
     out.flush().await.map_err(io_error)?;
     Ok(received)
+}
+
+/// Most bytes read and thrown away after refusing an upload as too large.
+const DRAIN_CAP: u64 = 256 << 20;
+
+/// Reads the rest of a refused upload and discards it (up to a cap), so the
+/// client, still sending, receives the error instead of a connection reset:
+/// hyper closes a connection whose request body was left unread, and the
+/// kernel then resets it under the client's feet, losing the response.
+pub async fn drain<S, E>(mut body: S)
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+{
+    let mut read = 0u64;
+    while let Some(Ok(chunk)) = body.next().await {
+        read += chunk.len() as u64;
+        if read > DRAIN_CAP {
+            break;
+        }
+    }
 }
 
 fn io_error(e: std::io::Error) -> ApiError {
