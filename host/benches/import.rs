@@ -19,22 +19,24 @@ use herald::engine::Importer;
 use herald::engine::import_reader::read_batches;
 use herald::store::{Checkpoint, NewImportJob, Store};
 
-/// One valid national significant number per country, varied by `i`.
+/// A valid number, distinct for each `i`, in one of six countries and in
+/// the forms people write (formatted international, plain E.164, national
+/// with the default region US).
 fn valid_number(i: u64) -> String {
-    let n = i % 1_000_000;
+    let k = i / 6;
     match i % 6 {
-        0 => format!("+1 (415) {:03}-{:04}", 200 + n % 800, n % 10_000), // US, formatted
-        1 => format!("+44 20 7{:03} {:04}", n % 1000, (n / 7) % 10_000), // London
-        2 => format!("+49 30 {:08}", 10_000_000 + n * 37 % 90_000_000),  // Berlin
+        0 => format!("(415) {:03}-{:04}", 200 + k / 10_000 % 800, k % 10_000), // US, national
+        1 => format!("+44 20 7{:03} {:04}", k / 10_000 % 1000, k % 10_000),    // London
+        2 => format!("+4930{:08}", 20_000_000 + k),                            // Berlin, E.164
         3 => format!(
             "+33 6 {:02} {:02} {:02} {:02}",
-            n % 100,
-            n / 100 % 100,
-            n / 7 % 100,
-            n / 11 % 100
+            k / 1_000_000 % 100,
+            k / 10_000 % 100,
+            k / 100 % 100,
+            k % 100
         ),
-        4 => format!("+55 11 9{:04}-{:04}", 1000 + n % 9000, n % 10_000), // São Paulo mobile
-        _ => format!("+91 98{:03} {:05}", n % 1000, n / 3 % 100_000),     // India mobile
+        4 => format!("+55 11 9{:04}-{:04}", 5000 + k / 10_000 % 5000, k % 10_000), // São Paulo mobile
+        _ => format!("+91 98{:03} {:05}", k / 100_000 % 1000, k % 100_000),        // India mobile
     }
 }
 
