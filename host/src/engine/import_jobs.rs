@@ -17,6 +17,9 @@ use crate::store::{BatchResult, Id, ImportJob, ImportStatus, Store};
 /// Batches commit every few milliseconds, so this only delays the takeover
 /// of a job whose process died.
 const LEASE: Duration = Duration::from_secs(10);
+/// How often (in batches of 2,000 rows) the database's planner statistics
+/// are refreshed while an import grows the contacts table.
+const STATS_EVERY_BATCHES: u64 = 25;
 
 pub struct Importer {
     store: Store,
@@ -160,7 +163,14 @@ impl Importer {
         });
         let mut counts = job.counts;
         let started = std::time::Instant::now();
+        let mut batches = 0u64;
         while let Some(batch) = rx.recv().await {
+            batches += 1;
+            if batches.is_multiple_of(STATS_EVERY_BATCHES)
+                && let Err(e) = self.store.refresh_import_stats().await
+            {
+                tracing::warn!(error = %e, "refreshing planner statistics failed");
+            }
             match self
                 .store
                 .apply_import_batch(job, &self.owner, &batch, LEASE.as_millis() as i64)

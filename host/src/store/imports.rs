@@ -268,6 +268,20 @@ impl Store {
         self.import_job(tenant, id).await
     }
 
+    /// Refreshes PostgreSQL's statistics of the tables an import grows. A
+    /// table that grew from empty within minutes still looks empty to the
+    /// planner until autovacuum catches up, and it then scans every contact
+    /// for each batch's lookups (measured: 17 ms per batch at first, 570 ms
+    /// at 900k contacts). SQLite's planner uses the indexes regardless.
+    pub async fn refresh_import_stats(&self) -> StoreResult<()> {
+        if self.backend == super::Backend::Postgres {
+            sqlx::query("ANALYZE contacts, list_contacts")
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// The rejected rows of a job, in row order, after row `after`.
     pub async fn import_rejections(
         &self,
