@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use herald_sim::{SimConfig, Simulator, twilio_signature};
+use herald_sim::{SimConfig, Simulator};
 use serde_json::json;
 
 use crate::both_backends;
-use crate::harness::{Backend, Herald};
+use crate::harness::{Backend, Herald, twilio_inbound};
 
 async fn dnc_list_is_managed_by_api_and_csv(backend: Backend) {
     let herald = Herald::start(backend, &[]).await;
@@ -69,30 +69,12 @@ async fn dnc_list_is_managed_by_api_and_csv(backend: Backend) {
 }
 both_backends!(dnc_list_is_managed_by_api_and_csv);
 
-/// Sends a signed Twilio inbound message from `from` to the channel.
+/// A reply from `from`, which must be accepted.
 async fn reply(herald: &Herald, sim: &Simulator, channel: i64, sid: &str, from: &str, body: &str) {
-    let url = format!("{}/webhooks/{channel}", herald.base);
-    let params: Vec<(String, String)> = [
-        ("AccountSid", sim.config().twilio_account_sid.as_str()),
-        ("MessageSid", sid),
-        ("From", from),
-        ("To", "+15005550006"),
-        ("Body", body),
-        ("NumMedia", "0"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    let signature = twilio_signature(&sim.config().twilio_auth_token, &url, &params);
-    let resp = herald
-        .http
-        .post(&url)
-        .header("X-Twilio-Signature", signature)
-        .form(&params)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        twilio_inbound(herald, sim, channel, sid, from, body).await,
+        200
+    );
 }
 
 async fn stop_reply_opts_out_of_every_campaign(backend: Backend) {

@@ -4,11 +4,11 @@
 
 use std::time::Duration;
 
-use herald_sim::{SimConfig, Simulator, twilio_signature};
+use herald_sim::{SimConfig, Simulator};
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::harness::{Api, Backend, Herald};
+use crate::harness::{Api, Backend, Herald, twilio_inbound};
 
 async fn contacts_are_edited_and_removed_with_validation(backend: Backend) {
     let herald = Herald::start(backend, &[]).await;
@@ -200,29 +200,18 @@ async fn an_unknown_number_writing_in_is_enrolled(backend: Backend) {
     let channel = api.sim_channel(&sim, "twilio-sms").await;
     let (campaign, list) = automatic_campaign(&api, channel, true).await;
 
-    let url = format!("{}/webhooks/{channel}", herald.base);
-    let params: Vec<(String, String)> = [
-        ("AccountSid", sim.config().twilio_account_sid.as_str()),
-        ("MessageSid", "SM0000000000000000000000000000inb1"),
-        ("From", "+14155550140"),
-        ("To", "+15005550006"),
-        ("Body", "JOIN"),
-        ("NumMedia", "0"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    let signature = twilio_signature(&sim.config().twilio_auth_token, &url, &params);
+    // The message, and the provider retrying its webhook.
     for _ in 0..2 {
-        let resp = herald
-            .http
-            .post(&url)
-            .header("X-Twilio-Signature", &signature)
-            .form(&params)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(resp.status(), 200);
+        let status = twilio_inbound(
+            &herald,
+            &sim,
+            channel,
+            "SM0000000000000000000000000000inb1",
+            "+14155550140",
+            "JOIN",
+        )
+        .await;
+        assert_eq!(status, 200);
     }
     let members = delivered(&api, campaign, 1).await;
     assert_eq!(members[0]["address"], "+14155550140");
