@@ -148,7 +148,7 @@ impl Store {
             .await?;
             ids.push(id);
         }
-        super::import_batch::add_to_list(tx, tenant, list, &ids).await?;
+        super::import_batch::add_to_list(tx, self.backend, tenant, list, &ids).await?;
         Ok(ids)
     }
 
@@ -188,14 +188,15 @@ impl Store {
             let sql = format!(
                 "SELECT id, phone, email, first_name, last_name, timezone, fields_json \
                  FROM contacts WHERE tenant_id = $1 AND id IN ({}) ORDER BY id",
-                super::placeholders(2, chunk.len())
+                super::id_list(chunk)
             );
-            // Planned with its values, not prepared (see `load_existing`).
-            let mut q = sqlx::query(&sql).persistent(false).bind(tenant);
-            for id in chunk {
-                q = q.bind(*id);
-            }
-            out.extend(q.fetch_all(&self.pool).await?.iter().map(contact_from_row));
+            // Not prepared: the id list makes each statement one of a kind.
+            let rows = sqlx::query(&sql)
+                .persistent(false)
+                .bind(tenant)
+                .fetch_all(&self.pool)
+                .await?;
+            out.extend(rows.iter().map(contact_from_row));
         }
         Ok(out)
     }

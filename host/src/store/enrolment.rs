@@ -5,7 +5,7 @@
 use sqlx::Row;
 
 use super::contacts::NewContact;
-use super::{Id, Store, StoreError, StoreResult, now_ms, placeholders};
+use super::{Id, Store, StoreError, StoreResult, id_list, now_ms};
 
 /// Statuses in which an automatic campaign takes new members.
 const ENROLLING: &str = "('running', 'paused')";
@@ -31,18 +31,17 @@ pub(super) async fn enrol_in_tx(
              WHERE c.tenant_id = $1 AND c.phone IS NOT NULL AND k.execution_mode = 'automatic' \
              AND k.status IN {ENROLLING} AND c.id IN ({}) \
              ON CONFLICT (campaign_id, contact_id) DO NOTHING",
-            placeholders(4, chunk.len())
+            id_list(chunk)
         );
-        // Planned with its values, not prepared: see `load_existing`.
-        let mut q = sqlx::query(&sql)
+        // Not prepared: the id list makes each statement one of a kind.
+        enrolled += sqlx::query(&sql)
             .persistent(false)
             .bind(tenant)
             .bind(campaign)
-            .bind(now);
-        for id in chunk {
-            q = q.bind(*id);
-        }
-        enrolled += q.execute(&mut **tx).await?.rows_affected();
+            .bind(now)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
     }
     Ok(enrolled)
 }

@@ -194,3 +194,15 @@ fn placeholders(start: usize, count: usize) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// Database ids written into the SQL of an `IN (...)` list. They are
+/// integers (nothing to escape), the planner sees the values (see
+/// `load_existing` for what a generic plan does with a long parameter
+/// list), and nothing is bound (see `json_rows` in import_batch for
+/// SQLite's cost per parameter).
+fn id_list(ids: &[Id]) -> String {
+    ids.iter()
+        .map(|id| id.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
