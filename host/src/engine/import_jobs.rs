@@ -3,6 +3,7 @@
 //! left unfinished by a dead process is taken over once its lease expires
 //! and resumes after its last committed batch.
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -164,34 +165,57 @@ impl Importer {
         let mut counts = job.counts;
         let started = std::time::Instant::now();
         let mut batches = 0u64;
-        while let Some(batch) = rx.recv().await {
-            batches += 1;
-            if batches.is_multiple_of(STATS_EVERY_BATCHES)
-                && let Err(e) = self.store.refresh_import_stats().await
-            {
-                tracing::warn!(error = %e, "refreshing planner statistics failed");
+        // Batches being written, oldest first; committed strictly in order.
+        let depth = self.store.import_batches_in_flight();
+        let mut in_flight = VecDeque::with_capacity(depth);
+        let mut reading = true;
+        loop {
+            while reading && in_flight.len() < depth {
+                let Some(batch) = rx.recv().await else {
+                    reading = false;
+                    break;
+                };
+                batches += 1;
+                if batches.is_multiple_of(STATS_EVERY_BATCHES)
+                    && let Err(e) = self.store.refresh_import_stats().await
+                {
+                    tracing::warn!(error = %e, "refreshing planner statistics failed");
+                }
+                let (store, job) = (self.store.clone(), job.clone());
+                in_flight.push_back(tokio::spawn(async move {
+                    store.prepare_import_batch(&job, &batch).await
+                }));
             }
-            match self
-                .store
-                .apply_import_batch(job, &self.owner, &batch, LEASE.as_millis() as i64)
-                .await
-            {
-                Ok(BatchResult::Committed(c)) => counts.add(&c),
-                Ok(BatchResult::Cancelled) => {
+            let Some(oldest) = in_flight.pop_front() else {
+                break;
+            };
+            let committed = match oldest.await {
+                Ok(Ok(prepared)) => self
+                    .store
+                    .commit_import_batch(job, &self.owner, prepared, LEASE.as_millis() as i64)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(e) => Err(format!("the batch writer task failed: {e}")),
+            };
+            if let Ok(BatchResult::Committed(c)) = &committed {
+                counts.add(c);
+                continue;
+            }
+            // Stopping: batches not committed roll back as they are dropped.
+            in_flight.iter().for_each(|h| h.abort());
+            drop(rx);
+            let _ = reader.await;
+            return match committed {
+                Err(e) => Err(format!("writing a batch failed: {e}")),
+                _ => {
                     tracing::info!(
                         rows = counts.total,
                         "import stopped: cancelled or taken over"
                     );
-                    drop(rx);
-                    let _ = reader.await;
-                    return Ok(self.current_status(job).await);
+                    Ok(self.current_status(job).await)
                 }
-                Err(e) => {
-                    drop(rx);
-                    let _ = reader.await;
-                    return Err(format!("writing a batch failed: {e}"));
-                }
-            }
+            };
         }
         match reader.await {
             Ok(Ok(())) => {}

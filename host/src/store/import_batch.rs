@@ -3,6 +3,8 @@
 //! add them all to the list (and the campaign), record the rejected rows and
 //! move the job's checkpoint, all in one transaction. A crash therefore
 //! leaves either the whole batch with its checkpoint, or none of it.
+//! The transaction is prepared first and committed later, in file order, so
+//! that PostgreSQL can write two batches at once.
 
 use std::collections::HashMap;
 
@@ -54,18 +56,35 @@ enum Plan<'a> {
     Reject(i64, RowRejection, &'a ImportedContact),
 }
 
+/// A batch written inside its still-open transaction, waiting for its turn
+/// to commit (see [`Store::commit_import_batch`]).
+pub struct PreparedBatch {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    counts: ImportCounts,
+    checkpoint: Checkpoint,
+}
+
 impl Store {
-    /// Applies one batch of job `job` (see the module docs). A dry run only
-    /// classifies the rows and records the report and counters. Nothing is
-    /// written unless `owner` still holds the job's lease and the job is
-    /// still running (not cancelled, not taken over).
-    pub async fn apply_import_batch(
+    /// How many batches an import may have written but not yet committed.
+    /// PostgreSQL writes the next batch on a second connection while the
+    /// previous one finishes (the rows of two batches never share a phone
+    /// or an email: the reader refuses a row repeating an earlier one).
+    /// SQLite has one writer, so a second batch would only wait for the lock.
+    pub fn import_batches_in_flight(&self) -> usize {
+        match self.backend {
+            Backend::Sqlite => 1,
+            Backend::Postgres => 2,
+        }
+    }
+
+    /// Writes one batch of job `job` (see the module docs) in a transaction
+    /// left open for [`Store::commit_import_batch`]. A dry run only
+    /// classifies the rows and records the report.
+    pub async fn prepare_import_batch(
         &self,
         job: &ImportJob,
-        owner: &str,
         batch: &ImportBatch,
-        lease_ms: i64,
-    ) -> StoreResult<BatchResult> {
+    ) -> StoreResult<PreparedBatch> {
         let tenant = job.tenant_id;
         let now = now_ms();
         let mut tx = self.write_tx().await?;
@@ -136,7 +155,30 @@ impl Store {
                 super::enrolment::enrol_in_tx(&mut tx, tenant, campaign, &member_ids, now).await?;
             }
         }
+        Ok(PreparedBatch {
+            tx,
+            counts,
+            checkpoint: batch.checkpoint,
+        })
+    }
 
+    /// Moves the job's checkpoint past a prepared batch and commits both.
+    /// Batches must be committed in file order: the checkpoint says every
+    /// row before it is written. Nothing is committed unless `owner` still
+    /// holds the job's lease and the job is still running (not cancelled,
+    /// not taken over).
+    pub async fn commit_import_batch(
+        &self,
+        job: &ImportJob,
+        owner: &str,
+        prepared: PreparedBatch,
+        lease_ms: i64,
+    ) -> StoreResult<BatchResult> {
+        let PreparedBatch {
+            mut tx,
+            counts,
+            checkpoint,
+        } = prepared;
         let moved = sqlx::query(
             "UPDATE import_jobs SET checkpoint_byte = $1, checkpoint_line = $2, \
              checkpoint_record = $3, rows_total = rows_total + $4, imported = imported + $5, \
@@ -144,16 +186,16 @@ impl Store {
              duplicates = duplicates + $9, lease_until = $10 \
              WHERE id = $11 AND status = 'running' AND lease_owner = $12",
         )
-        .bind(batch.checkpoint.byte)
-        .bind(batch.checkpoint.line)
-        .bind(batch.checkpoint.record)
+        .bind(checkpoint.byte)
+        .bind(checkpoint.line)
+        .bind(checkpoint.record)
         .bind(counts.total)
         .bind(counts.imported)
         .bind(counts.updated)
         .bind(counts.unchanged)
         .bind(counts.rejected)
         .bind(counts.duplicates)
-        .bind(now + lease_ms)
+        .bind(now_ms() + lease_ms)
         .bind(job.id)
         .bind(owner)
         .execute(&mut *tx)

@@ -34,7 +34,7 @@ pub use contacts::{Contact, ContactList, NewContact};
 pub use conversations::{ConversationMessage, DueReply, InboundRecorded, NewInbound, Session};
 pub use dnc::DncEntry;
 pub use enrolment::Enrolled;
-pub use import_batch::{BatchResult, ImportBatch};
+pub use import_batch::{BatchResult, ImportBatch, PreparedBatch};
 pub use imports::{Checkpoint, ImportCounts, ImportJob, ImportStatus, NewImportJob, RejectedRow};
 pub use media::{Media, NewMedia};
 pub use members::{ClaimedMember, Member, MemberPage, OverdueReceipt, SendOutcome};
