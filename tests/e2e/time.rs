@@ -33,7 +33,8 @@ async fn member(api: &Api, campaign: i64, address: &str) -> Value {
 
 async fn campaign_to(api: &Api, channel: i64, contacts: Value) -> i64 {
     let list = crate::support::list_of(api, contacts.as_array().unwrap().clone()).await;
-    api.campaign(channel, list, "Good morning {{first_name}}").await
+    api.campaign(channel, list, "Good morning {{first_name}}")
+        .await
 }
 
 async fn start(api: &Api, campaign: i64) -> Value {
@@ -45,9 +46,11 @@ async fn start(api: &Api, campaign: i64) -> Value {
 }
 
 async fn wait_sent(api: &Api, sim: &Simulator, campaign: i64, number: &str) -> Value {
-    eventually(&format!("{number} sent"), Duration::from_secs(5), || async {
-        sent_to(sim, number) == 1
-    })
+    eventually(
+        &format!("{number} sent"),
+        Duration::from_secs(5),
+        || async { sent_to(sim, number) == 1 },
+    )
     .await;
     let until = std::time::Instant::now() + Duration::from_secs(5);
     loop {

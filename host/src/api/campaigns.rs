@@ -14,8 +14,8 @@ use super::json::ApiJson;
 use super::lists::Page;
 use crate::domain::campaign::{CampaignAction, CampaignStatus};
 use crate::domain::campaign_spec::CampaignInput;
-use crate::domain::send_window::CampaignWindows;
 use crate::domain::member::MemberStatus;
+use crate::domain::send_window::CampaignWindows;
 use crate::store::{Campaign, ConversationMessage, Id, MemberPage, NewCampaign, Progress};
 
 #[utoipa::path(post, path = "/v1/campaigns", tag = "campaigns", request_body = CampaignInput,

@@ -27,9 +27,7 @@ pub fn parse_schedule(input: &str, tz: &TimeZone) -> Result<Timestamp, String> {
             tz.iana_name().unwrap_or("the tenant's timezone")
         ));
     }
-    ambiguous
-        .earlier()
-        .map_err(|e| format!("{input}: {e}"))
+    ambiguous.earlier().map_err(|e| format!("{input}: {e}"))
 }
 
 /// `at` as the local date and time in `tz`, without offset (what the user
@@ -71,7 +69,11 @@ mod tests {
     fn dst_edges() {
         let la = tz("America/Los_Angeles");
         // 2026-03-08 02:30 never happens in Los Angeles.
-        assert!(parse_schedule("2026-03-08T02:30", &la).unwrap_err().contains("does not exist"));
+        assert!(
+            parse_schedule("2026-03-08T02:30", &la)
+                .unwrap_err()
+                .contains("does not exist")
+        );
         // 2026-11-01 01:30 happens twice: the first (PDT, 08:30 UTC).
         assert_eq!(
             parse_schedule("2026-11-01T01:30", &la).unwrap(),

@@ -102,7 +102,10 @@ impl WaitReason {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SendDecision {
     Now,
-    Wait { until: Timestamp, reason: WaitReason },
+    Wait {
+        until: Timestamp,
+        reason: WaitReason,
+    },
 }
 
 /// Everything the decision needs about one member, as stored.
@@ -172,7 +175,11 @@ mod tests {
         s.parse().unwrap()
     }
 
-    fn ctx<'a>(phone: &'a str, campaign: &'a CampaignWindows, tenant: &'a TimeZone) -> SendContext<'a> {
+    fn ctx<'a>(
+        phone: &'a str,
+        campaign: &'a CampaignWindows,
+        tenant: &'a TimeZone,
+    ) -> SendContext<'a> {
         SendContext {
             contact_tz: None,
             phone: Some(phone),
@@ -189,7 +196,10 @@ mod tests {
         let none = CampaignWindows::default();
         let utc_tz = TimeZone::UTC;
         let now = utc("2026-03-08T23:00:00Z");
-        assert_eq!(decide(&ctx("+14155550100", &none, &utc_tz), now), SendDecision::Now);
+        assert_eq!(
+            decide(&ctx("+14155550100", &none, &utc_tz), now),
+            SendDecision::Now
+        );
         assert_eq!(
             decide(&ctx("+4930901820", &none, &utc_tz), now),
             SendDecision::Wait {
@@ -285,7 +295,12 @@ mod tests {
         assert_eq!(empty.check().unwrap_err().0, "quiet_hours");
     }
 
-    const PHONES: [&str; 4] = ["+14155550100", "+4930901820", "+61291234567", "+12125550100"];
+    const PHONES: [&str; 4] = [
+        "+14155550100",
+        "+4930901820",
+        "+61291234567",
+        "+12125550100",
+    ];
     const ZONES: [&str; 3] = ["UTC", "America/New_York", "Europe/Berlin"];
 
     fn arb_hh_mm() -> impl Strategy<Value = String> {

@@ -34,7 +34,6 @@ impl Store {
         }
         Ok(Vec::new())
     }
-
 }
 
 /// Removes from `claimed` (rows of id, tenant, campaign, address, attempt,
