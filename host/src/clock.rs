@@ -89,3 +89,20 @@ pub fn format_ms(ms: i64) -> String {
         .map(|t| t.to_string())
         .unwrap_or_else(|_| ms.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Nothing in the library's tests turns the test clock on, as nothing in
+    // a production start does: the clock cannot be moved.
+    #[test]
+    fn real_time_cannot_be_moved() {
+        assert!(!test_clock_enabled());
+        assert!(set_ms(0).is_err());
+        assert!(advance_ms(3_600_000).is_err());
+        let (real, now) = (real_now_ms(), now_ms());
+        assert!((now - real).abs() < 1_000);
+        assert_eq!(from_real_ms(1_000), 1_000);
+    }
+}

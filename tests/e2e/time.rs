@@ -184,10 +184,32 @@ async fn scheduled_start(backend: Backend) {
     let mut herald = Herald::start(backend, &[]).await;
     herald.set_clock("2026-01-14T12:00:00Z").await;
     let api = herald.new_tenant("acme").await;
+    for (bad, field) in [
+        (json!({"timezone": "Mars/Olympus"}), "timezone"),
+        (
+            json!({"quiet_hours": {"start": "8:00", "end": "21:00"}}),
+            "quiet_hours",
+        ),
+    ] {
+        let (status, body) = api.patch("/v1/tenant", bad).await;
+        assert_eq!(
+            (status, body["error"]["field"].as_str()),
+            (422, Some(field)),
+            "{body}"
+        );
+    }
     let (status, tenant) = api
-        .patch("/v1/tenant", json!({"timezone": "Europe/Berlin"}))
+        .patch(
+            "/v1/tenant",
+            json!({"timezone": "Europe/Berlin", "quiet_hours": {"start": "08:00", "end": "21:00"}}),
+        )
         .await;
     assert_eq!(status, 200, "{tenant}");
+    assert_eq!(tenant["timezone"], "Europe/Berlin");
+    assert_eq!(
+        tenant["quiet_hours"],
+        json!({"start": "08:00", "end": "21:00"})
+    );
     let channel = api.sim_channel(&sim, "twilio-sms").await;
     let number = "+12125550160"; // New York: 09:00 when it starts
     let list = crate::support::list_of(&api, vec![json!({"phone": number})]).await;
@@ -200,6 +222,15 @@ async fn scheduled_start(backend: Backend) {
         .await;
     assert_eq!(status, 422, "12:59 Berlin is 11:59 UTC, past: {past}");
     assert_eq!(past["error"]["field"], "scheduled_at");
+    let (status, bad) = api
+        .post(
+            "/v1/campaigns",
+            json!({"name": "x", "channel_id": channel, "list_id": list, "body": "x",
+                   "calling_hours": {"start": "09:00", "end": "17:00", "timezone": "Nowhere"}}),
+        )
+        .await;
+    assert_eq!(status, 422, "{bad}");
+    assert_eq!(bad["error"]["field"], "calling_hours.timezone");
     let (status, c) = api
         .post(
             "/v1/campaigns",
