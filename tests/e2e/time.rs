@@ -283,3 +283,43 @@ async fn scheduled_start(backend: Backend) {
         .await;
 }
 both_backends!(scheduled_start);
+
+// Calling hours (14:00-17:00 New York) on top of quiet hours (a Berlin
+// contact): at 13:30 New York the member waits for calling hours, and is
+// sent when they open (20:00 in Berlin, inside its quiet hours).
+async fn calling_hours_defer_to_their_opening(backend: Backend) {
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    let mut herald = Herald::start(backend, &[]).await;
+    let api = herald.new_tenant("acme").await;
+    let channel = api.sim_channel(&sim, "twilio-sms").await;
+    let number = "+4930901822";
+    let list = crate::support::list_of(&api, vec![json!({"phone": number})]).await;
+    let (status, c) = api
+        .post(
+            "/v1/campaigns",
+            json!({"name": "afternoon", "channel_id": channel, "list_id": list, "body": "x",
+                   "calling_hours": {"start": "14:00", "end": "17:00",
+                                     "timezone": "America/New_York"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{c}");
+    assert_eq!(c["calling_hours"]["start"], "14:00");
+    let campaign = c["id"].as_i64().unwrap();
+    herald.set_clock("2026-01-14T18:30:00Z").await;
+    start(&api, campaign).await;
+    let opens = ms("2026-01-14T19:00:00Z");
+    eventually("deferred", Duration::from_secs(5), || {
+        let api = api.clone();
+        async move { member(&api, campaign, number).await["wait_reason"] == "calling_hours" }
+    })
+    .await;
+    let m = member(&api, campaign, number).await;
+    assert_eq!(
+        (m["next_attempt_at"].as_i64(), m["attempts"].as_i64()),
+        (Some(opens), Some(0))
+    );
+    herald.set_clock("2026-01-14T18:59:58Z").await;
+    let m = wait_sent(&api, &sim, campaign, number).await;
+    assert!(m["sent_at"].as_i64().unwrap() >= opens, "{m}");
+}
+both_backends!(calling_hours_defer_to_their_opening);
