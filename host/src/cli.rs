@@ -182,4 +182,10 @@ pub struct ServeArgs {
     /// Largest CSV import accepted, in MiB.
     #[arg(long, env = "HERALD_IMPORT_MAX_MB", default_value_t = 50)]
     pub import_max_mb: u64,
+
+    /// TESTS ONLY: start the clock at this RFC 3339 instant and let the admin
+    /// key set or advance it (`POST /v1/admin/clock`). Deliberately a flag
+    /// with no environment variable, so no deployment turns it on by accident.
+    #[arg(long, value_name = "RFC3339", hide = true)]
+    pub test_clock: Option<jiff::Timestamp>,
 }

@@ -3,6 +3,7 @@
 //! api -> domain/store -> engine -> plugins -> provider.
 
 pub mod api;
+pub mod clock;
 pub mod domain;
 pub mod engine;
 pub mod kit;

@@ -13,6 +13,9 @@ use crate::plugins::{self, CompileCache, Registry, Runtime, RuntimeLimits};
 use crate::store::{Store, listen_plugin_changes, tenants::hash_key};
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    if let Some(start) = args.test_clock {
+        crate::clock::enable_test_clock(start.as_millisecond());
+    }
     let store = Store::connect(&args.database_url).await?;
     tracing::info!(database = %redact(&args.database_url), backend = ?store.backend(), "database ready");
 

@@ -11,6 +11,13 @@ use tokio::process::{Child, Command};
 
 pub const ADMIN_KEY: &str = "e2e-admin-key";
 
+/// Every test server runs on the test clock, started at this instant: a
+/// Wednesday 18:30 UTC, inside quiet hours (08:00-21:00) everywhere the
+/// tests send, from Honolulu (08:30) through Los Angeles (10:30) and New
+/// York (13:30) to Berlin (19:30), so no test depends on the hour CI runs at.
+/// Tests about time set the clock themselves (`Herald::set_clock`).
+pub const TEST_CLOCK_START: &str = "2026-01-14T18:30:00Z";
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -49,6 +56,21 @@ pub struct TestDb {
     pg_name: Option<String>,
     /// The server's data dir (import spool); kept across a restart.
     data: Option<tempfile::TempDir>,
+    /// The test clock's lead over real time, kept across a restart (and
+    /// shared with a second instance) so time never jumps back.
+    clock_offset_ms: i64,
+}
+
+fn real_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+fn initial_clock_offset() -> i64 {
+    let start: jiff::Timestamp = TEST_CLOCK_START.parse().unwrap();
+    start.as_millisecond() - real_now_ms()
 }
 
 impl TestDb {
@@ -62,6 +84,7 @@ impl TestDb {
                     _dir: Some(dir),
                     pg_name: None,
                     data: Some(tempfile::tempdir().expect("temp dir")),
+                    clock_offset_ms: initial_clock_offset(),
                 }
             }
             Backend::Postgres => {
@@ -72,6 +95,7 @@ impl TestDb {
                     _dir: None,
                     pg_name: Some(name),
                     data: Some(tempfile::tempdir().expect("temp dir")),
+                    clock_offset_ms: initial_clock_offset(),
                 }
             }
         }
@@ -92,6 +116,7 @@ impl TestDb {
             _dir: None,
             pg_name: None,
             data: None,
+            clock_offset_ms: 0,
         }
     }
 }
@@ -175,8 +200,12 @@ impl Herald {
 
     async fn start_on(db: TestDb, listen: &str, extra: &[&str]) -> Self {
         let plugins = plugins_dir();
+        let clock = jiff::Timestamp::from_millisecond(real_now_ms() + db.clock_offset_ms)
+            .unwrap()
+            .to_string();
         let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
             .args(["serve", "--listen", listen, "--database-url", &db.url])
+            .args(["--test-clock", &clock])
             // Through the environment, so a test can still pass --plugins-dir.
             .env("HERALD_PLUGINS_DIR", &plugins)
             .env("HERALD_CACHE_DIR", db.cache_dir())
@@ -233,8 +262,29 @@ impl Herald {
             _dir: None,
             pg_name: None, // the first instance drops it
             data: Some(tempfile::tempdir().expect("temp dir")),
+            clock_offset_ms: self.db.clock_offset_ms,
         };
         Self::start_on(db, "127.0.0.1:0", extra).await
+    }
+
+    /// Sets the test clock (`{"now": ...}` or `{"advance_seconds": ...}`)
+    /// and answers the instant it now reads, in ms.
+    pub async fn move_clock(&mut self, body: Value) -> i64 {
+        let (status, reading) = self.admin().post("/v1/admin/clock", body).await;
+        assert_eq!(status, 200, "{reading}");
+        let now = reading["now_ms"].as_i64().expect("now_ms");
+        self.db.clock_offset_ms = now - real_now_ms();
+        now
+    }
+
+    /// Sets the test clock to an RFC 3339 instant.
+    pub async fn set_clock(&mut self, at: &str) -> i64 {
+        self.move_clock(json!({ "now": at })).await
+    }
+
+    /// Moves the test clock forward.
+    pub async fn advance_clock(&mut self, secs: i64) -> i64 {
+        self.move_clock(json!({ "advance_seconds": secs })).await
     }
 
     /// A client holding the admin key.

@@ -16,6 +16,7 @@ mod sandbox;
 mod sms_campaign;
 mod sms_email;
 mod tenancy;
+mod time;
 mod validation;
 mod voice;
 mod webhooks;

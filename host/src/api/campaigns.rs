@@ -15,6 +15,7 @@ use super::lists::Page;
 use crate::domain::campaign::{CampaignAction, CampaignStatus};
 use crate::domain::campaign_spec::CampaignInput;
 use crate::domain::member::MemberStatus;
+use crate::domain::send_window::CampaignWindows;
 use crate::store::{Campaign, ConversationMessage, Id, MemberPage, NewCampaign, Progress};
 
 #[utoipa::path(post, path = "/v1/campaigns", tag = "campaigns", request_body = CampaignInput,
@@ -58,6 +59,18 @@ pub async fn create(
             format!("{execution_mode:?}: use \"manual\" or \"automatic\""),
         ));
     }
+    let windows = CampaignWindows {
+        quiet_hours: req.quiet_hours.clone(),
+        calling_hours: req.calling_hours.clone(),
+    };
+    windows
+        .check()
+        .map_err(|(field, why)| ApiError::invalid(field, why))?;
+    let scheduled_at = req
+        .scheduled_at
+        .as_deref()
+        .map(|s| super::campaign_timing::parse_future(s, &tenant))
+        .transpose()?;
     let inbound_enrolment = req.inbound_enrolment.unwrap_or(false);
     if inbound_enrolment && execution_mode != "automatic" {
         return Err(ApiError::invalid(
@@ -80,6 +93,8 @@ pub async fn create(
                 max_concurrent,
                 execution_mode,
                 inbound_enrolment,
+                windows,
+                scheduled_at,
             },
         )
         .await?;
@@ -135,6 +150,15 @@ async fn act(
             content: &campaign.content,
         };
         campaign_checks::check(state, &refs).await?;
+        if campaign
+            .scheduled_at_ms
+            .is_some_and(|at| at > crate::store::now_ms())
+        {
+            // Live, but it waits for its time (the scheduler starts it).
+            state.store.schedule_campaign(tenant, id).await?;
+            tracing::info!(tenant, campaign = id, "campaign scheduled");
+            return Ok(Json(state.store.campaign(tenant, id).await?));
+        }
         let members = state
             .store
             .start_campaign(tenant, id, campaign.kind)

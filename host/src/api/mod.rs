@@ -1,9 +1,11 @@
 //! The HTTP API: axum routes, one file per resource, request validation,
 //! error mapping and the OpenAPI document.
 
+mod admin_clock;
 mod admin_plugins;
 mod auth;
 mod campaign_checks;
+mod campaign_timing;
 mod campaigns;
 mod channels;
 mod dnc;
@@ -53,6 +55,18 @@ pub struct AppState {
 
 /// Largest plugin component upload.
 const MAX_PLUGIN_BYTES: usize = 40 << 20;
+
+/// The clock endpoint exists only on a server started with `--test-clock`.
+fn test_clock_routes() -> Router<AppState> {
+    if crate::clock::test_clock_enabled() {
+        Router::new().route(
+            "/v1/admin/clock",
+            get(admin_clock::get).post(admin_clock::set),
+        )
+    } else {
+        Router::new()
+    }
+}
 
 pub fn router(state: AppState) -> Router {
     let uploads = Router::new()
@@ -130,6 +144,10 @@ pub fn router(state: AppState) -> Router {
             post(campaigns::create).get(campaigns::list),
         )
         .route("/v1/campaigns/{id}", get(campaigns::get))
+        .route(
+            "/v1/campaigns/{id}/schedule",
+            axum::routing::patch(campaign_timing::edit),
+        )
         .route("/v1/campaigns/{id}/start", post(campaigns::start))
         .route("/v1/campaigns/{id}/pause", post(campaigns::pause))
         .route("/v1/campaigns/{id}/resume", post(campaigns::resume))
@@ -153,6 +171,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/admin/plugins/{name}/disable",
             post(admin_plugins::disable),
         )
+        .merge(test_clock_routes())
         .fallback(|| async { error::ApiError::NotFound("no such route") })
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .merge(uploads)

@@ -11,6 +11,7 @@ use super::auth::{AdminAuth, TenantAuth};
 use super::error::{ApiError, ApiResult};
 use super::json::ApiJson;
 use crate::domain::phone::Region;
+use crate::domain::send_window::{Hours, parse_timezone};
 use crate::store::Tenant;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -62,6 +63,12 @@ pub struct TenantSettings {
     /// ISO country (e.g. `US`) assumed for numbers written without a
     /// country code in imports.
     pub default_region: Option<String>,
+    /// IANA timezone: schedules are entered in it, and it is a contact's
+    /// zone when neither the contact nor its number says otherwise.
+    pub timezone: Option<String>,
+    /// Sending hours in each contact's local time (`{"start": "08:00",
+    /// "end": "21:00"}`).
+    pub quiet_hours: Option<Hours>,
 }
 
 #[utoipa::path(get, path = "/v1/tenant", tag = "tenants",
@@ -84,13 +91,40 @@ pub async fn update_settings(
         .map(|r| Region::parse(r).map(|_| r.trim().to_ascii_uppercase()))
         .transpose()
         .map_err(|why| ApiError::invalid("default_region", why))?;
+    let timezone = req
+        .timezone
+        .as_deref()
+        .map(|tz| {
+            parse_timezone(tz)
+                .map(|_| tz.trim().to_owned())
+                .map_err(|why| ApiError::invalid("timezone", why))
+        })
+        .transpose()?;
+    // Normalised (`8:00` is refused, `08:00` kept) by parsing.
+    let quiet_hours = req
+        .quiet_hours
+        .as_ref()
+        .map(|h| h.window().map(Hours::from_window))
+        .transpose()
+        .map_err(|why| ApiError::invalid("quiet_hours", why.to_string()))?;
     state
         .store
-        .update_tenant_settings(tenant.id, None, region.as_deref())
+        .update_tenant_settings(
+            tenant.id,
+            timezone.as_deref(),
+            region.as_deref(),
+            quiet_hours.as_ref(),
+        )
         .await?;
     let mut tenant = tenant;
     if region.is_some() {
         tenant.default_region = region;
+    }
+    if let Some(tz) = timezone {
+        tenant.timezone = tz;
+    }
+    if let Some(h) = quiet_hours {
+        tenant.quiet_hours = h;
     }
     Ok(Json(tenant))
 }

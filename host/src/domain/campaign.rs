@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "snake_case")]
 pub enum CampaignStatus {
     Draft,
+    /// Live, waiting for its `scheduled_at`; the engine starts it then.
+    Scheduled,
     Running,
     Paused,
     Completed,
@@ -22,6 +24,8 @@ pub enum CampaignAction {
     Cancel,
     /// Engine only: every member reached a final state.
     Complete,
+    /// Engine only: a scheduled campaign's start time came.
+    ScheduleDue,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -33,8 +37,9 @@ pub struct TransitionError {
 }
 
 impl CampaignStatus {
-    pub const ALL: [CampaignStatus; 5] = [
+    pub const ALL: [CampaignStatus; 6] = [
         Self::Draft,
+        Self::Scheduled,
         Self::Running,
         Self::Paused,
         Self::Completed,
@@ -44,6 +49,7 @@ impl CampaignStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Draft => "draft",
+            Self::Scheduled => "scheduled",
             Self::Running => "running",
             Self::Paused => "paused",
             Self::Completed => "completed",
@@ -60,10 +66,12 @@ impl CampaignStatus {
         use CampaignAction as A;
         use CampaignStatus as S;
         match (self, action) {
+            // With a future `scheduled_at` the API makes it Scheduled instead.
             (S::Draft, A::Start) => Some(S::Running),
+            (S::Scheduled, A::ScheduleDue) => Some(S::Running),
             (S::Running, A::Pause) => Some(S::Paused),
             (S::Paused, A::Resume) => Some(S::Running),
-            (S::Draft | S::Running | S::Paused, A::Cancel) => Some(S::Cancelled),
+            (S::Draft | S::Scheduled | S::Running | S::Paused, A::Cancel) => Some(S::Cancelled),
             (S::Running, A::Complete) => Some(S::Completed),
             _ => None,
         }
@@ -106,6 +114,7 @@ impl CampaignAction {
             Self::Resume => "resume",
             Self::Cancel => "cancel",
             Self::Complete => "complete",
+            Self::ScheduleDue => "start on schedule",
         }
     }
 }
@@ -134,6 +143,14 @@ mod tests {
     }
 
     #[test]
+    fn a_scheduled_campaign_starts_or_is_cancelled() {
+        assert_eq!(S::Scheduled.transition(A::ScheduleDue).unwrap(), S::Running);
+        assert_eq!(S::Scheduled.allowed_actions(), vec!["cancel"]);
+        assert!(S::Draft.transition(A::ScheduleDue).is_err());
+        assert!(S::Scheduled.transition(A::Start).is_err());
+    }
+
+    #[test]
     fn refusal_names_allowed_actions() {
         let err = S::Paused.transition(A::Pause).unwrap_err();
         assert_eq!(err.allowed, "resume, cancel");
@@ -146,7 +163,14 @@ mod tests {
     #[test]
     fn a_started_campaign_never_returns_to_draft() {
         for from in S::ALL {
-            for a in [A::Start, A::Pause, A::Resume, A::Cancel, A::Complete] {
+            for a in [
+                A::Start,
+                A::Pause,
+                A::Resume,
+                A::Cancel,
+                A::Complete,
+                A::ScheduleDue,
+            ] {
                 if let Ok(to) = from.transition(a) {
                     assert_ne!(to, S::Draft);
                 }

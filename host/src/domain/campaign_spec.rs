@@ -70,6 +70,15 @@ pub struct CampaignInput {
     /// Automatic campaigns only: enrol unknown numbers that message the
     /// campaign's channel.
     pub inbound_enrolment: Option<bool>,
+    /// Replaces the tenant's quiet hours (`{"start": "09:00", "end": "20:00"}`,
+    /// in each contact's local time).
+    pub quiet_hours: Option<super::send_window::Hours>,
+    /// Sends only between `start` and `end` in `timezone` (default: the
+    /// tenant's), as well as inside quiet hours.
+    pub calling_hours: Option<super::send_window::CallingHours>,
+    /// Going live waits for this: local time in the tenant's timezone
+    /// (`2026-03-09T08:00`) or an RFC 3339 instant.
+    pub scheduled_at: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -11,6 +11,7 @@ mod opt_out;
 mod outcome;
 mod reconciler;
 mod replies;
+mod scheduler;
 mod templates;
 mod webhooks;
 
@@ -79,12 +80,14 @@ impl Engine {
         })
     }
 
-    /// Starts the dispatcher, the outcome writer and the lease sweeper.
+    /// Starts the dispatcher, the outcome writer, the lease sweeper and the
+    /// scheduler.
     pub fn start(self: &Arc<Self>) {
         tokio::spawn(dispatcher::run(self.clone()));
         tokio::spawn(sweep_leases(self.clone()));
         tokio::spawn(reconciler::run(self.clone()));
         tokio::spawn(replies::run(self.clone()));
+        tokio::spawn(scheduler::run(self.clone()));
     }
 
     /// A channel was edited: the next send reads it afresh (other instances

@@ -108,7 +108,12 @@ pub async fn run(engine: Arc<Engine>) {
 async fn forward(engine: &Engine, http: &reqwest::Client, reply: DueReply) {
     let result = match (&reply.url, &reply.secret) {
         (Some(url), Some(secret)) => {
-            let signature = sign(secret, now_ms() / 1000, reply.payload.as_bytes());
+            // Real time: the receiver checks `t` against its own clock.
+            let signature = sign(
+                secret,
+                crate::clock::real_now_ms() / 1000,
+                reply.payload.as_bytes(),
+            );
             http.post(url)
                 .header("content-type", "application/json")
                 .header(SIGNATURE_HEADER, signature)

@@ -133,7 +133,10 @@ impl Engine {
                     status,
                     error_code: update.error_code,
                     error_message: update.error_message,
-                    at: update.timestamp_ms.map(|t| t as i64).unwrap_or_else(now_ms),
+                    at: update
+                        .timestamp_ms
+                        .map(|t| crate::clock::from_real_ms(t as i64))
+                        .unwrap_or_else(now_ms),
                 };
                 self.store.apply_receipt(tenant, &receipt).await
             }

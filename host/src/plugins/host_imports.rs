@@ -235,7 +235,8 @@ impl Host for HostState {
     }
 
     async fn now(&mut self) -> wasmtime::Result<u64> {
-        Ok(crate::store::now_ms() as u64)
+        // Real time: plugins check signature freshness against it.
+        Ok(crate::clock::real_now_ms() as u64)
     }
 }
 

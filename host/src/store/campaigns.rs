@@ -6,6 +6,8 @@ use sqlx::Row;
 use super::{Id, Store, StoreError, StoreResult, now_ms};
 use crate::domain::campaign::CampaignStatus;
 use crate::domain::campaign_spec::{CampaignContent, CampaignKind, CampaignSettings, SendMode};
+use crate::domain::schedule::local_time;
+use crate::domain::send_window::{CampaignWindows, parse_timezone};
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Campaign {
@@ -37,6 +39,16 @@ pub struct Campaign {
     pub created_at: i64,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
+    /// Quiet-hours override and calling hours (`quiet_hours`, `calling_hours`).
+    #[serde(flatten)]
+    pub windows: CampaignWindows,
+    /// When the campaign starts by itself (RFC 3339, UTC).
+    pub scheduled_at: Option<String>,
+    /// The same instant as local time in `scheduled_timezone` (the tenant's).
+    pub scheduled_at_local: Option<String>,
+    pub scheduled_timezone: Option<String>,
+    #[serde(skip)]
+    pub scheduled_at_ms: Option<i64>,
 }
 
 pub struct NewCampaign {
@@ -51,6 +63,8 @@ pub struct NewCampaign {
     pub max_concurrent: Option<i64>,
     pub execution_mode: String,
     pub inbound_enrolment: bool,
+    pub windows: CampaignWindows,
+    pub scheduled_at: Option<i64>,
 }
 
 /// Delivery figures of one campaign.
@@ -85,7 +99,8 @@ pub struct Progress {
 
 const COLUMNS: &str = "id, name, kind, channel_id, list_id, settings_json, status, status_reason, \
                        created_at, started_at, finished_at, send_mode, execution_mode, \
-                       inbound_enrolment";
+                       inbound_enrolment, windows_json, scheduled_at, \
+                       (SELECT timezone FROM tenants t WHERE t.id = campaigns.tenant_id)";
 
 /// A summary kept in the legacy `body` column (the SMS text, the email
 /// subject, the template name), for people reading the table directly.
@@ -103,8 +118,9 @@ impl Store {
         let id: Id = sqlx::query_scalar(
             "INSERT INTO campaigns (tenant_id, name, kind, channel_id, list_id, body, status, \
              created_at, settings_json, max_concurrent, send_mode, execution_mode, \
-             inbound_enrolment) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+             inbound_enrolment, windows_json, scheduled_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+             RETURNING id",
         )
         .bind(tenant)
         .bind(&new.name)
@@ -125,6 +141,8 @@ impl Store {
         .bind(new.send_mode.as_str())
         .bind(&new.execution_mode)
         .bind(new.inbound_enrolment as i64)
+        .bind(windows_json(&new.windows))
+        .bind(new.scheduled_at)
         .fetch_one(&self.pool)
         .await?;
         self.campaign(tenant, id).await
@@ -201,15 +219,28 @@ impl Store {
     /// same transaction as the status change. Email campaigns address the
     /// contact's email, the others its phone; contacts without one are left out.
     pub async fn start_campaign(&self, tenant: Id, id: Id, kind: CampaignKind) -> StoreResult<u64> {
+        self.start_campaign_from(tenant, id, kind, CampaignStatus::Draft)
+            .await
+    }
+
+    /// `from` -> Running (Draft by a user, Scheduled by the scheduler).
+    pub(super) async fn start_campaign_from(
+        &self,
+        tenant: Id,
+        id: Id,
+        kind: CampaignKind,
+        from: CampaignStatus,
+    ) -> StoreResult<u64> {
         let now = now_ms();
         let mut tx = self.write_tx().await?;
         let changed = sqlx::query(
             "UPDATE campaigns SET status = 'running', started_at = $1, status_reason = NULL \
-             WHERE tenant_id = $2 AND id = $3 AND status = 'draft'",
+             WHERE tenant_id = $2 AND id = $3 AND status = $4",
         )
         .bind(now)
         .bind(tenant)
         .bind(id)
+        .bind(from.as_str())
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -312,10 +343,32 @@ fn changed_meanwhile() -> StoreError {
     StoreError::Conflict("the campaign changed status meanwhile; reload it".into())
 }
 
+/// `NULL` when the campaign adds nothing to the tenant's quiet hours.
+pub(super) fn windows_json(w: &CampaignWindows) -> Option<String> {
+    (w != &CampaignWindows::default()).then(|| serde_json::to_string(w).expect("serialises"))
+}
+
 fn campaign_from_row(r: &sqlx::any::AnyRow) -> StoreResult<Campaign> {
     let settings: CampaignSettings = serde_json::from_str(&r.get::<String, _>(5))
         .map_err(|e| StoreError::Db(sqlx::Error::Decode(Box::new(e))))?;
+    let windows: CampaignWindows = r
+        .get::<Option<String>, _>(14)
+        .and_then(|j| serde_json::from_str(&j).ok())
+        .unwrap_or_default();
+    let scheduled_at_ms: Option<i64> = r.get(15);
+    let tenant_tz: String = r.get(16);
+    let schedule = scheduled_at_ms
+        .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+        .map(|at| {
+            let tz = parse_timezone(&tenant_tz).unwrap_or(jiff::tz::TimeZone::UTC);
+            (at.to_string(), local_time(at, &tz))
+        });
     Ok(Campaign {
+        windows,
+        scheduled_at_ms,
+        scheduled_timezone: schedule.as_ref().map(|_| tenant_tz.clone()),
+        scheduled_at_local: schedule.as_ref().map(|s| s.1.clone()),
+        scheduled_at: schedule.map(|s| s.0),
         id: r.get(0),
         name: r.get(1),
         kind: CampaignKind::parse(&r.get::<String, _>(2)).unwrap_or(CampaignKind::Sms),
@@ -344,7 +397,8 @@ impl Campaign {
     /// them; a live manual one fixed its audience when it started.
     pub fn check_takes_contacts(&self) -> Result<(), String> {
         match (self.status, self.execution_mode.as_str()) {
-            (CampaignStatus::Draft, _) => Ok(()),
+            // A scheduled campaign reads its list when it starts, like a draft.
+            (CampaignStatus::Draft | CampaignStatus::Scheduled, _) => Ok(()),
             (CampaignStatus::Running | CampaignStatus::Paused, "automatic") => Ok(()),
             (CampaignStatus::Running | CampaignStatus::Paused, mode) => Err(format!(
                 "campaign {} is a {mode} campaign that has started: its audience was fixed \

@@ -80,7 +80,12 @@ impl Store {
                  starts; add contacts to list {list} instead, or create an automatic campaign"
             )));
         }
-        if !matches!(status.as_str(), "running" | "paused" | "draft") {
+        // A draft or scheduled campaign takes them into its list; they become
+        // members when it starts.
+        if !matches!(
+            status.as_str(),
+            "running" | "paused" | "draft" | "scheduled"
+        ) {
             return Err(StoreError::Conflict(format!(
                 "campaign {campaign} is {status} and takes no more contacts"
             )));

@@ -38,6 +38,9 @@ pub struct Member {
     /// When the contact first replied.
     pub replied_at: Option<i64>,
     pub updated_at: i64,
+    /// Queued and waiting for a sending window until `next_attempt_at`:
+    /// `quiet_hours`, `calling_hours` or `no_common_window`.
+    pub wait_reason: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -98,18 +101,17 @@ pub enum SendOutcome {
 
 const MEMBER_COLUMNS: &str = "id, contact_id, address, status, attempts, next_attempt_at, \
     provider_message_id, error_code, error_message, sent_at, delivered_at, updated_at, \
-    read_at, disposition, replied_at";
+    read_at, disposition, replied_at, wait_reason";
 
 impl Store {
-    /// Claims up to `limit` due members of running campaigns: each gets status
-    /// `sending`, its attempt number, a stable idempotency key and a lease, and
-    /// an `attempt` event, all committed before any plugin call.
-    pub async fn claim_due(
+    /// One claim transaction (see [`Store::claim_due`]): the claimed members,
+    /// and how many were deferred to their sending window instead.
+    pub(super) async fn claim_round(
         &self,
         owner: &str,
         lease_ms: i64,
         limit: i64,
-    ) -> StoreResult<Vec<ClaimedMember>> {
+    ) -> StoreResult<(Vec<ClaimedMember>, usize)> {
         let now = now_ms();
         let mut tx = self.write_tx().await?;
         let lease = Lease {
@@ -134,16 +136,17 @@ impl Store {
         }
         if claimed.is_empty() {
             tx.rollback().await?;
-            return Ok(Vec::new());
+            return Ok((Vec::new(), 0));
         }
         let blocked = super::dnc::disqualify_listed(&mut tx, &claimed, now).await?;
         claimed.retain(|r| !blocked.contains_key(&r.get::<Id, _>(0)));
         // Disqualified members are final: their campaign may be done.
         let blocked_campaigns: Vec<Id> = blocked.into_values().collect();
+        let deferred = super::send_window::defer_closed(&mut tx, &mut claimed, now).await?;
         if claimed.is_empty() {
             tx.commit().await?;
             self.complete_finished_campaigns(&blocked_campaigns).await?;
-            return Ok(Vec::new());
+            return Ok((Vec::new(), deferred));
         }
         let ids: Vec<Id> = claimed.iter().map(|r| r.get(0)).collect();
         let details_sql = format!(
@@ -198,7 +201,7 @@ impl Store {
         if !blocked_campaigns.is_empty() {
             self.complete_finished_campaigns(&blocked_campaigns).await?;
         }
-        Ok(members)
+        Ok((members, deferred))
     }
 
     /// Marks up to `limit` due members of running campaigns matching
@@ -214,7 +217,7 @@ impl Store {
     ) -> StoreResult<Vec<sqlx::any::AnyRow>> {
         let sql = format!(
             "UPDATE members SET status = 'sending', attempts = attempts + 1, lease_owner = $1, \
-             lease_until = $2, updated_at = $3, \
+             lease_until = $2, updated_at = $3, wait_reason = NULL, \
              idempotency_key = CAST(id AS TEXT) || '-1-' || CAST(attempts + 1 AS TEXT) \
              WHERE id IN (SELECT m.id FROM members m JOIN campaigns k ON k.id = m.campaign_id \
                WHERE m.status = 'queued' AND m.next_attempt_at <= $3 AND k.status = 'running' \
@@ -578,5 +581,6 @@ fn member_from_row(r: &sqlx::any::AnyRow) -> Member {
         read_at: r.get(12),
         disposition: r.get(13),
         replied_at: r.get(14),
+        wait_reason: r.get(15),
     }
 }

@@ -18,6 +18,8 @@ mod media;
 mod members;
 mod plugins;
 mod receipts;
+mod schedule;
+mod send_window;
 mod templates;
 pub(crate) mod tenants;
 
@@ -40,6 +42,7 @@ pub use media::{Media, NewMedia};
 pub use members::{ClaimedMember, Member, MemberPage, OverdueReceipt, SendOutcome};
 pub use plugins::{NewPluginVersion, PluginStateRow, PluginVersionRow, listen_plugin_changes};
 pub use receipts::Receipt;
+pub use schedule::TimingEdit;
 pub use templates::ChannelTemplate;
 pub use tenants::ReplySettings;
 pub use tenants::Tenant;
@@ -71,12 +74,11 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Milliseconds since the Unix epoch, the only time format in the database.
+/// Milliseconds since the Unix epoch, the only time format in the database,
+/// on Herald's clock (real time unless the test clock is on: see
+/// [`crate::clock`]).
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    crate::clock::now_ms()
 }
 
 impl Store {

@@ -6,6 +6,7 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use super::{Id, Store, StoreResult, now_ms};
+use crate::domain::send_window::Hours;
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Tenant {
@@ -17,6 +18,9 @@ pub struct Tenant {
     /// Off: the tenant's campaign endpoints answer 403 (an admin switch).
     pub campaigns_enabled: bool,
     pub created_at: i64,
+    /// Messages go out only between these hours in each contact's local
+    /// time (default 08:00-21:00); a campaign may override them.
+    pub quiet_hours: Hours,
 }
 
 /// Where the tenant's inbound replies are forwarded, and the key signing them.
@@ -49,12 +53,17 @@ impl Store {
             default_region: None,
             campaigns_enabled: true,
             created_at: now,
+            quiet_hours: Hours {
+                start: "08:00".into(),
+                end: "21:00".into(),
+            },
         })
     }
 
     pub async fn tenant_by_key(&self, api_key: &str) -> StoreResult<Option<Tenant>> {
         let row = sqlx::query(
-            "SELECT id, name, timezone, created_at, default_region, campaigns_enabled FROM tenants WHERE api_key_hash = $1",
+            "SELECT id, name, timezone, created_at, default_region, campaigns_enabled, \
+             quiet_hours_start, quiet_hours_end FROM tenants WHERE api_key_hash = $1",
         )
         .bind(hash_key(api_key))
         .fetch_optional(&self.pool)
@@ -68,13 +77,18 @@ impl Store {
         id: Id,
         timezone: Option<&str>,
         default_region: Option<&str>,
+        quiet_hours: Option<&Hours>,
     ) -> StoreResult<()> {
         sqlx::query(
             "UPDATE tenants SET timezone = COALESCE($1, timezone), \
-             default_region = COALESCE($2, default_region) WHERE id = $3",
+             default_region = COALESCE($2, default_region), \
+             quiet_hours_start = COALESCE($3, quiet_hours_start), \
+             quiet_hours_end = COALESCE($4, quiet_hours_end) WHERE id = $5",
         )
         .bind(timezone)
         .bind(default_region)
+        .bind(quiet_hours.map(|h| h.start.as_str()))
+        .bind(quiet_hours.map(|h| h.end.as_str()))
         .bind(id)
         .execute(&self.pool)
         .await?;
@@ -130,7 +144,8 @@ impl Store {
 
     pub async fn list_tenants(&self) -> StoreResult<Vec<Tenant>> {
         let rows = sqlx::query(
-            "SELECT id, name, timezone, created_at, default_region, campaigns_enabled FROM tenants ORDER BY id",
+            "SELECT id, name, timezone, created_at, default_region, campaigns_enabled, \
+             quiet_hours_start, quiet_hours_end FROM tenants ORDER BY id",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -146,5 +161,9 @@ fn tenant_from_row(r: &sqlx::any::AnyRow) -> Tenant {
         created_at: r.get(3),
         default_region: r.get(4),
         campaigns_enabled: r.get::<i64, _>(5) != 0,
+        quiet_hours: Hours {
+            start: r.get(6),
+            end: r.get(7),
+        },
     }
 }

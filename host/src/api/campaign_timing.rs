@@ -1,0 +1,116 @@
+//! A campaign's timing: its scheduled start (entered in the tenant's
+//! timezone or as an instant, stored in UTC) and its sending windows.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::{Deserialize, Deserializer};
+
+use super::AppState;
+use super::auth::TenantAuth;
+use super::error::{ApiError, ApiResult};
+use super::json::ApiJson;
+use crate::domain::campaign::CampaignStatus;
+use crate::domain::schedule::parse_schedule;
+use crate::domain::send_window::{CallingHours, CampaignWindows, Hours, parse_timezone};
+use crate::store::{Campaign, Id, Tenant, TimingEdit};
+
+/// `scheduled_at` as entered -> ms, refusing instants already past.
+pub fn parse_future(input: &str, tenant: &Tenant) -> ApiResult<i64> {
+    let tz = parse_timezone(&tenant.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let at = parse_schedule(input, &tz).map_err(|why| ApiError::invalid("scheduled_at", why))?;
+    let ms = at.as_millisecond();
+    if ms <= crate::store::now_ms() {
+        return Err(ApiError::invalid(
+            "scheduled_at",
+            format!("{input} ({at}) is in the past"),
+        ));
+    }
+    Ok(ms)
+}
+
+/// Absent stays `None`; `null` becomes `Some(None)`.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EditTiming {
+    /// Local time in the tenant's timezone or an RFC 3339 instant; `null`
+    /// clears it (drafts only).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub scheduled_at: Option<Option<String>>,
+    /// Drafts only; `null` returns to the tenant's.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Hours>)]
+    pub quiet_hours: Option<Option<Hours>>,
+    /// Drafts only; `null` removes them.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<CallingHours>)]
+    pub calling_hours: Option<Option<CallingHours>>,
+}
+
+/// Changes when a campaign starts (a draft, or a scheduled campaign that has
+/// not started yet) and, for a draft, its quiet and calling hours.
+#[utoipa::path(patch, path = "/v1/campaigns/{id}/schedule", tag = "campaigns",
+    request_body = EditTiming,
+    responses((status = 200, body = Campaign), (status = 409, body = super::error::ErrorBody),
+        (status = 422, body = super::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn edit(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    Path(id): Path<Id>,
+    ApiJson(req): ApiJson<EditTiming>,
+) -> ApiResult<Json<Campaign>> {
+    let campaign = state.store.campaign(tenant.id, id).await?;
+    let status = campaign.status;
+    if !matches!(status, CampaignStatus::Draft | CampaignStatus::Scheduled) {
+        return Err(ApiError::Conflict(format!(
+            "campaign {id} is {}: its schedule can change only while it is a draft or scheduled",
+            status.as_str()
+        )));
+    }
+    let windows_given = req.quiet_hours.is_some() || req.calling_hours.is_some();
+    if windows_given && status != CampaignStatus::Draft {
+        return Err(ApiError::Conflict(format!(
+            "campaign {id} is live: its quiet and calling hours are fixed; duplicate it to change them"
+        )));
+    }
+    let scheduled_at = match req.scheduled_at {
+        None => None,
+        Some(None) if status == CampaignStatus::Scheduled => {
+            return Err(ApiError::Conflict(format!(
+                "campaign {id} is scheduled: give it another time, or cancel it"
+            )));
+        }
+        Some(None) => Some(None),
+        Some(Some(s)) => Some(Some(parse_future(&s, &tenant)?)),
+    };
+    let windows = windows_given.then(|| CampaignWindows {
+        quiet_hours: req
+            .quiet_hours
+            .unwrap_or_else(|| campaign.windows.quiet_hours.clone()),
+        calling_hours: req
+            .calling_hours
+            .unwrap_or_else(|| campaign.windows.calling_hours.clone()),
+    });
+    if let Some(w) = &windows {
+        w.check()
+            .map_err(|(field, why)| ApiError::invalid(field, why))?;
+    }
+    state
+        .store
+        .edit_campaign_timing(
+            tenant.id,
+            id,
+            status,
+            &TimingEdit {
+                scheduled_at,
+                windows,
+            },
+        )
+        .await?;
+    Ok(Json(state.store.campaign(tenant.id, id).await?))
+}
