@@ -300,3 +300,48 @@ async fn provider_retry_after_holds_the_whole_sender(backend: Backend) {
     assert_eq!((stats.accepted, stats.duplicates), (6, 0), "{stats:?}");
 }
 both_backends!(provider_retry_after_holds_the_whole_sender);
+
+async fn rate_limit_backlog_waits_in_the_queue_not_on_a_lease(backend: Backend) {
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    // A 2 s lease: a send may wait at most 0.5 s for its turn in memory;
+    // the rest of the backlog goes back to the database, booked at the
+    // sender's pace.
+    let herald = Herald::start(backend, &["--lease-secs", "2"]).await;
+    let api = herald.new_tenant("acme").await;
+    let channel = api.sim_channel(&sim, "twilio-sms").await;
+    let (status, c) = api
+        .patch(
+            &format!("/v1/channels/{channel}"),
+            json!({"rate_per_second": 4}),
+        )
+        .await;
+    assert_eq!(status, 200, "{c}");
+    let numbers: Vec<String> = (0..12)
+        .map(|i| format!("+1628555{:04}", 7000 + i))
+        .collect();
+    let list = api.list_with(&numbers).await;
+    let campaign = api.campaign(channel, list, "Hello").await;
+    api.post_empty(&format!("/v1/campaigns/{campaign}/start"))
+        .await;
+    api.wait_status(campaign, "completed", Duration::from_secs(30))
+        .await;
+
+    let stats = sim.stats();
+    assert_eq!((stats.accepted, stats.duplicates), (12, 0), "{stats:?}");
+    let members = api.all_members(campaign).await;
+    assert!(
+        members
+            .iter()
+            .all(|m| m["status"] == "delivered" && m["attempts"] == 1),
+        "handed back members keep their attempts and none expired: {members:?}"
+    );
+    let at = receipts(&sim, &numbers);
+    for (i, start) in at.iter().enumerate() {
+        let in_window = at[i..].iter().take_while(|t| **t < start + 1000).count();
+        assert!(
+            in_window <= 5,
+            "{in_window} messages within 1 s from {start}: {at:?}"
+        );
+    }
+}
+both_backends!(rate_limit_backlog_waits_in_the_queue_not_on_a_lease);

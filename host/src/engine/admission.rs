@@ -31,9 +31,9 @@ pub(super) async fn admit(
     if let Err(expected) = engine.rate_limits.wait_turn(key, rate, max_wait).await {
         let due = now_ms() + expected.as_millis() as i64;
         let why = format!(
-            "sender {} is booked {} s ahead at {} messages/s; queued again",
+            "sender {} is booked {:.1} s ahead at {} messages/s; queued again",
             key.1,
-            expected.as_secs(),
+            expected.as_secs_f64(),
             rate.unwrap_or_default()
         );
         hand_back(engine, member, Some(due), &why).await;

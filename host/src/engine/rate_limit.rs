@@ -47,6 +47,11 @@ struct Sender {
     waiting: AtomicUsize,
     /// The provider asked us to stop until then.
     blocked_until: Mutex<Option<Instant>>,
+    /// Slots promised to members handed back to the queue run up to here:
+    /// each refusal books the next one, so a backlog comes back due at the
+    /// sender's pace instead of all at once (and is not claimed and handed
+    /// back over and over).
+    booked_until: Mutex<Option<Instant>>,
 }
 
 impl Sender {
@@ -60,6 +65,7 @@ impl Sender {
             turn: tokio::sync::Mutex::new(()),
             waiting: AtomicUsize::new(0),
             blocked_until: Mutex::new(None),
+            booked_until: Mutex::new(None),
         }
     }
 
@@ -98,9 +104,10 @@ impl RateLimits {
         }
     }
 
-    /// Waits for the sender's next free slot. Refuses (with the expected
-    /// wait) when the queue ahead is longer than `max_wait`: the caller then
-    /// hands the member back to the database rather than hold its lease.
+    /// Waits for the sender's next free slot. Refuses (with the time until
+    /// a slot booked for it) when the queue ahead is longer than `max_wait`:
+    /// the caller then hands the member back to the database, due then,
+    /// rather than hold its lease.
     pub async fn wait_turn(
         &self,
         key: &SenderKey,
@@ -111,13 +118,15 @@ impl RateLimits {
         let sender = self.sender(key, rate);
         let ahead = sender.waiting.fetch_add(1, Ordering::Relaxed);
         let _waiting = Waiting(&sender.waiting);
-        let blocked = sender
-            .blocked_until()
-            .map(|t| t - Instant::now())
-            .unwrap_or_default();
-        let expected = blocked + Duration::from_secs(ahead as u64) / rate;
+        let now = Instant::now();
+        let blocked = sender.blocked_until().map(|t| t - now).unwrap_or_default();
+        let interval = Duration::from_secs(1) / rate;
+        let expected = blocked + interval * ahead as u32;
         if expected > max_wait {
-            return Err(expected);
+            let mut booked = sender.booked_until.lock().expect("rate lock");
+            let slot = booked.map_or(now + expected, |b| b.max(now + expected));
+            *booked = Some(slot + interval);
+            return Err(slot - now);
         }
         let _turn = sender.turn.lock().await;
         loop {
@@ -202,6 +211,15 @@ mod tests {
             .wait_turn(&key(), Some(1), Duration::from_millis(500))
             .await;
         assert_eq!(refused, Err(Duration::from_secs(1)));
+        // The next refusal books the slot after that one.
+        let refused = limits
+            .wait_turn(&key(), Some(1), Duration::from_millis(500))
+            .await;
+        let wait = refused.unwrap_err();
+        assert!(
+            wait > Duration::from_millis(1900) && wait <= Duration::from_secs(2),
+            "{wait:?}"
+        );
         queued.await.unwrap().unwrap();
     }
 
