@@ -189,6 +189,16 @@ async fn postgres_url() -> Option<String> {
     Some(format!("{server}/{name}"))
 }
 
+/// Drops the benchmark's database (its million contacts are of no further use).
+async fn drop_database(url: &str) {
+    use sqlx::Connection;
+    let (server, name) = url.rsplit_once('/').expect("a database URL");
+    if let Ok(mut admin) = sqlx::PgConnection::connect(&format!("{server}/postgres")).await {
+        let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+        let _ = sqlx::Executor::execute(&mut admin, sql.as_str()).await;
+    }
+}
+
 fn main() {
     let rows: u64 = std::env::args()
         .skip(1)
@@ -226,6 +236,7 @@ fn main() {
                 reset_peak_rss();
                 let (elapsed, job) = import(&url, &file, &dir.path().join("data-pg")).await;
                 print_import("import, PostgreSQL", elapsed, &job);
+                drop_database(&url).await;
             }
             None => println!("import, PostgreSQL: skipped (not reachable or HERALD_SKIP_POSTGRES)"),
         }
