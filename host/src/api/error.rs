@@ -25,6 +25,13 @@ pub enum ApiError {
     NotFound(&'static str),
     /// 409: not allowed in the current state.
     Conflict(String),
+    /// 409: the campaign lifecycle does not allow this action (or edit) in
+    /// the campaign's status; names what is allowed.
+    Refused {
+        message: String,
+        allowed_actions: Vec<&'static str>,
+        editable_fields: Option<Vec<&'static str>>,
+    },
     Unauthorized(&'static str),
     /// 403: the action is switched off for this tenant.
     Forbidden(String),
@@ -48,6 +55,12 @@ pub struct ErrorDetail {
     /// The request field at fault, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// A refused campaign action: the actions its status allows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_actions: Option<Vec<&'static str>>,
+    /// A refused edit: the fields its status lets a user change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub editable_fields: Option<Vec<&'static str>>,
 }
 
 impl ApiError {
@@ -64,6 +77,11 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound => Self::NotFound("not found"),
             StoreError::Conflict(m) => Self::Conflict(m),
+            StoreError::Refused(r) => Self::Refused {
+                message: r.to_string(),
+                allowed_actions: r.allowed,
+                editable_fields: None,
+            },
             StoreError::Db(e) => Self::Internal(e.to_string()),
         }
     }
@@ -71,6 +89,23 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let Self::Refused {
+            message,
+            allowed_actions,
+            editable_fields,
+        } = self
+        {
+            let body = ErrorBody {
+                error: ErrorDetail {
+                    code: "transition_refused",
+                    message,
+                    field: None,
+                    allowed_actions: Some(allowed_actions),
+                    editable_fields,
+                },
+            };
+            return (StatusCode::CONFLICT, Json(body)).into_response();
+        }
         let (status, code, message, field) = match self {
             Self::Invalid { field, message } => (
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -92,6 +127,7 @@ impl IntoResponse for ApiError {
                 Some("file".into()),
             ),
             Self::BadGateway(m) => (StatusCode::BAD_GATEWAY, "provider_error", m, None),
+            Self::Refused { .. } => unreachable!("answered above"),
             Self::Internal(m) => {
                 tracing::error!(error = m, "internal error answering a request");
                 (
@@ -107,6 +143,8 @@ impl IntoResponse for ApiError {
                 code,
                 message,
                 field,
+                allowed_actions: None,
+                editable_fields: None,
             },
         };
         (status, Json(body)).into_response()

@@ -70,6 +70,12 @@ pub struct CampaignInput {
     /// Automatic campaigns only: enrol unknown numbers that message the
     /// campaign's channel.
     pub inbound_enrolment: Option<bool>,
+    /// Internal notes about the campaign.
+    pub notes: Option<String>,
+    /// Custom tags besides the default one derived from the name.
+    pub tags: Option<Vec<String>>,
+    /// Planned outreaches wait for a user's approval (default false).
+    pub manual_review: Option<bool>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -4,8 +4,8 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::{Id, Store, StoreError, StoreResult, now_ms};
-use crate::domain::campaign::CampaignStatus;
 use crate::domain::campaign_spec::{CampaignContent, CampaignKind, CampaignSettings, SendMode};
+use crate::domain::lifecycle::{PauseReason, Status};
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Campaign {
@@ -24,9 +24,26 @@ pub struct Campaign {
     pub send_mode: SendMode,
     /// Where a session's replies go (`reply_endpoint` or `queue:NAME`).
     pub session_target: Option<String>,
-    pub status: CampaignStatus,
-    /// Why the campaign is in its status (e.g. who paused it), when known.
+    /// `draft`, `scheduled`, `pending`, `running`, `paused`, `stopped`,
+    /// `retrying`, `completed`, `cancelled` or `archived` (see the README's
+    /// lifecycle table).
+    #[serde(serialize_with = "status_str")]
+    #[schema(value_type = String)]
+    pub status: Status,
+    /// Why it is paused or stopped, as a code: `paused_by_user`,
+    /// `insufficient_credits`, `provider_auth_failed`,
+    /// `too_many_provider_errors`, `channel_unusable`, `plugin_quarantined`,
+    /// `plugin_unavailable`.
+    pub status_cause: Option<&'static str>,
+    /// Why the campaign is in its status, in words, when known.
     pub status_reason: Option<String>,
+    /// What a user may do to it now (`edit`, `go_live`, `pause`...).
+    pub allowed_actions: Vec<&'static str>,
+    pub notes: Option<String>,
+    /// The default tag (from the name) first, then the custom ones.
+    pub tags: Vec<String>,
+    /// Planned outreaches wait for approval before they are sent.
+    pub manual_review: bool,
     /// `manual`: the audience is the list when the campaign starts.
     /// `automatic`: once started, contacts join as they are added (API,
     /// import, inbound) and the campaign stays running, idle when empty.
@@ -51,6 +68,14 @@ pub struct NewCampaign {
     pub max_concurrent: Option<i64>,
     pub execution_mode: String,
     pub inbound_enrolment: bool,
+    pub notes: Option<String>,
+    /// Custom tags, already normalised (`domain::tags::custom_tags`).
+    pub tags: Vec<String>,
+    pub manual_review: bool,
+}
+
+fn status_str<S: serde::Serializer>(status: &Status, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(status.as_str())
 }
 
 /// Delivery figures of one campaign.
@@ -83,13 +108,13 @@ pub struct Progress {
     pub percent_done: f64,
 }
 
-const COLUMNS: &str = "id, name, kind, channel_id, list_id, settings_json, status, status_reason, \
-                       created_at, started_at, finished_at, send_mode, execution_mode, \
-                       inbound_enrolment";
+pub(super) const COLUMNS: &str = "id, name, kind, channel_id, list_id, settings_json, status, \
+    status_reason, created_at, started_at, finished_at, send_mode, execution_mode, \
+    inbound_enrolment, status_cause, notes, manual_review, default_tag";
 
 /// A summary kept in the legacy `body` column (the SMS text, the email
 /// subject, the template name), for people reading the table directly.
-fn body_column(content: &CampaignContent) -> String {
+pub(super) fn body_column(content: &CampaignContent) -> String {
     match content {
         CampaignContent::Sms { body, .. } => body.clone(),
         CampaignContent::Whatsapp { template } => template.name.clone(),
@@ -100,11 +125,13 @@ fn body_column(content: &CampaignContent) -> String {
 
 impl Store {
     pub async fn create_campaign(&self, tenant: Id, new: NewCampaign) -> StoreResult<Campaign> {
+        let mut tx = self.write_tx().await?;
         let id: Id = sqlx::query_scalar(
             "INSERT INTO campaigns (tenant_id, name, kind, channel_id, list_id, body, status, \
              created_at, settings_json, max_concurrent, send_mode, execution_mode, \
-             inbound_enrolment) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+             inbound_enrolment, notes, manual_review, default_tag) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+             RETURNING id",
         )
         .bind(tenant)
         .bind(&new.name)
@@ -112,7 +139,7 @@ impl Store {
         .bind(new.channel_id)
         .bind(new.list_id)
         .bind(body_column(&new.content))
-        .bind(CampaignStatus::Draft.as_str())
+        .bind(crate::domain::lifecycle::create().as_str())
         .bind(now_ms())
         .bind(
             serde_json::to_string(&CampaignSettings {
@@ -125,8 +152,13 @@ impl Store {
         .bind(new.send_mode.as_str())
         .bind(&new.execution_mode)
         .bind(new.inbound_enrolment as i64)
-        .fetch_one(&self.pool)
+        .bind(&new.notes)
+        .bind(new.manual_review as i64)
+        .bind(crate::domain::tags::default_tag(&new.name))
+        .fetch_one(&mut *tx)
         .await?;
+        super::campaign_tags::set_tags(&mut tx, tenant, id, &new.tags).await?;
+        tx.commit().await?;
         self.campaign(tenant, id).await
     }
 
@@ -139,62 +171,13 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?
         .ok_or(StoreError::NotFound)?;
-        campaign_from_row(&row)
-    }
-
-    pub async fn campaigns(&self, tenant: Id) -> StoreResult<Vec<Campaign>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM campaigns WHERE tenant_id = $1 ORDER BY id DESC"
-        ))
-        .bind(tenant)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(campaign_from_row).collect()
-    }
-
-    /// Moves a campaign from `from` to `to` only if it is still in `from`
-    /// (compare-and-set), so two concurrent requests cannot both win.
-    pub async fn set_campaign_status(
-        &self,
-        tenant: Id,
-        id: Id,
-        from: CampaignStatus,
-        to: CampaignStatus,
-        reason: Option<&str>,
-    ) -> StoreResult<()> {
-        let done = matches!(to, CampaignStatus::Completed | CampaignStatus::Cancelled);
-        let now = now_ms();
-        let mut tx = self.write_tx().await?;
-        let changed = sqlx::query(
-            "UPDATE campaigns SET status = $1, status_reason = $2, \
-             finished_at = CASE WHEN $3 THEN $4 ELSE finished_at END \
-             WHERE tenant_id = $5 AND id = $6 AND status = $7",
-        )
-        .bind(to.as_str())
-        .bind(reason)
-        .bind(done)
-        .bind(now)
-        .bind(tenant)
-        .bind(id)
-        .bind(from.as_str())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if changed == 0 {
-            return Err(changed_meanwhile());
-        }
-        if to == CampaignStatus::Cancelled {
-            sqlx::query(
-                "UPDATE members SET status = 'cancelled', updated_at = $1 \
-                 WHERE campaign_id = $2 AND status = 'queued'",
-            )
-            .bind(now)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        let mut campaign = campaign_from_row(&row)?;
+        let default_tag: String = row.get(17);
+        let mut tags = self.campaign_tags(tenant, &[id]).await?;
+        campaign.tags = std::iter::once(default_tag)
+            .chain(tags.remove(&id).unwrap_or_default())
+            .collect();
+        Ok(campaign)
     }
 
     /// Draft -> Running: snapshots the list into members, all due now, in the
@@ -214,17 +197,18 @@ impl Store {
         .await?
         .rows_affected();
         if changed == 0 {
-            return Err(changed_meanwhile());
+            return Err(super::lifecycle::changed_meanwhile());
         }
         let column = kind.address_column();
         let members = sqlx::query(&format!(
             "INSERT INTO members (tenant_id, campaign_id, contact_id, address, status, \
              next_attempt_at, updated_at) \
-             SELECT $1, $2, c.id, c.{column}, 'queued', $3, $3 FROM campaigns k \
+             SELECT $1, $2, c.id, c.{column}, {}, $3, $3 FROM campaigns k \
              JOIN list_contacts lc ON lc.list_id = k.list_id \
              JOIN contacts c ON c.id = lc.contact_id \
              WHERE k.id = $2 AND k.tenant_id = $1 AND c.{column} IS NOT NULL \
-             ON CONFLICT (campaign_id, contact_id) DO NOTHING"
+             ON CONFLICT (campaign_id, contact_id) DO NOTHING",
+            super::review::FIRST_STATUS
         ))
         .bind(tenant)
         .bind(id)
@@ -253,7 +237,9 @@ impl Store {
             p.sent += r.get::<i64, _>(2);
             p.replied += r.get::<i64, _>(3);
             match status.as_str() {
-                "queued" | "sending" => p.queued += count,
+                "queued" | "sending" | "awaiting_approval" | "approved" | "disabled" => {
+                    p.queued += count
+                }
                 "delivered" => p.delivered += count,
                 "read" => {
                     p.delivered += count;
@@ -274,16 +260,19 @@ impl Store {
         Ok(p)
     }
 
-    /// Running campaigns whose members have all reached a final state become
-    /// Completed. Returns the ids completed.
+    /// Running (or retrying) campaigns whose members have all reached a final
+    /// state become Completed (the lifecycle's `all_final`). Returns the ids
+    /// completed.
     pub async fn complete_finished_campaigns(&self, candidates: &[Id]) -> StoreResult<Vec<Id>> {
         let mut completed = Vec::new();
         for &id in candidates {
             let changed = sqlx::query(
                 "UPDATE campaigns SET status = 'completed', finished_at = $1 \
-                 WHERE id = $2 AND status = 'running' AND execution_mode = 'manual' AND NOT EXISTS \
+                 WHERE id = $2 AND status IN ('running', 'retrying') \
+                 AND execution_mode = 'manual' AND NOT EXISTS \
                  (SELECT 1 FROM members WHERE campaign_id = $2 \
-                  AND status IN ('queued', 'sending', 'sent'))",
+                  AND status IN ('queued', 'sending', 'sent', 'awaiting_approval', 'approved', \
+                  'disabled'))",
             )
             .bind(now_ms())
             .bind(id)
@@ -307,12 +296,17 @@ fn percent(part: i64, whole: i64) -> f64 {
     }
 }
 
-/// A compare-and-set status change lost to a concurrent one.
-fn changed_meanwhile() -> StoreError {
-    StoreError::Conflict("the campaign changed status meanwhile; reload it".into())
+/// Reads a stored status back; an unknown one (a newer version's) reads as
+/// Stopped rather than as something that would send.
+fn status_from(status: &str, cause: Option<&str>) -> Status {
+    Status::parse(status, cause)
+        .or_else(|| (status == "paused").then_some(Status::Paused(PauseReason::User)))
+        .unwrap_or(Status::Stopped(
+            crate::domain::lifecycle::FaultCause::PluginUnavailable,
+        ))
 }
 
-fn campaign_from_row(r: &sqlx::any::AnyRow) -> StoreResult<Campaign> {
+pub(super) fn campaign_from_row(r: &sqlx::any::AnyRow) -> StoreResult<Campaign> {
     let settings: CampaignSettings = serde_json::from_str(&r.get::<String, _>(5))
         .map_err(|e| StoreError::Db(sqlx::Error::Decode(Box::new(e))))?;
     Ok(Campaign {
@@ -328,25 +322,41 @@ fn campaign_from_row(r: &sqlx::any::AnyRow) -> StoreResult<Campaign> {
         } else {
             SendMode::Direct
         },
-        status: CampaignStatus::parse(&r.get::<String, _>(6)).unwrap_or(CampaignStatus::Draft),
+        status: status_from(
+            &r.get::<String, _>(6),
+            r.get::<Option<String>, _>(14).as_deref(),
+        ),
+        status_cause: None,
+        allowed_actions: Vec::new(),
         status_reason: r.get(7),
+        notes: r.get(15),
+        manual_review: r.get::<i64, _>(16) != 0,
+        tags: vec![r.get(17)],
         created_at: r.get(8),
         started_at: r.get(9),
         finished_at: r.get(10),
         execution_mode: r.get(12),
         inbound_enrolment: r.get::<i64, _>(13) != 0,
-    })
+    }
+    .with_derived())
 }
 
 impl Campaign {
+    /// Fills in what follows from the status.
+    fn with_derived(mut self) -> Self {
+        self.status_cause = self.status.reason();
+        self.allowed_actions = self.status.allowed_actions();
+        self
+    }
+
     /// Whether contacts may be added to this campaign now (import or API):
     /// a draft takes them into its list; a live automatic campaign enrols
     /// them; a live manual one fixed its audience when it started.
     pub fn check_takes_contacts(&self) -> Result<(), String> {
         match (self.status, self.execution_mode.as_str()) {
-            (CampaignStatus::Draft, _) => Ok(()),
-            (CampaignStatus::Running | CampaignStatus::Paused, "automatic") => Ok(()),
-            (CampaignStatus::Running | CampaignStatus::Paused, mode) => Err(format!(
+            (Status::Draft, _) => Ok(()),
+            (Status::Running | Status::Paused(_), "automatic") => Ok(()),
+            (Status::Running | Status::Paused(_), mode) => Err(format!(
                 "campaign {} is a {mode} campaign that has started: its audience was fixed \
                  then; add the contacts to a new campaign, or use an automatic one",
                 self.id

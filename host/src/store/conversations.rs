@@ -29,6 +29,8 @@ pub struct InboundRecorded {
     pub session_id: Option<Id>,
     /// The session's target, for `session` campaigns.
     pub session_target: Option<String>,
+    /// The campaign's tags (default first), for routing and reports.
+    pub tags: Vec<String>,
 }
 
 /// One message of a member's conversation.
@@ -44,6 +46,9 @@ pub struct ConversationMessage {
     pub provider_message_id: Option<String>,
     pub session_id: Option<Id>,
     pub at: i64,
+    /// The campaign's tags (default first), so a conversation can be
+    /// filtered and routed by them (seed 002).
+    pub tags: Vec<String>,
 }
 
 /// A conversation session (send mode `session`).
@@ -121,12 +126,14 @@ impl Store {
             campaign_id: None,
             session_id: None,
             session_target: None,
+            tags: Vec::new(),
         };
         if let Some(row) = member {
             let member_id: Id = row.get(0);
             let campaign_id: Id = row.get(1);
             recorded.member_id = Some(member_id);
             recorded.campaign_id = Some(campaign_id);
+            recorded.tags = tags_in(&mut tx, campaign_id).await?;
             sqlx::query(
                 "UPDATE members SET replied_at = COALESCE(replied_at, $1), updated_at = $2 \
                  WHERE id = $3",
@@ -186,6 +193,7 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         exists.ok_or(super::StoreError::NotFound)?;
+        let tags = self.tags_of(tenant, campaign).await?;
         let rows = sqlx::query(
             "SELECT id, direction, body, media_json, provider_message_id, session_id, at \
              FROM conversation_messages WHERE tenant_id = $1 AND member_id = $2 ORDER BY at, id",
@@ -204,6 +212,7 @@ impl Store {
                 provider_message_id: r.get(4),
                 session_id: r.get(5),
                 at: r.get(6),
+                tags: tags.clone(),
             })
             .collect())
     }
@@ -333,4 +342,22 @@ fn session_target(settings_json: &str) -> String {
         .ok()
         .and_then(|s| s.session_target)
         .unwrap_or_else(|| "reply_endpoint".to_owned())
+}
+
+/// A campaign's tags, default first, read inside `tx`.
+async fn tags_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    campaign: Id,
+) -> StoreResult<Vec<String>> {
+    let default: String = sqlx::query_scalar("SELECT default_tag FROM campaigns WHERE id = $1")
+        .bind(campaign)
+        .fetch_one(&mut **tx)
+        .await?;
+    let custom: Vec<String> = sqlx::query_scalar(
+        "SELECT tag FROM campaign_tags WHERE campaign_id = $1 ORDER BY position",
+    )
+    .bind(campaign)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(std::iter::once(default).chain(custom).collect())
 }
