@@ -235,6 +235,13 @@ async fn a_plugin_that_keeps_faulting_is_quarantined(backend: Backend) {
         "members wait for the fix: {members:?}"
     );
 
+    let attempts = |members: &[serde_json::Value]| -> i64 {
+        members
+            .iter()
+            .map(|m| m["attempts"].as_i64().unwrap())
+            .sum()
+    };
+    let before = attempts(&members);
     let sha = p["active_sha256"].as_str().unwrap();
     let (status, _) = admin
         .post(
@@ -252,5 +259,12 @@ async fn a_plugin_that_keeps_faulting_is_quarantined(backend: Backend) {
         .unwrap()
         .clone();
     assert!(p["quarantine_reason"].is_null(), "{p}");
+    // The fault is cleared: the stopped campaign carries on by itself.
+    crate::support::eventually(
+        "the stopped campaign sends again after the fix",
+        Duration::from_secs(20),
+        || async { attempts(&api.all_members(bad).await) > before },
+    )
+    .await;
 }
 both_backends!(a_plugin_that_keeps_faulting_is_quarantined);

@@ -163,7 +163,7 @@ pub async fn activate(
     ApiJson(req): ApiJson<Activate>,
 ) -> ApiResult<StatusCode> {
     state.registry.activate(&name, &req.sha256).await?;
-    state.engine.wake();
+    resume_stopped(&state, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -175,7 +175,7 @@ pub async fn rollback(
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
     state.registry.rollback(&name).await?;
-    state.engine.wake();
+    resume_stopped(&state, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -188,4 +188,15 @@ pub async fn disable(
 ) -> ApiResult<StatusCode> {
     state.registry.disable(&name).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A working version is active again: campaigns the plugin's fault stopped
+/// carry on where they were.
+async fn resume_stopped(state: &AppState, plugin: &str) -> ApiResult<()> {
+    let resumed = state.store.clear_plugin_faults(plugin).await?;
+    if !resumed.is_empty() {
+        tracing::info!(plugin, campaigns = ?resumed, "campaigns stopped by the plugin resume");
+    }
+    state.engine.wake();
+    Ok(())
 }

@@ -56,12 +56,6 @@ async fn act(state: &AppState, tenant: Id, id: Id, action: Action) -> ApiResult<
     Ok(Json(state.store.campaign(tenant, id).await?))
 }
 
-impl From<crate::domain::lifecycle::Refused> for ApiError {
-    fn from(r: crate::domain::lifecycle::Refused) -> Self {
-        crate::store::StoreError::Refused(r).into()
-    }
-}
-
 macro_rules! action_handler {
     ($fn:ident, $action:expr, $path:literal) => {
         #[utoipa::path(post, path = $path, tag = "campaigns",
@@ -287,7 +281,6 @@ fn merged_input(
     if !matches!(kind, "sms" | "whatsapp") && !patch.contains_key("send_mode") {
         input.remove("send_mode");
     }
-    let _ = campaign;
     serde_json::from_value(Value::Object(input)).map_err(|e| ApiError::BadRequest {
         field: e.to_string().split('`').nth(1).map(str::to_owned),
         message: e.to_string(),

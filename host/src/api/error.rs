@@ -89,23 +89,8 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let Self::Refused {
-            message,
-            allowed_actions,
-            editable_fields,
-        } = self
-        {
-            let body = ErrorBody {
-                error: ErrorDetail {
-                    code: "transition_refused",
-                    message,
-                    field: None,
-                    allowed_actions: Some(allowed_actions),
-                    editable_fields,
-                },
-            };
-            return (StatusCode::CONFLICT, Json(body)).into_response();
-        }
+        let mut allowed_actions = None;
+        let mut editable_fields = None;
         let (status, code, message, field) = match self {
             Self::Invalid { field, message } => (
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -118,6 +103,15 @@ impl IntoResponse for ApiError {
             }
             Self::NotFound(what) => (StatusCode::NOT_FOUND, "not_found", what.to_owned(), None),
             Self::Conflict(m) => (StatusCode::CONFLICT, "conflict", m, None),
+            Self::Refused {
+                message,
+                allowed_actions: allowed,
+                editable_fields: editable,
+            } => {
+                allowed_actions = Some(allowed);
+                editable_fields = editable;
+                (StatusCode::CONFLICT, "transition_refused", message, None)
+            }
             Self::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m, None),
             Self::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "unauthorized", m.to_owned(), None),
             Self::TooLarge(m) => (
@@ -127,7 +121,6 @@ impl IntoResponse for ApiError {
                 Some("file".into()),
             ),
             Self::BadGateway(m) => (StatusCode::BAD_GATEWAY, "provider_error", m, None),
-            Self::Refused { .. } => unreachable!("answered above"),
             Self::Internal(m) => {
                 tracing::error!(error = m, "internal error answering a request");
                 (
@@ -143,11 +136,17 @@ impl IntoResponse for ApiError {
                 code,
                 message,
                 field,
-                allowed_actions: None,
-                editable_fields: None,
+                allowed_actions,
+                editable_fields,
             },
         };
         (status, Json(body)).into_response()
+    }
+}
+
+impl From<crate::domain::lifecycle::Refused> for ApiError {
+    fn from(r: crate::domain::lifecycle::Refused) -> Self {
+        StoreError::Refused(r).into()
     }
 }
 

@@ -231,33 +231,9 @@ impl Store {
         .await?;
         let mut p = Progress::default();
         for r in rows {
-            let status: String = r.get(0);
-            let count: i64 = r.get(1);
-            p.target += count;
-            p.sent += r.get::<i64, _>(2);
-            p.replied += r.get::<i64, _>(3);
-            match status.as_str() {
-                "queued" | "sending" | "awaiting_approval" | "approved" | "disabled" => {
-                    p.queued += count
-                }
-                "delivered" => p.delivered += count,
-                "read" => {
-                    p.delivered += count;
-                    p.read += count;
-                }
-                "completed" => p.completed += count,
-                "failed" => p.failed += count,
-                "unknown" => p.unknown += count,
-                "cancelled" => p.cancelled += count,
-                "disqualified" => p.disqualified += count,
-                _ => {}
-            }
+            p.add(&r.get::<String, _>(0), r.get(1), r.get(2), r.get(3));
         }
-        let done = p.delivered + p.completed + p.failed + p.unknown + p.cancelled;
-        p.percent_done = percent(done, p.target);
-        p.reached = p.delivered;
-        p.response_rate = percent(p.replied, p.reached);
-        Ok(p)
+        Ok(p.finish())
     }
 
     /// Running (or retrying) campaigns whose members have all reached a final
@@ -284,6 +260,41 @@ impl Store {
             }
         }
         Ok(completed)
+    }
+}
+
+impl Progress {
+    /// Counts `count` members in `status`, of which `sent` were sent and
+    /// `replied` replied.
+    pub(super) fn add(&mut self, status: &str, count: i64, sent: i64, replied: i64) {
+        self.target += count;
+        self.sent += sent;
+        self.replied += replied;
+        match status {
+            "queued" | "sending" | "awaiting_approval" | "approved" | "disabled" => {
+                self.queued += count
+            }
+            "delivered" => self.delivered += count,
+            "read" => {
+                self.delivered += count;
+                self.read += count;
+            }
+            "completed" => self.completed += count,
+            "failed" => self.failed += count,
+            "unknown" => self.unknown += count,
+            "cancelled" => self.cancelled += count,
+            "disqualified" => self.disqualified += count,
+            _ => {}
+        }
+    }
+
+    /// The percentages, once every status is counted.
+    pub(super) fn finish(mut self) -> Self {
+        let done = self.delivered + self.completed + self.failed + self.unknown + self.cancelled;
+        self.percent_done = percent(done, self.target);
+        self.reached = self.delivered;
+        self.response_rate = percent(self.replied, self.reached);
+        self
     }
 }
 
