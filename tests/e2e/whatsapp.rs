@@ -165,6 +165,8 @@ async fn whatsapp_template_campaign(backend: Backend) {
     assert_eq!(forwarded["body"], "Yes please");
     assert_eq!(forwarded["from"], numbers[0]);
     assert_eq!(forwarded["campaign_id"], id);
+    // The campaign's default tag (from its name "wa") rides along (seed 002).
+    assert_eq!(forwarded["tags"], serde_json::json!(["wa"]));
     assert_eq!(forwarded["session"]["target"], "reply_endpoint");
     // A second reply reuses the session.
     assert!(

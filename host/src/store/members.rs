@@ -105,6 +105,9 @@ pub enum SendOutcome {
     },
 }
 
+// Kept reachable here: most writers of member history import it from this module.
+pub(super) use super::member_events::insert_events;
+
 const MEMBER_COLUMNS: &str = "id, contact_id, address, status, attempts, next_attempt_at, \
     provider_message_id, error_code, error_message, sent_at, delivered_at, updated_at, \
     read_at, disposition, replied_at, \
@@ -530,45 +533,6 @@ impl Store {
             next_after,
         })
     }
-}
-
-/// Appends member history events (tenant, member, kind, detail) in one statement.
-pub(super) async fn insert_events(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    at: i64,
-    events: &[(Id, Id, &str, String)],
-) -> StoreResult<()> {
-    // Stay well under SQLite's bound-parameter limit.
-    for chunk in events.chunks(500) {
-        let values: Vec<String> = (0..chunk.len())
-            .map(|i| {
-                let b = i * 5;
-                format!(
-                    "(${}, ${}, ${}, ${}, ${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5
-                )
-            })
-            .collect();
-        let sql = format!(
-            "INSERT INTO member_events (tenant_id, member_id, at, kind, detail) VALUES {}",
-            values.join(", ")
-        );
-        let mut q = sqlx::query(&sql);
-        for (tenant, member, kind, detail) in chunk {
-            q = q
-                .bind(tenant)
-                .bind(member)
-                .bind(at)
-                .bind(*kind)
-                .bind(detail);
-        }
-        q.execute(&mut **tx).await?;
-    }
-    Ok(())
 }
 
 /// Contact values from columns phone, email, first_name, last_name,

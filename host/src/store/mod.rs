@@ -19,6 +19,7 @@ mod import_batch;
 mod imports;
 mod lifecycle;
 mod media;
+mod member_events;
 mod members;
 mod plugins;
 mod receipts;
