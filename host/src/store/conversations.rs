@@ -65,6 +65,8 @@ pub struct Session {
     pub target: String,
     pub opened_at: i64,
     pub last_message_at: i64,
+    /// The campaign's tags (default first), to group conversations by.
+    pub tags: Vec<String>,
 }
 
 /// A reply due for forwarding.
@@ -220,27 +222,48 @@ impl Store {
     /// The tenant's sessions, most recently active first, optionally only
     /// those routed to `target` (e.g. `queue:support`, for the agents of
     /// that queue).
-    pub async fn sessions(&self, tenant: Id, target: Option<&str>) -> StoreResult<Vec<Session>> {
+    pub async fn sessions(
+        &self,
+        tenant: Id,
+        target: Option<&str>,
+        tag: Option<&str>,
+    ) -> StoreResult<Vec<Session>> {
         let rows = sqlx::query(
-            "SELECT id, channel_id, address, campaign_id, member_id, target, opened_at, \
-             last_message_at FROM sessions WHERE tenant_id = $1 AND ($2 IS NULL OR target = $2) \
-             ORDER BY last_message_at DESC, id DESC LIMIT 1000",
+            "SELECT s.id, s.channel_id, s.address, s.campaign_id, s.member_id, s.target, \
+             s.opened_at, s.last_message_at, k.default_tag \
+             FROM sessions s JOIN campaigns k ON k.id = s.campaign_id \
+             WHERE s.tenant_id = $1 AND ($2 IS NULL OR s.target = $2) \
+             AND ($3 IS NULL OR k.default_tag = $3 OR EXISTS (SELECT 1 FROM campaign_tags t \
+               WHERE t.campaign_id = k.id AND t.tag = $3)) \
+             ORDER BY s.last_message_at DESC, s.id DESC LIMIT 1000",
         )
         .bind(tenant)
         .bind(target)
+        .bind(tag)
         .fetch_all(&self.pool)
         .await?;
+        let mut campaigns: Vec<Id> = rows.iter().map(|r| r.get(3)).collect();
+        campaigns.sort_unstable();
+        campaigns.dedup();
+        let custom = self.campaign_tags(tenant, &campaigns).await?;
         Ok(rows
             .iter()
-            .map(|r| Session {
-                id: r.get(0),
-                channel_id: r.get(1),
-                address: r.get(2),
-                campaign_id: r.get(3),
-                member_id: r.get(4),
-                target: r.get(5),
-                opened_at: r.get(6),
-                last_message_at: r.get(7),
+            .map(|r| {
+                let campaign_id: Id = r.get(3);
+                let tags = std::iter::once(r.get::<String, _>(8))
+                    .chain(custom.get(&campaign_id).cloned().unwrap_or_default())
+                    .collect();
+                Session {
+                    id: r.get(0),
+                    channel_id: r.get(1),
+                    address: r.get(2),
+                    campaign_id,
+                    member_id: r.get(4),
+                    target: r.get(5),
+                    opened_at: r.get(6),
+                    last_message_at: r.get(7),
+                    tags,
+                }
             })
             .collect())
     }
