@@ -65,6 +65,26 @@ async fn manual_review_sends_only_what_was_approved(backend: Backend) {
                 && m["display_status"] == "awaiting_approval"),
         "{members:?}"
     );
+    // Paused, every member shows the campaign's pause.
+    let (status, body) = api
+        .post_empty(&format!("/v1/campaigns/{campaign}/pause"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let members = api.all_members(campaign).await;
+    assert!(
+        members
+            .iter()
+            .all(|m| m["display_status"] == "campaign_paused"),
+        "{members:?}"
+    );
+    let (status, body) = api
+        .post_empty(&format!("/v1/campaigns/{campaign}/resume"))
+        .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("running")),
+        "{body}"
+    );
     let ids = member_ids(&api, campaign).await;
     let (edited, edited_to) = ids[0].clone();
     let (plain, plain_to) = ids[1].clone();

@@ -73,6 +73,8 @@ macro_rules! action_handler {
 }
 
 action_handler!(start, Action::GoLive, "/v1/campaigns/{id}/start");
+// The same, under the name the lifecycle (and `allowed_actions`) gives it.
+action_handler!(go_live, Action::GoLive, "/v1/campaigns/{id}/go-live");
 action_handler!(pause, Action::Pause, "/v1/campaigns/{id}/pause");
 action_handler!(resume, Action::Resume, "/v1/campaigns/{id}/resume");
 action_handler!(cancel, Action::Cancel, "/v1/campaigns/{id}/cancel");

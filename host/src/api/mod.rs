@@ -139,6 +139,7 @@ pub fn router(state: AppState) -> Router {
                 .delete(campaign_ops::delete),
         )
         .route("/v1/campaigns/{id}/start", post(campaign_ops::start))
+        .route("/v1/campaigns/{id}/go-live", post(campaign_ops::go_live))
         .route("/v1/campaigns/{id}/pause", post(campaign_ops::pause))
         .route("/v1/campaigns/{id}/resume", post(campaign_ops::resume))
         .route("/v1/campaigns/{id}/cancel", post(campaign_ops::cancel))

@@ -20,7 +20,7 @@ use utoipa::{Modify, OpenApi};
         super::imports::rejections_csv,
         super::dnc::list, super::dnc::add, super::dnc::remove, super::dnc::import,
         super::campaigns::create, super::campaign_list::list, super::campaigns::get,
-        super::campaign_ops::start, super::campaign_ops::pause, super::campaign_ops::resume,
+        super::campaign_ops::start, super::campaign_ops::go_live, super::campaign_ops::pause, super::campaign_ops::resume,
         super::campaign_ops::cancel, super::campaign_ops::archive,
         super::campaign_ops::retry_failed, super::campaign_ops::delete,
         super::campaign_ops::duplicate, super::campaign_ops::edit,
