@@ -5,7 +5,8 @@ use sqlx::Row;
 
 use super::{Id, Store, StoreError, StoreResult, now_ms};
 use crate::domain::campaign_spec::{CampaignContent, CampaignKind, CampaignSettings, SendMode};
-use crate::domain::lifecycle::{PauseReason, Status};
+use crate::domain::lifecycle::{Action, PauseReason, Status};
+use crate::domain::member::MemberStatus;
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Campaign {
@@ -240,21 +241,28 @@ impl Store {
     /// state become Completed (the lifecycle's `all_final`). Returns the ids
     /// completed.
     pub async fn complete_finished_campaigns(&self, candidates: &[Id]) -> StoreResult<Vec<Id>> {
+        // The statuses the lifecycle table lets `all_final` complete, and the
+        // member statuses that are not final yet, both from the domain.
+        let from = super::lifecycle::sources(Action::AllFinal, Status::Completed);
+        let pending: Vec<String> = MemberStatus::ALL
+            .into_iter()
+            .filter(|s| !s.is_done())
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect();
+        let sql = format!(
+            "UPDATE campaigns SET status = 'completed', status_cause = NULL, finished_at = $1 \
+             WHERE id = $2 AND status IN ({from}) AND execution_mode = 'manual' AND NOT EXISTS \
+             (SELECT 1 FROM members WHERE campaign_id = $2 AND status IN ({}))",
+            pending.join(", ")
+        );
         let mut completed = Vec::new();
         for &id in candidates {
-            let changed = sqlx::query(
-                "UPDATE campaigns SET status = 'completed', finished_at = $1 \
-                 WHERE id = $2 AND status IN ('running', 'retrying') \
-                 AND execution_mode = 'manual' AND NOT EXISTS \
-                 (SELECT 1 FROM members WHERE campaign_id = $2 \
-                  AND status IN ('queued', 'sending', 'sent', 'awaiting_approval', 'approved', \
-                  'disabled'))",
-            )
-            .bind(now_ms())
-            .bind(id)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+            let changed = sqlx::query(&sql)
+                .bind(now_ms())
+                .bind(id)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
             if changed > 0 {
                 completed.push(id);
             }

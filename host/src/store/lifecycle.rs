@@ -167,7 +167,33 @@ impl Store {
     }
 }
 
+/// The statuses from which `action` leads to `to`, quoted for an SQL `IN`
+/// list: for the engine's set-based changes (completion), which cannot read
+/// and check each campaign first.
+pub(super) fn sources(action: Action, to: Status) -> String {
+    let mut names: Vec<String> = Status::ALL
+        .into_iter()
+        .filter(|s| s.apply(action) == Ok(Outcome::Becomes(to)))
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect();
+    names.dedup();
+    names.join(", ")
+}
+
 /// A compare-and-set status change lost to a concurrent one.
 pub(super) fn changed_meanwhile() -> StoreError {
     StoreError::Conflict("the campaign changed status meanwhile; reload it".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn completion_applies_to_the_statuses_the_table_says() {
+        assert_eq!(
+            sources(Action::AllFinal, Status::Completed),
+            "'running', 'retrying'"
+        );
+    }
 }
