@@ -181,19 +181,28 @@ impl Store {
         Ok(campaign)
     }
 
-    /// Draft -> Running: snapshots the list into members, all due now, in the
-    /// same transaction as the status change. Email campaigns address the
-    /// contact's email, the others its phone; contacts without one are left out.
-    pub async fn start_campaign(&self, tenant: Id, id: Id, kind: CampaignKind) -> StoreResult<u64> {
+    /// The first time a campaign runs (go live from a draft, or its
+    /// scheduled start): `from` -> Running, snapshotting the list into
+    /// members, all due now, in the same transaction as the status change.
+    /// Email campaigns address the contact's email, the others its phone;
+    /// contacts without one are left out.
+    pub async fn start_campaign(
+        &self,
+        tenant: Id,
+        id: Id,
+        kind: CampaignKind,
+        from: Status,
+    ) -> StoreResult<u64> {
         let now = now_ms();
         let mut tx = self.write_tx().await?;
         let changed = sqlx::query(
-            "UPDATE campaigns SET status = 'running', started_at = $1, status_reason = NULL \
-             WHERE tenant_id = $2 AND id = $3 AND status = 'draft'",
+            "UPDATE campaigns SET status = 'running', started_at = $1, status_reason = NULL, \
+             status_cause = NULL WHERE tenant_id = $2 AND id = $3 AND status = $4",
         )
         .bind(now)
         .bind(tenant)
         .bind(id)
+        .bind(from.as_str())
         .execute(&mut *tx)
         .await?
         .rows_affected();

@@ -27,8 +27,9 @@ impl Store {
         let from = campaign.status;
         let outcome = from.apply(action)?;
         match outcome {
-            Outcome::Becomes(Status::Running) if from == Status::Draft => {
-                self.start_campaign(tenant, id, campaign.kind).await?;
+            // Running for the first time: its audience becomes members.
+            Outcome::Becomes(Status::Running) if campaign.started_at.is_none() => {
+                self.start_campaign(tenant, id, campaign.kind, from).await?;
             }
             Outcome::Becomes(to) => {
                 self.set_status(tenant, id, from, to, action, detail)
