@@ -191,12 +191,22 @@ pub async fn disable(
 }
 
 /// A working version is active again: campaigns the plugin's fault stopped
-/// carry on where they were.
+/// carry on where they were. In the background: the admin's answer (and the
+/// swap it reports) does not wait on the campaigns table.
 async fn resume_stopped(state: &AppState, plugin: &str) -> ApiResult<()> {
-    let resumed = state.store.clear_plugin_faults(plugin).await?;
-    if !resumed.is_empty() {
-        tracing::info!(plugin, campaigns = ?resumed, "campaigns stopped by the plugin resume");
-    }
+    let engine = state.engine.clone();
+    let store = state.store.clone();
+    let plugin = plugin.to_owned();
+    tokio::spawn(async move {
+        match store.clear_plugin_faults(&plugin).await {
+            Ok(resumed) if !resumed.is_empty() => {
+                tracing::info!(plugin, campaigns = ?resumed, "campaigns stopped by the plugin resume");
+                engine.wake();
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(plugin, error = %e, "resuming stopped campaigns failed"),
+        }
+    });
     state.engine.wake();
     Ok(())
 }
