@@ -163,7 +163,7 @@ pub async fn activate(
     ApiJson(req): ApiJson<Activate>,
 ) -> ApiResult<StatusCode> {
     state.registry.activate(&name, &req.sha256).await?;
-    resume_stopped(&state, &name).await?;
+    state.engine.wake();
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -175,7 +175,7 @@ pub async fn rollback(
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
     state.registry.rollback(&name).await?;
-    resume_stopped(&state, &name).await?;
+    state.engine.wake();
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -188,25 +188,4 @@ pub async fn disable(
 ) -> ApiResult<StatusCode> {
     state.registry.disable(&name).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// A working version is active again: campaigns the plugin's fault stopped
-/// carry on where they were. In the background: the admin's answer (and the
-/// swap it reports) does not wait on the campaigns table.
-async fn resume_stopped(state: &AppState, plugin: &str) -> ApiResult<()> {
-    let engine = state.engine.clone();
-    let store = state.store.clone();
-    let plugin = plugin.to_owned();
-    tokio::spawn(async move {
-        match store.clear_plugin_faults(&plugin).await {
-            Ok(resumed) if !resumed.is_empty() => {
-                tracing::info!(plugin, campaigns = ?resumed, "campaigns stopped by the plugin resume");
-                engine.wake();
-            }
-            Ok(_) => {}
-            Err(e) => tracing::error!(plugin, error = %e, "resuming stopped campaigns failed"),
-        }
-    });
-    state.engine.wake();
-    Ok(())
 }

@@ -5,6 +5,7 @@
 mod channels;
 mod content;
 mod dispatcher;
+mod faults;
 mod import_jobs;
 pub mod import_reader;
 mod opt_out;
@@ -85,6 +86,7 @@ impl Engine {
         tokio::spawn(sweep_leases(self.clone()));
         tokio::spawn(reconciler::run(self.clone()));
         tokio::spawn(replies::run(self.clone()));
+        tokio::spawn(faults::run(self.clone()));
     }
 
     /// A channel was edited: the next send reads it afresh (other instances

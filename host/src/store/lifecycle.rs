@@ -44,31 +44,19 @@ impl Store {
         Ok(outcome)
     }
 
-    /// A plugin works again (a version was activated or rolled back to):
-    /// campaigns it had stopped carry on (the lifecycle's `fault_cleared`).
-    /// Returns the campaigns resumed.
-    pub async fn clear_plugin_faults(&self, plugin: &str) -> StoreResult<Vec<Id>> {
+    /// Campaigns stopped by a plugin fault, with their channel's plugin and
+    /// pinned version: (tenant, campaign, plugin, pinned sha256).
+    pub async fn stopped_campaigns(&self) -> StoreResult<Vec<(Id, Id, String, Option<String>)>> {
         let rows = sqlx::query(
-            "SELECT k.tenant_id, k.id FROM campaigns k JOIN channels c ON c.id = k.channel_id \
-             WHERE k.status = 'stopped' AND c.plugin = $1",
+            "SELECT k.tenant_id, k.id, c.plugin, c.pinned_sha256 FROM campaigns k \
+             JOIN channels c ON c.id = k.channel_id WHERE k.status = 'stopped' ORDER BY k.id",
         )
-        .bind(plugin)
         .fetch_all(&self.pool)
         .await?;
-        let mut resumed = Vec::new();
-        for r in rows {
-            let (tenant, id): (Id, Id) = (r.get(0), r.get(1));
-            match self
-                .transition_campaign(tenant, id, Action::FaultCleared, None)
-                .await
-            {
-                Ok(_) => resumed.push(id),
-                // Paused, cancelled or deleted by a user meanwhile.
-                Err(StoreError::Conflict(_) | StoreError::Refused(_) | StoreError::NotFound) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(resumed)
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect())
     }
 
     async fn set_status(
