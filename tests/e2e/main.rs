@@ -13,6 +13,8 @@ mod enrolment;
 mod example_plugin;
 mod imports;
 mod kit;
+mod lifecycle;
+mod review;
 mod sandbox;
 mod sms_campaign;
 mod sms_email;

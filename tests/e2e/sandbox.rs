@@ -193,10 +193,12 @@ async fn a_plugin_that_keeps_faulting_is_quarantined(backend: Backend) {
     api.post_empty(&format!("/v1/campaigns/{bad}/start")).await;
     api.post_empty(&format!("/v1/campaigns/{good}/start")).await;
 
-    let paused = api
-        .wait_status(bad, "paused", Duration::from_secs(60))
+    // A quarantine is a system fault: the campaign is stopped with the cause.
+    let stopped = api
+        .wait_status(bad, "stopped", Duration::from_secs(60))
         .await;
-    let reason = paused["status_reason"].as_str().unwrap();
+    assert_eq!(stopped["status_cause"], "plugin_quarantined", "{stopped}");
+    let reason = stopped["status_reason"].as_str().unwrap();
     assert!(reason.contains("quarantined"), "{reason}");
     api.wait_status(good, "completed", Duration::from_secs(30))
         .await;
@@ -217,7 +219,7 @@ async fn a_plugin_that_keeps_faulting_is_quarantined(backend: Backend) {
             .contains("faults in a row"),
         "{p}"
     );
-    // No member was given up on: the quarantine paused them, queued. The
+    // No member was given up on: the quarantine stopped them, queued. The
     // outcomes of calls that faulted meanwhile are written in batches, so
     // wait until none is still `sending`.
     let mut members = api.all_members(bad).await;
@@ -233,6 +235,13 @@ async fn a_plugin_that_keeps_faulting_is_quarantined(backend: Backend) {
         "members wait for the fix: {members:?}"
     );
 
+    let attempts = |members: &[serde_json::Value]| -> i64 {
+        members
+            .iter()
+            .map(|m| m["attempts"].as_i64().unwrap())
+            .sum()
+    };
+    let before = attempts(&members);
     let sha = p["active_sha256"].as_str().unwrap();
     let (status, _) = admin
         .post(
@@ -250,5 +259,12 @@ async fn a_plugin_that_keeps_faulting_is_quarantined(backend: Backend) {
         .unwrap()
         .clone();
     assert!(p["quarantine_reason"].is_null(), "{p}");
+    // The fault is cleared: the stopped campaign carries on by itself.
+    crate::support::eventually(
+        "the stopped campaign sends again after the fix",
+        Duration::from_secs(20),
+        || async { attempts(&api.all_members(bad).await) > before },
+    )
+    .await;
 }
 both_backends!(a_plugin_that_keeps_faulting_is_quarantined);

@@ -52,8 +52,9 @@ async fn tenants_are_isolated(backend: Backend) {
     assert_eq!(body["error"]["field"], "channel_id");
 
     // Lists are empty for B, and A's objects are untouched.
-    let (_, lists) = b.get("/v1/campaigns").await;
-    assert_eq!(lists, json!([]));
+    let (_, page) = b.get("/v1/campaigns").await;
+    assert_eq!(page["campaigns"], json!([]));
+    assert_eq!(page["total"], 0);
     let (_, c) = a.get(&format!("/v1/campaigns/{campaign}")).await;
     assert_eq!(c["status"], "draft");
     let (_, l) = a.get(&format!("/v1/lists/{list}")).await;

@@ -135,6 +135,11 @@ async fn bad_input_names_the_field(backend: Backend) {
         ("/v1/media", "post"),
         ("/v1/reply-endpoint", "put"),
         ("/v1/campaigns/{id}/members/{member}/conversation", "get"),
+        ("/v1/campaigns/{id}", "patch"),
+        ("/v1/campaigns/{id}", "delete"),
+        ("/v1/campaigns/{id}/retry-failed", "post"),
+        ("/v1/campaigns/{id}/execute-approved", "post"),
+        ("/v1/campaigns/{id}/members/{member}/content", "put"),
     ] {
         assert!(doc["paths"][path][method].is_object(), "{path}");
     }
@@ -148,6 +153,8 @@ async fn bad_input_names_the_field(backend: Backend) {
         "amd_action",
         "subject",
         "send_mode",
+        "tags",
+        "manual_review",
     ] {
         assert!(input[field].is_object(), "CampaignInput.{field}: {input}");
     }

@@ -165,6 +165,8 @@ async fn whatsapp_template_campaign(backend: Backend) {
     assert_eq!(forwarded["body"], "Yes please");
     assert_eq!(forwarded["from"], numbers[0]);
     assert_eq!(forwarded["campaign_id"], id);
+    // The campaign's default tag (from its name "wa") rides along (seed 002).
+    assert_eq!(forwarded["tags"], serde_json::json!(["wa"]));
     assert_eq!(forwarded["session"]["target"], "reply_endpoint");
     // A second reply reuses the session.
     assert!(
@@ -175,6 +177,12 @@ async fn whatsapp_template_campaign(backend: Backend) {
     assert_eq!(sessions.as_array().unwrap().len(), 1, "{sessions}");
     assert_eq!(sessions[0]["id"], forwarded["session"]["id"]);
     assert_eq!(sessions[0]["address"], numbers[0]);
+    assert_eq!(sessions[0]["tags"], serde_json::json!(["wa"]));
+    // Conversations group by campaign tag.
+    let (_, tagged) = api.get("/v1/sessions?tag=WA").await;
+    assert_eq!(tagged.as_array().unwrap().len(), 1, "{tagged}");
+    let (_, other) = api.get("/v1/sessions?tag=other").await;
+    assert_eq!(other, serde_json::json!([]));
 
     let member = members.iter().find(|m| m["address"] == numbers[0]).unwrap();
     let (_, conversation) = api

@@ -9,7 +9,7 @@ use super::AppState;
 use super::auth::TenantAuth;
 use super::error::{ApiError, ApiResult};
 use super::json::ApiJson;
-use crate::domain::campaign::CampaignStatus;
+use crate::domain::lifecycle::Status;
 use crate::domain::schedule::parse_schedule;
 use crate::domain::send_window::{CallingHours, CampaignWindows, Hours, parse_timezone};
 use crate::store::{Campaign, Id, Tenant, TimingEdit};
@@ -66,21 +66,21 @@ pub async fn edit(
 ) -> ApiResult<Json<Campaign>> {
     let campaign = state.store.campaign(tenant.id, id).await?;
     let status = campaign.status;
-    if !matches!(status, CampaignStatus::Draft | CampaignStatus::Scheduled) {
+    if !matches!(status, Status::Draft | Status::Scheduled) {
         return Err(ApiError::Conflict(format!(
             "campaign {id} is {}: its schedule can change only while it is a draft or scheduled",
             status.as_str()
         )));
     }
     let windows_given = req.quiet_hours.is_some() || req.calling_hours.is_some();
-    if windows_given && status != CampaignStatus::Draft {
+    if windows_given && status != Status::Draft {
         return Err(ApiError::Conflict(format!(
             "campaign {id} is live: its quiet and calling hours are fixed; duplicate it to change them"
         )));
     }
     let scheduled_at = match req.scheduled_at {
         None => None,
-        Some(None) if status == CampaignStatus::Scheduled => {
+        Some(None) if status == Status::Scheduled => {
             return Err(ApiError::Conflict(format!(
                 "campaign {id} is scheduled: give it another time, or cancel it"
             )));

@@ -1,5 +1,6 @@
-//! Campaigns of every type: create, read, start/pause/resume/cancel,
-//! progress, members and their conversations.
+//! Campaigns of every type: create, read, progress, members and their
+//! conversations. Lifecycle operations are in `campaign_ops`, the list in
+//! `campaign_list`, manual review in `review`.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -12,11 +13,13 @@ use super::campaign_checks::{self, Refs};
 use super::error::{ApiError, ApiResult};
 use super::json::ApiJson;
 use super::lists::Page;
-use crate::domain::campaign::{CampaignAction, CampaignStatus};
 use crate::domain::campaign_spec::CampaignInput;
 use crate::domain::member::MemberStatus;
 use crate::domain::send_window::CampaignWindows;
-use crate::store::{Campaign, ConversationMessage, Id, MemberPage, NewCampaign, Progress};
+use crate::domain::tags::{custom_tags, default_tag};
+use crate::store::{
+    Campaign, ConversationMessage, Id, MemberPage, NewCampaign, Progress, Tenant,
+};
 
 #[utoipa::path(post, path = "/v1/campaigns", tag = "campaigns", request_body = CampaignInput,
     responses((status = 201, body = Campaign), (status = 400, body = super::error::ErrorBody),
@@ -27,6 +30,24 @@ pub async fn create(
     TenantAuth(tenant): TenantAuth,
     ApiJson(req): ApiJson<CampaignInput>,
 ) -> ApiResult<(StatusCode, Json<Campaign>)> {
+    let new = definition(&state, &tenant, &req).await?;
+    let campaign = state.store.create_campaign(tenant.id, new).await?;
+    tracing::info!(
+        tenant = tenant.id,
+        campaign = campaign.id,
+        kind = campaign.kind.as_str(),
+        "campaign created"
+    );
+    Ok((StatusCode::CREATED, Json(campaign)))
+}
+
+/// Checks a campaign definition (at creation, or a draft's edit) against
+/// its type's rules and the tenant's channels, lists and templates.
+pub(super) async fn definition(
+    state: &AppState,
+    tenant: &Tenant,
+    req: &CampaignInput,
+) -> ApiResult<NewCampaign> {
     if req.name.trim().is_empty() {
         return Err(ApiError::invalid("name", "must not be empty"));
     }
@@ -47,7 +68,7 @@ pub async fn create(
         list_id: req.list_id,
         content: &spec.content,
     };
-    let channel = campaign_checks::check(&state, &refs).await?;
+    let channel = campaign_checks::check(state, &refs).await?;
     let max_concurrent = spec.max_concurrent();
     let execution_mode = req
         .execution_mode
@@ -69,7 +90,7 @@ pub async fn create(
     let scheduled_at = req
         .scheduled_at
         .as_deref()
-        .map(|s| super::campaign_timing::parse_future(s, &tenant))
+        .map(|s| super::campaign_timing::parse_future(s, tenant))
         .transpose()?;
     let inbound_enrolment = req.inbound_enrolment.unwrap_or(false);
     if inbound_enrolment && execution_mode != "automatic" {
@@ -78,42 +99,30 @@ pub async fn create(
             "only an automatic campaign enrols contacts after it starts",
         ));
     }
-    let campaign = state
-        .store
-        .create_campaign(
-            tenant.id,
-            NewCampaign {
-                name: req.name.trim().to_owned(),
-                kind: spec.kind,
-                channel_id: channel.id,
-                list_id: req.list_id,
-                content: spec.content,
-                send_mode: spec.delivery.send_mode,
-                session_target: spec.delivery.session_target,
-                max_concurrent,
-                execution_mode,
-                inbound_enrolment,
-                windows,
-                scheduled_at,
-            },
-        )
-        .await?;
-    tracing::info!(
-        tenant = tenant.id,
-        campaign = campaign.id,
-        kind = campaign.kind.as_str(),
-        "campaign created"
-    );
-    Ok((StatusCode::CREATED, Json(campaign)))
-}
-
-#[utoipa::path(get, path = "/v1/campaigns", tag = "campaigns",
-    responses((status = 200, body = Vec<Campaign>)), security(("api_key" = [])))]
-pub async fn list(
-    State(state): State<AppState>,
-    TenantAuth(tenant): TenantAuth,
-) -> ApiResult<Json<Vec<Campaign>>> {
-    Ok(Json(state.store.campaigns(tenant.id).await?))
+    let name = req.name.trim().to_owned();
+    let tags = match &req.tags {
+        Some(tags) => {
+            custom_tags(tags, &default_tag(&name)).map_err(|e| ApiError::invalid("tags", e))?
+        }
+        None => Vec::new(),
+    };
+    Ok(NewCampaign {
+        name,
+        kind: spec.kind,
+        channel_id: channel.id,
+        list_id: req.list_id,
+        content: spec.content,
+        send_mode: spec.delivery.send_mode,
+        session_target: spec.delivery.session_target,
+        max_concurrent,
+        execution_mode,
+        inbound_enrolment,
+        notes: req.notes.clone(),
+        tags,
+        manual_review: req.manual_review.unwrap_or(false),
+        windows,
+        scheduled_at,
+    })
 }
 
 #[utoipa::path(get, path = "/v1/campaigns/{id}", tag = "campaigns",
@@ -126,84 +135,6 @@ pub async fn get(
 ) -> ApiResult<Json<Campaign>> {
     Ok(Json(state.store.campaign(tenant.id, id).await?))
 }
-
-/// Applies a user action through the state machine; 409 names the allowed ones.
-async fn act(
-    state: &AppState,
-    tenant: Id,
-    id: Id,
-    action: CampaignAction,
-) -> ApiResult<Json<Campaign>> {
-    let campaign = state.store.campaign(tenant, id).await?;
-    let to = campaign
-        .status
-        .transition(action)
-        .map_err(|e| ApiError::Conflict(e.to_string()))?;
-    if action == CampaignAction::Start {
-        // What was valid at creation may not be any more (template
-        // unapproved, channel switched to a plugin without this type).
-        let refs = Refs {
-            tenant,
-            kind: campaign.kind,
-            channel_id: campaign.channel_id,
-            list_id: campaign.list_id,
-            content: &campaign.content,
-        };
-        campaign_checks::check(state, &refs).await?;
-        if campaign
-            .scheduled_at_ms
-            .is_some_and(|at| at > crate::store::now_ms())
-        {
-            // Live, but it waits for its time (the scheduler starts it).
-            state.store.schedule_campaign(tenant, id).await?;
-            tracing::info!(tenant, campaign = id, "campaign scheduled");
-            return Ok(Json(state.store.campaign(tenant, id).await?));
-        }
-        let members = state
-            .store
-            .start_campaign(tenant, id, campaign.kind)
-            .await?;
-        tracing::info!(tenant, campaign = id, members, "campaign started");
-    } else {
-        let reason = (action == CampaignAction::Pause).then_some("paused by user");
-        state
-            .store
-            .set_campaign_status(tenant, id, campaign.status, to, reason)
-            .await?;
-        tracing::info!(
-            tenant,
-            campaign = id,
-            from = campaign.status.as_str(),
-            to = to.as_str(),
-            "campaign status changed"
-        );
-    }
-    if to == CampaignStatus::Running {
-        state.engine.wake();
-    }
-    Ok(Json(state.store.campaign(tenant, id).await?))
-}
-
-macro_rules! action_handler {
-    ($fn:ident, $action:expr, $path:literal) => {
-        #[utoipa::path(post, path = $path, tag = "campaigns",
-            responses((status = 200, body = Campaign), (status = 404, body = super::error::ErrorBody),
-                (status = 409, body = super::error::ErrorBody)),
-            security(("api_key" = [])))]
-        pub async fn $fn(
-            State(state): State<AppState>,
-            TenantAuth(tenant): TenantAuth,
-            Path(id): Path<Id>,
-        ) -> ApiResult<Json<Campaign>> {
-            act(&state, tenant.id, id, $action).await
-        }
-    };
-}
-
-action_handler!(start, CampaignAction::Start, "/v1/campaigns/{id}/start");
-action_handler!(pause, CampaignAction::Pause, "/v1/campaigns/{id}/pause");
-action_handler!(resume, CampaignAction::Resume, "/v1/campaigns/{id}/resume");
-action_handler!(cancel, CampaignAction::Cancel, "/v1/campaigns/{id}/cancel");
 
 #[utoipa::path(get, path = "/v1/campaigns/{id}/progress", tag = "campaigns",
     responses((status = 200, body = Progress), (status = 404, body = super::error::ErrorBody)),

@@ -25,6 +25,13 @@ pub enum ApiError {
     NotFound(&'static str),
     /// 409: not allowed in the current state.
     Conflict(String),
+    /// 409: the campaign lifecycle does not allow this action (or edit) in
+    /// the campaign's status; names what is allowed.
+    Refused {
+        message: String,
+        allowed_actions: Vec<&'static str>,
+        editable_fields: Option<Vec<&'static str>>,
+    },
     Unauthorized(&'static str),
     /// 403: the action is switched off for this tenant.
     Forbidden(String),
@@ -48,6 +55,12 @@ pub struct ErrorDetail {
     /// The request field at fault, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// A refused campaign action: the actions its status allows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_actions: Option<Vec<&'static str>>,
+    /// A refused edit: the fields its status lets a user change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub editable_fields: Option<Vec<&'static str>>,
 }
 
 impl ApiError {
@@ -64,6 +77,11 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound => Self::NotFound("not found"),
             StoreError::Conflict(m) => Self::Conflict(m),
+            StoreError::Refused(r) => Self::Refused {
+                message: r.to_string(),
+                allowed_actions: r.allowed,
+                editable_fields: None,
+            },
             StoreError::Db(e) => Self::Internal(e.to_string()),
         }
     }
@@ -71,6 +89,8 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let mut allowed_actions = None;
+        let mut editable_fields = None;
         let (status, code, message, field) = match self {
             Self::Invalid { field, message } => (
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -83,6 +103,15 @@ impl IntoResponse for ApiError {
             }
             Self::NotFound(what) => (StatusCode::NOT_FOUND, "not_found", what.to_owned(), None),
             Self::Conflict(m) => (StatusCode::CONFLICT, "conflict", m, None),
+            Self::Refused {
+                message,
+                allowed_actions: allowed,
+                editable_fields: editable,
+            } => {
+                allowed_actions = Some(allowed);
+                editable_fields = editable;
+                (StatusCode::CONFLICT, "transition_refused", message, None)
+            }
             Self::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m, None),
             Self::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "unauthorized", m.to_owned(), None),
             Self::TooLarge(m) => (
@@ -107,9 +136,17 @@ impl IntoResponse for ApiError {
                 code,
                 message,
                 field,
+                allowed_actions,
+                editable_fields,
             },
         };
         (status, Json(body)).into_response()
+    }
+}
+
+impl From<crate::domain::lifecycle::Refused> for ApiError {
+    fn from(r: crate::domain::lifecycle::Refused) -> Self {
+        StoreError::Refused(r).into()
     }
 }
 

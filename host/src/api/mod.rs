@@ -5,6 +5,8 @@ mod admin_clock;
 mod admin_plugins;
 mod auth;
 mod campaign_checks;
+mod campaign_list;
+mod campaign_ops;
 mod campaign_timing;
 mod campaigns;
 mod channels;
@@ -19,6 +21,7 @@ mod media;
 mod openapi;
 mod plugins;
 mod replies;
+mod review;
 mod templates;
 pub mod tenants;
 mod upload;
@@ -148,17 +151,53 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/campaigns/{id}/export.csv", get(exports::campaign_csv))
         .route(
             "/v1/campaigns",
-            post(campaigns::create).get(campaigns::list),
+            post(campaigns::create).get(campaign_list::list),
         )
-        .route("/v1/campaigns/{id}", get(campaigns::get))
+        .route(
+            "/v1/campaigns/{id}",
+            get(campaigns::get)
+                .patch(campaign_ops::edit)
+                .delete(campaign_ops::delete),
+        )
+        .route("/v1/campaigns/{id}/start", post(campaign_ops::start))
+        .route("/v1/campaigns/{id}/go-live", post(campaign_ops::go_live))
+        .route("/v1/campaigns/{id}/pause", post(campaign_ops::pause))
+        .route("/v1/campaigns/{id}/resume", post(campaign_ops::resume))
+        .route("/v1/campaigns/{id}/cancel", post(campaign_ops::cancel))
+        .route("/v1/campaigns/{id}/archive", post(campaign_ops::archive))
+        .route(
+            "/v1/campaigns/{id}/retry-failed",
+            post(campaign_ops::retry_failed),
+        )
+        .route(
+            "/v1/campaigns/{id}/duplicate",
+            post(campaign_ops::duplicate),
+        )
+        .route("/v1/campaigns/{id}/approve", post(review::approve_many))
+        .route(
+            "/v1/campaigns/{id}/execute-approved",
+            post(review::execute_approved),
+        )
+        .route(
+            "/v1/campaigns/{id}/members/{member}/approve",
+            post(review::approve),
+        )
+        .route(
+            "/v1/campaigns/{id}/members/{member}/content",
+            get(review::content).put(review::edit_content),
+        )
+        .route(
+            "/v1/campaigns/{id}/members/{member}/disable",
+            post(review::disable),
+        )
+        .route(
+            "/v1/campaigns/{id}/members/{member}/enable",
+            post(review::enable),
+        )
         .route(
             "/v1/campaigns/{id}/schedule",
             axum::routing::patch(campaign_timing::edit),
         )
-        .route("/v1/campaigns/{id}/start", post(campaigns::start))
-        .route("/v1/campaigns/{id}/pause", post(campaigns::pause))
-        .route("/v1/campaigns/{id}/resume", post(campaigns::resume))
-        .route("/v1/campaigns/{id}/cancel", post(campaigns::cancel))
         .route("/v1/campaigns/{id}/progress", get(campaigns::progress))
         .route("/v1/campaigns/{id}/members", get(campaigns::members))
         .route(

@@ -69,6 +69,8 @@ pub async fn get(
 pub struct SessionFilter {
     /// Only sessions routed here: `reply_endpoint` or `queue:NAME`.
     pub target: Option<String>,
+    /// Only conversations of campaigns carrying this tag (seed 002).
+    pub tag: Option<String>,
 }
 
 #[utoipa::path(get, path = "/v1/sessions", tag = "replies", params(SessionFilter),
@@ -81,7 +83,11 @@ pub async fn sessions(
     Ok(Json(
         state
             .store
-            .sessions(tenant.id, filter.target.as_deref())
+            .sessions(
+                tenant.id,
+                filter.target.as_deref(),
+                filter.tag.map(|t| crate::domain::tags::slug(&t)).as_deref(),
+            )
             .await?,
     ))
 }

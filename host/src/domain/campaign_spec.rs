@@ -79,6 +79,12 @@ pub struct CampaignInput {
     /// Going live waits for this: local time in the tenant's timezone
     /// (`2026-03-09T08:00`) or an RFC 3339 instant.
     pub scheduled_at: Option<String>,
+    /// Internal notes about the campaign.
+    pub notes: Option<String>,
+    /// Custom tags besides the default one derived from the name.
+    pub tags: Option<Vec<String>>,
+    /// Planned outreaches wait for a user's approval (default false).
+    pub manual_review: Option<bool>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -1,7 +1,7 @@
 //! The full campaign lifecycle of issue 4, as one table: what users may do to a
 //! campaign in each status, what engine events move it, and what may still be
-//! edited. It stands beside `campaign.rs` (the smaller machine the API uses
-//! today) until the engine is wired onto it.
+//! edited. The API and the engine change a campaign's status only through
+//! [`Status::apply`] (see `store::lifecycle`).
 //!
 //! Decisions the seeds leave open, made here:
 //!
@@ -44,6 +44,9 @@ pub enum PauseReason {
     InsufficientCredits,
     ProviderAuthFailed,
     TooManyProviderErrors,
+    /// The channel cannot send until someone fixes it (provider account out
+    /// of funds, unusable configuration, a host the plugin may not reach).
+    ChannelUnusable,
 }
 
 /// Why the engine paused a campaign on its own.
@@ -52,6 +55,7 @@ pub enum AutoPause {
     InsufficientCredits,
     ProviderAuthFailed,
     TooManyProviderErrors,
+    ChannelUnusable,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -201,7 +205,7 @@ pub fn create() -> Status {
 
 impl Status {
     /// Every status, with each pause reason and fault cause.
-    pub const ALL: [Status; 14] = [
+    pub const ALL: [Status; 15] = [
         Self::Draft,
         Self::Scheduled,
         Self::Pending,
@@ -210,6 +214,7 @@ impl Status {
         Self::Paused(PauseReason::InsufficientCredits),
         Self::Paused(PauseReason::ProviderAuthFailed),
         Self::Paused(PauseReason::TooManyProviderErrors),
+        Self::Paused(PauseReason::ChannelUnusable),
         Self::Stopped(FaultCause::PluginQuarantined),
         Self::Stopped(FaultCause::PluginUnavailable),
         Self::Retrying,
@@ -240,6 +245,7 @@ impl Status {
             Self::Paused(PauseReason::InsufficientCredits) => Some("insufficient_credits"),
             Self::Paused(PauseReason::ProviderAuthFailed) => Some("provider_auth_failed"),
             Self::Paused(PauseReason::TooManyProviderErrors) => Some("too_many_provider_errors"),
+            Self::Paused(PauseReason::ChannelUnusable) => Some("channel_unusable"),
             Self::Stopped(FaultCause::PluginQuarantined) => Some("plugin_quarantined"),
             Self::Stopped(FaultCause::PluginUnavailable) => Some("plugin_unavailable"),
             _ => None,
@@ -318,6 +324,7 @@ impl From<AutoPause> for PauseReason {
             AutoPause::InsufficientCredits => Self::InsufficientCredits,
             AutoPause::ProviderAuthFailed => Self::ProviderAuthFailed,
             AutoPause::TooManyProviderErrors => Self::TooManyProviderErrors,
+            AutoPause::ChannelUnusable => Self::ChannelUnusable,
         }
     }
 }
@@ -336,13 +343,14 @@ impl Action {
     ];
 
     /// Engine events, with each reason and cause.
-    pub const ENGINE: [Action; 11] = [
+    pub const ENGINE: [Action; 12] = [
         Self::SenderBusy,
         Self::SenderFree,
         Self::ScheduleDue,
         Self::AutoPause(AutoPause::InsufficientCredits),
         Self::AutoPause(AutoPause::ProviderAuthFailed),
         Self::AutoPause(AutoPause::TooManyProviderErrors),
+        Self::AutoPause(AutoPause::ChannelUnusable),
         Self::Fault(FaultCause::PluginQuarantined),
         Self::Fault(FaultCause::PluginUnavailable),
         Self::FaultCleared,

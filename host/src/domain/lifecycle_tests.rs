@@ -185,3 +185,26 @@ fn every_live_status_can_still_end() {
         assert!(ends, "{s:?}");
     }
 }
+
+/// The README's status table is `markdown_table()`, verbatim, between its
+/// markers; `HERALD_UPDATE_README=1` rewrites it there.
+#[test]
+fn readme_status_table_matches_the_code() {
+    const BEGIN: &str = "<!-- lifecycle-table:begin -->\n";
+    const END: &str = "<!-- lifecycle-table:end -->";
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md");
+    let readme = std::fs::read_to_string(path).expect("README.md readable");
+    let start = readme.find(BEGIN).expect("README has the begin marker") + BEGIN.len();
+    let end = readme.find(END).expect("README has the end marker");
+    let table = markdown_table();
+    if std::env::var_os("HERALD_UPDATE_README").is_some() {
+        let updated = format!("{}{table}{}", &readme[..start], &readme[end..]);
+        std::fs::write(path, updated).expect("README.md writable");
+        return;
+    }
+    assert_eq!(
+        &readme[start..end],
+        table,
+        "README status table is stale; run HERALD_UPDATE_README=1 cargo test -p herald readme"
+    );
+}

@@ -27,10 +27,17 @@ pub enum MemberStatus {
     /// Never sent: the address is on the tenant's do-not-contact list
     /// (checked when the send is claimed). Final, with the reason.
     Disqualified,
+    /// Manual review: planned, waiting for a user to approve it. Never
+    /// claimed in this state.
+    AwaitingApproval,
+    /// Manual review: approved, waiting for "execute all approved".
+    Approved,
+    /// Individually paused by a user; never claimed until re-enabled.
+    Disabled,
 }
 
 impl MemberStatus {
-    pub const ALL: [MemberStatus; 10] = [
+    pub const ALL: [MemberStatus; 13] = [
         Self::Queued,
         Self::Sending,
         Self::Sent,
@@ -41,6 +48,9 @@ impl MemberStatus {
         Self::Unknown,
         Self::Cancelled,
         Self::Disqualified,
+        Self::AwaitingApproval,
+        Self::Approved,
+        Self::Disabled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -55,6 +65,9 @@ impl MemberStatus {
             Self::Unknown => "unknown",
             Self::Cancelled => "cancelled",
             Self::Disqualified => "disqualified",
+            Self::AwaitingApproval => "awaiting_approval",
+            Self::Approved => "approved",
+            Self::Disabled => "disabled",
         }
     }
 
@@ -65,7 +78,43 @@ impl MemberStatus {
     /// The member's send is over: its campaign can complete. A delivered
     /// message may still become `read`, nothing else.
     pub fn is_done(self) -> bool {
-        !matches!(self, Self::Queued | Self::Sending | Self::Sent)
+        !matches!(
+            self,
+            Self::Queued
+                | Self::Sending
+                | Self::Sent
+                | Self::AwaitingApproval
+                | Self::Approved
+                | Self::Disabled
+        )
+    }
+
+    /// Not yet sent, so a user may still hold it back (disable) or, under
+    /// manual review, approve or edit it.
+    pub fn is_unsent(self) -> bool {
+        matches!(
+            self,
+            Self::Queued | Self::AwaitingApproval | Self::Approved | Self::Disabled
+        )
+    }
+
+    /// The contact status seed 004 shows for a member in this state, given
+    /// whether its campaign is paused (or stopped) at the moment.
+    pub fn display_status(self, campaign_paused: bool) -> &'static str {
+        match self {
+            _ if campaign_paused && !self.is_done() && self != Self::Disabled => "campaign_paused",
+            Self::Queued | Self::Approved => "awaiting_execution",
+            Self::AwaitingApproval => "awaiting_approval",
+            Self::Sending | Self::Sent => "executing",
+            Self::Disabled => "disabled",
+            Self::Disqualified => "disqualified",
+            Self::Delivered
+            | Self::Read
+            | Self::Completed
+            | Self::Failed
+            | Self::Unknown
+            | Self::Cancelled => "completed",
+        }
     }
 
     /// A final state never changes again.
@@ -81,7 +130,7 @@ impl MemberStatus {
     /// Position along the delivery path; receipts only move a member forward.
     fn rank(self) -> u8 {
         match self {
-            Self::Queued => 0,
+            Self::Queued | Self::AwaitingApproval | Self::Approved | Self::Disabled => 0,
             Self::Sending => 1,
             Self::Sent => 2,
             Self::Delivered
@@ -130,6 +179,23 @@ mod tests {
     fn a_duplicate_receipt_changes_nothing() {
         assert!(!M::Sent.accepts(M::Sent));
         assert!(!M::Failed.accepts(M::Failed));
+    }
+
+    #[test]
+    fn held_members_are_not_done_and_show_as_seed_004_lists_them() {
+        for held in [M::AwaitingApproval, M::Approved, M::Disabled] {
+            assert!(!held.is_done() && held.is_unsent(), "{held:?}");
+        }
+        assert_eq!(
+            M::AwaitingApproval.display_status(false),
+            "awaiting_approval"
+        );
+        assert_eq!(M::Queued.display_status(false), "awaiting_execution");
+        assert_eq!(M::Queued.display_status(true), "campaign_paused");
+        assert_eq!(M::Disabled.display_status(true), "disabled");
+        assert_eq!(M::Sending.display_status(false), "executing");
+        assert_eq!(M::Failed.display_status(true), "completed");
+        assert_eq!(M::Disqualified.display_status(false), "disqualified");
     }
 
     #[test]

@@ -3,7 +3,6 @@
 //! takes, what a call report means, which media an MMS may carry, when a
 //! message may go out and what it costs.
 
-pub mod campaign;
 pub mod campaign_content;
 pub mod campaign_spec;
 pub mod contact_tz;
@@ -19,6 +18,7 @@ pub mod retry;
 pub mod schedule;
 pub mod segments;
 pub mod send_window;
+pub mod tags;
 pub mod template;
 pub mod voice;
 pub mod window;

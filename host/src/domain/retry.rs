@@ -53,9 +53,31 @@ pub fn decide(class: &FailureClass, attempt: i64) -> Decision {
     }
 }
 
+/// Whether a member that ended failed with this class may be sent again by
+/// "retry failed" (seed 001): the cause may have passed (a network or
+/// provider problem, a plugin fault, a handset that was unreachable). A bad
+/// address or a refused message would fail the same way again.
+pub fn retry_may_succeed(class: &FailureClass) -> bool {
+    !matches!(
+        class,
+        FailureClass::InvalidRecipient | FailureClass::Rejected
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_passing_causes_are_retried_later() {
+        assert!(!retry_may_succeed(&FailureClass::InvalidRecipient));
+        assert!(!retry_may_succeed(&FailureClass::Rejected));
+        assert!(retry_may_succeed(&FailureClass::Transient));
+        assert!(retry_may_succeed(&FailureClass::PluginFault));
+        assert!(retry_may_succeed(&FailureClass::RateLimited {
+            retry_after_ms: 1
+        }));
+    }
 
     #[test]
     fn permanent_errors_fail_at_once() {

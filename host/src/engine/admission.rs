@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::Engine;
 use super::credits::kind_of;
 use super::rate_limit::{SenderKey, default_rate};
+use crate::domain::lifecycle::{Action, AutoPause};
 use crate::plugins::wit;
 use crate::store::{Channel, ClaimedMember, INSUFFICIENT_CREDITS, now_ms};
 
@@ -53,7 +54,13 @@ pub(super) async fn admit(
         short.needed, short.available
     );
     hand_back(engine, member, None, &why).await;
-    super::dispatcher::pause_campaign(engine, member, INSUFFICIENT_CREDITS).await;
+    super::dispatcher::halt_campaign(
+        engine,
+        member,
+        Action::AutoPause(AutoPause::InsufficientCredits),
+        INSUFFICIENT_CREDITS,
+    )
+    .await;
     // A top-up between the refusal and the pause found nothing to resume:
     // look again now that the pause is recorded.
     if let Ok(balance) = engine.store.credit_balance(member.tenant_id).await

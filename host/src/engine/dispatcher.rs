@@ -10,7 +10,7 @@ use tracing::Instrument;
 
 use super::outcome::{Classified, classify, failed};
 use super::{Engine, admission};
-use crate::domain::campaign::CampaignStatus;
+use crate::domain::lifecycle::{Action, FaultCause};
 use crate::domain::retry::FailureClass;
 use crate::plugins::wit;
 use crate::store::{ClaimedMember, SendOutcome};
@@ -108,10 +108,11 @@ async fn send_one(
         SendOutcome::Failed {
             error_code,
             error_message,
+            ..
         } => tracing::info!(code = ?error_code, error = error_message, "member failed"),
     }
-    if let Some(reason) = &classified.pause_reason {
-        pause_campaign(&engine, &member, reason).await;
+    if let Some((action, reason)) = &classified.halt {
+        halt_campaign(&engine, &member, *action, reason).await;
     }
     // The writer only stops when the process does.
     let _ = done.send((member, classified.outcome)).await;
@@ -153,12 +154,18 @@ async fn attempt(engine: &Engine, member: &ClaimedMember) -> Option<Classified> 
         Ok(p) => p,
         Err(why) => {
             let reason = format!("channel {}: {why}", channel.id);
-            return Some(failed(
-                FailureClass::ChannelBroken,
-                None,
-                reason,
-                member.attempt,
-            ));
+            // A system fault, not the channel's settings: the campaign is
+            // Stopped with the cause, and resumable once it is fixed.
+            let cause = if engine.registry.quarantine_reason(&channel.plugin).is_some() {
+                FaultCause::PluginQuarantined
+            } else {
+                FaultCause::PluginUnavailable
+            };
+            let mut c = failed(FailureClass::ChannelBroken, None, reason, member.attempt);
+            if let Some((action, _)) = &mut c.halt {
+                *action = Action::Fault(cause);
+            }
+            return Some(c);
         }
     };
     let span = tracing::Span::current();
@@ -185,26 +192,26 @@ async fn attempt(engine: &Engine, member: &ClaimedMember) -> Option<Classified> 
     Some(classify(result, member.attempt, rendered.summary))
 }
 
-pub(super) async fn pause_campaign(engine: &Engine, member: &ClaimedMember, reason: &str) {
+pub(super) async fn halt_campaign(
+    engine: &Engine,
+    member: &ClaimedMember,
+    action: Action,
+    reason: &str,
+) {
     match engine
         .store
-        .set_campaign_status(
-            member.tenant_id,
-            member.campaign_id,
-            CampaignStatus::Running,
-            CampaignStatus::Paused,
-            Some(reason),
-        )
+        .transition_campaign(member.tenant_id, member.campaign_id, action, Some(reason))
         .await
     {
-        Ok(()) => tracing::warn!(
+        Ok(_) => tracing::warn!(
             campaign = member.campaign_id,
             reason,
-            "campaign paused automatically; resume it once the cause is fixed"
+            "campaign halted automatically; resume it once the cause is fixed"
         ),
-        // Already paused by another failing send: nothing to do.
-        Err(crate::store::StoreError::Conflict(_)) => {}
-        Err(e) => tracing::error!(error = %e, "pausing campaign failed"),
+        // Already paused or stopped by another failing send, or by a user
+        // meanwhile: nothing to do.
+        Err(crate::store::StoreError::Conflict(_) | crate::store::StoreError::Refused(_)) => {}
+        Err(e) => tracing::error!(error = %e, "halting campaign failed"),
     }
 }
 

@@ -7,6 +7,7 @@ mod channels;
 mod content;
 mod credits;
 mod dispatcher;
+mod faults;
 mod import_jobs;
 pub mod import_reader;
 mod opt_out;
@@ -97,6 +98,7 @@ impl Engine {
         tokio::spawn(reconciler::run(self.clone()));
         tokio::spawn(replies::run(self.clone()));
         tokio::spawn(scheduler::run(self.clone()));
+        tokio::spawn(faults::run(self.clone()));
     }
 
     /// A channel was edited: the next send reads it afresh (other instances

@@ -1,15 +1,16 @@
 //! Turns what a plugin call returned into the member's outcome, using the
 //! retry rules in `domain::retry`.
 
-use crate::domain::retry::{Decision, FailureClass, decide};
+use crate::domain::lifecycle::{Action, AutoPause};
+use crate::domain::retry::{Decision, FailureClass, decide, retry_may_succeed};
 use crate::plugins::{PluginFailure, wit};
 use crate::store::{SendOutcome, now_ms};
 
-/// The outcome to record, and a reason to pause the campaign if the channel
-/// cannot send at all.
+/// The outcome to record, and what to do to the campaign (with the reason
+/// in words) if the channel cannot send at all.
 pub struct Classified {
     pub outcome: SendOutcome,
-    pub pause_reason: Option<String>,
+    pub halt: Option<(Action, String)>,
 }
 
 /// Provider ids are short tokens (Twilio: 34 chars); anything longer is a
@@ -39,10 +40,25 @@ pub fn classify(result: SendResult, attempt: i64, summary: String) -> Classified
                     at: now_ms(),
                     summary,
                 },
-                pause_reason: None,
+                halt: None,
             };
         }
-        Ok(Err(error)) => describe(error),
+        Ok(Err(error)) => {
+            // Credentials refused is its own pause reason; any other
+            // channel-wide failure leaves the channel unusable until fixed.
+            let why = match &error {
+                wit::SendError::Auth(_) => AutoPause::ProviderAuthFailed,
+                _ => AutoPause::ChannelUnusable,
+            };
+            let mut c = {
+                let (class, code, message) = describe(error);
+                failed(class, code, message, attempt)
+            };
+            if let Some((action, _)) = &mut c.halt {
+                *action = Action::AutoPause(why);
+            }
+            return c;
+        }
         Err(failure) => (FailureClass::PluginFault, None, failure.to_string()),
     };
     failed(class, code, message, attempt)
@@ -60,8 +76,9 @@ pub fn failed(
             outcome: SendOutcome::Failed {
                 error_code: code,
                 error_message: message,
+                retryable: retry_may_succeed(&class),
             },
-            pause_reason: None,
+            halt: None,
         },
         Decision::RetryIn(ms) => Classified {
             outcome: SendOutcome::Retry {
@@ -69,10 +86,13 @@ pub fn failed(
                 error_code: code,
                 error_message: message,
             },
-            pause_reason: None,
+            halt: None,
         },
         Decision::PauseCampaign => Classified {
-            pause_reason: Some(message.clone()),
+            halt: Some((
+                Action::AutoPause(AutoPause::ChannelUnusable),
+                message.clone(),
+            )),
             outcome: SendOutcome::Retry {
                 at: now_ms(),
                 error_code: code,

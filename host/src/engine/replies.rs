@@ -60,6 +60,7 @@ impl Engine {
                     "provider_message_id": message.provider_message_id,
                     "received_at": at,
                     "session": r.session_id.map(|id| json!({ "id": id, "target": r.session_target })),
+                    "tags": r.tags,
                 })
                 .to_string()
             })

@@ -4,10 +4,11 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::{Id, Store, StoreError, StoreResult, now_ms};
-use crate::domain::campaign::CampaignStatus;
 use crate::domain::campaign_spec::{CampaignContent, CampaignKind, CampaignSettings, SendMode};
 use crate::domain::schedule::local_time;
 use crate::domain::send_window::{CampaignWindows, parse_timezone};
+use crate::domain::lifecycle::{Action, PauseReason, Status};
+use crate::domain::member::MemberStatus;
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Campaign {
@@ -26,9 +27,26 @@ pub struct Campaign {
     pub send_mode: SendMode,
     /// Where a session's replies go (`reply_endpoint` or `queue:NAME`).
     pub session_target: Option<String>,
-    pub status: CampaignStatus,
-    /// Why the campaign is in its status (e.g. who paused it), when known.
+    /// `draft`, `scheduled`, `pending`, `running`, `paused`, `stopped`,
+    /// `retrying`, `completed`, `cancelled` or `archived` (see the README's
+    /// lifecycle table).
+    #[serde(serialize_with = "status_str")]
+    #[schema(value_type = String)]
+    pub status: Status,
+    /// Why it is paused or stopped, as a code: `paused_by_user`,
+    /// `insufficient_credits`, `provider_auth_failed`,
+    /// `too_many_provider_errors`, `channel_unusable`, `plugin_quarantined`,
+    /// `plugin_unavailable`.
+    pub status_cause: Option<&'static str>,
+    /// Why the campaign is in its status, in words, when known.
     pub status_reason: Option<String>,
+    /// What a user may do to it now (`edit`, `go_live`, `pause`...).
+    pub allowed_actions: Vec<&'static str>,
+    pub notes: Option<String>,
+    /// The default tag (from the name) first, then the custom ones.
+    pub tags: Vec<String>,
+    /// Planned outreaches wait for approval before they are sent.
+    pub manual_review: bool,
     /// `manual`: the audience is the list when the campaign starts.
     /// `automatic`: once started, contacts join as they are added (API,
     /// import, inbound) and the campaign stays running, idle when empty.
@@ -65,6 +83,14 @@ pub struct NewCampaign {
     pub inbound_enrolment: bool,
     pub windows: CampaignWindows,
     pub scheduled_at: Option<i64>,
+    pub notes: Option<String>,
+    /// Custom tags, already normalised (`domain::tags::custom_tags`).
+    pub tags: Vec<String>,
+    pub manual_review: bool,
+}
+
+fn status_str<S: serde::Serializer>(status: &Status, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(status.as_str())
 }
 
 /// Delivery figures of one campaign.
@@ -97,14 +123,14 @@ pub struct Progress {
     pub percent_done: f64,
 }
 
-const COLUMNS: &str = "id, name, kind, channel_id, list_id, settings_json, status, status_reason, \
-                       created_at, started_at, finished_at, send_mode, execution_mode, \
-                       inbound_enrolment, windows_json, scheduled_at, \
-                       (SELECT timezone FROM tenants t WHERE t.id = campaigns.tenant_id)";
+pub(super) const COLUMNS: &str = "id, name, kind, channel_id, list_id, settings_json, status, \
+    status_reason, created_at, started_at, finished_at, send_mode, execution_mode, \
+    inbound_enrolment, status_cause, notes, manual_review, default_tag, windows_json, \
+    scheduled_at, (SELECT timezone FROM tenants t WHERE t.id = campaigns.tenant_id)";
 
 /// A summary kept in the legacy `body` column (the SMS text, the email
 /// subject, the template name), for people reading the table directly.
-fn body_column(content: &CampaignContent) -> String {
+pub(super) fn body_column(content: &CampaignContent) -> String {
     match content {
         CampaignContent::Sms { body, .. } => body.clone(),
         CampaignContent::Whatsapp { template } => template.name.clone(),
@@ -115,11 +141,13 @@ fn body_column(content: &CampaignContent) -> String {
 
 impl Store {
     pub async fn create_campaign(&self, tenant: Id, new: NewCampaign) -> StoreResult<Campaign> {
+        let mut tx = self.write_tx().await?;
         let id: Id = sqlx::query_scalar(
             "INSERT INTO campaigns (tenant_id, name, kind, channel_id, list_id, body, status, \
              created_at, settings_json, max_concurrent, send_mode, execution_mode, \
-             inbound_enrolment, windows_json, scheduled_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+             inbound_enrolment, notes, manual_review, default_tag, windows_json, scheduled_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+             $17, $18) \
              RETURNING id",
         )
         .bind(tenant)
@@ -128,7 +156,7 @@ impl Store {
         .bind(new.channel_id)
         .bind(new.list_id)
         .bind(body_column(&new.content))
-        .bind(CampaignStatus::Draft.as_str())
+        .bind(crate::domain::lifecycle::create().as_str())
         .bind(now_ms())
         .bind(
             serde_json::to_string(&CampaignSettings {
@@ -141,10 +169,15 @@ impl Store {
         .bind(new.send_mode.as_str())
         .bind(&new.execution_mode)
         .bind(new.inbound_enrolment as i64)
+        .bind(&new.notes)
+        .bind(new.manual_review as i64)
+        .bind(crate::domain::tags::default_tag(&new.name))
         .bind(windows_json(&new.windows))
         .bind(new.scheduled_at)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await?;
+        super::campaign_tags::set_tags(&mut tx, tenant, id, &new.tags).await?;
+        tx.commit().await?;
         self.campaign(tenant, id).await
     }
 
@@ -157,85 +190,32 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?
         .ok_or(StoreError::NotFound)?;
-        campaign_from_row(&row)
+        let mut campaign = campaign_from_row(&row)?;
+        let default_tag: String = row.get(17);
+        let mut tags = self.campaign_tags(tenant, &[id]).await?;
+        campaign.tags = std::iter::once(default_tag)
+            .chain(tags.remove(&id).unwrap_or_default())
+            .collect();
+        Ok(campaign)
     }
 
-    pub async fn campaigns(&self, tenant: Id) -> StoreResult<Vec<Campaign>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM campaigns WHERE tenant_id = $1 ORDER BY id DESC"
-        ))
-        .bind(tenant)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(campaign_from_row).collect()
-    }
-
-    /// Moves a campaign from `from` to `to` only if it is still in `from`
-    /// (compare-and-set), so two concurrent requests cannot both win.
-    pub async fn set_campaign_status(
-        &self,
-        tenant: Id,
-        id: Id,
-        from: CampaignStatus,
-        to: CampaignStatus,
-        reason: Option<&str>,
-    ) -> StoreResult<()> {
-        let done = matches!(to, CampaignStatus::Completed | CampaignStatus::Cancelled);
-        let now = now_ms();
-        let mut tx = self.write_tx().await?;
-        let changed = sqlx::query(
-            "UPDATE campaigns SET status = $1, status_reason = $2, \
-             finished_at = CASE WHEN $3 THEN $4 ELSE finished_at END \
-             WHERE tenant_id = $5 AND id = $6 AND status = $7",
-        )
-        .bind(to.as_str())
-        .bind(reason)
-        .bind(done)
-        .bind(now)
-        .bind(tenant)
-        .bind(id)
-        .bind(from.as_str())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if changed == 0 {
-            return Err(changed_meanwhile());
-        }
-        if to == CampaignStatus::Cancelled {
-            sqlx::query(
-                "UPDATE members SET status = 'cancelled', updated_at = $1 \
-                 WHERE campaign_id = $2 AND status = 'queued'",
-            )
-            .bind(now)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Draft -> Running: snapshots the list into members, all due now, in the
-    /// same transaction as the status change. Email campaigns address the
-    /// contact's email, the others its phone; contacts without one are left out.
-    pub async fn start_campaign(&self, tenant: Id, id: Id, kind: CampaignKind) -> StoreResult<u64> {
-        self.start_campaign_from(tenant, id, kind, CampaignStatus::Draft)
-            .await
-    }
-
-    /// `from` -> Running (Draft by a user, Scheduled by the scheduler).
-    pub(super) async fn start_campaign_from(
+    /// The first time a campaign runs (go live from a draft, or its
+    /// scheduled start): `from` -> Running, snapshotting the list into
+    /// members, all due now, in the same transaction as the status change.
+    /// Email campaigns address the contact's email, the others its phone;
+    /// contacts without one are left out.
+    pub async fn start_campaign(
         &self,
         tenant: Id,
         id: Id,
         kind: CampaignKind,
-        from: CampaignStatus,
+        from: Status,
     ) -> StoreResult<u64> {
         let now = now_ms();
         let mut tx = self.write_tx().await?;
         let changed = sqlx::query(
-            "UPDATE campaigns SET status = 'running', started_at = $1, status_reason = NULL \
-             WHERE tenant_id = $2 AND id = $3 AND status = $4",
+            "UPDATE campaigns SET status = 'running', started_at = $1, status_reason = NULL, \
+             status_cause = NULL WHERE tenant_id = $2 AND id = $3 AND status = $4",
         )
         .bind(now)
         .bind(tenant)
@@ -245,17 +225,18 @@ impl Store {
         .await?
         .rows_affected();
         if changed == 0 {
-            return Err(changed_meanwhile());
+            return Err(super::lifecycle::changed_meanwhile());
         }
         let column = kind.address_column();
         let members = sqlx::query(&format!(
             "INSERT INTO members (tenant_id, campaign_id, contact_id, address, status, \
              next_attempt_at, updated_at) \
-             SELECT $1, $2, c.id, c.{column}, 'queued', $3, $3 FROM campaigns k \
+             SELECT $1, $2, c.id, c.{column}, {}, $3, $3 FROM campaigns k \
              JOIN list_contacts lc ON lc.list_id = k.list_id \
              JOIN contacts c ON c.id = lc.contact_id \
              WHERE k.id = $2 AND k.tenant_id = $1 AND c.{column} IS NOT NULL \
-             ON CONFLICT (campaign_id, contact_id) DO NOTHING"
+             ON CONFLICT (campaign_id, contact_id) DO NOTHING",
+            super::review::FIRST_STATUS
         ))
         .bind(tenant)
         .bind(id)
@@ -278,54 +259,77 @@ impl Store {
         .await?;
         let mut p = Progress::default();
         for r in rows {
-            let status: String = r.get(0);
-            let count: i64 = r.get(1);
-            p.target += count;
-            p.sent += r.get::<i64, _>(2);
-            p.replied += r.get::<i64, _>(3);
-            match status.as_str() {
-                "queued" | "sending" => p.queued += count,
-                "delivered" => p.delivered += count,
-                "read" => {
-                    p.delivered += count;
-                    p.read += count;
-                }
-                "completed" => p.completed += count,
-                "failed" => p.failed += count,
-                "unknown" => p.unknown += count,
-                "cancelled" => p.cancelled += count,
-                "disqualified" => p.disqualified += count,
-                _ => {}
-            }
+            p.add(&r.get::<String, _>(0), r.get(1), r.get(2), r.get(3));
         }
-        let done = p.delivered + p.completed + p.failed + p.unknown + p.cancelled;
-        p.percent_done = percent(done, p.target);
-        p.reached = p.delivered;
-        p.response_rate = percent(p.replied, p.reached);
-        Ok(p)
+        Ok(p.finish())
     }
 
-    /// Running campaigns whose members have all reached a final state become
-    /// Completed. Returns the ids completed.
+    /// Running (or retrying) campaigns whose members have all reached a final
+    /// state become Completed (the lifecycle's `all_final`). Returns the ids
+    /// completed.
     pub async fn complete_finished_campaigns(&self, candidates: &[Id]) -> StoreResult<Vec<Id>> {
+        // The statuses the lifecycle table lets `all_final` complete, and the
+        // member statuses that are not final yet, both from the domain.
+        let from = super::lifecycle::sources(Action::AllFinal, Status::Completed);
+        let pending: Vec<String> = MemberStatus::ALL
+            .into_iter()
+            .filter(|s| !s.is_done())
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect();
+        let sql = format!(
+            "UPDATE campaigns SET status = 'completed', status_cause = NULL, finished_at = $1 \
+             WHERE id = $2 AND status IN ({from}) AND execution_mode = 'manual' AND NOT EXISTS \
+             (SELECT 1 FROM members WHERE campaign_id = $2 AND status IN ({}))",
+            pending.join(", ")
+        );
         let mut completed = Vec::new();
         for &id in candidates {
-            let changed = sqlx::query(
-                "UPDATE campaigns SET status = 'completed', finished_at = $1 \
-                 WHERE id = $2 AND status = 'running' AND execution_mode = 'manual' AND NOT EXISTS \
-                 (SELECT 1 FROM members WHERE campaign_id = $2 \
-                  AND status IN ('queued', 'sending', 'sent'))",
-            )
-            .bind(now_ms())
-            .bind(id)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+            let changed = sqlx::query(&sql)
+                .bind(now_ms())
+                .bind(id)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
             if changed > 0 {
                 completed.push(id);
             }
         }
         Ok(completed)
+    }
+}
+
+impl Progress {
+    /// Counts `count` members in `status`, of which `sent` were sent and
+    /// `replied` replied.
+    pub(super) fn add(&mut self, status: &str, count: i64, sent: i64, replied: i64) {
+        self.target += count;
+        self.sent += sent;
+        self.replied += replied;
+        match status {
+            "queued" | "sending" | "awaiting_approval" | "approved" | "disabled" => {
+                self.queued += count
+            }
+            "delivered" => self.delivered += count,
+            "read" => {
+                self.delivered += count;
+                self.read += count;
+            }
+            "completed" => self.completed += count,
+            "failed" => self.failed += count,
+            "unknown" => self.unknown += count,
+            "cancelled" => self.cancelled += count,
+            "disqualified" => self.disqualified += count,
+            _ => {}
+        }
+    }
+
+    /// The percentages, once every status is counted.
+    pub(super) fn finish(mut self) -> Self {
+        let done = self.delivered + self.completed + self.failed + self.unknown + self.cancelled;
+        self.percent_done = percent(done, self.target);
+        self.reached = self.delivered;
+        self.response_rate = percent(self.replied, self.reached);
+        self
     }
 }
 
@@ -338,9 +342,14 @@ fn percent(part: i64, whole: i64) -> f64 {
     }
 }
 
-/// A compare-and-set status change lost to a concurrent one.
-fn changed_meanwhile() -> StoreError {
-    StoreError::Conflict("the campaign changed status meanwhile; reload it".into())
+/// Reads a stored status back; an unknown one (a newer version's) reads as
+/// Stopped rather than as something that would send.
+fn status_from(status: &str, cause: Option<&str>) -> Status {
+    Status::parse(status, cause)
+        .or_else(|| (status == "paused").then_some(Status::Paused(PauseReason::User)))
+        .unwrap_or(Status::Stopped(
+            crate::domain::lifecycle::FaultCause::PluginUnavailable,
+        ))
 }
 
 /// `NULL` when the campaign adds nothing to the tenant's quiet hours.
@@ -348,15 +357,15 @@ pub(super) fn windows_json(w: &CampaignWindows) -> Option<String> {
     (w != &CampaignWindows::default()).then(|| serde_json::to_string(w).expect("serialises"))
 }
 
-fn campaign_from_row(r: &sqlx::any::AnyRow) -> StoreResult<Campaign> {
+pub(super) fn campaign_from_row(r: &sqlx::any::AnyRow) -> StoreResult<Campaign> {
     let settings: CampaignSettings = serde_json::from_str(&r.get::<String, _>(5))
         .map_err(|e| StoreError::Db(sqlx::Error::Decode(Box::new(e))))?;
     let windows: CampaignWindows = r
-        .get::<Option<String>, _>(14)
+        .get::<Option<String>, _>(18)
         .and_then(|j| serde_json::from_str(&j).ok())
         .unwrap_or_default();
-    let scheduled_at_ms: Option<i64> = r.get(15);
-    let tenant_tz: String = r.get(16);
+    let scheduled_at_ms: Option<i64> = r.get(19);
+    let tenant_tz: String = r.get(20);
     let schedule = scheduled_at_ms
         .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
         .map(|at| {
@@ -381,26 +390,42 @@ fn campaign_from_row(r: &sqlx::any::AnyRow) -> StoreResult<Campaign> {
         } else {
             SendMode::Direct
         },
-        status: CampaignStatus::parse(&r.get::<String, _>(6)).unwrap_or(CampaignStatus::Draft),
+        status: status_from(
+            &r.get::<String, _>(6),
+            r.get::<Option<String>, _>(14).as_deref(),
+        ),
+        status_cause: None,
+        allowed_actions: Vec::new(),
         status_reason: r.get(7),
+        notes: r.get(15),
+        manual_review: r.get::<i64, _>(16) != 0,
+        tags: vec![r.get(17)],
         created_at: r.get(8),
         started_at: r.get(9),
         finished_at: r.get(10),
         execution_mode: r.get(12),
         inbound_enrolment: r.get::<i64, _>(13) != 0,
-    })
+    }
+    .with_derived())
 }
 
 impl Campaign {
+    /// Fills in what follows from the status.
+    fn with_derived(mut self) -> Self {
+        self.status_cause = self.status.reason();
+        self.allowed_actions = self.status.allowed_actions();
+        self
+    }
+
     /// Whether contacts may be added to this campaign now (import or API):
     /// a draft takes them into its list; a live automatic campaign enrols
     /// them; a live manual one fixed its audience when it started.
     pub fn check_takes_contacts(&self) -> Result<(), String> {
         match (self.status, self.execution_mode.as_str()) {
             // A scheduled campaign reads its list when it starts, like a draft.
-            (CampaignStatus::Draft | CampaignStatus::Scheduled, _) => Ok(()),
-            (CampaignStatus::Running | CampaignStatus::Paused, "automatic") => Ok(()),
-            (CampaignStatus::Running | CampaignStatus::Paused, mode) => Err(format!(
+            (Status::Draft | Status::Scheduled, _) => Ok(()),
+            (Status::Running | Status::Paused(_), "automatic") => Ok(()),
+            (Status::Running | Status::Paused(_), mode) => Err(format!(
                 "campaign {} is a {mode} campaign that has started: its audience was fixed \
                  then; add the contacts to a new campaign, or use an automatic one",
                 self.id

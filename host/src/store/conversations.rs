@@ -29,6 +29,8 @@ pub struct InboundRecorded {
     pub session_id: Option<Id>,
     /// The session's target, for `session` campaigns.
     pub session_target: Option<String>,
+    /// The campaign's tags (default first), for routing and reports.
+    pub tags: Vec<String>,
 }
 
 /// One message of a member's conversation.
@@ -44,6 +46,9 @@ pub struct ConversationMessage {
     pub provider_message_id: Option<String>,
     pub session_id: Option<Id>,
     pub at: i64,
+    /// The campaign's tags (default first), so a conversation can be
+    /// filtered and routed by them (seed 002).
+    pub tags: Vec<String>,
 }
 
 /// A conversation session (send mode `session`).
@@ -60,6 +65,8 @@ pub struct Session {
     pub target: String,
     pub opened_at: i64,
     pub last_message_at: i64,
+    /// The campaign's tags (default first), to group conversations by.
+    pub tags: Vec<String>,
 }
 
 /// A reply due for forwarding.
@@ -121,12 +128,14 @@ impl Store {
             campaign_id: None,
             session_id: None,
             session_target: None,
+            tags: Vec::new(),
         };
         if let Some(row) = member {
             let member_id: Id = row.get(0);
             let campaign_id: Id = row.get(1);
             recorded.member_id = Some(member_id);
             recorded.campaign_id = Some(campaign_id);
+            recorded.tags = tags_in(&mut tx, campaign_id).await?;
             sqlx::query(
                 "UPDATE members SET replied_at = COALESCE(replied_at, $1), updated_at = $2 \
                  WHERE id = $3",
@@ -186,6 +195,7 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         exists.ok_or(super::StoreError::NotFound)?;
+        let tags = self.tags_of(tenant, campaign).await?;
         let rows = sqlx::query(
             "SELECT id, direction, body, media_json, provider_message_id, session_id, at \
              FROM conversation_messages WHERE tenant_id = $1 AND member_id = $2 ORDER BY at, id",
@@ -204,6 +214,7 @@ impl Store {
                 provider_message_id: r.get(4),
                 session_id: r.get(5),
                 at: r.get(6),
+                tags: tags.clone(),
             })
             .collect())
     }
@@ -211,27 +222,48 @@ impl Store {
     /// The tenant's sessions, most recently active first, optionally only
     /// those routed to `target` (e.g. `queue:support`, for the agents of
     /// that queue).
-    pub async fn sessions(&self, tenant: Id, target: Option<&str>) -> StoreResult<Vec<Session>> {
+    pub async fn sessions(
+        &self,
+        tenant: Id,
+        target: Option<&str>,
+        tag: Option<&str>,
+    ) -> StoreResult<Vec<Session>> {
         let rows = sqlx::query(
-            "SELECT id, channel_id, address, campaign_id, member_id, target, opened_at, \
-             last_message_at FROM sessions WHERE tenant_id = $1 AND ($2 IS NULL OR target = $2) \
-             ORDER BY last_message_at DESC, id DESC LIMIT 1000",
+            "SELECT s.id, s.channel_id, s.address, s.campaign_id, s.member_id, s.target, \
+             s.opened_at, s.last_message_at, k.default_tag \
+             FROM sessions s JOIN campaigns k ON k.id = s.campaign_id \
+             WHERE s.tenant_id = $1 AND ($2 IS NULL OR s.target = $2) \
+             AND ($3 IS NULL OR k.default_tag = $3 OR EXISTS (SELECT 1 FROM campaign_tags t \
+               WHERE t.campaign_id = k.id AND t.tag = $3)) \
+             ORDER BY s.last_message_at DESC, s.id DESC LIMIT 1000",
         )
         .bind(tenant)
         .bind(target)
+        .bind(tag)
         .fetch_all(&self.pool)
         .await?;
+        let mut campaigns: Vec<Id> = rows.iter().map(|r| r.get(3)).collect();
+        campaigns.sort_unstable();
+        campaigns.dedup();
+        let custom = self.campaign_tags(tenant, &campaigns).await?;
         Ok(rows
             .iter()
-            .map(|r| Session {
-                id: r.get(0),
-                channel_id: r.get(1),
-                address: r.get(2),
-                campaign_id: r.get(3),
-                member_id: r.get(4),
-                target: r.get(5),
-                opened_at: r.get(6),
-                last_message_at: r.get(7),
+            .map(|r| {
+                let campaign_id: Id = r.get(3);
+                let tags = std::iter::once(r.get::<String, _>(8))
+                    .chain(custom.get(&campaign_id).cloned().unwrap_or_default())
+                    .collect();
+                Session {
+                    id: r.get(0),
+                    channel_id: r.get(1),
+                    address: r.get(2),
+                    campaign_id,
+                    member_id: r.get(4),
+                    target: r.get(5),
+                    opened_at: r.get(6),
+                    last_message_at: r.get(7),
+                    tags,
+                }
             })
             .collect())
     }
@@ -333,4 +365,22 @@ fn session_target(settings_json: &str) -> String {
         .ok()
         .and_then(|s| s.session_target)
         .unwrap_or_else(|| "reply_endpoint".to_owned())
+}
+
+/// A campaign's tags, default first, read inside `tx`.
+async fn tags_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    campaign: Id,
+) -> StoreResult<Vec<String>> {
+    let default: String = sqlx::query_scalar("SELECT default_tag FROM campaigns WHERE id = $1")
+        .bind(campaign)
+        .fetch_one(&mut **tx)
+        .await?;
+    let custom: Vec<String> = sqlx::query_scalar(
+        "SELECT tag FROM campaign_tags WHERE campaign_id = $1 ORDER BY position",
+    )
+    .bind(campaign)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(std::iter::once(default).chain(custom).collect())
 }

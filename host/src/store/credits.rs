@@ -15,7 +15,10 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::{Id, Store, StoreError, StoreResult, now_ms};
-use crate::domain::campaign::CampaignStatus;
+use crate::domain::lifecycle::{PauseReason, Status};
+
+/// Campaigns a top-up resumes.
+const PAUSED_FOR_CREDITS: Status = Status::Paused(PauseReason::InsufficientCredits);
 
 /// The status reason of a campaign paused because its tenant ran out of
 /// credits; a top-up resumes exactly these.
@@ -259,13 +262,13 @@ impl Store {
         .await?;
         let resumed: Vec<Id> = if balance.available > 0 {
             sqlx::query_scalar(
-                "UPDATE campaigns SET status = $1, status_reason = NULL \
-                 WHERE tenant_id = $2 AND status = $3 AND status_reason = $4 RETURNING id",
+                "UPDATE campaigns SET status = $1, status_cause = NULL, status_reason = NULL \
+                 WHERE tenant_id = $2 AND status = $3 AND status_cause = $4 RETURNING id",
             )
-            .bind(CampaignStatus::Running.as_str())
+            .bind(Status::Running.as_str())
             .bind(tenant)
-            .bind(CampaignStatus::Paused.as_str())
-            .bind(INSUFFICIENT_CREDITS)
+            .bind(PAUSED_FOR_CREDITS.as_str())
+            .bind(PAUSED_FOR_CREDITS.reason())
             .fetch_all(&mut *tx)
             .await?
         } else {
@@ -280,14 +283,14 @@ impl Store {
     /// is not paused for that reason.
     pub async fn resume_paused_for_credits(&self, tenant: Id, campaign: Id) -> StoreResult<bool> {
         let changed = sqlx::query(
-            "UPDATE campaigns SET status = $1, status_reason = NULL \
-             WHERE tenant_id = $2 AND id = $3 AND status = $4 AND status_reason = $5",
+            "UPDATE campaigns SET status = $1, status_cause = NULL, status_reason = NULL \
+             WHERE tenant_id = $2 AND id = $3 AND status = $4 AND status_cause = $5",
         )
-        .bind(CampaignStatus::Running.as_str())
+        .bind(Status::Running.as_str())
         .bind(tenant)
         .bind(campaign)
-        .bind(CampaignStatus::Paused.as_str())
-        .bind(INSUFFICIENT_CREDITS)
+        .bind(PAUSED_FOR_CREDITS.as_str())
+        .bind(PAUSED_FOR_CREDITS.reason())
         .execute(&self.pool)
         .await?
         .rows_affected();

@@ -26,11 +26,12 @@ pub(super) async fn enrol_in_tx(
         let sql = format!(
             "INSERT INTO members (tenant_id, campaign_id, contact_id, address, status, \
              next_attempt_at, updated_at) \
-             SELECT $1, k.id, c.id, c.phone, 'queued', $3, $3 FROM contacts c \
+             SELECT $1, k.id, c.id, c.phone, {}, $3, $3 FROM contacts c \
              JOIN campaigns k ON k.id = $2 AND k.tenant_id = $1 \
              WHERE c.tenant_id = $1 AND c.phone IS NOT NULL AND k.execution_mode = 'automatic' \
              AND k.status IN {ENROLLING} AND c.id IN ({}) \
              ON CONFLICT (campaign_id, contact_id) DO NOTHING",
+            super::review::FIRST_STATUS,
             id_list(chunk)
         );
         // Not prepared: the id list makes each statement one of a kind.

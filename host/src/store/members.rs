@@ -8,6 +8,7 @@ use sqlx::Row;
 
 use super::{Id, Store, StoreResult, now_ms, placeholders};
 use crate::domain::campaign_spec::{CampaignContent, CampaignSettings};
+use crate::domain::lifecycle::Status;
 use crate::domain::member::MemberStatus;
 
 /// Who claims, until when, as of when.
@@ -24,6 +25,12 @@ pub struct Member {
     /// Where the message goes (E.164 number).
     pub address: String,
     pub status: MemberStatus,
+    /// The contact status seed 004 shows: `awaiting_execution`,
+    /// `awaiting_approval`, `executing`, `completed`, `disqualified`,
+    /// `disabled`, `campaign_paused`.
+    pub display_status: &'static str,
+    /// A reviewer edited what this member will receive.
+    pub content_edited: bool,
     pub attempts: i64,
     pub next_attempt_at: i64,
     pub provider_message_id: Option<String>,
@@ -96,12 +103,18 @@ pub enum SendOutcome {
     Failed {
         error_code: Option<String>,
         error_message: String,
+        /// The cause may pass: "retry failed" may send it again.
+        retryable: bool,
     },
 }
 
+// Kept reachable here: most writers of member history import it from this module.
+pub(super) use super::member_events::insert_events;
+
 const MEMBER_COLUMNS: &str = "id, contact_id, address, status, attempts, next_attempt_at, \
     provider_message_id, error_code, error_message, sent_at, delivered_at, updated_at, \
-    read_at, disposition, replied_at, wait_reason";
+    read_at, disposition, replied_at, wait_reason, \
+    CAST(CASE WHEN content_json IS NULL THEN 0 ELSE 1 END AS BIGINT)";
 
 impl Store {
     /// One claim transaction (see [`Store::claim_due`]): the claimed members,
@@ -151,7 +164,8 @@ impl Store {
         let ids: Vec<Id> = claimed.iter().map(|r| r.get(0)).collect();
         let details_sql = format!(
             "SELECT m.id, k.channel_id, k.settings_json, c.phone, c.email, c.first_name, \
-             c.last_name, c.fields_json FROM members m JOIN campaigns k ON k.id = m.campaign_id \
+             c.last_name, c.fields_json, m.content_json \
+             FROM members m JOIN campaigns k ON k.id = m.campaign_id \
              JOIN contacts c ON c.id = m.contact_id WHERE m.id IN ({})",
             placeholders(1, ids.len())
         );
@@ -159,19 +173,30 @@ impl Store {
         for id in &ids {
             q = q.bind(id);
         }
-        let mut details: BTreeMap<Id, (Id, String, BTreeMap<String, String>)> = BTreeMap::new();
+        // Per member: channel, campaign settings, contact values, reviewer's edit.
+        type Details = (Id, String, BTreeMap<String, String>, Option<String>);
+        let mut details: BTreeMap<Id, Details> = BTreeMap::new();
         for r in q.fetch_all(&mut *tx).await? {
-            details.insert(r.get(0), (r.get(1), r.get(2), contact_values(&r, 3)));
+            details.insert(
+                r.get(0),
+                (r.get(1), r.get(2), contact_values(&r, 3), r.get(8)),
+            );
         }
         let members: Vec<ClaimedMember> = claimed
             .iter()
             .filter_map(|r| {
                 let id: Id = r.get(0);
-                let (channel_id, settings, values) = details.remove(&id)?;
+                let (channel_id, settings, values, edited) = details.remove(&id)?;
                 // Stored by the API after validation; unreadable means a bug.
-                let settings: CampaignSettings = serde_json::from_str(&settings)
+                let mut settings: CampaignSettings = serde_json::from_str(&settings)
                     .inspect_err(|e| tracing::error!(member = id, error = %e, "unreadable campaign settings"))
                     .ok()?;
+                // A reviewer's edit replaces the campaign's content (manual review).
+                if let Some(edited) = edited {
+                    settings.content = serde_json::from_str(&edited)
+                        .inspect_err(|e| tracing::error!(member = id, error = %e, "unreadable edited content"))
+                        .ok()?;
+                }
                 Some(ClaimedMember {
                     id,
                     tenant_id: r.get(1),
@@ -220,7 +245,8 @@ impl Store {
              lease_until = $2, updated_at = $3, wait_reason = NULL, \
              idempotency_key = CAST(id AS TEXT) || '-1-' || CAST(attempts + 1 AS TEXT) \
              WHERE id IN (SELECT m.id FROM members m JOIN campaigns k ON k.id = m.campaign_id \
-               WHERE m.status = 'queued' AND m.next_attempt_at <= $3 AND k.status = 'running' \
+               WHERE m.status = 'queued' AND m.next_attempt_at <= $3 \
+               AND k.status IN ('running', 'retrying') \
                AND {condition} ORDER BY m.next_attempt_at, m.id LIMIT $4{}) \
              RETURNING id, tenant_id, campaign_id, address, attempts, idempotency_key",
             self.skip_locked_of("m")
@@ -247,7 +273,8 @@ impl Store {
         now: i64,
     ) -> StoreResult<Vec<(Id, i64)>> {
         let candidates: Vec<(Id, i64)> = sqlx::query(
-            "SELECT k.id, k.max_concurrent FROM campaigns k WHERE k.status = 'running' \
+            "SELECT k.id, k.max_concurrent FROM campaigns k \
+             WHERE k.status IN ('running', 'retrying') \
              AND k.max_concurrent IS NOT NULL AND EXISTS (SELECT 1 FROM members m \
                WHERE m.campaign_id = k.id AND m.status = 'queued' AND m.next_attempt_at <= $1) \
              ORDER BY k.id",
@@ -306,6 +333,13 @@ impl Store {
         let mut accepted = Vec::new();
         let mut sent_messages = Vec::new();
         for (m, outcome) in outcomes {
+            let retryable = matches!(
+                outcome,
+                SendOutcome::Failed {
+                    retryable: true,
+                    ..
+                }
+            );
             let (status, next_at, pmid, code, message, sent_at) = match outcome {
                 SendOutcome::Accepted {
                     provider_message_id,
@@ -338,6 +372,7 @@ impl Store {
                 SendOutcome::Failed {
                     error_code,
                     error_message,
+                    ..
                 } => (
                     MemberStatus::Failed,
                     now,
@@ -350,7 +385,7 @@ impl Store {
             let changed = sqlx::query(
                 "UPDATE members SET status = $1, next_attempt_at = $2, provider_message_id = $3, \
                  error_code = $4, error_message = $5, sent_at = COALESCE($6, sent_at), \
-                 lease_owner = NULL, lease_until = NULL, updated_at = $7 \
+                 lease_owner = NULL, lease_until = NULL, updated_at = $7, retryable = $10 \
                  WHERE id = $8 AND status = 'sending' AND lease_owner = $9",
             )
             .bind(status.as_str())
@@ -362,6 +397,7 @@ impl Store {
             .bind(now)
             .bind(m.id)
             .bind(owner)
+            .bind(retryable as i64)
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -473,7 +509,10 @@ impl Store {
         after: Id,
         limit: i64,
     ) -> StoreResult<MemberPage> {
-        self.campaign(tenant, campaign).await?;
+        let paused = matches!(
+            self.campaign(tenant, campaign).await?.status,
+            Status::Paused(_) | Status::Stopped(_)
+        );
         let rows = sqlx::query(&format!(
             "SELECT {MEMBER_COLUMNS} FROM members WHERE tenant_id = $1 AND campaign_id = $2 \
              AND ($3 IS NULL OR status = $3) AND id > $4 ORDER BY id LIMIT $5"
@@ -485,7 +524,7 @@ impl Store {
         .bind(limit + 1)
         .fetch_all(&self.pool)
         .await?;
-        let mut members: Vec<Member> = rows.iter().map(member_from_row).collect();
+        let mut members: Vec<Member> = rows.iter().map(|r| member_from_row(r, paused)).collect();
         let next_after = if members.len() as i64 > limit {
             members.truncate(limit as usize);
             members.last().map(|m| m.id)
@@ -497,45 +536,6 @@ impl Store {
             next_after,
         })
     }
-}
-
-/// Appends member history events (tenant, member, kind, detail) in one statement.
-pub(super) async fn insert_events(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    at: i64,
-    events: &[(Id, Id, &str, String)],
-) -> StoreResult<()> {
-    // Stay well under SQLite's bound-parameter limit.
-    for chunk in events.chunks(500) {
-        let values: Vec<String> = (0..chunk.len())
-            .map(|i| {
-                let b = i * 5;
-                format!(
-                    "(${}, ${}, ${}, ${}, ${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5
-                )
-            })
-            .collect();
-        let sql = format!(
-            "INSERT INTO member_events (tenant_id, member_id, at, kind, detail) VALUES {}",
-            values.join(", ")
-        );
-        let mut q = sqlx::query(&sql);
-        for (tenant, member, kind, detail) in chunk {
-            q = q
-                .bind(tenant)
-                .bind(member)
-                .bind(at)
-                .bind(*kind)
-                .bind(detail);
-        }
-        q.execute(&mut **tx).await?;
-    }
-    Ok(())
 }
 
 /// Contact values from columns phone, email, first_name, last_name,
@@ -564,12 +564,15 @@ fn contact_values(r: &sqlx::any::AnyRow, at: usize) -> BTreeMap<String, String> 
     values
 }
 
-fn member_from_row(r: &sqlx::any::AnyRow) -> Member {
+fn member_from_row(r: &sqlx::any::AnyRow, campaign_paused: bool) -> Member {
+    let status = MemberStatus::parse(&r.get::<String, _>(3)).unwrap_or(MemberStatus::Queued);
     Member {
         id: r.get(0),
         contact_id: r.get(1),
         address: r.get(2),
-        status: MemberStatus::parse(&r.get::<String, _>(3)).unwrap_or(MemberStatus::Queued),
+        status,
+        display_status: status.display_status(campaign_paused),
+        content_edited: r.get::<i64, _>(16) != 0,
         attempts: r.get(4),
         next_attempt_at: r.get(5),
         provider_message_id: r.get(6),

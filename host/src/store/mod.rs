@@ -6,6 +6,9 @@
 //! [`Backend`].
 
 mod calls;
+mod campaign_edit;
+mod campaign_list;
+mod campaign_tags;
 mod campaigns;
 mod channels;
 mod contacts;
@@ -16,12 +19,15 @@ mod enrolment;
 mod holds;
 mod import_batch;
 mod imports;
+mod lifecycle;
 mod media;
+mod member_events;
 mod members;
 mod plugins;
 mod receipts;
 mod schedule;
 mod send_window;
+mod review;
 mod templates;
 pub(crate) mod tenants;
 
@@ -32,6 +38,8 @@ use anyhow::Context;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
+pub use campaign_edit::CampaignEdit;
+pub use campaign_list::{CampaignFilter, CampaignListPage, CampaignRow, PageAt};
 pub use campaigns::{Campaign, NewCampaign, Progress};
 pub use channels::{Channel, NewChannel};
 pub use contacts::{Contact, ContactList, NewContact};
@@ -46,6 +54,7 @@ pub use members::{ClaimedMember, Member, MemberPage, OverdueReceipt, SendOutcome
 pub use plugins::{NewPluginVersion, PluginStateRow, PluginVersionRow, listen_plugin_changes};
 pub use receipts::Receipt;
 pub use schedule::TimingEdit;
+pub use review::Selection;
 pub use templates::ChannelTemplate;
 pub use tenants::ReplySettings;
 pub use tenants::Tenant;
@@ -71,6 +80,9 @@ pub enum StoreError {
     NotFound,
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The lifecycle table does not allow this action in this status.
+    #[error(transparent)]
+    Refused(#[from] crate::domain::lifecycle::Refused),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
 }

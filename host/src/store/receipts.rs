@@ -171,7 +171,9 @@ async fn apply_to_member(
     sqlx::query(
         "UPDATE members SET status = $1, error_code = COALESCE($2, error_code), \
          error_message = COALESCE($3, error_message), delivered_at = COALESCE(delivered_at, $4), \
-         read_at = COALESCE(read_at, $5), updated_at = $6 WHERE id = $7 AND status = $8",
+         read_at = COALESCE(read_at, $5), updated_at = $6, \
+         retryable = CASE WHEN $1 = 'failed' THEN 1 ELSE retryable END \
+         WHERE id = $7 AND status = $8",
     )
     .bind(receipt.status.as_str())
     .bind(&receipt.error_code)

@@ -6,8 +6,8 @@ use sqlx::Row;
 
 use super::campaigns::windows_json;
 use super::{Id, Store, StoreError, StoreResult, now_ms};
-use crate::domain::campaign::CampaignStatus;
 use crate::domain::campaign_spec::CampaignKind;
+use crate::domain::lifecycle::Status;
 use crate::domain::send_window::CampaignWindows;
 
 /// A timing edit; `None` leaves a value as it is.
@@ -22,7 +22,7 @@ impl Store {
     /// when it starts.
     pub async fn schedule_campaign(&self, tenant: Id, id: Id) -> StoreResult<()> {
         let changed = sqlx::query(
-            "UPDATE campaigns SET status = 'scheduled', status_reason = NULL \
+            "UPDATE campaigns SET status = 'scheduled', status_reason = NULL, status_cause = NULL \
              WHERE tenant_id = $1 AND id = $2 AND status = 'draft' AND scheduled_at IS NOT NULL",
         )
         .bind(tenant)
@@ -44,7 +44,7 @@ impl Store {
         &self,
         tenant: Id,
         id: Id,
-        status: CampaignStatus,
+        status: Status,
         edit: &TimingEdit,
     ) -> StoreResult<()> {
         let changed = sqlx::query(
@@ -88,7 +88,7 @@ impl Store {
             let (tenant, id): (Id, Id) = (r.get(0), r.get(1));
             let kind = CampaignKind::parse(&r.get::<String, _>(2)).unwrap_or(CampaignKind::Sms);
             match self
-                .start_campaign_from(tenant, id, kind, CampaignStatus::Scheduled)
+                .start_campaign(tenant, id, kind, Status::Scheduled)
                 .await
             {
                 Ok(members) => started.push((tenant, id, members)),

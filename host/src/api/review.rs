@@ -1,0 +1,188 @@
+//! Manual review (seed 004): approve one or many planned outreaches, edit
+//! one member's message, "execute all approved"; and disabling or enabling
+//! a single member.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::auth::TenantAuth;
+use super::error::{ApiError, ApiResult};
+use super::json::ApiJson;
+use crate::domain::campaign_spec::{CampaignContent, CampaignInput, TemplateInput};
+use crate::store::{Id, Selection};
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Moved {
+    /// Members whose status changed.
+    pub members: u64,
+}
+
+/// Which members to approve: a list of ids, or all awaiting approval.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApproveMany {
+    pub member_ids: Option<Vec<Id>>,
+    /// `true`: every member awaiting approval.
+    pub all: Option<bool>,
+}
+
+#[utoipa::path(post, path = "/v1/campaigns/{id}/approve", tag = "review",
+    request_body = ApproveMany,
+    responses((status = 200, body = Moved), (status = 404, body = super::error::ErrorBody),
+        (status = 422, body = super::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn approve_many(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    Path(id): Path<Id>,
+    ApiJson(req): ApiJson<ApproveMany>,
+) -> ApiResult<Json<Moved>> {
+    let which = match (&req.member_ids, req.all) {
+        (Some(ids), None | Some(false)) => Selection::Only(ids),
+        (None, Some(true)) => Selection::All,
+        _ => {
+            return Err(ApiError::invalid(
+                "member_ids",
+                "give either `member_ids` (a list) or `all: true`",
+            ));
+        }
+    };
+    let members = state.store.approve_members(tenant.id, id, which).await?;
+    Ok(Json(Moved { members }))
+}
+
+#[utoipa::path(post, path = "/v1/campaigns/{id}/members/{member}/approve", tag = "review",
+    responses((status = 204), (status = 404, body = super::error::ErrorBody),
+        (status = 409, body = super::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn approve(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    Path((id, member)): Path<(Id, Id)>,
+) -> ApiResult<StatusCode> {
+    let moved = state
+        .store
+        .approve_members(tenant.id, id, Selection::Only(&[member]))
+        .await?;
+    if moved == 0 {
+        return Err(ApiError::Conflict(format!(
+            "member {member} of campaign {id} is not awaiting approval"
+        )));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Queues every approved member; they are sent as the campaign runs.
+#[utoipa::path(post, path = "/v1/campaigns/{id}/execute-approved", tag = "review",
+    responses((status = 200, body = Moved), (status = 404, body = super::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn execute_approved(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    Path(id): Path<Id>,
+) -> ApiResult<Json<Moved>> {
+    let members = state.store.execute_approved(tenant.id, id).await?;
+    if members > 0 {
+        state.engine.wake();
+    }
+    Ok(Json(Moved { members }))
+}
+
+/// A reviewer's version of one member's message, in the fields of the
+/// campaign's type (`body` for SMS, `subject`/`body`/`html_body` for email,
+/// `template` for WhatsApp). Variables (`{{first_name}}`) still render.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EditContent {
+    pub body: Option<String>,
+    pub media_id: Option<i64>,
+    pub subject: Option<String>,
+    pub html_body: Option<String>,
+    pub template: Option<TemplateInput>,
+}
+
+#[utoipa::path(put, path = "/v1/campaigns/{id}/members/{member}/content", tag = "review",
+    request_body = EditContent,
+    responses((status = 200, body = Object), (status = 404, body = super::error::ErrorBody),
+        (status = 409, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn edit_content(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    Path((id, member)): Path<(Id, Id)>,
+    ApiJson(req): ApiJson<EditContent>,
+) -> ApiResult<Json<CampaignContent>> {
+    let campaign = state.store.campaign(tenant.id, id).await?;
+    // Checked by the rules a campaign of this type is created with.
+    let input = CampaignInput {
+        name: campaign.name.clone(),
+        kind: Some(campaign.kind.as_str().to_owned()),
+        channel_id: campaign.channel_id,
+        list_id: campaign.list_id,
+        body: req.body,
+        media_id: req.media_id,
+        subject: req.subject,
+        html_body: req.html_body,
+        template: req.template,
+        ..Default::default()
+    };
+    let spec = input
+        .check()
+        .map_err(|e| ApiError::invalid(&e.field, e.message))?;
+    if matches!(spec.content, CampaignContent::Voice(_)) {
+        return Err(ApiError::invalid(
+            "body",
+            "a voice campaign's call has no message to edit",
+        ));
+    }
+    state
+        .store
+        .edit_member_content(tenant.id, id, member, &spec.content)
+        .await?;
+    Ok(Json(spec.content))
+}
+
+/// What this member will be sent: the reviewer's edit, else the campaign's
+/// content (before variables are filled in).
+#[utoipa::path(get, path = "/v1/campaigns/{id}/members/{member}/content", tag = "review",
+    responses((status = 200, body = Object), (status = 404, body = super::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn content(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    Path((id, member)): Path<(Id, Id)>,
+) -> ApiResult<Json<CampaignContent>> {
+    let campaign = state.store.campaign(tenant.id, id).await?;
+    let edited = state.store.member_content(tenant.id, id, member).await?;
+    Ok(Json(edited.unwrap_or(campaign.content)))
+}
+
+#[utoipa::path(post, path = "/v1/campaigns/{id}/members/{member}/disable", tag = "review",
+    responses((status = 204), (status = 404, body = super::error::ErrorBody),
+        (status = 409, body = super::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn disable(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    Path((id, member)): Path<(Id, Id)>,
+) -> ApiResult<StatusCode> {
+    state.store.disable_member(tenant.id, id, member).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/v1/campaigns/{id}/members/{member}/enable", tag = "review",
+    responses((status = 204), (status = 404, body = super::error::ErrorBody),
+        (status = 409, body = super::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn enable(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    Path((id, member)): Path<(Id, Id)>,
+) -> ApiResult<StatusCode> {
+    state.store.enable_member(tenant.id, id, member).await?;
+    state.engine.wake();
+    Ok(StatusCode::NO_CONTENT)
+}
