@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use sqlx::Row;
 
-use super::campaigns::{COLUMNS, Campaign, Progress, campaign_from_row};
+use super::campaigns::{COLUMN_COUNT, COLUMNS, Campaign, Progress, campaign_from_row};
 use super::{Id, Store, StoreResult, placeholders};
 
 /// What the list is narrowed to; every filter is optional.
@@ -122,8 +122,8 @@ impl Store {
                 .extend(tags.remove(&campaign.id).unwrap_or_default());
             let p = progress.remove(&campaign.id).unwrap_or_default().finish();
             campaigns.push(CampaignRow {
-                channel_name: r.get(18),
-                list_name: r.get(19),
+                channel_name: r.get(COLUMN_COUNT),
+                list_name: r.get(COLUMN_COUNT + 1),
                 target: p.target,
                 sent: p.sent,
                 delivered: p.delivered,
@@ -174,5 +174,17 @@ impl Store {
             );
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{COLUMN_COUNT, COLUMNS};
+
+    /// The list reads its own columns after the campaign's: a column added
+    /// to `COLUMNS` without `COLUMN_COUNT` would shift them silently.
+    #[test]
+    fn column_count_matches_the_campaign_columns() {
+        assert_eq!(COLUMNS.split(',').count(), COLUMN_COUNT);
     }
 }

@@ -127,6 +127,9 @@ pub(super) const COLUMNS: &str = "id, name, kind, channel_id, list_id, settings_
     status_reason, created_at, started_at, finished_at, send_mode, execution_mode, \
     inbound_enrolment, status_cause, notes, manual_review, default_tag, windows_json, \
     scheduled_at, (SELECT timezone FROM tenants t WHERE t.id = campaigns.tenant_id)";
+/// How many columns `COLUMNS` selects: queries adding their own after it
+/// read them from here on.
+pub(super) const COLUMN_COUNT: usize = 21;
 
 /// A summary kept in the legacy `body` column (the SMS text, the email
 /// subject, the template name), for people reading the table directly.
