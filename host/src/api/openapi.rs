@@ -22,7 +22,7 @@ use utoipa::{Modify, OpenApi};
         super::campaigns::create, super::campaigns::list, super::campaigns::get,
         super::campaigns::start, super::campaigns::pause, super::campaigns::resume,
         super::campaigns::cancel, super::campaigns::progress, super::campaigns::members,
-        super::campaigns::conversation, super::campaign_timing::edit,
+        super::campaigns::conversation, super::campaigns::journey, super::campaign_timing::edit,
         super::templates::sync, super::templates::list,
         super::media::upload, super::media::get,
         super::replies::set, super::replies::get, super::replies::sessions,

@@ -79,6 +79,13 @@ pub struct CampaignInput {
     /// Going live waits for this: local time in the tenant's timezone
     /// (`2026-03-09T08:00`) or an RFC 3339 instant.
     pub scheduled_at: Option<String>,
+    /// Sent on another channel when the primary message fails for good
+    /// (refused, or a failed/undelivered receipt): `channel_id` and that
+    /// channel's content (`body`, `template`, `subject`...).
+    pub fallback: Option<super::journey::StepInput>,
+    /// Sent `after_days` (1-7) after the previous step when the contact has
+    /// not replied; `channel_id` defaults to the campaign's.
+    pub follow_ups: Option<Vec<super::journey::StepInput>>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -6,6 +6,7 @@ use sqlx::Row;
 use super::{Id, Store, StoreError, StoreResult, now_ms};
 use crate::domain::campaign::CampaignStatus;
 use crate::domain::campaign_spec::{CampaignContent, CampaignKind, CampaignSettings, SendMode};
+use crate::domain::journey::Journey;
 use crate::domain::schedule::local_time;
 use crate::domain::send_window::{CampaignWindows, parse_timezone};
 
@@ -26,6 +27,9 @@ pub struct Campaign {
     pub send_mode: SendMode,
     /// Where a session's replies go (`reply_endpoint` or `queue:NAME`).
     pub session_target: Option<String>,
+    /// `fallback` and `follow_ups`, when the campaign has them.
+    #[serde(flatten)]
+    pub journey: Journey,
     pub status: CampaignStatus,
     /// Why the campaign is in its status (e.g. who paused it), when known.
     pub status_reason: Option<String>,
@@ -65,6 +69,7 @@ pub struct NewCampaign {
     pub inbound_enrolment: bool,
     pub windows: CampaignWindows,
     pub scheduled_at: Option<i64>,
+    pub journey: Journey,
 }
 
 /// Delivery figures of one campaign.
@@ -134,6 +139,7 @@ impl Store {
             serde_json::to_string(&CampaignSettings {
                 content: new.content,
                 session_target: new.session_target,
+                journey: new.journey,
             })
             .expect("settings serialise"),
         )
@@ -207,6 +213,14 @@ impl Store {
                  WHERE campaign_id = $2 AND status = 'queued'",
             )
             .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            // Planned follow-ups go with it.
+            sqlx::query(
+                "UPDATE members SET next_step = NULL, next_step_at = NULL \
+                 WHERE campaign_id = $1 AND next_step IS NOT NULL",
+            )
             .bind(id)
             .execute(&mut *tx)
             .await?;
@@ -314,7 +328,7 @@ impl Store {
                 "UPDATE campaigns SET status = 'completed', finished_at = $1 \
                  WHERE id = $2 AND status = 'running' AND execution_mode = 'manual' AND NOT EXISTS \
                  (SELECT 1 FROM members WHERE campaign_id = $2 \
-                  AND status IN ('queued', 'sending', 'sent'))",
+                  AND (status IN ('queued', 'sending', 'sent') OR next_step IS NOT NULL))",
             )
             .bind(now_ms())
             .bind(id)
@@ -376,6 +390,7 @@ fn campaign_from_row(r: &sqlx::any::AnyRow) -> StoreResult<Campaign> {
         list_id: r.get(4),
         content: settings.content,
         session_target: settings.session_target,
+        journey: settings.journey,
         send_mode: if r.get::<String, _>(11) == "session" {
             SendMode::Session
         } else {

@@ -8,6 +8,7 @@ use sqlx::Row;
 
 use super::{Id, Store, StoreResult, now_ms, placeholders};
 use crate::domain::campaign_spec::{CampaignContent, CampaignSettings};
+use crate::domain::journey::Step;
 use crate::domain::member::MemberStatus;
 
 /// Who claims, until when, as of when.
@@ -65,6 +66,12 @@ pub struct ClaimedMember {
     pub content: CampaignContent,
     /// Contact values for template variables (standard and custom fields).
     pub values: BTreeMap<String, String>,
+    /// The journey step this attempt sends ([`Step::index`]).
+    pub step: i64,
+    /// The follow-up to plan once this step is sent: (step index, ms after).
+    pub next_follow_up: Option<(i64, i64)>,
+    /// The campaign has a fallback for this step's final failure.
+    pub falls_back: bool,
 }
 
 /// A sent member whose delivery receipt has not arrived in time.
@@ -120,6 +127,8 @@ impl Store {
             now,
         };
         // Campaigns without a concurrency limit: the oldest due members.
+        // Follow-ups whose time has come join the queue in this transaction.
+        let advanced = self.advance_due(&mut tx, now).await?;
         let mut claimed = self
             .claim_where(&mut tx, &lease, "k.max_concurrent IS NULL", None, limit)
             .await?;
@@ -135,7 +144,11 @@ impl Store {
             );
         }
         if claimed.is_empty() {
-            tx.rollback().await?;
+            if advanced {
+                tx.commit().await?;
+            } else {
+                tx.rollback().await?;
+            }
             return Ok((Vec::new(), 0));
         }
         let blocked = super::dnc::disqualify_listed(&mut tx, &claimed, now).await?;
@@ -151,7 +164,7 @@ impl Store {
         let ids: Vec<Id> = claimed.iter().map(|r| r.get(0)).collect();
         let details_sql = format!(
             "SELECT m.id, k.channel_id, k.settings_json, c.phone, c.email, c.first_name, \
-             c.last_name, c.fields_json FROM members m JOIN campaigns k ON k.id = m.campaign_id \
+             c.last_name, c.fields_json, m.step FROM members m JOIN campaigns k ON k.id = m.campaign_id \
              JOIN contacts c ON c.id = m.contact_id WHERE m.id IN ({})",
             placeholders(1, ids.len())
         );
@@ -159,19 +172,35 @@ impl Store {
         for id in &ids {
             q = q.bind(id);
         }
-        let mut details: BTreeMap<Id, (Id, String, BTreeMap<String, String>)> = BTreeMap::new();
+        let mut details: BTreeMap<Id, (Id, String, BTreeMap<String, String>, i64)> =
+            BTreeMap::new();
         for r in q.fetch_all(&mut *tx).await? {
-            details.insert(r.get(0), (r.get(1), r.get(2), contact_values(&r, 3)));
+            details.insert(
+                r.get(0),
+                (r.get(1), r.get(2), contact_values(&r, 3), r.get(8)),
+            );
         }
         let members: Vec<ClaimedMember> = claimed
             .iter()
             .filter_map(|r| {
                 let id: Id = r.get(0);
-                let (channel_id, settings, values) = details.remove(&id)?;
+                let (campaign_channel, settings, values, step_index) = details.remove(&id)?;
                 // Stored by the API after validation; unreadable means a bug.
                 let settings: CampaignSettings = serde_json::from_str(&settings)
                     .inspect_err(|e| tracing::error!(member = id, error = %e, "unreadable campaign settings"))
                     .ok()?;
+                let step = Step::from_index(step_index)?;
+                let journey = &settings.journey;
+                // The primary is the campaign's own message; later steps
+                // bring their channel and content.
+                let (channel_id, content) = match journey.step(step) {
+                    Some(s) => (s.channel_id, s.content.clone()),
+                    None if step == Step::Primary => (campaign_channel, settings.content),
+                    None => {
+                        tracing::error!(member = id, step = step_index, "journey step missing");
+                        return None;
+                    }
+                };
                 Some(ClaimedMember {
                     id,
                     tenant_id: r.get(1),
@@ -180,19 +209,25 @@ impl Store {
                     address: r.get(3),
                     attempt: r.get(4),
                     idempotency_key: r.get(5),
-                    content: settings.content,
+                    content,
                     values,
+                    step: step_index,
+                    next_follow_up: journey
+                        .next_follow_up(step)
+                        .map(|(next, after)| (next.index(), after)),
+                    falls_back: step == Step::Primary && journey.fallback.is_some(),
                 })
             })
             .collect();
         let events: Vec<_> = members
             .iter()
             .map(|m| {
+                let step = Step::from_index(m.step).unwrap_or(Step::Primary).name();
                 (
                     m.tenant_id,
                     m.id,
                     "attempt",
-                    format!("attempt {} key {}", m.attempt, m.idempotency_key),
+                    format!("{step}: attempt {} key {}", m.attempt, m.idempotency_key),
                 )
             })
             .collect();
@@ -218,7 +253,8 @@ impl Store {
         let sql = format!(
             "UPDATE members SET status = 'sending', attempts = attempts + 1, lease_owner = $1, \
              lease_until = $2, updated_at = $3, wait_reason = NULL, \
-             idempotency_key = CAST(id AS TEXT) || '-1-' || CAST(attempts + 1 AS TEXT) \
+             idempotency_key = CAST(id AS TEXT) || '-' || CAST(step + 1 AS TEXT) || '-' \
+               || CAST(attempts + 1 AS TEXT) \
              WHERE id IN (SELECT m.id FROM members m JOIN campaigns k ON k.id = m.campaign_id \
                WHERE m.status = 'queued' AND m.next_attempt_at <= $3 AND k.status = 'running' \
                AND {condition} ORDER BY m.next_attempt_at, m.id LIMIT $4{}) \
@@ -305,6 +341,7 @@ impl Store {
         let mut events = Vec::with_capacity(outcomes.len());
         let mut accepted = Vec::new();
         let mut sent_messages = Vec::new();
+        let mut falling_back = Vec::new();
         for (m, outcome) in outcomes {
             let (status, next_at, pmid, code, message, sent_at) = match outcome {
                 SendOutcome::Accepted {
@@ -347,10 +384,13 @@ impl Store {
                     None,
                 ),
             };
+            // Once a step is sent, its follow-up (if any) is due work.
+            let next = sent_at.and(m.next_follow_up);
             let changed = sqlx::query(
                 "UPDATE members SET status = $1, next_attempt_at = $2, provider_message_id = $3, \
                  error_code = $4, error_message = $5, sent_at = COALESCE($6, sent_at), \
-                 lease_owner = NULL, lease_until = NULL, updated_at = $7 \
+                 lease_owner = NULL, lease_until = NULL, updated_at = $7, \
+                 next_step = $10, next_step_at = $11 \
                  WHERE id = $8 AND status = 'sending' AND lease_owner = $9",
             )
             .bind(status.as_str())
@@ -362,9 +402,14 @@ impl Store {
             .bind(now)
             .bind(m.id)
             .bind(owner)
+            .bind(next.map(|(step, _)| step))
+            .bind(next.and_then(|(_, after)| sent_at.map(|at| at + after)))
             .execute(&mut *tx)
             .await?
             .rows_affected();
+            if changed > 0 && status == MemberStatus::Failed && m.falls_back {
+                falling_back.push((m.tenant_id, m.id));
+            }
             if changed > 0 {
                 let detail = match (pmid, message) {
                     (Some(id), _) => format!("accepted as {id}"),
@@ -375,6 +420,10 @@ impl Store {
             }
         }
         insert_events(&mut tx, now, &events).await?;
+        // After the failure events, so the history reads in order.
+        for (tenant, member) in falling_back {
+            super::journeys::after_failure(&mut tx, tenant, member, now).await?;
+        }
         for (m, pmid, summary, at) in sent_messages {
             sqlx::query(
                 "INSERT INTO conversation_messages (tenant_id, member_id, channel_id, direction, \
@@ -416,8 +465,8 @@ impl Store {
             "UPDATE members SET next_attempt_at = $1 \
              WHERE id IN (SELECT id FROM members WHERE status = 'sent' AND next_attempt_at <= $2 \
                ORDER BY next_attempt_at LIMIT $3{}) \
-             RETURNING tenant_id, id, campaign_id, provider_message_id, \
-               (SELECT channel_id FROM campaigns k WHERE k.id = members.campaign_id)",
+             RETURNING tenant_id, id, campaign_id, provider_message_id, COALESCE(channel_id, \
+               (SELECT channel_id FROM campaigns k WHERE k.id = members.campaign_id))",
             self.skip_locked()
         ))
         .bind(now + recheck_ms)
@@ -540,7 +589,7 @@ pub(super) async fn insert_events(
 
 /// Contact values from columns phone, email, first_name, last_name,
 /// fields_json starting at index `at`.
-fn contact_values(r: &sqlx::any::AnyRow, at: usize) -> BTreeMap<String, String> {
+pub(super) fn contact_values(r: &sqlx::any::AnyRow, at: usize) -> BTreeMap<String, String> {
     let mut values: BTreeMap<String, String> =
         serde_json::from_str(&r.get::<String, _>(at + 4)).unwrap_or_default();
     let first: Option<String> = r.get(at + 2);
