@@ -11,6 +11,7 @@ mod dnc;
 mod enrolment;
 mod example_plugin;
 mod imports;
+mod journeys;
 mod kit;
 mod sandbox;
 mod sms_campaign;
