@@ -357,3 +357,95 @@ async fn stop_cancels_follow_ups(backend: Backend) {
     assert!(sent[1].contains("unsubscribed"), "{sent:?}");
 }
 both_backends!(stop_cancels_follow_ups);
+
+// A follow-up due outside quiet hours waits for their opening, like any
+// send; a contact without the follow-up channel's address skips it, and
+// the campaign completes once no journey has anything left.
+async fn follow_up_waits_for_quiet_hours_and_skips_without_address(backend: Backend) {
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    let mut herald = Herald::start(backend, &[]).await;
+    herald.set_clock(MORNING).await;
+    let api = herald.new_tenant("acme").await;
+    let sms = api.sim_channel(&sim, "twilio-sms").await;
+    let cfg = sim.config();
+    let mail = channel(
+        &api,
+        "mailgun-email",
+        "news@mg.example.test",
+        json!({ "domain": cfg.mailgun_domain, "base-url": sim.base_url() }),
+        json!({ "api-key": cfg.mailgun_api_key, "webhook-signing-key": cfg.mailgun_webhook_signing_key }),
+    )
+    .await;
+    sim.set_webhook_url("mailgun", &format!("{}/webhooks/{mail}", herald.base));
+    let (with_email, without) = ("+14155557401", "+14155557402");
+    let list = list_of(
+        &api,
+        vec![
+            json!({ "phone": with_email, "email": "eve@example.com", "first_name": "Eve" }),
+            json!({ "phone": without, "first_name": "Fay" }),
+        ],
+    )
+    .await;
+    let id = create(
+        &api,
+        json!({ "name": "seq", "channel_id": sms, "list_id": list, "body": "Hi {{first_name}}",
+            "follow_ups": [{ "after_days": 1, "channel_id": mail,
+                "subject": "Details for {{first_name}}", "body": "Here they are" }] }),
+    )
+    .await;
+    start(&api, id).await;
+    eventually("both delivered", Duration::from_secs(10), || async {
+        let m = api.all_members(id).await;
+        m.iter().filter(|m| m["status"] == "delivered").count() == 2
+    })
+    .await;
+    // From now on, nothing before 12:00 in the contacts' time (UTC-7).
+    let (status, body) = api
+        .patch(
+            "/v1/tenant",
+            json!({ "quiet_hours": { "start": "12:00", "end": "20:00" } }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    herald.advance_clock(DAY + 60).await;
+    tokio::time::sleep(WOULD_HAVE_SENT).await;
+    assert!(sim.messages_for("mailgun").is_empty());
+    let eve = member(&api, id, with_email).await;
+    let j = journey(&api, id, &eve).await;
+    let noon = "2026-03-11T19:00:00Z".parse::<jiff::Timestamp>().unwrap();
+    assert_eq!(j["next"]["at"], noon.as_millisecond(), "{j}");
+    assert_eq!(j["next"]["address"], "eve@example.com", "{j}");
+    assert_eq!(
+        j["next"]["content"], "Details for Eve\n\nHere they are",
+        "{j}"
+    );
+    assert!(
+        history_has(&j, "deferred", "follow_up_1 quiet_hours"),
+        "{j}"
+    );
+    let fay = member(&api, id, without).await;
+    let j = journey(&api, id, &fay).await;
+    assert!(
+        history_has(
+            &j,
+            "skipped",
+            "follow_up_1 skipped: the contact has no email"
+        ),
+        "{j}"
+    );
+    assert!(j["next"].is_null(), "{j}");
+
+    herald.set_clock("2026-03-11T19:00:01Z").await;
+    eventually("follow-up e-mailed", Duration::from_secs(5), || async {
+        sim.messages_for("mailgun").len() == 1
+    })
+    .await;
+    let sent = &sim.messages_for("mailgun")[0];
+    assert!(sent.to.contains("eve@example.com"), "{sent:?}");
+    assert_eq!(sent.subject.as_deref(), Some("Details for Eve"));
+    api.wait_status(id, "completed", Duration::from_secs(10))
+        .await;
+    let eve = member(&api, id, "eve@example.com").await;
+    assert_eq!(journey(&api, id, &eve).await["current_step"], "follow_up_1");
+}
+both_backends!(follow_up_waits_for_quiet_hours_and_skips_without_address);

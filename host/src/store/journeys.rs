@@ -68,20 +68,21 @@ pub struct JourneyEvent {
 impl Store {
     /// Turns due follow-ups into queued sends (their window open) or moves
     /// them to their window's opening; skips those whose contact lacks the
-    /// step's address. Returns whether anything changed.
+    /// step's address. Returns `None` when nothing was due, else the
+    /// campaigns of journeys that ended here (their campaign may be done).
     pub(super) async fn advance_due(
         &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
         now: i64,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<Option<Vec<Id>>> {
         let lock = if self.skip_locked().is_empty() {
             ""
         } else {
             " FOR UPDATE OF m SKIP LOCKED"
         };
         let rows = sqlx::query(&format!(
-            "SELECT m.id, m.tenant_id, m.next_step, k.settings_json, c.phone, c.email \
-             FROM members m JOIN campaigns k ON k.id = m.campaign_id \
+            "SELECT m.id, m.tenant_id, m.next_step, k.settings_json, c.phone, c.email, \
+             m.campaign_id FROM members m JOIN campaigns k ON k.id = m.campaign_id \
              JOIN contacts c ON c.id = m.contact_id \
              WHERE m.next_step_at IS NOT NULL AND m.next_step_at <= $1 AND k.status = 'running' \
              ORDER BY m.next_step_at, m.id LIMIT $2{lock}"
@@ -91,10 +92,11 @@ impl Store {
         .fetch_all(&mut **tx)
         .await?;
         if rows.is_empty() {
-            return Ok(false);
+            return Ok(None);
         }
+        let mut ended = Vec::new();
         let mut events = Vec::new();
-        // (member, tenant, step, channel, address)
+        // (member, tenant, campaign, step, channel, address)
         let mut ready = Vec::new();
         for r in &rows {
             let (id, tenant): (Id, Id) = (r.get(0), r.get(1));
@@ -102,13 +104,16 @@ impl Store {
             let settings: Option<CampaignSettings> =
                 serde_json::from_str(&r.get::<String, _>(3)).ok();
             let step = Step::from_index(step_index);
+            let campaign: Id = r.get(6);
             let Some((settings, step)) = settings.zip(step) else {
                 plan_next(tx, id, step_index, None, now).await?;
+                ended.push(campaign);
                 continue;
             };
             let journey = &settings.journey;
             let Some(stored) = journey.step(step) else {
                 plan_next(tx, id, step_index, None, now).await?;
+                ended.push(campaign);
                 continue;
             };
             let (phone, email): (Option<String>, Option<String>) = (r.get(4), r.get(5));
@@ -117,10 +122,15 @@ impl Store {
                 email: email.as_deref(),
             };
             match address_for(stored.kind(), to) {
-                Some(address) => ready.push((id, tenant, step, stored.channel_id, address)),
+                Some(address) => {
+                    ready.push((id, tenant, campaign, step, stored.channel_id, address))
+                }
                 None => {
                     let after = journey.next_follow_up(step);
                     plan_next(tx, id, step_index, after, now).await?;
+                    if after.is_none() {
+                        ended.push(campaign);
+                    }
                     let missing = stored.kind().address_column();
                     events.push((
                         tenant,
@@ -133,7 +143,7 @@ impl Store {
         }
         let ids: Vec<Id> = ready.iter().map(|r| r.0).collect();
         let waits = super::send_window::closed_until(tx, &ids, now).await?;
-        for (id, tenant, step, channel, address) in ready {
+        for (id, tenant, campaign, step, channel, address) in ready {
             if let Some((until, reason)) = waits.get(&id) {
                 sqlx::query("UPDATE members SET next_step_at = $1 WHERE id = $2")
                     .bind(until)
@@ -183,10 +193,13 @@ impl Store {
             } else {
                 // The previous step failed or is still in flight: no more.
                 plan_next(tx, id, step.index(), None, now).await?;
+                ended.push(campaign);
             }
         }
         insert_events(tx, now, &events).await?;
-        Ok(true)
+        ended.sort_unstable();
+        ended.dedup();
+        Ok(Some(ended))
     }
 
     /// Cancels the journeys of the tenant's contact at `address` after a

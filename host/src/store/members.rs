@@ -128,6 +128,7 @@ impl Store {
         };
         // Campaigns without a concurrency limit: the oldest due members.
         // Follow-ups whose time has come join the queue in this transaction.
+        // (`None`: nothing changed; else campaigns where a journey ended.)
         let advanced = self.advance_due(&mut tx, now).await?;
         let mut claimed = self
             .claim_where(&mut tx, &lease, "k.max_concurrent IS NULL", None, limit)
@@ -144,17 +145,21 @@ impl Store {
             );
         }
         if claimed.is_empty() {
-            if advanced {
-                tx.commit().await?;
-            } else {
-                tx.rollback().await?;
+            match advanced {
+                Some(ended) => {
+                    tx.commit().await?;
+                    self.complete_finished_campaigns(&ended).await?;
+                }
+                None => tx.rollback().await?,
             }
             return Ok((Vec::new(), 0));
         }
         let blocked = super::dnc::disqualify_listed(&mut tx, &claimed, now).await?;
         claimed.retain(|r| !blocked.contains_key(&r.get::<Id, _>(0)));
         // Disqualified members are final: their campaign may be done.
-        let blocked_campaigns: Vec<Id> = blocked.into_values().collect();
+        // Disqualified members, and journeys that ended, may finish a campaign.
+        let mut blocked_campaigns: Vec<Id> = blocked.into_values().collect();
+        blocked_campaigns.extend(advanced.into_iter().flatten());
         let deferred = super::send_window::defer_closed(&mut tx, &mut claimed, now).await?;
         if claimed.is_empty() {
             tx.commit().await?;
