@@ -16,6 +16,7 @@ mod import_batch;
 mod imports;
 mod journeys;
 mod media;
+mod member_events;
 mod members;
 mod plugins;
 mod receipts;
