@@ -47,6 +47,7 @@ pub async fn setup(state: &AppState, public_url: &str) -> anyhow::Result<Simulat
                 )]),
                 allowed_hosts: Some(vec![host]),
                 pinned_sha256: None,
+                rate_per_second: None,
             },
         )
         .await?;

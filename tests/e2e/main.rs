@@ -7,6 +7,7 @@ mod support;
 mod plugin_registry;
 
 mod crash;
+mod credits;
 mod dnc;
 mod enrolment;
 mod example_plugin;

@@ -34,6 +34,11 @@ pub struct CreateChannel {
     pub allowed_hosts: Option<Vec<String>>,
     /// Use this installed version of the plugin instead of its active one.
     pub pinned_sha256: Option<String>,
+    /// Messages per second the sender may send (1 to 10,000), shared by
+    /// every campaign on this channel. Absent: the default for the kind of
+    /// message (SMS/MMS 100, WhatsApp 80, email 100, voice calls unlimited:
+    /// a voice campaign's `max_concurrent` bounds them).
+    pub rate_per_second: Option<i64>,
 }
 
 /// Fields to change; absent ones stay. `config` and `secrets`, when given,
@@ -50,12 +55,23 @@ pub struct UpdateChannel {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     pub pinned_sha256: Option<Option<String>>,
+    /// `null` returns to the default for the kind of message.
+    #[serde(default, deserialize_with = "present_i64")]
+    #[schema(value_type = Option<i64>)]
+    pub rate_per_second: Option<Option<i64>>,
 }
 
 /// Tells an explicit `null` (`Some(None)`) from an absent field (`None`).
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
     Option::<String>::deserialize(d).map(Some)
 }
+
+fn present_i64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
+    Option::<i64>::deserialize(d).map(Some)
+}
+
+/// The highest `rate_per_second` accepted: beyond any provider's limit.
+const MAX_RATE_PER_SECOND: i64 = 10_000;
 
 #[utoipa::path(post, path = "/v1/channels", tag = "channels", request_body = CreateChannel,
     responses((status = 201, body = Channel), (status = 422, body = super::error::ErrorBody)),
@@ -73,6 +89,7 @@ pub async fn create(
         secrets: req.secrets,
         allowed_hosts: req.allowed_hosts,
         pinned_sha256: req.pinned_sha256,
+        rate_per_second: req.rate_per_second,
     };
     validate(&state, &new).await?;
     let channel = state.store.create_channel(tenant.id, new).await?;
@@ -92,6 +109,14 @@ async fn validate(state: &AppState, c: &NewChannel) -> ApiResult<()> {
     }
     if c.sender.is_empty() {
         return Err(ApiError::invalid("sender", "must not be empty"));
+    }
+    if let Some(rate) = c.rate_per_second
+        && !(1..=MAX_RATE_PER_SECOND).contains(&rate)
+    {
+        return Err(ApiError::invalid(
+            "rate_per_second",
+            format!("must be from 1 to {MAX_RATE_PER_SECOND} messages per second"),
+        ));
     }
     let plugin = match &c.pinned_sha256 {
         Some(sha) => {
@@ -158,6 +183,7 @@ pub async fn update(
             None if switching => None,
             None => current.pinned_sha256,
         },
+        rate_per_second: req.rate_per_second.unwrap_or(current.rate_per_second),
     };
     validate(&state, &merged).await?;
     let channel = state.store.update_channel(tenant.id, id, &merged).await?;

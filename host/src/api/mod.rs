@@ -8,6 +8,7 @@ mod campaign_checks;
 mod campaign_timing;
 mod campaigns;
 mod channels;
+mod credits;
 mod dnc;
 mod error;
 mod exports;
@@ -93,6 +94,12 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/tenants", post(tenants::create).get(tenants::list))
         .route("/v1/tenants/{id}", axum::routing::patch(tenants::set_flags))
+        .route(
+            "/v1/tenants/{id}/credits",
+            get(credits::tenant_balance).post(credits::adjust),
+        )
+        .route("/v1/credits", get(credits::balance))
+        .route("/v1/credits/ledger", get(credits::ledger))
         .route(
             "/v1/tenant",
             get(tenants::me).patch(tenants::update_settings),

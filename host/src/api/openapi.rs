@@ -10,6 +10,8 @@ use utoipa::{Modify, OpenApi};
     paths(
         super::tenants::create, super::tenants::list, super::tenants::me,
         super::tenants::update_settings, super::tenants::set_flags,
+        super::credits::balance, super::credits::ledger, super::credits::tenant_balance,
+        super::credits::adjust,
         super::channels::create, super::channels::list, super::channels::get, super::channels::update,
         super::lists::create, super::lists::list, super::lists::get,
         super::lists::add_contacts, super::lists::contacts, super::lists::remove_contact,

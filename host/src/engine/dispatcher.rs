@@ -8,8 +8,8 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tracing::Instrument;
 
-use super::Engine;
 use super::outcome::{Classified, classify, failed};
+use super::{Engine, admission};
 use crate::domain::campaign::CampaignStatus;
 use crate::domain::retry::FailureClass;
 use crate::plugins::wit;
@@ -86,7 +86,10 @@ async fn send_one(
         plugin = tracing::field::Empty,
         version = tracing::field::Empty,
     );
-    let classified = attempt(&engine, &member).instrument(span.clone()).await;
+    let Some(classified) = attempt(&engine, &member).instrument(span.clone()).await else {
+        // Handed back to the queue unsent (rate limit, credits).
+        return;
+    };
     let _enter = span.enter();
     match &classified.outcome {
         SendOutcome::Accepted {
@@ -114,7 +117,8 @@ async fn send_one(
     let _ = done.send((member, classified.outcome)).await;
 }
 
-async fn attempt(engine: &Engine, member: &ClaimedMember) -> Classified {
+/// `None`: the member was handed back unsent (see `admission`).
+async fn attempt(engine: &Engine, member: &ClaimedMember) -> Option<Classified> {
     let channel = match engine
         .channels
         .get(member.tenant_id, member.channel_id)
@@ -122,18 +126,23 @@ async fn attempt(engine: &Engine, member: &ClaimedMember) -> Classified {
     {
         Ok(c) => c,
         Err(e) => {
-            return failed(
+            return Some(failed(
                 FailureClass::Transient,
                 None,
                 format!("channel {} unavailable: {e}", member.channel_id),
                 member.attempt,
-            );
+            ));
         }
     };
     let rendered = match engine.render(member).await {
         Ok(r) => r,
-        Err(e) => return failed(FailureClass::Rejected, None, e, member.attempt),
+        Err(e) => return Some(failed(FailureClass::Rejected, None, e, member.attempt)),
     };
+    let sender = rendered.sender.unwrap_or_else(|| channel.sender.clone());
+    let key = (channel.id, sender);
+    if !admission::admit(engine, member, &channel, &key, &rendered.content).await {
+        return None;
+    }
     // Resolved last, right before the call: a hot swap takes effect for
     // every call that has not started yet.
     let plugin = match engine
@@ -144,7 +153,12 @@ async fn attempt(engine: &Engine, member: &ClaimedMember) -> Classified {
         Ok(p) => p,
         Err(why) => {
             let reason = format!("channel {}: {why}", channel.id);
-            return failed(FailureClass::ChannelBroken, None, reason, member.attempt);
+            return Some(failed(
+                FailureClass::ChannelBroken,
+                None,
+                reason,
+                member.attempt,
+            ));
         }
     };
     let span = tracing::Span::current();
@@ -153,7 +167,7 @@ async fn attempt(engine: &Engine, member: &ClaimedMember) -> Classified {
     let message = wit::OutboundMessage {
         idempotency_key: member.idempotency_key.clone(),
         to: member.address.clone(),
-        sender: rendered.sender.unwrap_or_else(|| channel.sender.clone()),
+        sender: key.1.clone(),
         content: rendered.content,
         status_callback_url: engine.callback_url(channel.id),
     };
@@ -167,10 +181,11 @@ async fn attempt(engine: &Engine, member: &ClaimedMember) -> Classified {
     if let Err(failure) = &result {
         engine.registry.after_fault(&plugin, failure).await;
     }
-    classify(result, member.attempt, rendered.summary)
+    admission::observe(engine, &key, &result);
+    Some(classify(result, member.attempt, rendered.summary))
 }
 
-async fn pause_campaign(engine: &Engine, member: &ClaimedMember, reason: &str) {
+pub(super) async fn pause_campaign(engine: &Engine, member: &ClaimedMember, reason: &str) {
     match engine
         .store
         .set_campaign_status(
@@ -229,6 +244,7 @@ async fn write_outcomes(engine: Arc<Engine>, mut done: mpsc::Receiver<Finished>)
                 }
             }
         };
+        engine.credits.settle(&engine.store, &batch).await;
         batch.clear();
         engine.complete_campaigns(&touched).await;
         // Retries due now (e.g. after a pause-worthy error) need a claim pass.

@@ -2,13 +2,16 @@
 //! their channel's plugin, the writer that records outcomes in batches, the
 //! lease sweeper, and webhook event application.
 
+mod admission;
 mod channels;
 mod content;
+mod credits;
 mod dispatcher;
 mod import_jobs;
 pub mod import_reader;
 mod opt_out;
 mod outcome;
+mod rate_limit;
 mod reconciler;
 mod replies;
 mod scheduler;
@@ -66,6 +69,10 @@ pub struct Engine {
     wake: Notify,
     /// A reply was queued for forwarding.
     replies_due: Notify,
+    /// Credits reserved by sends in flight.
+    credits: credits::Credits,
+    /// Per-sender rate limits.
+    rate_limits: rate_limit::RateLimits,
 }
 
 impl Engine {
@@ -77,6 +84,8 @@ impl Engine {
             config,
             wake: Notify::new(),
             replies_due: Notify::new(),
+            credits: credits::Credits::default(),
+            rate_limits: rate_limit::RateLimits::default(),
         })
     }
 

@@ -27,6 +27,9 @@ pub struct Channel {
     pub allowed_hosts: Option<Vec<String>>,
     /// An installed version this channel uses instead of the active one.
     pub pinned_sha256: Option<String>,
+    /// Messages per second its sender may send, shared by every campaign on
+    /// the channel; `None`: the default for the kind of message.
+    pub rate_per_second: Option<i64>,
     pub created_at: i64,
 }
 
@@ -38,18 +41,19 @@ pub struct NewChannel {
     pub secrets: BTreeMap<String, String>,
     pub allowed_hosts: Option<Vec<String>>,
     pub pinned_sha256: Option<String>,
+    pub rate_per_second: Option<i64>,
 }
 
 const COLUMNS: &str = "id, tenant_id, name, plugin, sender, config_json, secrets_json, \
-                       allowed_hosts_json, created_at, pinned_sha256";
+                       allowed_hosts_json, created_at, pinned_sha256, rate_per_second";
 
 impl Store {
     pub async fn create_channel(&self, tenant: Id, new: NewChannel) -> StoreResult<Channel> {
         let now = now_ms();
         let id: Id = sqlx::query_scalar(
             "INSERT INTO channels (tenant_id, name, plugin, sender, config_json, secrets_json, \
-             allowed_hosts_json, created_at, pinned_sha256) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+             allowed_hosts_json, created_at, pinned_sha256, rate_per_second) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
         )
         .bind(tenant)
         .bind(&new.name)
@@ -60,6 +64,7 @@ impl Store {
         .bind(new.allowed_hosts.as_ref().map(to_json))
         .bind(now)
         .bind(&new.pinned_sha256)
+        .bind(new.rate_per_second)
         .fetch_one(&self.pool)
         .await?;
         Ok(Channel {
@@ -73,6 +78,7 @@ impl Store {
             secrets: new.secrets,
             allowed_hosts: new.allowed_hosts,
             pinned_sha256: new.pinned_sha256,
+            rate_per_second: new.rate_per_second,
             created_at: now,
         })
     }
@@ -82,8 +88,8 @@ impl Store {
     pub async fn update_channel(&self, tenant: Id, id: Id, c: &NewChannel) -> StoreResult<Channel> {
         let changed = sqlx::query(
             "UPDATE channels SET name = $1, plugin = $2, sender = $3, config_json = $4, \
-             secrets_json = $5, allowed_hosts_json = $6, pinned_sha256 = $7 \
-             WHERE tenant_id = $8 AND id = $9",
+             secrets_json = $5, allowed_hosts_json = $6, pinned_sha256 = $7, \
+             rate_per_second = $10 WHERE tenant_id = $8 AND id = $9",
         )
         .bind(&c.name)
         .bind(&c.plugin)
@@ -94,6 +100,7 @@ impl Store {
         .bind(&c.pinned_sha256)
         .bind(tenant)
         .bind(id)
+        .bind(c.rate_per_second)
         .execute(&self.pool)
         .await?
         .rows_affected();
@@ -160,5 +167,6 @@ fn channel_from_row(r: &sqlx::any::AnyRow) -> StoreResult<Channel> {
         allowed_hosts: allowed.as_deref().map(from_json).transpose()?,
         created_at: r.get(8),
         pinned_sha256: r.get(9),
+        rate_per_second: r.get(10),
     })
 }

@@ -1,0 +1,253 @@
+//! Per-sender rate limits: how many messages per second one channel's sender
+//! may send, shared by every campaign sending through it, applied right
+//! before the plugin call.
+//!
+//! Each sender has a `governor` limiter with no burst, so sends leave evenly
+//! spaced (1/rate apart), as carriers meter them, and a FIFO queue in front
+//! of it so waiting sends go in claim order without a thundering herd. When
+//! the provider answers "rate limited, retry after N", the whole sender
+//! pauses for N, not only the member that got the answer: the next sends
+//! would be refused too.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::time::Instant;
+
+use crate::domain::credits::ChannelKind;
+use crate::store::Id;
+
+/// Messages per second for a channel that does not set its own rate, by
+/// kind: providers' usual account-level limits (Twilio and Infobip SMS 100,
+/// Meta's WhatsApp Cloud API 80, email APIs 100). Voice has none here: a
+/// voice campaign's `max_concurrent` bounds its calls.
+pub fn default_rate(kind: ChannelKind) -> Option<u32> {
+    match kind {
+        ChannelKind::Sms | ChannelKind::Mms => Some(100),
+        ChannelKind::Whatsapp => Some(80),
+        ChannelKind::Email => Some(100),
+        ChannelKind::Voice => None,
+    }
+}
+
+/// A channel's sender: sends through different channels never share a limit.
+pub type SenderKey = (Id, String);
+
+struct Sender {
+    rate: u32,
+    limiter: DefaultDirectRateLimiter,
+    /// Taken in turn (tokio's mutex is fair): one waiter at a time asks the
+    /// limiter, the others queue behind it.
+    turn: tokio::sync::Mutex<()>,
+    /// Sends queued or waiting for a slot.
+    waiting: AtomicUsize,
+    /// The provider asked us to stop until then.
+    blocked_until: Mutex<Option<Instant>>,
+    /// Slots promised to members handed back to the queue run up to here:
+    /// each refusal books the next one, so a backlog comes back due at the
+    /// sender's pace instead of all at once (and is not claimed and handed
+    /// back over and over).
+    booked_until: Mutex<Option<Instant>>,
+}
+
+impl Sender {
+    fn new(rate: u32) -> Self {
+        let per_second = NonZeroU32::new(rate.max(1)).expect("at least 1");
+        Self {
+            rate,
+            limiter: RateLimiter::direct(
+                Quota::per_second(per_second).allow_burst(NonZeroU32::MIN),
+            ),
+            turn: tokio::sync::Mutex::new(()),
+            waiting: AtomicUsize::new(0),
+            blocked_until: Mutex::new(None),
+            booked_until: Mutex::new(None),
+        }
+    }
+
+    fn blocked_until(&self) -> Option<Instant> {
+        let until = *self.blocked_until.lock().expect("rate lock");
+        until.filter(|t| *t > Instant::now())
+    }
+}
+
+/// Decrements a sender's waiting count however the wait ends.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[derive(Default)]
+pub struct RateLimits {
+    senders: Mutex<HashMap<SenderKey, Arc<Sender>>>,
+}
+
+impl RateLimits {
+    fn sender(&self, key: &SenderKey, rate: u32) -> Arc<Sender> {
+        let mut senders = self.senders.lock().expect("rate lock");
+        match senders.get(key) {
+            Some(s) if s.rate == rate => s.clone(),
+            // New, or its rate was edited: sends already waiting finish on
+            // the old limiter, new ones use the new rate.
+            _ => {
+                let s = Arc::new(Sender::new(rate));
+                senders.insert(key.clone(), s.clone());
+                s
+            }
+        }
+    }
+
+    /// Waits for the sender's next free slot. Refuses (with the time until
+    /// a slot booked for it) when the queue ahead is longer than `max_wait`:
+    /// the caller then hands the member back to the database, due then,
+    /// rather than hold its lease.
+    pub async fn wait_turn(
+        &self,
+        key: &SenderKey,
+        rate: Option<u32>,
+        max_wait: Duration,
+    ) -> Result<(), Duration> {
+        let Some(rate) = rate else { return Ok(()) };
+        let sender = self.sender(key, rate);
+        let ahead = sender.waiting.fetch_add(1, Ordering::Relaxed);
+        let _waiting = Waiting(&sender.waiting);
+        let now = Instant::now();
+        let blocked = sender.blocked_until().map(|t| t - now).unwrap_or_default();
+        let interval = Duration::from_secs(1) / rate;
+        let expected = blocked + interval * ahead as u32;
+        if expected > max_wait {
+            let mut booked = sender.booked_until.lock().expect("rate lock");
+            let slot = booked.map_or(now + expected, |b| b.max(now + expected));
+            *booked = Some(slot + interval);
+            return Err(slot - now);
+        }
+        let _turn = sender.turn.lock().await;
+        loop {
+            if let Some(until) = sender.blocked_until() {
+                tokio::time::sleep_until(until).await;
+            }
+            sender.limiter.until_ready().await;
+            // A "retry after" that arrived while this send waited for its
+            // slot applies to it too.
+            if sender.blocked_until().is_none() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// The provider said the sender is over its limit: nothing more leaves
+    /// through it for `retry_after`.
+    pub fn back_off(&self, key: &SenderKey, retry_after: Duration) {
+        let senders = self.senders.lock().expect("rate lock");
+        if let Some(sender) = senders.get(key) {
+            let until = Instant::now() + retry_after;
+            let mut blocked = sender.blocked_until.lock().expect("rate lock");
+            if blocked.is_none_or(|t| t < until) {
+                *blocked = Some(until);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> SenderKey {
+        (1, "+15005550006".into())
+    }
+
+    #[tokio::test]
+    async fn sends_are_spaced_by_the_rate() {
+        let limits = RateLimits::default();
+        let start = std::time::Instant::now();
+        for _ in 0..6 {
+            limits
+                .wait_turn(&key(), Some(20), Duration::from_secs(10))
+                .await
+                .unwrap();
+        }
+        // Five gaps of 50 ms after the first, immediate, send.
+        assert!(
+            start.elapsed() >= Duration::from_millis(240),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn no_rate_means_no_wait() {
+        let limits = RateLimits::default();
+        let start = std::time::Instant::now();
+        for _ in 0..1000 {
+            limits
+                .wait_turn(&key(), None, Duration::ZERO)
+                .await
+                .unwrap();
+        }
+        assert!(start.elapsed() < Duration::from_millis(100));
+    }
+
+    #[tokio::test]
+    async fn a_queue_longer_than_allowed_is_refused() {
+        let limits = Arc::new(RateLimits::default());
+        // Occupy the slot, then queue a waiter so one send is ahead.
+        limits
+            .wait_turn(&key(), Some(1), Duration::from_secs(5))
+            .await
+            .unwrap();
+        let l = limits.clone();
+        let queued =
+            tokio::spawn(async move { l.wait_turn(&key(), Some(1), Duration::from_secs(5)).await });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let refused = limits
+            .wait_turn(&key(), Some(1), Duration::from_millis(500))
+            .await;
+        assert_eq!(refused, Err(Duration::from_secs(1)));
+        // The next refusal books the slot after that one.
+        let refused = limits
+            .wait_turn(&key(), Some(1), Duration::from_millis(500))
+            .await;
+        let wait = refused.unwrap_err();
+        assert!(
+            wait > Duration::from_millis(1900) && wait <= Duration::from_secs(2),
+            "{wait:?}"
+        );
+        queued.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn retry_after_blocks_the_whole_sender() {
+        let limits = RateLimits::default();
+        limits
+            .wait_turn(&key(), Some(1000), Duration::from_secs(5))
+            .await
+            .unwrap();
+        limits.back_off(&key(), Duration::from_millis(300));
+        let start = std::time::Instant::now();
+        limits
+            .wait_turn(&key(), Some(1000), Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert!(
+            start.elapsed() >= Duration::from_millis(290),
+            "{:?}",
+            start.elapsed()
+        );
+        // Another sender is not affected.
+        let other = (2, "+15005550006".to_owned());
+        let start = std::time::Instant::now();
+        limits
+            .wait_turn(&other, Some(1000), Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert!(start.elapsed() < Duration::from_millis(100));
+    }
+}

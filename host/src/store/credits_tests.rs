@@ -1,0 +1,168 @@
+//! Credits against a real database: SQLite always, PostgreSQL unless
+//! `HERALD_SKIP_POSTGRES` is set (same convention as the e2e suite).
+
+use super::*;
+
+/// A fresh store and the file or database behind it (dropped with the test).
+struct TestStore {
+    store: Store,
+    _dir: Option<tempfile::TempDir>,
+    pg_name: Option<String>,
+}
+
+impl Drop for TestStore {
+    fn drop(&mut self) {
+        if let Some(name) = self.pg_name.take() {
+            // Best effort: a leftover test database is harmless.
+            let _ = std::process::Command::new("psql")
+                .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qc"])
+                .arg(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+}
+
+async fn sqlite() -> TestStore {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("t.db").display());
+    TestStore {
+        store: Store::connect(&url).await.unwrap(),
+        _dir: Some(dir),
+        pg_name: None,
+    }
+}
+
+async fn postgres() -> Option<TestStore> {
+    if std::env::var_os("HERALD_SKIP_POSTGRES").is_some() {
+        return None;
+    }
+    let server = std::env::var("HERALD_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+    let name = format!("herald_unit_{}", hex::encode(rand::random::<[u8; 6]>()));
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let mut admin = sqlx::AnyConnection::connect(&format!("{server}/postgres"))
+        .await
+        .expect("PostgreSQL must run on 127.0.0.1:5432 (or set HERALD_SKIP_POSTGRES=1)");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    Some(TestStore {
+        store: Store::connect(&format!("{server}/{name}")).await.unwrap(),
+        _dir: None,
+        pg_name: Some(name),
+    })
+}
+
+async fn backends() -> Vec<TestStore> {
+    let mut all = vec![sqlite().await];
+    all.extend(postgres().await);
+    all
+}
+
+async fn tenant(store: &Store) -> Id {
+    store
+        .create_tenant("t", &crate::api::tenants::new_api_key())
+        .await
+        .unwrap()
+        .id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_reservations_never_overspend() {
+    for t in backends().await {
+        let store = t.store.clone();
+        let tenant = tenant(&store).await;
+        store.adjust_credits(tenant, 50, None).await.unwrap();
+        // 100 sends of 3 credits race for 50: exactly 16 may win.
+        let tasks: Vec<_> = (0..100)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move { store.reserve_credits(tenant, 3).await.unwrap() })
+            })
+            .collect();
+        let mut held = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                Reserved::Held => held += 1,
+                Reserved::Insufficient { .. } => {}
+                Reserved::Unmetered => panic!("metered tenant reported unmetered"),
+            }
+        }
+        assert_eq!(held, 16);
+        let b = store.credit_balance(tenant).await.unwrap();
+        assert_eq!((b.available, b.reserved, b.charged), (2, 48, 0));
+
+        // Settle: 10 accepted, 6 released; the released credits are free again.
+        let settle = |charged| Settlement {
+            tenant,
+            campaign: 7,
+            amount: 3,
+            charged,
+        };
+        let batch: Vec<_> = (0..16).map(|i| settle(i < 10)).collect();
+        store.settle_credits(&batch).await.unwrap();
+        let b = store.credit_balance(tenant).await.unwrap();
+        assert_eq!((b.available, b.reserved, b.charged), (20, 0, 30));
+        let ledger = store.credit_ledger(tenant, None, 10).await.unwrap();
+        assert_eq!(ledger.len(), 2);
+        assert_eq!(
+            (
+                ledger[0].kind.as_str(),
+                ledger[0].amount,
+                ledger[0].messages
+            ),
+            ("charge", -30, Some(10))
+        );
+        assert_eq!((ledger[1].kind.as_str(), ledger[1].amount), ("top_up", 50));
+    }
+}
+
+#[tokio::test]
+async fn unmetered_tenants_reserve_nothing() {
+    for t in backends().await {
+        let tenant = tenant(&t.store).await;
+        assert_eq!(
+            t.store.reserve_credits(tenant, 5).await.unwrap(),
+            Reserved::Unmetered
+        );
+        assert!(!t.store.credit_balance(tenant).await.unwrap().metered);
+        // Settling for a tenant without credits is a no-op, not an error.
+        let s = Settlement {
+            tenant,
+            campaign: 1,
+            amount: 5,
+            charged: true,
+        };
+        t.store.settle_credits(&[s]).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn adjustments_never_go_below_zero() {
+    for t in backends().await {
+        let tenant = tenant(&t.store).await;
+        t.store
+            .adjust_credits(tenant, 4, Some("trial"))
+            .await
+            .unwrap();
+        let err = t.store.adjust_credits(tenant, -5, None).await.unwrap_err();
+        assert!(
+            matches!(err, StoreError::Conflict(ref m) if m.contains("4 available")),
+            "{err}"
+        );
+        let top = t.store.adjust_credits(tenant, -4, None).await.unwrap();
+        assert_eq!(top.balance.available, 0);
+        assert!(matches!(
+            t.store.reserve_credits(tenant, 1).await.unwrap(),
+            Reserved::Insufficient { available: 0 }
+        ));
+        assert!(matches!(
+            t.store.adjust_credits(999_999, 1, None).await,
+            Err(StoreError::NotFound)
+        ));
+    }
+}
