@@ -12,6 +12,7 @@ mod dnc;
 mod enrolment;
 mod example_plugin;
 mod imports;
+mod journeys;
 mod kit;
 mod lifecycle;
 mod review;

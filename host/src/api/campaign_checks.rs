@@ -177,3 +177,42 @@ fn known(custom: &BTreeSet<String>) -> String {
     all.extend(custom.iter().map(String::as_str));
     all.join(", ")
 }
+
+/// Checks each journey step against stored data like a campaign of its
+/// type (its channel serves the type, templates, media, variables); a
+/// refusal names the step's field, e.g. `fallback.channel_id`.
+pub async fn check_journey(
+    state: &AppState,
+    tenant: Id,
+    list_id: Id,
+    journey: &crate::domain::journey::Journey,
+) -> ApiResult<()> {
+    let steps = journey
+        .fallback
+        .iter()
+        .map(|s| ("fallback".to_owned(), s))
+        .chain(
+            journey
+                .follow_ups
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (format!("follow_ups[{i}]"), s)),
+        );
+    for (prefix, step) in steps {
+        let refs = Refs {
+            tenant,
+            kind: step.kind(),
+            channel_id: step.channel_id,
+            list_id,
+            content: &step.content,
+        };
+        check(state, &refs).await.map_err(|e| match e {
+            ApiError::Invalid { field, message } => ApiError::Invalid {
+                field: format!("{prefix}.{field}"),
+                message,
+            },
+            other => other,
+        })?;
+    }
+    Ok(())
+}

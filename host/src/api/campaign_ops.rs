@@ -34,6 +34,7 @@ async fn act(state: &AppState, tenant: Id, id: Id, action: Action) -> ApiResult<
             content: &campaign.content,
         };
         campaign_checks::check(state, &refs).await?;
+        campaign_checks::check_journey(state, tenant, campaign.list_id, &campaign.journey).await?;
     }
     // Going live with a start time still ahead: live, but waiting for it
     // (the scheduler starts it).
@@ -142,7 +143,10 @@ fn field_of(key: &str) -> Option<Field> {
         "notes" => Field::Notes,
         "tags" => Field::Tags,
         "type" | "body" | "media_id" | "template" | "subject" | "html_body"
-        | "voicemail_message" | "send_mode" | "session_target" => Field::Content,
+        | "voicemail_message" | "send_mode" | "session_target" | "fallback" | "follow_ups" => {
+            Field::Content
+        }
+        "quiet_hours" | "calling_hours" => Field::CallingHours,
         "channel_id" => Field::Channel,
         "list_id" | "execution_mode" | "inbound_enrolment" => Field::Audience,
         "caller_id" | "queue" | "max_concurrent" | "max_retries" | "retry_delay_secs"
@@ -240,7 +244,11 @@ pub async fn edit(
 }
 
 /// Keys of `CampaignInput` that describe what a campaign sends and to whom.
-const DEFINITION_KEYS: [&str; 21] = [
+const DEFINITION_KEYS: [&str; 25] = [
+    "fallback",
+    "follow_ups",
+    "quiet_hours",
+    "calling_hours",
     "type",
     "channel_id",
     "list_id",

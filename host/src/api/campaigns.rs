@@ -17,9 +17,7 @@ use crate::domain::campaign_spec::CampaignInput;
 use crate::domain::member::MemberStatus;
 use crate::domain::send_window::CampaignWindows;
 use crate::domain::tags::{custom_tags, default_tag};
-use crate::store::{
-    Campaign, ConversationMessage, Id, MemberPage, NewCampaign, Progress, Tenant,
-};
+use crate::store::{Campaign, ConversationMessage, Id, MemberPage, NewCampaign, Progress, Tenant};
 
 #[utoipa::path(post, path = "/v1/campaigns", tag = "campaigns", request_body = CampaignInput,
     responses((status = 201, body = Campaign), (status = 400, body = super::error::ErrorBody),
@@ -69,6 +67,23 @@ pub(super) async fn definition(
         content: &spec.content,
     };
     let channel = campaign_checks::check(state, &refs).await?;
+    let journey = crate::domain::journey::check_journey(
+        spec.kind,
+        channel.id,
+        req.fallback.as_ref(),
+        req.follow_ups.as_deref().unwrap_or_default(),
+    )
+    .map_err(|e| {
+        if e.missing {
+            ApiError::BadRequest {
+                field: Some(e.field),
+                message: e.message,
+            }
+        } else {
+            ApiError::invalid(&e.field, e.message)
+        }
+    })?;
+    campaign_checks::check_journey(state, tenant.id, req.list_id, &journey).await?;
     let max_concurrent = spec.max_concurrent();
     let execution_mode = req
         .execution_mode
@@ -122,6 +137,7 @@ pub(super) async fn definition(
         manual_review: req.manual_review.unwrap_or(false),
         windows,
         scheduled_at,
+        journey,
     })
 }
 
@@ -221,4 +237,26 @@ pub async fn enrol(
         state.engine.wake();
     }
     Ok(Json(enrolled))
+}
+
+/// A member's journey: current step, next scheduled outreach (channel,
+/// time, rendered content) and its history.
+#[utoipa::path(get, path = "/v1/campaigns/{id}/members/{member}/journey", tag = "campaigns",
+    responses((status = 200, body = crate::store::JourneyView), (status = 404, body = super::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn journey(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    Path((id, member)): Path<(Id, Id)>,
+) -> ApiResult<Json<crate::store::JourneyView>> {
+    let mut view = state.store.journey(tenant.id, id, member).await?;
+    if let Some(next) = &mut view.next
+        && let Some((content, values)) = next.source.take()
+    {
+        match state.engine.preview(tenant.id, &content, values).await {
+            Ok(text) => next.content = Some(text),
+            Err(why) => next.content_error = Some(why),
+        }
+    }
+    Ok(Json(view))
 }

@@ -204,6 +204,10 @@ pub fn router(state: AppState) -> Router {
             "/v1/campaigns/{id}/members/{member}/conversation",
             get(campaigns::conversation),
         )
+        .route(
+            "/v1/campaigns/{id}/members/{member}/journey",
+            get(campaigns::journey),
+        )
         .route("/webhooks/{channel}", any(webhooks::receive))
         .route(
             "/v1/admin/plugins/{name}/activate",

@@ -102,6 +102,9 @@ pub enum CampaignContent {
 pub struct CampaignSettings {
     pub content: CampaignContent,
     pub session_target: Option<String>,
+    /// Fallback and follow-ups (absent in settings stored before journeys).
+    #[serde(default, skip_serializing_if = "super::journey::Journey::is_empty")]
+    pub journey: super::journey::Journey,
 }
 
 /// Session settings of a messaging campaign.

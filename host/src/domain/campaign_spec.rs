@@ -85,6 +85,13 @@ pub struct CampaignInput {
     pub tags: Option<Vec<String>>,
     /// Planned outreaches wait for a user's approval (default false).
     pub manual_review: Option<bool>,
+    /// Sent on another channel when the primary message fails for good
+    /// (refused, or a failed/undelivered receipt): `channel_id` and that
+    /// channel's content (`body`, `template`, `subject`...).
+    pub fallback: Option<super::journey::StepInput>,
+    /// Sent `after_days` (1-7) after the previous step when the contact has
+    /// not replied; `channel_id` defaults to the campaign's.
+    pub follow_ups: Option<Vec<super::journey::StepInput>>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

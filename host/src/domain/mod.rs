@@ -8,6 +8,7 @@ pub mod campaign_spec;
 pub mod contact_tz;
 pub mod credits;
 pub mod import;
+pub mod journey;
 pub mod lifecycle;
 pub mod media;
 pub mod member;

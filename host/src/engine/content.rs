@@ -23,12 +23,32 @@ pub type RenderError = String;
 
 impl Engine {
     pub(super) async fn render(&self, member: &ClaimedMember) -> Result<Rendered, RenderError> {
-        let values = &member.values;
-        Ok(match &member.content {
+        self.render_content(member.tenant_id, &member.content, &member.values)
+            .await
+    }
+
+    /// A journey step's message as a contact would get it (the text the
+    /// member's conversation would record), for the journey view.
+    pub async fn preview(
+        &self,
+        tenant: Id,
+        content: &CampaignContent,
+        values: BTreeMap<String, String>,
+    ) -> Result<String, RenderError> {
+        Ok(self.render_content(tenant, content, &values).await?.summary)
+    }
+
+    async fn render_content(
+        &self,
+        tenant: Id,
+        content: &CampaignContent,
+        values: &BTreeMap<String, String>,
+    ) -> Result<Rendered, RenderError> {
+        Ok(match content {
             CampaignContent::Sms { body, media_id } => {
                 let text = render_text(body, values)?;
                 let media = match media_id {
-                    Some(id) => vec![self.media_ref(member.tenant_id, *id).await?],
+                    Some(id) => vec![self.media_ref(tenant, *id).await?],
                     None => Vec::new(),
                 };
                 let summary = match media.first() {
@@ -58,7 +78,7 @@ impl Engine {
                     })
                     .collect::<Result<Vec<_>, _>>()?;
                 let header_media = match template.header_media_id {
-                    Some(id) => Some(self.media_ref(member.tenant_id, id).await?),
+                    Some(id) => Some(self.media_ref(tenant, id).await?),
                     None => None,
                 };
                 Rendered {

@@ -92,6 +92,7 @@ impl Engine {
                     self.enrol_inbound(channel.tenant_id, channel_id, &message.sender)
                         .await;
                     self.apply_keyword(&channel, &message).await;
+                    self.cancel_journeys(channel.tenant_id, &message).await;
                     self.record_reply(channel.tenant_id, channel.id, message)
                         .await
                 }
@@ -204,6 +205,31 @@ impl Engine {
             Ok(_) => {}
             Err(e) => {
                 tracing::error!(tenant, channel, error = %e, "enrolling an inbound contact failed")
+            }
+        }
+    }
+}
+
+impl Engine {
+    /// Any reply from a contact, on any of the tenant's channels, cancels
+    /// its pending follow-ups; an opt-out cancels every step after the
+    /// primary. Logged, not returned: the reply itself is recorded either way.
+    async fn cancel_journeys(&self, tenant: Id, message: &wit::InboundMessage) {
+        let address = crate::domain::reply::normalise_address(&message.sender);
+        let opted_out = crate::domain::opt_out::classify(&message.body, false)
+            == crate::domain::opt_out::ReplyKind::OptOut;
+        match self
+            .store
+            .cancel_journeys(tenant, &address, opted_out)
+            .await
+        {
+            Ok(touched) if !touched.is_empty() => {
+                tracing::info!(tenant, campaigns = ?touched, opted_out, "reply cancelled follow-ups");
+                self.complete_campaigns(&touched).await;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(tenant, error = %e, "cancelling follow-ups after a reply failed")
             }
         }
     }

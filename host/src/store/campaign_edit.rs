@@ -63,7 +63,7 @@ impl Store {
             sqlx::query(
                 "UPDATE campaigns SET kind = $1, channel_id = $2, list_id = $3, body = $4, \
                  settings_json = $5, max_concurrent = $6, send_mode = $7, execution_mode = $8, \
-                 inbound_enrolment = $9 WHERE tenant_id = $10 AND id = $11",
+                 inbound_enrolment = $9, windows_json = $10 WHERE tenant_id = $11 AND id = $12",
             )
             .bind(d.kind.as_str())
             .bind(d.channel_id)
@@ -73,6 +73,7 @@ impl Store {
                 serde_json::to_string(&CampaignSettings {
                     content: d.content,
                     session_target: d.session_target,
+                    journey: d.journey,
                 })
                 .expect("settings serialise"),
             )
@@ -80,6 +81,7 @@ impl Store {
             .bind(d.send_mode.as_str())
             .bind(&d.execution_mode)
             .bind(d.inbound_enrolment as i64)
+            .bind(super::campaigns::windows_json(&d.windows))
             .bind(tenant)
             .bind(id)
             .execute(&mut *tx)

@@ -5,10 +5,11 @@ use sqlx::Row;
 
 use super::{Id, Store, StoreError, StoreResult, now_ms};
 use crate::domain::campaign_spec::{CampaignContent, CampaignKind, CampaignSettings, SendMode};
-use crate::domain::schedule::local_time;
-use crate::domain::send_window::{CampaignWindows, parse_timezone};
+use crate::domain::journey::Journey;
 use crate::domain::lifecycle::{Action, PauseReason, Status};
 use crate::domain::member::MemberStatus;
+use crate::domain::schedule::local_time;
+use crate::domain::send_window::{CampaignWindows, parse_timezone};
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Campaign {
@@ -27,6 +28,9 @@ pub struct Campaign {
     pub send_mode: SendMode,
     /// Where a session's replies go (`reply_endpoint` or `queue:NAME`).
     pub session_target: Option<String>,
+    /// `fallback` and `follow_ups`, when the campaign has them.
+    #[serde(flatten)]
+    pub journey: Journey,
     /// `draft`, `scheduled`, `pending`, `running`, `paused`, `stopped`,
     /// `retrying`, `completed`, `cancelled` or `archived` (see the README's
     /// lifecycle table).
@@ -87,6 +91,7 @@ pub struct NewCampaign {
     /// Custom tags, already normalised (`domain::tags::custom_tags`).
     pub tags: Vec<String>,
     pub manual_review: bool,
+    pub journey: Journey,
 }
 
 fn status_str<S: serde::Serializer>(status: &Status, s: S) -> Result<S::Ok, S::Error> {
@@ -165,6 +170,7 @@ impl Store {
             serde_json::to_string(&CampaignSettings {
                 content: new.content,
                 session_target: new.session_target,
+                journey: new.journey,
             })
             .expect("settings serialise"),
         )
@@ -282,7 +288,8 @@ impl Store {
         let sql = format!(
             "UPDATE campaigns SET status = 'completed', status_cause = NULL, finished_at = $1 \
              WHERE id = $2 AND status IN ({from}) AND execution_mode = 'manual' AND NOT EXISTS \
-             (SELECT 1 FROM members WHERE campaign_id = $2 AND status IN ({}))",
+             (SELECT 1 FROM members WHERE campaign_id = $2 \
+              AND (status IN ({}) OR next_step IS NOT NULL))",
             pending.join(", ")
         );
         let mut completed = Vec::new();
@@ -388,6 +395,7 @@ pub(super) fn campaign_from_row(r: &sqlx::any::AnyRow) -> StoreResult<Campaign> 
         list_id: r.get(4),
         content: settings.content,
         session_target: settings.session_target,
+        journey: settings.journey,
         send_mode: if r.get::<String, _>(11) == "session" {
             SendMode::Session
         } else {

@@ -95,7 +95,8 @@ impl Store {
         let member = sqlx::query(
             "SELECT m.id, m.campaign_id, k.send_mode, k.settings_json FROM members m \
              JOIN campaigns k ON k.id = m.campaign_id \
-             WHERE m.tenant_id = $1 AND k.channel_id = $2 AND m.address = $3 \
+             WHERE m.tenant_id = $1 AND (k.channel_id = $2 OR m.channel_id = $2) \
+             AND m.address = $3 \
              ORDER BY m.id DESC LIMIT 1",
         )
         .bind(tenant)

@@ -99,6 +99,14 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
+            // Planned follow-ups go with it.
+            sqlx::query(
+                "UPDATE members SET next_step = NULL, next_step_at = NULL \
+                 WHERE campaign_id = $1 AND next_step IS NOT NULL",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         }
         if action == Action::RetryFailed {
             // A new intent: a new attempt number (so a new idempotency key),

@@ -1,5 +1,9 @@
-//! The member history: every change of a member's delivery state is also
-//! appended here (seed 004's outreach history).
+//! Member history rows and the contact values templates render with:
+//! shared by the claim, outcomes, receipts and journeys.
+
+use std::collections::BTreeMap;
+
+use sqlx::Row;
 
 use super::{Id, StoreResult};
 
@@ -40,4 +44,30 @@ pub(super) async fn insert_events(
         q.execute(&mut **tx).await?;
     }
     Ok(())
+}
+
+/// Contact values from columns phone, email, first_name, last_name,
+/// fields_json starting at index `at`.
+pub(super) fn contact_values(r: &sqlx::any::AnyRow, at: usize) -> BTreeMap<String, String> {
+    let mut values: BTreeMap<String, String> =
+        serde_json::from_str(&r.get::<String, _>(at + 4)).unwrap_or_default();
+    let first: Option<String> = r.get(at + 2);
+    let last: Option<String> = r.get(at + 3);
+    let name = [first.as_deref(), last.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for (key, value) in [
+        ("phone", r.get::<Option<String>, _>(at)),
+        ("email", r.get(at + 1)),
+        ("first_name", first),
+        ("last_name", last),
+        ("name", Some(name)),
+    ] {
+        if let Some(v) = value {
+            values.insert(key.to_owned(), v);
+        }
+    }
+    values
 }

@@ -6,8 +6,10 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use sqlx::Row;
 
+pub(super) use super::member_events::{contact_values, insert_events};
 use super::{Id, Store, StoreResult, now_ms, placeholders};
 use crate::domain::campaign_spec::{CampaignContent, CampaignSettings};
+use crate::domain::journey::Step;
 use crate::domain::lifecycle::Status;
 use crate::domain::member::MemberStatus;
 
@@ -72,6 +74,12 @@ pub struct ClaimedMember {
     pub content: CampaignContent,
     /// Contact values for template variables (standard and custom fields).
     pub values: BTreeMap<String, String>,
+    /// The journey step this attempt sends ([`Step::index`]).
+    pub step: i64,
+    /// The follow-up to plan once this step is sent: (step index, ms after).
+    pub next_follow_up: Option<(i64, i64)>,
+    /// The campaign has a fallback for this step's final failure.
+    pub falls_back: bool,
 }
 
 /// A sent member whose delivery receipt has not arrived in time.
@@ -108,9 +116,6 @@ pub enum SendOutcome {
     },
 }
 
-// Kept reachable here: most writers of member history import it from this module.
-pub(super) use super::member_events::insert_events;
-
 const MEMBER_COLUMNS: &str = "id, contact_id, address, status, attempts, next_attempt_at, \
     provider_message_id, error_code, error_message, sent_at, delivered_at, updated_at, \
     read_at, disposition, replied_at, wait_reason, \
@@ -133,6 +138,9 @@ impl Store {
             now,
         };
         // Campaigns without a concurrency limit: the oldest due members.
+        // Follow-ups whose time has come join the queue in this transaction.
+        // (`None`: nothing changed; else campaigns where a journey ended.)
+        let advanced = self.advance_due(&mut tx, now).await?;
         let mut claimed = self
             .claim_where(&mut tx, &lease, "k.max_concurrent IS NULL", None, limit)
             .await?;
@@ -148,13 +156,21 @@ impl Store {
             );
         }
         if claimed.is_empty() {
-            tx.rollback().await?;
+            match advanced {
+                Some(ended) => {
+                    tx.commit().await?;
+                    self.complete_finished_campaigns(&ended).await?;
+                }
+                None => tx.rollback().await?,
+            }
             return Ok((Vec::new(), 0));
         }
         let blocked = super::dnc::disqualify_listed(&mut tx, &claimed, now).await?;
         claimed.retain(|r| !blocked.contains_key(&r.get::<Id, _>(0)));
         // Disqualified members are final: their campaign may be done.
-        let blocked_campaigns: Vec<Id> = blocked.into_values().collect();
+        // Disqualified members, and journeys that ended, may finish a campaign.
+        let mut blocked_campaigns: Vec<Id> = blocked.into_values().collect();
+        blocked_campaigns.extend(advanced.into_iter().flatten());
         let deferred = super::send_window::defer_closed(&mut tx, &mut claimed, now).await?;
         if claimed.is_empty() {
             tx.commit().await?;
@@ -164,7 +180,7 @@ impl Store {
         let ids: Vec<Id> = claimed.iter().map(|r| r.get(0)).collect();
         let details_sql = format!(
             "SELECT m.id, k.channel_id, k.settings_json, c.phone, c.email, c.first_name, \
-             c.last_name, c.fields_json, m.content_json \
+             c.last_name, c.fields_json, m.content_json, m.step \
              FROM members m JOIN campaigns k ON k.id = m.campaign_id \
              JOIN contacts c ON c.id = m.contact_id WHERE m.id IN ({})",
             placeholders(1, ids.len())
@@ -173,30 +189,53 @@ impl Store {
         for id in &ids {
             q = q.bind(id);
         }
-        // Per member: channel, campaign settings, contact values, reviewer's edit.
-        type Details = (Id, String, BTreeMap<String, String>, Option<String>);
+        // Per member: campaign channel, settings, contact values, reviewer's
+        // edit, journey step.
+        type Details = (Id, String, BTreeMap<String, String>, Option<String>, i64);
         let mut details: BTreeMap<Id, Details> = BTreeMap::new();
         for r in q.fetch_all(&mut *tx).await? {
             details.insert(
                 r.get(0),
-                (r.get(1), r.get(2), contact_values(&r, 3), r.get(8)),
+                (
+                    r.get(1),
+                    r.get(2),
+                    contact_values(&r, 3),
+                    r.get(8),
+                    r.get(9),
+                ),
             );
         }
         let members: Vec<ClaimedMember> = claimed
             .iter()
             .filter_map(|r| {
                 let id: Id = r.get(0);
-                let (channel_id, settings, values, edited) = details.remove(&id)?;
+                let (campaign_channel, settings, values, edited, step_index) =
+                    details.remove(&id)?;
                 // Stored by the API after validation; unreadable means a bug.
                 let mut settings: CampaignSettings = serde_json::from_str(&settings)
                     .inspect_err(|e| tracing::error!(member = id, error = %e, "unreadable campaign settings"))
                     .ok()?;
-                // A reviewer's edit replaces the campaign's content (manual review).
-                if let Some(edited) = edited {
+                let step = Step::from_index(step_index)?;
+                // A reviewer's edit replaces the primary message (manual
+                // review); fallbacks and follow-ups keep the journey's.
+                if let Some(edited) = edited
+                    && step == Step::Primary
+                {
                     settings.content = serde_json::from_str(&edited)
                         .inspect_err(|e| tracing::error!(member = id, error = %e, "unreadable edited content"))
                         .ok()?;
                 }
+                let journey = &settings.journey;
+                // The primary is the campaign's own message; later steps
+                // bring their channel and content.
+                let (channel_id, content) = match journey.step(step) {
+                    Some(s) => (s.channel_id, s.content.clone()),
+                    None if step == Step::Primary => (campaign_channel, settings.content),
+                    None => {
+                        tracing::error!(member = id, step = step_index, "journey step missing");
+                        return None;
+                    }
+                };
                 Some(ClaimedMember {
                     id,
                     tenant_id: r.get(1),
@@ -205,19 +244,25 @@ impl Store {
                     address: r.get(3),
                     attempt: r.get(4),
                     idempotency_key: r.get(5),
-                    content: settings.content,
+                    content,
                     values,
+                    step: step_index,
+                    next_follow_up: journey
+                        .next_follow_up(step)
+                        .map(|(next, after)| (next.index(), after)),
+                    falls_back: step == Step::Primary && journey.fallback.is_some(),
                 })
             })
             .collect();
         let events: Vec<_> = members
             .iter()
             .map(|m| {
+                let step = Step::from_index(m.step).unwrap_or(Step::Primary).name();
                 (
                     m.tenant_id,
                     m.id,
                     "attempt",
-                    format!("attempt {} key {}", m.attempt, m.idempotency_key),
+                    format!("{step}: attempt {} key {}", m.attempt, m.idempotency_key),
                 )
             })
             .collect();
@@ -243,7 +288,8 @@ impl Store {
         let sql = format!(
             "UPDATE members SET status = 'sending', attempts = attempts + 1, lease_owner = $1, \
              lease_until = $2, updated_at = $3, wait_reason = NULL, \
-             idempotency_key = CAST(id AS TEXT) || '-1-' || CAST(attempts + 1 AS TEXT) \
+             idempotency_key = CAST(id AS TEXT) || '-' || CAST(step + 1 AS TEXT) || '-' \
+               || CAST(attempts + 1 AS TEXT) \
              WHERE id IN (SELECT m.id FROM members m JOIN campaigns k ON k.id = m.campaign_id \
                WHERE m.status = 'queued' AND m.next_attempt_at <= $3 \
                AND k.status IN ('running', 'retrying') \
@@ -332,6 +378,7 @@ impl Store {
         let mut events = Vec::with_capacity(outcomes.len());
         let mut accepted = Vec::new();
         let mut sent_messages = Vec::new();
+        let mut falling_back = Vec::new();
         for (m, outcome) in outcomes {
             let retryable = matches!(
                 outcome,
@@ -382,10 +429,13 @@ impl Store {
                     None,
                 ),
             };
+            // Once a step is sent, its follow-up (if any) is due work.
+            let next = sent_at.and(m.next_follow_up);
             let changed = sqlx::query(
                 "UPDATE members SET status = $1, next_attempt_at = $2, provider_message_id = $3, \
                  error_code = $4, error_message = $5, sent_at = COALESCE($6, sent_at), \
-                 lease_owner = NULL, lease_until = NULL, updated_at = $7, retryable = $10 \
+                 lease_owner = NULL, lease_until = NULL, updated_at = $7, retryable = $10, \
+                 next_step = $11, next_step_at = $12 \
                  WHERE id = $8 AND status = 'sending' AND lease_owner = $9",
             )
             .bind(status.as_str())
@@ -398,9 +448,14 @@ impl Store {
             .bind(m.id)
             .bind(owner)
             .bind(retryable as i64)
+            .bind(next.map(|(step, _)| step))
+            .bind(next.and_then(|(_, after)| sent_at.map(|at| at + after)))
             .execute(&mut *tx)
             .await?
             .rows_affected();
+            if changed > 0 && status == MemberStatus::Failed && m.falls_back {
+                falling_back.push((m.tenant_id, m.id));
+            }
             if changed > 0 {
                 let detail = match (pmid, message) {
                     (Some(id), _) => format!("accepted as {id}"),
@@ -411,6 +466,10 @@ impl Store {
             }
         }
         insert_events(&mut tx, now, &events).await?;
+        // After the failure events, so the history reads in order.
+        for (tenant, member) in falling_back {
+            super::journeys::after_failure(&mut tx, tenant, member, now).await?;
+        }
         for (m, pmid, summary, at) in sent_messages {
             sqlx::query(
                 "INSERT INTO conversation_messages (tenant_id, member_id, channel_id, direction, \
@@ -452,8 +511,8 @@ impl Store {
             "UPDATE members SET next_attempt_at = $1 \
              WHERE id IN (SELECT id FROM members WHERE status = 'sent' AND next_attempt_at <= $2 \
                ORDER BY next_attempt_at LIMIT $3{}) \
-             RETURNING tenant_id, id, campaign_id, provider_message_id, \
-               (SELECT channel_id FROM campaigns k WHERE k.id = members.campaign_id)",
+             RETURNING tenant_id, id, campaign_id, provider_message_id, COALESCE(channel_id, \
+               (SELECT channel_id FROM campaigns k WHERE k.id = members.campaign_id))",
             self.skip_locked()
         ))
         .bind(now + recheck_ms)
@@ -536,32 +595,6 @@ impl Store {
             next_after,
         })
     }
-}
-
-/// Contact values from columns phone, email, first_name, last_name,
-/// fields_json starting at index `at`.
-fn contact_values(r: &sqlx::any::AnyRow, at: usize) -> BTreeMap<String, String> {
-    let mut values: BTreeMap<String, String> =
-        serde_json::from_str(&r.get::<String, _>(at + 4)).unwrap_or_default();
-    let first: Option<String> = r.get(at + 2);
-    let last: Option<String> = r.get(at + 3);
-    let name = [first.as_deref(), last.as_deref()]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join(" ");
-    for (key, value) in [
-        ("phone", r.get::<Option<String>, _>(at)),
-        ("email", r.get(at + 1)),
-        ("first_name", first),
-        ("last_name", last),
-        ("name", Some(name)),
-    ] {
-        if let Some(v) = value {
-            values.insert(key.to_owned(), v);
-        }
-    }
-    values
 }
 
 fn member_from_row(r: &sqlx::any::AnyRow, campaign_paused: bool) -> Member {

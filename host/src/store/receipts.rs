@@ -195,5 +195,9 @@ async fn apply_to_member(
         &[(tenant, member, receipt.status.as_str(), detail)],
     )
     .await?;
+    if receipt.status == MemberStatus::Failed {
+        // Its fallback, if the campaign has one; else the journey ends.
+        super::journeys::after_failure(tx, tenant, member, now).await?;
+    }
     Ok(true)
 }

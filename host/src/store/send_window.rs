@@ -48,6 +48,60 @@ pub(super) async fn defer_closed(
         return Ok(0);
     }
     let ids: Vec<Id> = claimed.iter().map(|r| r.get(0)).collect();
+    let waits = closed_until(tx, &ids, now).await?;
+    if waits.is_empty() {
+        return Ok(0);
+    }
+    let mut events = Vec::new();
+    for r in claimed.iter() {
+        let id: Id = r.get(0);
+        let Some((until, reason)) = waits.get(&id) else {
+            continue;
+        };
+        let attempt: i64 = r.get(4);
+        let key: String = r.get(5);
+        // The key the member had before this claim (none before a first try
+        // of its step): the same member and step, the previous attempt.
+        let previous_key = (attempt > 1)
+            .then(|| {
+                key.rsplit_once('-')
+                    .map(|(stem, _)| format!("{stem}-{}", attempt - 1))
+            })
+            .flatten();
+        sqlx::query(
+            "UPDATE members SET status = 'queued', attempts = attempts - 1, lease_owner = NULL, \
+             lease_until = NULL, next_attempt_at = $1, wait_reason = $2, idempotency_key = $3 \
+             WHERE id = $4",
+        )
+        .bind(until)
+        .bind(reason)
+        .bind(previous_key)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+        events.push((
+            r.get::<Id, _>(1),
+            id,
+            "deferred",
+            format!("{reason}: waits until {}", crate::clock::format_ms(*until)),
+        ));
+    }
+    insert_events(tx, now, &events).await?;
+    claimed.retain(|r| !waits.contains_key(&r.get::<Id, _>(0)));
+    Ok(events.len())
+}
+
+/// The members among `ids` whose sending windows are closed at `now`: when
+/// each may be sent to, and why it waits. Used at claim time and before a
+/// follow-up is queued.
+pub(super) async fn closed_until(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    ids: &[Id],
+    now: i64,
+) -> StoreResult<BTreeMap<Id, (i64, &'static str)>> {
+    if ids.is_empty() {
+        return Ok(BTreeMap::new());
+    }
     let sql = format!(
         "SELECT m.id, c.timezone, c.phone, t.timezone, t.quiet_hours_start, t.quiet_hours_end, \
          k.windows_json FROM members m JOIN contacts c ON c.id = m.contact_id \
@@ -56,7 +110,7 @@ pub(super) async fn defer_closed(
         placeholders(1, ids.len())
     );
     let mut q = sqlx::query(&sql);
-    for id in &ids {
+    for id in ids {
         q = q.bind(id);
     }
     let now_ts = jiff::Timestamp::from_millisecond(now).unwrap_or_default();
@@ -83,37 +137,5 @@ pub(super) async fn defer_closed(
             waits.insert(r.get::<Id, _>(0), (until.as_millisecond(), reason.as_str()));
         }
     }
-    if waits.is_empty() {
-        return Ok(0);
-    }
-    let mut events = Vec::new();
-    for r in claimed.iter() {
-        let id: Id = r.get(0);
-        let Some((until, reason)) = waits.get(&id) else {
-            continue;
-        };
-        let attempt: i64 = r.get(4);
-        // The key the member had before this claim (none before a first try).
-        let previous_key = (attempt > 1).then(|| format!("{id}-1-{}", attempt - 1));
-        sqlx::query(
-            "UPDATE members SET status = 'queued', attempts = attempts - 1, lease_owner = NULL, \
-             lease_until = NULL, next_attempt_at = $1, wait_reason = $2, idempotency_key = $3 \
-             WHERE id = $4",
-        )
-        .bind(until)
-        .bind(reason)
-        .bind(previous_key)
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
-        events.push((
-            r.get::<Id, _>(1),
-            id,
-            "deferred",
-            format!("{reason}: waits until {}", crate::clock::format_ms(*until)),
-        ));
-    }
-    insert_events(tx, now, &events).await?;
-    claimed.retain(|r| !waits.contains_key(&r.get::<Id, _>(0)));
-    Ok(events.len())
+    Ok(waits)
 }
