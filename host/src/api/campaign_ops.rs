@@ -16,14 +16,22 @@ use super::json::ApiJson;
 use crate::domain::campaign_spec::CampaignInput;
 use crate::domain::lifecycle::{Action, Field, Outcome, Status, check_edit};
 use crate::domain::tags::{custom_tags, default_tag};
-use crate::store::{Campaign, CampaignEdit, Id};
+use crate::store::{Campaign, CampaignEdit, Id, Tenant};
 
 /// Applies a user action; wakes the dispatcher when the campaign may send.
-async fn act(state: &AppState, tenant: Id, id: Id, action: Action) -> ApiResult<Json<Campaign>> {
-    let campaign = state.store.campaign(tenant, id).await?;
+async fn act(
+    state: &AppState,
+    tenant_row: &Tenant,
+    id: Id,
+    action: Action,
+) -> ApiResult<Json<Campaign>> {
+    let tenant = tenant_row.id;
+    let mut campaign = state.store.campaign(tenant, id).await?;
     if action == Action::GoLive {
         // Refuse early (before the checks below) when the status forbids it.
         campaign.status.apply(action)?;
+        campaign = super::message_templates::refresh_before_go_live(state, tenant_row, campaign)
+            .await?;
         // What was valid at creation may not be any more (template
         // unapproved, channel switched to a plugin without this type).
         let refs = Refs {
@@ -79,7 +87,7 @@ macro_rules! action_handler {
             TenantAuth(tenant): TenantAuth,
             Path(id): Path<Id>,
         ) -> ApiResult<Json<Campaign>> {
-            act(&state, tenant.id, id, $action).await
+            act(&state, &tenant, id, $action).await
         }
     };
 }
@@ -274,7 +282,7 @@ const DEFINITION_KEYS: [&str; 25] = [
 
 /// A draft's definition as the client would send it, with the patch laid
 /// over it, so the edit is checked by exactly the rules of creation.
-fn merged_input(
+pub(super) fn merged_input(
     campaign: &Campaign,
     patch: &Map<String, Value>,
     name: &str,

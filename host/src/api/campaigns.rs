@@ -26,10 +26,18 @@ use crate::store::{Campaign, ConversationMessage, Id, MemberPage, NewCampaign, P
 pub async fn create(
     State(state): State<AppState>,
     TenantAuth(tenant): TenantAuth,
-    ApiJson(req): ApiJson<CampaignInput>,
+    ApiJson(mut req): ApiJson<CampaignInput>,
 ) -> ApiResult<(StatusCode, Json<Campaign>)> {
+    let template = super::message_templates::apply_to_input(&state, tenant.id, &mut req).await?;
     let new = definition(&state, &tenant, &req).await?;
-    let campaign = state.store.create_campaign(tenant.id, new).await?;
+    let mut campaign = state.store.create_campaign(tenant.id, new).await?;
+    if let Some(t) = template {
+        state
+            .store
+            .set_campaign_template(tenant.id, campaign.id, t.id, t.version)
+            .await?;
+        campaign = state.store.campaign(tenant.id, campaign.id).await?;
+    }
     tracing::info!(
         tenant = tenant.id,
         campaign = campaign.id,

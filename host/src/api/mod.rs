@@ -18,6 +18,7 @@ mod imports;
 mod json;
 mod lists;
 mod media;
+mod message_templates;
 mod openapi;
 mod plugins;
 mod replies;
@@ -137,6 +138,16 @@ pub fn router(state: AppState) -> Router {
                 .delete(lists::delete_contact),
         )
         .route("/v1/dnc", get(dnc::list).post(dnc::add))
+        .route(
+            "/v1/message-templates",
+            get(message_templates::list).post(message_templates::create),
+        )
+        .route(
+            "/v1/message-templates/{id}",
+            get(message_templates::get)
+                .patch(message_templates::edit)
+                .delete(message_templates::delete),
+        )
         .route("/v1/dnc/import", post(dnc::import))
         .route("/v1/dnc/{address}", axum::routing::delete(dnc::remove))
         .route("/v1/imports", get(imports::list))

@@ -92,6 +92,9 @@ pub struct CampaignInput {
     /// Sent `after_days` (1-7) after the previous step when the contact has
     /// not replied; `channel_id` defaults to the campaign's.
     pub follow_ups: Option<Vec<super::journey::StepInput>>,
+    /// Copies the content (and follow-ups) of this message template instead
+    /// of giving them inline; refreshed from the template when going live.
+    pub message_template_id: Option<i64>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

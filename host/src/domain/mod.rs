@@ -11,6 +11,7 @@ pub mod import;
 pub mod journey;
 pub mod lifecycle;
 pub mod media;
+pub mod message_template;
 pub mod member;
 pub mod opt_out;
 pub mod phone;

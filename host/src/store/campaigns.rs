@@ -71,6 +71,10 @@ pub struct Campaign {
     pub scheduled_timezone: Option<String>,
     #[serde(skip)]
     pub scheduled_at_ms: Option<i64>,
+    /// The message template the content was copied from, and the version
+    /// copied (refreshed when the campaign goes live, then kept).
+    pub message_template_id: Option<Id>,
+    pub message_template_version: Option<i64>,
 }
 
 pub struct NewCampaign {
@@ -131,10 +135,11 @@ pub struct Progress {
 pub(super) const COLUMNS: &str = "id, name, kind, channel_id, list_id, settings_json, status, \
     status_reason, created_at, started_at, finished_at, send_mode, execution_mode, \
     inbound_enrolment, status_cause, notes, manual_review, default_tag, windows_json, \
-    scheduled_at, (SELECT timezone FROM tenants t WHERE t.id = campaigns.tenant_id)";
+    scheduled_at, (SELECT timezone FROM tenants t WHERE t.id = campaigns.tenant_id), \
+    message_template_id, message_template_version";
 /// How many columns `COLUMNS` selects: queries adding their own after it
 /// read them from here on.
-pub(super) const COLUMN_COUNT: usize = 21;
+pub(super) const COLUMN_COUNT: usize = 23;
 
 /// A summary kept in the legacy `body` column (the SMS text, the email
 /// subject, the template name), for people reading the table directly.
@@ -385,6 +390,8 @@ pub(super) fn campaign_from_row(r: &sqlx::any::AnyRow) -> StoreResult<Campaign> 
     Ok(Campaign {
         windows,
         scheduled_at_ms,
+        message_template_id: r.get(21),
+        message_template_version: r.get(22),
         scheduled_timezone: schedule.as_ref().map(|_| tenant_tz.clone()),
         scheduled_at_local: schedule.as_ref().map(|s| s.1.clone()),
         scheduled_at: schedule.map(|s| s.0),
