@@ -15,6 +15,7 @@ mod imports;
 mod journeys;
 mod kit;
 mod lifecycle;
+mod message_templates;
 mod review;
 mod sandbox;
 mod sms_campaign;

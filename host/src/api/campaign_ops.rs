@@ -30,8 +30,8 @@ async fn act(
     if action == Action::GoLive {
         // Refuse early (before the checks below) when the status forbids it.
         campaign.status.apply(action)?;
-        campaign = super::message_templates::refresh_before_go_live(state, tenant_row, campaign)
-            .await?;
+        campaign =
+            super::message_templates::refresh_before_go_live(state, tenant_row, campaign).await?;
         // What was valid at creation may not be any more (template
         // unapproved, channel switched to a plugin without this type).
         let refs = Refs {

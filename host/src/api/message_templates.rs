@@ -86,7 +86,11 @@ pub async fn create(
         .store
         .create_message_template(tenant.id, &name, &kind, &content)
         .await?;
-    tracing::info!(tenant = tenant.id, template = t.id, "message template created");
+    tracing::info!(
+        tenant = tenant.id,
+        template = t.id,
+        "message template created"
+    );
     Ok((StatusCode::CREATED, Json(shown(t))))
 }
 
@@ -109,7 +113,9 @@ pub async fn get(
     TenantAuth(tenant): TenantAuth,
     Path(id): Path<Id>,
 ) -> ApiResult<Json<MessageTemplate>> {
-    Ok(Json(shown(state.store.message_template(tenant.id, id).await?)))
+    Ok(Json(shown(
+        state.store.message_template(tenant.id, id).await?,
+    )))
 }
 
 /// Changes some fields (`null` clears an optional one); the whole template
@@ -150,7 +156,12 @@ pub async fn edit(
         .store
         .update_message_template(tenant.id, id, &name, &kind, &content)
         .await?;
-    tracing::info!(tenant = tenant.id, template = id, version = t.version, "message template edited");
+    tracing::info!(
+        tenant = tenant.id,
+        template = id,
+        version = t.version,
+        "message template edited"
+    );
     Ok(Json(shown(t)))
 }
 
@@ -163,7 +174,11 @@ pub async fn delete(
     Path(id): Path<Id>,
 ) -> ApiResult<StatusCode> {
     state.store.delete_message_template(tenant.id, id).await?;
-    tracing::info!(tenant = tenant.id, template = id, "message template deleted");
+    tracing::info!(
+        tenant = tenant.id,
+        template = id,
+        "message template deleted"
+    );
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -72,7 +72,10 @@ pub fn check(kind: &str, content: &TemplateContent) -> Result<Vec<String>, Field
     if !KINDS.contains(&kind) {
         return Err(invalid(
             "type",
-            format!("{kind:?} is not a template type; one of {}", KINDS.join(", ")),
+            format!(
+                "{kind:?} is not a template type; one of {}",
+                KINDS.join(", ")
+            ),
         ));
     }
     // The campaign rules decide which fields the type takes and their
