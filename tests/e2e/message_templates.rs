@@ -173,6 +173,33 @@ async fn template_checks_and_tenancy(backend: Backend) {
     assert_eq!(same["version"], 1, "{same}");
     assert_eq!(same["body"], "Welcome, {{ name }}.", "{same}");
 
+    // A draft made from it follows it, until its content is written by hand.
+    let acme_channel = crate::support::channel(
+        &api,
+        "mailgun-email",
+        "news@mg.example.test",
+        json!({ "domain": sim.config().mailgun_domain, "base-url": sim.base_url() }),
+        json!({ "api-key": sim.config().mailgun_api_key,
+            "webhook-signing-key": sim.config().mailgun_webhook_signing_key }),
+    )
+    .await;
+    let acme_list = list_of(&api, vec![json!({ "email": "ana@example.com" })]).await;
+    let draft = create(
+        &api,
+        json!({ "name": "d", "channel_id": acme_channel, "list_id": acme_list,
+            "message_template_id": tid }),
+    )
+    .await;
+    let (status, c) = api
+        .patch(
+            &format!("/v1/campaigns/{draft}"),
+            json!({ "body": "By hand" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{c}");
+    assert!(c["message_template_id"].is_null(), "{c}");
+    assert_eq!(c["subject"], "Hello {{first_name}}", "{c}");
+
     let (status, all) = api.get("/v1/message-templates").await;
     assert_eq!(status, 200);
     assert_eq!(all.as_array().unwrap().len(), 1, "{all}");

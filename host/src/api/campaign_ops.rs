@@ -243,10 +243,16 @@ pub async fn edit(
         let input = merged_input(&campaign, &patch, &final_name)?;
         edit.definition = Some(super::campaigns::definition(&state, &tenant, &input).await?);
     }
-    let updated = state
+    let mut updated = state
         .store
         .edit_campaign(tenant.id, id, status, edit)
         .await?;
+    if fields.contains(&Field::Content) && updated.message_template_id.is_some() {
+        // Content written by hand: going live must not overwrite it with
+        // the template's.
+        state.store.detach_campaign_template(tenant.id, id).await?;
+        updated = state.store.campaign(tenant.id, id).await?;
+    }
     tracing::info!(tenant = tenant.id, campaign = id, fields = ?patch.keys().collect::<Vec<_>>(), "campaign edited");
     Ok(Json(updated))
 }

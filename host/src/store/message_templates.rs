@@ -153,4 +153,17 @@ impl Store {
         .await?;
         Ok(())
     }
+
+    /// The campaign's content no longer comes from a template.
+    pub async fn detach_campaign_template(&self, tenant: Id, campaign: Id) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE campaigns SET message_template_id = NULL, message_template_version = NULL \
+             WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tenant)
+        .bind(campaign)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
 }
