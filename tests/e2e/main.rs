@@ -5,6 +5,7 @@ mod harness;
 mod support;
 
 mod plugin_registry;
+mod provider_errors;
 
 mod crash;
 mod credits;
