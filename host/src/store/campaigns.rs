@@ -126,6 +126,9 @@ pub struct Progress {
     pub response_rate: f64,
     /// Members in a final state, as a percentage of the target.
     pub percent_done: f64,
+    /// The same figures per channel (`GET /v1/campaigns/{id}/progress` only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub by_channel: Vec<super::ChannelProgress>,
 }
 
 pub(super) const COLUMNS: &str = "id, name, kind, channel_id, list_id, settings_json, status, \
@@ -270,6 +273,7 @@ impl Store {
         for r in rows {
             p.add(&r.get::<String, _>(0), r.get(1), r.get(2), r.get(3));
         }
+        p.by_channel = self.progress_by_channel(tenant, campaign).await?;
         Ok(p.finish())
     }
 
