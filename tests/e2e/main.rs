@@ -18,6 +18,7 @@ mod kit;
 mod lifecycle;
 mod review;
 mod sandbox;
+mod sender_wait;
 mod sms_campaign;
 mod sms_email;
 mod tenancy;

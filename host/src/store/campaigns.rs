@@ -91,6 +91,7 @@ pub struct NewCampaign {
     /// Custom tags, already normalised (`domain::tags::custom_tags`).
     pub tags: Vec<String>,
     pub manual_review: bool,
+    pub wait_for_sender: bool,
     pub journey: Journey,
 }
 
@@ -156,9 +157,10 @@ impl Store {
         let id: Id = sqlx::query_scalar(
             "INSERT INTO campaigns (tenant_id, name, kind, channel_id, list_id, body, status, \
              created_at, settings_json, max_concurrent, send_mode, execution_mode, \
-             inbound_enrolment, notes, manual_review, default_tag, windows_json, scheduled_at) \
+             inbound_enrolment, notes, manual_review, default_tag, windows_json, scheduled_at, \
+             wait_for_sender) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-             $17, $18) \
+             $17, $18, $19) \
              RETURNING id",
         )
         .bind(tenant)
@@ -186,6 +188,7 @@ impl Store {
         .bind(crate::domain::tags::default_tag(&new.name))
         .bind(windows_json(&new.windows))
         .bind(new.scheduled_at)
+        .bind(new.wait_for_sender as i64)
         .fetch_one(&mut *tx)
         .await?;
         super::campaign_tags::set_tags(&mut tx, tenant, id, &new.tags).await?;
@@ -256,6 +259,7 @@ impl Store {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        super::sender_wait::hold_if_busy(&mut tx, tenant, id).await?;
         tx.commit().await?;
         Ok(members)
     }

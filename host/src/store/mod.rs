@@ -30,6 +30,7 @@ mod receipts;
 mod review;
 mod schedule;
 mod send_window;
+mod sender_wait;
 mod templates;
 pub(crate) mod tenants;
 
