@@ -171,6 +171,12 @@ pub struct ServeArgs {
     #[arg(long, env = "HERALD_RECEIPT_CHECK_SECS", default_value_t = 600)]
     pub receipt_check_secs: u64,
 
+    /// Consecutive provider errors (transient errors, 5xx, plugin faults) on
+    /// one campaign's sends after which it pauses automatically.
+    #[arg(long, env = "HERALD_MAX_PROVIDER_ERRORS", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_provider_errors: u32,
+
     /// Plugin calls in flight at once.
     #[arg(long, env = "HERALD_MAX_IN_FLIGHT", default_value_t = 128)]
     pub max_in_flight: usize,

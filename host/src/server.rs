@@ -70,6 +70,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             lease: Duration::from_secs(args.lease_secs),
             max_in_flight: args.max_in_flight,
             receipt_check: Duration::from_secs(args.receipt_check_secs),
+            max_provider_errors: args.max_provider_errors,
             ..EngineConfig::default()
         },
     );

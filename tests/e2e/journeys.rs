@@ -161,6 +161,26 @@ async fn fallback_on_another_channel(backend: Backend) {
     .await;
     let ana = member(&api, id, reached).await;
     assert_eq!(journey(&api, id, &ana).await["current_step"], "primary");
+    // Progress per channel: each member counts under its latest outreach's
+    // channel (Ana read on WhatsApp, Bo's SMS fallback undelivered).
+    let (_, p) = api.get(&format!("/v1/campaigns/{id}/progress")).await;
+    let figures = |channel: i64| {
+        let c = p["by_channel"]
+            .as_array()
+            .and_then(|a| a.iter().find(|c| c["channel_id"] == channel))
+            .unwrap_or_else(|| panic!("no channel {channel} in {p}"));
+        [
+            "target",
+            "sent",
+            "delivered",
+            "failed",
+            "replied",
+            "response_rate",
+        ]
+        .map(|k| c[k].as_f64().unwrap_or(-1.0))
+    };
+    assert_eq!(figures(wa), [1.0, 1.0, 1.0, 0.0, 0.0, 0.0], "{p}");
+    assert_eq!(figures(sms), [1.0, 1.0, 0.0, 1.0, 0.0, 0.0], "{p}");
 
     // Email bounces -> SMS; a contact without a phone skips the fallback.
     let cfg = sim.config();
@@ -280,6 +300,20 @@ async fn follow_up_unless_replied(backend: Backend) {
     let r = member(&api, id, replier).await;
     let j = journey(&api, id, &r).await;
     assert!(j["next"].is_null(), "{j}");
+    // One of the two delivered on SMS replied: 50 % on that channel.
+    let (_, p) = api.get(&format!("/v1/campaigns/{id}/progress")).await;
+    let c = &p["by_channel"][0];
+    assert_eq!(
+        (
+            c["channel_id"].clone(),
+            c["delivered"].clone(),
+            c["replied"].clone()
+        ),
+        (json!(sms), json!(2), json!(1)),
+        "{p}"
+    );
+    assert_eq!(c["response_rate"], 50.0, "{p}");
+    assert_eq!(p["by_channel"].as_array().map(Vec::len), Some(1), "{p}");
     assert!(
         history_has(
             &j,

@@ -5,6 +5,7 @@ mod harness;
 mod support;
 
 mod plugin_registry;
+mod provider_errors;
 
 mod crash;
 mod credits;
@@ -18,6 +19,7 @@ mod lifecycle;
 mod message_templates;
 mod review;
 mod sandbox;
+mod sender_wait;
 mod sms_campaign;
 mod sms_email;
 mod tenancy;

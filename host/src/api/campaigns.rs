@@ -143,6 +143,7 @@ pub(super) async fn definition(
         notes: req.notes.clone(),
         tags,
         manual_review: req.manual_review.unwrap_or(false),
+        wait_for_sender: req.wait_for_sender.unwrap_or(false),
         windows,
         scheduled_at,
         journey,

@@ -85,6 +85,10 @@ pub struct CampaignInput {
     pub tags: Option<Vec<String>>,
     /// Planned outreaches wait for a user's approval (default false).
     pub manual_review: Option<bool>,
+    /// Going live while another campaign of the tenant sends on the same
+    /// channel: wait in `pending` until it completes, pauses or is cancelled
+    /// (default false: both send, sharing the channel's rate limit).
+    pub wait_for_sender: Option<bool>,
     /// Sent on another channel when the primary message fails for good
     /// (refused, or a failed/undelivered receipt): `channel_id` and that
     /// channel's content (`body`, `template`, `subject`...).

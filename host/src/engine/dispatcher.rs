@@ -9,8 +9,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tracing::Instrument;
 
 use super::outcome::{Classified, classify, failed};
-use super::{Engine, admission};
-use crate::domain::lifecycle::{Action, FaultCause};
+use super::{Engine, admission, provider_errors};
+use crate::domain::lifecycle::{Action, AutoPause, FaultCause};
 use crate::domain::retry::FailureClass;
 use crate::plugins::wit;
 use crate::store::{ClaimedMember, SendOutcome};
@@ -189,7 +189,14 @@ async fn attempt(engine: &Engine, member: &ClaimedMember) -> Option<Classified> 
         engine.registry.after_fault(&plugin, failure).await;
     }
     admission::observe(engine, &key, &result);
-    Some(classify(result, member.attempt, rendered.summary))
+    let health = provider_errors::health(&result);
+    let mut classified = classify(result, member.attempt, rendered.summary);
+    if let Some(reason) = engine.provider_errors.observe(member.campaign_id, health) {
+        classified
+            .halt
+            .get_or_insert((Action::AutoPause(AutoPause::TooManyProviderErrors), reason));
+    }
+    Some(classified)
 }
 
 pub(super) async fn halt_campaign(

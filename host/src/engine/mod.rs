@@ -12,6 +12,7 @@ mod import_jobs;
 pub mod import_reader;
 mod opt_out;
 mod outcome;
+mod provider_errors;
 mod rate_limit;
 mod reconciler;
 mod replies;
@@ -47,6 +48,8 @@ pub struct EngineConfig {
     /// How long after a send its receipt is awaited before Herald asks the
     /// provider (and again after each further period).
     pub receipt_check: Duration,
+    /// Consecutive provider errors after which a campaign pauses.
+    pub max_provider_errors: u32,
 }
 
 impl Default for EngineConfig {
@@ -58,6 +61,7 @@ impl Default for EngineConfig {
             max_in_flight: 128,
             lease: Duration::from_secs(300),
             receipt_check: Duration::from_secs(600),
+            max_provider_errors: provider_errors::DEFAULT_MAX_PROVIDER_ERRORS,
         }
     }
 }
@@ -74,6 +78,8 @@ pub struct Engine {
     credits: credits::Credits,
     /// Per-sender rate limits.
     rate_limits: rate_limit::RateLimits,
+    /// Consecutive provider errors per campaign (auto-pause).
+    provider_errors: provider_errors::ProviderErrors,
 }
 
 impl Engine {
@@ -82,6 +88,7 @@ impl Engine {
             channels: ChannelCache::new(store.clone()),
             store,
             registry,
+            provider_errors: provider_errors::ProviderErrors::new(config.max_provider_errors),
             config,
             wake: Notify::new(),
             replies_due: Notify::new(),

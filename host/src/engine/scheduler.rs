@@ -1,11 +1,14 @@
 //! Starts scheduled campaigns when their time comes: the start time is in the
 //! database (so restarts lose nothing) and is looked for every 200 ms, so a
-//! campaign starts within a fraction of a second of it.
+//! campaign starts within a fraction of a second of it. Pending campaigns
+//! (waiting for their sender) are started on the same tick.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::Engine;
+use crate::domain::lifecycle::Action;
+use crate::store::StoreError;
 
 const TICK: Duration = Duration::from_millis(200);
 
@@ -22,6 +25,33 @@ pub async fn run(engine: Arc<Engine>) {
             }
             Err(e) => tracing::error!(error = %e, "starting scheduled campaigns failed"),
         }
+        release_waiting(&engine).await;
         tokio::time::sleep(TICK).await;
+    }
+}
+
+/// Pending campaigns (seed 001) start once their sender is free.
+async fn release_waiting(engine: &Engine) {
+    let free = match engine.store.pending_with_free_sender().await {
+        Ok(free) => free,
+        Err(e) => {
+            tracing::error!(error = %e, "looking for pending campaigns failed");
+            return;
+        }
+    };
+    for (tenant, campaign) in free {
+        match engine
+            .store
+            .transition_campaign(tenant, campaign, Action::SenderFree, None)
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(tenant, campaign, "sender free; pending campaign started");
+                engine.wake();
+            }
+            // Paused or cancelled by a user meanwhile.
+            Err(StoreError::Conflict(_) | StoreError::Refused(_)) => {}
+            Err(e) => tracing::error!(error = %e, "starting a pending campaign failed"),
+        }
     }
 }

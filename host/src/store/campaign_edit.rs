@@ -100,10 +100,11 @@ impl Store {
         let copy: Id = sqlx::query_scalar(
             "INSERT INTO campaigns (tenant_id, name, kind, channel_id, list_id, body, status, \
              created_at, settings_json, max_concurrent, send_mode, execution_mode, \
-             inbound_enrolment, notes, manual_review, default_tag, windows_json) \
+             inbound_enrolment, notes, manual_review, default_tag, windows_json, \
+             wait_for_sender) \
              SELECT tenant_id, $1, kind, channel_id, list_id, body, $2, $3, settings_json, \
              max_concurrent, send_mode, execution_mode, inbound_enrolment, notes, manual_review, $4, \
-             windows_json \
+             windows_json, wait_for_sender \
              FROM campaigns WHERE tenant_id = $5 AND id = $6 RETURNING id",
         )
         .bind(&name)

@@ -95,6 +95,7 @@ pub struct NewCampaign {
     /// Custom tags, already normalised (`domain::tags::custom_tags`).
     pub tags: Vec<String>,
     pub manual_review: bool,
+    pub wait_for_sender: bool,
     pub journey: Journey,
 }
 
@@ -130,6 +131,9 @@ pub struct Progress {
     pub response_rate: f64,
     /// Members in a final state, as a percentage of the target.
     pub percent_done: f64,
+    /// The same figures per channel (`GET /v1/campaigns/{id}/progress` only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub by_channel: Vec<super::ChannelProgress>,
 }
 
 pub(super) const COLUMNS: &str = "id, name, kind, channel_id, list_id, settings_json, status, \
@@ -158,9 +162,10 @@ impl Store {
         let id: Id = sqlx::query_scalar(
             "INSERT INTO campaigns (tenant_id, name, kind, channel_id, list_id, body, status, \
              created_at, settings_json, max_concurrent, send_mode, execution_mode, \
-             inbound_enrolment, notes, manual_review, default_tag, windows_json, scheduled_at) \
+             inbound_enrolment, notes, manual_review, default_tag, windows_json, scheduled_at, \
+             wait_for_sender) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-             $17, $18) \
+             $17, $18, $19) \
              RETURNING id",
         )
         .bind(tenant)
@@ -188,6 +193,7 @@ impl Store {
         .bind(crate::domain::tags::default_tag(&new.name))
         .bind(windows_json(&new.windows))
         .bind(new.scheduled_at)
+        .bind(new.wait_for_sender as i64)
         .fetch_one(&mut *tx)
         .await?;
         super::campaign_tags::set_tags(&mut tx, tenant, id, &new.tags).await?;
@@ -258,6 +264,7 @@ impl Store {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        super::sender_wait::hold_if_busy(&mut tx, tenant, id).await?;
         tx.commit().await?;
         Ok(members)
     }
@@ -275,6 +282,7 @@ impl Store {
         for r in rows {
             p.add(&r.get::<String, _>(0), r.get(1), r.get(2), r.get(3));
         }
+        p.by_channel = self.progress_by_channel(tenant, campaign).await?;
         Ok(p.finish())
     }
 
