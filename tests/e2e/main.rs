@@ -8,6 +8,7 @@ mod plugin_registry;
 
 mod crash;
 mod credits;
+mod dedupe;
 mod dnc;
 mod enrolment;
 mod example_plugin;

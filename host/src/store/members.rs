@@ -165,7 +165,9 @@ impl Store {
             }
             return Ok((Vec::new(), 0));
         }
-        let blocked = super::dnc::disqualify_listed(&mut tx, &claimed, now).await?;
+        let mut blocked = super::dnc::disqualify_listed(&mut tx, &claimed, now).await?;
+        claimed.retain(|r| !blocked.contains_key(&r.get::<Id, _>(0)));
+        blocked.extend(super::dedupe::disqualify_duplicates(&mut tx, &claimed, now).await?);
         claimed.retain(|r| !blocked.contains_key(&r.get::<Id, _>(0)));
         // Disqualified members are final: their campaign may be done.
         // Disqualified members, and journeys that ended, may finish a campaign.

@@ -14,6 +14,7 @@ mod channels;
 mod contacts;
 mod conversations;
 mod credits;
+mod dedupe;
 mod dnc;
 mod enrolment;
 mod holds;

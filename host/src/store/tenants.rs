@@ -21,6 +21,9 @@ pub struct Tenant {
     /// Messages go out only between these hours in each contact's local
     /// time (default 08:00-21:00); a campaign may override them.
     pub quiet_hours: Hours,
+    /// A member whose address any campaign of the tenant sent to within
+    /// this many hours is not sent (`duplicate_outreach`); 0 = off.
+    pub duplicate_window_hours: i64,
 }
 
 /// Where the tenant's inbound replies are forwarded, and the key signing them.
@@ -57,13 +60,14 @@ impl Store {
                 start: "08:00".into(),
                 end: "21:00".into(),
             },
+            duplicate_window_hours: 0,
         })
     }
 
     pub async fn tenant_by_key(&self, api_key: &str) -> StoreResult<Option<Tenant>> {
         let row = sqlx::query(
             "SELECT id, name, timezone, created_at, default_region, campaigns_enabled, \
-             quiet_hours_start, quiet_hours_end FROM tenants WHERE api_key_hash = $1",
+             quiet_hours_start, quiet_hours_end, duplicate_window_hours FROM tenants WHERE api_key_hash = $1",
         )
         .bind(hash_key(api_key))
         .fetch_optional(&self.pool)
@@ -78,17 +82,20 @@ impl Store {
         timezone: Option<&str>,
         default_region: Option<&str>,
         quiet_hours: Option<&Hours>,
+        duplicate_window_hours: Option<i64>,
     ) -> StoreResult<()> {
         sqlx::query(
             "UPDATE tenants SET timezone = COALESCE($1, timezone), \
              default_region = COALESCE($2, default_region), \
              quiet_hours_start = COALESCE($3, quiet_hours_start), \
-             quiet_hours_end = COALESCE($4, quiet_hours_end) WHERE id = $5",
+             quiet_hours_end = COALESCE($4, quiet_hours_end), \
+             duplicate_window_hours = COALESCE($5, duplicate_window_hours) WHERE id = $6",
         )
         .bind(timezone)
         .bind(default_region)
         .bind(quiet_hours.map(|h| h.start.as_str()))
         .bind(quiet_hours.map(|h| h.end.as_str()))
+        .bind(duplicate_window_hours)
         .bind(id)
         .execute(&self.pool)
         .await?;
@@ -145,7 +152,7 @@ impl Store {
     pub async fn list_tenants(&self) -> StoreResult<Vec<Tenant>> {
         let rows = sqlx::query(
             "SELECT id, name, timezone, created_at, default_region, campaigns_enabled, \
-             quiet_hours_start, quiet_hours_end FROM tenants ORDER BY id",
+             quiet_hours_start, quiet_hours_end, duplicate_window_hours FROM tenants ORDER BY id",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -165,5 +172,6 @@ fn tenant_from_row(r: &sqlx::any::AnyRow) -> Tenant {
             start: r.get(6),
             end: r.get(7),
         },
+        duplicate_window_hours: r.get(8),
     }
 }
