@@ -59,3 +59,76 @@ async fn duplicate_window_skips_addresses_messaged_recently(backend: Backend) {
     assert_eq!(sim.sends_to(&x), 2);
 }
 both_backends!(duplicate_window_skips_addresses_messaged_recently);
+
+// Started at 23:00 UTC, Los Angeles (15:00) is sent at once while Berlin
+// (midnight) waits for its 08:00 (07:00 UTC); the campaign ends at 03:00
+// UTC (22:00 in the tenant's New York, as entered), so when the clock
+// passes it Berlin ends `expired`, is never sent, and the campaign completes.
+async fn end_date_expires_members_not_yet_reached(backend: Backend) {
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    let mut herald = Herald::start(backend, &[]).await;
+    herald.set_clock("2026-01-14T23:00:00Z").await;
+    let api = herald.new_tenant("acme").await;
+    let (status, body) = api
+        .patch("/v1/tenant", json!({"timezone": "America/New_York"}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let channel = api.sim_channel(&sim, "twilio-sms").await;
+    let (la, berlin) = ("+12135550170", "+4930901870");
+    let list =
+        crate::support::list_of(&api, vec![json!({"phone": la}), json!({"phone": berlin})]).await;
+    let campaign = json!({"name": "ends", "channel_id": channel, "list_id": list, "body": "Hi"});
+    let mut past = campaign.clone();
+    past["ends_at"] = json!("2026-01-14T17:00");
+    let (status, body) = api.post("/v1/campaigns", past).await;
+    assert_eq!(
+        (status, body["error"]["field"].clone()),
+        (422, json!("ends_at")),
+        "{body}"
+    );
+
+    // Set in the draft, as local time in the tenant's timezone.
+    let id = crate::support::create(&api, campaign).await;
+    let (status, body) = api
+        .patch(
+            &format!("/v1/campaigns/{id}/schedule"),
+            json!({"ends_at": "2026-01-14T22:00"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["ends_at"], "2026-01-15T03:00:00Z", "{body}");
+    api.post_empty(&format!("/v1/campaigns/{id}/start")).await;
+    crate::support::eventually("LA sent", Duration::from_secs(5), || async {
+        sim.sends_to(la) == 1
+    })
+    .await;
+    let (_, c) = api.get(&format!("/v1/campaigns/{id}")).await;
+    assert_eq!(c["status"], "running", "Berlin still waits: {c}");
+    let (status, body) = api
+        .patch(
+            &format!("/v1/campaigns/{id}/schedule"),
+            json!({"ends_at": "2026-01-14T23:00"}),
+        )
+        .await;
+    assert_eq!(status, 409, "a live campaign's end is fixed: {body}");
+
+    // 04:00 UTC: past the end, before Berlin's 08:00.
+    herald.advance_clock(5 * 3600).await;
+    api.wait_status(id, "completed", Duration::from_secs(2))
+        .await;
+    let members = api.all_members(id).await;
+    let of = |a: &str| members.iter().find(|m| m["address"] == a).unwrap().clone();
+    assert_eq!(of(berlin)["status"], "expired", "{members:?}");
+    assert_eq!(of(berlin)["display_status"], "expired");
+    assert_eq!(of(berlin)["error_code"], "end_date_passed");
+    assert_eq!(of(la)["status"], "delivered");
+    let (_, progress) = api.get(&format!("/v1/campaigns/{id}/progress")).await;
+    assert_eq!(progress["expired"], 1, "{progress}");
+
+    // Berlin's 08:00 comes: nothing is sent to it.
+    herald.advance_clock(4 * 3600).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(sim.sends_to(berlin), 0);
+    assert_eq!(sim.sends_to(la), 1);
+}
+both_backends!(end_date_expires_members_not_yet_reached);

@@ -1,6 +1,7 @@
 //! Starts scheduled campaigns when their time comes: the start time is in the
 //! database (so restarts lose nothing) and is looked for every 200 ms, so a
-//! campaign starts within a fraction of a second of it.
+//! campaign starts within a fraction of a second of it. Campaigns whose end
+//! date has passed are ended on the same tick.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +22,14 @@ pub async fn run(engine: Arc<Engine>) {
                 }
             }
             Err(e) => tracing::error!(error = %e, "starting scheduled campaigns failed"),
+        }
+        match engine.store.end_due_campaigns().await {
+            Ok(ended) => {
+                for (tenant, campaign, expired) in &ended {
+                    tracing::info!(tenant, campaign, expired, "campaign end date passed");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "ending campaigns past their end date failed"),
         }
         tokio::time::sleep(TICK).await;
     }

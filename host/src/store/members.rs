@@ -295,6 +295,7 @@ impl Store {
              WHERE id IN (SELECT m.id FROM members m JOIN campaigns k ON k.id = m.campaign_id \
                WHERE m.status = 'queued' AND m.next_attempt_at <= $3 \
                AND k.status IN ('running', 'retrying') \
+               AND (k.ends_at IS NULL OR k.ends_at > $3) \
                AND {condition} ORDER BY m.next_attempt_at, m.id LIMIT $4{}) \
              RETURNING id, tenant_id, campaign_id, address, attempts, idempotency_key",
             self.skip_locked_of("m")

@@ -16,6 +16,7 @@ mod conversations;
 mod credits;
 mod dedupe;
 mod dnc;
+mod end_date;
 mod enrolment;
 mod holds;
 mod import_batch;
