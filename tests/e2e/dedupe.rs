@@ -132,3 +132,61 @@ async fn end_date_expires_members_not_yet_reached(backend: Backend) {
     assert_eq!(sim.sends_to(la), 1);
 }
 both_backends!(end_date_expires_members_not_yet_reached);
+
+// A contact waiting for approval in one campaign is active there: a second
+// campaign starting with it keeps its member `disqualified`, naming the
+// first campaign, and sends to the others.
+async fn a_contact_is_active_in_one_campaign_at_a_time(backend: Backend) {
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    let herald = Herald::start(backend, &[]).await;
+    let api = herald.new_tenant("acme").await;
+    let (status, body) = api
+        .patch("/v1/tenant", json!({"one_campaign_per_contact": true}))
+        .await;
+    assert_eq!(
+        (status, body["one_campaign_per_contact"].clone()),
+        (200, json!(true))
+    );
+    let channel = api.sim_channel(&sim, "twilio-sms").await;
+    let (x, y) = ("+14155550180".to_string(), "+14155550181".to_string());
+    let held = api.list_with(std::slice::from_ref(&x)).await;
+    let first = crate::support::create(
+        &api,
+        json!({"name": "held", "channel_id": channel, "list_id": held, "body": "A",
+               "manual_review": true}),
+    )
+    .await;
+    let (status, body) = api
+        .post_empty(&format!("/v1/campaigns/{first}/start"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        api.all_members(first).await[0]["status"],
+        "awaiting_approval"
+    );
+
+    let second = api
+        .campaign(channel, api.list_with(&[x.clone(), y.clone()]).await, "B")
+        .await;
+    api.post_empty(&format!("/v1/campaigns/{second}/start"))
+        .await;
+    api.wait_status(second, "completed", Duration::from_secs(30))
+        .await;
+    let members = api.all_members(second).await;
+    let of = |a: &str| members.iter().find(|m| m["address"] == a).unwrap().clone();
+    assert_eq!(of(&x)["status"], "disqualified", "{members:?}");
+    assert_eq!(of(&x)["error_code"], "active_in_other_campaign");
+    assert!(
+        of(&x)["error_message"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("campaign {first}")),
+        "{members:?}"
+    );
+    assert_eq!(of(&y)["status"], "delivered");
+    let (_, progress) = api.get(&format!("/v1/campaigns/{second}/progress")).await;
+    assert_eq!(progress["disqualified"], 1, "{progress}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(sim.sends_to(&x), 0);
+}
+both_backends!(a_contact_is_active_in_one_campaign_at_a_time);

@@ -73,6 +73,10 @@ pub struct TenantSettings {
     /// of the tenant sent to within this many hours (0-8760) is not sent;
     /// 0 turns it off.
     pub duplicate_window_hours: Option<i64>,
+    /// On: a contact active in another live campaign of the tenant is not
+    /// enrolled when a campaign starts or takes contacts (its member shows
+    /// `disqualified`, `active_in_other_campaign`). Off by default.
+    pub one_campaign_per_contact: Option<bool>,
 }
 
 #[utoipa::path(get, path = "/v1/tenant", tag = "tenants",
@@ -127,6 +131,7 @@ pub async fn update_settings(
             region.as_deref(),
             quiet_hours.as_ref(),
             req.duplicate_window_hours,
+            req.one_campaign_per_contact,
         )
         .await?;
     let mut tenant = tenant;
@@ -141,6 +146,9 @@ pub async fn update_settings(
     }
     if let Some(h) = req.duplicate_window_hours {
         tenant.duplicate_window_hours = h;
+    }
+    if let Some(on) = req.one_campaign_per_contact {
+        tenant.one_campaign_per_contact = on;
     }
     Ok(Json(tenant))
 }

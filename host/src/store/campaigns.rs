@@ -265,6 +265,7 @@ impl Store {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        super::dedupe::disqualify_active_elsewhere(&mut tx, id, None, now).await?;
         tx.commit().await?;
         Ok(members)
     }

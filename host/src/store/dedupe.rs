@@ -56,3 +56,42 @@ pub(super) async fn disqualify_duplicates(
     }
     Ok(rows.iter().map(|r| (r.get(0), r.get(2))).collect())
 }
+
+/// One active campaign per contact (the tenant's `one_campaign_per_contact`):
+/// the campaign's members just created (`contacts`, or all of them when it
+/// has just started) whose contact is active in another live campaign of
+/// the tenant (not sent yet, in flight, or with a next step pending) end
+/// `disqualified` with the other campaign's id, so the grid shows why.
+pub(super) async fn disqualify_active_elsewhere(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    campaign: Id,
+    contacts: Option<&[Id]>,
+    now: i64,
+) -> StoreResult<u64> {
+    const ACTIVE: &str = "FROM members o JOIN campaigns ko ON ko.id = o.campaign_id \
+        WHERE o.tenant_id = members.tenant_id AND o.contact_id = members.contact_id \
+        AND o.campaign_id <> members.campaign_id \
+        AND ko.status NOT IN ('draft', 'completed', 'cancelled', 'archived') \
+        AND (o.status IN ('queued', 'sending', 'sent', 'awaiting_approval', 'approved') \
+          OR o.next_step_at IS NOT NULL)";
+    let only = contacts
+        .map(|ids| format!(" AND contact_id IN ({})", super::id_list(ids)))
+        .unwrap_or_default();
+    let sql = format!(
+        "UPDATE members SET status = 'disqualified', error_code = 'active_in_other_campaign', \
+         error_message = 'the contact is active in campaign ' \
+           || CAST((SELECT MIN(o.campaign_id) {ACTIVE}) AS TEXT), updated_at = $1 \
+         WHERE campaign_id = $2 AND attempts = 0{only} \
+         AND status IN ('queued', 'awaiting_approval') \
+         AND EXISTS (SELECT 1 FROM tenants t WHERE t.id = members.tenant_id \
+           AND t.one_campaign_per_contact = 1) \
+         AND EXISTS (SELECT 1 {ACTIVE})"
+    );
+    Ok(sqlx::query(&sql)
+        .persistent(false)
+        .bind(now)
+        .bind(campaign)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected())
+}
