@@ -186,6 +186,16 @@ async fn a_contact_is_active_in_one_campaign_at_a_time(backend: Backend) {
     assert_eq!(of(&y)["status"], "delivered");
     let (_, progress) = api.get(&format!("/v1/campaigns/{second}/progress")).await;
     assert_eq!(progress["disqualified"], 1, "{progress}");
+
+    // A campaign whose whole audience is active elsewhere still completes.
+    let third = api
+        .campaign(channel, api.list_with(std::slice::from_ref(&x)).await, "C")
+        .await;
+    api.post_empty(&format!("/v1/campaigns/{third}/start"))
+        .await;
+    api.wait_status(third, "completed", Duration::from_secs(5))
+        .await;
+    assert_eq!(api.all_members(third).await[0]["status"], "disqualified");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(sim.sends_to(&x), 0);
 }

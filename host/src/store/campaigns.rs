@@ -265,8 +265,12 @@ impl Store {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        super::dedupe::disqualify_active_elsewhere(&mut tx, id, None, now).await?;
+        let skipped = super::dedupe::disqualify_active_elsewhere(&mut tx, id, None, now).await?;
         tx.commit().await?;
+        // Every member may have been skipped: nothing would complete it.
+        if skipped > 0 {
+            self.complete_finished_campaigns(&[id]).await?;
+        }
         Ok(members)
     }
 
