@@ -9,6 +9,7 @@ mod provider_errors;
 
 mod crash;
 mod credits;
+mod dedupe;
 mod dnc;
 mod enrolment;
 mod example_plugin;

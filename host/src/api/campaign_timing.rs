@@ -16,16 +16,32 @@ use crate::store::{Campaign, Id, Tenant, TimingEdit};
 
 /// `scheduled_at` as entered -> ms, refusing instants already past.
 pub fn parse_future(input: &str, tenant: &Tenant) -> ApiResult<i64> {
+    parse_future_field(input, tenant, "scheduled_at")
+}
+
+/// A future instant entered like `scheduled_at`, for `field`.
+pub fn parse_future_field(input: &str, tenant: &Tenant, field: &str) -> ApiResult<i64> {
     let tz = parse_timezone(&tenant.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
-    let at = parse_schedule(input, &tz).map_err(|why| ApiError::invalid("scheduled_at", why))?;
+    let at = parse_schedule(input, &tz).map_err(|why| ApiError::invalid(field, why))?;
     let ms = at.as_millisecond();
     if ms <= crate::store::now_ms() {
         return Err(ApiError::invalid(
-            "scheduled_at",
+            field,
             format!("{input} ({at}) is in the past"),
         ));
     }
     Ok(ms)
+}
+
+/// The end date, if any, after the start (when there is one).
+pub fn check_end(ends_at: Option<i64>, starts_at: Option<i64>) -> ApiResult<()> {
+    match (ends_at, starts_at) {
+        (Some(end), Some(start)) if end <= start => Err(ApiError::invalid(
+            "ends_at",
+            "must be after the campaign's scheduled start",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Absent stays `None`; `null` becomes `Some(None)`.
@@ -49,6 +65,10 @@ pub struct EditTiming {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<CallingHours>)]
     pub calling_hours: Option<Option<CallingHours>>,
+    /// Drafts only: the end date (like `scheduled_at`); `null` removes it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub ends_at: Option<Option<String>>,
 }
 
 /// Changes when a campaign starts (a draft, or a scheduled campaign that has
@@ -73,6 +93,16 @@ pub async fn edit(
         )));
     }
     let windows_given = req.quiet_hours.is_some() || req.calling_hours.is_some();
+    if req.ends_at.is_some() && status != Status::Draft {
+        return Err(ApiError::Conflict(format!(
+            "campaign {id} is live: its end date is fixed"
+        )));
+    }
+    let ends_at = match &req.ends_at {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(s)) => Some(Some(parse_future_field(s, &tenant, "ends_at")?)),
+    };
     if windows_given && status != Status::Draft {
         return Err(ApiError::Conflict(format!(
             "campaign {id} is live: its quiet and calling hours are fixed; duplicate it to change them"
@@ -88,6 +118,10 @@ pub async fn edit(
         Some(None) => Some(None),
         Some(Some(s)) => Some(Some(parse_future(&s, &tenant)?)),
     };
+    check_end(
+        ends_at.unwrap_or(campaign.ends_at_ms),
+        scheduled_at.unwrap_or(campaign.scheduled_at_ms),
+    )?;
     let windows = windows_given.then(|| CampaignWindows {
         quiet_hours: req
             .quiet_hours
@@ -109,6 +143,7 @@ pub async fn edit(
             &TimingEdit {
                 scheduled_at,
                 windows,
+                ends_at,
             },
         )
         .await?;

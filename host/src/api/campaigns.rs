@@ -115,6 +115,12 @@ pub(super) async fn definition(
         .as_deref()
         .map(|s| super::campaign_timing::parse_future(s, tenant))
         .transpose()?;
+    let ends_at = req
+        .ends_at
+        .as_deref()
+        .map(|s| super::campaign_timing::parse_future_field(s, tenant, "ends_at"))
+        .transpose()?;
+    super::campaign_timing::check_end(ends_at, scheduled_at)?;
     let inbound_enrolment = req.inbound_enrolment.unwrap_or(false);
     if inbound_enrolment && execution_mode != "automatic" {
         return Err(ApiError::invalid(
@@ -146,6 +152,7 @@ pub(super) async fn definition(
         wait_for_sender: req.wait_for_sender.unwrap_or(false),
         windows,
         scheduled_at,
+        ends_at,
         journey,
     })
 }

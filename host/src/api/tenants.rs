@@ -69,6 +69,14 @@ pub struct TenantSettings {
     /// Sending hours in each contact's local time (`{"start": "08:00",
     /// "end": "21:00"}`).
     pub quiet_hours: Option<Hours>,
+    /// Duplicate-outreach prevention: a member whose address any campaign
+    /// of the tenant sent to within this many hours (0-8760) is not sent;
+    /// 0 turns it off.
+    pub duplicate_window_hours: Option<i64>,
+    /// On: a contact active in another live campaign of the tenant is not
+    /// enrolled when a campaign starts or takes contacts (its member shows
+    /// `disqualified`, `active_in_other_campaign`). Off by default.
+    pub one_campaign_per_contact: Option<bool>,
 }
 
 #[utoipa::path(get, path = "/v1/tenant", tag = "tenants",
@@ -107,6 +115,14 @@ pub async fn update_settings(
         .map(|h| h.window().map(Hours::from_window))
         .transpose()
         .map_err(|why| ApiError::invalid("quiet_hours", why.to_string()))?;
+    if let Some(h) = req.duplicate_window_hours
+        && !(0..=8760).contains(&h)
+    {
+        return Err(ApiError::invalid(
+            "duplicate_window_hours",
+            "must be 0 (off) to 8760 hours",
+        ));
+    }
     state
         .store
         .update_tenant_settings(
@@ -114,6 +130,8 @@ pub async fn update_settings(
             timezone.as_deref(),
             region.as_deref(),
             quiet_hours.as_ref(),
+            req.duplicate_window_hours,
+            req.one_campaign_per_contact,
         )
         .await?;
     let mut tenant = tenant;
@@ -125,6 +143,12 @@ pub async fn update_settings(
     }
     if let Some(h) = quiet_hours {
         tenant.quiet_hours = h;
+    }
+    if let Some(h) = req.duplicate_window_hours {
+        tenant.duplicate_window_hours = h;
+    }
+    if let Some(on) = req.one_campaign_per_contact {
+        tenant.one_campaign_per_contact = on;
     }
     Ok(Json(tenant))
 }

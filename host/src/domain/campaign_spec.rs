@@ -79,6 +79,9 @@ pub struct CampaignInput {
     /// Going live waits for this: local time in the tenant's timezone
     /// (`2026-03-09T08:00`) or an RFC 3339 instant.
     pub scheduled_at: Option<String>,
+    /// Optional end, written like `scheduled_at`: no outreach after it;
+    /// members not reached by then end `expired` and the campaign completes.
+    pub ends_at: Option<String>,
     /// Internal notes about the campaign.
     pub notes: Option<String>,
     /// Custom tags besides the default one derived from the name.

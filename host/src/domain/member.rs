@@ -34,10 +34,12 @@ pub enum MemberStatus {
     Approved,
     /// Individually paused by a user; never claimed until re-enabled.
     Disabled,
+    /// Never sent: its campaign's end date passed before its turn. Final.
+    Expired,
 }
 
 impl MemberStatus {
-    pub const ALL: [MemberStatus; 13] = [
+    pub const ALL: [MemberStatus; 14] = [
         Self::Queued,
         Self::Sending,
         Self::Sent,
@@ -51,6 +53,7 @@ impl MemberStatus {
         Self::AwaitingApproval,
         Self::Approved,
         Self::Disabled,
+        Self::Expired,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -68,6 +71,7 @@ impl MemberStatus {
             Self::AwaitingApproval => "awaiting_approval",
             Self::Approved => "approved",
             Self::Disabled => "disabled",
+            Self::Expired => "expired",
         }
     }
 
@@ -108,6 +112,7 @@ impl MemberStatus {
             Self::Sending | Self::Sent => "executing",
             Self::Disabled => "disabled",
             Self::Disqualified => "disqualified",
+            Self::Expired => "expired",
             Self::Delivered
             | Self::Read
             | Self::Completed
@@ -138,7 +143,8 @@ impl MemberStatus {
             | Self::Failed
             | Self::Unknown
             | Self::Cancelled
-            | Self::Disqualified => 3,
+            | Self::Disqualified
+            | Self::Expired => 3,
             Self::Read => 4,
         }
     }
@@ -196,6 +202,8 @@ mod tests {
         assert_eq!(M::Sending.display_status(false), "executing");
         assert_eq!(M::Failed.display_status(true), "completed");
         assert_eq!(M::Disqualified.display_status(false), "disqualified");
+        assert!(M::Expired.is_final());
+        assert_eq!(M::Expired.display_status(true), "expired");
     }
 
     #[test]

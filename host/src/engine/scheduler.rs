@@ -1,7 +1,8 @@
 //! Starts scheduled campaigns when their time comes: the start time is in the
 //! database (so restarts lose nothing) and is looked for every 200 ms, so a
 //! campaign starts within a fraction of a second of it. Pending campaigns
-//! (waiting for their sender) are started on the same tick.
+//! (waiting for their sender) are started, and campaigns whose end date has
+//! passed are ended, on the same tick.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +27,14 @@ pub async fn run(engine: Arc<Engine>) {
             Err(e) => tracing::error!(error = %e, "starting scheduled campaigns failed"),
         }
         release_waiting(&engine).await;
+        match engine.store.end_due_campaigns().await {
+            Ok(ended) => {
+                for (tenant, campaign, expired) in &ended {
+                    tracing::info!(tenant, campaign, expired, "campaign end date passed");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "ending campaigns past their end date failed"),
+        }
         tokio::time::sleep(TICK).await;
     }
 }

@@ -75,6 +75,13 @@ pub struct Campaign {
     /// copied (refreshed when the campaign goes live, then kept).
     pub message_template_id: Option<Id>,
     pub message_template_version: Option<i64>,
+    /// No outreach after this instant (RFC 3339, UTC): members not reached
+    /// by then end `expired` and the campaign completes.
+    pub ends_at: Option<String>,
+    /// The same instant as local time in the tenant's timezone.
+    pub ends_at_local: Option<String>,
+    #[serde(skip)]
+    pub ends_at_ms: Option<i64>,
 }
 
 pub struct NewCampaign {
@@ -91,6 +98,7 @@ pub struct NewCampaign {
     pub inbound_enrolment: bool,
     pub windows: CampaignWindows,
     pub scheduled_at: Option<i64>,
+    pub ends_at: Option<i64>,
     pub notes: Option<String>,
     /// Custom tags, already normalised (`domain::tags::custom_tags`).
     pub tags: Vec<String>,
@@ -119,6 +127,8 @@ pub struct Progress {
     pub cancelled: i64,
     /// Not sent: on the do-not-contact list when their turn came.
     pub disqualified: i64,
+    /// Not sent: the campaign's end date passed before their turn.
+    pub expired: i64,
     /// Read by the recipient (WhatsApp); also counted in `delivered`.
     pub read: i64,
     /// Voice: calls that ended at a machine (with or without voicemail).
@@ -140,10 +150,10 @@ pub(super) const COLUMNS: &str = "id, name, kind, channel_id, list_id, settings_
     status_reason, created_at, started_at, finished_at, send_mode, execution_mode, \
     inbound_enrolment, status_cause, notes, manual_review, default_tag, windows_json, \
     scheduled_at, (SELECT timezone FROM tenants t WHERE t.id = campaigns.tenant_id), \
-    message_template_id, message_template_version";
+    message_template_id, message_template_version, ends_at";
 /// How many columns `COLUMNS` selects: queries adding their own after it
 /// read them from here on.
-pub(super) const COLUMN_COUNT: usize = 23;
+pub(super) const COLUMN_COUNT: usize = 24;
 
 /// A summary kept in the legacy `body` column (the SMS text, the email
 /// subject, the template name), for people reading the table directly.
@@ -163,9 +173,9 @@ impl Store {
             "INSERT INTO campaigns (tenant_id, name, kind, channel_id, list_id, body, status, \
              created_at, settings_json, max_concurrent, send_mode, execution_mode, \
              inbound_enrolment, notes, manual_review, default_tag, windows_json, scheduled_at, \
-             wait_for_sender) \
+             wait_for_sender, ends_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-             $17, $18, $19) \
+             $17, $18, $19, $20) \
              RETURNING id",
         )
         .bind(tenant)
@@ -194,6 +204,7 @@ impl Store {
         .bind(windows_json(&new.windows))
         .bind(new.scheduled_at)
         .bind(new.wait_for_sender as i64)
+        .bind(new.ends_at)
         .fetch_one(&mut *tx)
         .await?;
         super::campaign_tags::set_tags(&mut tx, tenant, id, &new.tags).await?;
@@ -265,7 +276,12 @@ impl Store {
         .await?
         .rows_affected();
         super::sender_wait::hold_if_busy(&mut tx, tenant, id).await?;
+        let skipped = super::dedupe::disqualify_active_elsewhere(&mut tx, id, None, now).await?;
         tx.commit().await?;
+        // Every member may have been skipped: nothing would complete it.
+        if skipped > 0 {
+            self.complete_finished_campaigns(&[id]).await?;
+        }
         Ok(members)
     }
 
@@ -342,13 +358,19 @@ impl Progress {
             "unknown" => self.unknown += count,
             "cancelled" => self.cancelled += count,
             "disqualified" => self.disqualified += count,
+            "expired" => self.expired += count,
             _ => {}
         }
     }
 
     /// The percentages, once every status is counted.
     pub(super) fn finish(mut self) -> Self {
-        let done = self.delivered + self.completed + self.failed + self.unknown + self.cancelled;
+        let done = self.delivered
+            + self.completed
+            + self.failed
+            + self.unknown
+            + self.cancelled
+            + self.expired;
         self.percent_done = percent(done, self.target);
         self.reached = self.delivered;
         self.response_rate = percent(self.replied, self.reached);
@@ -389,13 +411,20 @@ pub(super) fn campaign_from_row(r: &sqlx::any::AnyRow) -> StoreResult<Campaign> 
         .unwrap_or_default();
     let scheduled_at_ms: Option<i64> = r.get(19);
     let tenant_tz: String = r.get(20);
-    let schedule = scheduled_at_ms
-        .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
-        .map(|at| {
-            let tz = parse_timezone(&tenant_tz).unwrap_or(jiff::tz::TimeZone::UTC);
-            (at.to_string(), local_time(at, &tz))
-        });
+    let both = |ms: Option<i64>| {
+        ms.and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+            .map(|at| {
+                let tz = parse_timezone(&tenant_tz).unwrap_or(jiff::tz::TimeZone::UTC);
+                (at.to_string(), local_time(at, &tz))
+            })
+    };
+    let schedule = both(scheduled_at_ms);
+    let ends_at_ms: Option<i64> = r.get(23);
+    let ends = both(ends_at_ms);
     Ok(Campaign {
+        ends_at_local: ends.as_ref().map(|s| s.1.clone()),
+        ends_at: ends.map(|s| s.0),
+        ends_at_ms,
         windows,
         scheduled_at_ms,
         message_template_id: r.get(21),

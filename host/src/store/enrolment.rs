@@ -43,6 +43,7 @@ pub(super) async fn enrol_in_tx(
             .execute(&mut **tx)
             .await?
             .rows_affected();
+        super::dedupe::disqualify_active_elsewhere(tx, campaign, Some(chunk), now).await?;
     }
     Ok(enrolled)
 }

@@ -165,7 +165,9 @@ impl Store {
             }
             return Ok((Vec::new(), 0));
         }
-        let blocked = super::dnc::disqualify_listed(&mut tx, &claimed, now).await?;
+        let mut blocked = super::dnc::disqualify_listed(&mut tx, &claimed, now).await?;
+        claimed.retain(|r| !blocked.contains_key(&r.get::<Id, _>(0)));
+        blocked.extend(super::dedupe::disqualify_duplicates(&mut tx, &claimed, now).await?);
         claimed.retain(|r| !blocked.contains_key(&r.get::<Id, _>(0)));
         // Disqualified members are final: their campaign may be done.
         // Disqualified members, and journeys that ended, may finish a campaign.
@@ -293,6 +295,7 @@ impl Store {
              WHERE id IN (SELECT m.id FROM members m JOIN campaigns k ON k.id = m.campaign_id \
                WHERE m.status = 'queued' AND m.next_attempt_at <= $3 \
                AND k.status IN ('running', 'retrying') \
+               AND (k.ends_at IS NULL OR k.ends_at > $3) \
                AND {condition} ORDER BY m.next_attempt_at, m.id LIMIT $4{}) \
              RETURNING id, tenant_id, campaign_id, address, attempts, idempotency_key",
             self.skip_locked_of("m")

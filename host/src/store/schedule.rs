@@ -15,6 +15,8 @@ pub struct TimingEdit {
     /// `Some(None)` clears the schedule.
     pub scheduled_at: Option<Option<i64>>,
     pub windows: Option<CampaignWindows>,
+    /// `Some(None)` removes the end date.
+    pub ends_at: Option<Option<i64>>,
 }
 
 impl Store {
@@ -50,7 +52,8 @@ impl Store {
         let changed = sqlx::query(
             "UPDATE campaigns SET \
              scheduled_at = CASE WHEN $1 THEN $2 ELSE scheduled_at END, \
-             windows_json = CASE WHEN $3 THEN $4 ELSE windows_json END \
+             windows_json = CASE WHEN $3 THEN $4 ELSE windows_json END, \
+             ends_at = CASE WHEN $8 THEN $9 ELSE ends_at END \
              WHERE tenant_id = $5 AND id = $6 AND status = $7",
         )
         .bind(edit.scheduled_at.is_some())
@@ -60,6 +63,8 @@ impl Store {
         .bind(tenant)
         .bind(id)
         .bind(status.as_str())
+        .bind(edit.ends_at.is_some())
+        .bind(edit.ends_at.flatten())
         .execute(&self.pool)
         .await?
         .rows_affected();

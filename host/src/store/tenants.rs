@@ -21,6 +21,12 @@ pub struct Tenant {
     /// Messages go out only between these hours in each contact's local
     /// time (default 08:00-21:00); a campaign may override them.
     pub quiet_hours: Hours,
+    /// A member whose address any campaign of the tenant sent to within
+    /// this many hours is not sent (`duplicate_outreach`); 0 = off.
+    pub duplicate_window_hours: i64,
+    /// A contact active in one live campaign is not enrolled in another
+    /// (`active_in_other_campaign`); off by default.
+    pub one_campaign_per_contact: bool,
 }
 
 /// Where the tenant's inbound replies are forwarded, and the key signing them.
@@ -57,13 +63,16 @@ impl Store {
                 start: "08:00".into(),
                 end: "21:00".into(),
             },
+            duplicate_window_hours: 0,
+            one_campaign_per_contact: false,
         })
     }
 
     pub async fn tenant_by_key(&self, api_key: &str) -> StoreResult<Option<Tenant>> {
         let row = sqlx::query(
             "SELECT id, name, timezone, created_at, default_region, campaigns_enabled, \
-             quiet_hours_start, quiet_hours_end FROM tenants WHERE api_key_hash = $1",
+             quiet_hours_start, quiet_hours_end, duplicate_window_hours, one_campaign_per_contact \
+             FROM tenants WHERE api_key_hash = $1",
         )
         .bind(hash_key(api_key))
         .fetch_optional(&self.pool)
@@ -78,17 +87,23 @@ impl Store {
         timezone: Option<&str>,
         default_region: Option<&str>,
         quiet_hours: Option<&Hours>,
+        duplicate_window_hours: Option<i64>,
+        one_campaign_per_contact: Option<bool>,
     ) -> StoreResult<()> {
         sqlx::query(
             "UPDATE tenants SET timezone = COALESCE($1, timezone), \
              default_region = COALESCE($2, default_region), \
              quiet_hours_start = COALESCE($3, quiet_hours_start), \
-             quiet_hours_end = COALESCE($4, quiet_hours_end) WHERE id = $5",
+             quiet_hours_end = COALESCE($4, quiet_hours_end), \
+             duplicate_window_hours = COALESCE($5, duplicate_window_hours), \
+             one_campaign_per_contact = COALESCE($6, one_campaign_per_contact) WHERE id = $7",
         )
         .bind(timezone)
         .bind(default_region)
         .bind(quiet_hours.map(|h| h.start.as_str()))
         .bind(quiet_hours.map(|h| h.end.as_str()))
+        .bind(duplicate_window_hours)
+        .bind(one_campaign_per_contact.map(i64::from))
         .bind(id)
         .execute(&self.pool)
         .await?;
@@ -145,7 +160,8 @@ impl Store {
     pub async fn list_tenants(&self) -> StoreResult<Vec<Tenant>> {
         let rows = sqlx::query(
             "SELECT id, name, timezone, created_at, default_region, campaigns_enabled, \
-             quiet_hours_start, quiet_hours_end FROM tenants ORDER BY id",
+             quiet_hours_start, quiet_hours_end, duplicate_window_hours, one_campaign_per_contact \
+             FROM tenants ORDER BY id",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -165,5 +181,7 @@ fn tenant_from_row(r: &sqlx::any::AnyRow) -> Tenant {
             start: r.get(6),
             end: r.get(7),
         },
+        duplicate_window_hours: r.get(8),
+        one_campaign_per_contact: r.get::<i64, _>(9) != 0,
     }
 }

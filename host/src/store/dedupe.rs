@@ -1,0 +1,97 @@
+//! Duplicate-outreach prevention at send time: the tenant's
+//! `duplicate_window_hours`.
+
+use std::collections::BTreeMap;
+
+use sqlx::Row;
+
+use super::{Id, StoreResult, placeholders};
+
+/// Claimed members whose address another member of the tenant (any
+/// campaign) was sent to within the tenant's window end `disqualified`
+/// (`duplicate_outreach`) instead of being sent; their attempt is given
+/// back. The member's own earlier steps (follow-ups, fallbacks) share its
+/// row, so they never count. Returns them, with their campaign.
+pub(super) async fn disqualify_duplicates(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    claimed: &[sqlx::any::AnyRow],
+    now: i64,
+) -> StoreResult<BTreeMap<Id, Id>> {
+    if claimed.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let ids: Vec<Id> = claimed.iter().map(|r| r.get(0)).collect();
+    let sql = format!(
+        "UPDATE members SET status = 'disqualified', attempts = attempts - 1, \
+         lease_owner = NULL, lease_until = NULL, error_code = 'duplicate_outreach', \
+         error_message = 'the address was sent a message within the tenant''s duplicate window', \
+         updated_at = $1 \
+         WHERE id IN ({}) AND EXISTS (SELECT 1 FROM tenants t JOIN members o \
+           ON o.tenant_id = t.id WHERE t.id = members.tenant_id \
+           AND t.duplicate_window_hours > 0 AND o.address = members.address \
+           AND o.id <> members.id AND o.sent_at IS NOT NULL \
+           AND o.sent_at > $1 - t.duplicate_window_hours * 3600000) \
+         RETURNING id, tenant_id, campaign_id",
+        placeholders(2, ids.len())
+    );
+    let mut q = sqlx::query(&sql).persistent(false).bind(now);
+    for id in &ids {
+        q = q.bind(*id);
+    }
+    let rows = q.fetch_all(&mut **tx).await?;
+    let events: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.get::<Id, _>(1),
+                r.get::<Id, _>(0),
+                "disqualified",
+                "sent a message within the duplicate window".to_owned(),
+            )
+        })
+        .collect();
+    super::members::insert_events(tx, now, &events).await?;
+    if !rows.is_empty() {
+        tracing::info!(members = rows.len(), "sends skipped: duplicate outreach");
+    }
+    Ok(rows.iter().map(|r| (r.get(0), r.get(2))).collect())
+}
+
+/// One active campaign per contact (the tenant's `one_campaign_per_contact`):
+/// the campaign's members just created (`contacts`, or all of them when it
+/// has just started) whose contact is active in another live campaign of
+/// the tenant (not sent yet, in flight, or with a next step pending) end
+/// `disqualified` with the other campaign's id, so the grid shows why.
+pub(super) async fn disqualify_active_elsewhere(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    campaign: Id,
+    contacts: Option<&[Id]>,
+    now: i64,
+) -> StoreResult<u64> {
+    const ACTIVE: &str = "FROM members o JOIN campaigns ko ON ko.id = o.campaign_id \
+        WHERE o.tenant_id = members.tenant_id AND o.contact_id = members.contact_id \
+        AND o.campaign_id <> members.campaign_id \
+        AND ko.status NOT IN ('draft', 'completed', 'cancelled', 'archived') \
+        AND (o.status IN ('queued', 'sending', 'sent', 'awaiting_approval', 'approved') \
+          OR o.next_step_at IS NOT NULL)";
+    let only = contacts
+        .map(|ids| format!(" AND contact_id IN ({})", super::id_list(ids)))
+        .unwrap_or_default();
+    let sql = format!(
+        "UPDATE members SET status = 'disqualified', error_code = 'active_in_other_campaign', \
+         error_message = 'the contact is active in campaign ' \
+           || CAST((SELECT MIN(o.campaign_id) {ACTIVE}) AS TEXT), updated_at = $1 \
+         WHERE campaign_id = $2 AND attempts = 0{only} \
+         AND status IN ('queued', 'awaiting_approval') \
+         AND EXISTS (SELECT 1 FROM tenants t WHERE t.id = members.tenant_id \
+           AND t.one_campaign_per_contact = 1) \
+         AND EXISTS (SELECT 1 {ACTIVE})"
+    );
+    Ok(sqlx::query(&sql)
+        .persistent(false)
+        .bind(now)
+        .bind(campaign)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected())
+}
