@@ -3,14 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
 use sqlx::Row;
 
 pub(super) use super::member_events::{contact_values, insert_events};
 use super::{Id, Store, StoreResult, now_ms, placeholders};
 use crate::domain::campaign_spec::{CampaignContent, CampaignSettings};
 use crate::domain::journey::Step;
-use crate::domain::lifecycle::Status;
 use crate::domain::member::MemberStatus;
 
 /// Who claims, until when, as of when.
@@ -18,45 +16,6 @@ struct Lease<'a> {
     owner: &'a str,
     until: i64,
     now: i64,
-}
-
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
-pub struct Member {
-    pub id: Id,
-    pub contact_id: Id,
-    /// Where the message goes (E.164 number).
-    pub address: String,
-    pub status: MemberStatus,
-    /// The contact status seed 004 shows: `awaiting_execution`,
-    /// `awaiting_approval`, `executing`, `completed`, `disqualified`,
-    /// `disabled`, `campaign_paused`.
-    pub display_status: &'static str,
-    /// A reviewer edited what this member will receive.
-    pub content_edited: bool,
-    pub attempts: i64,
-    pub next_attempt_at: i64,
-    pub provider_message_id: Option<String>,
-    pub error_code: Option<String>,
-    pub error_message: Option<String>,
-    pub sent_at: Option<i64>,
-    pub delivered_at: Option<i64>,
-    /// When the recipient read it (WhatsApp read receipt).
-    pub read_at: Option<i64>,
-    /// Voice: how the (last) call ended, or the AMD result while in progress.
-    pub disposition: Option<String>,
-    /// When the contact first replied.
-    pub replied_at: Option<i64>,
-    pub updated_at: i64,
-    /// Queued and waiting for a sending window until `next_attempt_at`:
-    /// `quiet_hours`, `calling_hours` or `no_common_window`.
-    pub wait_reason: Option<String>,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct MemberPage {
-    pub members: Vec<Member>,
-    /// Pass as `after` to get the next page; absent on the last page.
-    pub next_after: Option<Id>,
 }
 
 /// A member claimed for sending, with what the dispatcher needs to render and
@@ -115,11 +74,6 @@ pub enum SendOutcome {
         retryable: bool,
     },
 }
-
-const MEMBER_COLUMNS: &str = "id, contact_id, address, status, attempts, next_attempt_at, \
-    provider_message_id, error_code, error_message, sent_at, delivered_at, updated_at, \
-    read_at, disposition, replied_at, wait_reason, \
-    CAST(CASE WHEN content_json IS NULL THEN 0 ELSE 1 END AS BIGINT)";
 
 impl Store {
     /// One claim transaction (see [`Store::claim_due`]): the claimed members,
@@ -561,65 +515,5 @@ impl Store {
         campaigns.sort_unstable();
         campaigns.dedup();
         Ok(campaigns)
-    }
-
-    pub async fn members(
-        &self,
-        tenant: Id,
-        campaign: Id,
-        status: Option<MemberStatus>,
-        after: Id,
-        limit: i64,
-    ) -> StoreResult<MemberPage> {
-        let paused = matches!(
-            self.campaign(tenant, campaign).await?.status,
-            Status::Paused(_) | Status::Stopped(_)
-        );
-        let rows = sqlx::query(&format!(
-            "SELECT {MEMBER_COLUMNS} FROM members WHERE tenant_id = $1 AND campaign_id = $2 \
-             AND ($3 IS NULL OR status = $3) AND id > $4 ORDER BY id LIMIT $5"
-        ))
-        .bind(tenant)
-        .bind(campaign)
-        .bind(status.map(MemberStatus::as_str))
-        .bind(after)
-        .bind(limit + 1)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut members: Vec<Member> = rows.iter().map(|r| member_from_row(r, paused)).collect();
-        let next_after = if members.len() as i64 > limit {
-            members.truncate(limit as usize);
-            members.last().map(|m| m.id)
-        } else {
-            None
-        };
-        Ok(MemberPage {
-            members,
-            next_after,
-        })
-    }
-}
-
-fn member_from_row(r: &sqlx::any::AnyRow, campaign_paused: bool) -> Member {
-    let status = MemberStatus::parse(&r.get::<String, _>(3)).unwrap_or(MemberStatus::Queued);
-    Member {
-        id: r.get(0),
-        contact_id: r.get(1),
-        address: r.get(2),
-        status,
-        display_status: status.display_status(campaign_paused),
-        content_edited: r.get::<i64, _>(16) != 0,
-        attempts: r.get(4),
-        next_attempt_at: r.get(5),
-        provider_message_id: r.get(6),
-        error_code: r.get(7),
-        error_message: r.get(8),
-        sent_at: r.get(9),
-        delivered_at: r.get(10),
-        updated_at: r.get(11),
-        read_at: r.get(12),
-        disposition: r.get(13),
-        replied_at: r.get(14),
-        wait_reason: r.get(15),
     }
 }
