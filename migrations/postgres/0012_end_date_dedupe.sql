@@ -10,3 +10,7 @@ CREATE INDEX campaigns_ends_at ON campaigns(ends_at) WHERE ends_at IS NOT NULL;
 -- 1: a contact active in one live campaign is not enrolled in another
 -- (the member is kept, `disqualified` with the reason).
 ALTER TABLE tenants ADD COLUMN one_campaign_per_contact BIGINT NOT NULL DEFAULT 0;
+-- Both checks look up a tenant's other members by address (duplicate
+-- window, at every claim) or by contact (one campaign per contact).
+CREATE INDEX members_tenant_address ON members(tenant_id, address);
+CREATE INDEX members_tenant_contact ON members(tenant_id, contact_id);
