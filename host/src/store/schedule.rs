@@ -20,26 +20,6 @@ pub struct TimingEdit {
 }
 
 impl Store {
-    /// Draft -> Scheduled (go live with a start time); the audience is read
-    /// when it starts.
-    pub async fn schedule_campaign(&self, tenant: Id, id: Id) -> StoreResult<()> {
-        let changed = sqlx::query(
-            "UPDATE campaigns SET status = 'scheduled', status_reason = NULL, status_cause = NULL \
-             WHERE tenant_id = $1 AND id = $2 AND status = 'draft' AND scheduled_at IS NOT NULL",
-        )
-        .bind(tenant)
-        .bind(id)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        if changed == 0 {
-            return Err(StoreError::Conflict(
-                "the campaign changed meanwhile; reload it".into(),
-            ));
-        }
-        Ok(())
-    }
-
     /// Changes the schedule and windows of a campaign still in `status`
     /// (compare-and-set against concurrent changes).
     pub async fn edit_campaign_timing(
