@@ -3,9 +3,8 @@
 use serde::Serialize;
 use sqlx::Row;
 
-use std::collections::BTreeMap;
-
-use super::{Id, Store, StoreError, StoreResult, now_ms, placeholders};
+use super::send_checks::SendCheck;
+use super::{Id, Store, StoreError, StoreResult, now_ms};
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct DncEntry {
@@ -102,46 +101,12 @@ impl Store {
 }
 
 /// The do-not-contact check at send time: claimed members whose address the
-/// tenant listed since they were enrolled end `disqualified` instead of
-/// being sent (their attempt is given back). Returns them, with their
-/// campaign.
-pub(super) async fn disqualify_listed(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    claimed: &[sqlx::any::AnyRow],
-    now: i64,
-) -> StoreResult<BTreeMap<Id, Id>> {
-    let ids: Vec<Id> = claimed.iter().map(|r| r.get(0)).collect();
-    let sql = format!(
-        "UPDATE members SET status = 'disqualified', attempts = attempts - 1, \
-         lease_owner = NULL, lease_until = NULL, error_code = 'do_not_contact', \
-         error_message = 'the address is on the do-not-contact list', updated_at = $1 \
-         WHERE id IN ({}) AND EXISTS (SELECT 1 FROM do_not_contact d \
-           WHERE d.tenant_id = members.tenant_id AND d.address = members.address) \
-         RETURNING id, tenant_id, campaign_id",
-        placeholders(2, ids.len())
-    );
-    let mut q = sqlx::query(&sql).persistent(false).bind(now);
-    for id in &ids {
-        q = q.bind(*id);
-    }
-    let rows = q.fetch_all(&mut **tx).await?;
-    let events: Vec<_> = rows
-        .iter()
-        .map(|r| {
-            (
-                r.get::<Id, _>(1),
-                r.get::<Id, _>(0),
-                "disqualified",
-                "on the do-not-contact list at send time".to_owned(),
-            )
-        })
-        .collect();
-    super::members::insert_events(tx, now, &events).await?;
-    if !rows.is_empty() {
-        tracing::info!(
-            members = rows.len(),
-            "sends skipped: addresses on the do-not-contact list"
-        );
-    }
-    Ok(rows.iter().map(|r| (r.get(0), r.get(2))).collect())
-}
+/// tenant listed since they were enrolled are not sent.
+pub(super) const NOT_LISTED: SendCheck = SendCheck {
+    code: "do_not_contact",
+    message: "the address is on the do-not-contact list",
+    stops_when: "EXISTS (SELECT 1 FROM do_not_contact d \
+        WHERE d.tenant_id = members.tenant_id AND d.address = members.address)",
+    event: "on the do-not-contact list at send time",
+    log: "sends skipped: addresses on the do-not-contact list",
+};

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use sqlx::Row;
 
 pub(super) use super::member_events::{contact_values, insert_events};
+use super::send_checks::disqualify_claimed;
 use super::{Id, Store, StoreResult, now_ms, placeholders};
 use crate::domain::campaign_spec::{CampaignContent, CampaignSettings};
 use crate::domain::journey::Step;
@@ -119,9 +120,12 @@ impl Store {
             }
             return Ok((Vec::new(), 0));
         }
-        let mut blocked = super::dnc::disqualify_listed(&mut tx, &claimed, now).await?;
+        let mut blocked =
+            disqualify_claimed(&mut tx, &claimed, now, &super::dnc::NOT_LISTED).await?;
         claimed.retain(|r| !blocked.contains_key(&r.get::<Id, _>(0)));
-        blocked.extend(super::dedupe::disqualify_duplicates(&mut tx, &claimed, now).await?);
+        blocked.extend(
+            disqualify_claimed(&mut tx, &claimed, now, &super::dedupe::NOT_DUPLICATE).await?,
+        );
         claimed.retain(|r| !blocked.contains_key(&r.get::<Id, _>(0)));
         // Disqualified members are final: their campaign may be done.
         // Disqualified members, and journeys that ended, may finish a campaign.

@@ -33,6 +33,7 @@ mod plugins;
 mod receipts;
 mod review;
 mod schedule;
+mod send_checks;
 mod send_window;
 mod sender_wait;
 mod templates;
