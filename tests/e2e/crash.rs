@@ -1,5 +1,6 @@
 //! At most once per intent: a process killed mid-campaign never causes a
-//! second send to anyone after restart, and every member still ends final.
+//! second send to anyone after restart, every member still ends final, and
+//! no credit stays reserved for a send the crash cut off.
 
 use std::time::Duration;
 
@@ -26,6 +27,17 @@ async fn crash_mid_campaign_never_sends_twice(backend: Backend) {
     ];
     let herald = Herald::start(backend, &flags).await;
     let api = herald.new_tenant("acme").await;
+    // Metered: what was reserved for sends cut off by the crash must not
+    // stay held.
+    let (_, me) = api.get("/v1/tenant").await;
+    let (status, body) = herald
+        .admin()
+        .post(
+            &format!("/v1/tenants/{}/credits", me["id"]),
+            serde_json::json!({ "amount": 1000 }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
     let channel = api.sim_channel(&sim, "twilio-sms").await;
     let numbers: Vec<String> = (0..200)
         .map(|i| format!("+1512{:03}{:04}", 300 + i / 100, 3000 + i % 100))
@@ -70,8 +82,24 @@ async fn crash_mid_campaign_never_sends_twice(backend: Backend) {
         unknown <= 8 + 16 + 24,
         "at most the sends in flight at the crash: {unknown}"
     );
+    // Every reservation settled: delivered sends charged (one credit each),
+    // and those cut off charged when their lease expired if they had
+    // reserved (the provider may have them), never left held.
+    let (_, credits) = api.get("/v1/credits").await;
+    let charged = credits["charged"].as_i64().unwrap();
+    let delivered = members.len() as i64 - unknown;
+    assert_eq!(credits["reserved"], 0, "{credits}");
+    assert_eq!(
+        credits["available"].as_i64().unwrap() + charged,
+        1000,
+        "{credits}"
+    );
+    assert!(
+        (delivered..=delivered + unknown).contains(&charged),
+        "{charged} charged for {delivered} delivered and {unknown} unknown: {credits}"
+    );
     eprintln!(
-        "{backend:?}: {unknown} members in flight at the crash ended unknown; {} sends, 0 duplicates",
+        "{backend:?}: {unknown} members in flight at the crash ended unknown; {} sends, 0 duplicates; {charged} credits charged",
         stats.accepted
     );
 }

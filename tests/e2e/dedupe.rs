@@ -60,10 +60,70 @@ async fn duplicate_window_skips_addresses_messaged_recently(backend: Backend) {
 }
 both_backends!(duplicate_window_skips_addresses_messaged_recently);
 
+// Two campaigns reach the same contact at the same instant (both waited
+// for its 08:00): claimed together, only one message goes out; the other
+// member is skipped as a duplicate.
+async fn duplicate_window_holds_within_one_claim(backend: Backend) {
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    let mut herald = Herald::start(backend, &[]).await;
+    // 04:00 in San Francisco: before quiet hours end.
+    herald.set_clock("2026-01-15T12:00:00Z").await;
+    let api = herald.new_tenant("acme").await;
+    let (status, body) = api
+        .patch("/v1/tenant", json!({"duplicate_window_hours": 24}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let channel = api.sim_channel(&sim, "twilio-sms").await;
+    let x = "+14155550162".to_string();
+    let mut campaigns = Vec::new();
+    for body in ["Morning A", "Morning B"] {
+        let list = api.list_with(std::slice::from_ref(&x)).await;
+        let id = api.campaign(channel, list, body).await;
+        let (status, c) = api.post_empty(&format!("/v1/campaigns/{id}/start")).await;
+        assert_eq!(status, 200, "{c}");
+        campaigns.push(id);
+    }
+    crate::support::eventually("both deferred", Duration::from_secs(5), || async {
+        let mut waiting = 0;
+        for id in &campaigns {
+            waiting += api
+                .all_members(*id)
+                .await
+                .iter()
+                .filter(|m| m["wait_reason"] == "quiet_hours")
+                .count();
+        }
+        waiting == 2
+    })
+    .await;
+    // 08:00 in San Francisco: both due at once.
+    herald.set_clock("2026-01-15T16:00:01Z").await;
+    for id in &campaigns {
+        api.wait_status(*id, "completed", Duration::from_secs(10))
+            .await;
+    }
+    assert_eq!(sim.sends_to(&x), 1, "one message within the window");
+    let mut statuses = Vec::new();
+    for id in &campaigns {
+        let m = &api.all_members(*id).await[0];
+        statuses.push((m["status"].clone(), m["error_code"].clone()));
+    }
+    statuses.sort_by_key(|s| s.0.to_string());
+    assert_eq!(
+        statuses,
+        [
+            (json!("delivered"), json!(null)),
+            (json!("disqualified"), json!("duplicate_outreach"))
+        ]
+    );
+}
+both_backends!(duplicate_window_holds_within_one_claim);
+
 // Started at 23:00 UTC, Los Angeles (15:00) is sent at once while Berlin
 // (midnight) waits for its 08:00 (07:00 UTC); the campaign ends at 03:00
-// UTC (22:00 in the tenant's New York, as entered), so when the clock
-// passes it Berlin ends `expired`, is never sent, and the campaign completes.
+// UTC (22:00 in the tenant's New York, as entered), moved while live to
+// 02:00, so when the clock passes it Berlin ends `expired`, is never sent,
+// and the campaign completes.
 async fn end_date_expires_members_not_yet_reached(backend: Backend) {
     let sim = Simulator::start(SimConfig::default()).await.unwrap();
     let mut herald = Herald::start(backend, &[]).await;
@@ -104,16 +164,35 @@ async fn end_date_expires_members_not_yet_reached(backend: Backend) {
     .await;
     let (_, c) = api.get(&format!("/v1/campaigns/{id}")).await;
     assert_eq!(c["status"], "running", "Berlin still waits: {c}");
+    // Live, the end can still move, though not into the past: an hour
+    // sooner, to 02:00 UTC.
     let (status, body) = api
         .patch(
             &format!("/v1/campaigns/{id}/schedule"),
-            json!({"ends_at": "2026-01-14T23:00"}),
+            json!({"ends_at": "2026-01-14T17:00"}),
         )
         .await;
-    assert_eq!(status, 409, "a live campaign's end is fixed: {body}");
+    assert_eq!(
+        (status, body["error"]["field"].clone()),
+        (422, json!("ends_at")),
+        "{body}"
+    );
+    let (status, body) = api
+        .patch(
+            &format!("/v1/campaigns/{id}/schedule"),
+            json!({"ends_at": "2026-01-14T21:00"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["ends_at"], "2026-01-15T02:00:00Z", "{body}");
 
-    // 04:00 UTC: past the end, before Berlin's 08:00.
-    herald.advance_clock(5 * 3600).await;
+    // 01:59 UTC: not yet over.
+    herald.advance_clock(3 * 3600 - 60).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (_, c) = api.get(&format!("/v1/campaigns/{id}")).await;
+    assert_eq!(c["status"], "running", "ends at 02:00: {c}");
+    // 02:00 UTC: past the end, before Berlin's 08:00.
+    herald.advance_clock(60).await;
     api.wait_status(id, "completed", Duration::from_secs(2))
         .await;
     let members = api.all_members(id).await;
@@ -126,7 +205,7 @@ async fn end_date_expires_members_not_yet_reached(backend: Backend) {
     assert_eq!(progress["expired"], 1, "{progress}");
 
     // Berlin's 08:00 comes: nothing is sent to it.
-    herald.advance_clock(4 * 3600).await;
+    herald.advance_clock(6 * 3600).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(sim.sends_to(berlin), 0);
     assert_eq!(sim.sends_to(la), 1);

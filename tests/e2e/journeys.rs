@@ -483,3 +483,104 @@ async fn follow_up_waits_for_quiet_hours_and_skips_without_address(backend: Back
     assert_eq!(journey(&api, id, &eve).await["current_step"], "follow_up_1");
 }
 both_backends!(follow_up_waits_for_quiet_hours_and_skips_without_address);
+
+// A live campaign's follow-ups can be re-timed: members already waiting
+// have theirs moved (2 -> 4 days: nothing on day 2, sent on day 4), later
+// steps are planned with their new gap (3 -> 1 day), and their content
+// stays as it went live.
+async fn live_follow_ups_can_be_re_timed(backend: Backend) {
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    let mut herald = Herald::start(backend, &[]).await;
+    herald.set_clock(MORNING).await;
+    let api = herald.new_tenant("acme").await;
+    let sms = api.sim_channel(&sim, "twilio-sms").await;
+    let number = "+14155557501";
+    let list = list_of(&api, vec![json!({ "phone": number })]).await;
+    let id = create(
+        &api,
+        json!({ "name": "seq", "channel_id": sms, "list_id": list, "body": "Hi",
+            "follow_ups": [{ "after_days": 2, "body": "F1" }, { "after_days": 3, "body": "F2" }] }),
+    )
+    .await;
+    start(&api, id).await;
+    eventually("first delivered", Duration::from_secs(10), || async {
+        member(&api, id, number).await["status"] == "delivered"
+    })
+    .await;
+    let sent_at = member(&api, id, number).await["sent_at"].as_i64().unwrap();
+    let path = format!("/v1/campaigns/{id}/schedule");
+    for (days, field) in [
+        (json!([4]), "follow_up_days"),
+        (json!([4, 8]), "follow_up_days[1]"),
+    ] {
+        let (status, body) = api.patch(&path, json!({ "follow_up_days": days })).await;
+        assert_eq!(
+            (status, body["error"]["field"].clone()),
+            (422, json!(field)),
+            "{body}"
+        );
+    }
+    let (status, body) = api
+        .patch(&path, json!({ "scheduled_at": "2026-03-20T10:00" }))
+        .await;
+    assert_eq!(status, 409, "a started campaign's start is fixed: {body}");
+    let (status, body) = api
+        .patch(
+            &format!("/v1/campaigns/{id}"),
+            json!({ "follow_ups": [{ "after_days": 4, "body": "New text" }] }),
+        )
+        .await;
+    assert_eq!(status, 409, "a live campaign's content is fixed: {body}");
+
+    // Through the campaign's own PATCH, with a note.
+    let (status, c) = api
+        .patch(
+            &format!("/v1/campaigns/{id}"),
+            json!({ "follow_up_days": [4, 1], "notes": "pushed back" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{c}");
+    assert_eq!(
+        (
+            c["follow_ups"][0]["after_days"].clone(),
+            c["follow_ups"][1]["after_days"].clone()
+        ),
+        (json!(4), json!(1)),
+        "{c}"
+    );
+    assert_eq!(c["notes"], "pushed back");
+    let j = journey(&api, id, &member(&api, id, number).await).await;
+    assert_eq!(j["next"]["at"], sent_at + 4 * DAY * 1000, "{j}");
+
+    // Day 2 and a minute, when the old gap was due: nothing.
+    herald.advance_clock(2 * DAY + 60).await;
+    tokio::time::sleep(WOULD_HAVE_SENT).await;
+    assert_eq!(sms_to(&sim, number), ["Hi"]);
+    herald.advance_clock(2 * DAY).await;
+    eventually("first follow-up sent", Duration::from_secs(5), || async {
+        sms_to(&sim, number).len() == 2
+    })
+    .await;
+    assert_eq!(sms_to(&sim, number)[1], "F1", "content as it went live");
+    eventually("follow-up delivered", Duration::from_secs(5), || async {
+        journey(&api, id, &member(&api, id, number).await).await["next"]["step"] == "follow_up_2"
+    })
+    .await;
+    let m = member(&api, id, number).await;
+    let j = journey(&api, id, &m).await;
+    assert_eq!(
+        j["next"]["at"],
+        m["sent_at"].as_i64().unwrap() + DAY * 1000,
+        "the second waits its new single day: {j}"
+    );
+    herald.advance_clock(DAY + 60).await;
+    eventually("second follow-up sent", Duration::from_secs(5), || async {
+        sms_to(&sim, number).len() == 3
+    })
+    .await;
+    api.wait_status(id, "completed", Duration::from_secs(10))
+        .await;
+    let (status, body) = api.patch(&path, json!({ "follow_up_days": [1, 1] })).await;
+    assert_eq!(status, 409, "over: nothing changes: {body}");
+}
+both_backends!(live_follow_ups_can_be_re_timed);

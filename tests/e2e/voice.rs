@@ -1,6 +1,7 @@
 //! Voice campaigns end to end: the concurrency cap, busy numbers retried
 //! exactly max_retries times with the retry delay between attempts,
-//! answering-machine detection leaving a voicemail, humans queued.
+//! answering-machine detection leaving a voicemail, humans queued, and a
+//! call that fails for good falling back to an SMS.
 
 use std::time::Duration;
 
@@ -138,3 +139,61 @@ async fn voice_campaign(backend: Backend) {
     .await;
 }
 both_backends!(voice_campaign);
+
+// A call that fails for good (busy, no retries left) falls back to an SMS
+// on the tenant's SMS channel; a number that answered gets none. Voice
+// campaigns take no follow-ups.
+async fn failed_call_falls_back_to_sms(backend: Backend) {
+    let sim = Simulator::start(SimConfig {
+        call_duration: Duration::from_millis(150),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let herald = Herald::start(backend, &[]).await;
+    let api = herald.new_tenant("acme").await;
+    let (config, secrets) = twilio_config(&sim);
+    let ch = channel(&api, "twilio-voice", "+15005550006", config, secrets).await;
+    let sms = api.sim_channel(&sim, "twilio-sms").await;
+    let (human, busy) = ("+14155557290", "+16285000004");
+    let list = list_of(
+        &api,
+        vec![json!({ "phone": human }), json!({ "phone": busy })],
+    )
+    .await;
+    let voice = json!({
+        "name": "calls", "type": "voice", "channel_id": ch, "list_id": list,
+        "caller_id": CALLER_ID, "queue": "support", "max_retries": 0,
+        "fallback": { "channel_id": sms, "body": "We tried to call you" },
+    });
+    let mut with_follow_up = voice.clone();
+    with_follow_up["follow_ups"] = json!([{ "after_days": 1, "channel_id": sms, "body": "x" }]);
+    refused(&api, with_follow_up, "follow_ups").await;
+    let id = create(&api, voice).await;
+    run(&api, id, Duration::from_secs(60)).await;
+
+    let texts = |n: &str| -> Vec<String> {
+        sim.messages_for("twilio")
+            .into_iter()
+            .filter(|m| m.to == n)
+            .map(|m| m.body)
+            .collect()
+    };
+    assert_eq!(texts(busy), ["We tried to call you"]);
+    assert!(texts(human).is_empty(), "answered: no fallback");
+    let members = api.all_members(id).await;
+    let of = |a: &str| members.iter().find(|m| m["address"] == a).unwrap().clone();
+    assert_eq!(of(human)["disposition"], "human", "{members:?}");
+    let b = of(busy);
+    assert_eq!(b["status"], "delivered", "the fallback's receipt: {b}");
+    let (status, j) = api
+        .get(&format!("/v1/campaigns/{id}/members/{}/journey", b["id"]))
+        .await;
+    assert_eq!(status, 200, "{j}");
+    assert_eq!(
+        (j["current_step"].clone(), j["channel_id"].clone()),
+        (json!("fallback"), json!(sms)),
+        "{j}"
+    );
+}
+both_backends!(failed_call_falls_back_to_sms);

@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use super::AppState;
 use super::auth::TenantAuth;
 use super::campaign_checks::{self, Refs};
+use super::campaign_timing::{self, EditTiming, SCHEDULE_KEYS};
 use super::error::{ApiError, ApiResult};
 use super::json::ApiJson;
 use crate::domain::campaign_spec::CampaignInput;
@@ -159,12 +160,15 @@ fn field_of(key: &str) -> Option<Field> {
         "list_id" | "execution_mode" | "inbound_enrolment" => Field::Audience,
         "caller_id" | "queue" | "max_concurrent" | "max_retries" | "retry_delay_secs"
         | "amd_enabled" | "amd_action" => Field::ChannelSettings,
+        k if SCHEDULE_KEYS.contains(&k) => Field::Schedule,
         _ => return None,
     })
 }
 
 /// Edits a campaign: in a draft, anything (the definition is checked again
-/// as at creation); once live, only `name`, `notes` and `tags`; `manual_review`
+/// as at creation); once live, only `name`, `notes`, `tags` and the schedule
+/// of what is still to come (`scheduled_at` before the start, `ends_at`,
+/// `follow_up_days`, as `PATCH .../schedule` takes them); `manual_review`
 /// whenever the campaign is not over. `null` clears an optional field.
 #[utoipa::path(patch, path = "/v1/campaigns/{id}", tag = "campaigns",
     request_body = Object,
@@ -201,6 +205,18 @@ pub async fn edit(
             editable_fields: Some(refused.editable),
         });
     }
+    // Checked before anything is written, so a bad schedule changes nothing.
+    let timing = if fields.contains(&Field::Schedule) {
+        let keys: Map<String, Value> = patch
+            .iter()
+            .filter(|(k, _)| SCHEDULE_KEYS.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let req: EditTiming = serde_json::from_value(Value::Object(keys)).map_err(bad_json)?;
+        Some(campaign_timing::check(&campaign, &tenant, req)?)
+    } else {
+        None
+    };
     let mut edit = CampaignEdit::default();
     let name = match patch.get("name") {
         Some(Value::String(n)) if !n.trim().is_empty() => Some(n.trim().to_owned()),
@@ -236,10 +252,12 @@ pub async fn edit(
         None => None,
     };
     edit.name = name;
-    if fields
-        .iter()
-        .any(|f| !matches!(f, Field::Name | Field::Notes | Field::Tags))
-    {
+    if fields.iter().any(|f| {
+        !matches!(
+            f,
+            Field::Name | Field::Notes | Field::Tags | Field::Schedule
+        )
+    }) {
         let input = merged_input(&campaign, &patch, &final_name)?;
         edit.definition = Some(super::campaigns::definition(&state, &tenant, &input).await?);
     }
@@ -247,6 +265,10 @@ pub async fn edit(
         .store
         .edit_campaign(tenant.id, id, status, edit)
         .await?;
+    if let Some(timing) = &timing {
+        campaign_timing::write(&state, &tenant, &updated, timing).await?;
+        updated = state.store.campaign(tenant.id, id).await?;
+    }
     if fields.contains(&Field::Content) && updated.message_template_id.is_some() {
         // Content written by hand: going live must not overwrite it with
         // the template's.
@@ -316,8 +338,13 @@ pub(super) fn merged_input(
     if !matches!(kind, "sms" | "whatsapp") && !patch.contains_key("send_mode") {
         input.remove("send_mode");
     }
-    serde_json::from_value(Value::Object(input)).map_err(|e| ApiError::BadRequest {
+    serde_json::from_value(Value::Object(input)).map_err(bad_json)
+}
+
+/// A request object serde refused, naming the field it quotes.
+fn bad_json(e: serde_json::Error) -> ApiError {
+    ApiError::BadRequest {
         field: e.to_string().split('`').nth(1).map(str::to_owned),
         message: e.to_string(),
-    })
+    }
 }

@@ -9,7 +9,8 @@ use super::AppState;
 use super::auth::TenantAuth;
 use super::error::{ApiError, ApiResult};
 use super::json::ApiJson;
-use crate::domain::lifecycle::Status;
+use crate::domain::journey_timing::retime;
+use crate::domain::lifecycle::{Action, Status};
 use crate::domain::schedule::parse_schedule;
 use crate::domain::send_window::{CallingHours, CampaignWindows, Hours, parse_timezone};
 use crate::store::{Campaign, Id, Tenant, TimingEdit};
@@ -49,11 +50,11 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
     T::deserialize(d).map(Some)
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EditTiming {
-    /// Local time in the tenant's timezone or an RFC 3339 instant; `null`
-    /// clears it (drafts only).
+    /// Local time in the tenant's timezone or an RFC 3339 instant, while the
+    /// campaign has not started; `null` clears it (drafts only).
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     pub scheduled_at: Option<Option<String>>,
@@ -65,14 +66,24 @@ pub struct EditTiming {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<CallingHours>)]
     pub calling_hours: Option<Option<CallingHours>>,
-    /// Drafts only: the end date (like `scheduled_at`); `null` removes it.
+    /// The end date (like `scheduled_at`, in the future), also on a live
+    /// campaign; `null` removes it.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     pub ends_at: Option<Option<String>>,
+    /// Days each follow-up waits after the previous step, one per follow-up
+    /// in order (1-7), also on a live campaign: members already waiting for
+    /// a follow-up have it moved by the change.
+    pub follow_up_days: Option<Vec<i64>>,
 }
 
+/// The request keys of [`EditTiming`] that `PATCH /v1/campaigns/{id}` also
+/// takes (its windows keep their place among the definition's fields).
+pub const SCHEDULE_KEYS: [&str; 3] = ["scheduled_at", "ends_at", "follow_up_days"];
+
 /// Changes when a campaign starts (a draft, or a scheduled campaign that has
-/// not started yet) and, for a draft, its quiet and calling hours.
+/// not started yet), when it ends and how long its follow-ups wait (until it
+/// is over) and, for a draft, its quiet and calling hours.
 #[utoipa::path(patch, path = "/v1/campaigns/{id}/schedule", tag = "campaigns",
     request_body = EditTiming,
     responses((status = 200, body = Campaign), (status = 409, body = super::error::ErrorBody),
@@ -85,29 +96,58 @@ pub async fn edit(
     ApiJson(req): ApiJson<EditTiming>,
 ) -> ApiResult<Json<Campaign>> {
     let campaign = state.store.campaign(tenant.id, id).await?;
-    let status = campaign.status;
-    if !matches!(status, Status::Draft | Status::Scheduled) {
+    let edit = check(&campaign, &tenant, req)?;
+    write(&state, &tenant, &campaign, &edit).await?;
+    Ok(Json(state.store.campaign(tenant.id, id).await?))
+}
+
+/// Writes a checked timing edit against the status it was checked in.
+pub async fn write(
+    state: &AppState,
+    tenant: &Tenant,
+    campaign: &Campaign,
+    edit: &TimingEdit,
+) -> ApiResult<()> {
+    state
+        .store
+        .edit_campaign_timing(tenant.id, campaign.id, campaign.status, edit)
+        .await?;
+    tracing::info!(
+        tenant = tenant.id,
+        campaign = campaign.id,
+        scheduled_at = ?edit.scheduled_at,
+        ends_at = ?edit.ends_at,
+        follow_up_days = ?edit.follow_ups.as_ref().map(|(j, _)| j.follow_ups.iter().map(|s| s.after_days).collect::<Vec<_>>()),
+        "campaign schedule edited"
+    );
+    Ok(())
+}
+
+/// Checks a timing edit against the campaign's status: the start only
+/// before it, the windows only in a draft, the end date and follow-up gaps
+/// until the campaign is over.
+pub fn check(campaign: &Campaign, tenant: &Tenant, req: EditTiming) -> ApiResult<TimingEdit> {
+    let (id, status) = (campaign.id, campaign.status);
+    // Nothing at all is editable in a finished campaign.
+    status.apply(Action::Edit)?;
+    if req.scheduled_at.is_some() && !matches!(status, Status::Draft | Status::Scheduled) {
         return Err(ApiError::Conflict(format!(
-            "campaign {id} is {}: its schedule can change only while it is a draft or scheduled",
+            "campaign {id} is {}: it has started, so its start time is fixed \
+             (its end date and follow-up days can still change)",
             status.as_str()
         )));
     }
     let windows_given = req.quiet_hours.is_some() || req.calling_hours.is_some();
-    if req.ends_at.is_some() && status != Status::Draft {
-        return Err(ApiError::Conflict(format!(
-            "campaign {id} is live: its end date is fixed"
-        )));
-    }
-    let ends_at = match &req.ends_at {
-        None => None,
-        Some(None) => Some(None),
-        Some(Some(s)) => Some(Some(parse_future_field(s, &tenant, "ends_at")?)),
-    };
     if windows_given && status != Status::Draft {
         return Err(ApiError::Conflict(format!(
             "campaign {id} is live: its quiet and calling hours are fixed; duplicate it to change them"
         )));
     }
+    let ends_at = match &req.ends_at {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(s)) => Some(Some(parse_future_field(s, tenant, "ends_at")?)),
+    };
     let scheduled_at = match req.scheduled_at {
         None => None,
         Some(None) if status == Status::Scheduled => {
@@ -116,7 +156,7 @@ pub async fn edit(
             )));
         }
         Some(None) => Some(None),
-        Some(Some(s)) => Some(Some(parse_future(&s, &tenant)?)),
+        Some(Some(s)) => Some(Some(parse_future(&s, tenant)?)),
     };
     check_end(
         ends_at.unwrap_or(campaign.ends_at_ms),
@@ -134,18 +174,15 @@ pub async fn edit(
         w.check()
             .map_err(|(field, why)| ApiError::invalid(field, why))?;
     }
-    state
-        .store
-        .edit_campaign_timing(
-            tenant.id,
-            id,
-            status,
-            &TimingEdit {
-                scheduled_at,
-                windows,
-                ends_at,
-            },
-        )
-        .await?;
-    Ok(Json(state.store.campaign(tenant.id, id).await?))
+    let follow_ups = req
+        .follow_up_days
+        .map(|days| retime(&campaign.journey, &days))
+        .transpose()
+        .map_err(|e| ApiError::invalid(&e.field, e.message))?;
+    Ok(TimingEdit {
+        scheduled_at,
+        windows,
+        ends_at,
+        follow_ups,
+    })
 }

@@ -202,15 +202,13 @@ pub fn check_journey(
     fallback: Option<&StepInput>,
     follow_ups: &[StepInput],
 ) -> Result<Journey, FieldError> {
-    if campaign_kind == CampaignKind::Voice && (fallback.is_some() || !follow_ups.is_empty()) {
-        let field = if fallback.is_some() {
-            "fallback"
-        } else {
-            "follow_ups"
-        };
+    // A call is not a message a contact replies to: voice campaigns fall
+    // back (a call that fails for good, e.g. never answered, becomes an SMS
+    // or e-mail) but have no no-reply follow-ups.
+    if campaign_kind == CampaignKind::Voice && !follow_ups.is_empty() {
         return Err(invalid(
-            field.into(),
-            "voice campaigns have no fallback or follow-ups",
+            "follow_ups".into(),
+            "voice campaigns have no follow-ups (a fallback message is allowed)",
         ));
     }
     let fallback = match fallback {
@@ -484,9 +482,15 @@ mod tests {
     }
 
     #[test]
-    fn voice_campaigns_have_no_journey() {
+    fn voice_campaigns_fall_back_but_never_follow_up() {
         let err = check_journey(CampaignKind::Voice, 1, None, &[follow_up(1)]).unwrap_err();
         assert_eq!(err.field, "follow_ups");
+        let fallback = StepInput {
+            channel_id: Some(2),
+            ..sms("We tried to call you")
+        };
+        let j = check_journey(CampaignKind::Voice, 1, Some(&fallback), &[]).unwrap();
+        assert_eq!(j.fallback.map(|f| f.kind()), Some(CampaignKind::Sms));
     }
 
     #[test]

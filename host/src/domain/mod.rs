@@ -9,6 +9,7 @@ pub mod contact_tz;
 pub mod credits;
 pub mod import;
 pub mod journey;
+pub mod journey_timing;
 pub mod lifecycle;
 pub mod media;
 pub mod member;

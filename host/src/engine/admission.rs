@@ -1,10 +1,11 @@
-//! The last checks before a plugin call: the sender's rate limit, then the
+//! The last checks before a plugin call: the sender's rate limit (and,
+//! after a wait for it, whether the campaign still sends), then the
 //! tenant's credits. A member that may not go yet is handed back to the
 //! queue untouched (no attempt used, nothing sent); when the reason is
 //! credits, its campaign pauses with reason "insufficient credits" until a
 //! top-up (or a manual resume) restarts it.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::Engine;
 use super::credits::kind_of;
@@ -12,6 +13,10 @@ use super::rate_limit::{SenderKey, default_rate};
 use crate::domain::lifecycle::{Action, AutoPause};
 use crate::plugins::wit;
 use crate::store::{Channel, ClaimedMember, INSUFFICIENT_CREDITS, now_ms};
+
+/// A send that waited at least this long for its turn looks again whether
+/// its campaign still sends; shorter waits are covered by the claim itself.
+const RECHECK_AFTER_WAIT: Duration = Duration::from_millis(50);
 
 /// Waits for the sender's turn and reserves the send's credits. False: the
 /// member was handed back (or could not be, and its lease will resolve it);
@@ -29,6 +34,7 @@ pub(super) async fn admit(
     };
     // Never hold a claim for long enough to risk its lease running out.
     let max_wait = engine.config.lease / 4;
+    let waiting_since = Instant::now();
     if let Err(expected) = engine.rate_limits.wait_turn(key, rate, max_wait).await {
         let due = now_ms() + expected.as_millis() as i64;
         let why = format!(
@@ -39,6 +45,20 @@ pub(super) async fn admit(
         );
         hand_back(engine, member, Some(due), &why).await;
         return false;
+    }
+    // A claim that waited for its turn may have outlived its campaign's
+    // run: a pause (or cancel) meanwhile keeps it from going out.
+    if waiting_since.elapsed() >= RECHECK_AFTER_WAIT {
+        match engine.store.campaign_sends(member.campaign_id).await {
+            Ok(true) => {}
+            Ok(false) => {
+                let why = "the campaign stopped sending while this send waited for its turn";
+                hand_back(engine, member, None, why).await;
+                return false;
+            }
+            // Sending anyway is what a claim without the wait would do.
+            Err(e) => tracing::warn!(error = %e, "checking the campaign after a rate wait failed"),
+        }
     }
     let short = match engine.credits.reserve(&engine.store, member, content).await {
         Ok(Ok(())) => return true,

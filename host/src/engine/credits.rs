@@ -2,17 +2,15 @@
 //! settle it once its outcome is written (charged when the provider took the
 //! message, released otherwise).
 //!
-//! Reservations in flight are remembered here, by member and attempt, until
-//! the outcome writer settles them in batches. A process that dies mid-send
-//! leaves its reservations held in the database (the member's outcome is
-//! unknown too): an operator corrects the balance with an adjustment.
-
-use std::collections::HashMap;
-use std::sync::Mutex;
+//! Each reservation is recorded in the database with the balance it moved
+//! and settled in the transaction that writes the send's outcome (see
+//! `store::credit_holds`); a process that dies mid-send leaves its holds to
+//! the lease sweeper, which charges them when it marks the members
+//! `unknown`.
 
 use crate::domain::credits::{ChannelKind, PriceTable, cost};
 use crate::plugins::wit;
-use crate::store::{ClaimedMember, Id, Reserved, SendOutcome, Settlement, Store, StoreResult};
+use crate::store::{ClaimedMember, Hold, Reserved, Store, StoreResult};
 
 /// The kind of channel a message goes out on, for pricing and rate defaults.
 pub fn kind_of(content: &wit::Content) -> ChannelKind {
@@ -34,14 +32,10 @@ pub fn price(prices: &PriceTable, content: &wit::Content) -> i64 {
     cost(prices, kind_of(content), body) as i64
 }
 
-/// A reservation held for one attempt: (tenant, campaign, credits).
-type Held = (Id, Id, i64);
-
 #[derive(Default)]
 pub struct Credits {
     /// Every tenant pays the default prices for now.
     prices: PriceTable,
-    held: Mutex<HashMap<(Id, i64), Held>>,
 }
 
 /// A send the tenant's credits cannot cover.
@@ -60,55 +54,19 @@ impl Credits {
         content: &wit::Content,
     ) -> StoreResult<Result<(), Short>> {
         let amount = price(&self.prices, content);
-        match store.reserve_credits(member.tenant_id, amount).await? {
-            Reserved::Unmetered => Ok(Ok(())),
-            Reserved::Held => {
-                self.held.lock().expect("credits lock").insert(
-                    (member.id, member.attempt),
-                    (member.tenant_id, member.campaign_id, amount),
-                );
-                Ok(Ok(()))
-            }
+        let hold = Hold {
+            tenant: member.tenant_id,
+            campaign: member.campaign_id,
+            member: member.id,
+            attempt: member.attempt,
+            amount,
+        };
+        match store.reserve_credits(hold).await? {
+            Reserved::Unmetered | Reserved::Held => Ok(Ok(())),
             Reserved::Insufficient { available } => Ok(Err(Short {
                 needed: amount,
                 available,
             })),
-        }
-    }
-
-    /// Settles the reservations of a batch of written outcomes. A failed
-    /// write keeps them for the next batch rather than lose them.
-    pub async fn settle(&self, store: &Store, outcomes: &[(ClaimedMember, SendOutcome)]) {
-        let settlements: Vec<((Id, i64), Settlement)> = {
-            let mut held = self.held.lock().expect("credits lock");
-            outcomes
-                .iter()
-                .filter_map(|(m, outcome)| {
-                    let key = (m.id, m.attempt);
-                    let (tenant, campaign, amount) = held.remove(&key)?;
-                    let charged = matches!(outcome, SendOutcome::Accepted { .. });
-                    Some((
-                        key,
-                        Settlement {
-                            tenant,
-                            campaign,
-                            amount,
-                            charged,
-                        },
-                    ))
-                })
-                .collect()
-        };
-        if settlements.is_empty() {
-            return;
-        }
-        let batch: Vec<Settlement> = settlements.iter().map(|(_, s)| *s).collect();
-        if let Err(e) = store.settle_credits(&batch).await {
-            tracing::error!(error = %e, sends = batch.len(), "settling credits failed; will retry with the next batch");
-            let mut held = self.held.lock().expect("credits lock");
-            for (key, s) in settlements {
-                held.insert(key, (s.tenant, s.campaign, s.amount));
-            }
         }
     }
 }

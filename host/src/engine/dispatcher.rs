@@ -258,7 +258,6 @@ async fn write_outcomes(engine: Arc<Engine>, mut done: mpsc::Receiver<Finished>)
                 }
             }
         };
-        engine.credits.settle(&engine.store, &batch).await;
         batch.clear();
         engine.complete_campaigns(&touched).await;
         // Retries due now (e.g. after a pause-worthy error) need a claim pass.

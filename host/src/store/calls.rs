@@ -137,6 +137,10 @@ pub(super) async fn apply_call(
     .await?;
     let event = format!("call ended: {}", detail.as_str());
     insert_events(tx, now, &[(tenant, member, status, event)]).await?;
+    if status == "failed" {
+        // Never reached: the journey's fallback message, if it has one.
+        super::journeys::after_failure(tx, tenant, member, now).await?;
+    }
     Ok(Some(campaign))
 }
 

@@ -1,5 +1,5 @@
-//! Tenant credits in the database: the balance, reservations made before a
-//! send, settlement after it, top-ups, and the ledger operators read.
+//! Tenant credits in the database: the balance, top-ups, and the ledger
+//! operators read (reservations and their settlement: `credit_holds`).
 //!
 //! The arithmetic is `domain::credits` (what a send costs; reserve/settle
 //! semantics); here each step is one conditional statement, so concurrent
@@ -8,8 +8,6 @@
 //!
 //! A tenant without a `tenant_credits` row is not metered (unlimited): its
 //! sends reserve nothing. The first top-up creates the row.
-
-use std::collections::BTreeMap;
 
 use serde::Serialize;
 use sqlx::Row;
@@ -54,27 +52,6 @@ pub struct LedgerEntry {
     pub balance_after: i64,
 }
 
-/// What a reservation attempt found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Reserved {
-    /// The tenant is not metered: nothing was held.
-    Unmetered,
-    /// `amount` moved from available to reserved.
-    Held,
-    /// Not enough available; nothing changed.
-    Insufficient { available: i64 },
-}
-
-/// The end of one reservation: charged (the provider took the message) or
-/// released (nothing went out).
-#[derive(Clone, Copy, Debug)]
-pub struct Settlement {
-    pub tenant: Id,
-    pub campaign: Id,
-    pub amount: i64,
-    pub charged: bool,
-}
-
 /// A top-up's result: the new balance and the campaigns it resumed.
 #[derive(Debug)]
 pub struct TopUp {
@@ -91,101 +68,6 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.map(|r| balance_from_row(&r)).unwrap_or_default())
-    }
-
-    /// Holds `amount` credits for one send, atomically: the statement that
-    /// subtracts also checks there is enough, so no interleaving of sends
-    /// can take the balance below zero.
-    pub async fn reserve_credits(&self, tenant: Id, amount: i64) -> StoreResult<Reserved> {
-        // A read first: unmetered tenants (the default) never take SQLite's
-        // write lock on the send path.
-        let available: Option<i64> =
-            sqlx::query_scalar("SELECT available FROM tenant_credits WHERE tenant_id = $1")
-                .bind(tenant)
-                .fetch_optional(&self.pool)
-                .await?;
-        let Some(available) = available else {
-            return Ok(Reserved::Unmetered);
-        };
-        if amount <= 0 {
-            return Ok(Reserved::Held);
-        }
-        let held: Option<i64> = sqlx::query_scalar(
-            "UPDATE tenant_credits SET available = available - $2, reserved = reserved + $2, \
-             updated_at = $3 WHERE tenant_id = $1 AND available >= $2 RETURNING available",
-        )
-        .bind(tenant)
-        .bind(amount)
-        .bind(now_ms())
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(match held {
-            Some(_) => Reserved::Held,
-            // Another send may have spent it since the read: report the
-            // figure as read, which is only informative.
-            None => Reserved::Insufficient { available },
-        })
-    }
-
-    /// Settles a batch of reservations in one transaction: charged ones
-    /// leave `reserved` for `charged` (one ledger row per campaign), released
-    /// ones go back to `available`.
-    pub async fn settle_credits(&self, settlements: &[Settlement]) -> StoreResult<()> {
-        if settlements.is_empty() {
-            return Ok(());
-        }
-        // tenant -> (released, charged, campaign -> (charged, messages))
-        type PerCampaign = BTreeMap<Id, (i64, i64)>;
-        let mut by_tenant: BTreeMap<Id, (i64, i64, PerCampaign)> = BTreeMap::new();
-        for s in settlements {
-            let t = by_tenant.entry(s.tenant).or_default();
-            if s.charged {
-                t.1 += s.amount;
-                let c = t.2.entry(s.campaign).or_default();
-                c.0 += s.amount;
-                c.1 += 1;
-            } else {
-                t.0 += s.amount;
-            }
-        }
-        let now = now_ms();
-        let mut tx = self.write_tx().await?;
-        for (tenant, (released, charged, campaigns)) in by_tenant {
-            let held = released + charged;
-            // Never below zero, should records disagree (an admin reset).
-            let available: Option<i64> = sqlx::query_scalar(
-                "UPDATE tenant_credits SET \
-                 reserved = CASE WHEN reserved > $2 THEN reserved - $2 ELSE 0 END, \
-                 available = available + $3, charged = charged + $4, updated_at = $5 \
-                 WHERE tenant_id = $1 RETURNING available",
-            )
-            .bind(tenant)
-            .bind(held)
-            .bind(released)
-            .bind(charged)
-            .bind(now)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some(available) = available else {
-                continue;
-            };
-            for (campaign, (amount, messages)) in campaigns {
-                sqlx::query(
-                    "INSERT INTO credit_ledger (tenant_id, at, kind, amount, campaign_id, \
-                     messages, balance_after) VALUES ($1, $2, 'charge', $3, $4, $5, $6)",
-                )
-                .bind(tenant)
-                .bind(now)
-                .bind(-amount)
-                .bind(campaign)
-                .bind(messages)
-                .bind(available)
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
-        tx.commit().await?;
-        Ok(())
     }
 
     /// Admin: adds `amount` credits (or takes them, if negative, never below

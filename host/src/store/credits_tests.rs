@@ -2,6 +2,7 @@
 //! `HERALD_SKIP_POSTGRES` is set (same convention as the e2e suite).
 
 use super::*;
+use crate::store::{Hold, Reserved, Settlement};
 
 /// A fresh store and the file or database behind it (dropped with the test).
 struct TestStore {
@@ -63,6 +64,17 @@ async fn backends() -> Vec<TestStore> {
     all
 }
 
+/// A reservation for `member`'s first attempt in campaign 7.
+fn hold(tenant: Id, member: Id, amount: i64) -> Hold {
+    Hold {
+        tenant,
+        campaign: 7,
+        member,
+        attempt: 1,
+        amount,
+    }
+}
+
 async fn tenant(store: &Store) -> Id {
     store
         .create_tenant("t", &crate::api::tenants::new_api_key())
@@ -79,32 +91,51 @@ async fn concurrent_reservations_never_overspend() {
         store.adjust_credits(tenant, 50, None).await.unwrap();
         // 100 sends of 3 credits race for 50: exactly 16 may win.
         let tasks: Vec<_> = (0..100)
-            .map(|_| {
+            .map(|member| {
                 let store = store.clone();
-                tokio::spawn(async move { store.reserve_credits(tenant, 3).await.unwrap() })
+                tokio::spawn(async move {
+                    (
+                        member,
+                        store
+                            .reserve_credits(hold(tenant, member, 3))
+                            .await
+                            .unwrap(),
+                    )
+                })
             })
             .collect();
-        let mut held = 0;
+        let mut held = Vec::new();
         for task in tasks {
             match task.await.unwrap() {
-                Reserved::Held => held += 1,
-                Reserved::Insufficient { .. } => {}
-                Reserved::Unmetered => panic!("metered tenant reported unmetered"),
+                (member, Reserved::Held) => held.push(member),
+                (_, Reserved::Insufficient { .. }) => {}
+                (_, Reserved::Unmetered) => panic!("metered tenant reported unmetered"),
             }
         }
-        assert_eq!(held, 16);
+        assert_eq!(held.len(), 16);
         let b = store.credit_balance(tenant).await.unwrap();
         assert_eq!((b.available, b.reserved, b.charged), (2, 48, 0));
 
-        // Settle: 10 accepted, 6 released; the released credits are free again.
-        let settle = |charged| Settlement {
-            tenant,
-            campaign: 7,
-            amount: 3,
-            charged,
-        };
-        let batch: Vec<_> = (0..16).map(|i| settle(i < 10)).collect();
+        // Settle: 10 accepted, 6 released; the released credits are free
+        // again. Settling the same sends again changes nothing, and a send
+        // that never held anything is ignored.
+        let batch: Vec<_> = held
+            .iter()
+            .enumerate()
+            .map(|(i, &member)| Settlement {
+                member,
+                attempt: 1,
+                charged: i < 10,
+            })
+            .collect();
         store.settle_credits(&batch).await.unwrap();
+        store.settle_credits(&batch).await.unwrap();
+        let stray = Settlement {
+            member: 1_000,
+            attempt: 1,
+            charged: true,
+        };
+        store.settle_credits(&[stray]).await.unwrap();
         let b = store.credit_balance(tenant).await.unwrap();
         assert_eq!((b.available, b.reserved, b.charged), (20, 0, 30));
         let ledger = store.credit_ledger(tenant, None, 10).await.unwrap();
@@ -126,15 +157,14 @@ async fn unmetered_tenants_reserve_nothing() {
     for t in backends().await {
         let tenant = tenant(&t.store).await;
         assert_eq!(
-            t.store.reserve_credits(tenant, 5).await.unwrap(),
+            t.store.reserve_credits(hold(tenant, 1, 5)).await.unwrap(),
             Reserved::Unmetered
         );
         assert!(!t.store.credit_balance(tenant).await.unwrap().metered);
         // Settling for a tenant without credits is a no-op, not an error.
         let s = Settlement {
-            tenant,
-            campaign: 1,
-            amount: 5,
+            member: 1,
+            attempt: 1,
             charged: true,
         };
         t.store.settle_credits(&[s]).await.unwrap();
@@ -157,7 +187,7 @@ async fn adjustments_never_go_below_zero() {
         let top = t.store.adjust_credits(tenant, -4, None).await.unwrap();
         assert_eq!(top.balance.available, 0);
         assert!(matches!(
-            t.store.reserve_credits(tenant, 1).await.unwrap(),
+            t.store.reserve_credits(hold(tenant, 1, 1)).await.unwrap(),
             Reserved::Insufficient { available: 0 }
         ));
         assert!(matches!(

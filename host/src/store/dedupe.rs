@@ -7,15 +7,19 @@ use super::{Id, StoreResult};
 
 /// Duplicate-outreach prevention at send time: a claimed member whose
 /// address another member of the tenant (any campaign) was sent to within
-/// the tenant's window is not sent. The member's own earlier steps
-/// (follow-ups, fallbacks) share its row, so they never count.
+/// the tenant's window is not sent, nor one whose address another member
+/// is being sent to right now: claimed earlier, or in the same claim with a
+/// lower id (so of two claimed together exactly one goes). The member's own
+/// earlier steps (follow-ups, fallbacks) share its row, so they never count.
 pub(super) const NOT_DUPLICATE: SendCheck = SendCheck {
     code: "duplicate_outreach",
     message: "the address was sent a message within the tenant's duplicate window",
     stops_when: "EXISTS (SELECT 1 FROM tenants t JOIN members o ON o.tenant_id = t.id \
         WHERE t.id = members.tenant_id AND t.duplicate_window_hours > 0 \
-        AND o.address = members.address AND o.id <> members.id AND o.sent_at IS NOT NULL \
-        AND o.sent_at > $1 - t.duplicate_window_hours * 3600000)",
+        AND o.address = members.address AND o.id <> members.id \
+        AND ((o.sent_at IS NOT NULL AND o.sent_at > $1 - t.duplicate_window_hours * 3600000) \
+          OR (o.status = 'sending' AND (o.updated_at < members.updated_at \
+            OR (o.updated_at = members.updated_at AND o.id < members.id)))))",
     event: "sent a message within the duplicate window",
     log: "sends skipped: duplicate outreach",
 };

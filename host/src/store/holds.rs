@@ -2,7 +2,8 @@
 //! claimed it, then found it may not go yet (its tenant is out of credits,
 //! its sender's rate limit is booked too far ahead). The member returns to
 //! `queued` as it was, the claim's attempt given back, so holding it costs
-//! none of its retries.
+//! none of its retries. The same happens to a claim whose campaign was
+//! paused or cancelled while it waited for its sender's turn.
 
 use super::members::insert_events;
 use super::{Id, Store, StoreResult, now_ms};
@@ -40,5 +41,17 @@ impl Store {
         }
         tx.commit().await?;
         Ok(changed > 0)
+    }
+
+    /// Whether `campaign` still sends: what a claim waiting for its turn
+    /// checks before it goes, so a pause stops it too.
+    pub async fn campaign_sends(&self, campaign: Id) -> StoreResult<bool> {
+        let sends: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM campaigns WHERE id = $1 AND status IN ('running', 'retrying')",
+        )
+        .bind(campaign)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(sends.is_some())
     }
 }

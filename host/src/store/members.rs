@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use sqlx::Row;
 
+use super::credit_holds::Settlement;
 pub(super) use super::member_events::{contact_values, insert_events};
 use super::send_checks::disqualify_claimed;
 use super::{Id, Store, StoreResult, now_ms, placeholders};
@@ -340,6 +341,7 @@ impl Store {
         let mut accepted = Vec::new();
         let mut sent_messages = Vec::new();
         let mut falling_back = Vec::new();
+        let mut settled = Vec::new();
         for (m, outcome) in outcomes {
             let retryable = matches!(
                 outcome,
@@ -418,6 +420,11 @@ impl Store {
                 falling_back.push((m.tenant_id, m.id));
             }
             if changed > 0 {
+                settled.push(Settlement {
+                    member: m.id,
+                    attempt: m.attempt,
+                    charged: status == MemberStatus::Sent,
+                });
                 let detail = match (pmid, message) {
                     (Some(id), _) => format!("accepted as {id}"),
                     (None, Some(msg)) => format!("{}: {msg}", code.unwrap_or("-")),
@@ -451,6 +458,9 @@ impl Store {
         for (tenant, pmid) in &accepted {
             self.apply_early_receipts(&mut tx, *tenant, pmid).await?;
         }
+        // With the outcomes, so a crash cannot leave credits reserved for a
+        // send whose outcome is written.
+        super::credit_holds::settle_outcomes(&mut tx, &settled).await?;
         tx.commit().await?;
         let mut campaigns: Vec<Id> = outcomes.iter().map(|(m, _)| m.campaign_id).collect();
         campaigns.sort_unstable();
@@ -496,7 +506,8 @@ impl Store {
 
     /// Members whose lease ran out while `sending` (their dispatcher died):
     /// the provider may have the message, so they become `unknown`, never
-    /// resent blindly. Returns the campaigns touched.
+    /// resent blindly, and their credit reservations are charged. Returns
+    /// the campaigns touched.
     pub async fn expire_leases(&self) -> StoreResult<Vec<Id>> {
         let now = now_ms();
         let mut tx = self.write_tx().await?;
@@ -514,6 +525,8 @@ impl Store {
             .map(|r| (r.get(0), r.get(1), "unknown", "lease expired".to_string()))
             .collect();
         insert_events(&mut tx, now, &events).await?;
+        let members: Vec<Id> = rows.iter().map(|r| r.get(1)).collect();
+        super::credit_holds::charge_unknown(&mut tx, &members).await?;
         tx.commit().await?;
         let mut campaigns: Vec<Id> = rows.iter().map(|r| r.get(2)).collect();
         campaigns.sort_unstable();

@@ -7,6 +7,9 @@ use sqlx::Row;
 use super::campaigns::windows_json;
 use super::{Id, Store, StoreError, StoreResult, now_ms};
 use crate::domain::campaign_spec::CampaignKind;
+use crate::domain::campaign_spec::CampaignSettings;
+use crate::domain::journey::Journey;
+use crate::domain::journey_timing::Shift;
 use crate::domain::lifecycle::Status;
 use crate::domain::send_window::CampaignWindows;
 
@@ -17,11 +20,15 @@ pub struct TimingEdit {
     pub windows: Option<CampaignWindows>,
     /// `Some(None)` removes the end date.
     pub ends_at: Option<Option<i64>>,
+    /// Follow-ups re-timed: the journey with its new gaps, and how the due
+    /// times of members already waiting move.
+    pub follow_ups: Option<(Journey, Vec<Shift>)>,
 }
 
 impl Store {
-    /// Changes the schedule and windows of a campaign still in `status`
-    /// (compare-and-set against concurrent changes).
+    /// Changes the schedule, windows and follow-up gaps of a campaign still
+    /// in `status` (compare-and-set against concurrent changes), in one
+    /// transaction: members waiting for a re-timed follow-up move with it.
     pub async fn edit_campaign_timing(
         &self,
         tenant: Id,
@@ -29,6 +36,7 @@ impl Store {
         status: Status,
         edit: &TimingEdit,
     ) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
         let changed = sqlx::query(
             "UPDATE campaigns SET \
              scheduled_at = CASE WHEN $1 THEN $2 ELSE scheduled_at END, \
@@ -45,7 +53,7 @@ impl Store {
         .bind(status.as_str())
         .bind(edit.ends_at.is_some())
         .bind(edit.ends_at.flatten())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
         if changed == 0 {
@@ -53,6 +61,16 @@ impl Store {
                 "the campaign changed status meanwhile; reload it".into(),
             ));
         }
+        if let Some((journey, shifts)) = &edit.follow_ups {
+            let moved = retime_follow_ups(&mut tx, id, journey, shifts).await?;
+            tracing::info!(
+                tenant,
+                campaign = id,
+                members_moved = moved,
+                "follow-ups re-timed"
+            );
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -83,4 +101,41 @@ impl Store {
         }
         Ok(started)
     }
+}
+
+/// Stores the journey's new gaps and moves the pending due times of members
+/// waiting for a re-timed follow-up. Answers how many members moved.
+async fn retime_follow_ups(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    campaign: Id,
+    journey: &Journey,
+    shifts: &[Shift],
+) -> StoreResult<u64> {
+    let raw: String = sqlx::query_scalar("SELECT settings_json FROM campaigns WHERE id = $1")
+        .bind(campaign)
+        .fetch_one(&mut **tx)
+        .await?;
+    // Stored by the API after validation; unreadable means a bug.
+    let mut settings: CampaignSettings =
+        serde_json::from_str(&raw).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    settings.journey = journey.clone();
+    sqlx::query("UPDATE campaigns SET settings_json = $1 WHERE id = $2")
+        .bind(serde_json::to_string(&settings).expect("settings serialise"))
+        .bind(campaign)
+        .execute(&mut **tx)
+        .await?;
+    let mut moved = 0;
+    for shift in shifts {
+        moved += sqlx::query(
+            "UPDATE members SET next_step_at = next_step_at + $1 \
+             WHERE campaign_id = $2 AND next_step = $3 AND next_step_at IS NOT NULL",
+        )
+        .bind(shift.delta_ms)
+        .bind(campaign)
+        .bind(shift.step.index())
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    }
+    Ok(moved)
 }
