@@ -189,6 +189,24 @@ fn receipts(sim: &Simulator, numbers: &[String]) -> Vec<u64> {
     at
 }
 
+/// Every member of `campaign` delivered on its first attempt (handed back
+/// members keep their attempts), nothing sent twice.
+async fn each_sent_once(sim: &Simulator, api: &Api, campaign: i64, members: u64) {
+    let stats = sim.stats();
+    assert_eq!(
+        (stats.accepted, stats.duplicates),
+        (members, 0),
+        "{stats:?}"
+    );
+    let members = api.all_members(campaign).await;
+    assert!(
+        members
+            .iter()
+            .all(|m| m["status"] == "delivered" && m["attempts"] == 1),
+        "{members:?}"
+    );
+}
+
 async fn channel_rate_limit_spaces_sends(backend: Backend) {
     let sim = Simulator::start(SimConfig::default()).await.unwrap();
     let herald = Herald::start(backend, &[]).await;
@@ -311,13 +329,7 @@ async fn rate_limit_backlog_waits_in_the_queue_not_on_a_lease(backend: Backend) 
     let herald = Herald::start(backend, &["--lease-secs", "2"]).await;
     let api = herald.new_tenant("acme").await;
     let channel = api.sim_channel(&sim, "twilio-sms").await;
-    let (status, c) = api
-        .patch(
-            &format!("/v1/channels/{channel}"),
-            json!({"rate_per_second": 4}),
-        )
-        .await;
-    assert_eq!(status, 200, "{c}");
+    api.set_rate(channel, 4).await;
     let numbers: Vec<String> = (0..12)
         .map(|i| format!("+1628555{:04}", 7000 + i))
         .collect();
@@ -328,15 +340,7 @@ async fn rate_limit_backlog_waits_in_the_queue_not_on_a_lease(backend: Backend) 
     api.wait_status(campaign, "completed", Duration::from_secs(30))
         .await;
 
-    let stats = sim.stats();
-    assert_eq!((stats.accepted, stats.duplicates), (12, 0), "{stats:?}");
-    let members = api.all_members(campaign).await;
-    assert!(
-        members
-            .iter()
-            .all(|m| m["status"] == "delivered" && m["attempts"] == 1),
-        "handed back members keep their attempts and none expired: {members:?}"
-    );
+    each_sent_once(&sim, &api, campaign, 12).await;
     let at = receipts(&sim, &numbers);
     for (i, start) in at.iter().enumerate() {
         let in_window = at[i..].iter().take_while(|t| **t < start + 1000).count();
@@ -356,13 +360,7 @@ async fn pause_stops_sends_waiting_for_their_turn(backend: Backend) {
     let herald = Herald::start(backend, &[]).await;
     let api = herald.new_tenant("acme").await;
     let channel = api.sim_channel(&sim, "twilio-sms").await;
-    let (status, c) = api
-        .patch(
-            &format!("/v1/channels/{channel}"),
-            json!({"rate_per_second": 2}),
-        )
-        .await;
-    assert_eq!(status, 200, "{c}");
+    api.set_rate(channel, 2).await;
     let numbers: Vec<String> = (0..12)
         .map(|i| format!("+1628555{:04}", 7100 + i))
         .collect();
@@ -393,14 +391,6 @@ async fn pause_stops_sends_waiting_for_their_turn(backend: Backend) {
     assert_eq!(status, 200, "{body}");
     api.wait_status(campaign, "completed", Duration::from_secs(30))
         .await;
-    let stats = sim.stats();
-    assert_eq!((stats.accepted, stats.duplicates), (12, 0), "{stats:?}");
-    let members = api.all_members(campaign).await;
-    assert!(
-        members
-            .iter()
-            .all(|m| m["status"] == "delivered" && m["attempts"] == 1),
-        "{members:?}"
-    );
+    each_sent_once(&sim, &api, campaign, 12).await;
 }
 both_backends!(pause_stops_sends_waiting_for_their_turn);

@@ -406,6 +406,17 @@ impl Api {
         body["id"].as_i64().expect("channel id")
     }
 
+    /// Sets a channel's rate limit (messages per second).
+    pub async fn set_rate(&self, channel: i64, per_second: u32) {
+        let (status, c) = self
+            .patch(
+                &format!("/v1/channels/{channel}"),
+                json!({ "rate_per_second": per_second }),
+            )
+            .await;
+        assert_eq!(status, 200, "{c}");
+    }
+
     /// Creates a list holding one contact per number.
     pub async fn list_with(&self, numbers: &[String]) -> i64 {
         let (status, list) = self.post("/v1/lists", json!({ "name": "audience" })).await;

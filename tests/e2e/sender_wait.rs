@@ -16,13 +16,7 @@ async fn second_campaign_waits_for_the_sender(backend: Backend) {
     let api = herald.new_tenant("acme").await;
     let channel = api.sim_channel(&sim, "twilio-sms").await;
     // 2 messages a second: the first campaign sends for about 2 s.
-    let (status, c) = api
-        .patch(
-            &format!("/v1/channels/{channel}"),
-            json!({"rate_per_second": 2}),
-        )
-        .await;
-    assert_eq!(status, 200, "{c}");
+    api.set_rate(channel, 2).await;
 
     let first: Vec<String> = (0..5).map(|i| format!("+1628555{:04}", 7000 + i)).collect();
     let second: Vec<String> = (0..3).map(|i| format!("+1628555{:04}", 7100 + i)).collect();

@@ -27,13 +27,7 @@ async fn thousand_member_campaign(backend: Backend) {
     let api = herald.new_tenant("acme").await;
     let channel = api.sim_channel(&sim, "twilio-sms").await;
     // Measures Herald's own throughput, not the default 100/s rate limit.
-    let (status, c) = api
-        .patch(
-            &format!("/v1/channels/{channel}"),
-            serde_json::json!({ "rate_per_second": 10_000 }),
-        )
-        .await;
-    assert_eq!(status, 200, "{c}");
+    api.set_rate(channel, 10_000).await;
     let numbers = thousand_numbers();
     let list = api.list_with(&numbers).await;
     let campaign = api

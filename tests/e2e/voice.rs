@@ -9,14 +9,16 @@ use herald_sim::{SimConfig, Simulator};
 use serde_json::json;
 
 use crate::both_backends;
-use crate::harness::{Backend, Herald};
+use crate::harness::{Api, Backend, Herald};
 use crate::support::{
     channel, create, forged_webhook_is_refused, list_of, refused, run, twilio_config,
 };
 
 const CALLER_ID: &str = "+14155550123";
 
-async fn voice_campaign(backend: Backend) {
+/// A simulator whose calls last 150 ms, a server, a tenant and its
+/// Twilio Voice channel.
+async fn voice_channel(backend: Backend) -> (Simulator, Herald, Api, i64) {
     let sim = Simulator::start(SimConfig {
         call_duration: Duration::from_millis(150),
         ..SimConfig::default()
@@ -27,6 +29,11 @@ async fn voice_campaign(backend: Backend) {
     let api = herald.new_tenant("acme").await;
     let (config, secrets) = twilio_config(&sim);
     let ch = channel(&api, "twilio-voice", "+15005550006", config, secrets).await;
+    (sim, herald, api, ch)
+}
+
+async fn voice_campaign(backend: Backend) {
+    let (sim, herald, api, ch) = voice_channel(backend).await;
 
     // 14 humans, 3 busy (…0004), 3 answering machines (…0005).
     let mut numbers: Vec<String> = (0..14)
@@ -144,16 +151,7 @@ both_backends!(voice_campaign);
 // on the tenant's SMS channel; a number that answered gets none. Voice
 // campaigns take no follow-ups.
 async fn failed_call_falls_back_to_sms(backend: Backend) {
-    let sim = Simulator::start(SimConfig {
-        call_duration: Duration::from_millis(150),
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap();
-    let herald = Herald::start(backend, &[]).await;
-    let api = herald.new_tenant("acme").await;
-    let (config, secrets) = twilio_config(&sim);
-    let ch = channel(&api, "twilio-voice", "+15005550006", config, secrets).await;
+    let (sim, _herald, api, ch) = voice_channel(backend).await;
     let sms = api.sim_channel(&sim, "twilio-sms").await;
     let (human, busy) = ("+14155557290", "+16285000004");
     let list = list_of(
