@@ -112,6 +112,27 @@ async fn campaign_snapshots_its_template(backend: Backend) {
     })
     .await;
     assert_eq!(sms_to(&sim, phone)[1], "Reminder v3");
+
+    // A draft whose follow-up gaps are set by hand no longer follows the
+    // template: going live keeps the gaps it was given.
+    let draft = create(
+        &api,
+        json!({ "name": "d", "channel_id": sms, "list_id": list, "message_template_id": tid }),
+    )
+    .await;
+    let (status, c) = api
+        .patch(
+            &format!("/v1/campaigns/{draft}/schedule"),
+            json!({ "follow_up_days": [5] }),
+        )
+        .await;
+    assert_eq!(status, 200, "{c}");
+    assert!(c["message_template_id"].is_null(), "{c}");
+    let (status, c) = api
+        .post_empty(&format!("/v1/campaigns/{draft}/start"))
+        .await;
+    assert_eq!(status, 200, "{c}");
+    assert_eq!(c["follow_ups"][0]["after_days"], 5, "{c}");
 }
 
 both_backends!(campaign_snapshots_its_template);

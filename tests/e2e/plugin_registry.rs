@@ -107,6 +107,8 @@ async fn hot_reload_under_load_loses_nothing(backend: Backend) {
 
     let api = herald.new_tenant("acme").await;
     let channel = api.sim_channel(&sim, "twilio-sms").await;
+    // As fast as Herald goes: the swaps land among many calls in flight.
+    api.set_rate(channel, 10_000).await;
     let numbers: Vec<String> = (0..10_000)
         .map(|i| format!("+1303{:03}{:04}", 300 + i / 1000, 1000 + i % 1000))
         .collect();
@@ -124,6 +126,9 @@ async fn hot_reload_under_load_loses_nothing(backend: Backend) {
         while sim.stats().accepted < 2_000 * (k as u64 + 1) {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+        // The new version serves calls from some instant between the
+        // request and its answer: (asked, answered, version).
+        let asked = now_ms();
         let (status, body) = admin
             .post(
                 "/v1/admin/plugins/twilio-sms/activate",
@@ -131,7 +136,7 @@ async fn hot_reload_under_load_loses_nothing(backend: Backend) {
             )
             .await;
         assert_eq!(status, 204, "{body}");
-        swaps.push((now_ms(), version));
+        swaps.push((asked, now_ms(), version));
     }
     let started = Instant::now();
     api.wait_status(campaign, "completed", Duration::from_secs(180))
@@ -149,7 +154,8 @@ async fn hot_reload_under_load_loses_nothing(backend: Backend) {
     // version), every send carries the new version's marker.
     let grace = 2_000;
     let messages = sim.messages();
-    for (i, (at, version)) in swaps.iter().enumerate() {
+    for (i, (_, at, version)) in swaps.iter().enumerate() {
+        // Up to the moment the next swap was asked for.
         let until = swaps.get(i + 1).map(|s| s.0).unwrap_or(u64::MAX);
         let window: Vec<_> = messages
             .iter()

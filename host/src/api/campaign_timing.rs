@@ -112,6 +112,17 @@ pub async fn write(
         .store
         .edit_campaign_timing(tenant.id, campaign.id, campaign.status, edit)
         .await?;
+    if edit.follow_ups.is_some()
+        && campaign.status == Status::Draft
+        && campaign.message_template_id.is_some()
+    {
+        // Gaps set by hand: going live must not overwrite them with the
+        // template's sequence (as for content edited by hand).
+        state
+            .store
+            .detach_campaign_template(tenant.id, campaign.id)
+            .await?;
+    }
     tracing::info!(
         tenant = tenant.id,
         campaign = campaign.id,

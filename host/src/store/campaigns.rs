@@ -314,15 +314,29 @@ impl Store {
             .filter(|s| !s.is_done())
             .map(|s| format!("'{}'", s.as_str()))
             .collect();
-        let sql = format!(
-            "UPDATE campaigns SET status = 'completed', status_cause = NULL, finished_at = $1 \
-             WHERE id = $2 AND status IN ({from}) AND execution_mode = 'manual' AND NOT EXISTS \
-             (SELECT 1 FROM members WHERE campaign_id = $2 \
-              AND (status IN ({}) OR next_step IS NOT NULL))",
+        let unfinished = format!(
+            "SELECT campaign_id FROM members WHERE campaign_id = $2 \
+             AND (status IN ({}) OR next_step IS NOT NULL)",
             pending.join(", ")
         );
+        let sql = format!(
+            "UPDATE campaigns SET status = 'completed', status_cause = NULL, finished_at = $1 \
+             WHERE id = $2 AND status IN ({from}) AND execution_mode = 'manual' \
+             AND NOT EXISTS ({unfinished})"
+        );
+        // Asked first without writing: while a campaign sends, the answer is
+        // almost always "not yet", and on SQLite the UPDATE would wait for
+        // the write lock the dispatcher needs.
+        let busy = format!("{unfinished} LIMIT 1").replace("$2", "$1");
         let mut completed = Vec::new();
         for &id in candidates {
+            let unfinished: Option<i64> = sqlx::query_scalar(&busy)
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+            if unfinished.is_some() {
+                continue;
+            }
             let changed = sqlx::query(&sql)
                 .bind(now_ms())
                 .bind(id)

@@ -47,7 +47,7 @@ impl Store {
     /// checks before it goes, so a pause stops it too.
     pub async fn campaign_sends(&self, campaign: Id) -> StoreResult<bool> {
         let sends: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM campaigns WHERE id = $1 AND status IN ('running', 'retrying')",
+            "SELECT id FROM campaigns WHERE id = $1 AND status IN ('running', 'retrying')",
         )
         .bind(campaign)
         .fetch_optional(&self.pool)
