@@ -394,3 +394,46 @@ async fn pause_stops_sends_waiting_for_their_turn(backend: Backend) {
     each_sent_once(&sim, &api, campaign, 12).await;
 }
 both_backends!(pause_stops_sends_waiting_for_their_turn);
+
+/// Two instances on one PostgreSQL database both send a campaign through a
+/// channel limited to 10/s: together they keep to it (each takes half).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_share_a_senders_rate() {
+    if crate::harness::skip_postgres() {
+        return;
+    }
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    // Four sends in flight each: both instances keep claiming, and each
+    // waits for its own limiter's slots.
+    let flags = ["--max-in-flight", "4"];
+    let a = Herald::start(Backend::Postgres, &flags).await;
+    let _b = a.second_instance(&flags).await;
+    let api = a.new_tenant("acme").await;
+    let channel = api.sim_channel(&sim, "twilio-sms").await;
+    api.set_rate(channel, 10).await;
+    // Heartbeats come every second: both have counted both.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let numbers: Vec<String> = (0..40)
+        .map(|i| format!("+1628555{:04}", 7200 + i))
+        .collect();
+    let list = api.list_with(&numbers).await;
+    let campaign = api.campaign(channel, list, "Hello").await;
+    api.post_empty(&format!("/v1/campaigns/{campaign}/start"))
+        .await;
+    api.wait_status(campaign, "completed", Duration::from_secs(60))
+        .await;
+
+    each_sent_once(&sim, &api, campaign, 40).await;
+    let at = receipts(&sim, &numbers);
+    let span = at[39] - at[0];
+    assert!(span >= 3400, "40 messages at 10/s took only {span} ms");
+    // Each instance's 5/s may gain one at a window's edge from timing
+    // jitter; unshared, the two would put about 20 in a second.
+    for (i, start) in at.iter().enumerate() {
+        let in_window = at[i..].iter().take_while(|t| **t < start + 1000).count();
+        assert!(
+            in_window <= 12,
+            "{in_window} messages within 1 s from {start}: {at:?}"
+        );
+    }
+}

@@ -10,6 +10,7 @@ mod dispatcher;
 mod faults;
 mod import_jobs;
 pub mod import_reader;
+mod instances;
 mod opt_out;
 mod outcome;
 mod provider_errors;
@@ -56,7 +57,12 @@ impl Default for EngineConfig {
     fn default() -> Self {
         Self {
             public_url: "http://127.0.0.1:8080".into(),
-            instance_id: format!("herald-{}", std::process::id()),
+            // The pid alone may repeat on another host sharing the database.
+            instance_id: format!(
+                "herald-{}-{:08x}",
+                std::process::id(),
+                rand::random::<u32>()
+            ),
             batch_size: 100,
             max_in_flight: 128,
             lease: Duration::from_secs(300),
@@ -106,6 +112,7 @@ impl Engine {
         tokio::spawn(replies::run(self.clone()));
         tokio::spawn(scheduler::run(self.clone()));
         tokio::spawn(faults::run(self.clone()));
+        tokio::spawn(instances::run(self.clone()));
     }
 
     /// A channel was edited: the next send reads it afresh (other instances

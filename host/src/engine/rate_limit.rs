@@ -7,11 +7,12 @@
 //! of it so waiting sends go in claim order without a thundering herd. When
 //! the provider answers "rate limited, retry after N", the whole sender
 //! pauses for N, not only the member that got the answer: the next sends
-//! would be refused too.
+//! would be refused too. Several Herald processes on one database split
+//! each sender's rate equally between them.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -84,12 +85,36 @@ impl Drop for Waiting<'_> {
     }
 }
 
-#[derive(Default)]
+/// This instance's share of a sender's `rate` when `instances` Herald
+/// processes send through it: an equal part, rounded down so together they
+/// stay within the rate, and never nothing (a rate below the number of
+/// instances is then exceeded by at most one message per second each).
+pub fn share_of(rate: u32, instances: u32) -> u32 {
+    (rate / instances.max(1)).max(1)
+}
+
 pub struct RateLimits {
     senders: Mutex<HashMap<SenderKey, Arc<Sender>>>,
+    /// Herald processes sharing the database (see `engine::instances`).
+    instances: AtomicU32,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self {
+            senders: Mutex::default(),
+            instances: AtomicU32::new(1),
+        }
+    }
 }
 
 impl RateLimits {
+    /// How many instances share every sender from now on; true if that
+    /// changed.
+    pub fn set_instances(&self, n: u32) -> bool {
+        self.instances.swap(n.max(1), Ordering::Relaxed) != n.max(1)
+    }
+
     fn sender(&self, key: &SenderKey, rate: u32) -> Arc<Sender> {
         let mut senders = self.senders.lock().expect("rate lock");
         match senders.get(key) {
@@ -115,6 +140,7 @@ impl RateLimits {
         max_wait: Duration,
     ) -> Result<(), Duration> {
         let Some(rate) = rate else { return Ok(()) };
+        let rate = share_of(rate, self.instances.load(Ordering::Relaxed));
         let sender = self.sender(key, rate);
         let ahead = sender.waiting.fetch_add(1, Ordering::Relaxed);
         let _waiting = Waiting(&sender.waiting);
@@ -162,6 +188,37 @@ mod tests {
 
     fn key() -> SenderKey {
         (1, "+15005550006".into())
+    }
+
+    proptest::proptest! {
+        // Together the instances never exceed the sender's rate (unless it
+        // is below their number), and each gets at least one per second.
+        #[test]
+        fn shares_add_up_to_at_most_the_rate(rate in 1u32..20_000, instances in 1u32..64) {
+            let share = share_of(rate, instances);
+            proptest::prop_assert!(share >= 1);
+            if rate >= instances {
+                proptest::prop_assert!(share * instances <= rate);
+                // Rounding loses less than one message per instance.
+                proptest::prop_assert!(rate - share * instances < instances);
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_second_instance_halves_each_share() {
+        let limits = RateLimits::default();
+        assert!(limits.set_instances(2));
+        assert!(!limits.set_instances(2));
+        let start = std::time::Instant::now();
+        // 20/s on one sender shared by two instances: 10/s here.
+        for _ in 0..4 {
+            limits
+                .wait_turn(&key(), Some(20), Duration::from_secs(10))
+                .await
+                .unwrap();
+        }
+        assert!(start.elapsed() >= Duration::from_millis(290));
     }
 
     #[tokio::test]

@@ -23,6 +23,7 @@ mod enrolment;
 mod holds;
 mod import_batch;
 mod imports;
+mod instances;
 mod journeys;
 mod lifecycle;
 mod media;
