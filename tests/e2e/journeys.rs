@@ -9,9 +9,8 @@ use serde_json::{Value, json};
 
 use crate::both_backends;
 use crate::harness::{Api, Backend, Herald, twilio_inbound};
-use crate::support::{channel, create, eventually, list_of, refused};
+use crate::support::{channel, create, eventually, list_of, refused, whatsapp_channel};
 
-const PHONE_NUMBER_ID: &str = "109876543210";
 /// 10:00 in San Francisco (the contacts' numbers): inside quiet hours.
 const MORNING: &str = "2026-03-10T17:00:00Z";
 const DAY: i64 = 24 * 3600;
@@ -61,18 +60,8 @@ async fn start(api: &Api, campaign: i64) {
     assert_eq!(status, 200, "{body}");
 }
 
-async fn whatsapp_channel(api: &Api, sim: &Simulator, herald: &Herald) -> i64 {
-    let cfg = sim.config();
-    let ch = channel(
-        api,
-        "whatsapp-cloud",
-        PHONE_NUMBER_ID,
-        json!({ "waba-id": cfg.whatsapp_waba_id, "base-url": sim.base_url() }),
-        json!({ "access-token": cfg.whatsapp_access_token, "app-secret": cfg.whatsapp_app_secret,
-                "verify-token": "verify-me" }),
-    )
-    .await;
-    sim.set_webhook_url("whatsapp", &format!("{}/webhooks/{ch}", herald.base));
+async fn synced_whatsapp_channel(api: &Api, sim: &Simulator, herald: &Herald) -> i64 {
+    let ch = whatsapp_channel(api, sim, herald).await;
     let (status, body) = api
         .post_empty(&format!("/v1/channels/{ch}/templates/sync"))
         .await;
@@ -89,7 +78,7 @@ async fn fallback_on_another_channel(backend: Backend) {
     let mut herald = Herald::start(backend, &[]).await;
     herald.set_clock(MORNING).await;
     let api = herald.new_tenant("acme").await;
-    let wa = whatsapp_channel(&api, &sim, &herald).await;
+    let wa = synced_whatsapp_channel(&api, &sim, &herald).await;
     let sms = api.sim_channel(&sim, "twilio-sms").await;
     // …0002: accepted by Meta, then failed 131026 "message undeliverable".
     let (reached, undeliverable) = ("+14155557101", "+14155570002");

@@ -156,3 +156,23 @@ pub fn signature_valid(secret: &str, header: &str, body: &[u8]) -> bool {
     mac.update(body);
     hex::encode(mac.finalize().into_bytes()) == v1
 }
+
+/// The WhatsApp Cloud phone number id of the simulator's test business.
+pub const PHONE_NUMBER_ID: &str = "109876543210";
+
+/// A WhatsApp Cloud channel on the simulator, its webhooks pointed at
+/// `herald` (templates not yet synced).
+pub async fn whatsapp_channel(api: &Api, sim: &Simulator, herald: &Herald) -> i64 {
+    let cfg = sim.config();
+    let ch = channel(
+        api,
+        "whatsapp-cloud",
+        PHONE_NUMBER_ID,
+        json!({ "waba-id": cfg.whatsapp_waba_id, "base-url": sim.base_url() }),
+        json!({ "access-token": cfg.whatsapp_access_token, "app-secret": cfg.whatsapp_app_secret,
+                "verify-token": "verify-me" }),
+    )
+    .await;
+    sim.set_webhook_url("whatsapp", &format!("{}/webhooks/{ch}", herald.base));
+    ch
+}

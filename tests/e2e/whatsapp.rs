@@ -10,27 +10,15 @@ use serde_json::json;
 use crate::both_backends;
 use crate::harness::{Backend, Herald};
 use crate::support::{
-    ReplyReceiver, channel, create, eventually, forged_webhook_is_refused, list_of, refused, run,
-    signature_valid,
+    PHONE_NUMBER_ID, ReplyReceiver, create, eventually, forged_webhook_is_refused, list_of,
+    refused, run, signature_valid, whatsapp_channel,
 };
-
-const PHONE_NUMBER_ID: &str = "109876543210";
 
 async fn whatsapp_template_campaign(backend: Backend) {
     let sim = Simulator::start(SimConfig::default()).await.unwrap();
     let herald = Herald::start(backend, &[]).await;
     let api = herald.new_tenant("acme").await;
-    let cfg = sim.config();
-    let ch = channel(
-        &api,
-        "whatsapp-cloud",
-        PHONE_NUMBER_ID,
-        json!({ "waba-id": cfg.whatsapp_waba_id, "base-url": sim.base_url() }),
-        json!({ "access-token": cfg.whatsapp_access_token, "app-secret": cfg.whatsapp_app_secret,
-                "verify-token": "verify-me" }),
-    )
-    .await;
-    sim.set_webhook_url("whatsapp", &format!("{}/webhooks/{ch}", herald.base));
+    let ch = whatsapp_channel(&api, &sim, &herald).await;
 
     let (status, templates) = api
         .post_empty(&format!("/v1/channels/{ch}/templates/sync"))
