@@ -329,10 +329,13 @@ async fn cancel_stops_at_a_batch_boundary(backend: Backend) {
     let herald = Herald::start(backend, &[]).await;
     let api = herald.new_tenant("acme").await;
     let list = new_list(&api).await;
+    // Large enough (about 25 MB) that the import is still running when the
+    // cancel arrives, however fast the machine writes.
+    const ROWS: usize = 400_000;
     let (_, job) = api
         .post_csv(
             &format!("/v1/lists/{list}/imports"),
-            generated_file(120_000, 0).into(),
+            generated_file(ROWS, 0).into(),
         )
         .await;
     let id = job["id"].as_i64().unwrap();
@@ -350,7 +353,7 @@ async fn cancel_stops_at_a_batch_boundary(backend: Backend) {
     let (_, job) = api.get(&format!("/v1/imports/{id}")).await;
     assert_eq!(job["status"], "cancelled");
     let imported = job["counts"]["imported"].as_i64().unwrap();
-    assert!(imported < 120_000, "{job}");
+    assert!(imported < ROWS as i64, "{job}");
     assert_eq!(list_size(&api, list).await, imported);
     let (status, _) = api.post_empty(&format!("/v1/imports/{id}/cancel")).await;
     assert_eq!(status, 409, "a finished import cannot be cancelled again");

@@ -491,6 +491,18 @@ async fn live_follow_ups_can_be_re_timed(backend: Backend) {
             "follow_ups": [{ "after_days": 2, "body": "F1" }, { "after_days": 3, "body": "F2" }] }),
     )
     .await;
+    // Gaps come in one place or the other.
+    let (status, body) = api
+        .patch(
+            &format!("/v1/campaigns/{id}"),
+            json!({ "follow_ups": [{ "after_days": 1, "body": "F" }], "follow_up_days": [2] }),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["field"].clone()),
+        (422, json!("follow_up_days")),
+        "{body}"
+    );
     start(&api, id).await;
     eventually("first delivered", Duration::from_secs(10), || async {
         member(&api, id, number).await["status"] == "delivered"

@@ -205,6 +205,12 @@ pub async fn edit(
             editable_fields: Some(refused.editable),
         });
     }
+    if patch.contains_key("follow_ups") && patch.contains_key("follow_up_days") {
+        return Err(ApiError::invalid(
+            "follow_up_days",
+            "give the gaps either in `follow_ups` (their `after_days`) or here, not both",
+        ));
+    }
     // Checked before anything is written, so a bad schedule changes nothing.
     let timing = if fields.contains(&Field::Schedule) {
         let keys: Map<String, Value> = patch

@@ -75,7 +75,8 @@ pub struct TenantSettings {
     pub duplicate_window_hours: Option<i64>,
     /// On: a contact active in another live campaign of the tenant is not
     /// enrolled when a campaign starts or takes contacts (its member shows
-    /// `disqualified`, `active_in_other_campaign`). Off by default.
+    /// `disqualified`, `active_in_other_campaign`). On for new tenants;
+    /// off lets campaigns overlap on a contact.
     pub one_campaign_per_contact: Option<bool>,
 }
 

@@ -146,6 +146,8 @@ pub(super) async fn settle_holds(
         "DELETE FROM credit_holds WHERE {which} \
          RETURNING member_id, attempt, tenant_id, campaign_id, amount"
     ))
+    // Not prepared: the literal list makes each statement one of a kind.
+    .persistent(false)
     .fetch_all(&mut **tx)
     .await?;
     if rows.is_empty() {

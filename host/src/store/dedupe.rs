@@ -35,9 +35,8 @@ pub(super) async fn disqualify_active_elsewhere(
     contacts: Option<&[Id]>,
     now: i64,
 ) -> StoreResult<u64> {
-    // Off unless the tenant turned it on: the check below looks at every
-    // new member (2 s for a 10,000-member start on PostgreSQL), so it runs
-    // only for tenants who asked for it.
+    // Skipped for tenants who turned the rule off: the check below looks at
+    // every new member.
     let on: i64 = sqlx::query_scalar(
         "SELECT t.one_campaign_per_contact FROM tenants t \
          JOIN campaigns k ON k.tenant_id = t.id WHERE k.id = $1",

@@ -25,7 +25,7 @@ pub struct Tenant {
     /// this many hours is not sent (`duplicate_outreach`); 0 = off.
     pub duplicate_window_hours: i64,
     /// A contact active in one live campaign is not enrolled in another
-    /// (`active_in_other_campaign`); off by default.
+    /// (`active_in_other_campaign`); on for new tenants (seed 003's rule).
     pub one_campaign_per_contact: bool,
 }
 
@@ -45,7 +45,8 @@ impl Store {
     pub async fn create_tenant(&self, name: &str, api_key: &str) -> StoreResult<Tenant> {
         let now = now_ms();
         let id: Id = sqlx::query_scalar(
-            "INSERT INTO tenants (name, api_key_hash, created_at) VALUES ($1, $2, $3) RETURNING id",
+            "INSERT INTO tenants (name, api_key_hash, created_at, one_campaign_per_contact) \
+             VALUES ($1, $2, $3, 1) RETURNING id",
         )
         .bind(name)
         .bind(hash_key(api_key))
@@ -64,7 +65,7 @@ impl Store {
                 end: "21:00".into(),
             },
             duplicate_window_hours: 0,
-            one_campaign_per_contact: false,
+            one_campaign_per_contact: true,
         })
     }
 
