@@ -128,7 +128,7 @@ pub async fn write(
         campaign = campaign.id,
         scheduled_at = ?edit.scheduled_at,
         ends_at = ?edit.ends_at,
-        follow_up_days = ?edit.follow_ups.as_ref().map(|(j, _)| j.follow_ups.iter().map(|s| s.after_days).collect::<Vec<_>>()),
+        follow_up_days = ?edit.follow_ups.as_ref().map(|(j, _)| j.follow_ups.iter().filter_map(|s| s.after_days).collect::<Vec<_>>()),
         "campaign schedule edited"
     );
     Ok(())

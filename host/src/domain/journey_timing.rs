@@ -35,7 +35,8 @@ pub fn retime(journey: &Journey, days: &[i64]) -> Result<(Journey, Vec<Shift>), 
         return Err(RetimeError {
             field: "follow_up_days".into(),
             message: format!(
-                "{} values for {count} follow-ups; give one number of days per follow-up, in order",
+                "{} values, but the campaign has {count} follow-up(s): give one number of days \
+                 per follow-up, in order",
                 days.len()
             ),
         });
