@@ -60,6 +60,17 @@ async fn start(api: &Api, campaign: i64) {
     assert_eq!(status, 200, "{body}");
 }
 
+/// A simulator, a server whose clock reads [`MORNING`], a tenant and its
+/// SMS channel.
+async fn sms_at_morning(backend: Backend) -> (Simulator, Herald, Api, i64) {
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    let mut herald = Herald::start(backend, &[]).await;
+    herald.set_clock(MORNING).await;
+    let api = herald.new_tenant("acme").await;
+    let sms = api.sim_channel(&sim, "twilio-sms").await;
+    (sim, herald, api, sms)
+}
+
 async fn synced_whatsapp_channel(api: &Api, sim: &Simulator, herald: &Herald) -> i64 {
     let ch = whatsapp_channel(api, sim, herald).await;
     let (status, body) = api
@@ -344,11 +355,7 @@ both_backends!(follow_up_unless_replied);
 // STOP cancels the pending follow-up: the only further message is the one
 // opt-out confirmation.
 async fn stop_cancels_follow_ups(backend: Backend) {
-    let sim = Simulator::start(SimConfig::default()).await.unwrap();
-    let mut herald = Herald::start(backend, &[]).await;
-    herald.set_clock(MORNING).await;
-    let api = herald.new_tenant("acme").await;
-    let sms = api.sim_channel(&sim, "twilio-sms").await;
+    let (sim, mut herald, api, sms) = sms_at_morning(backend).await;
     let number = "+14155557303";
     let id = sms_campaign_with_follow_up(&api, sms, &[number]).await;
     start(&api, id).await;
@@ -385,11 +392,7 @@ both_backends!(stop_cancels_follow_ups);
 // send; a contact without the follow-up channel's address skips it, and
 // the campaign completes once no journey has anything left.
 async fn follow_up_waits_for_quiet_hours_and_skips_without_address(backend: Backend) {
-    let sim = Simulator::start(SimConfig::default()).await.unwrap();
-    let mut herald = Herald::start(backend, &[]).await;
-    herald.set_clock(MORNING).await;
-    let api = herald.new_tenant("acme").await;
-    let sms = api.sim_channel(&sim, "twilio-sms").await;
+    let (sim, mut herald, api, sms) = sms_at_morning(backend).await;
     let cfg = sim.config();
     let mail = channel(
         &api,
@@ -478,11 +481,7 @@ both_backends!(follow_up_waits_for_quiet_hours_and_skips_without_address);
 // steps are planned with their new gap (3 -> 1 day), and their content
 // stays as it went live.
 async fn live_follow_ups_can_be_re_timed(backend: Backend) {
-    let sim = Simulator::start(SimConfig::default()).await.unwrap();
-    let mut herald = Herald::start(backend, &[]).await;
-    herald.set_clock(MORNING).await;
-    let api = herald.new_tenant("acme").await;
-    let sms = api.sim_channel(&sim, "twilio-sms").await;
+    let (sim, mut herald, api, sms) = sms_at_morning(backend).await;
     let number = "+14155557501";
     let list = list_of(&api, vec![json!({ "phone": number })]).await;
     let id = create(
