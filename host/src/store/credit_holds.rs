@@ -99,7 +99,8 @@ impl Store {
     }
 
     /// Settles a batch of reservations in one transaction (see
-    /// [`settle_outcomes`]).
+    /// [`settle_outcomes`]); the engine settles inside its outcome write.
+    #[cfg(test)]
     pub async fn settle_credits(&self, settlements: &[Settlement]) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
         settle_outcomes(&mut tx, settlements).await?;
