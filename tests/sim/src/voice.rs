@@ -294,7 +294,9 @@ async fn lifecycle(shared: Arc<Shared>, message: ReceivedMessage, epoch: u64) {
 async fn run_call(shared: &Arc<Shared>, message: &ReceivedMessage, epoch: u64) -> Option<()> {
     let call = message.call.clone()?;
     let delay = shared.config.callback_delay;
-    let _in_progress = InProgress::start(shared, &message.from, epoch);
+    // Ended before the final `completed` callback: a client that reads the
+    // stats on that callback sees the call over, as it is on Twilio.
+    let in_progress = InProgress::start(shared, &message.from, epoch);
     for step in [("initiated", "initiated"), ("ringing", "ringing")] {
         tokio::time::sleep(delay).await;
         progress(shared, message, epoch, step, &[]).await?;
@@ -310,6 +312,7 @@ async fn run_call(shared: &Arc<Shared>, message: &ReceivedMessage, epoch: u64) -
     if let Some(status) = unanswered {
         update(shared, &message.sid, epoch, |c| c.duration_secs = Some(0))?;
         let extra = [("CallDuration", "0".to_owned())];
+        drop(in_progress);
         return progress(shared, message, epoch, ("completed", status), &extra).await;
     }
     let answered_by = call.machine_detection.as_deref().map(|mode| match who {
@@ -349,6 +352,7 @@ async fn run_call(shared: &Arc<Shared>, message: &ReceivedMessage, epoch: u64) -
     })?;
     let mut extra = vec![("CallDuration", secs.to_string())];
     extra.extend(answered_by.map(|by| ("AnsweredBy", by.to_owned())));
+    drop(in_progress);
     progress(shared, message, epoch, ("completed", "completed"), &extra).await
 }
 
