@@ -7,6 +7,7 @@ pub mod clock;
 pub mod domain;
 pub mod engine;
 pub mod kit;
+pub mod metrics;
 pub mod plugins;
 pub mod store;
 

@@ -16,6 +16,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(start) = args.test_clock {
         crate::clock::enable_test_clock(start.as_millisecond());
     }
+    crate::metrics::install();
     let store = Store::connect(&args.database_url).await?;
     tracing::info!(database = %redact(&args.database_url), backend = ?store.backend(), "database ready");
 

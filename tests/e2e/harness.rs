@@ -192,13 +192,40 @@ pub struct Herald {
     db: TestDb,
 }
 
+/// Log lines a server wrote (JSON, one event each), for tests that read
+/// what the server did (e.g. which SQL it ran).
+pub type LogLines = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
 impl Herald {
     pub async fn start(backend: Backend, extra: &[&str]) -> Self {
         let db = TestDb::new(backend).await;
         Self::start_on(db, "127.0.0.1:0", extra).await
     }
 
+    /// Starts a server logging JSON lines under the `RUST_LOG` filter
+    /// `filter`, and collects them.
+    pub async fn start_logging(backend: Backend, filter: &str) -> (Self, LogLines) {
+        let db = TestDb::new(backend).await;
+        let lines = LogLines::default();
+        let herald = Self::launch(db, "127.0.0.1:0", &["--log-json"], Some((filter, lines.clone()))).await;
+        (herald, lines)
+    }
+
+    /// The database URL the server runs on (for tests that inspect it).
+    pub fn database_url(&self) -> &str {
+        &self.db.url
+    }
+
     async fn start_on(db: TestDb, listen: &str, extra: &[&str]) -> Self {
+        Self::launch(db, listen, extra, None).await
+    }
+
+    async fn launch(
+        db: TestDb,
+        listen: &str,
+        extra: &[&str],
+        capture: Option<(&str, LogLines)>,
+    ) -> Self {
         let plugins = plugins_dir();
         let clock = jiff::Timestamp::from_millisecond(real_now_ms() + db.clock_offset_ms)
             .unwrap()
@@ -217,12 +244,29 @@ impl Herald {
             .args(extra)
             .env(
                 "RUST_LOG",
-                std::env::var("HERALD_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+                match &capture {
+                    Some((filter, _)) => filter.to_string(),
+                    None => std::env::var("HERALD_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+                },
             )
             .stdout(Stdio::piped())
+            .stderr(if capture.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::inherit()
+            })
             .kill_on_drop(true)
             .spawn()
             .expect("starting herald");
+        if let Some((_, lines)) = capture {
+            let stderr = child.stderr.take().expect("piped stderr");
+            tokio::spawn(async move {
+                let mut reader = BufReader::new(stderr).lines();
+                while let Ok(Some(line)) = reader.next_line().await {
+                    lines.lock().unwrap().push(line);
+                }
+            });
+        }
         let stdout = child.stdout.take().expect("piped stdout");
         let mut lines = BufReader::new(stdout).lines();
         let base = tokio::time::timeout(Duration::from_secs(60), async {

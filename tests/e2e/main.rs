@@ -6,6 +6,7 @@ mod support;
 
 mod plugin_registry;
 mod provider_errors;
+mod query_plans;
 
 mod crash;
 mod credits;

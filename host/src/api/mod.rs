@@ -92,6 +92,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::disable());
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
         .route(
             "/openapi.json",
             get(|| async { axum::Json(openapi::ApiDoc::openapi()) }),
@@ -247,4 +248,20 @@ pub fn router(state: AppState) -> Router {
         }))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Prometheus text format, for the admin (a scraper's bearer token).
+async fn metrics(_admin: auth::AdminAuth) -> axum::response::Response {
+    match crate::metrics::render() {
+        Some(text) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        None => error::ApiError::Internal("metrics are not recorded by this process".into())
+            .into_response(),
+    }
 }

@@ -22,6 +22,18 @@ pub enum ChannelKind {
     Email,
 }
 
+impl ChannelKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sms => "sms",
+            Self::Mms => "mms",
+            Self::Whatsapp => "whatsapp",
+            Self::Voice => "voice",
+            Self::Email => "email",
+        }
+    }
+}
+
 /// A tenant's prices, in credits. Override some with struct update syntax:
 /// `PriceTable { sms_segment: 2, ..PriceTable::default() }`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -18,6 +18,9 @@ use crate::store::{ClaimedMember, SendOutcome};
 /// The longest the dispatcher sleeps when idle: retries and newly due members
 /// are picked up within this.
 const IDLE_TICK: Duration = Duration::from_millis(200);
+/// How long the dispatcher waits for a batch's worth of free send slots
+/// before claiming for fewer.
+const GATHER_SLOTS: Duration = Duration::from_millis(5);
 /// Outcomes written per transaction.
 const WRITE_BATCH: usize = 200;
 /// How long the writer waits to fill a batch.
@@ -29,14 +32,34 @@ pub async fn run(engine: Arc<Engine>) {
     let (done_tx, done_rx) = mpsc::channel::<Finished>(engine.config.max_in_flight * 2);
     tokio::spawn(write_outcomes(engine.clone(), done_rx));
     let slots = Arc::new(Semaphore::new(engine.config.max_in_flight));
+    // A claim costs a transaction whatever its size: claim at least this
+    // many at once when sends are busy, not one per finished send.
+    let min_claim = (engine.config.batch_size.max(1) as usize)
+        .min(engine.config.max_in_flight / 2)
+        .max(1);
     loop {
-        let free = slots.available_permits() as i64;
-        if free == 0 {
-            // Wait for one send to finish before claiming more.
-            drop(slots.clone().acquire_owned().await);
+        let free = slots.available_permits();
+        if free < min_claim {
+            // Wait for enough finished sends to make a batch, or briefly
+            // for any: slow sends (a rate limit, a slow provider) still
+            // get their next member soon.
+            match tokio::time::timeout(
+                GATHER_SLOTS,
+                slots.clone().acquire_many_owned(min_claim as u32),
+            )
+            .await
+            {
+                Ok(permits) => drop(permits),
+                Err(_) if slots.available_permits() == 0 => {
+                    drop(slots.clone().acquire_owned().await);
+                }
+                Err(_) => {}
+            }
+        }
+        let limit = (slots.available_permits() as i64).min(engine.config.batch_size);
+        if limit == 0 {
             continue;
         }
-        let limit = free.min(engine.config.batch_size);
         let claimed = match engine
             .store
             .claim_due(
@@ -53,6 +76,9 @@ pub async fn run(engine: Arc<Engine>) {
                 continue;
             }
         };
+        if !claimed.is_empty() {
+            metrics::histogram!("herald_claim_batch_size").record(claimed.len() as f64);
+        }
         if claimed.is_empty() {
             tokio::select! {
                 _ = engine.wake.notified() => {}
@@ -86,8 +112,13 @@ async fn send_one(
         plugin = tracing::field::Empty,
         version = tracing::field::Empty,
     );
-    let Some(classified) = attempt(&engine, &member).instrument(span.clone()).await else {
+    let in_flight = metrics::gauge!("herald_sends_in_flight");
+    in_flight.increment(1.0);
+    let classified = attempt(&engine, &member).instrument(span.clone()).await;
+    in_flight.decrement(1.0);
+    let Some(classified) = classified else {
         // Handed back to the queue unsent (rate limit, credits).
+        metrics::counter!("herald_sends_handed_back_total").increment(1);
         return;
     };
     let _enter = span.enter();
@@ -179,6 +210,11 @@ async fn attempt(engine: &Engine, member: &ClaimedMember) -> Option<Classified> 
         status_callback_url: engine.callback_url(channel.id),
     };
     let ctx = engine.call_context(&plugin, &channel);
+    let mut labels = vec![
+        metrics::Label::new("kind", super::credits::kind_of(&message.content).as_str()),
+        metrics::Label::new("plugin", plugin.name().to_owned()),
+        metrics::Label::new("version", plugin.version().to_owned()),
+    ];
     let config = channel
         .config
         .iter()
@@ -191,6 +227,13 @@ async fn attempt(engine: &Engine, member: &ClaimedMember) -> Option<Classified> 
     admission::observe(engine, &key, &result);
     let health = provider_errors::health(&result);
     let mut classified = classify(result, member.attempt, rendered.summary);
+    let outcome = match &classified.outcome {
+        SendOutcome::Accepted { .. } => "accepted",
+        SendOutcome::Retry { .. } => "retry",
+        SendOutcome::Failed { .. } => "failed",
+    };
+    labels.push(metrics::Label::new("outcome", outcome));
+    metrics::counter!("herald_sends_total", labels).increment(1);
     if let Some(reason) = engine.provider_errors.observe(member.campaign_id, health) {
         classified
             .halt
@@ -240,6 +283,8 @@ async fn write_outcomes(engine: Arc<Engine>, mut done: mpsc::Receiver<Finished>)
             }
         }
         let mut delay = Duration::from_millis(100);
+        metrics::histogram!("herald_outcome_batch_size").record(batch.len() as f64);
+        let started = std::time::Instant::now();
         let touched = loop {
             match engine
                 .store
@@ -258,6 +303,7 @@ async fn write_outcomes(engine: Arc<Engine>, mut done: mpsc::Receiver<Finished>)
                 }
             }
         };
+        metrics::histogram!("herald_outcome_commit_seconds").record(started.elapsed());
         batch.clear();
         engine.complete_campaigns(&touched).await;
         // Retries due now (e.g. after a pause-worthy error) need a claim pass.

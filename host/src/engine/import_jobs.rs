@@ -130,6 +130,10 @@ impl Importer {
             }
             // The spool is only needed to resume; a final job has no use for it.
             let _ = std::fs::remove_file(&job.spool_path);
+            // Many new rows: give SQLite's planner fresh statistics.
+            if let Err(e) = self.store.optimize().await {
+                tracing::warn!(error = %e, "refreshing the query planner's statistics failed");
+            }
             self.finished.notify_waiters();
         }
         true

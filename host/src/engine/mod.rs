@@ -15,6 +15,7 @@ mod opt_out;
 mod outcome;
 mod provider_errors;
 mod rate_limit;
+mod receipt_writer;
 mod reconciler;
 mod replies;
 mod scheduler;
@@ -86,6 +87,8 @@ pub struct Engine {
     rate_limits: rate_limit::RateLimits,
     /// Consecutive provider errors per campaign (auto-pause).
     provider_errors: provider_errors::ProviderErrors,
+    /// Delivery receipts, committed in batches.
+    receipts: receipt_writer::ReceiptWriter,
 }
 
 impl Engine {
@@ -100,6 +103,7 @@ impl Engine {
             replies_due: Notify::new(),
             credits: credits::Credits::default(),
             rate_limits: rate_limit::RateLimits::default(),
+            receipts: receipt_writer::ReceiptWriter::default(),
         })
     }
 
@@ -107,6 +111,8 @@ impl Engine {
     /// scheduler.
     pub fn start(self: &Arc<Self>) {
         tokio::spawn(dispatcher::run(self.clone()));
+        let engine = self.clone();
+        tokio::spawn(async move { engine.receipts.run(engine.store.clone()).await });
         tokio::spawn(sweep_leases(self.clone()));
         tokio::spawn(reconciler::run(self.clone()));
         tokio::spawn(replies::run(self.clone()));
@@ -184,6 +190,7 @@ impl Engine {
 async fn sweep_leases(engine: Arc<Engine>) {
     let every =
         (engine.config.lease / 10).clamp(Duration::from_millis(200), Duration::from_secs(30));
+    let mut last_optimized = std::time::Instant::now();
     loop {
         match engine.store.expire_leases().await {
             Ok(touched) if !touched.is_empty() => {
@@ -202,6 +209,15 @@ async fn sweep_leases(engine: Arc<Engine>) {
             ),
             Err(e) => tracing::error!(error = %e, "pruning parked receipts failed"),
         }
+        if last_optimized.elapsed() >= OPTIMIZE_EVERY {
+            last_optimized = std::time::Instant::now();
+            if let Err(e) = engine.store.optimize().await {
+                tracing::warn!(error = %e, "refreshing the query planner's statistics failed");
+            }
+        }
         tokio::time::sleep(every).await;
     }
 }
+
+/// How often SQLite's planner statistics are refreshed (see `Store::optimize`).
+const OPTIMIZE_EVERY: Duration = Duration::from_secs(3600);

@@ -30,9 +30,12 @@ impl Engine {
         channel_id: Id,
         request: wit::WebhookRequest,
     ) -> WebhookReply {
-        let channel = match self.store.channel_for_webhook(channel_id).await {
+        let channel = match self.channels.for_webhook(channel_id).await {
             Ok(c) => c,
-            Err(StoreError::NotFound) => return WebhookReply::text(404, "unknown channel"),
+            Err(StoreError::NotFound) => {
+                webhook_result("unknown_channel");
+                return WebhookReply::text(404, "unknown channel");
+            }
             Err(e) => {
                 tracing::error!(channel = channel_id, error = %e, "webhook: loading channel failed");
                 return WebhookReply::text(500, "try again");
@@ -50,6 +53,7 @@ impl Engine {
                     reason = why,
                     "webhook for a channel whose plugin is unavailable"
                 );
+                webhook_result("plugin_unavailable");
                 return WebhookReply::text(503, "plugin unavailable");
             }
         };
@@ -66,6 +70,7 @@ impl Engine {
                     reason = why,
                     "webhook refused: verification failed"
                 );
+                webhook_result("unauthorized");
                 return WebhookReply::text(401, "signature verification failed");
             }
             Ok(Err(wit::WebhookError::BadRequest(why))) => {
@@ -75,11 +80,13 @@ impl Engine {
                     reason = why,
                     "webhook refused: malformed"
                 );
+                webhook_result("bad_request");
                 return WebhookReply::text(400, &why);
             }
             Err(failure) => {
                 tracing::error!(channel = channel_id, plugin = plugin.name(), error = %failure, "webhook: plugin failed");
                 self.registry.after_fault(&plugin, &failure).await;
+                webhook_result("plugin_failure");
                 return WebhookReply::text(500, "plugin failure");
             }
         };
@@ -104,10 +111,12 @@ impl Engine {
                 Err(e) => {
                     // The provider retries on 5xx; applying is idempotent.
                     tracing::error!(channel = channel_id, error = %e, "applying webhook event failed");
+                    webhook_result("store_error");
                     return WebhookReply::text(500, "try again");
                 }
             }
         }
+        webhook_result("applied");
         self.complete_campaigns(&touched).await;
         WebhookReply {
             status: outcome.response.status,
@@ -139,7 +148,7 @@ impl Engine {
                         .map(|t| crate::clock::from_real_ms(t as i64))
                         .unwrap_or_else(now_ms),
                 };
-                self.store.apply_receipt(tenant, &receipt).await
+                self.receipts.apply(&self.store, tenant, receipt).await
             }
             wit::Event::Inbound(message) => {
                 // Inbound messages need their channel: see `handle_webhook`.
@@ -160,6 +169,11 @@ impl Engine {
             }
         }
     }
+}
+
+/// Counts one webhook by what became of it.
+fn webhook_result(result: &'static str) {
+    metrics::counter!("herald_webhooks_total", "result" => result).increment(1);
 }
 
 /// The contract's call update in the domain's terms.

@@ -182,6 +182,8 @@ impl Host for HostState {
             }
         };
         let result = send_and_read(builder).await;
+        metrics::histogram!("herald_host_import_seconds", "import" => "http-send")
+            .record(started.elapsed());
         match &result {
             Ok(resp) => tracing::debug!(plugin = %self.call.plugin, %method, url = %target,
                 status = resp.status, elapsed_ms = started.elapsed().as_millis() as u64, "plugin http-send"),

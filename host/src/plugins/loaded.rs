@@ -41,8 +41,11 @@ impl LoadedPlugin {
     /// One call, counted in the version's statistics.
     async fn call(&self, ctx: CallContext, call: Call) -> Result<Reply, PluginFailure> {
         let started = Instant::now();
+        let export = call.export();
         let result = self.runtime.invoke(&self.pre, ctx, call).await;
         self.stats.record(started.elapsed(), result.is_err());
+        metrics::histogram!("herald_plugin_call_seconds", "export" => export)
+            .record(started.elapsed());
         result
     }
 

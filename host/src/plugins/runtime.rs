@@ -64,6 +64,20 @@ pub(super) enum Call {
     ListTemplates(wit::Config),
 }
 
+impl Call {
+    /// The export called, as the contract names it (a metrics label).
+    pub(super) fn export(&self) -> &'static str {
+        match self {
+            Self::Manifest => "manifest",
+            Self::ValidateConfig(_) => "validate-config",
+            Self::Send(..) => "send",
+            Self::Webhook(..) => "handle-webhook",
+            Self::FetchStatus(..) => "fetch-status",
+            Self::ListTemplates(_) => "list-templates",
+        }
+    }
+}
+
 pub(super) enum Reply {
     Manifest(wit::PluginManifest),
     ValidateConfig(Result<(), String>),

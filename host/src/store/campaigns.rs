@@ -314,33 +314,48 @@ impl Store {
             .filter(|s| !s.is_done())
             .map(|s| format!("'{}'", s.as_str()))
             .collect();
-        let unfinished = format!(
-            "SELECT campaign_id FROM members WHERE campaign_id = $2 \
-             AND (status IN ({}) OR next_step IS NOT NULL)",
+        // Two index lookups, each stopping at its first row: a member in a
+        // status that is not final ((campaign_id, status) index), or one
+        // with a journey step still planned (members_campaign_next_step).
+        // One `OR` of the two would walk the campaign's members.
+        let pending_member = format!(
+            "SELECT campaign_id FROM members WHERE campaign_id = $2 AND status IN ({})",
             pending.join(", ")
         );
+        let planned_step =
+            "SELECT campaign_id FROM members WHERE campaign_id = $2 AND next_step IS NOT NULL";
         let sql = format!(
             "UPDATE campaigns SET status = 'completed', status_cause = NULL, finished_at = $1 \
              WHERE id = $2 AND status IN ({from}) AND execution_mode = 'manual' \
-             AND NOT EXISTS ({unfinished})"
+             AND NOT EXISTS ({pending_member}) AND NOT EXISTS ({planned_step})"
         );
         // Asked first without writing: while a campaign sends, the answer is
         // almost always "not yet", and on SQLite the UPDATE would wait for
         // the write lock the dispatcher needs.
-        let busy = format!("{unfinished} LIMIT 1").replace("$2", "$1");
+        let busy = [
+            format!("{pending_member} LIMIT 1").replace("$2", "$1"),
+            format!("{planned_step} LIMIT 1").replace("$2", "$1"),
+        ];
         let mut completed = Vec::new();
         for &id in candidates {
-            let unfinished: Option<i64> = sqlx::query_scalar(&busy)
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
-            if unfinished.is_some() {
+            let mut unfinished = false;
+            for check in &busy {
+                unfinished = sqlx::query_scalar::<_, i64>(check)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .is_some();
+                if unfinished {
+                    break;
+                }
+            }
+            if unfinished {
                 continue;
             }
             let changed = sqlx::query(&sql)
                 .bind(now_ms())
                 .bind(id)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?
                 .rows_affected();
             if changed > 0 {

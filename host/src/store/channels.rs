@@ -65,7 +65,7 @@ impl Store {
         .bind(now)
         .bind(&new.pinned_sha256)
         .bind(new.rate_per_second)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await?;
         Ok(Channel {
             id,
@@ -101,7 +101,7 @@ impl Store {
         .bind(tenant)
         .bind(id)
         .bind(c.rate_per_second)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?
         .rows_affected();
         if changed == 0 {

@@ -49,7 +49,7 @@ impl Store {
         .bind(tenant)
         .bind(name)
         .bind(now)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await?;
         Ok(ContactList {
             id,
@@ -217,7 +217,7 @@ impl Store {
         .bind(now_ms())
         .bind(tenant)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await;
         match result {
             Ok(r) if r.rows_affected() == 0 => Err(StoreError::NotFound),
@@ -269,7 +269,7 @@ impl Store {
         .bind(tenant)
         .bind(list)
         .bind(contact)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?
         .rows_affected();
         if removed == 0 {

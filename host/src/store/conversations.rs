@@ -329,7 +329,7 @@ impl Store {
         .bind(error)
         .bind(retry_at)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }

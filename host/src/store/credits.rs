@@ -173,7 +173,7 @@ impl Store {
         .bind(campaign)
         .bind(PAUSED_FOR_CREDITS.as_str())
         .bind(PAUSED_FOR_CREDITS.reason())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?
         .rows_affected();
         Ok(changed > 0)

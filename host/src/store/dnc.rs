@@ -52,7 +52,7 @@ impl Store {
             sqlx::query("DELETE FROM do_not_contact WHERE tenant_id = $1 AND address = $2")
                 .bind(tenant)
                 .bind(address)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?
                 .rows_affected();
         if removed == 0 {

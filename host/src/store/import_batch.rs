@@ -328,7 +328,7 @@ async fn load_existing(
 ///
 /// SQLite needs a `WHERE` in an `INSERT .. SELECT .. ON CONFLICT` (else it
 /// reads `ON` as a join), hence the `WHERE true`s below.
-fn json_rows(backend: Backend, param: &str) -> String {
+pub(super) fn json_rows(backend: Backend, param: &str) -> String {
     match backend {
         Backend::Sqlite => format!("json_each({param}) AS r"),
         Backend::Postgres => format!("json_array_elements({param}::json) AS r"),
@@ -336,7 +336,7 @@ fn json_rows(backend: Backend, param: &str) -> String {
 }
 
 /// `[{"v": ..}, ..]` for a list of single values.
-fn json_values<T: serde::Serialize>(values: impl Iterator<Item = T>) -> String {
+pub(super) fn json_values<T: serde::Serialize>(values: impl Iterator<Item = T>) -> String {
     let rows: Vec<_> = values.map(|v| serde_json::json!({ "v": v })).collect();
     serde_json::Value::Array(rows).to_string()
 }

@@ -160,7 +160,7 @@ impl Store {
         .bind(&new.spool_path)
         .bind(new.bytes_total)
         .bind(now_ms())
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await?;
         self.import_job(tenant, id).await
     }
@@ -249,7 +249,7 @@ impl Store {
         .bind(error)
         .bind(now_ms())
         .bind(id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -276,7 +276,7 @@ impl Store {
     pub async fn refresh_import_stats(&self) -> StoreResult<()> {
         if self.backend == super::Backend::Postgres {
             sqlx::query("ANALYZE contacts, list_contacts")
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
         }
         Ok(())

@@ -336,6 +336,7 @@ impl Store {
         receipt_due_ms: i64,
     ) -> StoreResult<Vec<Id>> {
         let now = now_ms();
+        let started = std::time::Instant::now();
         let mut tx = self.write_tx().await?;
         let mut events = Vec::with_capacity(outcomes.len());
         let mut accepted = Vec::new();
@@ -455,13 +456,12 @@ impl Store {
             .await?;
         }
         // Receipts that raced ahead of this outcome can be applied now.
-        for (tenant, pmid) in &accepted {
-            self.apply_early_receipts(&mut tx, *tenant, pmid).await?;
-        }
+        self.apply_parked_receipts(&mut tx, &accepted).await?;
         // With the outcomes, so a crash cannot leave credits reserved for a
         // send whose outcome is written.
         super::credit_holds::settle_outcomes(&mut tx, &settled).await?;
         tx.commit().await?;
+        crate::metrics::db_seconds("record_outcomes", started.elapsed());
         let mut campaigns: Vec<Id> = outcomes.iter().map(|(m, _)| m.campaign_id).collect();
         campaigns.sort_unstable();
         campaigns.dedup();

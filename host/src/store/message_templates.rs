@@ -64,7 +64,7 @@ impl Store {
         .bind(kind)
         .bind(content_json(content))
         .bind(now)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await?;
         self.message_template(tenant, id).await
     }
@@ -110,7 +110,7 @@ impl Store {
         .bind(now_ms())
         .bind(tenant)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?
         .rows_affected();
         if changed == 0 {
@@ -124,7 +124,7 @@ impl Store {
         let deleted = sqlx::query("DELETE FROM message_templates WHERE tenant_id = $1 AND id = $2")
             .bind(tenant)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?
             .rows_affected();
         if deleted == 0 {
@@ -149,7 +149,7 @@ impl Store {
         .bind(version)
         .bind(tenant)
         .bind(campaign)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -162,7 +162,7 @@ impl Store {
         )
         .bind(tenant)
         .bind(campaign)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }

@@ -85,7 +85,14 @@ pub enum Backend {
 
 #[derive(Clone)]
 pub struct Store {
+    /// Reads, and the few writes that stand alone.
     pool: AnyPool,
+    /// Write transactions ([`Store::write_tx`]). On SQLite one connection:
+    /// writers queue here, in order and without sleeping, instead of
+    /// polling SQLite's lock in its busy handler (which backs off up to
+    /// 100 ms a try and made every send wait for the others). On PostgreSQL
+    /// the same pool as reads.
+    writer: AnyPool,
     backend: Backend,
 }
 
@@ -133,31 +140,43 @@ impl Store {
             .with_context(|| format!("bad database URL {url:?}"))?
             .log_statements(tracing::log::LevelFilter::Trace)
             .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
-        let pool = AnyPoolOptions::new()
-            // SQLite has one writer; a few connections serve concurrent reads
-            // while writes queue on the busy timeout.
-            .max_connections(match backend {
-                Backend::Sqlite => 4,
-                Backend::Postgres => 16,
-            })
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        conn.execute("PRAGMA busy_timeout = 10000").await?;
-                        conn.execute("PRAGMA foreign_keys = ON").await?;
-                        conn.execute("PRAGMA synchronous = NORMAL").await?;
-                    }
-                    Ok(())
+        let connect = |max: u32| {
+            AnyPoolOptions::new()
+                .max_connections(max)
+                .after_connect(move |conn, _| {
+                    Box::pin(async move {
+                        if backend == Backend::Sqlite {
+                            conn.execute("PRAGMA busy_timeout = 10000").await?;
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                            conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        }
+                        Ok(())
+                    })
                 })
-            })
-            .connect_with(options)
-            .await
-            .with_context(|| format!("cannot connect to {url}"))?;
+                .connect_with(options.clone())
+        };
+        // SQLite has one writer; a few connections serve concurrent reads.
+        let pool = connect(match backend {
+            Backend::Sqlite => 4,
+            Backend::Postgres => 16,
+        })
+        .await
+        .with_context(|| format!("cannot connect to {url}"))?;
         if backend == Backend::Sqlite {
             // WAL is a property of the file: set once, readers never block the writer.
             pool.execute("PRAGMA journal_mode = WAL").await?;
         }
-        let store = Self { pool, backend };
+        let writer = match backend {
+            Backend::Sqlite => connect(1)
+                .await
+                .with_context(|| format!("cannot connect to {url}"))?,
+            Backend::Postgres => pool.clone(),
+        };
+        let store = Self {
+            pool,
+            writer,
+            backend,
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -179,9 +198,23 @@ impl Store {
     /// first would fail with SQLITE_BUSY_SNAPSHOT instead of waiting its turn.
     async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
         match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.writer.begin().await,
         }
+    }
+
+    /// Refreshes SQLite's planner statistics where they are stale
+    /// (`PRAGMA optimize`, cheap when nothing changed), after large imports
+    /// and periodically. PostgreSQL's autovacuum does this itself.
+    pub async fn optimize(&self) -> StoreResult<()> {
+        if self.backend == Backend::Sqlite {
+            // Bounded, as SQLite advises for long-lived connections.
+            sqlx::query("PRAGMA analysis_limit = 1000")
+                .execute(&self.writer)
+                .await?;
+            sqlx::query("PRAGMA optimize").execute(&self.writer).await?;
+        }
+        Ok(())
     }
 
     pub fn backend(&self) -> Backend {
@@ -213,7 +246,7 @@ impl Store {
         )
         .bind(key)
         .bind(value)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }

@@ -51,7 +51,7 @@ impl Store {
         .bind(v.wasm)
         .bind(v.wasm.len() as i64)
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -118,7 +118,7 @@ impl Store {
         .bind(name)
         .bind(sha256)
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -132,7 +132,7 @@ impl Store {
         )
         .bind(now_ms())
         .bind(name)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?
         .rows_affected();
         if changed == 0 {
@@ -146,7 +146,7 @@ impl Store {
             .bind(reason)
             .bind(now_ms())
             .bind(name)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }

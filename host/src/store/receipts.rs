@@ -5,6 +5,7 @@
 
 use sqlx::Row;
 
+use super::import_batch::{json_rows, json_values};
 use super::members::insert_events;
 use super::{Backend, Id, Store, StoreResult, now_ms};
 use crate::domain::member::MemberStatus;
@@ -19,48 +20,30 @@ pub struct Receipt {
 }
 
 impl Store {
-    /// Applies one receipt for the tenant's message. Returns the campaign of
-    /// the member it changed, if any.
-    pub async fn apply_receipt(&self, tenant: Id, receipt: &Receipt) -> StoreResult<Option<Id>> {
+    /// Applies receipts, in order, in one transaction (the receipt writer
+    /// batches callbacks). Answers, per receipt, the campaign of the member
+    /// it changed, if any. A receipt for a message not yet recorded as sent
+    /// is parked (see [`Self::apply_early_receipts`]).
+    pub async fn apply_receipts(&self, receipts: &[(Id, Receipt)]) -> StoreResult<Vec<Option<Id>>> {
+        let started = std::time::Instant::now();
         let mut tx = self.write_tx().await?;
-        self.lock_message_id(&mut tx, &receipt.provider_message_id)
-            .await?;
-        let member = sqlx::query(
-            "SELECT id, status, campaign_id FROM members \
-             WHERE tenant_id = $1 AND provider_message_id = $2",
-        )
-        .bind(tenant)
-        .bind(&receipt.provider_message_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let touched = match member {
-            Some(row) => {
-                let current = MemberStatus::parse(&row.get::<String, _>(1));
-                let changed = match current {
-                    Some(current) => {
-                        apply_to_member(&mut tx, tenant, row.get(0), current, receipt).await?
-                    }
-                    None => false,
-                };
-                changed.then(|| row.get(2))
-            }
-            None => {
-                sqlx::query(
-                    "INSERT INTO early_receipts (tenant_id, provider_message_id, status, \
-                     error_code, error_message, at) VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(tenant)
-                .bind(&receipt.provider_message_id)
-                .bind(receipt.status.as_str())
-                .bind(&receipt.error_code)
-                .bind(&receipt.error_message)
-                .bind(receipt.at)
-                .execute(&mut *tx)
-                .await?;
-                None
-            }
-        };
+        // Every message id's lock up front, in one order, so two
+        // transactions locking several ids cannot deadlock.
+        let mut ids: Vec<&str> = receipts
+            .iter()
+            .map(|(_, r)| r.provider_message_id.as_str())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        for id in ids {
+            self.lock_message_id(&mut tx, id).await?;
+        }
+        let mut touched = Vec::with_capacity(receipts.len());
+        for (tenant, receipt) in receipts {
+            touched.push(apply_one(&mut tx, *tenant, receipt).await?);
+        }
         tx.commit().await?;
+        crate::metrics::db_seconds("apply_receipts", started.elapsed());
         Ok(touched)
     }
 
@@ -70,7 +53,7 @@ impl Store {
     pub async fn prune_early_receipts(&self, age_ms: i64) -> StoreResult<u64> {
         Ok(sqlx::query("DELETE FROM early_receipts WHERE at < $1")
             .bind(now_ms() - age_ms)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?
             .rows_affected())
     }
@@ -91,9 +74,56 @@ impl Store {
         Ok(())
     }
 
+    /// After a batch of sends is recorded: applies the receipts that raced
+    /// ahead of them. Two statements for the whole batch (lock the ids,
+    /// find the parked ones) rather than two per message; only the few
+    /// messages that have parked receipts take a closer look.
+    pub(super) async fn apply_parked_receipts(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        accepted: &[(Id, String)],
+    ) -> StoreResult<()> {
+        if accepted.is_empty() {
+            return Ok(());
+        }
+        let mut sorted: Vec<&(Id, String)> = accepted.iter().collect();
+        sorted.sort_unstable_by(|a, b| a.1.cmp(&b.1));
+        if self.backend == Backend::Postgres {
+            // In one order (see `apply_receipts`), before looking.
+            let ids = json_values(sorted.iter().map(|(_, pmid)| pmid));
+            sqlx::query(&format!(
+                "SELECT pg_advisory_xact_lock(hashtext(r.value ->> 'v'))::text FROM {}",
+                json_rows(self.backend, "$1")
+            ))
+            .bind(ids)
+            .fetch_all(&mut **tx)
+            .await?;
+        }
+        let keys: Vec<_> = sorted
+            .iter()
+            .map(|(tenant, pmid)| serde_json::json!({ "t": tenant, "p": pmid }))
+            .collect();
+        let parked: Vec<(Id, String)> = sqlx::query(&format!(
+            "SELECT DISTINCT e.tenant_id, e.provider_message_id FROM {} \
+             JOIN early_receipts e ON e.tenant_id = CAST(r.value ->> 't' AS BIGINT) \
+             AND e.provider_message_id = r.value ->> 'p'",
+            json_rows(self.backend, "$1")
+        ))
+        .bind(serde_json::Value::Array(keys).to_string())
+        .fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+        for (tenant, pmid) in parked {
+            self.apply_early_receipts(tx, tenant, &pmid).await?;
+        }
+        Ok(())
+    }
+
     /// Applies, in arrival order, receipts parked before the member had its
     /// provider message id.
-    pub(super) async fn apply_early_receipts(
+    async fn apply_early_receipts(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         tenant: Id,
@@ -151,6 +181,43 @@ impl Store {
             .await?;
         Ok(())
     }
+}
+
+/// One receipt: applied to its member, or parked until the send's outcome
+/// is recorded.
+async fn apply_one(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant: Id,
+    receipt: &Receipt,
+) -> StoreResult<Option<Id>> {
+    let member = sqlx::query(
+        "SELECT id, status, campaign_id FROM members \
+         WHERE tenant_id = $1 AND provider_message_id = $2",
+    )
+    .bind(tenant)
+    .bind(&receipt.provider_message_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(row) = member else {
+        sqlx::query(
+            "INSERT INTO early_receipts (tenant_id, provider_message_id, status, \
+             error_code, error_message, at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(tenant)
+        .bind(&receipt.provider_message_id)
+        .bind(receipt.status.as_str())
+        .bind(&receipt.error_code)
+        .bind(&receipt.error_message)
+        .bind(receipt.at)
+        .execute(&mut **tx)
+        .await?;
+        return Ok(None);
+    };
+    let changed = match MemberStatus::parse(&row.get::<String, _>(1)) {
+        Some(current) => apply_to_member(tx, tenant, row.get(0), current, receipt).await?,
+        None => false,
+    };
+    Ok(changed.then(|| row.get(2)))
 }
 
 /// Moves the member to the receipt's status if the rules allow it.

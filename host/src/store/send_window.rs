@@ -27,7 +27,9 @@ impl Store {
         limit: i64,
     ) -> StoreResult<Vec<ClaimedMember>> {
         for _ in 0..10 {
+            let started = std::time::Instant::now();
             let (members, deferred) = self.claim_round(owner, lease_ms, limit).await?;
+            crate::metrics::db_seconds("claim", started.elapsed());
             if !members.is_empty() || deferred == 0 {
                 return Ok(members);
             }

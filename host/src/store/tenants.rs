@@ -51,7 +51,7 @@ impl Store {
         .bind(name)
         .bind(hash_key(api_key))
         .bind(now)
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await?;
         Ok(Tenant {
             id,
@@ -106,7 +106,7 @@ impl Store {
         .bind(duplicate_window_hours)
         .bind(one_campaign_per_contact.map(i64::from))
         .bind(id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -128,7 +128,7 @@ impl Store {
         .bind(rotate)
         .bind(new_secret)
         .bind(tenant)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         self.reply_settings(tenant).await
     }
@@ -149,7 +149,7 @@ impl Store {
         let changed = sqlx::query("UPDATE tenants SET campaigns_enabled = $1 WHERE id = $2")
             .bind(enabled as i64)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?
             .rows_affected();
         if changed == 0 {

@@ -1,0 +1,403 @@
+//! Sending a campaign end to end, printed as figures next to a ceiling
+//! measured in the same run
+//! (`cargo bench -p herald --bench dispatch [-- MEMBERS] [--sqlite|--postgres]`):
+//! - the ceiling: the same number of Twilio sends posted to the same
+//!   simulator by a native Rust client at `--max-in-flight` concurrency
+//!   (no database, no plugin, no callbacks);
+//! - an SMS campaign of MEMBERS (default 100,000) through the bundled
+//!   `twilio-sms` plugin to the simulator on loopback, with its signed
+//!   status callbacks, on the release `herald` binary, on SQLite and
+//!   PostgreSQL (skipped when HERALD_SKIP_POSTGRES is set or PostgreSQL
+//!   does not answer): messages/s steady (10% -> 90% of accepted) and end to
+//!   end, time until the campaign completes (every member final), Herald's
+//!   CPU time per 1,000 members (callbacks included) and its peak RSS.
+//!
+//! Build the plugins first (`./dev.sh build`).
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use herald_sim::{SimConfig, Simulator};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const ADMIN_KEY: &str = "bench-admin-key";
+/// Herald's default `--max-in-flight`, also the ceiling client's concurrency.
+const CONCURRENCY: usize = 128;
+/// The channel's rate limit: the highest Herald accepts.
+const RATE_PER_SECOND: u32 = 10_000;
+/// A Wednesday 18:30 UTC: 10:30 in San Francisco, where every member
+/// lives, well inside the default quiet hours.
+const CLOCK: &str = "2026-01-14T18:30:00Z";
+/// No campaign of this benchmark may take longer.
+const DEADLINE: Duration = Duration::from_secs(3 * 3600);
+
+/// A distinct valid San Francisco number for each `i` (8,000,000 of them).
+fn number(i: u64) -> String {
+    format!("+1415{:03}{:04}", 200 + i / 10_000, i % 10_000)
+}
+
+fn target_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target")
+}
+
+/// The native client's run: `n` sends at `CONCURRENCY`.
+async fn ceiling(sim: &Simulator, n: u64) -> Duration {
+    let http = reqwest::Client::new();
+    let url = format!(
+        "{}/2010-04-01/Accounts/{}/Messages.json",
+        sim.base_url(),
+        sim.config().twilio_account_sid
+    );
+    let started = Instant::now();
+    futures::stream::iter(0..n)
+        .map(|i| {
+            let request = http
+                .post(&url)
+                .basic_auth(
+                    &sim.config().twilio_account_sid,
+                    Some(&sim.config().twilio_auth_token),
+                )
+                .form(&[
+                    ("To", number(i)),
+                    ("From", "+15005550006".to_owned()),
+                    ("Body", format!("Hi C{i}, your order shipped.")),
+                ]);
+            async move { request.send().await.map(|r| r.status().as_u16()) }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .for_each(|_| async {})
+        .await;
+    started.elapsed()
+}
+
+/// A running release `herald serve`, killed when dropped.
+struct Herald {
+    base: String,
+    pid: u32,
+    http: reqwest::Client,
+    _child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Herald {
+    async fn start(database_url: &str) -> Herald {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(["--database-url", database_url])
+            .args(["--test-clock", CLOCK, "--admin-key", ADMIN_KEY])
+            .args(["--import-max-mb", "500"])
+            .env("HERALD_PLUGINS_DIR", target_dir().join("plugins"))
+            .env("HERALD_CACHE_DIR", target_dir().join("bench-compile-cache"))
+            .env("HERALD_DATA_DIR", dir.path())
+            .env(
+                "RUST_LOG",
+                std::env::var("HERALD_BENCH_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("starting herald (cargo bench builds it)");
+        let pid = child.id().expect("pid");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let base = tokio::time::timeout(Duration::from_secs(120), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if let Some(addr) = line.strip_prefix("herald listening on ") {
+                    return addr.to_owned();
+                }
+            }
+            panic!("herald exited before listening");
+        })
+        .await
+        .expect("herald did not start within 120 s");
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Herald {
+            base,
+            pid,
+            http: reqwest::Client::new(),
+            _child: child,
+            _dir: dir,
+        }
+    }
+
+    async fn call(&self, key: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    /// Herald's user + system CPU time so far (from /proc).
+    fn cpu(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).unwrap_or_default();
+        // Fields after the command name, which is in parentheses.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        let ticks: u64 = [11, 12]
+            .iter()
+            .filter_map(|&i| fields.get(i).and_then(|v| v.parse::<u64>().ok()))
+            .sum();
+        // USER_HZ is 100 on Linux.
+        Duration::from_millis(ticks * 10)
+    }
+
+    fn peak_rss_mib(&self) -> f64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .map(|kb| kb / 1024.0)
+            .unwrap_or(f64::NAN)
+    }
+}
+
+/// One campaign's figures.
+struct Run {
+    accepted: u64,
+    /// 10% -> 90% of accepted sends.
+    steady_per_s: f64,
+    /// Start -> last accepted send.
+    end_to_end_per_s: f64,
+    /// Start -> campaign `completed`.
+    all_final: Duration,
+    cpu_per_1000: Duration,
+    peak_rss_mib: f64,
+    duplicates: u64,
+    max_in_flight: u64,
+}
+
+async fn campaign(sim: &Arc<Simulator>, database_url: &str, members: u64) -> Run {
+    let herald = Herald::start(database_url).await;
+    let admin = ADMIN_KEY;
+    let (status, tenant) = herald
+        .call(admin, reqwest::Method::POST, "/v1/tenants", Some(json!({"name": "bench"})))
+        .await;
+    assert_eq!(status, 201, "{tenant}");
+    let key = tenant["api_key"].as_str().unwrap().to_owned();
+    let post = |path: &str, body: Value| {
+        let (herald, key, path) = (&herald, key.clone(), path.to_owned());
+        async move { herald.call(&key, reqwest::Method::POST, &path, Some(body)).await }
+    };
+    let (status, channel) = post(
+        "/v1/channels",
+        json!({
+            "name": "twilio via simulator",
+            "plugin": "twilio-sms",
+            "sender": "+15005550006",
+            "config": { "account-sid": sim.config().twilio_account_sid, "base-url": sim.base_url() },
+            "secrets": { "auth-token": sim.config().twilio_auth_token },
+            "allowed_hosts": ["127.0.0.1"],
+            "rate_per_second": RATE_PER_SECOND,
+        }),
+    )
+    .await;
+    assert_eq!(status, 201, "{channel}");
+    let (status, list) = post("/v1/lists", json!({"name": "audience"})).await;
+    assert_eq!(status, 201, "{list}");
+    let list = list["id"].as_i64().unwrap();
+
+    let mut csv = String::from("phone,first_name\n");
+    for i in 0..members {
+        csv.push_str(&format!("{},C{i}\n", number(i)));
+    }
+    let enrol_started = Instant::now();
+    let response = herald
+        .http
+        .post(format!("{}/v1/lists/{list}/imports", herald.base))
+        .bearer_auth(&key)
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{:?}", response.text().await);
+    let job: Value = response.json().await.unwrap();
+    let job = job["id"].as_i64().unwrap();
+    loop {
+        let (_, j) = herald
+            .call(&key, reqwest::Method::GET, &format!("/v1/imports/{job}"), None)
+            .await;
+        match j["status"].as_str() {
+            Some("completed") => break,
+            Some("failed" | "cancelled") => panic!("import failed: {j}"),
+            _ => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+        assert!(enrol_started.elapsed() < DEADLINE, "import too slow");
+    }
+    let imported = enrol_started.elapsed();
+
+    let (status, c) = post(
+        "/v1/campaigns",
+        json!({
+            "name": "bench", "channel_id": channel["id"], "list_id": list,
+            "body": "Hi {{first_name}}, your order shipped.",
+        }),
+    )
+    .await;
+    assert_eq!(status, 201, "{c}");
+    let id = c["id"].as_i64().unwrap();
+
+    // The simulator's accepted count over time, for the steady rate.
+    let samples: Arc<Mutex<Vec<(Instant, u64)>>> = Arc::default();
+    let sampler = {
+        let (samples, sim) = (samples.clone(), sim.clone());
+        tokio::spawn(async move {
+            loop {
+                let accepted = sim.stats().accepted;
+                samples.lock().unwrap().push((Instant::now(), accepted));
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+    let cpu_before = herald.cpu();
+    let started = Instant::now();
+    let (status, body) = post(&format!("/v1/campaigns/{id}/start"), json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    loop {
+        let (_, c) = herald
+            .call(&key, reqwest::Method::GET, &format!("/v1/campaigns/{id}"), None)
+            .await;
+        if c["status"] == "completed" {
+            break;
+        }
+        if started.elapsed() > DEADLINE {
+            let (_, p) = herald
+                .call(&key, reqwest::Method::GET, &format!("/v1/campaigns/{id}/progress"), None)
+                .await;
+            panic!("campaign not completed within {DEADLINE:?}: {p}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let all_final = started.elapsed();
+    let cpu = herald.cpu() - cpu_before;
+    sampler.abort();
+    let stats = sim.stats();
+    let samples = samples.lock().unwrap().clone();
+    let at = |fraction: f64| {
+        let goal = (stats.accepted as f64 * fraction).ceil() as u64;
+        samples
+            .iter()
+            .find(|(_, n)| *n >= goal)
+            .map(|(t, n)| (*t, *n))
+            .unwrap_or((Instant::now(), stats.accepted))
+    };
+    let (t10, n10) = at(0.1);
+    let (t90, n90) = at(0.9);
+    let (t_last, _) = at(1.0);
+    eprintln!("  enrolment: {members} contacts imported in {imported:.1?}");
+    Run {
+        accepted: stats.accepted,
+        steady_per_s: (n90 - n10) as f64 / (t90 - t10).as_secs_f64().max(1e-3),
+        end_to_end_per_s: stats.accepted as f64 / (t_last - started).as_secs_f64().max(1e-3),
+        all_final,
+        cpu_per_1000: cpu.mul_f64(1000.0 / members.max(1) as f64),
+        peak_rss_mib: herald.peak_rss_mib(),
+        duplicates: stats.duplicates,
+        max_in_flight: stats.max_in_flight,
+    }
+}
+
+async fn postgres_url() -> Option<String> {
+    if std::env::var_os("HERALD_SKIP_POSTGRES").is_some() {
+        return None;
+    }
+    use sqlx::Connection;
+    let server = std::env::var("HERALD_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+    let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
+        .await
+        .ok()?;
+    let name = format!("herald_dispatch_{}", std::process::id());
+    sqlx::Executor::execute(&mut admin, format!("CREATE DATABASE {name}").as_str())
+        .await
+        .ok()?;
+    Some(format!("{server}/{name}"))
+}
+
+async fn drop_database(url: &str) {
+    use sqlx::Connection;
+    let (server, name) = url.rsplit_once('/').expect("a database URL");
+    if let Ok(mut admin) = sqlx::PgConnection::connect(&format!("{server}/postgres")).await {
+        let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+        let _ = sqlx::Executor::execute(&mut admin, sql.as_str()).await;
+    }
+}
+
+fn print_run(label: &str, run: &Run, ceiling_per_s: f64) {
+    println!(
+        "| {label} | {:.0} | {:.0} ({:.1}% of ceiling) | {:.1} s | {:.2} s | {:.0} MiB | {} | {} |",
+        run.end_to_end_per_s,
+        run.steady_per_s,
+        100.0 * run.steady_per_s / ceiling_per_s,
+        run.all_final.as_secs_f64(),
+        run.cpu_per_1000.as_secs_f64(),
+        run.peak_rss_mib,
+        run.max_in_flight,
+        if run.duplicates == 0 {
+            format!("{} accepted, 0 duplicates", run.accepted)
+        } else {
+            format!("{} accepted, {} DUPLICATES", run.accepted, run.duplicates)
+        },
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let members: u64 = args
+        .iter()
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(100_000);
+    let sqlite = !args.iter().any(|a| a == "--postgres");
+    let postgres = !args.iter().any(|a| a == "--sqlite");
+    assert!(
+        target_dir().join("plugins/twilio_sms.wasm").exists(),
+        "plugin components missing: run ./dev.sh build first"
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let sim = Arc::new(Simulator::start(SimConfig::default()).await.unwrap());
+        let elapsed = ceiling(&sim, members).await;
+        let ceiling_per_s = members as f64 / elapsed.as_secs_f64();
+        sim.reset();
+        println!("\n{members} members, channel rate {RATE_PER_SECOND}/s, {CONCURRENCY} in flight\n");
+        println!("| run | messages/s end to end | messages/s steady | until all final | Herald CPU per 1,000 | peak RSS | max in flight at provider | provider saw |");
+        println!("|---|---|---|---|---|---|---|---|");
+        println!(
+            "| ceiling: native client, no database, no plugin | {ceiling_per_s:.0} | {ceiling_per_s:.0} (100%) | {:.1} s | - | - | {CONCURRENCY} | {members} requests |",
+            elapsed.as_secs_f64()
+        );
+        if sqlite {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite:{}", dir.path().join("bench.db").display());
+            let run = campaign(&sim, &url, members).await;
+            print_run("Herald, SQLite", &run, ceiling_per_s);
+            sim.reset();
+        }
+        if postgres {
+            match postgres_url().await {
+                Some(url) => {
+                    let run = campaign(&sim, &url, members).await;
+                    print_run("Herald, PostgreSQL", &run, ceiling_per_s);
+                    drop_database(&url).await;
+                }
+                None => println!("| Herald, PostgreSQL | skipped (not reachable or HERALD_SKIP_POSTGRES) |"),
+            }
+        }
+    });
+}

@@ -1,0 +1,286 @@
+//! Plan guard for the send path: every statement the real server runs on
+//! `members` while it claims, sends, records outcomes and applies signed
+//! delivery callbacks is EXPLAINed against a database holding 100,000
+//! members of the same tenant, and none may scan the table or walk a
+//! tenant's or a campaign's members to find a few rows. A stopwatch would
+//! pass on a fast machine and fail on a slow one; a plan does not.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use herald_sim::{SimConfig, Simulator};
+use serde_json::Value;
+use sqlx::{Connection, Row};
+
+use crate::both_backends;
+use crate::harness::{Backend, numbers_ending};
+
+/// Members of an earlier, finished campaign of the same tenant.
+const BULK_MEMBERS: i64 = 100_000;
+
+async fn send_path_statements_use_indexes(backend: Backend) {
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    let (herald, logs) =
+        crate::harness::Herald::start_logging(backend, "warn,sqlx::query=trace").await;
+    let api = herald.new_tenant("acme").await;
+    let channel = api.sim_channel(&sim, "twilio-sms").await;
+    api.set_rate(channel, 10_000).await;
+    let numbers = numbers_ending("4242", 3, 300);
+    let list = api.list_with(&numbers).await;
+    let campaign = api.campaign(channel, list, "Hi {{first_name}}").await;
+    let bulk = api.campaign(channel, list, "earlier campaign").await;
+    seed_finished_members(backend, herald.database_url(), campaign, bulk).await;
+
+    let from = logs.lock().unwrap().len();
+    let (status, body) = api
+        .post_empty(&format!("/v1/campaigns/{campaign}/start"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    api.wait_status(campaign, "completed", Duration::from_secs(60))
+        .await;
+    // The campaign went through every step: sent, and delivered by signed
+    // callbacks.
+    assert_eq!(sim.stats().accepted, 3);
+    let members = api.all_members(campaign).await;
+    assert!(
+        members.iter().all(|m| m["status"] == "delivered"),
+        "{members:?}"
+    );
+
+    let statements: BTreeSet<String> = logs.lock().unwrap()[from..]
+        .iter()
+        .filter_map(|line| statement(line))
+        .filter(|sql| touches_members(sql))
+        .collect();
+    // The paths this guard exists for were seen: the claim, the outcome
+    // write and the receipt lookup.
+    for expected in [
+        "UPDATE members SET status = 'sending'",
+        "UPDATE members SET status = $1, next_attempt_at = $2, provider_message_id = $3",
+        "WHERE tenant_id = $1 AND provider_message_id = $2",
+    ] {
+        assert!(
+            statements.iter().any(|s| s.contains(expected)),
+            "no statement containing {expected:?} captured: {statements:#?}"
+        );
+    }
+
+    let mut bad = Vec::new();
+    match backend {
+        Backend::Sqlite => {
+            let url = herald.database_url().to_owned();
+            let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            // As a new database plans (no statistics), then as one whose
+            // statistics Herald refreshed.
+            for stats in ["without statistics", "after ANALYZE"] {
+                if stats == "after ANALYZE" {
+                    sqlx::query("ANALYZE").execute(&mut conn).await.unwrap();
+                }
+                for sql in &statements {
+                    let plan = sqlite_plan(&mut conn, sql).await;
+                    if let Some(why) = sqlite_walks_members(sql, &plan) {
+                        bad.push(format!("{stats}: {why}\n  {sql}\n  plan: {plan:?}"));
+                    }
+                }
+            }
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(herald.database_url())
+                .await
+                .unwrap();
+            sqlx::query("ANALYZE").execute(&mut conn).await.unwrap();
+            // Prepared statements of a long-lived pool run generic plans.
+            sqlx::query("SET plan_cache_mode = force_generic_plan")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            for sql in &statements {
+                let plan = postgres_plan(&mut conn, sql).await;
+                if let Some(why) = postgres_walks_members(&plan) {
+                    bad.push(format!("{why}\n  {sql}\n  plan: {plan:#?}"));
+                }
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "{} statement(s) walk members:\n{}",
+        bad.len(),
+        bad.join("\n\n")
+    );
+}
+both_backends!(send_path_statements_use_indexes);
+
+/// 100,000 contacts of the tenant, each a delivered member of `bulk` (a
+/// draft, so nothing sends them) with its own provider message id.
+async fn seed_finished_members(backend: Backend, url: &str, campaign: i64, bulk: i64) {
+    let numbers = match backend {
+        Backend::Sqlite => format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {BULK_MEMBERS}) \
+             SELECT i FROM n"
+        ),
+        Backend::Postgres => format!("SELECT generate_series(1, {BULK_MEMBERS}) AS i"),
+    };
+    let contacts = format!(
+        "INSERT INTO contacts (tenant_id, phone, first_name, created_at, updated_at) \
+         SELECT k.tenant_id, '+1628' || CAST(1000000 + n.i AS TEXT), 'Bulk', 0, 0 \
+         FROM ({numbers}) n, campaigns k WHERE k.id = {campaign}"
+    );
+    let members = format!(
+        "INSERT INTO members (tenant_id, campaign_id, contact_id, address, status, attempts, \
+         next_attempt_at, provider_message_id, sent_at, delivered_at, updated_at) \
+         SELECT c.tenant_id, {bulk}, c.id, c.phone, 'delivered', 1, 0, \
+         'SMbulk' || CAST(c.id AS TEXT), 0, 0, 0 FROM contacts c, campaigns k \
+         WHERE k.id = {campaign} AND c.tenant_id = k.tenant_id AND c.phone LIKE '+1628%'"
+    );
+    let count = "SELECT COUNT(*) FROM members";
+    let seeded: i64 = match backend {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+            for sql in [&contacts, &members] {
+                sqlx::query(sql).execute(&mut conn).await.unwrap();
+            }
+            sqlx::query_scalar(count).fetch_one(&mut conn).await.unwrap()
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+            for sql in [&contacts, &members] {
+                sqlx::query(sql).execute(&mut conn).await.unwrap();
+            }
+            sqlx::query_scalar(count).fetch_one(&mut conn).await.unwrap()
+        }
+    };
+    assert!(seeded >= BULK_MEMBERS, "seeded {seeded} members");
+}
+
+/// The SQL of a `sqlx::query` log event (JSON line), if it is one.
+fn statement(line: &str) -> Option<String> {
+    let event: Value = serde_json::from_str(line).ok()?;
+    if event["target"] != "sqlx::query" {
+        return None;
+    }
+    let fields = &event["fields"];
+    let full = fields["db.statement"].as_str().unwrap_or("").trim();
+    let sql = if full.is_empty() {
+        fields["summary"].as_str()?.trim()
+    } else {
+        full
+    };
+    Some(sql.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+fn touches_members(sql: &str) -> bool {
+    sql.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .any(|word| word == "members")
+}
+
+/// The names `members` goes by in a statement: itself and its aliases.
+fn member_aliases(sql: &str) -> BTreeSet<String> {
+    let words: Vec<&str> = sql
+        .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    let mut names = BTreeSet::from(["members".to_owned()]);
+    const KEYWORDS: [&str; 12] = [
+        "SET", "WHERE", "JOIN", "ON", "AS", "GROUP", "ORDER", "LIMIT", "LEFT", "INNER", "USING",
+        "RETURNING",
+    ];
+    for pair in words.windows(3) {
+        if pair[0] == "members" {
+            let alias = if pair[1].eq_ignore_ascii_case("AS") {
+                pair[2]
+            } else {
+                pair[1]
+            };
+            if !KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(alias)) {
+                names.insert(alias.to_owned());
+            }
+        }
+    }
+    names
+}
+
+async fn sqlite_plan(conn: &mut sqlx::SqliteConnection, sql: &str) -> Vec<String> {
+    sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .fetch_all(conn)
+        .await
+        .unwrap_or_else(|e| panic!("EXPLAIN QUERY PLAN {sql}: {e}"))
+        .iter()
+        .map(|r| r.get::<String, _>("detail"))
+        .collect()
+}
+
+/// Why a SQLite plan walks members: a scan of the table (or of a whole
+/// index), or a search that narrows only to a tenant or a campaign.
+fn sqlite_walks_members(sql: &str, plan: &[String]) -> Option<String> {
+    let names = member_aliases(sql);
+    for step in plan {
+        let mut words = step.split_whitespace();
+        let (Some(op), Some(table)) = (words.next(), words.next()) else {
+            continue;
+        };
+        if !names.contains(table) {
+            continue;
+        }
+        if op == "SCAN" {
+            return Some(format!("full scan of members: {step}"));
+        }
+        if op == "SEARCH" && (step.ends_with("(tenant_id=?)") || step.ends_with("(campaign_id=?)"))
+        {
+            return Some(format!("walks a tenant's or campaign's members: {step}"));
+        }
+    }
+    None
+}
+
+async fn postgres_plan(conn: &mut sqlx::PgConnection, sql: &str) -> Vec<String> {
+    let params = (1..=64)
+        .rev()
+        .find(|n| sql.contains(&format!("${n}")))
+        .unwrap_or(0);
+    sqlx::query(&format!("PREPARE plan_guard AS {sql}"))
+        .execute(&mut *conn)
+        .await
+        .unwrap_or_else(|e| panic!("PREPARE {sql}: {e}"));
+    let execute = if params == 0 {
+        "EXPLAIN EXECUTE plan_guard".to_owned()
+    } else {
+        format!("EXPLAIN EXECUTE plan_guard({})", vec!["NULL"; params].join(", "))
+    };
+    let plan: Vec<String> = sqlx::query_scalar(&execute)
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap_or_else(|e| panic!("{execute} for {sql}: {e}"));
+    sqlx::query("DEALLOCATE plan_guard")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    plan
+}
+
+/// Why a PostgreSQL plan walks members: a sequential scan, or an index
+/// condition that narrows only to a tenant or a campaign.
+fn postgres_walks_members(plan: &[String]) -> Option<String> {
+    let mut scan = "";
+    for line in plan {
+        let step = line.trim().trim_start_matches("->").trim();
+        if step.starts_with("Seq Scan on members") {
+            return Some(format!("sequential scan of members: {step}"));
+        }
+        if step.contains("Scan") {
+            scan = step;
+        }
+        if let Some(cond) = step.strip_prefix("Index Cond: ")
+            && scan.contains("members")
+        {
+            let c = cond.trim_start_matches('(').trim_end_matches(')');
+            let narrow_only = ["tenant_id = $", "campaign_id = $"]
+                .iter()
+                .any(|p| c.starts_with(p) && !c.contains(" AND "));
+            if narrow_only {
+                return Some(format!("walks a tenant's or campaign's members: {scan} {cond}"));
+            }
+        }
+    }
+    None
+}
