@@ -177,6 +177,12 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_provider_errors: u32,
 
+    /// On SIGTERM or SIGINT: seconds the provider calls under way get to
+    /// finish before the process exits (claims not yet called are handed
+    /// back at once).
+    #[arg(long, env = "HERALD_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
+    pub shutdown_grace_secs: u64,
+
     /// Plugin calls in flight at once.
     #[arg(long, env = "HERALD_MAX_IN_FLIGHT", default_value_t = 128)]
     pub max_in_flight: usize,

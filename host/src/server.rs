@@ -83,10 +83,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     )?;
     importer.start();
 
+    let grace = Duration::from_secs(args.shutdown_grace_secs);
     let state = AppState {
         store: store.clone(),
         registry,
-        engine,
+        engine: engine.clone(),
         importer,
         max_import_bytes: args.import_max_mb << 20,
         admin_key_hash,
@@ -99,13 +100,37 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         None
     };
+    // HTTP stays up while the engine drains: callbacks for the last sends
+    // still arrive, and /readyz says 503 meanwhile.
     axum::serve(listener, api::router(state))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-            tracing::info!("shutting down");
+        .with_graceful_shutdown(async move {
+            let signal = stop_signal().await;
+            tracing::info!(
+                signal,
+                grace_secs = grace.as_secs(),
+                "shutting down: draining sends"
+            );
+            engine.drain(grace).await;
         })
         .await?;
+    tracing::info!("stopped");
     Ok(())
+}
+
+/// Waits for SIGTERM (a deploy, `docker stop`, systemd) or SIGINT (Ctrl-C).
+async fn stop_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            return tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+            };
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    "SIGINT"
 }
 
 /// Applies plugin activations made by other instances sharing PostgreSQL:

@@ -299,6 +299,31 @@ impl Herald {
         Self::start_on(db, &listen, extra).await
     }
 
+    /// Sends SIGTERM (a deploy) and waits for the process to exit; then
+    /// starts a new one on the same database and address. Answers how long
+    /// the old one took to exit and whether it exited successfully.
+    pub async fn terminate_and_restart(
+        mut self,
+        extra: &[&str],
+        within: Duration,
+    ) -> (Self, Duration, bool) {
+        let pid = self._child.id().expect("a running herald");
+        let asked = Instant::now();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .expect("kill -TERM");
+        assert!(sent.success(), "kill -TERM {pid}");
+        let exit = tokio::time::timeout(within, self._child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("herald did not exit within {within:?} of SIGTERM"))
+            .expect("waiting for herald");
+        let took = asked.elapsed();
+        let db = std::mem::replace(&mut self.db, TestDb::placeholder());
+        let listen = self.base.trim_start_matches("http://").to_owned();
+        (Self::start_on(db, &listen, extra).await, took, exit.success())
+    }
+
     /// Another instance on the same database (PostgreSQL only).
     pub async fn second_instance(&self, extra: &[&str]) -> Herald {
         let db = TestDb {

@@ -55,6 +55,7 @@ async fn send_path_statements_use_indexes(backend: Backend) {
     // The paths this guard exists for were seen: the claim, the outcome
     // write and the receipt lookup.
     for expected in [
+        "UPDATE members SET status = 'claimed'",
         "UPDATE members SET status = 'sending'",
         "UPDATE members SET status = $1, next_attempt_at = $2, provider_message_id = $3",
         "WHERE tenant_id = $1 AND provider_message_id = $2",

@@ -224,7 +224,10 @@ async fn a_plugin_that_keeps_faulting_is_quarantined(backend: Backend) {
     // wait until none is still `sending`.
     let mut members = api.all_members(bad).await;
     for _ in 0..200 {
-        if members.iter().all(|m| m["status"] != "sending") {
+        if members
+            .iter()
+            .all(|m| m["status"] != "sending" && m["status"] != "claimed")
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -99,3 +99,62 @@ async fn wrong_signature_is_refused_and_changes_nothing(backend: Backend) {
     assert_eq!(again[0]["status"], "delivered");
 }
 both_backends!(wrong_signature_is_refused_and_changes_nothing);
+
+/// A receipt applies only to messages of the channel it came through: a
+/// valid, signed "failed" for channel A's message posted to channel B's
+/// webhook (same provider account, so B's plugin verifies it) changes
+/// nothing, while A's own callbacks still deliver the message.
+async fn another_channels_webhook_changes_nothing(backend: Backend) {
+    // Slow callbacks: the forged one lands while the message is `sent`.
+    let sim = Simulator::start(SimConfig {
+        callback_delay: Duration::from_secs(2),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let herald = Herald::start(backend, &[]).await;
+    let api = herald.new_tenant("acme").await;
+    let a = api.sim_channel(&sim, "twilio-sms").await;
+    let b = api.sim_channel(&sim, "twilio-sms").await;
+    let list = api.list_with(&numbers_ending("4242", 1, 420)).await;
+    let campaign = api.campaign(a, list, "hello").await;
+    api.post_empty(&format!("/v1/campaigns/{campaign}/start"))
+        .await;
+    crate::support::eventually("the message is sent", Duration::from_secs(20), || async {
+        api.all_members(campaign).await[0]["status"] == "sent"
+    })
+    .await;
+    let member = api.all_members(campaign).await[0].clone();
+    let sid = member["provider_message_id"].as_str().unwrap();
+
+    let url = format!("{}/webhooks/{b}", herald.base);
+    let params: Vec<(String, String)> = [
+        ("AccountSid", sim.config().twilio_account_sid.as_str()),
+        ("MessageSid", sid),
+        ("MessageStatus", "failed"),
+        ("ErrorCode", "30008"),
+        ("To", member["address"].as_str().unwrap()),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let signature = twilio_signature(&sim.config().twilio_auth_token, &url, &params);
+    let resp = herald
+        .http
+        .post(&url)
+        .header("X-Twilio-Signature", signature)
+        .form(&params)
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "{}", resp.status());
+    let after = api.all_members(campaign).await;
+    assert_eq!(after[0]["status"], "sent", "{}", after[0]);
+
+    // The marker: channel A's own callbacks arrive and apply.
+    api.wait_status(campaign, "completed", Duration::from_secs(30))
+        .await;
+    let done = api.all_members(campaign).await;
+    assert_eq!(done[0]["status"], "delivered", "{}", done[0]);
+}
+both_backends!(another_channels_webhook_changes_nothing);

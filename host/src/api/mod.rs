@@ -92,6 +92,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::disable());
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
         .route(
             "/openapi.json",
@@ -262,6 +263,26 @@ async fn metrics(_admin: auth::AdminAuth) -> axum::response::Response {
         )
             .into_response(),
         None => error::ApiError::Internal("metrics are not recorded by this process".into())
+            .into_response(),
+    }
+}
+
+/// Readiness, for a load balancer: 503 while the engine drains for a
+/// shutdown or the database does not answer (`/healthz` stays liveness).
+async fn ready(axum::extract::State(state): axum::extract::State<AppState>) -> axum::response::Response {
+    let why = if state.engine.draining() {
+        Some("draining for shutdown")
+    } else if state.store.ping().await.is_err() {
+        Some("database unavailable")
+    } else {
+        None
+    };
+    match why {
+        None => axum::Json(serde_json::json!({ "ready": true })).into_response(),
+        Some(reason) => (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({ "ready": false, "reason": reason })),
+        )
             .into_response(),
     }
 }

@@ -8,7 +8,12 @@ use serde::{Deserialize, Serialize};
 pub enum MemberStatus {
     /// Waiting for its turn (or for a retry time).
     Queued,
-    /// Claimed by a dispatcher; the attempt is recorded, the plugin is called.
+    /// Claimed by one instance under a lease, its attempt recorded, waiting
+    /// for its sender's turn: nothing has left yet. A lost lease (the
+    /// instance stopped or died) returns it to `queued`, attempt given back.
+    Claimed,
+    /// The plugin call has started: only from here can a crash leave the
+    /// outcome uncertain (`unknown`).
     Sending,
     /// The provider accepted it.
     Sent,
@@ -39,8 +44,9 @@ pub enum MemberStatus {
 }
 
 impl MemberStatus {
-    pub const ALL: [MemberStatus; 14] = [
+    pub const ALL: [MemberStatus; 15] = [
         Self::Queued,
+        Self::Claimed,
         Self::Sending,
         Self::Sent,
         Self::Delivered,
@@ -59,6 +65,7 @@ impl MemberStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Queued => "queued",
+            Self::Claimed => "claimed",
             Self::Sending => "sending",
             Self::Sent => "sent",
             Self::Delivered => "delivered",
@@ -85,6 +92,7 @@ impl MemberStatus {
         !matches!(
             self,
             Self::Queued
+                | Self::Claimed
                 | Self::Sending
                 | Self::Sent
                 | Self::AwaitingApproval
@@ -109,7 +117,7 @@ impl MemberStatus {
             _ if campaign_paused && !self.is_done() && self != Self::Disabled => "campaign_paused",
             Self::Queued | Self::Approved => "awaiting_execution",
             Self::AwaitingApproval => "awaiting_approval",
-            Self::Sending | Self::Sent => "executing",
+            Self::Claimed | Self::Sending | Self::Sent => "executing",
             Self::Disabled => "disabled",
             Self::Disqualified => "disqualified",
             Self::Expired => "expired",
@@ -136,7 +144,7 @@ impl MemberStatus {
     fn rank(self) -> u8 {
         match self {
             Self::Queued | Self::AwaitingApproval | Self::Approved | Self::Disabled => 0,
-            Self::Sending => 1,
+            Self::Claimed | Self::Sending => 1,
             Self::Sent => 2,
             Self::Delivered
             | Self::Completed
@@ -200,6 +208,8 @@ mod tests {
         assert_eq!(M::Queued.display_status(true), "campaign_paused");
         assert_eq!(M::Disabled.display_status(true), "disabled");
         assert_eq!(M::Sending.display_status(false), "executing");
+        assert_eq!(M::Claimed.display_status(false), "executing");
+        assert!(!M::Claimed.is_done() && !M::Claimed.is_unsent());
         assert_eq!(M::Failed.display_status(true), "completed");
         assert_eq!(M::Disqualified.display_status(false), "disqualified");
         assert!(M::Expired.is_final());

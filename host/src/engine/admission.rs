@@ -1,11 +1,11 @@
-//! The last checks before a plugin call: the sender's rate limit (and,
-//! after a wait for it, whether the campaign still sends), then the
-//! tenant's credits. A member that may not go yet is handed back to the
+//! The last checks before a plugin call: the sender's rate limit, then the
+//! claim becomes a send (`call_start`: only if its campaign still sends),
+//! then the tenant's credits. A member that may not go yet is handed back to the
 //! queue untouched (no attempt used, nothing sent); when the reason is
 //! credits, its campaign pauses with reason "insufficient credits" until a
 //! top-up (or a manual resume) restarts it.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::Engine;
 use super::credits::kind_of;
@@ -13,10 +13,6 @@ use super::rate_limit::{SenderKey, default_rate};
 use crate::domain::lifecycle::{Action, AutoPause};
 use crate::plugins::wit;
 use crate::store::{Channel, ClaimedMember, INSUFFICIENT_CREDITS, now_ms};
-
-/// A send that waited at least this long for its turn looks again whether
-/// its campaign still sends; shorter waits are covered by the claim itself.
-const RECHECK_AFTER_WAIT: Duration = Duration::from_millis(50);
 
 /// Waits for the sender's turn and reserves the send's credits. False: the
 /// member was handed back (or could not be, and its lease will resolve it);
@@ -34,7 +30,6 @@ pub(super) async fn admit(
     };
     // Never hold a claim for long enough to risk its lease running out.
     let max_wait = engine.config.lease / 4;
-    let waiting_since = Instant::now();
     if let Err(expected) = engine.rate_limits.wait_turn(key, rate, max_wait).await {
         let due = now_ms() + expected.as_millis() as i64;
         let why = format!(
@@ -46,18 +41,27 @@ pub(super) async fn admit(
         hand_back(engine, member, Some(due), &why).await;
         return false;
     }
-    // A claim that waited for its turn may have outlived its campaign's
-    // run: a pause (or cancel) meanwhile keeps it from going out.
-    if waiting_since.elapsed() >= RECHECK_AFTER_WAIT {
-        match engine.store.campaign_sends(member.campaign_id).await {
-            Ok(true) => {}
-            Ok(false) => {
-                let why = "the campaign stopped sending while this send waited for its turn";
-                hand_back(engine, member, None, why).await;
-                return false;
-            }
-            // Sending anyway is what a claim without the wait would do.
-            Err(e) => tracing::warn!(error = %e, "checking the campaign after a rate wait failed"),
+    // Stopping: no new call starts (the drain hands the claim back).
+    if engine.in_flight.stopping() {
+        return false;
+    }
+    // The claim becomes a send. A pause or cancel since the claim (or while
+    // it waited for its turn), or a lost lease, keeps it back.
+    match engine
+        .call_starts
+        .start(&engine.store, &engine.config.instance_id, member.id)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            let why = "the campaign stopped sending before this send started";
+            hand_back(engine, member, None, why).await;
+            return false;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "starting a send failed; member queued again");
+            hand_back(engine, member, Some(now_ms() + 1000), "could not start the send").await;
+            return false;
         }
     }
     let short = match engine.credits.reserve(&engine.store, member, content).await {

@@ -23,21 +23,20 @@ const IDLE_TICK: Duration = Duration::from_millis(200);
 const GATHER_SLOTS: Duration = Duration::from_millis(5);
 /// Outcomes written per transaction.
 const WRITE_BATCH: usize = 200;
-/// How long the writer waits to fill a batch.
-const WRITE_LINGER: Duration = Duration::from_millis(20);
 
 type Finished = (ClaimedMember, SendOutcome);
 
 pub async fn run(engine: Arc<Engine>) {
     let (done_tx, done_rx) = mpsc::channel::<Finished>(engine.config.max_in_flight * 2);
-    tokio::spawn(write_outcomes(engine.clone(), done_rx));
+    let writer = tokio::spawn(write_outcomes(engine.clone(), done_rx));
+    tokio::spawn(super::supervise(engine.clone(), "outcome writer", writer));
     let slots = Arc::new(Semaphore::new(engine.config.max_in_flight));
     // A claim costs a transaction whatever its size: claim at least this
     // many at once when sends are busy, not one per finished send.
     let min_claim = (engine.config.batch_size.max(1) as usize)
         .min(engine.config.max_in_flight / 2)
         .max(1);
-    loop {
+    while !engine.in_flight.stopping() {
         let free = slots.available_permits();
         if free < min_claim {
             // Wait for enough finished sends to make a batch, or briefly
@@ -146,6 +145,7 @@ async fn send_one(
         halt_campaign(&engine, &member, *action, reason).await;
     }
     // The writer only stops when the process does.
+    engine.in_flight.outcome_queued();
     let _ = done.send((member, classified.outcome)).await;
 }
 
@@ -220,7 +220,9 @@ async fn attempt(engine: &Engine, member: &ClaimedMember) -> Option<Classified> 
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    let call = engine.in_flight.call();
     let result = plugin.send(ctx, config, message).await;
+    drop(call);
     if let Err(failure) = &result {
         engine.registry.after_fault(&plugin, failure).await;
     }
@@ -269,19 +271,10 @@ pub(super) async fn halt_campaign(
 /// losing an outcome would leave a member `sending` until its lease expires.
 async fn write_outcomes(engine: Arc<Engine>, mut done: mpsc::Receiver<Finished>) {
     let mut batch: Vec<Finished> = Vec::with_capacity(WRITE_BATCH);
-    while let Some(first) = done.recv().await {
-        batch.push(first);
-        let linger = tokio::time::sleep(WRITE_LINGER);
-        tokio::pin!(linger);
-        while batch.len() < WRITE_BATCH {
-            tokio::select! {
-                next = done.recv() => match next {
-                    Some(f) => batch.push(f),
-                    None => break,
-                },
-                _ = &mut linger => break,
-            }
-        }
+    // No lingering to fill a batch: whatever finished while the previous
+    // batch committed goes into the next one, so an outcome waits at most
+    // one commit (a crash meanwhile can only cost those few).
+    while done.recv_many(&mut batch, WRITE_BATCH).await > 0 {
         let mut delay = Duration::from_millis(100);
         metrics::histogram!("herald_outcome_batch_size").record(batch.len() as f64);
         let started = std::time::Instant::now();
@@ -304,6 +297,7 @@ async fn write_outcomes(engine: Arc<Engine>, mut done: mpsc::Receiver<Finished>)
             }
         };
         metrics::histogram!("herald_outcome_commit_seconds").record(started.elapsed());
+        engine.in_flight.outcomes_written(batch.len());
         batch.clear();
         engine.complete_campaigns(&touched).await;
         // Retries due now (e.g. after a pause-worthy error) need a claim pass.

@@ -3,10 +3,13 @@
 //! lease sweeper, and webhook event application.
 
 mod admission;
+mod batch;
+mod call_start;
 mod channels;
 mod content;
 mod credits;
 mod dispatcher;
+mod drain;
 mod faults;
 mod import_jobs;
 pub mod import_reader;
@@ -89,6 +92,10 @@ pub struct Engine {
     provider_errors: provider_errors::ProviderErrors,
     /// Delivery receipts, committed in batches.
     receipts: receipt_writer::ReceiptWriter,
+    /// Claims becoming sends, committed in batches.
+    call_starts: call_start::CallStarts,
+    /// Calls and outcomes under way, and whether the engine is stopping.
+    in_flight: drain::InFlight,
 }
 
 impl Engine {
@@ -104,15 +111,26 @@ impl Engine {
             credits: credits::Credits::default(),
             rate_limits: rate_limit::RateLimits::default(),
             receipts: receipt_writer::ReceiptWriter::default(),
+            call_starts: call_start::CallStarts::default(),
+            in_flight: drain::InFlight::default(),
         })
     }
 
     /// Starts the dispatcher, the outcome writer, the lease sweeper and the
     /// scheduler.
     pub fn start(self: &Arc<Self>) {
-        tokio::spawn(dispatcher::run(self.clone()));
+        let dispatcher = tokio::spawn(dispatcher::run(self.clone()));
+        tokio::spawn(supervise(self.clone(), "dispatcher", dispatcher));
         let engine = self.clone();
-        tokio::spawn(async move { engine.receipts.run(engine.store.clone()).await });
+        let receipts =
+            tokio::spawn(async move { engine.receipts.run(engine.store.clone()).await });
+        tokio::spawn(supervise(self.clone(), "receipt writer", receipts));
+        let engine = self.clone();
+        let starts = tokio::spawn(async move {
+            let owner = engine.config.instance_id.clone();
+            engine.call_starts.run(engine.store.clone(), owner).await
+        });
+        tokio::spawn(supervise(self.clone(), "send starter", starts));
         tokio::spawn(sweep_leases(self.clone()));
         tokio::spawn(reconciler::run(self.clone()));
         tokio::spawn(replies::run(self.clone()));
@@ -185,39 +203,64 @@ impl Engine {
     }
 }
 
-/// Members left `sending` by a dead process become `unknown` once their
-/// lease runs out (never resent blindly); stale parked receipts are dropped.
+/// Sending stops rather than going on without one of its parts: a task of
+/// the send path that ends (a panic, a closed channel) while the engine is
+/// not stopping ends the process, non-zero, for its supervisor to restart;
+/// claims and sends under way are recovered by their leases.
+async fn supervise(engine: Arc<Engine>, task: &'static str, handle: tokio::task::JoinHandle<()>) {
+    let ended = handle.await;
+    if engine.draining() {
+        return;
+    }
+    match ended {
+        Err(e) => tracing::error!(task, error = %e, "engine task failed; exiting so a supervisor restarts Herald"),
+        Ok(()) => tracing::error!(task, "engine task ended unexpectedly; exiting so a supervisor restarts Herald"),
+    }
+    std::process::exit(70);
+}
+
+/// Lost leases (run out, or their instance stopped beating): claims go
+/// back to the queue, sends whose call was under way become `unknown`
+/// (never resent blindly); stale parked receipts are dropped. Every second
+/// at most, so a dead instance's claims are sent by the others within
+/// seconds of its heartbeat going stale.
 async fn sweep_leases(engine: Arc<Engine>) {
     let every =
-        (engine.config.lease / 10).clamp(Duration::from_millis(200), Duration::from_secs(30));
-    let mut last_optimized = std::time::Instant::now();
+        (engine.config.lease / 10).clamp(Duration::from_millis(200), Duration::from_secs(1));
+    let mut last_chores = std::time::Instant::now();
     loop {
         match engine.store.expire_leases().await {
             Ok(touched) if !touched.is_empty() => {
-                tracing::warn!(campaigns = ?touched, "sends left unfinished by a stopped process marked unknown");
+                tracing::warn!(campaigns = ?touched, "sends cut off during the provider call by a stopped process marked unknown; resolve them with POST /v1/campaigns/{id}/members/resolve");
                 engine.complete_campaigns(&touched).await;
             }
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "lease sweep failed"),
         }
-        // A day is far beyond any send's lease: such receipts are not ours.
-        match engine.store.prune_early_receipts(24 * 3600 * 1000).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(
-                receipts = n,
-                "dropped receipts for messages Herald never sent"
-            ),
-            Err(e) => tracing::error!(error = %e, "pruning parked receipts failed"),
-        }
-        if last_optimized.elapsed() >= OPTIMIZE_EVERY {
-            last_optimized = std::time::Instant::now();
-            if let Err(e) = engine.store.optimize().await {
-                tracing::warn!(error = %e, "refreshing the query planner's statistics failed");
-            }
+        if last_chores.elapsed() >= CHORES_EVERY {
+            last_chores = std::time::Instant::now();
+            chores(&engine).await;
         }
         tokio::time::sleep(every).await;
     }
 }
 
-/// How often SQLite's planner statistics are refreshed (see `Store::optimize`).
-const OPTIMIZE_EVERY: Duration = Duration::from_secs(3600);
+/// Housekeeping that need not run every second: parked receipts nobody
+/// will claim, and SQLite's planner statistics (see `Store::optimize`).
+async fn chores(engine: &Engine) {
+    // A day is far beyond any send's lease: such receipts are not ours.
+    match engine.store.prune_early_receipts(24 * 3600 * 1000).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            receipts = n,
+            "dropped receipts for messages Herald never sent"
+        ),
+        Err(e) => tracing::error!(error = %e, "pruning parked receipts failed"),
+    }
+    if let Err(e) = engine.store.optimize().await {
+        tracing::warn!(error = %e, "refreshing the query planner's statistics failed");
+    }
+}
+
+/// How often `chores` run.
+const CHORES_EVERY: Duration = Duration::from_secs(600);

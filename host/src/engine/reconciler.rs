@@ -85,7 +85,10 @@ async fn reconcile(engine: &Engine, item: &OverdueReceipt) -> Option<i64> {
     } else {
         wit::Event::Delivery(update)
     };
-    match engine.apply_event(item.tenant_id, event).await {
+    match engine
+        .apply_event(item.tenant_id, item.channel_id, event)
+        .await
+    {
         Ok(changed) => changed,
         Err(e) => {
             tracing::error!(member = item.member_id, error = %e, "applying fetched status failed");

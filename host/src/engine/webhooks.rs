@@ -103,7 +103,7 @@ impl Engine {
                     self.record_reply(channel.tenant_id, channel.id, message)
                         .await
                 }
-                other => self.apply_event(channel.tenant_id, other).await,
+                other => self.apply_event(channel.tenant_id, channel.id, other).await,
             };
             match applied {
                 Ok(Some(campaign)) => touched.push(campaign),
@@ -125,9 +125,11 @@ impl Engine {
         }
     }
 
+    /// Applies one event that came through (or was fetched for) `channel`.
     pub(super) async fn apply_event(
         &self,
         tenant: Id,
+        channel: Id,
         event: wit::Event,
     ) -> Result<Option<Id>, StoreError> {
         match event {
@@ -139,6 +141,7 @@ impl Engine {
                     wit::DeliveryStatus::Failed => MemberStatus::Failed,
                 };
                 let receipt = Receipt {
+                    channel_id: channel,
                     provider_message_id: update.provider_message_id,
                     status,
                     error_code: update.error_code,

@@ -374,7 +374,7 @@ impl Progress {
         self.sent += sent;
         self.replied += replied;
         match status {
-            "queued" | "sending" | "awaiting_approval" | "approved" | "disabled" => {
+            "queued" | "claimed" | "sending" | "awaiting_approval" | "approved" | "disabled" => {
                 self.queued += count
             }
             "delivered" => self.delivered += count,

@@ -18,7 +18,7 @@ pub(super) const NOT_DUPLICATE: SendCheck = SendCheck {
         WHERE t.id = members.tenant_id AND t.duplicate_window_hours > 0 \
         AND o.address = members.address AND o.id <> members.id \
         AND ((o.sent_at IS NOT NULL AND o.sent_at > $1 - t.duplicate_window_hours * 3600000) \
-          OR (o.status = 'sending' AND (o.updated_at < members.updated_at \
+          OR (o.status IN ('claimed', 'sending') AND (o.updated_at < members.updated_at \
             OR (o.updated_at = members.updated_at AND o.id < members.id)))))",
     event: "sent a message within the duplicate window",
     log: "sends skipped: duplicate outreach",
@@ -51,7 +51,7 @@ pub(super) async fn disqualify_active_elsewhere(
         WHERE o.tenant_id = members.tenant_id AND o.contact_id = members.contact_id \
         AND o.campaign_id <> members.campaign_id \
         AND ko.status NOT IN ('draft', 'completed', 'cancelled', 'archived') \
-        AND (o.status IN ('queued', 'sending', 'sent', 'awaiting_approval', 'approved') \
+        AND (o.status IN ('queued', 'claimed', 'sending', 'sent', 'awaiting_approval', 'approved') \
           OR o.next_step_at IS NOT NULL)";
     let only = contacts
         .map(|ids| format!(" AND contact_id IN ({})", super::id_list(ids)))

@@ -26,7 +26,8 @@ impl Store {
             "UPDATE members SET status = 'queued', attempts = attempts - 1, \
              lease_owner = NULL, lease_until = NULL, updated_at = $1, \
              next_attempt_at = COALESCE($2, next_attempt_at) \
-             WHERE id = $3 AND tenant_id = $4 AND status = 'sending' AND lease_owner = $5",
+             WHERE id = $3 AND tenant_id = $4 AND status IN ('claimed', 'sending') \
+             AND lease_owner = $5",
         )
         .bind(now)
         .bind(due)

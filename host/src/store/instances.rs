@@ -11,7 +11,7 @@ pub const INSTANCE_STALE_MS: i64 = 5_000;
 /// Rows of instances gone this long are deleted.
 const FORGET_AFTER_MS: i64 = 3_600_000;
 
-fn wall_ms() -> i64 {
+pub(super) fn wall_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)

@@ -9,7 +9,9 @@ use super::{Id, Store, StoreError, StoreResult, now_ms};
 use crate::domain::lifecycle::{Action, Outcome, Status};
 
 /// Members not yet sent: what a cancel cancels.
-const UNSENT: &str = "('queued', 'awaiting_approval', 'approved', 'disabled')";
+/// Members a cancel stops: not sent yet, including claims whose plugin call
+/// has not started (the dispatcher finds them cancelled and leaves them).
+const UNSENT: &str = "('queued', 'claimed', 'awaiting_approval', 'approved', 'disabled')";
 
 impl Store {
     /// Applies `action` to a campaign. A refused action is
@@ -109,13 +111,13 @@ impl Store {
             .await?;
         }
         if action == Action::RetryFailed {
-            // A new intent: a new attempt number (so a new idempotency key),
-            // and the old provider id dropped so a late receipt for the
-            // failed message cannot land on the new one.
+            // A new intent: a new idempotency key (the claim makes one when
+            // there is none), and the old provider id dropped so a late
+            // receipt for the failed message cannot land on the new one.
             let rows = sqlx::query(
                 "UPDATE members SET status = 'queued', next_attempt_at = $1, retryable = 0, \
                  provider_message_id = NULL, error_code = NULL, error_message = NULL, \
-                 updated_at = $1 \
+                 idempotency_key = NULL, updated_at = $1 \
                  WHERE campaign_id = $2 AND status = 'failed' AND retryable = 1 \
                  RETURNING tenant_id, id",
             )

@@ -236,7 +236,7 @@ impl Store {
     }
 
     /// Marks up to `limit` due members of running campaigns matching
-    /// `condition` as `sending` under the lease; returns (id, tenant,
+    /// `condition` as `claimed` under the lease; returns (id, tenant,
     /// campaign, address, attempt, key) rows.
     async fn claim_where(
         &self,
@@ -246,11 +246,16 @@ impl Store {
         campaign: Option<Id>,
         limit: i64,
     ) -> StoreResult<Vec<sqlx::any::AnyRow>> {
+        // The key names the intent (member, step), not the attempt: a retry
+        // of the same step keeps the key its first attempt had, so a
+        // provider that took the message and answered too late can refuse
+        // the second (a user's "retry failed" clears it: a new intent).
+        let this_step = "CAST(id AS TEXT) || '-' || CAST(step + 1 AS TEXT)";
         let sql = format!(
-            "UPDATE members SET status = 'sending', attempts = attempts + 1, lease_owner = $1, \
+            "UPDATE members SET status = 'claimed', attempts = attempts + 1, lease_owner = $1, \
              lease_until = $2, updated_at = $3, wait_reason = NULL, \
-             idempotency_key = CAST(id AS TEXT) || '-' || CAST(step + 1 AS TEXT) || '-' \
-               || CAST(attempts + 1 AS TEXT) \
+             idempotency_key = CASE WHEN idempotency_key LIKE {this_step} || '-%' \
+               THEN idempotency_key ELSE {this_step} || '-' || CAST(attempts + 1 AS TEXT) END \
              WHERE id IN (SELECT m.id FROM members m JOIN campaigns k ON k.id = m.campaign_id \
                WHERE m.status = 'queued' AND m.next_attempt_at <= $3 \
                AND k.status IN ('running', 'retrying') \
@@ -303,7 +308,7 @@ impl Store {
             }
             let busy: i64 = sqlx::query_scalar(
                 "SELECT COUNT(*) FROM members WHERE campaign_id = $1 \
-                 AND status IN ('sending', 'sent')",
+                 AND status IN ('claimed', 'sending', 'sent')",
             )
             .bind(campaign)
             .fetch_one(&mut **tx)
@@ -357,7 +362,7 @@ impl Store {
                     at,
                     summary,
                 } => {
-                    accepted.push((m.tenant_id, provider_message_id.clone()));
+                    accepted.push((m.tenant_id, m.channel_id, provider_message_id.clone()));
                     sent_messages.push((m, provider_message_id, summary, *at));
                     (
                         MemberStatus::Sent,
@@ -399,8 +404,8 @@ impl Store {
                 "UPDATE members SET status = $1, next_attempt_at = $2, provider_message_id = $3, \
                  error_code = $4, error_message = $5, sent_at = COALESCE($6, sent_at), \
                  lease_owner = NULL, lease_until = NULL, updated_at = $7, retryable = $10, \
-                 next_step = $11, next_step_at = $12 \
-                 WHERE id = $8 AND status = 'sending' AND lease_owner = $9",
+                 next_step = $11, next_step_at = $12, channel_id = $13 \
+                 WHERE id = $8 AND status IN ('claimed', 'sending') AND lease_owner = $9",
             )
             .bind(status.as_str())
             .bind(next_at)
@@ -414,6 +419,7 @@ impl Store {
             .bind(retryable as i64)
             .bind(next.map(|(step, _)| step))
             .bind(next.and_then(|(_, after)| sent_at.map(|at| at + after)))
+            .bind(m.channel_id)
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -502,35 +508,5 @@ impl Store {
                 channel_id: r.get(4),
             })
             .collect())
-    }
-
-    /// Members whose lease ran out while `sending` (their dispatcher died):
-    /// the provider may have the message, so they become `unknown`, never
-    /// resent blindly, and their credit reservations are charged. Returns
-    /// the campaigns touched.
-    pub async fn expire_leases(&self) -> StoreResult<Vec<Id>> {
-        let now = now_ms();
-        let mut tx = self.write_tx().await?;
-        let rows = sqlx::query(
-            "UPDATE members SET status = 'unknown', lease_owner = NULL, lease_until = NULL, \
-             error_message = 'outcome unknown: the sending process stopped mid-send; not resent', \
-             updated_at = $1 WHERE status = 'sending' AND lease_until < $1 \
-             RETURNING tenant_id, id, campaign_id",
-        )
-        .bind(now)
-        .fetch_all(&mut *tx)
-        .await?;
-        let events: Vec<_> = rows
-            .iter()
-            .map(|r| (r.get(0), r.get(1), "unknown", "lease expired".to_string()))
-            .collect();
-        insert_events(&mut tx, now, &events).await?;
-        let members: Vec<Id> = rows.iter().map(|r| r.get(1)).collect();
-        super::credit_holds::charge_unknown(&mut tx, &members).await?;
-        tx.commit().await?;
-        let mut campaigns: Vec<Id> = rows.iter().map(|r| r.get(2)).collect();
-        campaigns.sort_unstable();
-        campaigns.dedup();
-        Ok(campaigns)
     }
 }

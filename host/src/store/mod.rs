@@ -25,6 +25,7 @@ mod import_batch;
 mod imports;
 mod instances;
 mod journeys;
+mod leases;
 mod lifecycle;
 mod media;
 mod member_events;
@@ -214,6 +215,12 @@ impl Store {
                 .await?;
             sqlx::query("PRAGMA optimize").execute(&self.writer).await?;
         }
+        Ok(())
+    }
+
+    /// A trivial query: the database answers.
+    pub async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
 

@@ -12,6 +12,10 @@ use crate::domain::member::MemberStatus;
 
 #[derive(Clone, Debug)]
 pub struct Receipt {
+    /// The channel the receipt came through: it applies only to messages
+    /// sent on that channel (another channel's valid webhook naming this
+    /// message id changes nothing).
+    pub channel_id: Id,
     pub provider_message_id: String,
     pub status: MemberStatus,
     pub error_code: Option<String>,
@@ -81,16 +85,16 @@ impl Store {
     pub(super) async fn apply_parked_receipts(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-        accepted: &[(Id, String)],
+        accepted: &[(Id, Id, String)],
     ) -> StoreResult<()> {
         if accepted.is_empty() {
             return Ok(());
         }
-        let mut sorted: Vec<&(Id, String)> = accepted.iter().collect();
-        sorted.sort_unstable_by(|a, b| a.1.cmp(&b.1));
+        let mut sorted: Vec<&(Id, Id, String)> = accepted.iter().collect();
+        sorted.sort_unstable_by(|a, b| a.2.cmp(&b.2));
         if self.backend == Backend::Postgres {
             // In one order (see `apply_receipts`), before looking.
-            let ids = json_values(sorted.iter().map(|(_, pmid)| pmid));
+            let ids = json_values(sorted.iter().map(|(_, _, pmid)| pmid));
             sqlx::query(&format!(
                 "SELECT pg_advisory_xact_lock(hashtext(r.value ->> 'v'))::text FROM {}",
                 json_rows(self.backend, "$1")
@@ -101,22 +105,23 @@ impl Store {
         }
         let keys: Vec<_> = sorted
             .iter()
-            .map(|(tenant, pmid)| serde_json::json!({ "t": tenant, "p": pmid }))
+            .map(|(tenant, channel, pmid)| serde_json::json!({ "t": tenant, "c": channel, "p": pmid }))
             .collect();
-        let parked: Vec<(Id, String)> = sqlx::query(&format!(
-            "SELECT DISTINCT e.tenant_id, e.provider_message_id FROM {} \
-             JOIN early_receipts e ON e.tenant_id = CAST(r.value ->> 't' AS BIGINT) \
-             AND e.provider_message_id = r.value ->> 'p'",
+        let parked: Vec<(Id, Id, String)> = sqlx::query(&format!(
+            "SELECT DISTINCT e.tenant_id, CAST(r.value ->> 'c' AS BIGINT), e.provider_message_id \
+             FROM {} JOIN early_receipts e ON e.tenant_id = CAST(r.value ->> 't' AS BIGINT) \
+             AND e.provider_message_id = r.value ->> 'p' \
+             AND (e.channel_id IS NULL OR e.channel_id = CAST(r.value ->> 'c' AS BIGINT))",
             json_rows(self.backend, "$1")
         ))
         .bind(serde_json::Value::Array(keys).to_string())
         .fetch_all(&mut **tx)
         .await?
         .iter()
-        .map(|r| (r.get(0), r.get(1)))
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
         .collect();
-        for (tenant, pmid) in parked {
-            self.apply_early_receipts(tx, tenant, &pmid).await?;
+        for (tenant, channel, pmid) in parked {
+            self.apply_early_receipts(tx, tenant, channel, &pmid).await?;
         }
         Ok(())
     }
@@ -127,15 +132,18 @@ impl Store {
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         tenant: Id,
+        channel: Id,
         provider_message_id: &str,
     ) -> StoreResult<()> {
         self.lock_message_id(tx, provider_message_id).await?;
         let parked = sqlx::query(
             "SELECT status, error_code, error_message, at, event_json FROM early_receipts \
-             WHERE tenant_id = $1 AND provider_message_id = $2 ORDER BY id",
+             WHERE tenant_id = $1 AND provider_message_id = $2 \
+             AND (channel_id IS NULL OR channel_id = $3) ORDER BY id",
         )
         .bind(tenant)
         .bind(provider_message_id)
+        .bind(channel)
         .fetch_all(&mut **tx)
         .await?;
         if parked.is_empty() {
@@ -164,6 +172,7 @@ impl Store {
                 continue;
             };
             let receipt = Receipt {
+                channel_id: channel,
                 provider_message_id: provider_message_id.to_owned(),
                 status,
                 error_code: row.get(1),
@@ -190,18 +199,21 @@ async fn apply_one(
     tenant: Id,
     receipt: &Receipt,
 ) -> StoreResult<Option<Id>> {
+    // Older sends did not record their channel: the campaign's then.
     let member = sqlx::query(
         "SELECT id, status, campaign_id FROM members \
-         WHERE tenant_id = $1 AND provider_message_id = $2",
+         WHERE tenant_id = $1 AND provider_message_id = $2 AND COALESCE(channel_id, \
+           (SELECT k.channel_id FROM campaigns k WHERE k.id = members.campaign_id)) = $3",
     )
     .bind(tenant)
     .bind(&receipt.provider_message_id)
+    .bind(receipt.channel_id)
     .fetch_optional(&mut **tx)
     .await?;
     let Some(row) = member else {
         sqlx::query(
             "INSERT INTO early_receipts (tenant_id, provider_message_id, status, \
-             error_code, error_message, at) VALUES ($1, $2, $3, $4, $5, $6)",
+             error_code, error_message, at, channel_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(tenant)
         .bind(&receipt.provider_message_id)
@@ -209,6 +221,7 @@ async fn apply_one(
         .bind(&receipt.error_code)
         .bind(&receipt.error_message)
         .bind(receipt.at)
+        .bind(receipt.channel_id)
         .execute(&mut **tx)
         .await?;
         return Ok(None);

@@ -1,0 +1,75 @@
+//! Group commit: many tasks each wait for their own item to be written,
+//! and the items that arrive while one batch commits share the next
+//! transaction. One commit for many callers, and each caller still learns
+//! its own answer only once it is durable.
+
+use std::future::Future;
+use std::sync::Mutex;
+
+use tokio::sync::{mpsc, oneshot};
+
+type Reply<O> = oneshot::Sender<Result<O, String>>;
+
+pub struct Batcher<I, O> {
+    queue: mpsc::Sender<(I, Reply<O>)>,
+    /// Taken by [`Batcher::run`] when the engine starts.
+    inbox: Mutex<Option<mpsc::Receiver<(I, Reply<O>)>>>,
+    max: usize,
+}
+
+impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
+    /// At most `max` items per batch.
+    pub fn new(max: usize) -> Self {
+        let (queue, inbox) = mpsc::channel(max * 4);
+        Self {
+            queue,
+            inbox: Mutex::new(Some(inbox)),
+            max,
+        }
+    }
+
+    /// Whether [`Batcher::run`] is writing (an engine that was never
+    /// started has callers write alone).
+    pub fn running(&self) -> bool {
+        self.inbox.lock().expect("inbox lock").is_none()
+    }
+
+    /// Queues `item` and waits for its batch to be written.
+    pub async fn submit(&self, item: I) -> Result<O, String> {
+        let (reply, answer) = oneshot::channel();
+        if self.queue.send((item, reply)).await.is_err() {
+            return Err("the writer stopped".into());
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Err("the writer stopped".into()))
+    }
+
+    /// Writes batches with `write` (one answer per item, in order) until
+    /// the process stops.
+    pub async fn run<F, Fut>(&self, mut write: F)
+    where
+        F: FnMut(Vec<I>) -> Fut,
+        Fut: Future<Output = Result<Vec<O>, String>>,
+    {
+        let Some(mut inbox) = self.inbox.lock().expect("inbox lock").take() else {
+            return;
+        };
+        let mut batch = Vec::with_capacity(self.max);
+        while inbox.recv_many(&mut batch, self.max).await > 0 {
+            let (items, replies): (Vec<I>, Vec<Reply<O>>) = batch.drain(..).unzip();
+            match write(items).await {
+                Ok(answers) => {
+                    for (reply, answer) in replies.into_iter().zip(answers) {
+                        let _ = reply.send(Ok(answer));
+                    }
+                }
+                Err(why) => {
+                    for reply in replies {
+                        let _ = reply.send(Err(why.clone()));
+                    }
+                }
+            }
+        }
+    }
+}

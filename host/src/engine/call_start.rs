@@ -1,0 +1,54 @@
+//! The moment a claim becomes a send: right before its plugin call, after
+//! every wait (its sender's turn above all), the member is marked `sending`
+//! in the database. Until then a crash costs nothing: the claim returns to
+//! the queue unsent. Marks are committed in batches (see `batch`): one
+//! transaction for the sends that start together.
+
+use super::batch::Batcher;
+use crate::store::{Id, Store, StoreError};
+
+/// Sends started per transaction at most.
+const BATCH: usize = 256;
+
+pub struct CallStarts {
+    batcher: Batcher<Id, bool>,
+}
+
+impl Default for CallStarts {
+    fn default() -> Self {
+        Self {
+            batcher: Batcher::new(BATCH),
+        }
+    }
+}
+
+impl CallStarts {
+    /// Marks `owner`'s claim of `member` `sending`. False: it must not be
+    /// sent (its campaign stopped sending, or the claim is no longer
+    /// `owner`'s).
+    pub async fn start(&self, store: &Store, owner: &str, member: Id) -> Result<bool, StoreError> {
+        if !self.batcher.running() {
+            return Ok(!store.start_sends(owner, &[member]).await?.is_empty());
+        }
+        self.batcher
+            .submit(member)
+            .await
+            .map_err(|why| StoreError::Conflict(format!("starting sends failed: {why}")))
+    }
+
+    /// Writes batches until the process stops.
+    pub async fn run(&self, store: Store, owner: String) {
+        self.batcher
+            .run(|members| {
+                let (store, owner) = (store.clone(), owner.clone());
+                async move {
+                    let go = store
+                        .start_sends(&owner, &members)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    Ok(members.iter().map(|m| go.contains(m)).collect())
+                }
+            })
+            .await
+    }
+}

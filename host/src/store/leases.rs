@@ -1,0 +1,130 @@
+//! A claim's lease, from the claim to the outcome: a member is `claimed`
+//! (leased, nothing sent), then `sending` once its plugin call is about to
+//! start, then its outcome is recorded. A claim whose instance stopped or
+//! died returns to the queue untouched; a send whose instance died while
+//! the call was under way becomes `unknown`, never resent blindly.
+
+use sqlx::Row;
+
+use super::instances::{INSTANCE_STALE_MS, wall_ms};
+use super::members::insert_events;
+use super::{Id, Store, StoreResult, now_ms};
+
+/// A lease whose owner's heartbeat is older than this is lost, even before
+/// it runs out (the owner died; see `herald_instances`).
+const OWNER_GONE: &str = "(lease_until < $1 OR EXISTS (SELECT 1 FROM herald_instances i \
+     WHERE i.instance_id = members.lease_owner AND i.seen_at < $2))";
+
+impl Store {
+    /// Marks `owner`'s claims in `ids` `sending`: their plugin calls start
+    /// now. Answers the ones that may go: still claimed by `owner`, and
+    /// their campaign still sends (a pause or cancel since the claim keeps
+    /// the rest back; the caller hands them back).
+    pub async fn start_sends(&self, owner: &str, ids: &[Id]) -> StoreResult<Vec<Id>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = now_ms();
+        let started = std::time::Instant::now();
+        let mut tx = self.write_tx().await?;
+        let go: Vec<Id> = sqlx::query(&format!(
+            "UPDATE members SET status = 'sending', updated_at = $1 \
+             WHERE id IN ({}) AND status = 'claimed' AND lease_owner = $2 \
+             AND campaign_id IN (SELECT id FROM campaigns WHERE status IN ('running', 'retrying')) \
+             RETURNING id",
+            super::id_list(ids)
+        ))
+        .bind(now)
+        .bind(owner)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+        tx.commit().await?;
+        crate::metrics::db_seconds("start_sends", started.elapsed());
+        Ok(go)
+    }
+
+    /// Lost leases: claims whose lease ran out or whose owner stopped
+    /// beating return to `queued` with their attempt given back (nothing
+    /// was sent); sends whose plugin call was under way become `unknown`
+    /// (the provider may have the message) and their credit holds are
+    /// charged. Returns the campaigns whose sends became unknown.
+    pub async fn expire_leases(&self) -> StoreResult<Vec<Id>> {
+        let now = now_ms();
+        let gone_before = wall_ms() - INSTANCE_STALE_MS;
+        let mut tx = self.write_tx().await?;
+        let requeued = sqlx::query(&format!(
+            "UPDATE members SET status = 'queued', attempts = attempts - 1, lease_owner = NULL, \
+             lease_until = NULL, updated_at = $1 WHERE status = 'claimed' AND {OWNER_GONE} \
+             RETURNING tenant_id, id"
+        ))
+        .bind(now)
+        .bind(gone_before)
+        .fetch_all(&mut *tx)
+        .await?;
+        let unknown = sqlx::query(&format!(
+            "UPDATE members SET status = 'unknown', lease_owner = NULL, lease_until = NULL, \
+             error_code = 'outcome_unknown', \
+             error_message = 'outcome unknown: the sending process stopped during the provider call; not resent', \
+             updated_at = $1 WHERE status = 'sending' AND {OWNER_GONE} \
+             RETURNING tenant_id, id, campaign_id"
+        ))
+        .bind(now)
+        .bind(gone_before)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut events: Vec<_> = requeued
+            .iter()
+            .map(|r| {
+                let why = "claim lost (its instance stopped) before the send; queued again";
+                (r.get(0), r.get(1), "queued", why.to_string())
+            })
+            .collect();
+        events.extend(unknown.iter().map(|r| {
+            let why = "lease lost during the provider call; outcome unknown";
+            (r.get(0), r.get(1), "unknown", why.to_string())
+        }));
+        insert_events(&mut tx, now, &events).await?;
+        let members: Vec<Id> = unknown.iter().map(|r| r.get(1)).collect();
+        super::credit_holds::charge_unknown(&mut tx, &members).await?;
+        tx.commit().await?;
+        if !requeued.is_empty() {
+            tracing::warn!(
+                members = requeued.len(),
+                "claims of a stopped instance returned to the queue unsent"
+            );
+        }
+        let mut campaigns: Vec<Id> = unknown.iter().map(|r| r.get(2)).collect();
+        campaigns.sort_unstable();
+        campaigns.dedup();
+        Ok(campaigns)
+    }
+
+    /// At shutdown: `owner`'s claims not yet called go back to the queue
+    /// now rather than when their lease runs out.
+    pub async fn release_claims(&self, owner: &str) -> StoreResult<u64> {
+        let now = now_ms();
+        let mut tx = self.write_tx().await?;
+        let rows = sqlx::query(
+            "UPDATE members SET status = 'queued', attempts = attempts - 1, lease_owner = NULL, \
+             lease_until = NULL, updated_at = $1 WHERE status = 'claimed' AND lease_owner = $2 \
+             RETURNING tenant_id, id",
+        )
+        .bind(now)
+        .bind(owner)
+        .fetch_all(&mut *tx)
+        .await?;
+        let events: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                let why = "released unsent at shutdown; queued again";
+                (r.get(0), r.get(1), "queued", why.to_string())
+            })
+            .collect();
+        insert_events(&mut tx, now, &events).await?;
+        tx.commit().await?;
+        Ok(rows.len() as u64)
+    }
+}
