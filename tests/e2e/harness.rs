@@ -207,7 +207,13 @@ impl Herald {
     pub async fn start_logging(backend: Backend, filter: &str) -> (Self, LogLines) {
         let db = TestDb::new(backend).await;
         let lines = LogLines::default();
-        let herald = Self::launch(db, "127.0.0.1:0", &["--log-json"], Some((filter, lines.clone()))).await;
+        let herald = Self::launch(
+            db,
+            "127.0.0.1:0",
+            &["--log-json"],
+            Some((filter, lines.clone())),
+        )
+        .await;
         (herald, lines)
     }
 

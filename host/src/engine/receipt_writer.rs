@@ -62,7 +62,9 @@ impl ReceiptWriter {
         }
         match answer.await {
             Ok(Ok(touched)) => Ok(touched),
-            Ok(Err(e)) => Err(StoreError::Conflict(format!("writing receipts failed: {e}"))),
+            Ok(Err(e)) => Err(StoreError::Conflict(format!(
+                "writing receipts failed: {e}"
+            ))),
             Err(_) => Err(StoreError::Conflict("the receipt writer stopped".into())),
         }
     }
