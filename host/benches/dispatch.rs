@@ -125,7 +125,13 @@ impl Herald {
         }
     }
 
-    async fn call(&self, key: &str, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    async fn call(
+        &self,
+        key: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let mut request = self
             .http
             .request(method, format!("{}{path}", self.base))
@@ -136,7 +142,10 @@ impl Herald {
         let response = request.send().await.expect("request");
         let status = response.status().as_u16();
         let text = response.text().await.unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     /// Herald's user + system CPU time so far (from /proc).
@@ -186,13 +195,22 @@ async fn campaign(sim: &Arc<Simulator>, database_url: &str, members: u64) -> Run
     let herald = Herald::start(database_url).await;
     let admin = ADMIN_KEY;
     let (status, tenant) = herald
-        .call(admin, reqwest::Method::POST, "/v1/tenants", Some(json!({"name": "bench"})))
+        .call(
+            admin,
+            reqwest::Method::POST,
+            "/v1/tenants",
+            Some(json!({"name": "bench"})),
+        )
         .await;
     assert_eq!(status, 201, "{tenant}");
     let key = tenant["api_key"].as_str().unwrap().to_owned();
     let post = |path: &str, body: Value| {
         let (herald, key, path) = (&herald, key.clone(), path.to_owned());
-        async move { herald.call(&key, reqwest::Method::POST, &path, Some(body)).await }
+        async move {
+            herald
+                .call(&key, reqwest::Method::POST, &path, Some(body))
+                .await
+        }
     };
     let (status, channel) = post(
         "/v1/channels",
@@ -226,12 +244,21 @@ async fn campaign(sim: &Arc<Simulator>, database_url: &str, members: u64) -> Run
         .send()
         .await
         .unwrap();
-    assert!(response.status().is_success(), "{:?}", response.text().await);
+    assert!(
+        response.status().is_success(),
+        "{:?}",
+        response.text().await
+    );
     let job: Value = response.json().await.unwrap();
     let job = job["id"].as_i64().unwrap();
     loop {
         let (_, j) = herald
-            .call(&key, reqwest::Method::GET, &format!("/v1/imports/{job}"), None)
+            .call(
+                &key,
+                reqwest::Method::GET,
+                &format!("/v1/imports/{job}"),
+                None,
+            )
             .await;
         match j["status"].as_str() {
             Some("completed") => break,
@@ -271,14 +298,24 @@ async fn campaign(sim: &Arc<Simulator>, database_url: &str, members: u64) -> Run
     assert_eq!(status, 200, "{body}");
     loop {
         let (_, c) = herald
-            .call(&key, reqwest::Method::GET, &format!("/v1/campaigns/{id}"), None)
+            .call(
+                &key,
+                reqwest::Method::GET,
+                &format!("/v1/campaigns/{id}"),
+                None,
+            )
             .await;
         if c["status"] == "completed" {
             break;
         }
         if started.elapsed() > DEADLINE {
             let (_, p) = herald
-                .call(&key, reqwest::Method::GET, &format!("/v1/campaigns/{id}/progress"), None)
+                .call(
+                    &key,
+                    reqwest::Method::GET,
+                    &format!("/v1/campaigns/{id}/progress"),
+                    None,
+                )
                 .await;
             panic!("campaign not completed within {DEADLINE:?}: {p}");
         }
@@ -359,10 +396,7 @@ fn print_run(label: &str, run: &Run, ceiling_per_s: f64) {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let members: u64 = args
-        .iter()
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(100_000);
+    let members: u64 = args.iter().find_map(|a| a.parse().ok()).unwrap_or(100_000);
     let sqlite = !args.iter().any(|a| a == "--postgres");
     let postgres = !args.iter().any(|a| a == "--sqlite");
     assert!(

@@ -8,3 +8,6 @@ DROP INDEX members_provider_id;
 CREATE INDEX members_provider_message ON members(tenant_id, provider_message_id);
 -- The completion check asks "does this campaign still plan a journey step?".
 CREATE INDEX members_campaign_next_step ON members(campaign_id) WHERE next_step IS NOT NULL;
+-- A campaign's members page by page (`WHERE campaign_id = ? AND id > ?
+-- ORDER BY id`), without walking the tenant's members.
+CREATE INDEX members_campaign_page ON members(campaign_id, id);

@@ -134,7 +134,10 @@ async fn assert_nothing_lost(
             "unknown" => {
                 unknown += 1;
                 assert!(sends <= 1, "{m}");
-                assert!(m["error_message"].as_str().is_some_and(|r| !r.is_empty()), "{m}");
+                assert!(
+                    m["error_message"].as_str().is_some_and(|r| !r.is_empty()),
+                    "{m}"
+                );
             }
             other => panic!("member left {other}: {m}"),
         }

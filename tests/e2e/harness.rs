@@ -207,7 +207,13 @@ impl Herald {
     pub async fn start_logging(backend: Backend, filter: &str) -> (Self, LogLines) {
         let db = TestDb::new(backend).await;
         let lines = LogLines::default();
-        let herald = Self::launch(db, "127.0.0.1:0", &["--log-json"], Some((filter, lines.clone()))).await;
+        let herald = Self::launch(
+            db,
+            "127.0.0.1:0",
+            &["--log-json"],
+            Some((filter, lines.clone())),
+        )
+        .await;
         (herald, lines)
     }
 
@@ -321,7 +327,11 @@ impl Herald {
         let took = asked.elapsed();
         let db = std::mem::replace(&mut self.db, TestDb::placeholder());
         let listen = self.base.trim_start_matches("http://").to_owned();
-        (Self::start_on(db, &listen, extra).await, took, exit.success())
+        (
+            Self::start_on(db, &listen, extra).await,
+            took,
+            exit.success(),
+        )
     }
 
     /// Another instance on the same database (PostgreSQL only).

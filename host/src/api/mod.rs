@@ -269,7 +269,9 @@ async fn metrics(_admin: auth::AdminAuth) -> axum::response::Response {
 
 /// Readiness, for a load balancer: 503 while the engine drains for a
 /// shutdown or the database does not answer (`/healthz` stays liveness).
-async fn ready(axum::extract::State(state): axum::extract::State<AppState>) -> axum::response::Response {
+async fn ready(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> axum::response::Response {
     let why = if state.engine.draining() {
         Some("draining for shutdown")
     } else if state.store.ping().await.is_err() {

@@ -60,7 +60,13 @@ pub(super) async fn admit(
         }
         Err(e) => {
             tracing::error!(error = %e, "starting a send failed; member queued again");
-            hand_back(engine, member, Some(now_ms() + 1000), "could not start the send").await;
+            hand_back(
+                engine,
+                member,
+                Some(now_ms() + 1000),
+                "could not start the send",
+            )
+            .await;
             return false;
         }
     }

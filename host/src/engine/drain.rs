@@ -94,7 +94,9 @@ impl Engine {
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "engine drained: claims not yet sent handed back"
             ),
-            Err(e) => tracing::error!(error = %e, "handing back claims at shutdown failed; their leases expire instead"),
+            Err(e) => {
+                tracing::error!(error = %e, "handing back claims at shutdown failed; their leases expire instead")
+            }
         }
     }
 }

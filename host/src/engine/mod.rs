@@ -122,8 +122,7 @@ impl Engine {
         let dispatcher = tokio::spawn(dispatcher::run(self.clone()));
         tokio::spawn(supervise(self.clone(), "dispatcher", dispatcher));
         let engine = self.clone();
-        let receipts =
-            tokio::spawn(async move { engine.receipts.run(engine.store.clone()).await });
+        let receipts = tokio::spawn(async move { engine.receipts.run(engine.store.clone()).await });
         tokio::spawn(supervise(self.clone(), "receipt writer", receipts));
         let engine = self.clone();
         let starts = tokio::spawn(async move {
@@ -213,8 +212,13 @@ async fn supervise(engine: Arc<Engine>, task: &'static str, handle: tokio::task:
         return;
     }
     match ended {
-        Err(e) => tracing::error!(task, error = %e, "engine task failed; exiting so a supervisor restarts Herald"),
-        Ok(()) => tracing::error!(task, "engine task ended unexpectedly; exiting so a supervisor restarts Herald"),
+        Err(e) => {
+            tracing::error!(task, error = %e, "engine task failed; exiting so a supervisor restarts Herald")
+        }
+        Ok(()) => tracing::error!(
+            task,
+            "engine task ended unexpectedly; exiting so a supervisor restarts Herald"
+        ),
     }
     std::process::exit(70);
 }

@@ -81,10 +81,14 @@ impl Store {
             " FOR UPDATE OF m SKIP LOCKED"
         };
         let rows = sqlx::query(&format!(
+            // CROSS JOIN: SQLite starts from the due steps (members_next_step)
+            // rather than from the running campaigns, whose members it would
+            // walk, every claim round; PostgreSQL plans it as a plain join.
             "SELECT m.id, m.tenant_id, m.next_step, k.settings_json, c.phone, c.email, \
-             m.campaign_id FROM members m JOIN campaigns k ON k.id = m.campaign_id \
+             m.campaign_id FROM members m CROSS JOIN campaigns k \
              JOIN contacts c ON c.id = m.contact_id \
-             WHERE m.next_step_at IS NOT NULL AND m.next_step_at <= $1 AND k.status = 'running' \
+             WHERE k.id = m.campaign_id \
+             AND m.next_step_at IS NOT NULL AND m.next_step_at <= $1 AND k.status = 'running' \
              ORDER BY m.next_step_at, m.id LIMIT $2{lock}"
         ))
         .bind(now)

@@ -121,7 +121,8 @@ impl Store {
         .map(|r| (r.get(0), r.get(1), r.get(2)))
         .collect();
         for (tenant, channel, pmid) in parked {
-            self.apply_early_receipts(tx, tenant, channel, &pmid).await?;
+            self.apply_early_receipts(tx, tenant, channel, &pmid)
+                .await?;
         }
         Ok(())
     }
