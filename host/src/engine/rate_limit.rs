@@ -2,21 +2,22 @@
 //! may send, shared by every campaign sending through it, applied right
 //! before the plugin call.
 //!
-//! Each sender has a `governor` limiter with no burst, so sends leave evenly
-//! spaced (1/rate apart), as carriers meter them, and a FIFO queue in front
-//! of it so waiting sends go in claim order without a thundering herd. When
-//! the provider answers "rate limited, retry after N", the whole sender
-//! pauses for N, not only the member that got the answer: the next sends
-//! would be refused too. Several Herald processes on one database split
-//! each sender's rate equally between them.
+//! Each sender keeps a schedule of evenly spaced slots (1/rate apart, as
+//! carriers meter them; GCRA's "theoretical arrival time"): a send takes
+//! the next free slot and sleeps until it, so any number of sends wait at
+//! once, each for its own slot, in claim order. (Asking a limiter one send
+//! at a time, as before, woke one waiter per tick and capped a sender far
+//! below its rate: at 10,000/s two sends were ever in flight.) When the
+//! provider answers "rate limited, retry after N", the whole sender pauses
+//! for N, not only the member that got the answer: the next sends would be
+//! refused too. Several Herald processes on one database split each
+//! sender's rate equally between them.
 
 use std::collections::HashMap;
-use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::time::Instant;
 
 use crate::domain::credits::ChannelKind;
@@ -40,12 +41,10 @@ pub type SenderKey = (Id, String);
 
 struct Sender {
     rate: u32,
-    limiter: DefaultDirectRateLimiter,
-    /// Taken in turn (tokio's mutex is fair): one waiter at a time asks the
-    /// limiter, the others queue behind it.
-    turn: tokio::sync::Mutex<()>,
-    /// Sends queued or waiting for a slot.
-    waiting: AtomicUsize,
+    interval: Duration,
+    /// The next free slot: a send takes the later of it and now, and moves
+    /// it one interval on.
+    next_slot: Mutex<Option<Instant>>,
     /// The provider asked us to stop until then.
     blocked_until: Mutex<Option<Instant>>,
     /// Slots promised to members handed back to the queue run up to here:
@@ -57,14 +56,10 @@ struct Sender {
 
 impl Sender {
     fn new(rate: u32) -> Self {
-        let per_second = NonZeroU32::new(rate.max(1)).expect("at least 1");
         Self {
             rate,
-            limiter: RateLimiter::direct(
-                Quota::per_second(per_second).allow_burst(NonZeroU32::MIN),
-            ),
-            turn: tokio::sync::Mutex::new(()),
-            waiting: AtomicUsize::new(0),
+            interval: Duration::from_secs(1) / rate.max(1),
+            next_slot: Mutex::new(None),
             blocked_until: Mutex::new(None),
             booked_until: Mutex::new(None),
         }
@@ -74,14 +69,23 @@ impl Sender {
         let until = *self.blocked_until.lock().expect("rate lock");
         until.filter(|t| *t > Instant::now())
     }
-}
 
-/// Decrements a sender's waiting count however the wait ends.
-struct Waiting<'a>(&'a AtomicUsize);
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+    /// Takes the next free slot if it comes within `max_wait`; else books
+    /// one for a member handed back and says how far ahead it is.
+    fn take_slot(&self, max_wait: Duration) -> Result<Instant, Duration> {
+        let now = Instant::now();
+        let earliest = self.blocked_until().unwrap_or(now);
+        let mut next = self.next_slot.lock().expect("rate lock");
+        let slot = next.map_or(earliest, |n| n.max(earliest));
+        let expected = slot - now;
+        if expected > max_wait {
+            let mut booked = self.booked_until.lock().expect("rate lock");
+            let promised = booked.map_or(now + expected, |b| b.max(now + expected));
+            *booked = Some(promised + self.interval);
+            return Err(promised - now);
+        }
+        *next = Some(slot + self.interval);
+        Ok(slot)
     }
 }
 
@@ -142,26 +146,11 @@ impl RateLimits {
         let Some(rate) = rate else { return Ok(()) };
         let rate = share_of(rate, self.instances.load(Ordering::Relaxed));
         let sender = self.sender(key, rate);
-        let ahead = sender.waiting.fetch_add(1, Ordering::Relaxed);
-        let _waiting = Waiting(&sender.waiting);
-        let now = Instant::now();
-        let blocked = sender.blocked_until().map(|t| t - now).unwrap_or_default();
-        let interval = Duration::from_secs(1) / rate;
-        let expected = blocked + interval * ahead as u32;
-        if expected > max_wait {
-            let mut booked = sender.booked_until.lock().expect("rate lock");
-            let slot = booked.map_or(now + expected, |b| b.max(now + expected));
-            *booked = Some(slot + interval);
-            return Err(slot - now);
-        }
-        let _turn = sender.turn.lock().await;
         loop {
-            if let Some(until) = sender.blocked_until() {
-                tokio::time::sleep_until(until).await;
-            }
-            sender.limiter.until_ready().await;
+            let slot = sender.take_slot(max_wait)?;
+            tokio::time::sleep_until(slot).await;
             // A "retry after" that arrived while this send waited for its
-            // slot applies to it too.
+            // slot applies to it too: it takes a slot after the pause.
             if sender.blocked_until().is_none() {
                 return Ok(());
             }
@@ -267,14 +256,19 @@ mod tests {
         let refused = limits
             .wait_turn(&key(), Some(1), Duration::from_millis(500))
             .await;
-        assert_eq!(refused, Err(Duration::from_secs(1)));
+        // Its slot would come after the queued one's, ~2 s after the first.
+        let wait = refused.unwrap_err();
+        assert!(
+            wait > Duration::from_millis(1900) && wait <= Duration::from_secs(2),
+            "{wait:?}"
+        );
         // The next refusal books the slot after that one.
         let refused = limits
             .wait_turn(&key(), Some(1), Duration::from_millis(500))
             .await;
         let wait = refused.unwrap_err();
         assert!(
-            wait > Duration::from_millis(1900) && wait <= Duration::from_secs(2),
+            wait > Duration::from_millis(2900) && wait <= Duration::from_secs(3),
             "{wait:?}"
         );
         queued.await.unwrap().unwrap();
