@@ -27,6 +27,13 @@ const WRITE_BATCH: usize = 200;
 type Finished = (ClaimedMember, SendOutcome);
 
 pub async fn run(engine: Arc<Engine>) {
+    // This instance's first heartbeat before its first claim: a claim whose
+    // owner has no heartbeat could only be recovered when its lease runs out
+    // (see `store::leases`), should the process die at once.
+    while let Err(e) = engine.store.heartbeat(&engine.config.instance_id).await {
+        tracing::warn!(error = %e, "first heartbeat failed; retrying before claiming");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
     let (done_tx, done_rx) = mpsc::channel::<Finished>(engine.config.max_in_flight * 2);
     let writer = tokio::spawn(write_outcomes(engine.clone(), done_rx));
     tokio::spawn(super::supervise(engine.clone(), "outcome writer", writer));

@@ -235,7 +235,7 @@ async fn sweep_leases(engine: Arc<Engine>) {
     loop {
         match engine.store.expire_leases().await {
             Ok(touched) if !touched.is_empty() => {
-                tracing::warn!(campaigns = ?touched, "sends cut off during the provider call by a stopped process marked unknown; resolve them with POST /v1/campaigns/{id}/members/resolve");
+                tracing::warn!(campaigns = ?touched, "sends cut off during the provider call by a stopped process marked unknown, never resent automatically (members with status=unknown)");
                 engine.complete_campaigns(&touched).await;
             }
             Ok(_) => {}
