@@ -14,6 +14,8 @@
 //!
 //! Build the plugins first (`./dev.sh build`).
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -350,32 +352,6 @@ async fn campaign(sim: &Arc<Simulator>, database_url: &str, members: u64) -> Run
     }
 }
 
-async fn postgres_url() -> Option<String> {
-    if std::env::var_os("HERALD_SKIP_POSTGRES").is_some() {
-        return None;
-    }
-    use sqlx::Connection;
-    let server = std::env::var("HERALD_TEST_PG")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-    let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
-        .await
-        .ok()?;
-    let name = format!("herald_dispatch_{}", std::process::id());
-    sqlx::Executor::execute(&mut admin, format!("CREATE DATABASE {name}").as_str())
-        .await
-        .ok()?;
-    Some(format!("{server}/{name}"))
-}
-
-async fn drop_database(url: &str) {
-    use sqlx::Connection;
-    let (server, name) = url.rsplit_once('/').expect("a database URL");
-    if let Ok(mut admin) = sqlx::PgConnection::connect(&format!("{server}/postgres")).await {
-        let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-        let _ = sqlx::Executor::execute(&mut admin, sql.as_str()).await;
-    }
-}
-
 fn print_run(label: &str, run: &Run, ceiling_per_s: f64) {
     println!(
         "| {label} | {:.0} | {:.0} ({:.1}% of ceiling) | {:.1} s | {:.2} s | {:.0} MiB | {} | {} |",
@@ -424,11 +400,11 @@ fn main() {
             sim.reset();
         }
         if postgres {
-            match postgres_url().await {
+            match common::postgres_url("herald_dispatch").await {
                 Some(url) => {
                     let run = campaign(&sim, &url, members).await;
                     print_run("Herald, PostgreSQL", &run, ceiling_per_s);
-                    drop_database(&url).await;
+                    common::drop_database(&url).await;
                 }
                 None => println!("| Herald, PostgreSQL | skipped (not reachable or HERALD_SKIP_POSTGRES) |"),
             }

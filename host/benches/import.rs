@@ -9,6 +9,8 @@
 //!   HERALD_SKIP_POSTGRES is set or PostgreSQL does not answer);
 //! - peak RSS of each phase (VmHWM, reset between phases).
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
@@ -172,33 +174,6 @@ fn print_import(label: &str, elapsed: Duration, job: &herald::store::ImportJob) 
     );
 }
 
-async fn postgres_url() -> Option<String> {
-    if std::env::var_os("HERALD_SKIP_POSTGRES").is_some() {
-        return None;
-    }
-    use sqlx::Connection;
-    let server = std::env::var("HERALD_TEST_PG")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-    let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
-        .await
-        .ok()?;
-    let name = format!("herald_bench_{}", std::process::id());
-    sqlx::Executor::execute(&mut admin, format!("CREATE DATABASE {name}").as_str())
-        .await
-        .ok()?;
-    Some(format!("{server}/{name}"))
-}
-
-/// Drops the benchmark's database (its million contacts are of no further use).
-async fn drop_database(url: &str) {
-    use sqlx::Connection;
-    let (server, name) = url.rsplit_once('/').expect("a database URL");
-    if let Ok(mut admin) = sqlx::PgConnection::connect(&format!("{server}/postgres")).await {
-        let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-        let _ = sqlx::Executor::execute(&mut admin, sql.as_str()).await;
-    }
-}
-
 fn main() {
     let rows: u64 = std::env::args()
         .skip(1)
@@ -231,12 +206,12 @@ fn main() {
         let (elapsed, job) = import(&url, &file, &dir.path().join("data-sqlite")).await;
         print_import("import, SQLite", elapsed, &job);
 
-        match postgres_url().await {
+        match common::postgres_url("herald_bench").await {
             Some(url) => {
                 reset_peak_rss();
                 let (elapsed, job) = import(&url, &file, &dir.path().join("data-pg")).await;
                 print_import("import, PostgreSQL", elapsed, &job);
-                drop_database(&url).await;
+                common::drop_database(&url).await;
             }
             None => println!("import, PostgreSQL: skipped (not reachable or HERALD_SKIP_POSTGRES)"),
         }

@@ -9,11 +9,13 @@ use std::sync::Mutex;
 use tokio::sync::{mpsc, oneshot};
 
 type Reply<O> = oneshot::Sender<Result<O, String>>;
+/// An item with where its answer goes.
+type Queued<I, O> = (I, Reply<O>);
 
 pub struct Batcher<I, O> {
-    queue: mpsc::Sender<(I, Reply<O>)>,
+    queue: mpsc::Sender<Queued<I, O>>,
     /// Taken by [`Batcher::run`] when the engine starts.
-    inbox: Mutex<Option<mpsc::Receiver<(I, Reply<O>)>>>,
+    inbox: Mutex<Option<mpsc::Receiver<Queued<I, O>>>>,
     max: usize,
 }
 
