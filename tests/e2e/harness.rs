@@ -9,6 +9,8 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+pub use crate::twilio_hooks::twilio_inbound;
+
 pub const ADMIN_KEY: &str = "e2e-admin-key";
 
 /// Every test server runs on the test clock, started at this instant: a
@@ -577,39 +579,4 @@ pub fn numbers_ending(suffix: &str, count: usize, exchange_start: usize) -> Vec<
     (0..count)
         .map(|i| format!("+1415{:03}{suffix}", exchange_start + i))
         .collect()
-}
-
-/// Posts a signed Twilio inbound message (`From` -> the channel's sender)
-/// to the channel's webhook, as Twilio would, and answers the status.
-pub async fn twilio_inbound(
-    herald: &Herald,
-    sim: &herald_sim::Simulator,
-    channel: i64,
-    sid: &str,
-    from: &str,
-    body: &str,
-) -> u16 {
-    let url = format!("{}/webhooks/{channel}", herald.base);
-    let params: Vec<(String, String)> = [
-        ("AccountSid", sim.config().twilio_account_sid.as_str()),
-        ("MessageSid", sid),
-        ("From", from),
-        ("To", "+15005550006"),
-        ("Body", body),
-        ("NumMedia", "0"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    let signature = herald_sim::twilio_signature(&sim.config().twilio_auth_token, &url, &params);
-    herald
-        .http
-        .post(&url)
-        .header("X-Twilio-Signature", signature)
-        .form(&params)
-        .send()
-        .await
-        .expect("webhook request")
-        .status()
-        .as_u16()
 }

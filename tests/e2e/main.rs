@@ -3,6 +3,7 @@
 
 mod harness;
 mod support;
+mod twilio_hooks;
 
 mod plugin_registry;
 mod provider_errors;
