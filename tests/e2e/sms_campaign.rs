@@ -98,6 +98,30 @@ async fn thousand_member_campaign(backend: Backend) {
     assert_eq!(p["failed"], 15);
     assert_eq!(p["queued"], 0);
     assert_eq!(p["percent_done"], 100.0);
+
+    // What an operator's Prometheus scrapes says the same: 995 accepted
+    // sends counted with their plugin, signed callbacks applied; the
+    // server is ready; strangers get no metrics.
+    let (status, text) = herald.admin().get_text("/metrics").await;
+    assert_eq!(status, 200, "{text}");
+    let accepted = text
+        .lines()
+        .find(|l| {
+            l.starts_with("herald_sends_total{")
+                && l.contains("outcome=\"accepted\"")
+                && l.contains("plugin=\"twilio-sms\"")
+        })
+        .unwrap_or_else(|| panic!("no accepted sends in {text}"));
+    assert!(accepted.ends_with(" 995"), "{accepted}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("herald_webhooks_total{result=\"applied\"}")),
+        "{text}"
+    );
+    let (status, _) = api.get_text("/metrics").await;
+    assert_eq!(status, 401);
+    let (status, ready) = api.get("/readyz").await;
+    assert_eq!(status, 200, "{ready}");
 }
 both_backends!(thousand_member_campaign);
 
