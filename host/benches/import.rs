@@ -87,17 +87,6 @@ fn generate(path: &Path, rows: u64) -> u64 {
     std::fs::metadata(path).unwrap().len()
 }
 
-/// Peak resident set size of this process since the last reset, in MiB.
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN)
-}
-
 fn reset_peak_rss() {
     // "5" resets VmHWM to the current RSS (Linux >= 4.0).
     let _ = std::fs::write("/proc/self/clear_refs", "5");
@@ -166,7 +155,7 @@ fn print_import(label: &str, elapsed: Duration, job: &herald::store::ImportJob) 
         "{label:<28} {:>7.2} s  {:>9.0} rows/s  peak RSS {:>6.1} MiB  [{:?}: imported {} rejected {} duplicates {}]",
         elapsed.as_secs_f64(),
         c.total as f64 / elapsed.as_secs_f64(),
-        peak_rss_mib(),
+        common::peak_rss_mib("self"),
         job.status,
         c.imported,
         c.rejected,
@@ -196,7 +185,7 @@ fn main() {
         "raw ceiling",
         elapsed.as_secs_f64(),
         seen as f64 / elapsed.as_secs_f64(),
-        peak_rss_mib()
+        common::peak_rss_mib("self")
     );
 
     let rt = tokio::runtime::Runtime::new().unwrap();

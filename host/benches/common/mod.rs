@@ -1,4 +1,5 @@
-//! What the benchmarks share: a PostgreSQL database of their own.
+//! What the benchmarks share: a PostgreSQL database of their own, and a
+//! process's peak memory.
 
 /// A new database on the test server (`HERALD_TEST_PG`, default the local
 /// one) named `{prefix}_{pid}`; `None` when HERALD_SKIP_POSTGRES is set or
@@ -28,4 +29,16 @@ pub async fn drop_database(url: &str) {
         let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
         let _ = sqlx::Executor::execute(&mut admin, sql.as_str()).await;
     }
+}
+
+/// Peak resident set size of process `pid` ("self" for this one) since
+/// start or its last reset, in MiB.
+pub fn peak_rss_mib(pid: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
 }
