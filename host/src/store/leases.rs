@@ -34,6 +34,8 @@ impl Store {
              RETURNING id",
             super::id_list(ids)
         ))
+        // The id list makes each text new: not worth a cached statement.
+        .persistent(false)
         .bind(now)
         .bind(owner)
         .fetch_all(&mut *tx)
