@@ -102,6 +102,8 @@ fn send(shared: &Arc<Shared>, headers: &HeaderMap, body: &[u8]) -> Response {
     }
     let bulk_id = shared.new_id("");
     let mut answers = Vec::new();
+    // The first destination whose number faults the answer (0504-0506).
+    let mut fault = None;
     for destination in destinations {
         let behaviour = Behaviour::for_number(&destination.to);
         let message_id = destination
@@ -147,13 +149,19 @@ fn send(shared: &Arc<Shared>, headers: &HeaderMap, body: &[u8]) -> Response {
                         .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
                     answer
                 }
-                _ => request_error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "GENERAL_ERROR",
-                    "Something went wrong",
-                ),
+                _ => server_error(),
             };
         };
+        if fault.is_none()
+            && matches!(
+                behaviour,
+                Behaviour::SlowAnswer
+                    | Behaviour::ResetAfterCreate
+                    | Behaviour::ServerErrorAfterCreate
+            )
+        {
+            fault = Some(behaviour);
+        }
         tokio::spawn(report(
             shared.clone(),
             message.clone(),
@@ -167,7 +175,21 @@ fn send(shared: &Arc<Shared>, headers: &HeaderMap, body: &[u8]) -> Response {
             "status": status(1, "PENDING", 26, "PENDING_ACCEPTED", "Message sent to next instance"),
         }));
     }
-    Json(json!({ "bulkId": bulk_id, "messages": answers })).into_response()
+    match fault {
+        Some(Behaviour::ServerErrorAfterCreate) => server_error(),
+        Some(fault) => {
+            fault.mark(Json(json!({ "bulkId": bulk_id, "messages": answers })).into_response())
+        }
+        None => Json(json!({ "bulkId": bulk_id, "messages": answers })).into_response(),
+    }
+}
+
+fn server_error() -> Response {
+    request_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "GENERAL_ERROR",
+        "Something went wrong",
+    )
 }
 
 /// `2019-11-09T16:00:00.000+0000`, Infobip's date format.
@@ -240,7 +262,11 @@ async fn report(
             .or_default()
             .push(result.clone());
     }
-    if let Some(url) = &message.status_callback {
+    if let Some(url) = message
+        .status_callback
+        .as_ref()
+        .filter(|_| behaviour.sends_callbacks())
+    {
         let body = json!({ "results": [result] });
         callback::deliver(&shared, epoch, &Outgoing::json(url, &body)).await;
     }

@@ -15,6 +15,7 @@
 //! | method | path | what |
 //! |---|---|---|
 //! | POST | `/2010-04-01/Accounts/{AccountSid}/Messages.json` | Twilio: send a message (Basic auth `AccountSid:AuthToken`); each `MediaUrl` is fetched |
+//! | GET | `/2010-04-01/Accounts/{AccountSid}/Messages.json` | Twilio: list messages, newest first: `To`, `From`, `DateSent`, `DateSent<`, `DateSent>`, `PageSize`, `Page`, `PageToken` (see [`twilio_list`]) |
 //! | GET | `/2010-04-01/Accounts/{AccountSid}/Messages/{Sid}.json` | Twilio: a message with its current status |
 //! | POST | `/2010-04-01/Accounts/{AccountSid}/Calls.json` | Twilio: place a call (see [`voice`] for the sequence) |
 //! | GET / POST | `/2010-04-01/Accounts/{AccountSid}/Calls/{Sid}.json` | Twilio: a call / update a live call (`Twiml`, `Url`, `Status`) |
@@ -25,6 +26,7 @@
 //! | POST | `/v3/{domain}/messages` | Mailgun: send email (Basic `api:<key>`); signed webhooks to the domain's URL |
 //! | GET | `/v3/{domain}/events?message-id=` | Mailgun: a message's events, newest first |
 //! | POST | `/generic/messages` | the example plugin's JSON gateway (Bearer token, signed JSON receipts) |
+//! | GET | `/generic/messages?reference=KEY` | generic: the messages sent with that `reference`, `{"messages":[{"id","to","status","reference","error"}]}` |
 //! | GET | `/_sim/stats` | [`Stats`] as JSON |
 //! | GET | `/_sim/messages[?provider=NAME]` | every accepted [`ReceivedMessage`] (or one provider's), in arrival order |
 //! | POST | `/_sim/webhooks` | `{"provider","url"}`: where `whatsapp`, `whatsapp:{phone-number-id}` or `mailgun` webhooks go |
@@ -42,7 +44,22 @@
 //! | `0003` | `sent`, `failed` 30008 | `failed` 131047 (re-engagement) | report EXPIRED 15 |
 //! | `0429` | first request 429 (`Retry-After: 1`, 20429), then normal | first request 429 with code 130429, then normal | first request 429 `TOO_MANY_REQUESTS`, then normal |
 //! | `0500` | first request 500 (20500), then normal | first request 500 with code 2, then normal | first request 500 `GENERAL_ERROR`, then normal |
+//! | `0504` | slow answer: accepted and delivered as normal, the 201 comes after [`SimConfig::slow_answer_delay`] | same, 200 late | same, 200 late |
+//! | `0505` | reset after create: accepted and delivered as normal, then the connection is closed with no answer at all | same | same |
+//! | `0506` | accepted and delivered as normal, but answered 500 (20500); counted in `accepted` and `server_errors` | same, 500 with code 2 | same, 500 `GENERAL_ERROR` |
+//! | `0507` | accepted and delivered as normal (the GET shows it), but no status callback is sent | same, no webhooks | same, no report to `notifyUrl` |
 //! | other | `sent`, `delivered` | `sent`, `delivered`, `read` | report DELIVERED 5 |
+//!
+//! `0504` to `0507` apply to **every** request to the number (not just the
+//! first) and are real sends: each counts in `accepted`, and the message's
+//! lifecycle runs as for a delivered one. They exist for clients that must
+//! handle an uncertain send (timeout, reset, 5xx) by looking the message up.
+//! An Infobip request takes the fault of its first `0504`-`0506` destination.
+//!
+//! The generic gateway (`/generic/messages`) follows the same numbers:
+//! `0001` 400 `invalid_number`; `0002`/`0003` receipt `failed`; `0429`,
+//! `0500` first request 429/500; `0504`-`0507` as above (`0506`: 500
+//! `server_error`, `0507`: no receipt); else receipt `delivered`.
 //!
 //! A Twilio MMS whose media fetch fails (non-2xx, error, non-loopback URL)
 //! is `failed` with 11200 instead. WhatsApp template sends are checked
@@ -56,7 +73,8 @@
 //!
 //! Mailgun, by the recipient's local part: `bounce...` `failed` permanent
 //! (550), `defer...` `failed` temporary then `delivered`, `ratelimit...`
-//! first request 429, `servererror...` first request 500, else `delivered`.
+//! first request 429, `servererror...` first request 500, else `delivered`;
+//! like `0504`-`0507`: `slow...`, `reset...`, `error500...`, `nowebhook...`.
 //!
 //! "First request" is remembered per full number until [`Simulator::reset`].
 //! Callbacks are only sent when the request had a `StatusCallback` (Twilio)
@@ -87,6 +105,7 @@ use tokio::task::JoinHandle;
 
 mod behaviour;
 mod callback;
+mod fault;
 mod generic;
 mod infobip;
 mod inspect;
@@ -96,6 +115,7 @@ mod records;
 mod signature;
 mod state;
 mod twilio;
+pub mod twilio_list;
 pub mod voice;
 mod whatsapp;
 mod wire;
@@ -122,6 +142,9 @@ pub struct SimConfig {
     /// *before* the delay, like a slow real provider: a client that gives up
     /// waiting has still caused a send.
     pub response_delay: Duration,
+    /// How long a send to a `...0504` number waits before its (success)
+    /// answer; the message is accepted at once. Default 10 s.
+    pub slow_answer_delay: Duration,
     /// Bearer token of the generic JSON gateway (`/generic/messages`).
     pub generic_api_token: String,
     /// Key of the generic gateway's receipt signatures.
@@ -166,6 +189,7 @@ impl Default for SimConfig {
             twilio_auth_token: "sim-auth-token".to_owned(),
             callback_delay: Duration::from_millis(20),
             response_delay: Duration::ZERO,
+            slow_answer_delay: Duration::from_secs(10),
             generic_api_token: "sim-api-token".to_owned(),
             generic_webhook_secret: "sim-webhook-secret".to_owned(),
             whatsapp_access_token: "sim-whatsapp-token".to_owned(),
@@ -272,7 +296,10 @@ impl Simulator {
             .merge(mailgun::routes())
             .merge(inspect::routes())
             .fallback(twilio::not_found)
-            .with_state(shared.clone());
+            .layer(axum::middleware::from_fn(fault::apply))
+            .with_state(shared.clone())
+            .into_make_service_with_connect_info::<fault::Connection>();
+        let listener = fault::SimListener(listener);
         let mut stopped_server = stopped;
         let server = tokio::spawn(async move {
             let result = axum::serve(listener, app)
@@ -492,7 +519,8 @@ impl Shared {
 
     /// Runs one send request: counts it (and marks it in flight), counts
     /// the answer by status, then waits [`SimConfig::response_delay`] after
-    /// recording, so a client that times out has still caused a send.
+    /// recording, so a client that times out has still caused a send (at
+    /// least [`SimConfig::slow_answer_delay`] for a slow answer, `0504`).
     pub(crate) async fn handle_send(
         self: &Arc<Self>,
         send: impl FnOnce() -> axum::response::Response,
@@ -500,8 +528,12 @@ impl Shared {
         let _in_flight = self.enter_send();
         let answer = send();
         self.lock().count_answer(answer.status().as_u16());
-        if !self.config.response_delay.is_zero() {
-            tokio::time::sleep(self.config.response_delay).await;
+        let mut delay = self.config.response_delay;
+        if fault::fault_of(&answer) == Some(fault::AnswerFault::Slow) {
+            delay = delay.max(self.config.slow_answer_delay);
+        }
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
         }
         answer
     }

@@ -5,7 +5,10 @@
 //! The outcome is chosen by the recipient's local part: `bounce...` fails
 //! permanently (550), `defer...` fails temporarily then is delivered,
 //! `ratelimit...` is refused once with 429, `servererror...` once with 500;
-//! anything else is delivered.
+//! anything else is delivered. Accepted and delivered, with a fault: every
+//! send to `slow...` is answered after [`crate::SimConfig::slow_answer_delay`],
+//! to `reset...` gets its connection closed instead of an answer, to
+//! `error500...` is answered 500, to `nowebhook...` sends no webhooks.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -71,6 +74,14 @@ fn behaviour(to: &str) -> Behaviour {
         Behaviour::RateLimitedOnce
     } else if local.starts_with("servererror") {
         Behaviour::ServerErrorOnce
+    } else if local.starts_with("slow") {
+        Behaviour::SlowAnswer
+    } else if local.starts_with("reset") {
+        Behaviour::ResetAfterCreate
+    } else if local.starts_with("error500") {
+        Behaviour::ServerErrorAfterCreate
+    } else if local.starts_with("nowebhook") {
+        Behaviour::CallbacksDropped
     } else {
         Behaviour::Delivered
     }
@@ -159,12 +170,21 @@ fn send(shared: &Arc<Shared>, domain: &str, headers: &HeaderMap, body: &[u8]) ->
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
                 answer
             }
-            _ => refuse(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
+            _ => server_error(),
         };
     };
     record_event(shared, epoch, event(&message, "accepted", None));
     tokio::spawn(lifecycle(shared.clone(), message, epoch, behaviour));
-    Json(json!({ "id": format!("<{id}>"), "message": "Queued. Thank you." })).into_response()
+    if behaviour == Behaviour::ServerErrorAfterCreate {
+        return server_error();
+    }
+    behaviour.mark(
+        Json(json!({ "id": format!("<{id}>"), "message": "Queued. Thank you." })).into_response(),
+    )
+}
+
+fn server_error() -> Response {
+    refuse(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
 }
 
 /// Why a delivery failed: severity, SMTP code, text.
@@ -246,7 +266,8 @@ async fn lifecycle(
         }
         let data = event(&message, kind, failure);
         record_event(&shared, epoch, data.clone());
-        let Some(url) = shared.webhook_url(&["mailgun"]) else {
+        let url = shared.webhook_url(&["mailgun"]);
+        let Some(url) = url.filter(|_| behaviour.sends_callbacks()) else {
             continue;
         };
         let timestamp = (now_ms() / 1000).to_string();

@@ -26,7 +26,7 @@ pub struct ReceivedMessage {
     pub received_at_ms: u64,
     /// The client's own reference, where the provider has one: WhatsApp
     /// `biz_opaque_callback_data`, Infobip `messageId` as sent, Mailgun
-    /// `v:herald-key`.
+    /// `v:herald-key`, the generic gateway's `reference`.
     pub client_reference: Option<String>,
     /// Infobip `callbackData`; Mailgun custom `h:` headers, `Name: value`.
     pub extra: Vec<String>,

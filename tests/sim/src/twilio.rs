@@ -21,7 +21,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde_json::{Value, json};
 
 use crate::behaviour::Behaviour;
-use crate::{ReceivedMessage, Shared, media, now_ms, twilio_signature, wire};
+use crate::{ReceivedMessage, Shared, media, now_ms, twilio_list, twilio_signature, wire};
 
 const API_VERSION: &str = "2010-04-01";
 /// Twilio refuses longer bodies (code 21617).
@@ -31,7 +31,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route(
             "/2010-04-01/Accounts/{account_sid}/Messages.json",
-            post(create_message),
+            post(create_message).get(twilio_list::list_messages),
         )
         // `{sid}.json` is split by hand: the router wants whole segments.
         .route(
@@ -50,7 +50,7 @@ pub(crate) struct Record {
     error: Option<(u32, &'static str)>,
     messaging_service_sid: Option<String>,
     date_updated_ms: u64,
-    date_sent_ms: Option<u64>,
+    pub(crate) date_sent_ms: Option<u64>,
 }
 
 async fn create_message(
@@ -120,14 +120,14 @@ fn send(shared: &Arc<Shared>, account_sid: &str, headers: &HeaderMap, body: &[u8
     let Some((epoch, record)) = accepted else {
         return match behaviour {
             Behaviour::RateLimitedOnce => too_many_requests(),
-            _ => error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                20500,
-                "Internal Server Error",
-            ),
+            _ => server_error(),
         };
     };
-    let answer = (StatusCode::CREATED, Json(message_json(&message, &record))).into_response();
+    let answer = match behaviour {
+        Behaviour::ServerErrorAfterCreate => server_error(),
+        _ => behaviour
+            .mark((StatusCode::CREATED, Json(message_json(&message, &record))).into_response()),
+    };
     tokio::spawn(lifecycle(shared.clone(), message.sid, epoch, behaviour));
     answer
 }
@@ -222,6 +222,7 @@ async fn lifecycle(shared: Arc<Shared>, sid: String, epoch: u64, behaviour: Beha
             match advance(&shared, &sid, epoch, status, error) {
                 None => return, // forgotten by a reset
                 Some(None) => {}
+                Some(Some(_)) if !behaviour.sends_callbacks() => {}
                 Some(Some((url, params))) => post_callback(&shared, &url, &params, epoch).await,
             }
         }
@@ -424,6 +425,15 @@ pub(crate) fn invalid_to(to: &str) -> Invalid {
     )
 }
 
+/// Twilio's 500 (20500).
+pub(crate) fn server_error() -> Response {
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        20500,
+        "Internal Server Error",
+    )
+}
+
 pub(crate) fn too_many_requests() -> Response {
     let mut answer = error(StatusCode::TOO_MANY_REQUESTS, 20429, "Too Many Requests");
     answer
@@ -432,8 +442,9 @@ pub(crate) fn too_many_requests() -> Response {
     answer
 }
 
-/// The Message resource as Twilio returns it.
-fn message_json(message: &ReceivedMessage, record: &Record) -> Value {
+/// The Message resource as Twilio returns it (the single GET, the list and
+/// the create answer alike).
+pub(crate) fn message_json(message: &ReceivedMessage, record: &Record) -> Value {
     let base = format!(
         "/2010-04-01/Accounts/{}/Messages/{}",
         message.account_sid, message.sid

@@ -225,21 +225,30 @@ fn send(shared: &Arc<Shared>, phone_number_id: &str, headers: &HeaderMap, body: 
                 "OAuthException",
                 "(#130429) Rate limit hit: Cloud API message throughput has been reached",
             ),
-            _ => graph_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                2,
-                "OAuthException",
-                "Service temporarily unavailable",
-            ),
+            _ => server_error(),
         };
     };
     tokio::spawn(lifecycle(shared.clone(), message.clone(), epoch, behaviour));
-    Json(json!({
-        "messaging_product": "whatsapp",
-        "contacts": [{ "input": to, "wa_id": wa_id }],
-        "messages": [{ "id": message.sid, "message_status": "accepted" }],
-    }))
-    .into_response()
+    if behaviour == Behaviour::ServerErrorAfterCreate {
+        return server_error();
+    }
+    behaviour.mark(
+        Json(json!({
+            "messaging_product": "whatsapp",
+            "contacts": [{ "input": to, "wa_id": wa_id }],
+            "messages": [{ "id": message.sid, "message_status": "accepted" }],
+        }))
+        .into_response(),
+    )
+}
+
+fn server_error() -> Response {
+    graph_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        2,
+        "OAuthException",
+        "Service temporarily unavailable",
+    )
 }
 
 /// The statuses Meta reports, with the error of a failure.
@@ -272,7 +281,8 @@ async fn lifecycle(
             if shared.lock().epoch != epoch {
                 return;
             }
-            let Some(url) = webhook_url(&shared, &message.from) else {
+            let url = webhook_url(&shared, &message.from);
+            let Some(url) = url.filter(|_| behaviour.sends_callbacks()) else {
                 continue;
             };
             let mut entry = json!({

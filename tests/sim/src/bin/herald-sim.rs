@@ -31,6 +31,9 @@ struct Args {
     /// Artificial latency, in milliseconds, before answering a send.
     #[arg(long, default_value_t = 0)]
     response_delay_ms: u64,
+    /// How long, in milliseconds, a send to a `...0504` number waits for its answer.
+    #[arg(long, default_value_t = 10_000)]
+    slow_answer_delay_ms: u64,
 }
 
 #[tokio::main]
@@ -48,6 +51,7 @@ async fn main() -> anyhow::Result<()> {
         twilio_auth_token: args.auth_token,
         callback_delay: Duration::from_millis(args.callback_delay_ms),
         response_delay: Duration::from_millis(args.response_delay_ms),
+        slow_answer_delay: Duration::from_millis(args.slow_answer_delay_ms),
         ..SimConfig::default()
     })
     .await?;
