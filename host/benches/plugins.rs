@@ -132,7 +132,7 @@ async fn main() -> anyhow::Result<()> {
     let mut sandbox = Vec::with_capacity(5000);
     for i in 0..5000 {
         let started = Instant::now();
-        let result = plugin.send(ctx.clone(), config.clone(), message(i)).await;
+        let (result, _) = plugin.send(ctx.clone(), config.clone(), message(i)).await;
         sandbox.push(started.elapsed());
         assert!(
             matches!(result, Ok(Err(wit::SendError::InvalidConfig(_)))),

@@ -171,6 +171,13 @@ pub struct ServeArgs {
     #[arg(long, env = "HERALD_RECEIPT_CHECK_SECS", default_value_t = 600)]
     pub receipt_check_secs: u64,
 
+    /// Seconds after an uncertain send (timeout, reset or 5xx after the
+    /// request left, or a crash during the call) before Herald asks the
+    /// provider whether it has the message; found, it counts as sent; not
+    /// found, it is sent once more under the same idempotency key.
+    #[arg(long, env = "HERALD_LOOKUP_AFTER_SECS", default_value_t = 5)]
+    pub lookup_after_secs: u64,
+
     /// Consecutive provider errors (transient errors, 5xx, plugin faults) on
     /// one campaign's sends after which it pauses automatically.
     #[arg(long, env = "HERALD_MAX_PROVIDER_ERRORS", default_value_t = 10,

@@ -71,6 +71,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             lease: Duration::from_secs(args.lease_secs),
             max_in_flight: args.max_in_flight,
             receipt_check: Duration::from_secs(args.receipt_check_secs),
+            lookup_after: Duration::from_secs(args.lookup_after_secs),
             max_provider_errors: args.max_provider_errors,
             ..EngineConfig::default()
         },

@@ -244,6 +244,9 @@ impl Herald {
             // Through the environment, so a test can still pass --plugins-dir.
             .env("HERALD_PLUGINS_DIR", &plugins)
             .env("HERALD_CACHE_DIR", db.cache_dir())
+            // Uncertain sends are looked up at the simulator within a second
+            // (it lists a message the moment it takes it).
+            .env("HERALD_LOOKUP_AFTER_SECS", "1")
             .env(
                 "HERALD_DATA_DIR",
                 db.data.as_ref().expect("a data dir").path(),

@@ -27,6 +27,7 @@ mod sms_campaign;
 mod sms_email;
 mod tenancy;
 mod time;
+mod uncertain_sends;
 mod validation;
 mod voice;
 mod webhooks;

@@ -22,6 +22,7 @@ mod message_templates;
 mod openapi;
 mod plugins;
 mod replies;
+mod resolve;
 mod review;
 mod templates;
 pub mod tenants;
@@ -213,6 +214,14 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/campaigns/{id}/progress", get(campaigns::progress))
         .route("/v1/campaigns/{id}/members", get(campaigns::members))
+        .route(
+            "/v1/campaigns/{id}/members/resolve",
+            post(resolve::resolve_many),
+        )
+        .route(
+            "/v1/campaigns/{id}/members/{member}/resolve",
+            post(resolve::resolve_one),
+        )
         .route(
             "/v1/campaigns/{id}/members/{member}/conversation",
             get(campaigns::conversation),

@@ -33,7 +33,7 @@ use utoipa::{Modify, OpenApi};
         super::campaigns::conversation, super::campaigns::journey, super::campaign_timing::edit,
         super::review::approve, super::review::approve_many, super::review::execute_approved,
         super::review::edit_content, super::review::content, super::review::disable,
-        super::review::enable,
+        super::review::enable, super::resolve::resolve_one, super::resolve::resolve_many,
         super::templates::sync, super::templates::list,
         super::media::upload, super::media::get,
         super::replies::set, super::replies::get, super::replies::sessions,

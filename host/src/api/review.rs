@@ -29,6 +29,21 @@ pub struct ApproveMany {
     pub all: Option<bool>,
 }
 
+/// The members a bulk action names: a list of ids, or `all: true`.
+pub(super) fn selection(
+    member_ids: &Option<Vec<Id>>,
+    all: Option<bool>,
+) -> ApiResult<Selection<'_>> {
+    match (member_ids, all) {
+        (Some(ids), None | Some(false)) => Ok(Selection::Only(ids)),
+        (None, Some(true)) => Ok(Selection::All),
+        _ => Err(ApiError::invalid(
+            "member_ids",
+            "give either `member_ids` (a list) or `all: true`",
+        )),
+    }
+}
+
 #[utoipa::path(post, path = "/v1/campaigns/{id}/approve", tag = "review",
     request_body = ApproveMany,
     responses((status = 200, body = Moved), (status = 404, body = super::error::ErrorBody),
@@ -40,16 +55,7 @@ pub async fn approve_many(
     Path(id): Path<Id>,
     ApiJson(req): ApiJson<ApproveMany>,
 ) -> ApiResult<Json<Moved>> {
-    let which = match (&req.member_ids, req.all) {
-        (Some(ids), None | Some(false)) => Selection::Only(ids),
-        (None, Some(true)) => Selection::All,
-        _ => {
-            return Err(ApiError::invalid(
-                "member_ids",
-                "give either `member_ids` (a list) or `all: true`",
-            ));
-        }
-    };
+    let which = selection(&req.member_ids, req.all)?;
     let members = state.store.approve_members(tenant.id, id, which).await?;
     Ok(Json(Moved { members }))
 }

@@ -147,6 +147,10 @@ async fn send_one(
             error_message,
             ..
         } => tracing::info!(code = ?error_code, error = error_message, "member failed"),
+        SendOutcome::Uncertain { error_message, .. } => tracing::warn!(
+            error = error_message,
+            "send outcome unknown; the provider will be asked before any resend"
+        ),
     }
     if let Some((action, reason)) = &classified.halt {
         halt_campaign(&engine, &member, *action, reason).await;
@@ -228,18 +232,20 @@ async fn attempt(engine: &Engine, member: &ClaimedMember) -> Option<Classified> 
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let call = engine.in_flight.call();
-    let result = plugin.send(ctx, config, message).await;
+    let (result, wire) = plugin.send(ctx, config, message).await;
     drop(call);
     if let Err(failure) = &result {
         engine.registry.after_fault(&plugin, failure).await;
     }
     admission::observe(engine, &key, &result);
     let health = provider_errors::health(&result);
-    let mut classified = classify(result, member.attempt, rendered.summary);
+    let recheck_at = crate::store::now_ms() + engine.config.lookup_after.as_millis() as i64;
+    let mut classified = classify(result, wire, member.attempt, rendered.summary, recheck_at);
     let outcome = match &classified.outcome {
         SendOutcome::Accepted { .. } => "accepted",
         SendOutcome::Retry { .. } => "retry",
         SendOutcome::Failed { .. } => "failed",
+        SendOutcome::Uncertain { .. } => "uncertain",
     };
     labels.push(metrics::Label::new("outcome", outcome));
     metrics::counter!("herald_sends_total", labels).increment(1);

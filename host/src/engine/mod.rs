@@ -23,6 +23,7 @@ mod reconciler;
 mod replies;
 mod scheduler;
 mod templates;
+mod uncertain;
 mod webhooks;
 
 use std::sync::Arc;
@@ -55,6 +56,9 @@ pub struct EngineConfig {
     pub receipt_check: Duration,
     /// Consecutive provider errors after which a campaign pauses.
     pub max_provider_errors: u32,
+    /// How long after an uncertain send Herald asks the provider whether
+    /// it has the message (its listing may lag a little behind).
+    pub lookup_after: Duration,
 }
 
 impl Default for EngineConfig {
@@ -72,6 +76,7 @@ impl Default for EngineConfig {
             lease: Duration::from_secs(300),
             receipt_check: Duration::from_secs(600),
             max_provider_errors: provider_errors::DEFAULT_MAX_PROVIDER_ERRORS,
+            lookup_after: Duration::from_secs(5),
         }
     }
 }
@@ -132,6 +137,7 @@ impl Engine {
         tokio::spawn(supervise(self.clone(), "send starter", starts));
         tokio::spawn(sweep_leases(self.clone()));
         tokio::spawn(reconciler::run(self.clone()));
+        tokio::spawn(uncertain::run(self.clone()));
         tokio::spawn(replies::run(self.clone()));
         tokio::spawn(scheduler::run(self.clone()));
         tokio::spawn(faults::run(self.clone()));
@@ -146,6 +152,11 @@ impl Engine {
 
     /// New due work exists (a campaign started or resumed): claim now rather
     /// than at the next tick.
+    /// How long after a send its receipt is awaited before a lookup.
+    pub fn receipt_check_ms(&self) -> i64 {
+        self.config.receipt_check.as_millis() as i64
+    }
+
     pub fn wake(&self) {
         self.wake.notify_one();
     }
@@ -233,7 +244,8 @@ async fn sweep_leases(engine: Arc<Engine>) {
         (engine.config.lease / 10).clamp(Duration::from_millis(200), Duration::from_secs(1));
     let mut last_chores = std::time::Instant::now();
     loop {
-        match engine.store.expire_leases().await {
+        let lookup_after = engine.config.lookup_after.as_millis() as i64;
+        match engine.store.expire_leases(lookup_after).await {
             Ok(touched) if !touched.is_empty() => {
                 tracing::warn!(campaigns = ?touched, "sends cut off during the provider call by a stopped process marked unknown, never resent automatically (members with status=unknown)");
                 engine.complete_campaigns(&touched).await;

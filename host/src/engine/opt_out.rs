@@ -113,7 +113,7 @@ impl Engine {
         };
         let ctx = self.call_context(&plugin, channel);
         let config = channel.config.clone().into_iter().collect();
-        match plugin.send(ctx, config, message).await {
+        match plugin.send(ctx, config, message).await.0 {
             Ok(Ok(_)) => tracing::info!(channel = channel.id, "keyword confirmation sent"),
             Ok(Err(e)) => {
                 tracing::warn!(channel = channel.id, error = ?e, "keyword confirmation refused")

@@ -3,7 +3,7 @@
 
 use crate::domain::lifecycle::{Action, AutoPause};
 use crate::domain::retry::{Decision, FailureClass, decide, retry_may_succeed};
-use crate::plugins::{PluginFailure, wit};
+use crate::plugins::{PluginFailure, WireSeen, wit};
 use crate::store::{SendOutcome, now_ms};
 
 /// The outcome to record, and what to do to the campaign (with the reason
@@ -23,7 +23,35 @@ fn valid_message_id(id: &str) -> bool {
 
 type SendResult = Result<Result<wit::SendReceipt, wit::SendError>, PluginFailure>;
 
-pub fn classify(result: SendResult, attempt: i64, summary: String) -> Classified {
+/// Error code of a member whose send's outcome was not seen.
+pub const SEND_UNCERTAIN: &str = "send_uncertain";
+
+/// `wire` says what the call's requests may have done at the provider; a
+/// failure after one that may have reached it is uncertain: the member is
+/// looked up at `recheck_at` (see `engine::uncertain`), never resent under
+/// a new attempt.
+pub fn classify(
+    result: SendResult,
+    wire: WireSeen,
+    attempt: i64,
+    summary: String,
+    recheck_at: i64,
+) -> Classified {
+    if wire.may_have_reached()
+        && let Some(why) = unseen_outcome(&result)
+    {
+        return Classified {
+            outcome: SendOutcome::Uncertain {
+                error_code: SEND_UNCERTAIN.into(),
+                error_message: format!(
+                    "outcome unknown: {why}, after a request that may have reached the provider; \
+                     looking it up there before any resend"
+                ),
+                recheck_at: Some(recheck_at),
+            },
+            halt: None,
+        };
+    }
     let (class, code, message) = match result {
         Ok(Ok(receipt)) if !valid_message_id(&receipt.provider_message_id) => (
             FailureClass::PluginFault,
@@ -62,6 +90,20 @@ pub fn classify(result: SendResult, attempt: i64, summary: String) -> Classified
         Err(failure) => (FailureClass::PluginFault, None, failure.to_string()),
     };
     failed(class, code, message, attempt)
+}
+
+/// Why a call's result does not say what the provider did: a failure the
+/// plugin could not explain (transient, deadline, trap) or a receipt that
+/// cannot be used. A refusal the plugin names is the provider's answer.
+fn unseen_outcome(result: &SendResult) -> Option<String> {
+    match result {
+        Ok(Ok(receipt)) if !valid_message_id(&receipt.provider_message_id) => {
+            Some("the plugin returned an unusable provider message id".into())
+        }
+        Ok(Err(wit::SendError::Transient(m))) => Some(m.clone()),
+        Err(failure) => Some(failure.to_string()),
+        Ok(_) => None,
+    }
 }
 
 /// The outcome of an attempt that failed before or at the plugin call.

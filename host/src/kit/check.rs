@@ -221,7 +221,8 @@ impl Checker {
         let result = self
             .plugin
             .send(self.ctx(secrets), self.options.config.clone(), message)
-            .await;
+            .await
+            .0;
         describe(&result)
     }
 

@@ -7,3 +7,19 @@ wasmtime::component::bindgen!({
     imports: { default: async | trappable },
     exports: { default: async },
 });
+
+/// The 1.1 world that also exports `lookup`. Its types and host imports are
+/// the base world's, so one `HostState` serves both and values pass
+/// between them unconverted.
+pub mod reconciling {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "reconciling-provider-plugin",
+        imports: { default: async | trappable },
+        exports: { default: async },
+        with: {
+            "herald:provider/types": super::herald::provider::types,
+            "herald:provider/host": super::herald::provider::host,
+        },
+    });
+}

@@ -16,6 +16,7 @@ use super::bindings::herald::provider::types::{
     self as wit, HmacAlgorithm, HttpAuth, HttpError, HttpRequest, HttpResponse, LogLevel,
 };
 use super::limits::MemoryCap;
+use super::wire::{Exchange, WireLog};
 
 /// Largest response body handed back to a plugin.
 const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
@@ -51,6 +52,8 @@ pub struct HostState {
     pub(super) http: reqwest::Client,
     pub(super) deadline: Instant,
     pub(super) memory: MemoryCap,
+    /// What this call's requests may have done at the provider.
+    pub(super) wire: WireLog,
     wasi: WasiCtx,
     table: ResourceTable,
 }
@@ -61,11 +64,13 @@ impl HostState {
         http: reqwest::Client,
         deadline: Instant,
         memory_bytes: usize,
+        wire: WireLog,
     ) -> Self {
         Self {
             call,
             http,
             deadline,
+            wire,
             memory: MemoryCap {
                 max_bytes: memory_bytes,
                 exceeded: false,
@@ -181,7 +186,9 @@ impl Host for HostState {
                 return Ok(Err(e));
             }
         };
-        let result = send_and_read(builder).await;
+        let exchange = self.wire.begin();
+        let (result, how) = send_and_read(builder).await;
+        exchange.finish(how);
         metrics::histogram!("herald_host_import_seconds", "import" => "http-send")
             .record(started.elapsed());
         match &result {
@@ -248,8 +255,16 @@ fn mac<M: Mac + hmac::digest::KeyInit>(key: &[u8], data: &[u8]) -> Vec<u8> {
     m.finalize().into_bytes().to_vec()
 }
 
-async fn send_and_read(builder: reqwest::RequestBuilder) -> Result<HttpResponse, HttpError> {
-    let mut resp = builder.send().await.map_err(classify)?;
+/// The answer, and how the exchange ended for the provider (see `wire`).
+async fn send_and_read(
+    builder: reqwest::RequestBuilder,
+) -> (Result<HttpResponse, HttpError>, Exchange) {
+    let mut resp = match builder.send().await {
+        Ok(resp) => resp,
+        // No connection: the request cannot have been written.
+        Err(e) if e.is_connect() => return (Err(classify(e)), Exchange::Unreached),
+        Err(e) => return (Err(classify(e)), Exchange::Lost),
+    };
     let status = resp.status().as_u16();
     let headers = resp
         .headers()
@@ -257,19 +272,28 @@ async fn send_and_read(builder: reqwest::RequestBuilder) -> Result<HttpResponse,
         .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
         .collect();
     let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(classify)? {
-        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-            return Err(HttpError::Connection(format!(
-                "response body larger than {MAX_RESPONSE_BYTES} bytes"
-            )));
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                    let too_big = HttpError::Connection(format!(
+                        "response body larger than {MAX_RESPONSE_BYTES} bytes"
+                    ));
+                    return (Err(too_big), Exchange::Answered(status));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => break,
+            // The answer was cut short: what it said is not known.
+            Err(e) => return (Err(classify(e)), Exchange::Lost),
         }
-        body.extend_from_slice(&chunk);
     }
-    Ok(HttpResponse {
+    let answer = HttpResponse {
         status,
         headers,
         body,
-    })
+    };
+    (Ok(answer), Exchange::Answered(status))
 }
 
 fn classify(e: reqwest::Error) -> HttpError {
@@ -298,6 +322,7 @@ mod tests {
             reqwest::Client::new(),
             Instant::now() + Duration::from_secs(1),
             1 << 20,
+            WireLog::default(),
         )
     }
 

@@ -3,10 +3,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::bindings::ProviderPluginPre;
-use super::host_imports::{CallContext, HostState};
-use super::runtime::{Call, PluginFailure, Reply, Runtime};
+use super::SentQuery;
+use super::host_imports::CallContext;
+use super::runtime::{Call, PluginFailure, Prepared, Reply, Runtime};
 use super::stats::CallStats;
+use super::wire::WireSeen;
 use super::wit;
 
 pub struct LoadedPlugin {
@@ -15,7 +16,7 @@ pub struct LoadedPlugin {
     /// The provider world version it implements, e.g. `1.0.0`.
     pub world: String,
     pub stats: CallStats,
-    pub(super) pre: ProviderPluginPre<HostState>,
+    pub(super) pre: Prepared,
     pub(super) runtime: Arc<Runtime>,
 }
 
@@ -38,15 +39,29 @@ impl LoadedPlugin {
         &self.manifest.version
     }
 
+    /// The plugin exports `lookup` (herald:provider 1.1): it can find the
+    /// messages of uncertain sends.
+    pub fn can_look_up(&self) -> bool {
+        self.pre.lookup.is_some()
+    }
+
     /// One call, counted in the version's statistics.
     async fn call(&self, ctx: CallContext, call: Call) -> Result<Reply, PluginFailure> {
+        self.call_watched(ctx, call).await.0
+    }
+
+    async fn call_watched(
+        &self,
+        ctx: CallContext,
+        call: Call,
+    ) -> (Result<Reply, PluginFailure>, WireSeen) {
         let started = Instant::now();
         let export = call.export();
-        let result = self.runtime.invoke(&self.pre, ctx, call).await;
+        let (result, wire) = self.runtime.invoke_watched(&self.pre, ctx, call).await;
         self.stats.record(started.elapsed(), result.is_err());
         metrics::histogram!("herald_plugin_call_seconds", "export" => export)
             .record(started.elapsed());
-        result
+        (result, wire)
     }
 
     pub async fn validate_config(
@@ -60,16 +75,30 @@ impl LoadedPlugin {
         ))
     }
 
+    /// Sends one message; also says whether, when it failed, the provider
+    /// may have taken it anyway (see `wire`).
     pub async fn send(
         &self,
         ctx: CallContext,
         config: wit::Config,
         message: wit::OutboundMessage,
-    ) -> Result<Result<wit::SendReceipt, wit::SendError>, PluginFailure> {
-        Ok(expect_reply!(
-            self.call(ctx, Call::Send(config, message)).await?,
-            Send
-        ))
+    ) -> (
+        Result<Result<wit::SendReceipt, wit::SendError>, PluginFailure>,
+        WireSeen,
+    ) {
+        let (reply, wire) = self.call_watched(ctx, Call::Send(config, message)).await;
+        (reply.map(|r| expect_reply!(r, Send)), wire)
+    }
+
+    /// Finds the message of an uncertain send (only if [`Self::can_look_up`]).
+    pub async fn find_sent(
+        &self,
+        ctx: CallContext,
+        config: wit::Config,
+        query: SentQuery,
+    ) -> Result<Result<Option<wit::DeliveryUpdate>, wit::SendError>, PluginFailure> {
+        let call = Call::FindSent(config, query);
+        Ok(expect_reply!(self.call(ctx, call).await?, FindSent))
     }
 
     pub async fn handle_webhook(

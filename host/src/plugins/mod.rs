@@ -13,8 +13,10 @@ mod registry;
 mod runtime;
 mod stats;
 mod watch;
+mod wire;
 
 pub use bindings::herald::provider::types as wit;
+pub use bindings::reconciling::exports::herald::provider::lookup::SentQuery;
 pub use cache::CompileCache;
 pub use host_imports::CallContext;
 pub use inspect::InstallError;
@@ -23,3 +25,4 @@ pub use registry::{Registry, RegistryError};
 pub use runtime::{PluginFailure, Runtime, RuntimeLimits};
 pub use stats::StatsSnapshot;
 pub use watch::watch_dir;
+pub use wire::WireSeen;

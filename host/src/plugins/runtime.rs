@@ -13,8 +13,18 @@ use wasmtime::{
 };
 
 use super::bindings::herald::provider::types as wit;
+use super::bindings::reconciling::ReconcilingProviderPluginPre;
+use super::bindings::reconciling::exports::herald::provider::lookup::SentQuery;
 use super::bindings::{ProviderPlugin, ProviderPluginPre};
 use super::host_imports::{CallContext, HostState};
+use super::wire::{WireLog, WireSeen};
+
+/// A component linked and ready to instantiate: as the base world always,
+/// and as the 1.1 world with `lookup` when it exports that too.
+pub(super) struct Prepared {
+    pub(super) provider: ProviderPluginPre<HostState>,
+    pub(super) lookup: Option<ReconcilingProviderPluginPre<HostState>>,
+}
 
 /// How often the engine's epoch advances: the granularity of deadlines and of
 /// the cooperative yields that keep a busy guest from hogging a thread.
@@ -62,6 +72,7 @@ pub(super) enum Call {
     Webhook(wit::Config, wit::WebhookRequest),
     FetchStatus(wit::Config, String),
     ListTemplates(wit::Config),
+    FindSent(wit::Config, SentQuery),
 }
 
 impl Call {
@@ -74,6 +85,7 @@ impl Call {
             Self::Webhook(..) => "handle-webhook",
             Self::FetchStatus(..) => "fetch-status",
             Self::ListTemplates(_) => "list-templates",
+            Self::FindSent(..) => "find-sent",
         }
     }
 }
@@ -85,6 +97,7 @@ pub(super) enum Reply {
     Webhook(Result<wit::WebhookOutcome, wit::WebhookError>),
     FetchStatus(Result<Option<wit::DeliveryUpdate>, wit::SendError>),
     ListTemplates(Result<Vec<wit::TemplateInfo>, wit::SendError>),
+    FindSent(Result<Option<wit::DeliveryUpdate>, wit::SendError>),
 }
 
 pub struct Runtime {
@@ -155,19 +168,43 @@ impl Runtime {
 
     /// Links a compiled component against the host imports once, so each
     /// call only instantiates.
-    pub(super) fn prepare(
-        &self,
-        component: &Component,
-    ) -> wasmtime::Result<ProviderPluginPre<HostState>> {
+    pub(super) fn prepare(&self, component: &Component) -> wasmtime::Result<Prepared> {
         let pre = self.linker.instantiate_pre(component)?;
-        ProviderPluginPre::new(pre)
+        Ok(Prepared {
+            // Only a component that exports `lookup` links as this world.
+            lookup: ReconcilingProviderPluginPre::new(pre.clone()).ok(),
+            provider: ProviderPluginPre::new(pre)?,
+        })
     }
 
     pub(super) async fn invoke(
         &self,
-        pre: &ProviderPluginPre<HostState>,
+        pre: &Prepared,
         ctx: CallContext,
         call: Call,
+    ) -> Result<Reply, PluginFailure> {
+        self.invoke_watched(pre, ctx, call).await.0
+    }
+
+    /// A call, and what its `http-send` exchanges may have done at the
+    /// provider (known even when the call failed or was cut off).
+    pub(super) async fn invoke_watched(
+        &self,
+        pre: &Prepared,
+        ctx: CallContext,
+        call: Call,
+    ) -> (Result<Reply, PluginFailure>, WireSeen) {
+        let wire = WireLog::default();
+        let result = self.invoke_logged(pre, ctx, call, wire.clone()).await;
+        (result, wire.seen())
+    }
+
+    async fn invoke_logged(
+        &self,
+        pre: &Prepared,
+        ctx: CallContext,
+        call: Call,
+        wire: WireLog,
     ) -> Result<Reply, PluginFailure> {
         let _permit = self
             .permits
@@ -176,7 +213,13 @@ impl Runtime {
             .expect("the semaphore is never closed");
         let timeout = self.limits.call_timeout;
         let deadline = Instant::now() + timeout;
-        let state = HostState::new(ctx, self.http.clone(), deadline, self.limits.memory_bytes);
+        let state = HostState::new(
+            ctx,
+            self.http.clone(),
+            deadline,
+            self.limits.memory_bytes,
+            wire,
+        );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.memory);
         store.set_epoch_deadline(1);
@@ -213,11 +256,22 @@ impl Runtime {
 }
 
 async fn run_call(
-    pre: &ProviderPluginPre<HostState>,
+    pre: &Prepared,
     store: &mut Store<HostState>,
     call: Call,
 ) -> wasmtime::Result<Reply> {
-    let plugin = pre.instantiate_async(&mut *store).await?;
+    if let Call::FindSent(config, query) = call {
+        let Some(lookup) = &pre.lookup else {
+            wasmtime::bail!("the plugin does not export herald:provider/lookup");
+        };
+        let plugin = lookup.instantiate_async(&mut *store).await?;
+        let found = plugin
+            .herald_provider_lookup()
+            .call_find_sent(&mut *store, &config, &query)
+            .await?;
+        return Ok(Reply::FindSent(found));
+    }
+    let plugin = pre.provider.instantiate_async(&mut *store).await?;
     let provider = plugin.herald_provider_provider();
     Ok(match call {
         Call::Manifest => Reply::Manifest(provider.call_manifest(&mut *store).await?),
@@ -240,5 +294,6 @@ async fn run_call(
         Call::ListTemplates(config) => {
             Reply::ListTemplates(provider.call_list_templates(&mut *store, &config).await?)
         }
+        Call::FindSent(..) => unreachable!("answered above"),
     })
 }

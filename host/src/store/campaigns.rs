@@ -324,10 +324,14 @@ impl Store {
         );
         let planned_step =
             "SELECT campaign_id FROM members WHERE campaign_id = $2 AND next_step IS NOT NULL";
+        // An uncertain send still to be looked up may yet be sent again.
+        let awaiting_lookup = "SELECT campaign_id FROM members WHERE campaign_id = $2 \
+             AND status = 'unknown' AND reconcile_at IS NOT NULL";
         let sql = format!(
             "UPDATE campaigns SET status = 'completed', status_cause = NULL, finished_at = $1 \
              WHERE id = $2 AND status IN ({from}) AND execution_mode = 'manual' \
-             AND NOT EXISTS ({pending_member}) AND NOT EXISTS ({planned_step})"
+             AND NOT EXISTS ({pending_member}) AND NOT EXISTS ({planned_step}) \
+             AND NOT EXISTS ({awaiting_lookup})"
         );
         // Asked first without writing: while a campaign sends, the answer is
         // almost always "not yet", and on SQLite the UPDATE would wait for
@@ -335,6 +339,7 @@ impl Store {
         let busy = [
             format!("{pending_member} LIMIT 1").replace("$2", "$1"),
             format!("{planned_step} LIMIT 1").replace("$2", "$1"),
+            format!("{awaiting_lookup} LIMIT 1").replace("$2", "$1"),
         ];
         let mut completed = Vec::new();
         for &id in candidates {

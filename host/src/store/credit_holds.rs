@@ -5,9 +5,10 @@
 //! Each reservation is a row of `credit_holds` next to the balance it moved,
 //! written in the same transaction, so it outlives the process that made
 //! it; it is settled in the transaction that writes the send's outcome, so
-//! a crash cannot fall between the two. When a process dies mid-send, the
-//! lease sweeper that marks its members `unknown` settles their holds
-//! (charged: the provider may have the message): nothing stays reserved.
+//! a crash cannot fall between the two. A send whose outcome was not seen
+//! (`unknown`: a timeout after the request left, or a crash mid-call) keeps
+//! its hold until the provider is asked: charged if it has the message or
+//! nobody can tell, released if it does not (the resend holds anew).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -44,9 +45,6 @@ pub struct Settlement {
     pub attempt: i64,
     pub charged: bool,
 }
-
-/// A ledger note for charges whose outcome nobody saw.
-const UNKNOWN_OUTCOME: &str = "outcome unknown: the sending process stopped mid-send";
 
 impl Store {
     /// Holds a send's cost, atomically: the statement that subtracts also
@@ -207,23 +205,4 @@ pub(super) async fn settle_holds(
         }
     }
     Ok(())
-}
-
-/// The holds of members whose send's outcome will never be known: charged,
-/// as the provider may have taken the message.
-pub(super) async fn charge_unknown(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    members: &[Id],
-) -> StoreResult<()> {
-    if members.is_empty() {
-        return Ok(());
-    }
-    let ids = super::id_list(members);
-    settle_holds(
-        tx,
-        &format!("member_id IN ({ids})"),
-        |_, _| true,
-        Some(UNKNOWN_OUTCOME),
-    )
-    .await
 }

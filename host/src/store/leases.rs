@@ -28,7 +28,7 @@ impl Store {
         let started = std::time::Instant::now();
         let mut tx = self.write_tx().await?;
         let go: Vec<Id> = sqlx::query(&format!(
-            "UPDATE members SET status = 'sending', updated_at = $1 \
+            "UPDATE members SET status = 'sending', updated_at = $1, attempt_started_at = $3 \
              WHERE id IN ({}) AND status = 'claimed' AND lease_owner = $2 \
              AND campaign_id IN (SELECT id FROM campaigns WHERE status IN ('running', 'retrying')) \
              RETURNING id",
@@ -38,6 +38,9 @@ impl Store {
         .persistent(false)
         .bind(now)
         .bind(owner)
+        // Wall-clock time, as the provider stamps its messages (the
+        // test clock only moves Herald's schedule).
+        .bind(crate::clock::real_now_ms())
         .fetch_all(&mut *tx)
         .await?
         .iter()
@@ -51,9 +54,10 @@ impl Store {
     /// Lost leases: claims whose lease ran out or whose owner stopped
     /// beating return to `queued` with their attempt given back (nothing
     /// was sent); sends whose plugin call was under way become `unknown`
-    /// (the provider may have the message) and their credit holds are
-    /// charged. Returns the campaigns whose sends became unknown.
-    pub async fn expire_leases(&self) -> StoreResult<Vec<Id>> {
+    /// (the provider may have the message), looked up at the provider
+    /// `lookup_after_ms` from now; their credits stay held until the
+    /// lookup answers. Returns the campaigns whose sends became unknown.
+    pub async fn expire_leases(&self, lookup_after_ms: i64) -> StoreResult<Vec<Id>> {
         let now = now_ms();
         let gone_before = wall_ms() - INSTANCE_STALE_MS;
         let mut tx = self.write_tx().await?;
@@ -68,13 +72,15 @@ impl Store {
         .await?;
         let unknown = sqlx::query(&format!(
             "UPDATE members SET status = 'unknown', lease_owner = NULL, lease_until = NULL, \
-             error_code = 'outcome_unknown', \
-             error_message = 'outcome unknown: the sending process stopped during the provider call; not resent', \
+             error_code = 'outcome_unknown', reconcile_at = $3, \
+             error_message = 'outcome unknown: the sending process stopped during the provider call; \
+               looking it up at the provider before any resend', \
              updated_at = $1 WHERE status = 'sending' AND {OWNER_GONE} \
              RETURNING tenant_id, id, campaign_id"
         ))
         .bind(now)
         .bind(gone_before)
+        .bind(now + lookup_after_ms)
         .fetch_all(&mut *tx)
         .await?;
         let mut events: Vec<_> = requeued
@@ -89,8 +95,6 @@ impl Store {
             (r.get(0), r.get(1), "unknown", why.to_string())
         }));
         insert_events(&mut tx, now, &events).await?;
-        let members: Vec<Id> = unknown.iter().map(|r| r.get(1)).collect();
-        super::credit_holds::charge_unknown(&mut tx, &members).await?;
         tx.commit().await?;
         if !requeued.is_empty() {
             tracing::warn!(

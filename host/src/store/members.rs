@@ -5,11 +5,12 @@ use std::collections::BTreeMap;
 
 use sqlx::Row;
 
+use super::claimed::load_claimed;
 use super::credit_holds::Settlement;
 pub(super) use super::member_events::{contact_values, insert_events};
 use super::send_checks::disqualify_claimed;
-use super::{Id, Store, StoreResult, now_ms, placeholders};
-use crate::domain::campaign_spec::{CampaignContent, CampaignSettings};
+use super::{Id, Store, StoreResult, now_ms};
+use crate::domain::campaign_spec::CampaignContent;
 use crate::domain::journey::Step;
 use crate::domain::member::MemberStatus;
 
@@ -75,6 +76,14 @@ pub enum SendOutcome {
         /// The cause may pass: "retry failed" may send it again.
         retryable: bool,
     },
+    /// The provider may or may not have it: `unknown`, never resent under a
+    /// new attempt. Looked up at the provider at `recheck_at`; `None`:
+    /// nobody will look, an operator decides (its credits are charged).
+    Uncertain {
+        error_code: String,
+        error_message: String,
+        recheck_at: Option<i64>,
+    },
 }
 
 impl Store {
@@ -138,83 +147,7 @@ impl Store {
             self.complete_finished_campaigns(&blocked_campaigns).await?;
             return Ok((Vec::new(), deferred));
         }
-        let ids: Vec<Id> = claimed.iter().map(|r| r.get(0)).collect();
-        let details_sql = format!(
-            "SELECT m.id, k.channel_id, k.settings_json, c.phone, c.email, c.first_name, \
-             c.last_name, c.fields_json, m.content_json, m.step \
-             FROM members m JOIN campaigns k ON k.id = m.campaign_id \
-             JOIN contacts c ON c.id = m.contact_id WHERE m.id IN ({})",
-            placeholders(1, ids.len())
-        );
-        let mut q = sqlx::query(&details_sql);
-        for id in &ids {
-            q = q.bind(id);
-        }
-        // Per member: campaign channel, settings, contact values, reviewer's
-        // edit, journey step.
-        type Details = (Id, String, BTreeMap<String, String>, Option<String>, i64);
-        let mut details: BTreeMap<Id, Details> = BTreeMap::new();
-        for r in q.fetch_all(&mut *tx).await? {
-            details.insert(
-                r.get(0),
-                (
-                    r.get(1),
-                    r.get(2),
-                    contact_values(&r, 3),
-                    r.get(8),
-                    r.get(9),
-                ),
-            );
-        }
-        let members: Vec<ClaimedMember> = claimed
-            .iter()
-            .filter_map(|r| {
-                let id: Id = r.get(0);
-                let (campaign_channel, settings, values, edited, step_index) =
-                    details.remove(&id)?;
-                // Stored by the API after validation; unreadable means a bug.
-                let mut settings: CampaignSettings = serde_json::from_str(&settings)
-                    .inspect_err(|e| tracing::error!(member = id, error = %e, "unreadable campaign settings"))
-                    .ok()?;
-                let step = Step::from_index(step_index)?;
-                // A reviewer's edit replaces the primary message (manual
-                // review); fallbacks and follow-ups keep the journey's.
-                if let Some(edited) = edited
-                    && step == Step::Primary
-                {
-                    settings.content = serde_json::from_str(&edited)
-                        .inspect_err(|e| tracing::error!(member = id, error = %e, "unreadable edited content"))
-                        .ok()?;
-                }
-                let journey = &settings.journey;
-                // The primary is the campaign's own message; later steps
-                // bring their channel and content.
-                let (channel_id, content) = match journey.step(step) {
-                    Some(s) => (s.channel_id, s.content.clone()),
-                    None if step == Step::Primary => (campaign_channel, settings.content),
-                    None => {
-                        tracing::error!(member = id, step = step_index, "journey step missing");
-                        return None;
-                    }
-                };
-                Some(ClaimedMember {
-                    id,
-                    tenant_id: r.get(1),
-                    campaign_id: r.get(2),
-                    channel_id,
-                    address: r.get(3),
-                    attempt: r.get(4),
-                    idempotency_key: r.get(5),
-                    content,
-                    values,
-                    step: step_index,
-                    next_follow_up: journey
-                        .next_follow_up(step)
-                        .map(|(next, after)| (next.index(), after)),
-                    falls_back: step == Step::Primary && journey.fallback.is_some(),
-                })
-            })
-            .collect();
+        let members = load_claimed(&mut tx, &claimed).await?;
         let events: Vec<_> = members
             .iter()
             .map(|m| {
@@ -348,6 +281,8 @@ impl Store {
         let mut sent_messages = Vec::new();
         let mut falling_back = Vec::new();
         let mut settled = Vec::new();
+        // Accepted after the lease was lost: evidence for the lookup.
+        let mut late = Vec::new();
         for (m, outcome) in outcomes {
             let retryable = matches!(
                 outcome,
@@ -356,6 +291,7 @@ impl Store {
                     ..
                 }
             );
+            let mut reconcile_at = None;
             let (status, next_at, pmid, code, message, sent_at) = match outcome {
                 SendOutcome::Accepted {
                     provider_message_id,
@@ -397,6 +333,21 @@ impl Store {
                     Some(error_message.as_str()),
                     None,
                 ),
+                SendOutcome::Uncertain {
+                    error_code,
+                    error_message,
+                    recheck_at,
+                } => {
+                    reconcile_at = *recheck_at;
+                    (
+                        MemberStatus::Unknown,
+                        now,
+                        None,
+                        Some(error_code.as_str()),
+                        Some(error_message.as_str()),
+                        None,
+                    )
+                }
             };
             // Once a step is sent, its follow-up (if any) is due work.
             let next = sent_at.and(m.next_follow_up);
@@ -404,7 +355,7 @@ impl Store {
                 "UPDATE members SET status = $1, next_attempt_at = $2, provider_message_id = $3, \
                  error_code = $4, error_message = $5, sent_at = COALESCE($6, sent_at), \
                  lease_owner = NULL, lease_until = NULL, updated_at = $7, retryable = $10, \
-                 next_step = $11, next_step_at = $12, channel_id = $13 \
+                 next_step = $11, next_step_at = $12, channel_id = $13, reconcile_at = $14 \
                  WHERE id = $8 AND status IN ('claimed', 'sending') AND lease_owner = $9",
             )
             .bind(status.as_str())
@@ -420,18 +371,28 @@ impl Store {
             .bind(next.map(|(step, _)| step))
             .bind(next.and_then(|(_, after)| sent_at.map(|at| at + after)))
             .bind(m.channel_id)
+            .bind(reconcile_at)
             .execute(&mut *tx)
             .await?
             .rows_affected();
+            if changed == 0
+                && let Some(id) = pmid
+            {
+                late.push((m, id));
+            }
             if changed > 0 && status == MemberStatus::Failed && m.falls_back {
                 falling_back.push((m.tenant_id, m.id));
             }
-            if changed > 0 {
+            // An uncertain send's credits stay held until its lookup
+            // answers (charged if nobody will ever know).
+            if changed > 0 && !(status == MemberStatus::Unknown && reconcile_at.is_some()) {
                 settled.push(Settlement {
                     member: m.id,
                     attempt: m.attempt,
-                    charged: status == MemberStatus::Sent,
+                    charged: matches!(status, MemberStatus::Sent | MemberStatus::Unknown),
                 });
+            }
+            if changed > 0 {
                 let detail = match (pmid, message) {
                     (Some(id), _) => format!("accepted as {id}"),
                     (None, Some(msg)) => format!("{}: {msg}", code.unwrap_or("-")),
@@ -441,6 +402,9 @@ impl Store {
             }
         }
         insert_events(&mut tx, now, &events).await?;
+        settled.extend(
+            super::uncertain::adopt_late_acceptances(&mut tx, &late, now, receipt_due_ms).await?,
+        );
         // After the failure events, so the history reads in order.
         for (tenant, member) in falling_back {
             super::journeys::after_failure(&mut tx, tenant, member, now).await?;

@@ -12,6 +12,7 @@ mod campaign_tags;
 mod campaigns;
 mod channel_progress;
 mod channels;
+mod claimed;
 mod contacts;
 mod conversations;
 mod credit_holds;
@@ -34,6 +35,7 @@ mod members;
 mod message_templates;
 mod plugins;
 mod receipts;
+mod resolve;
 mod review;
 mod schedule;
 mod send_checks;
@@ -41,6 +43,7 @@ mod send_window;
 mod sender_wait;
 mod templates;
 pub(crate) mod tenants;
+mod uncertain;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -69,11 +72,13 @@ pub use members::{ClaimedMember, OverdueReceipt, SendOutcome};
 pub use message_templates::MessageTemplate;
 pub use plugins::{NewPluginVersion, PluginStateRow, PluginVersionRow, listen_plugin_changes};
 pub use receipts::Receipt;
+pub use resolve::Resolution;
 pub use review::Selection;
 pub use schedule::TimingEdit;
 pub use templates::ChannelTemplate;
 pub use tenants::ReplySettings;
 pub use tenants::Tenant;
+pub use uncertain::UncertainSend;
 
 /// Ids of every kind are database-assigned 64-bit integers.
 pub type Id = i64;

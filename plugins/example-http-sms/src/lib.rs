@@ -1,9 +1,14 @@
 //! A minimal Herald provider: sends each SMS as JSON to `{base-url}/messages`
 //! with a bearer token, and accepts delivery receipts signed with
-//! HMAC-SHA256 of the raw body (hex, header `X-Signature`).
+//! HMAC-SHA256 of the raw body (hex, header `X-Signature`). It exports the
+//! optional `lookup` interface too (herald:provider 1.1), so Herald can ask
+//! the gateway, by the reference it was sent with, whether a send whose
+//! answer got lost went out: with `provider-plugin` as the world and no
+//! `impl Lookup`, such sends stay `unknown` for an operator instead.
 
-wit_bindgen::generate!({ path: "../../wit", world: "provider-plugin" });
+wit_bindgen::generate!({ path: "../../wit", world: "reconciling-provider-plugin" });
 
+use exports::herald::provider::lookup::{Guest as Lookup, SentQuery};
 use exports::herald::provider::provider::Guest;
 use herald::provider::host::{hmac, http_send};
 use herald::provider::types::*;
@@ -38,6 +43,12 @@ struct Accepted {
 struct Refused {
     code: Option<String>,
     message: Option<String>,
+}
+
+/// `GET /messages?reference=`: the gateway's record of sends by reference.
+#[derive(Deserialize)]
+struct Sends {
+    messages: Vec<Receipt>,
 }
 
 #[derive(Deserialize)]
@@ -141,18 +152,7 @@ impl Guest for Plugin {
         }
         let receipt: Receipt = serde_json::from_slice(&request.body)
             .map_err(|e| WebhookError::BadRequest(e.to_string()))?;
-        let status = match receipt.status.as_str() {
-            "delivered" => DeliveryStatus::Delivered,
-            "failed" => DeliveryStatus::Failed,
-            _ => DeliveryStatus::Sent,
-        };
-        let event = Event::Delivery(DeliveryUpdate {
-            provider_message_id: receipt.id,
-            status,
-            error_code: receipt.error.clone(),
-            error_message: receipt.error,
-            timestamp_ms: None,
-        });
+        let event = Event::Delivery(receipt.into_update());
         let response = WebhookResponse {
             status: 204,
             headers: vec![],
@@ -171,6 +171,66 @@ impl Guest for Plugin {
     fn list_templates(_: Config) -> Result<Vec<TemplateInfo>, SendError> {
         Ok(Vec::new())
     }
+}
+
+impl Receipt {
+    fn into_update(self) -> DeliveryUpdate {
+        let status = match self.status.as_str() {
+            "accepted" => DeliveryStatus::Accepted,
+            "delivered" => DeliveryStatus::Delivered,
+            "failed" => DeliveryStatus::Failed,
+            _ => DeliveryStatus::Sent,
+        };
+        DeliveryUpdate {
+            provider_message_id: self.id,
+            status,
+            error_code: self.error.clone(),
+            error_message: self.error,
+            timestamp_ms: None,
+        }
+    }
+}
+
+impl Lookup for Plugin {
+    /// The gateway keeps the `reference` each send carried (Herald's
+    /// idempotency key): the message with it, or none.
+    fn find_sent(config: Config, query: SentQuery) -> Result<Option<DeliveryUpdate>, SendError> {
+        let base = get(&config, "base-url").ok_or(SendError::InvalidConfig("base-url".into()))?;
+        let reference: String = url_encode(&query.idempotency_key);
+        let response = http_send(&HttpRequest {
+            method: "GET".into(),
+            url: format!(
+                "{}/messages?reference={reference}",
+                base.trim_end_matches('/')
+            ),
+            headers: vec![],
+            body: vec![],
+            auth: HttpAuth::Bearer("{{secret.api-token}}".into()),
+            timeout_ms: None,
+        })
+        .map_err(|e| SendError::Transient(format!("{e:?}")))?;
+        if !(200..300).contains(&response.status) {
+            return Err(SendError::Transient(format!(
+                "lookup answered HTTP {}",
+                response.status
+            )));
+        }
+        let sends: Sends = serde_json::from_slice(&response.body)
+            .map_err(|e| SendError::Transient(format!("bad answer: {e}")))?;
+        Ok(sends.messages.into_iter().next().map(Receipt::into_update))
+    }
+}
+
+/// Percent-encodes everything but unreserved characters (RFC 3986).
+fn url_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 export!(Plugin);

@@ -4,11 +4,12 @@
 //! logs. Infobip does not sign webhooks: see `provider_wire::infobip` for
 //! the token that stands in. The wire format lives there; this is the shim.
 
-wit_bindgen::generate!({ path: "../../wit", world: "provider-plugin" });
+wit_bindgen::generate!({ path: "../../wit", world: "reconciling-provider-plugin" });
 
 #[path = "../../shim/common.rs"]
 mod common;
 
+use exports::herald::provider::lookup::{Guest as Lookup, SentQuery};
 use exports::herald::provider::provider::Guest;
 use herald::provider::host::secret_equals;
 use herald::provider::types::{
@@ -168,6 +169,15 @@ impl Guest for InfobipSms {
 
     fn list_templates(_config: Config) -> Result<Vec<TemplateInfo>, SendError> {
         Ok(Vec::new())
+    }
+}
+
+impl Lookup for InfobipSms {
+    /// Infobip keeps the `messageId` Herald chose (the idempotency key) as
+    /// the message's id, so an uncertain send is looked up in the logs
+    /// like any other.
+    fn find_sent(config: Config, query: SentQuery) -> Result<Option<DeliveryUpdate>, SendError> {
+        <InfobipSms as Guest>::fetch_status(config, query.idempotency_key)
     }
 }
 

@@ -2,7 +2,7 @@
 //! through `POST /2010-04-01/Accounts/{sid}/Messages.json`, status callbacks
 //! verified with `X-Twilio-Signature`.
 
-wit_bindgen::generate!({ path: "../../wit", world: "provider-plugin" });
+wit_bindgen::generate!({ path: "../../wit", world: "reconciling-provider-plugin" });
 
 const PLUGIN_NAME: &str = "twilio-sms";
 /// `HERALD_PLUGIN_VERSION` at build time overrides it, so a second,
@@ -12,9 +12,11 @@ const PLUGIN_VERSION: &str = match option_env!("HERALD_PLUGIN_VERSION") {
     None => "1.0.0",
 };
 
+mod lookup;
 pub mod provider;
 use twilio_wire as wire;
 
+use exports::herald::provider::lookup::{Guest as Lookup, SentQuery};
 use exports::herald::provider::provider::Guest;
 use herald::provider::types::{
     Config, DeliveryUpdate, OutboundMessage, PluginManifest, SendError, SendReceipt, TemplateInfo,
@@ -49,6 +51,12 @@ impl Guest for TwilioSms {
 
     fn list_templates(_config: Config) -> Result<Vec<TemplateInfo>, SendError> {
         Ok(Vec::new())
+    }
+}
+
+impl Lookup for TwilioSms {
+    fn find_sent(config: Config, query: SentQuery) -> Result<Option<DeliveryUpdate>, SendError> {
+        lookup::find_sent(&config, &query)
     }
 }
 

@@ -81,17 +81,17 @@ pub fn validate_config(config: &Config) -> Result<(), String> {
     Ok(())
 }
 
-fn account_and_base(config: &Config) -> Result<(&str, &str), SendError> {
+pub(crate) fn account_and_base(config: &Config) -> Result<(&str, &str), SendError> {
     let account = get(config, "account-sid")
         .ok_or_else(|| SendError::InvalidConfig("account-sid: required".into()))?;
     Ok((account, get(config, "base-url").unwrap_or(DEFAULT_BASE_URL)))
 }
 
-fn auth(account: &str) -> HttpAuth {
+pub(crate) fn auth(account: &str) -> HttpAuth {
     HttpAuth::Basic((account.into(), "{{secret.auth-token}}".into()))
 }
 
-fn transport_error(e: HttpError) -> SendError {
+pub(crate) fn transport_error(e: HttpError) -> SendError {
     match e {
         HttpError::Timeout => SendError::Transient("Twilio did not answer in time".into()),
         HttpError::Connection(m) => {
@@ -101,7 +101,7 @@ fn transport_error(e: HttpError) -> SendError {
     }
 }
 
-fn delivery_status(status: wire::Status) -> DeliveryStatus {
+pub(crate) fn delivery_status(status: wire::Status) -> DeliveryStatus {
     match status {
         wire::Status::Accepted => DeliveryStatus::Accepted,
         wire::Status::Sent => DeliveryStatus::Sent,
@@ -205,7 +205,7 @@ pub fn send(config: &Config, message: &OutboundMessage) -> Result<SendReceipt, S
 }
 
 /// Maps a Twilio error answer to the typed send error.
-fn error_from(response: &HttpResponse) -> SendError {
+pub(crate) fn error_from(response: &HttpResponse) -> SendError {
     let error: wire::ErrorBody = serde_json::from_slice(&response.body).unwrap_or_default();
     let rejection = Rejection {
         code: error

@@ -4,6 +4,7 @@
 
 use serde::Deserialize;
 
+pub mod lookup;
 pub mod voice;
 
 /// The Messages resource path for an account.
