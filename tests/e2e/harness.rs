@@ -521,6 +521,18 @@ impl Api {
         id
     }
 
+    /// Adds contacts with these numbers to a list.
+    pub async fn add_contacts(&self, list: i64, numbers: &[String]) {
+        let contacts: Vec<Value> = numbers.iter().map(|n| json!({ "phone": n })).collect();
+        let (status, body) = self
+            .post(
+                &format!("/v1/lists/{list}/contacts"),
+                json!({ "contacts": contacts }),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+
     pub async fn campaign(&self, channel: i64, list: i64, body: &str) -> i64 {
         let (status, c) = self
             .post(

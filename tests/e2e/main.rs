@@ -15,6 +15,7 @@ mod dedupe;
 mod dnc;
 mod enrolment;
 mod example_plugin;
+mod fairness;
 mod imports;
 mod journeys;
 mod kit;

@@ -7,6 +7,7 @@ pub mod campaign_content;
 pub mod campaign_spec;
 pub mod contact_tz;
 pub mod credits;
+pub mod fair_share;
 pub mod import;
 pub mod journey;
 pub mod journey_timing;

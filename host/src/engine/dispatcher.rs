@@ -18,6 +18,9 @@ use crate::store::{ClaimedMember, SendOutcome};
 /// The longest the dispatcher sleeps when idle: retries and newly due members
 /// are picked up within this.
 const IDLE_TICK: Duration = Duration::from_millis(200);
+/// How soon the dispatcher looks again when a tenant at its cap of send
+/// slots (see `tenant_slots`) may be waiting.
+const CAPPED_TICK: Duration = Duration::from_millis(20);
 /// How long the dispatcher waits for a batch's worth of free send slots
 /// before claiming for fewer.
 const GATHER_SLOTS: Duration = Duration::from_millis(5);
@@ -38,6 +41,7 @@ pub async fn run(engine: Arc<Engine>) {
     let writer = tokio::spawn(write_outcomes(engine.clone(), done_rx));
     tokio::spawn(super::supervise(engine.clone(), "outcome writer", writer));
     let slots = Arc::new(Semaphore::new(engine.config.max_in_flight));
+    let tenant_slots = super::tenant_slots::TenantSlots::new(engine.config.max_in_flight);
     // A claim costs a transaction whatever its size: claim at least this
     // many at once when sends are busy, not one per finished send.
     let min_claim = (engine.config.batch_size.max(1) as usize)
@@ -72,6 +76,7 @@ pub async fn run(engine: Arc<Engine>) {
                 &engine.config.instance_id,
                 engine.config.lease.as_millis() as i64,
                 limit,
+                &tenant_slots.room(),
             )
             .await
         {
@@ -86,9 +91,16 @@ pub async fn run(engine: Arc<Engine>) {
             metrics::histogram!("herald_claim_batch_size").record(claimed.len() as f64);
         }
         if claimed.is_empty() {
+            // A tenant at its cap may have due work: look again as soon as
+            // some of its sends can have finished.
+            let idle = if tenant_slots.any_capped() {
+                CAPPED_TICK
+            } else {
+                IDLE_TICK
+            };
             tokio::select! {
                 _ = engine.wake.notified() => {}
-                _ = tokio::time::sleep(IDLE_TICK) => {}
+                _ = tokio::time::sleep(idle) => {}
             }
             continue;
         }
@@ -98,7 +110,8 @@ pub async fn run(engine: Arc<Engine>) {
                 .acquire_owned()
                 .await
                 .expect("semaphore never closed");
-            tokio::spawn(send_one(engine.clone(), member, done_tx.clone(), permit));
+            let slot = (permit, tenant_slots.take(member.tenant_id));
+            tokio::spawn(send_one(engine.clone(), member, done_tx.clone(), slot));
         }
     }
 }
@@ -107,7 +120,7 @@ async fn send_one(
     engine: Arc<Engine>,
     member: ClaimedMember,
     done: mpsc::Sender<Finished>,
-    _slot: OwnedSemaphorePermit,
+    _slot: (OwnedSemaphorePermit, super::tenant_slots::TenantSlot),
 ) {
     let span = tracing::info_span!(
         "send",

@@ -23,6 +23,7 @@ mod reconciler;
 mod replies;
 mod scheduler;
 mod templates;
+mod tenant_slots;
 mod uncertain;
 mod webhooks;
 

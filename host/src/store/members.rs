@@ -15,10 +15,10 @@ use crate::domain::journey::Step;
 use crate::domain::member::MemberStatus;
 
 /// Who claims, until when, as of when.
-struct Lease<'a> {
-    owner: &'a str,
-    until: i64,
-    now: i64,
+pub(super) struct Lease<'a> {
+    pub(super) owner: &'a str,
+    pub(super) until: i64,
+    pub(super) now: i64,
 }
 
 /// A member claimed for sending, with what the dispatcher needs to render and
@@ -94,6 +94,7 @@ impl Store {
         owner: &str,
         lease_ms: i64,
         limit: i64,
+        room: &super::TenantRoom,
     ) -> StoreResult<(Vec<ClaimedMember>, usize)> {
         let now = now_ms();
         let mut tx = self.write_tx().await?;
@@ -102,13 +103,12 @@ impl Store {
             until: now + lease_ms,
             now,
         };
-        // Campaigns without a concurrency limit: the oldest due members.
+        // Campaigns without a concurrency limit: shared fairly between
+        // tenants and their campaigns (see `fair_claim`).
         // Follow-ups whose time has come join the queue in this transaction.
         // (`None`: nothing changed; else campaigns where a journey ended.)
         let advanced = self.advance_due(&mut tx, now).await?;
-        let mut claimed = self
-            .claim_where(&mut tx, &lease, "k.max_concurrent IS NULL", None, limit)
-            .await?;
+        let mut claimed = self.claim_fairly(&mut tx, &lease, limit, room).await?;
         // Campaigns with one (voice): at most the free slots of each.
         for (campaign, free) in self.free_slots(&mut tx, now).await? {
             let room = free.min(limit - claimed.len() as i64);
@@ -171,7 +171,7 @@ impl Store {
     /// Marks up to `limit` due members of running campaigns matching
     /// `condition` as `claimed` under the lease; returns (id, tenant,
     /// campaign, address, attempt, key) rows.
-    async fn claim_where(
+    pub(super) async fn claim_where(
         &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
         lease: &Lease<'_>,

@@ -20,15 +20,19 @@ impl Store {
     /// Members outside their sending window are deferred, not claimed; when
     /// a whole round was deferred another round runs at once (each moves the
     /// deferred ones into the future, so this ends).
+    ///
+    /// No tenant gets more than its `room` (its share of the sends in
+    /// flight, see `engine::tenant_slots`).
     pub async fn claim_due(
         &self,
         owner: &str,
         lease_ms: i64,
         limit: i64,
+        room: &super::TenantRoom,
     ) -> StoreResult<Vec<ClaimedMember>> {
         for _ in 0..10 {
             let started = std::time::Instant::now();
-            let (members, deferred) = self.claim_round(owner, lease_ms, limit).await?;
+            let (members, deferred) = self.claim_round(owner, lease_ms, limit, room).await?;
             crate::metrics::db_seconds("claim", started.elapsed());
             if !members.is_empty() || deferred == 0 {
                 return Ok(members);

@@ -1,0 +1,130 @@
+//! One tenant cannot starve another (issue 13, §5): claims are shared
+//! between tenants, and no tenant holds more than three quarters of the
+//! send slots, so a small campaign started during a huge one, or during
+//! one whose provider answers slowly, goes out at once.
+
+use std::time::{Duration, Instant};
+
+use herald_sim::{SimConfig, Simulator};
+
+use crate::both_backends;
+use crate::harness::{Api, Backend, Herald};
+
+/// A tenant with its own channel and a campaign to `numbers`, started.
+async fn started_campaign(
+    herald: &Herald,
+    sim: &Simulator,
+    name: &str,
+    numbers: &[String],
+) -> (Api, i64) {
+    let api = herald.new_tenant(name).await;
+    let channel = api.sim_channel(sim, "twilio-sms").await;
+    api.set_rate(channel, 10_000).await;
+    let list = api.list_with(&numbers[..numbers.len().min(5_000)]).await;
+    for chunk in numbers[numbers.len().min(5_000)..].chunks(5_000) {
+        api.add_contacts(list, chunk).await;
+    }
+    let campaign = api.campaign(channel, list, name).await;
+    api.post_empty(&format!("/v1/campaigns/{campaign}/start"))
+        .await;
+    (api, campaign)
+}
+
+fn numbers(prefix: u32, n: u32, suffix: Option<&str>) -> Vec<String> {
+    (0..n)
+        .map(|i| match suffix {
+            Some(s) => format!("+1{prefix}{:03}{s}", 200 + i),
+            None => format!("+1{prefix}{:07}", 2_001_000 + i),
+        })
+        .collect()
+}
+
+/// Waits until every one of `numbers` has reached the simulator; how long
+/// that took.
+async fn all_sent(sim: &Simulator, numbers: &[String], within: Duration) -> Duration {
+    let started = Instant::now();
+    while !numbers.iter().all(|n| sim.sends_to(n) == 1) {
+        assert!(
+            started.elapsed() < within,
+            "{} of {} sent after {within:?}",
+            numbers.iter().filter(|n| sim.sends_to(n) == 1).count(),
+            numbers.len()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    started.elapsed()
+}
+
+async fn a_small_campaign_is_not_held_back_by_a_huge_one(backend: Backend) {
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    let herald = Herald::start(backend, &[]).await;
+    let big = numbers(512, 50_000, None);
+    let (a, huge) = started_campaign(&herald, &sim, "big", &big).await;
+    // The huge campaign is in full swing first.
+    let swing = Instant::now();
+    while sim.stats().accepted < 2_000 {
+        assert!(
+            swing.elapsed() < Duration::from_secs(120),
+            "{:?}",
+            sim.stats()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let small = numbers(415, 20, None);
+    started_campaign(&herald, &sim, "small", &small).await;
+    let took = all_sent(&sim, &small, Duration::from_secs(10)).await;
+    let behind = 50_000 - sim.stats().accepted.min(50_000);
+    eprintln!("{backend:?}: tenant B's 20 sent in {took:?}, {behind} of tenant A's still to go");
+    assert!(took <= Duration::from_secs(2), "{took:?}");
+    assert!(
+        behind > 0,
+        "the huge campaign must still be sending: the test proves nothing"
+    );
+    a.post_empty(&format!("/v1/campaigns/{huge}/cancel")).await;
+}
+both_backends!(a_small_campaign_is_not_held_back_by_a_huge_one);
+
+/// A tenant whose provider answers past the plugin's deadline keeps its
+/// sends in flight as long as they may last; it still leaves a quarter of
+/// the slots to others.
+async fn a_slow_provider_cannot_take_every_send_slot(backend: Backend) {
+    let sim = Simulator::start(SimConfig {
+        slow_answer_delay: Duration::from_secs(3),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let flags = [
+        "--plugin-timeout-ms",
+        "2000",
+        "--max-in-flight",
+        "16",
+        "--max-provider-errors",
+        "10000",
+    ];
+    let herald = Herald::start(backend, &flags).await;
+    // Every one of A's sends takes the whole 2 s deadline.
+    let slow = numbers(646, 200, Some("0504"));
+    let (a, stuck) = started_campaign(&herald, &sim, "slow", &slow).await;
+    let filled = Instant::now();
+    while sim.stats().in_flight < 12 {
+        assert!(
+            filled.elapsed() < Duration::from_secs(30),
+            "{:?}",
+            sim.stats()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let small = numbers(718, 20, None);
+    started_campaign(&herald, &sim, "quick", &small).await;
+    let took = all_sent(&sim, &small, Duration::from_secs(10)).await;
+    let stats = sim.stats();
+    eprintln!("{backend:?}: 20 sent in {took:?} beside a provider answering after 3 s");
+    assert!(took <= Duration::from_secs(2), "{took:?}");
+    assert!(
+        stats.in_flight >= 10,
+        "the slow tenant was still holding its slots: {stats:?}"
+    );
+    a.post_empty(&format!("/v1/campaigns/{stuck}/pause")).await;
+}
+both_backends!(a_slow_provider_cannot_take_every_send_slot);
