@@ -17,6 +17,7 @@ mod enrolment;
 mod example_plugin;
 mod fairness;
 mod imports;
+mod instances;
 mod journeys;
 mod kit;
 mod lifecycle;

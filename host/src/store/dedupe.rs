@@ -2,15 +2,51 @@
 //! `duplicate_window_hours` (checked at send time), and one active campaign
 //! per contact (`one_campaign_per_contact`, checked at enrolment).
 
+use sqlx::Row;
+
+use super::import_batch::{json_rows, json_values};
 use super::send_checks::SendCheck;
-use super::{Id, StoreResult};
+use super::{Backend, Id, StoreResult};
+
+/// On PostgreSQL, instances claiming for one address at the same moment
+/// take turns: a claim locks its members' addresses (in one order, so two
+/// claims cannot deadlock) before the duplicate check, and the check of the
+/// second, once the first committed, sees the first's claim. SQLite has
+/// one writer: claims never overlap there. `claimed` rows start with (id,
+/// tenant_id, campaign_id, address).
+pub(super) async fn lock_addresses(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    backend: Backend,
+    claimed: &[sqlx::any::AnyRow],
+) -> StoreResult<()> {
+    if backend != Backend::Postgres || claimed.is_empty() {
+        return Ok(());
+    }
+    let mut keys: Vec<String> = claimed
+        .iter()
+        .map(|r| format!("{}:{}", r.get::<Id, _>(1), r.get::<String, _>(3)))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    sqlx::query(&format!(
+        "SELECT pg_advisory_xact_lock(hashtext('outreach:' || (r.value ->> 'v')))::text FROM {}",
+        json_rows(backend, "$1")
+    ))
+    .bind(json_values(keys.iter()))
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(())
+}
 
 /// Duplicate-outreach prevention at send time: a claimed member whose
 /// address another member of the tenant (any campaign) was sent to within
 /// the tenant's window is not sent, nor one whose address another member
-/// is being sent to right now: claimed earlier, or in the same claim with a
-/// lower id (so of two claimed together exactly one goes). The member's own
-/// earlier steps (follow-ups, fallbacks) share its row, so they never count.
+/// may be being sent to right now: claimed or sending (by any instance, in
+/// an earlier claim; see [`lock_addresses`]), `unknown` (the provider may
+/// have it; its lookup decides), or in this same claim with a lower id (so
+/// of two claimed together exactly one goes). `{claimed}` is this claim's
+/// id list. The member's own earlier steps (follow-ups, fallbacks) share
+/// its row, so they never count.
 pub(super) const NOT_DUPLICATE: SendCheck = SendCheck {
     code: "duplicate_outreach",
     message: "the address was sent a message within the tenant's duplicate window",
@@ -18,8 +54,9 @@ pub(super) const NOT_DUPLICATE: SendCheck = SendCheck {
         WHERE t.id = members.tenant_id AND t.duplicate_window_hours > 0 \
         AND o.address = members.address AND o.id <> members.id \
         AND ((o.sent_at IS NOT NULL AND o.sent_at > $1 - t.duplicate_window_hours * 3600000) \
-          OR (o.status IN ('claimed', 'sending') AND (o.updated_at < members.updated_at \
-            OR (o.updated_at = members.updated_at AND o.id < members.id)))))",
+          OR o.status = 'unknown' \
+          OR (o.status IN ('claimed', 'sending') AND o.id NOT IN ({claimed})) \
+          OR (o.id IN ({claimed}) AND o.id < members.id)))",
     event: "sent a message within the duplicate window",
     log: "sends skipped: duplicate outreach",
 };
@@ -46,6 +83,18 @@ pub(super) async fn disqualify_active_elsewhere(
     .await?;
     if on == 0 {
         return Ok(0);
+    }
+    // Two campaigns of a tenant starting (or enrolling) at the same moment
+    // on two PostgreSQL instances take turns, so the second sees the
+    // first's members. Starts are rare: one lock per tenant is enough.
+    if tx.backend_name() == "PostgreSQL" {
+        sqlx::query(
+            "SELECT pg_advisory_xact_lock(hashtext('enrol:' || CAST(tenant_id AS TEXT)))::text \
+             FROM campaigns WHERE id = $1",
+        )
+        .bind(campaign)
+        .fetch_all(&mut **tx)
+        .await?;
     }
     const ACTIVE: &str = "FROM members o JOIN campaigns ko ON ko.id = o.campaign_id \
         WHERE o.tenant_id = members.tenant_id AND o.contact_id = members.contact_id \

@@ -133,6 +133,7 @@ impl Store {
         let mut blocked =
             disqualify_claimed(&mut tx, &claimed, now, &super::dnc::NOT_LISTED).await?;
         claimed.retain(|r| !blocked.contains_key(&r.get::<Id, _>(0)));
+        super::dedupe::lock_addresses(&mut tx, self.backend, &claimed).await?;
         blocked.extend(
             disqualify_claimed(&mut tx, &claimed, now, &super::dedupe::NOT_DUPLICATE).await?,
         );

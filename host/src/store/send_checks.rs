@@ -16,7 +16,8 @@ pub(super) struct SendCheck {
     pub code: &'static str,
     /// `error_message` of such a member.
     pub message: &'static str,
-    /// SQL condition on the `members` row that stops it (`$1` is now).
+    /// SQL condition on the `members` row that stops it (`$1` is now,
+    /// `{claimed}` the claimed members' id list).
     pub stops_when: &'static str,
     /// The history event's detail.
     pub event: &'static str,
@@ -42,7 +43,7 @@ pub(super) async fn disqualify_claimed(
          updated_at = $1 WHERE id IN ({}) AND {} \
          RETURNING id, tenant_id, campaign_id",
         super::id_list(&ids),
-        check.stops_when
+        check.stops_when.replace("{claimed}", &super::id_list(&ids))
     );
     // Not prepared: the id list makes each statement one of a kind.
     let rows = sqlx::query(&sql)
