@@ -4,11 +4,12 @@
 //! the events API. The wire format lives in `provider_wire::mailgun`; this
 //! is the shim.
 
-wit_bindgen::generate!({ path: "../../wit", world: "provider-plugin" });
+wit_bindgen::generate!({ path: "../../wit", world: "reconciling-provider-plugin" });
 
 #[path = "../../shim/common.rs"]
 mod common;
 
+use exports::herald::provider::lookup::{Guest as Lookup, SentQuery};
 use exports::herald::provider::provider::Guest;
 use herald::provider::host::now;
 use herald::provider::types::{
@@ -170,6 +171,26 @@ impl Guest for MailgunEmail {
 
     fn list_templates(_config: Config) -> Result<Vec<TemplateInfo>, SendError> {
         Ok(Vec::new())
+    }
+}
+
+impl Lookup for MailgunEmail {
+    /// The events to the recipient around the attempt, searched for the
+    /// one carrying Herald's key (`v:herald-key`); a minute of slack on
+    /// each side for clocks and queueing.
+    fn find_sent(config: Config, query: SentQuery) -> Result<Option<DeliveryUpdate>, SendError> {
+        let domain = common::require(&config, "domain")?;
+        let base = common::base_url(&config, DEFAULT_BASE_URL);
+        let begin = (query.not_before_ms / 1000).saturating_sub(60);
+        let end = query.not_after_ms / 1000 + 60;
+        let url = wire::recipient_events_url(base, domain, &query.to, begin, end);
+        let response = common::send_http(PROVIDER, &request("GET", url, Vec::new()))?;
+        if !common::is_success(&response) {
+            return Err(http_error(&response));
+        }
+        let found = wire::status_by_key(&response.body, &query.idempotency_key)
+            .map_err(|e| common::unreadable(PROVIDER, e))?;
+        Ok(found.map(update))
     }
 }
 

@@ -33,6 +33,49 @@ pub fn events_url(base: &str, domain: &str, message_id: &str) -> String {
     )
 }
 
+/// `GET /v3/{domain}/events?recipient=&begin=&end=`: every event to one
+/// address within a window (epoch seconds), newest first: where a send
+/// whose answer was lost is looked for by its key (Mailgun's documented
+/// filters do not include custom variables, but every event carries them).
+pub fn recipient_events_url(
+    base: &str,
+    domain: &str,
+    recipient: &str,
+    begin_secs: u64,
+    end_secs: u64,
+) -> String {
+    twilio_wire::with_query(
+        &format!("{}/v3/{domain}/events", trim(base)),
+        [
+            ("recipient", recipient),
+            ("begin", &begin_secs.to_string()),
+            ("end", &end_secs.to_string()),
+            ("ascending", "no"),
+            ("limit", "300"),
+        ],
+    )
+}
+
+/// The latest status of the message whose events carry Herald's `key`
+/// (`user-variables.herald-key`), from an events API answer.
+pub fn status_by_key(body: &[u8], key: &str) -> Result<Option<EventStatus>, String> {
+    let mut answer: Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    let items = answer["items"].take();
+    let mine: Vec<Value> = items
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| {
+            e.pointer(&format!("/user-variables/{KEY_VARIABLE}"))
+                .and_then(Value::as_str)
+                == Some(key)
+        })
+        .cloned()
+        .collect();
+    let filtered = serde_json::json!({ "items": mine }).to_string();
+    latest_status(filtered.as_bytes())
+}
+
 /// An email to send.
 pub struct Email<'a> {
     pub from: &'a str,

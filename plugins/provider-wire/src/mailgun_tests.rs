@@ -119,3 +119,22 @@ fn latest_event_wins() {
     );
     assert_eq!(latest_status(br#"{"items":[]}"#).unwrap(), None);
 }
+
+#[test]
+fn a_lost_send_is_found_by_its_key_among_the_recipients_events() {
+    let body = br#"{"items":[
+        {"event":"delivered","timestamp":5.0,"message":{"headers":{"message-id":"other@d"}},
+         "user-variables":{"herald-key":"9-1-1"}},
+        {"event":"delivered","timestamp":3.0,"message":{"headers":{"message-id":"mine@d"}},
+         "user-variables":{"herald-key":"7-1-1"}},
+        {"event":"accepted","timestamp":1.0,"message":{"headers":{"message-id":"mine@d"}},
+         "user-variables":{"herald-key":"7-1-1"}}]}"#;
+    let found = status_by_key(body, "7-1-1").unwrap().unwrap();
+    assert_eq!(found.message_id, "mine@d");
+    assert_eq!(found.status, Status::Delivered);
+    assert_eq!(status_by_key(body, "8-1-1").unwrap(), None);
+    assert_eq!(
+        recipient_events_url("http://s/", "mg.test", "a+b@x.org", 10, 20),
+        "http://s/v3/mg.test/events?recipient=a%2Bb%40x.org&begin=10&end=20&ascending=no&limit=300"
+    );
+}

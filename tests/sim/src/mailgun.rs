@@ -284,8 +284,9 @@ async fn lifecycle(
     }
 }
 
-/// `GET /v3/{domain}/events?message-id=`: that message's events, newest
-/// first unless `ascending=yes`.
+/// `GET /v3/{domain}/events?message-id=` (that message's events) or
+/// `?recipient=` (every event to that address), within `begin`/`end`
+/// (epoch seconds) when given; newest first unless `ascending=yes`.
 async fn events(
     State(shared): State<Arc<Shared>>,
     Path(domain): Path<String>,
@@ -301,13 +302,36 @@ async fn events(
     let id = query
         .get("message-id")
         .map(|id| id.trim_matches(['<', '>']).to_owned());
+    let recipient = query.get("recipient");
+    // `begin`/`end`: epoch seconds, as Mailgun takes them.
+    let bound = |name: &str| query.get(name).and_then(|v| v.parse::<f64>().ok());
+    let (begin, end) = (bound("begin"), bound("end"));
     let mut items: Vec<Value> = {
         let state = shared.lock();
-        match &id {
-            Some(id) => state.reports.get(id).cloned().unwrap_or_default(),
-            None => Vec::new(),
+        match (&id, recipient) {
+            (Some(id), _) => state.reports.get(id).cloned().unwrap_or_default(),
+            // Every event to that recipient, oldest first.
+            (None, Some(to)) => {
+                let mut all: Vec<Value> = state
+                    .reports
+                    .values()
+                    .flatten()
+                    .filter(|e| e["recipient"].as_str() == Some(to.as_str()))
+                    .cloned()
+                    .collect();
+                all.sort_by(|a, b| {
+                    let t = |e: &Value| e["timestamp"].as_f64().unwrap_or(0.0);
+                    t(a).total_cmp(&t(b))
+                });
+                all
+            }
+            (None, None) => Vec::new(),
         }
     };
+    items.retain(|e| {
+        let t = e["timestamp"].as_f64().unwrap_or(0.0);
+        begin.is_none_or(|b| t >= b) && end.is_none_or(|b| t <= b)
+    });
     if query.get("ascending").map(String::as_str) != Some("yes") {
         items.reverse();
     }
