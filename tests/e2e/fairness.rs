@@ -1,7 +1,8 @@
 //! One tenant cannot starve another (issue 13, §5): claims are shared
-//! between tenants, and no tenant holds more than three quarters of the
-//! send slots, so a small campaign started during a huge one, or during
-//! one whose provider answers slowly, goes out at once.
+//! between tenants, no tenant holds more than three quarters of the send
+//! slots and no plugin more than seven eighths, so a small campaign started
+//! during a huge one, or beside a provider that answers slowly, goes out at
+//! once.
 
 use std::time::{Duration, Instant};
 
@@ -86,7 +87,7 @@ both_backends!(a_small_campaign_is_not_held_back_by_a_huge_one);
 
 /// A tenant whose provider answers past the plugin's deadline keeps its
 /// sends in flight as long as they may last; it still leaves a quarter of
-/// the slots to others.
+/// the slots to others (an eighth to those on the same plugin).
 async fn a_slow_provider_cannot_take_every_send_slot(backend: Backend) {
     let sim = Simulator::start(SimConfig {
         slow_answer_delay: Duration::from_secs(3),
@@ -106,6 +107,7 @@ async fn a_slow_provider_cannot_take_every_send_slot(backend: Backend) {
     // Every one of A's sends takes the whole 2 s deadline.
     let slow = numbers(646, 200, Some("0504"));
     let (a, stuck) = started_campaign(&herald, &sim, "slow", &slow).await;
+    // Its share: 12 of the 16 slots.
     let filled = Instant::now();
     while sim.stats().in_flight < 12 {
         assert!(
@@ -128,3 +130,69 @@ async fn a_slow_provider_cannot_take_every_send_slot(backend: Backend) {
     a.post_empty(&format!("/v1/campaigns/{stuck}/pause")).await;
 }
 both_backends!(a_slow_provider_cannot_take_every_send_slot);
+
+/// Two tenants whose sends all go through one slow provider's plugin
+/// cannot take every slot between them either: a plugin holds at most
+/// seven eighths, so a third tenant on another plugin still sends at once.
+async fn a_slow_plugin_cannot_take_every_send_slot(backend: Backend) {
+    let sim = Simulator::start(SimConfig {
+        slow_answer_delay: Duration::from_secs(3),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let flags = [
+        "--plugin-timeout-ms",
+        "2000",
+        "--max-in-flight",
+        "16",
+        "--max-provider-errors",
+        "10000",
+    ];
+    let herald = Herald::start(backend, &flags).await;
+    let (a, one) =
+        started_campaign(&herald, &sim, "slow-a", &numbers(646, 100, Some("0504"))).await;
+    let (b, two) =
+        started_campaign(&herald, &sim, "slow-b", &numbers(628, 100, Some("0504"))).await;
+    let filled = Instant::now();
+    while sim.stats().in_flight < 12 {
+        assert!(
+            filled.elapsed() < Duration::from_secs(30),
+            "{:?}",
+            sim.stats()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let c = herald.new_tenant("other-plugin").await;
+    let cfg = sim.config().clone();
+    let (status, channel) = c
+        .post(
+            "/v1/channels",
+            serde_json::json!({
+                "name": "gateway", "plugin": "example-http-sms", "sender": "+15005550006",
+                "config": { "base-url": format!("{}/generic", sim.base_url()) },
+                "secrets": { "api-token": cfg.generic_api_token, "webhook-secret": cfg.generic_webhook_secret },
+                "allowed_hosts": ["127.0.0.1"],
+            }),
+        )
+        .await;
+    assert_eq!(status, 201, "{channel}");
+    let quick = numbers(718, 20, None);
+    let list = c.list_with(&quick).await;
+    let campaign = c
+        .campaign(channel["id"].as_i64().unwrap(), list, "quick")
+        .await;
+    c.post_empty(&format!("/v1/campaigns/{campaign}/start"))
+        .await;
+    let took = all_sent(&sim, &quick, Duration::from_secs(10)).await;
+    let stats = sim.stats();
+    eprintln!("{backend:?}: 20 sent through another plugin in {took:?}");
+    assert!(took <= Duration::from_secs(2), "{took:?}");
+    assert!(
+        stats.in_flight >= 10,
+        "the slow plugin was still busy: {stats:?}"
+    );
+    a.post_empty(&format!("/v1/campaigns/{one}/pause")).await;
+    b.post_empty(&format!("/v1/campaigns/{two}/pause")).await;
+}
+both_backends!(a_slow_plugin_cannot_take_every_send_slot);

@@ -41,7 +41,7 @@ pub async fn run(engine: Arc<Engine>) {
     let writer = tokio::spawn(write_outcomes(engine.clone(), done_rx));
     tokio::spawn(super::supervise(engine.clone(), "outcome writer", writer));
     let slots = Arc::new(Semaphore::new(engine.config.max_in_flight));
-    let tenant_slots = super::tenant_slots::TenantSlots::new(engine.config.max_in_flight);
+    let tenant_slots = engine.send_slots.clone();
     // A claim costs a transaction whatever its size: claim at least this
     // many at once when sends are busy, not one per finished send.
     let min_claim = (engine.config.batch_size.max(1) as usize)
@@ -110,7 +110,16 @@ pub async fn run(engine: Arc<Engine>) {
                 .acquire_owned()
                 .await
                 .expect("semaphore never closed");
-            let slot = (permit, tenant_slots.take(member.tenant_id));
+            // Counted from the claim on, so the next claim sees them.
+            let plugin = match engine
+                .channels
+                .get(member.tenant_id, member.channel_id)
+                .await
+            {
+                Ok(channel) => Some(tenant_slots.take_plugin(&channel.plugin)),
+                Err(_) => None,
+            };
+            let slot = (permit, tenant_slots.take(member.tenant_id), plugin);
             tokio::spawn(send_one(engine.clone(), member, done_tx.clone(), slot));
         }
     }
@@ -120,7 +129,11 @@ async fn send_one(
     engine: Arc<Engine>,
     member: ClaimedMember,
     done: mpsc::Sender<Finished>,
-    _slot: (OwnedSemaphorePermit, super::tenant_slots::TenantSlot),
+    _slot: (
+        OwnedSemaphorePermit,
+        super::tenant_slots::Slot,
+        Option<super::tenant_slots::Slot>,
+    ),
 ) {
     let span = tracing::info_span!(
         "send",

@@ -102,10 +102,13 @@ pub struct Engine {
     call_starts: call_start::CallStarts,
     /// Calls and outcomes under way, and whether the engine is stopping.
     in_flight: drain::InFlight,
+    /// Each tenant's and each plugin's share of the send slots.
+    send_slots: Arc<tenant_slots::TenantSlots>,
 }
 
 impl Engine {
     pub fn new(store: Store, registry: Arc<Registry>, config: EngineConfig) -> Arc<Self> {
+        let send_slots = tenant_slots::TenantSlots::new(config.max_in_flight);
         Arc::new(Self {
             channels: ChannelCache::new(store.clone()),
             store,
@@ -119,6 +122,7 @@ impl Engine {
             receipts: receipt_writer::ReceiptWriter::default(),
             call_starts: call_start::CallStarts::default(),
             in_flight: drain::InFlight::default(),
+            send_slots,
         })
     }
 
