@@ -85,10 +85,10 @@ async fn a_small_campaign_is_not_held_back_by_a_huge_one(backend: Backend) {
 }
 both_backends!(a_small_campaign_is_not_held_back_by_a_huge_one);
 
-/// A tenant whose provider answers past the plugin's deadline keeps its
-/// sends in flight as long as they may last; it still leaves a quarter of
-/// the slots to others (an eighth to those on the same plugin).
-async fn a_slow_provider_cannot_take_every_send_slot(backend: Backend) {
+/// A simulator whose `0504` numbers answer after 3 s, and a Herald with
+/// 16 send slots whose plugin calls give up after 2 s (never pausing for
+/// the errors): every send to such a number holds its slot 2 s.
+async fn slow_provider(backend: Backend) -> (Simulator, Herald) {
     let sim = Simulator::start(SimConfig {
         slow_answer_delay: Duration::from_secs(3),
         ..SimConfig::default()
@@ -104,6 +104,14 @@ async fn a_slow_provider_cannot_take_every_send_slot(backend: Backend) {
         "10000",
     ];
     let herald = Herald::start(backend, &flags).await;
+    (sim, herald)
+}
+
+/// A tenant whose provider answers past the plugin's deadline keeps its
+/// sends in flight as long as they may last; it still leaves a quarter of
+/// the slots to others (an eighth to those on the same plugin).
+async fn a_slow_provider_cannot_take_every_send_slot(backend: Backend) {
+    let (sim, herald) = slow_provider(backend).await;
     // Every one of A's sends takes the whole 2 s deadline.
     let slow = numbers(646, 200, Some("0504"));
     let (a, stuck) = started_campaign(&herald, &sim, "slow", &slow).await;
@@ -135,21 +143,7 @@ both_backends!(a_slow_provider_cannot_take_every_send_slot);
 /// cannot take every slot between them either: a plugin holds at most
 /// seven eighths, so a third tenant on another plugin still sends at once.
 async fn a_slow_plugin_cannot_take_every_send_slot(backend: Backend) {
-    let sim = Simulator::start(SimConfig {
-        slow_answer_delay: Duration::from_secs(3),
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap();
-    let flags = [
-        "--plugin-timeout-ms",
-        "2000",
-        "--max-in-flight",
-        "16",
-        "--max-provider-errors",
-        "10000",
-    ];
-    let herald = Herald::start(backend, &flags).await;
+    let (sim, herald) = slow_provider(backend).await;
     let (a, one) =
         started_campaign(&herald, &sim, "slow-a", &numbers(646, 100, Some("0504"))).await;
     let (b, two) =
