@@ -94,8 +94,9 @@ async fn twilio_faults_are_looked_up_never_sent_twice(backend: Backend) {
 }
 both_backends!(twilio_faults_are_looked_up_never_sent_twice);
 
-/// The example plugin finds a send by the reference it carried, Mailgun's
-/// by the key its events carry; a plugin without `lookup` (test-hostile,
+/// The example plugin finds a send by the reference it carried, Infobip's
+/// by the key it sent as the message id, Mailgun's by the key its events
+/// carry; a plugin without `lookup` (test-hostile,
 /// Twilio's code built for herald:provider 1.0's world) leaves its
 /// uncertain send `unknown`, with the reason, and the campaign completes.
 async fn lookups_by_key_and_plugins_that_cannot_look(backend: Backend) {
@@ -176,6 +177,33 @@ async fn lookups_by_key_and_plugins_that_cannot_look(backend: Backend) {
         );
     }
     for (address, m) in members_by_address(&api, email).await {
+        assert_eq!(sim.sends_to(&address), 1, "{m}");
+        assert_eq!(m["status"], "delivered", "{m}");
+        assert_eq!(m["attempts"], 1, "found by its key, never resent: {m}");
+    }
+
+    // Infobip keeps the key as the message id: found in its logs.
+    let (status, infobip) = api
+        .post(
+            "/v1/channels",
+            json!({
+                "name": "infobip", "plugin": "infobip-sms", "sender": "Shop",
+                "config": { "base-url": sim.base_url() },
+                "secrets": { "api-key": cfg.infobip_api_key, "webhook-token": "tok-123" },
+                "allowed_hosts": ["127.0.0.1"],
+            }),
+        )
+        .await;
+    assert_eq!(status, 201, "{infobip}");
+    let numbers = ["+15124300506".to_owned(), "+15124300505".to_owned()];
+    let list = api.list_with(&numbers).await;
+    let ib = api
+        .campaign(infobip["id"].as_i64().unwrap(), list, "hi")
+        .await;
+    api.post_empty(&format!("/v1/campaigns/{ib}/start")).await;
+    api.wait_status(ib, "completed", Duration::from_secs(60))
+        .await;
+    for (address, m) in members_by_address(&api, ib).await {
         assert_eq!(sim.sends_to(&address), 1, "{m}");
         assert_eq!(m["status"], "delivered", "{m}");
         assert_eq!(m["attempts"], 1, "found by its key, never resent: {m}");
