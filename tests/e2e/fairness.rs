@@ -62,15 +62,12 @@ async fn a_small_campaign_is_not_held_back_by_a_huge_one(backend: Backend) {
     let big = numbers(512, 50_000, None);
     let (a, huge) = started_campaign(&herald, &sim, "big", &big).await;
     // The huge campaign is in full swing first.
-    let swing = Instant::now();
-    while sim.stats().accepted < 2_000 {
-        assert!(
-            swing.elapsed() < Duration::from_secs(120),
-            "{:?}",
-            sim.stats()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    assert!(
+        sim.wait_for(Duration::from_secs(120), |s| s.accepted >= 2_000)
+            .await,
+        "{:?}",
+        sim.stats()
+    );
     let small = numbers(415, 20, None);
     started_campaign(&herald, &sim, "small", &small).await;
     let took = all_sent(&sim, &small, Duration::from_secs(10)).await;
@@ -116,15 +113,12 @@ async fn a_slow_provider_cannot_take_every_send_slot(backend: Backend) {
     let slow = numbers(646, 200, Some("0504"));
     let (a, stuck) = started_campaign(&herald, &sim, "slow", &slow).await;
     // Its share: 12 of the 16 slots.
-    let filled = Instant::now();
-    while sim.stats().in_flight < 12 {
-        assert!(
-            filled.elapsed() < Duration::from_secs(30),
-            "{:?}",
-            sim.stats()
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    assert!(
+        sim.wait_for(Duration::from_secs(30), |s| s.in_flight >= 12)
+            .await,
+        "{:?}",
+        sim.stats()
+    );
     let small = numbers(718, 20, None);
     started_campaign(&herald, &sim, "quick", &small).await;
     let took = all_sent(&sim, &small, Duration::from_secs(10)).await;
@@ -148,15 +142,12 @@ async fn a_slow_plugin_cannot_take_every_send_slot(backend: Backend) {
         started_campaign(&herald, &sim, "slow-a", &numbers(646, 100, Some("0504"))).await;
     let (b, two) =
         started_campaign(&herald, &sim, "slow-b", &numbers(628, 100, Some("0504"))).await;
-    let filled = Instant::now();
-    while sim.stats().in_flight < 12 {
-        assert!(
-            filled.elapsed() < Duration::from_secs(30),
-            "{:?}",
-            sim.stats()
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    assert!(
+        sim.wait_for(Duration::from_secs(30), |s| s.in_flight >= 12)
+            .await,
+        "{:?}",
+        sim.stats()
+    );
     let c = herald.new_tenant("other-plugin").await;
     let cfg = sim.config().clone();
     let (status, channel) = c

@@ -9,17 +9,18 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tracing::Instrument;
 
 use super::outcome::{Classified, classify, failed};
+use super::send_slots::Slot;
 use super::{Engine, admission, provider_errors};
 use crate::domain::lifecycle::{Action, AutoPause, FaultCause};
 use crate::domain::retry::FailureClass;
 use crate::plugins::wit;
-use crate::store::{ClaimedMember, SendOutcome};
+use crate::store::{Channel, ClaimedMember, SendOutcome, StoreResult};
 
 /// The longest the dispatcher sleeps when idle: retries and newly due members
 /// are picked up within this.
 const IDLE_TICK: Duration = Duration::from_millis(200);
 /// How soon the dispatcher looks again when a tenant at its cap of send
-/// slots (see `tenant_slots`) may be waiting.
+/// slots (see `send_slots`) may be waiting.
 const CAPPED_TICK: Duration = Duration::from_millis(20);
 /// How long the dispatcher waits for a batch's worth of free send slots
 /// before claiming for fewer.
@@ -41,7 +42,6 @@ pub async fn run(engine: Arc<Engine>) {
     let writer = tokio::spawn(write_outcomes(engine.clone(), done_rx));
     tokio::spawn(super::supervise(engine.clone(), "outcome writer", writer));
     let slots = Arc::new(Semaphore::new(engine.config.max_in_flight));
-    let tenant_slots = engine.send_slots.clone();
     // A claim costs a transaction whatever its size: claim at least this
     // many at once when sends are busy, not one per finished send.
     let min_claim = (engine.config.batch_size.max(1) as usize)
@@ -76,7 +76,7 @@ pub async fn run(engine: Arc<Engine>) {
                 &engine.config.instance_id,
                 engine.config.lease.as_millis() as i64,
                 limit,
-                &tenant_slots.room(),
+                &engine.send_slots.room(),
             )
             .await
         {
@@ -93,7 +93,7 @@ pub async fn run(engine: Arc<Engine>) {
         if claimed.is_empty() {
             // A tenant at its cap may have due work: look again as soon as
             // some of its sends can have finished.
-            let idle = if tenant_slots.any_capped() {
+            let idle = if engine.send_slots.any_capped() {
                 CAPPED_TICK
             } else {
                 IDLE_TICK
@@ -110,30 +110,45 @@ pub async fn run(engine: Arc<Engine>) {
                 .acquire_owned()
                 .await
                 .expect("semaphore never closed");
-            // Counted from the claim on, so the next claim sees them.
-            let plugin = match engine
+            // The channel once per send; its plugin's share is counted
+            // from the claim on, so the next claim sees it.
+            let channel = engine
                 .channels
                 .get(member.tenant_id, member.channel_id)
-                .await
-            {
-                Ok(channel) => Some(tenant_slots.take_plugin(&channel.plugin)),
-                Err(_) => None,
+                .await;
+            let held = Held {
+                _slot: permit,
+                _tenant: engine.send_slots.take(member.tenant_id),
+                _plugin: channel
+                    .as_ref()
+                    .ok()
+                    .map(|c| engine.send_slots.take_plugin(&c.plugin)),
             };
-            let slot = (permit, tenant_slots.take(member.tenant_id), plugin);
-            tokio::spawn(send_one(engine.clone(), member, done_tx.clone(), slot));
+            tokio::spawn(send_one(
+                engine.clone(),
+                member,
+                channel,
+                done_tx.clone(),
+                held,
+            ));
         }
     }
+}
+
+/// What one send holds until it is over: a send slot, and its tenant's
+/// and plugin's shares of them (see `send_slots`).
+struct Held {
+    _slot: OwnedSemaphorePermit,
+    _tenant: Slot,
+    _plugin: Option<Slot>,
 }
 
 async fn send_one(
     engine: Arc<Engine>,
     member: ClaimedMember,
+    channel: StoreResult<Arc<Channel>>,
     done: mpsc::Sender<Finished>,
-    _slot: (
-        OwnedSemaphorePermit,
-        super::tenant_slots::Slot,
-        Option<super::tenant_slots::Slot>,
-    ),
+    _held: Held,
 ) {
     let span = tracing::info_span!(
         "send",
@@ -146,7 +161,9 @@ async fn send_one(
     );
     let in_flight = metrics::gauge!("herald_sends_in_flight");
     in_flight.increment(1.0);
-    let classified = attempt(&engine, &member).instrument(span.clone()).await;
+    let classified = attempt(&engine, &member, channel)
+        .instrument(span.clone())
+        .await;
     in_flight.decrement(1.0);
     let Some(classified) = classified else {
         // Handed back to the queue unsent (rate limit, credits).
@@ -187,12 +204,12 @@ async fn send_one(
 }
 
 /// `None`: the member was handed back unsent (see `admission`).
-async fn attempt(engine: &Engine, member: &ClaimedMember) -> Option<Classified> {
-    let channel = match engine
-        .channels
-        .get(member.tenant_id, member.channel_id)
-        .await
-    {
+async fn attempt(
+    engine: &Engine,
+    member: &ClaimedMember,
+    channel: StoreResult<Arc<Channel>>,
+) -> Option<Classified> {
+    let channel = match channel {
         Ok(c) => c,
         Err(e) => {
             return Some(failed(

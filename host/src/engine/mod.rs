@@ -22,8 +22,8 @@ mod receipt_writer;
 mod reconciler;
 mod replies;
 mod scheduler;
+mod send_slots;
 mod templates;
-mod tenant_slots;
 mod uncertain;
 mod webhooks;
 
@@ -103,12 +103,12 @@ pub struct Engine {
     /// Calls and outcomes under way, and whether the engine is stopping.
     in_flight: drain::InFlight,
     /// Each tenant's and each plugin's share of the send slots.
-    send_slots: Arc<tenant_slots::TenantSlots>,
+    send_slots: Arc<send_slots::SendSlots>,
 }
 
 impl Engine {
     pub fn new(store: Store, registry: Arc<Registry>, config: EngineConfig) -> Arc<Self> {
-        let send_slots = tenant_slots::TenantSlots::new(config.max_in_flight);
+        let send_slots = send_slots::SendSlots::new(config.max_in_flight);
         Arc::new(Self {
             channels: ChannelCache::new(store.clone()),
             store,

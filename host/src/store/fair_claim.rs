@@ -14,16 +14,16 @@ use super::{Id, Store, StoreResult};
 use crate::domain::fair_share::{self, Tenant};
 
 /// How many more sends each tenant, and each plugin, may have in flight
-/// (see `engine::tenant_slots`): its cap less what it holds.
+/// (see `engine::send_slots`): its cap less what it holds.
 #[derive(Clone, Debug, Default)]
-pub struct TenantRoom {
+pub struct SendRoom {
     pub cap: usize,
     pub held: HashMap<Id, usize>,
     pub plugin_cap: usize,
     pub plugins_held: HashMap<String, usize>,
 }
 
-impl TenantRoom {
+impl SendRoom {
     pub fn of(&self, tenant: Id) -> usize {
         self.cap
             .saturating_sub(self.held.get(&tenant).copied().unwrap_or(0))
@@ -41,7 +41,7 @@ impl Store {
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
         lease: &Lease<'_>,
         limit: i64,
-        room: &TenantRoom,
+        room: &SendRoom,
     ) -> StoreResult<Vec<sqlx::any::AnyRow>> {
         // Running campaigns with a member due now: one index probe each
         // ((campaign_id, status, next_attempt_at)).
@@ -56,29 +56,21 @@ impl Store {
         .bind(lease.now)
         .fetch_all(&mut **tx)
         .await?;
+        let mut rooms = Rooms::default();
         let mut by_tenant: BTreeMap<Id, Tenant> = BTreeMap::new();
         for r in &candidates {
-            let tenant: Id = r.get("tenant_id");
-            let entry = by_tenant.entry(tenant).or_insert_with(|| Tenant {
-                room: room.of(tenant),
-                campaigns: Vec::new(),
-            });
-            entry.campaigns.push(r.get("id"));
+            let (campaign, tenant): (Id, Id) = (r.get("id"), r.get("tenant_id"));
+            let plugin: Option<String> = r.try_get("plugin").ok().flatten();
+            rooms.add(campaign, tenant, plugin, room);
+            by_tenant
+                .entry(tenant)
+                .or_insert_with(|| Tenant {
+                    room: room.of(tenant),
+                    campaigns: Vec::new(),
+                })
+                .campaigns
+                .push(campaign);
         }
-        let owner: HashMap<Id, Id> = candidates
-            .iter()
-            .map(|r| (r.get("id"), r.get("tenant_id")))
-            .collect();
-        let plugin_of: HashMap<Id, String> = candidates
-            .iter()
-            .filter_map(|r| Some((r.get("id"), r.try_get::<Option<String>, _>("plugin").ok()??)))
-            .collect();
-        let mut plugin_room: HashMap<&str, usize> = plugin_of
-            .values()
-            .map(|p| (p.as_str(), room.of_plugin(p)))
-            .collect();
-        let mut left_room: HashMap<Id, usize> =
-            by_tenant.iter().map(|(t, e)| (*t, e.room)).collect();
         // A random turn: when there are more campaigns than sends to share,
         // each comes first as often as the others, on every instance.
         let mut tenants: Vec<Tenant> = by_tenant.into_values().collect();
@@ -93,8 +85,8 @@ impl Store {
         let mut claimed = Vec::new();
         let mut used_their_share = Vec::new();
         for (campaign, share) in fair_share::shares(&tenants, limit.max(0) as usize) {
-            let plugin = plugin_of.get(&campaign).map(String::as_str);
-            let share = plugin.map_or(share, |p| share.min(plugin_room[p]));
+            // The tenant's room is in the share; the plugin's is not.
+            let share = share.min(rooms.left(campaign));
             if share == 0 {
                 continue;
             }
@@ -102,31 +94,20 @@ impl Store {
             if rows.len() == share {
                 used_their_share.push(campaign);
             }
-            if let Some(room) = left_room.get_mut(&owner[&campaign]) {
-                *room = room.saturating_sub(rows.len());
-            }
-            if let Some(room) = plugin.and_then(|p| plugin_room.get_mut(p)) {
-                *room = room.saturating_sub(rows.len());
-            }
+            rooms.took(campaign, rows.len());
             claimed.extend(rows);
         }
         // What campaigns with fewer due members left over, to those that
-        // used their whole share, within their tenant's room.
+        // used their whole share, within their tenant's and plugin's room.
         for campaign in used_their_share {
-            let plugin = plugin_of.get(&campaign).map(String::as_str);
-            let plugin_left = plugin.map_or(usize::MAX, |p| plugin_room[p]);
-            let room = left_room.get_mut(&owner[&campaign]).expect("a candidate");
-            let left = (limit - claimed.len() as i64)
-                .min(*room as i64)
-                .min(plugin_left.min(i64::MAX as usize) as i64);
-            if left <= 0 {
+            let left = (limit.max(0) as usize)
+                .saturating_sub(claimed.len())
+                .min(rooms.left(campaign));
+            if left == 0 {
                 continue;
             }
-            let rows = self.claim_of(tx, lease, campaign, left).await?;
-            *room = room.saturating_sub(rows.len());
-            if let Some(room) = plugin.and_then(|p| plugin_room.get_mut(p)) {
-                *room = room.saturating_sub(rows.len());
-            }
+            let rows = self.claim_of(tx, lease, campaign, left as i64).await?;
+            rooms.took(campaign, rows.len());
             claimed.extend(rows);
         }
         Ok(claimed)
@@ -141,5 +122,52 @@ impl Store {
     ) -> StoreResult<Vec<sqlx::any::AnyRow>> {
         self.claim_where(tx, lease, "m.campaign_id = $5", Some(campaign), limit)
             .await
+    }
+}
+
+/// The room left, during one claim, to each candidate campaign's tenant
+/// and plugin.
+#[derive(Default)]
+struct Rooms {
+    /// Campaign -> (tenant, plugin of its channel).
+    owners: HashMap<Id, (Id, Option<String>)>,
+    tenants: HashMap<Id, usize>,
+    plugins: HashMap<String, usize>,
+}
+
+impl Rooms {
+    fn add(&mut self, campaign: Id, tenant: Id, plugin: Option<String>, room: &SendRoom) {
+        self.tenants
+            .entry(tenant)
+            .or_insert_with(|| room.of(tenant));
+        if let Some(p) = &plugin {
+            self.plugins
+                .entry(p.clone())
+                .or_insert_with(|| room.of_plugin(p));
+        }
+        self.owners.insert(campaign, (tenant, plugin));
+    }
+
+    fn left(&self, campaign: Id) -> usize {
+        let Some((tenant, plugin)) = self.owners.get(&campaign) else {
+            return 0;
+        };
+        let tenant = self.tenants.get(tenant).copied().unwrap_or(0);
+        let plugin = plugin
+            .as_ref()
+            .map_or(usize::MAX, |p| self.plugins.get(p).copied().unwrap_or(0));
+        tenant.min(plugin)
+    }
+
+    fn took(&mut self, campaign: Id, n: usize) {
+        let Some((tenant, plugin)) = self.owners.get(&campaign) else {
+            return;
+        };
+        if let Some(room) = self.tenants.get_mut(tenant) {
+            *room = room.saturating_sub(n);
+        }
+        if let Some(room) = plugin.as_ref().and_then(|p| self.plugins.get_mut(p)) {
+            *room = room.saturating_sub(n);
+        }
     }
 }

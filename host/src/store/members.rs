@@ -94,7 +94,7 @@ impl Store {
         owner: &str,
         lease_ms: i64,
         limit: i64,
-        room: &super::TenantRoom,
+        room: &super::SendRoom,
     ) -> StoreResult<(Vec<ClaimedMember>, usize)> {
         let now = now_ms();
         let mut tx = self.write_tx().await?;

@@ -22,13 +22,13 @@ impl Store {
     /// deferred ones into the future, so this ends).
     ///
     /// No tenant gets more than its `room` (its share of the sends in
-    /// flight, see `engine::tenant_slots`).
+    /// flight, see `engine::send_slots`).
     pub async fn claim_due(
         &self,
         owner: &str,
         lease_ms: i64,
         limit: i64,
-        room: &super::TenantRoom,
+        room: &super::SendRoom,
     ) -> StoreResult<Vec<ClaimedMember>> {
         for _ in 0..10 {
             let started = std::time::Instant::now();

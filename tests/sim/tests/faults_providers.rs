@@ -7,22 +7,12 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use herald_sim::{SimConfig, Simulator};
+use herald_sim::Simulator;
 use serde_json::{Value, json};
-use support::{Inbox, client, ok_receiver};
+use support::{Inbox, client, ok_receiver, start_with};
 
 const PNID: &str = "109876543210";
 const SLOW: Duration = Duration::from_millis(200);
-
-async fn start() -> Simulator {
-    Simulator::start(SimConfig {
-        callback_delay: Duration::from_millis(5),
-        slow_answer_delay: SLOW,
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap()
-}
 
 /// One send request per provider, to `to` (a number, or a Mailgun address).
 fn request(sim: &Simulator, provider: &str, to: &str, notify: &str) -> reqwest::RequestBuilder {
@@ -57,7 +47,7 @@ fn request(sim: &Simulator, provider: &str, to: &str, notify: &str) -> reqwest::
 
 /// A simulator whose webhooks for all three providers go to one receiver.
 async fn setup() -> (Simulator, String, Inbox) {
-    let sim = start().await;
+    let sim = start_with(SLOW).await;
     let (base, inbox) = ok_receiver().await;
     sim.set_webhook_url("whatsapp", &format!("{base}/wa"));
     sim.set_webhook_url("mailgun", &format!("{base}/mg"));

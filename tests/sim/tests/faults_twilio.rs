@@ -7,24 +7,10 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use herald_sim::{SimConfig, Simulator};
+use herald_sim::Simulator;
 use serde_json::Value;
-use support::{Inbox, client, ok_receiver};
+use support::{Inbox, client, ok_receiver, start, start_with};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-async fn start_with(slow_answer_delay: Duration) -> Simulator {
-    Simulator::start(SimConfig {
-        callback_delay: Duration::from_millis(5),
-        slow_answer_delay,
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap()
-}
-
-async fn start() -> Simulator {
-    start_with(SimConfig::default().slow_answer_delay).await
-}
 
 fn messages_url(sim: &Simulator) -> String {
     format!(

@@ -6,23 +6,9 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use herald_sim::{SimConfig, Simulator, generic_signature};
+use herald_sim::{Simulator, generic_signature};
 use serde_json::{Value, json};
-use support::{Inbox, client, ok_receiver};
-
-async fn start_with(slow_answer_delay: Duration) -> Simulator {
-    Simulator::start(SimConfig {
-        callback_delay: Duration::from_millis(5),
-        slow_answer_delay,
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap()
-}
-
-async fn start() -> Simulator {
-    start_with(SimConfig::default().slow_answer_delay).await
-}
+use support::{Inbox, client, ok_receiver, start, start_with};
 
 /// A send exactly as `plugins/example-http-sms` builds it.
 fn send_request(

@@ -4,20 +4,9 @@
 
 mod support;
 
-use std::time::Duration;
-
-use herald_sim::{SimConfig, Simulator};
+use herald_sim::Simulator;
 use serde_json::{Value, json};
-use support::{client, hmac_sha256_hex, ok_receiver, wait_for};
-
-async fn start() -> Simulator {
-    Simulator::start(SimConfig {
-        callback_delay: Duration::from_millis(5),
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap()
-}
+use support::{client, hmac_sha256_hex, ok_receiver, start, wait_for};
 
 async fn infobip_send(sim: &Simulator, key: &str, to: &str, notify: &str) -> (u16, Value) {
     let body = json!({"messages": [{

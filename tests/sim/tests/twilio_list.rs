@@ -7,18 +7,9 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use herald_sim::{SimConfig, Simulator};
+use herald_sim::Simulator;
 use serde_json::Value;
-use support::client;
-
-async fn start() -> Simulator {
-    Simulator::start(SimConfig {
-        callback_delay: Duration::from_millis(5),
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap()
-}
+use support::{client, start};
 
 fn list_path(sim: &Simulator) -> String {
     format!(

@@ -14,6 +14,23 @@ use axum::response::IntoResponse;
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 
+/// A simulator whose callbacks follow each step after 5 ms, and whose
+/// `0504` numbers answer after `slow_answer_delay`.
+pub async fn start_with(slow_answer_delay: Duration) -> herald_sim::Simulator {
+    herald_sim::Simulator::start(herald_sim::SimConfig {
+        callback_delay: Duration::from_millis(5),
+        slow_answer_delay,
+        ..herald_sim::SimConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+/// [`start_with`] the default slow-answer delay.
+pub async fn start() -> herald_sim::Simulator {
+    start_with(herald_sim::SimConfig::default().slow_answer_delay).await
+}
+
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
 }

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::store::{Id, TenantRoom};
+use crate::store::{Id, SendRoom};
 
 /// What a slot is held for.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -20,7 +20,7 @@ enum Holder {
     Plugin(String),
 }
 
-pub struct TenantSlots {
+pub struct SendSlots {
     tenant_cap: usize,
     plugin_cap: usize,
     held: Mutex<HashMap<Holder, usize>>,
@@ -28,11 +28,11 @@ pub struct TenantSlots {
 
 /// One send's hold on a share, given back when dropped.
 pub struct Slot {
-    slots: Arc<TenantSlots>,
+    slots: Arc<SendSlots>,
     holder: Holder,
 }
 
-impl TenantSlots {
+impl SendSlots {
     pub fn new(max_in_flight: usize) -> Arc<Self> {
         Arc::new(Self {
             tenant_cap: (max_in_flight - max_in_flight / 4).max(1),
@@ -60,11 +60,11 @@ impl TenantSlots {
     }
 
     /// What each tenant and plugin may still claim, now.
-    pub fn room(&self) -> TenantRoom {
-        let mut room = TenantRoom {
+    pub fn room(&self) -> SendRoom {
+        let mut room = SendRoom {
             cap: self.tenant_cap,
             plugin_cap: self.plugin_cap,
-            ..TenantRoom::default()
+            ..SendRoom::default()
         };
         for (holder, n) in self.lock().iter() {
             match holder {
@@ -106,7 +106,7 @@ mod tests {
 
     #[test]
     fn a_tenant_at_three_quarters_of_the_slots_waits() {
-        let slots = TenantSlots::new(8);
+        let slots = SendSlots::new(8);
         let held: Vec<_> = (0..5).map(|_| slots.take(1)).collect();
         let other = slots.take(2);
         assert_eq!(slots.room().of(1), 1);
@@ -123,7 +123,7 @@ mod tests {
 
     #[test]
     fn plugins_have_their_own_share() {
-        let slots = TenantSlots::new(8);
+        let slots = SendSlots::new(8);
         let slow: Vec<_> = (0..7).map(|_| slots.take_plugin("twilio-sms")).collect();
         assert_eq!(slots.room().of_plugin("twilio-sms"), 0);
         assert_eq!(slots.room().of_plugin("mailgun-email"), 7);
@@ -134,7 +134,7 @@ mod tests {
 
     #[test]
     fn one_slot_is_never_a_cap_of_zero() {
-        let slots = TenantSlots::new(1);
+        let slots = SendSlots::new(1);
         assert_eq!(slots.room().of(1), 1);
         let _one = slots.take(1);
         assert_eq!(slots.room().of(1), 0);
