@@ -190,6 +190,17 @@ pub struct ServeArgs {
     #[arg(long, env = "HERALD_SHUTDOWN_GRACE_SECS", default_value_t = 30)]
     pub shutdown_grace_secs: u64,
 
+    /// HTTP connections open at once (API, webhooks, console); more wait
+    /// in the listen backlog. Lowered to fit the descriptor limit.
+    #[arg(long, env = "HERALD_MAX_CONNECTIONS", default_value_t = 2048)]
+    pub max_connections: usize,
+
+    /// Seconds an HTTP connection may sit without a request (or take to
+    /// send a request's headers) before it is closed.
+    #[arg(long, env = "HERALD_IDLE_TIMEOUT_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout_secs: u64,
+
     /// Plugin calls in flight at once.
     #[arg(long, env = "HERALD_MAX_IN_FLIGHT", default_value_t = 128)]
     pub max_in_flight: usize,

@@ -13,5 +13,6 @@ pub mod store;
 
 pub mod cli;
 pub mod demo;
+pub mod http_server;
 pub mod server;
 pub mod telemetry;

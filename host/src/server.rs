@@ -9,6 +9,7 @@ use crate::api::{self, AppState};
 use crate::cli::ServeArgs;
 use crate::demo;
 use crate::engine::{Engine, EngineConfig, Importer};
+use crate::http_server::{self, ConnectionLimits};
 use crate::plugins::{self, CompileCache, Registry, Runtime, RuntimeLimits};
 use crate::store::{Store, listen_plugin_changes, tenants::hash_key};
 
@@ -103,17 +104,21 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     // HTTP stays up while the engine drains: callbacks for the last sends
     // still arrive, and /readyz says 503 meanwhile.
-    axum::serve(listener, api::router(state))
-        .with_graceful_shutdown(async move {
-            let signal = stop_signal().await;
-            tracing::info!(
-                signal,
-                grace_secs = grace.as_secs(),
-                "shutting down: draining sends"
-            );
-            engine.drain(grace).await;
-        })
-        .await?;
+    let limits = ConnectionLimits {
+        max_connections: args.max_connections.max(1),
+        idle: Duration::from_secs(args.idle_timeout_secs),
+    }
+    .fit_to_descriptors();
+    http_server::serve(listener, api::router(state), limits, async move {
+        let signal = stop_signal().await;
+        tracing::info!(
+            signal,
+            grace_secs = grace.as_secs(),
+            "shutting down: draining sends"
+        );
+        engine.drain(grace).await;
+    })
+    .await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -9,6 +9,7 @@ mod plugin_registry;
 mod provider_errors;
 mod query_plans;
 
+mod connections;
 mod crash;
 mod credits;
 mod dedupe;

@@ -57,8 +57,9 @@ async fn send_path_statements_use_indexes(backend: Backend) {
     for expected in [
         "UPDATE members SET status = 'claimed'",
         "UPDATE members SET status = 'sending'",
-        "UPDATE members SET status = $1, next_attempt_at = $2, provider_message_id = $3",
-        "WHERE tenant_id = $1 AND provider_message_id = $2",
+        "UPDATE members SET status = r.value ->> 'status', next_attempt_at = ",
+        "JOIN members m ON m.tenant_id = CAST(r.value ->> 't' AS BIGINT) \
+         AND m.provider_message_id = r.value ->> 'p'",
     ] {
         assert!(
             statements.iter().any(|s| s.contains(expected)),
@@ -248,6 +249,22 @@ async fn sqlite_plan(conn: &mut sqlx::SqliteConnection, sql: &str) -> Vec<String
 /// partial index the index's own condition narrows further: allowed).
 fn sqlite_walks_members(sql: &str, plan: &[String], partial: &BTreeSet<String>) -> Option<String> {
     let names = member_aliases(sql);
+    // A batch statement (its rows a JSON array) must be driven by its rows,
+    // each finding its member by key: members first walks every member the
+    // other conditions match, scanning the batch for each.
+    if sql.contains("json_each(") {
+        let rows_at = plan.iter().position(|s| s.starts_with("SCAN r "));
+        let members_at = plan.iter().position(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .is_some_and(|table| names.contains(table))
+        });
+        if let (Some(rows), Some(members)) = (rows_at, members_at)
+            && members < rows
+        {
+            return Some(format!("members drive the batch join: {}", plan[members]));
+        }
+    }
     for step in plan {
         let mut words = step.split_whitespace();
         let (Some(op), Some(table)) = (words.next(), words.next()) else {

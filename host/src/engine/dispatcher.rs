@@ -355,7 +355,7 @@ async fn write_outcomes(engine: Arc<Engine>, mut done: mpsc::Receiver<Finished>)
         metrics::histogram!("herald_outcome_commit_seconds").record(started.elapsed());
         engine.in_flight.outcomes_written(batch.len());
         batch.clear();
-        engine.complete_campaigns(&touched).await;
+        engine.completion.ask(&touched);
         // Retries due now (e.g. after a pause-worthy error) need a claim pass.
         engine.wake();
     }

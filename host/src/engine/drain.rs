@@ -88,6 +88,7 @@ impl Engine {
                 "outcomes not written before shutdown; their members become unknown"
             );
         }
+        self.completion.check_now(self).await;
         match self.store.release_claims(&self.config.instance_id).await {
             Ok(n) => tracing::info!(
                 released = n,

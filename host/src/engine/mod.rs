@@ -6,6 +6,7 @@ mod admission;
 mod batch;
 mod call_start;
 mod channels;
+mod completion;
 mod content;
 mod credits;
 mod dispatcher;
@@ -104,6 +105,8 @@ pub struct Engine {
     in_flight: drain::InFlight,
     /// Each tenant's and each plugin's share of the send slots.
     send_slots: Arc<send_slots::SendSlots>,
+    /// Campaigns the send path may have finished, checked coalesced.
+    completion: completion::CompletionChecks,
 }
 
 impl Engine {
@@ -123,6 +126,7 @@ impl Engine {
             call_starts: call_start::CallStarts::default(),
             in_flight: drain::InFlight::default(),
             send_slots,
+            completion: completion::CompletionChecks::default(),
         })
     }
 
@@ -140,6 +144,8 @@ impl Engine {
             engine.call_starts.run(engine.store.clone(), owner).await
         });
         tokio::spawn(supervise(self.clone(), "send starter", starts));
+        let engine = self.clone();
+        tokio::spawn(async move { engine.completion.run(&engine).await });
         tokio::spawn(sweep_leases(self.clone()));
         tokio::spawn(reconciler::run(self.clone()));
         tokio::spawn(uncertain::run(self.clone()));

@@ -117,7 +117,7 @@ impl Engine {
             }
         }
         webhook_result("applied");
-        self.complete_campaigns(&touched).await;
+        self.completion.ask(&touched);
         WebhookReply {
             status: outcome.response.status,
             headers: outcome.response.headers,

@@ -335,6 +335,17 @@ pub(super) fn json_rows(backend: Backend, param: &str) -> String {
     }
 }
 
+/// A text field of the current row of [`json_rows`].
+pub(super) fn json_text(name: &str) -> String {
+    format!("r.value ->> '{name}'")
+}
+
+/// An integer field of the current row of [`json_rows`] (PostgreSQL's
+/// `->>` answers text).
+pub(super) fn json_int(name: &str) -> String {
+    format!("CAST(r.value ->> '{name}' AS BIGINT)")
+}
+
 /// `[{"v": ..}, ..]` for a list of single values.
 pub(super) fn json_values<T: serde::Serialize>(values: impl Iterator<Item = T>) -> String {
     let rows: Vec<_> = values.map(|v| serde_json::json!({ "v": v })).collect();

@@ -8,6 +8,7 @@ use sqlx::Row;
 use super::claimed::load_claimed;
 use super::credit_holds::Settlement;
 pub(super) use super::member_events::{contact_values, insert_events};
+use super::outcome_rows::{self, MemberOutcome, SentMessage};
 use super::send_checks::disqualify_claimed;
 use super::{Id, Store, StoreResult, now_ms};
 use crate::domain::campaign_spec::CampaignContent;
@@ -277,13 +278,12 @@ impl Store {
         let now = now_ms();
         let started = std::time::Instant::now();
         let mut tx = self.write_tx().await?;
-        let mut events = Vec::with_capacity(outcomes.len());
         let mut accepted = Vec::new();
         let mut sent_messages = Vec::new();
-        let mut falling_back = Vec::new();
-        let mut settled = Vec::new();
-        // Accepted after the lease was lost: evidence for the lookup.
-        let mut late = Vec::new();
+        // Each member's new row, and what the bookkeeping after the update
+        // needs to know of it.
+        let mut rows = Vec::with_capacity(outcomes.len());
+        let mut written = Vec::with_capacity(outcomes.len());
         for (m, outcome) in outcomes {
             let retryable = matches!(
                 outcome,
@@ -300,7 +300,15 @@ impl Store {
                     summary,
                 } => {
                     accepted.push((m.tenant_id, m.channel_id, provider_message_id.clone()));
-                    sent_messages.push((m, provider_message_id, summary, *at));
+                    sent_messages.push(SentMessage {
+                        tenant_id: m.tenant_id,
+                        member_id: m.id,
+                        channel_id: m.channel_id,
+                        address: &m.address,
+                        body: summary,
+                        provider_message_id,
+                        at: *at,
+                    });
                     (
                         MemberStatus::Sent,
                         now + receipt_due_ms,
@@ -352,55 +360,54 @@ impl Store {
             };
             // Once a step is sent, its follow-up (if any) is due work.
             let next = sent_at.and(m.next_follow_up);
-            let changed = sqlx::query(
-                "UPDATE members SET status = $1, next_attempt_at = $2, provider_message_id = $3, \
-                 error_code = $4, error_message = $5, sent_at = COALESCE($6, sent_at), \
-                 lease_owner = NULL, lease_until = NULL, updated_at = $7, retryable = $10, \
-                 next_step = $11, next_step_at = $12, channel_id = $13, reconcile_at = $14 \
-                 WHERE id = $8 AND status IN ('claimed', 'sending') AND lease_owner = $9",
-            )
-            .bind(status.as_str())
-            .bind(next_at)
-            .bind(pmid)
-            .bind(code)
-            .bind(message)
-            .bind(sent_at)
-            .bind(now)
-            .bind(m.id)
-            .bind(owner)
-            .bind(retryable as i64)
-            .bind(next.map(|(step, _)| step))
-            .bind(next.and_then(|(_, after)| sent_at.map(|at| at + after)))
-            .bind(m.channel_id)
-            .bind(reconcile_at)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if changed == 0
-                && let Some(id) = pmid
-            {
-                late.push((m, id));
+            rows.push(MemberOutcome {
+                id: m.id,
+                status: status.as_str(),
+                next_attempt_at: next_at,
+                provider_message_id: pmid,
+                error_code: code,
+                error_message: message,
+                sent_at,
+                retryable: retryable as i64,
+                next_step: next.map(|(step, _)| step),
+                next_step_at: next.and_then(|(_, after)| sent_at.map(|at| at + after)),
+                channel_id: m.channel_id,
+                reconcile_at,
+            });
+            written.push((m, status, pmid, code, message, reconcile_at));
+        }
+        let changed =
+            outcome_rows::update_members(&mut tx, self.backend, owner, now, &mut rows).await?;
+        let mut events = Vec::with_capacity(outcomes.len());
+        let mut falling_back = Vec::new();
+        let mut settled = Vec::new();
+        // Accepted after the lease was lost: evidence for the lookup.
+        let mut late = Vec::new();
+        for (m, status, pmid, code, message, reconcile_at) in written {
+            if !changed.contains(&m.id) {
+                if let Some(id) = pmid {
+                    late.push((m, id));
+                }
+                continue;
             }
-            if changed > 0 && status == MemberStatus::Failed && m.falls_back {
+            if status == MemberStatus::Failed && m.falls_back {
                 falling_back.push((m.tenant_id, m.id));
             }
             // An uncertain send's credits stay held until its lookup
             // answers (charged if nobody will ever know).
-            if changed > 0 && !(status == MemberStatus::Unknown && reconcile_at.is_some()) {
+            if !(status == MemberStatus::Unknown && reconcile_at.is_some()) {
                 settled.push(Settlement {
                     member: m.id,
                     attempt: m.attempt,
                     charged: matches!(status, MemberStatus::Sent | MemberStatus::Unknown),
                 });
             }
-            if changed > 0 {
-                let detail = match (pmid, message) {
-                    (Some(id), _) => format!("accepted as {id}"),
-                    (None, Some(msg)) => format!("{}: {msg}", code.unwrap_or("-")),
-                    (None, None) => String::new(),
-                };
-                events.push((m.tenant_id, m.id, status.as_str(), detail));
-            }
+            let detail = match (pmid, message) {
+                (Some(id), _) => format!("accepted as {id}"),
+                (None, Some(msg)) => format!("{}: {msg}", code.unwrap_or("-")),
+                (None, None) => String::new(),
+            };
+            events.push((m.tenant_id, m.id, status.as_str(), detail));
         }
         insert_events(&mut tx, now, &events).await?;
         settled.extend(
@@ -410,22 +417,7 @@ impl Store {
         for (tenant, member) in falling_back {
             super::journeys::after_failure(&mut tx, tenant, member, now).await?;
         }
-        for (m, pmid, summary, at) in sent_messages {
-            sqlx::query(
-                "INSERT INTO conversation_messages (tenant_id, member_id, channel_id, direction, \
-                 address, body, provider_message_id, at) VALUES ($1, $2, $3, 'out', $4, $5, $6, $7) \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(m.tenant_id)
-            .bind(m.id)
-            .bind(m.channel_id)
-            .bind(&m.address)
-            .bind(summary)
-            .bind(pmid)
-            .bind(at)
-            .execute(&mut *tx)
-            .await?;
-        }
+        outcome_rows::insert_sent_messages(&mut tx, self.backend, &sent_messages).await?;
         // Receipts that raced ahead of this outcome can be applied now.
         self.apply_parked_receipts(&mut tx, &accepted).await?;
         // With the outcomes, so a crash cannot leave credits reserved for a

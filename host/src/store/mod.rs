@@ -34,7 +34,9 @@ mod member_events;
 mod member_list;
 mod members;
 mod message_templates;
+mod outcome_rows;
 mod plugins;
+mod receipt_batch;
 mod receipts;
 mod resolve;
 mod review;
@@ -151,6 +153,11 @@ impl Store {
         let connect = |max: u32| {
             AnyPoolOptions::new()
                 .max_connections(max)
+                // No ping before each use: it doubled the round trips of
+                // every statement (a worker hop on SQLite, a network round
+                // trip on PostgreSQL). sqlx still pings a connection when
+                // it is released, and a broken one fails its statement.
+                .test_before_acquire(false)
                 .after_connect(move |conn, _| {
                     Box::pin(async move {
                         if backend == Backend::Sqlite {

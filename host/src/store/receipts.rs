@@ -39,13 +39,8 @@ impl Store {
             .collect();
         ids.sort_unstable();
         ids.dedup();
-        for id in ids {
-            self.lock_message_id(&mut tx, id).await?;
-        }
-        let mut touched = Vec::with_capacity(receipts.len());
-        for (tenant, receipt) in receipts {
-            touched.push(apply_one(&mut tx, *tenant, receipt).await?);
-        }
+        self.lock_message_ids(&mut tx, &ids).await?;
+        let touched = super::receipt_batch::apply(&mut tx, self.backend, receipts).await?;
         tx.commit().await?;
         crate::metrics::db_seconds("apply_receipts", started.elapsed());
         Ok(touched)
@@ -78,6 +73,25 @@ impl Store {
         Ok(())
     }
 
+    /// [`Self::lock_message_id`] for several ids, in the order given, in
+    /// one statement.
+    pub(super) async fn lock_message_ids(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+        sorted_ids: &[&str],
+    ) -> StoreResult<()> {
+        if self.backend == Backend::Postgres && !sorted_ids.is_empty() {
+            sqlx::query(&format!(
+                "SELECT pg_advisory_xact_lock(hashtext(r.value ->> 'v'))::text FROM {}",
+                json_rows(self.backend, "$1")
+            ))
+            .bind(json_values(sorted_ids.iter()))
+            .fetch_all(&mut **tx)
+            .await?;
+        }
+        Ok(())
+    }
+
     /// After a batch of sends is recorded: applies the receipts that raced
     /// ahead of them. Two statements for the whole batch (lock the ids,
     /// find the parked ones) rather than two per message; only the few
@@ -92,17 +106,9 @@ impl Store {
         }
         let mut sorted: Vec<&(Id, Id, String)> = accepted.iter().collect();
         sorted.sort_unstable_by(|a, b| a.2.cmp(&b.2));
-        if self.backend == Backend::Postgres {
-            // In one order (see `apply_receipts`), before looking.
-            let ids = json_values(sorted.iter().map(|(_, _, pmid)| pmid));
-            sqlx::query(&format!(
-                "SELECT pg_advisory_xact_lock(hashtext(r.value ->> 'v'))::text FROM {}",
-                json_rows(self.backend, "$1")
-            ))
-            .bind(ids)
-            .fetch_all(&mut **tx)
-            .await?;
-        }
+        // In one order (see `apply_receipts`), before looking.
+        let ids: Vec<&str> = sorted.iter().map(|(_, _, pmid)| pmid.as_str()).collect();
+        self.lock_message_ids(tx, &ids).await?;
         let keys: Vec<_> = sorted
             .iter()
             .map(|(tenant, channel, pmid)| serde_json::json!({ "t": tenant, "c": channel, "p": pmid }))
@@ -191,47 +197,6 @@ impl Store {
             .await?;
         Ok(())
     }
-}
-
-/// One receipt: applied to its member, or parked until the send's outcome
-/// is recorded.
-async fn apply_one(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    tenant: Id,
-    receipt: &Receipt,
-) -> StoreResult<Option<Id>> {
-    // Older sends did not record their channel: the campaign's then.
-    let member = sqlx::query(
-        "SELECT id, status, campaign_id FROM members \
-         WHERE tenant_id = $1 AND provider_message_id = $2 AND COALESCE(channel_id, \
-           (SELECT k.channel_id FROM campaigns k WHERE k.id = members.campaign_id)) = $3",
-    )
-    .bind(tenant)
-    .bind(&receipt.provider_message_id)
-    .bind(receipt.channel_id)
-    .fetch_optional(&mut **tx)
-    .await?;
-    let Some(row) = member else {
-        sqlx::query(
-            "INSERT INTO early_receipts (tenant_id, provider_message_id, status, \
-             error_code, error_message, at, channel_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(tenant)
-        .bind(&receipt.provider_message_id)
-        .bind(receipt.status.as_str())
-        .bind(&receipt.error_code)
-        .bind(&receipt.error_message)
-        .bind(receipt.at)
-        .bind(receipt.channel_id)
-        .execute(&mut **tx)
-        .await?;
-        return Ok(None);
-    };
-    let changed = match MemberStatus::parse(&row.get::<String, _>(1)) {
-        Some(current) => apply_to_member(tx, tenant, row.get(0), current, receipt).await?,
-        None => false,
-    };
-    Ok(changed.then(|| row.get(2)))
 }
 
 /// Moves the member to the receipt's status if the rules allow it.

@@ -1,0 +1,101 @@
+//! HTTP connections are bounded: a connection that sends no request (or
+//! stops halfway through its headers, or keeps a finished keep-alive
+//! connection open) is closed after `--idle-timeout-secs`, and clients that
+//! hold `--max-connections` idle connections cannot lock everyone else out
+//! for longer than that.
+
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::harness::{Backend, Herald};
+
+fn address(herald: &Herald) -> String {
+    herald
+        .base
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+/// Reads until the server closes the connection; the bytes it sent.
+async fn read_until_closed(stream: &mut TcpStream, deadline: Duration) -> Option<Vec<u8>> {
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    let until = Instant::now() + deadline;
+    loop {
+        let left = until.checked_duration_since(Instant::now())?;
+        match tokio::time::timeout(left, stream.read(&mut buf)).await {
+            Err(_) => return None,
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(seen),
+            Ok(Ok(n)) => seen.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+#[tokio::test]
+async fn idle_and_slow_connections_are_closed_and_cannot_lock_others_out() {
+    let herald = Herald::start(
+        Backend::Sqlite,
+        &["--idle-timeout-secs", "1", "--max-connections", "4"],
+    )
+    .await;
+    let addr = address(&herald);
+
+    // Every connection slot taken: two silent, one halfway through its
+    // headers, one kept alive after a finished request.
+    let mut silent = Vec::new();
+    for _ in 0..2 {
+        silent.push(TcpStream::connect(&addr).await.unwrap());
+    }
+    let mut slow = TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: herald\r\n")
+        .await
+        .unwrap();
+    let mut kept = TcpStream::connect(&addr).await.unwrap();
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: herald\r\n\r\n")
+        .await
+        .unwrap();
+
+    // A newcomer waits at most the idle timeout for a slot, then is served.
+    let started = Instant::now();
+    let client = reqwest::Client::new();
+    let answer = client
+        .get(format!("{}/healthz", herald.base))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .expect("served once idle connections were closed");
+    assert_eq!(answer.status(), 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "waited {:?} for a connection slot",
+        started.elapsed()
+    );
+
+    // The kept-alive connection got its answer, then was closed.
+    let kept_saw = read_until_closed(&mut kept, Duration::from_secs(5))
+        .await
+        .expect("an idle keep-alive connection is closed");
+    assert!(
+        String::from_utf8_lossy(&kept_saw).starts_with("HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&kept_saw)
+    );
+    // The half-sent request and the silent connections were closed too.
+    assert!(
+        read_until_closed(&mut slow, Duration::from_secs(5))
+            .await
+            .is_some(),
+        "a connection stuck in its headers is closed"
+    );
+    for mut stream in silent {
+        assert!(
+            read_until_closed(&mut stream, Duration::from_secs(5))
+                .await
+                .is_some(),
+            "a connection that never sends a request is closed"
+        );
+    }
+}
