@@ -4,7 +4,7 @@
 
 use sqlx::Row;
 
-use super::import_batch::{json_rows, json_values};
+use super::json_rows::{json_rows, json_values};
 use super::send_checks::SendCheck;
 use super::{Backend, Id, StoreResult};
 

@@ -27,6 +27,7 @@ mod import_batch;
 mod imports;
 mod instances;
 mod journeys;
+mod json_rows;
 mod leases;
 mod lifecycle;
 mod media;

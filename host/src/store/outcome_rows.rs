@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use serde::Serialize;
 use sqlx::Row;
 
-use super::import_batch::{json_int, json_rows, json_text};
+use super::json_rows::{json_array, json_int, json_rows, json_text};
 use super::{Backend, Id, StoreResult};
 
 /// One member's outcome, as the statement reads it.
@@ -83,7 +83,7 @@ pub(super) async fn update_members(
         rows = json_rows(backend, "$1"),
     );
     let changed = sqlx::query(&sql)
-        .bind(serde_json::to_string(rows).expect("plain values serialize"))
+        .bind(json_array(rows))
         .bind(now)
         .bind(owner)
         .fetch_all(&mut **tx)
@@ -105,17 +105,20 @@ pub(super) async fn insert_sent_messages(
     let sql = format!(
         "INSERT INTO conversation_messages (tenant_id, member_id, channel_id, direction, \
          address, body, provider_message_id, at) \
-         SELECT {tenant}, {member}, {channel}, 'out', r.value ->> 'address', \
-         r.value ->> 'body', r.value ->> 'provider_message_id', {at} FROM {rows} \
+         SELECT {tenant}, {member}, {channel}, 'out', {address}, {body}, {pmid}, {at} \
+         FROM {rows} \
          WHERE true ON CONFLICT DO NOTHING",
         tenant = json_int("tenant_id"),
         member = json_int("member_id"),
         channel = json_int("channel_id"),
+        address = json_text("address"),
+        body = json_text("body"),
+        pmid = json_text("provider_message_id"),
         at = json_int("at"),
         rows = json_rows(backend, "$1"),
     );
     sqlx::query(&sql)
-        .bind(serde_json::to_string(messages).expect("plain values serialize"))
+        .bind(json_array(messages))
         .execute(&mut **tx)
         .await?;
     Ok(())

@@ -1,10 +1,9 @@
 //! A batch of delivery receipts applied with a fixed number of statements,
 //! whatever its size: find every receipt's member, update the members,
 //! record their events, park the receipts that beat their send's outcome.
-//! The batch travels as one JSON array parameter (see `import_batch::
-//! json_rows`). Four statements per receipt, two receipts per message, were
-//! the callback path's ceiling on PostgreSQL and a worker-thread hop each on
-//! SQLite.
+//! The batch travels as one JSON array parameter (see `json_rows`). Four
+//! statements per receipt, two receipts per message, were the callback
+//! path's ceiling on PostgreSQL and a worker-thread hop each on SQLite.
 //!
 //! Receipts apply in arrival order: several for one member in one batch
 //! ("sent" then "delivered") are folded in memory with the same rules
@@ -15,7 +14,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 use sqlx::Row;
 
-use super::import_batch::{json_int, json_rows, json_text};
+use super::json_rows::{json_array, json_int, json_rows, json_text};
 use super::members::insert_events;
 use super::receipts::Receipt;
 use super::{Backend, Id, StoreResult, now_ms};
@@ -220,7 +219,7 @@ async fn update_members(
         rows = json_rows(backend, "$1"),
     );
     sqlx::query(&sql)
-        .bind(serde_json::to_string(rows).expect("plain values serialize"))
+        .bind(json_array(rows))
         .bind(now)
         .execute(&mut **tx)
         .await?;
@@ -237,16 +236,19 @@ async fn park(
     }
     let sql = format!(
         "INSERT INTO early_receipts (tenant_id, provider_message_id, status, error_code, \
-         error_message, at, channel_id) SELECT {tenant}, r.value ->> 'provider_message_id', \
-         r.value ->> 'status', r.value ->> 'error_code', r.value ->> 'error_message', {at}, \
+         error_message, at, channel_id) SELECT {tenant}, {pmid}, {status}, {code}, {message}, {at}, \
          {channel} FROM {rows}",
         tenant = json_int("tenant_id"),
+        pmid = json_text("provider_message_id"),
+        status = json_text("status"),
+        code = json_text("error_code"),
+        message = json_text("error_message"),
         at = json_int("at"),
         channel = json_int("channel_id"),
         rows = json_rows(backend, "$1"),
     );
     sqlx::query(&sql)
-        .bind(serde_json::to_string(parked).expect("plain values serialize"))
+        .bind(json_array(parked))
         .execute(&mut **tx)
         .await?;
     Ok(())

@@ -5,7 +5,7 @@
 
 use sqlx::Row;
 
-use super::import_batch::{json_rows, json_values};
+use super::json_rows::{json_rows, json_values};
 use super::members::insert_events;
 use super::{Backend, Id, Store, StoreResult, now_ms};
 use crate::domain::member::MemberStatus;
@@ -64,13 +64,7 @@ impl Store {
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
         provider_message_id: &str,
     ) -> StoreResult<()> {
-        if self.backend == Backend::Postgres {
-            sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))::text")
-                .bind(provider_message_id)
-                .fetch_one(&mut **tx)
-                .await?;
-        }
-        Ok(())
+        self.lock_message_ids(tx, &[provider_message_id]).await
     }
 
     /// [`Self::lock_message_id`] for several ids, in the order given, in
