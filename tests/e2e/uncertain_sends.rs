@@ -268,3 +268,50 @@ async fn operator_resolves_what_herald_cannot(api: &Api, campaign: i64) {
     assert_eq!(resolved["status"], "failed", "{resolved}");
     assert_eq!(resolved["error_code"], "resolved_failed", "{resolved}");
 }
+
+/// A plugin may know better than the wire: test-hostile's `0222` says the
+/// provider may have the message (herald:provider 1.2 `mark-uncertain`)
+/// and returns `transient`. Herald alone would retry that under a new
+/// attempt (no request left the sandbox); told, it never resends it, and
+/// the member waits, `unknown`, with the plugin's reason, while a trap with
+/// no word from the plugin is retried.
+async fn a_plugin_can_say_its_send_is_uncertain(backend: Backend) {
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    let herald = Herald::start(backend, &FLAGS).await;
+    let api = herald.new_tenant("acme").await;
+    let hostile = api.sim_channel(&sim, "test-hostile").await;
+    let numbers = [
+        "+15124600222".to_owned(),
+        "+15124600666".to_owned(),
+        "+15124601234".to_owned(),
+    ];
+    let list = api.list_with(&numbers).await;
+    let campaign = api.campaign(hostile, list, "hi").await;
+    api.post_empty(&format!("/v1/campaigns/{campaign}/start"))
+        .await;
+    api.wait_status(campaign, "completed", Duration::from_secs(60))
+        .await;
+    for (address, m) in members_by_address(&api, campaign).await {
+        match &address[address.len() - 4..] {
+            "0222" => {
+                assert_eq!(m["status"], "unknown", "{m}");
+                assert_eq!(m["error_code"], "send_uncertain", "{m}");
+                assert_eq!(m["attempts"], 1, "never resent: {m}");
+                assert!(
+                    m["error_message"]
+                        .as_str()
+                        .unwrap()
+                        .contains("unreadable answer"),
+                    "{m}"
+                );
+            }
+            "0666" => {
+                assert_eq!(m["status"], "failed", "{m}");
+                assert_eq!(m["attempts"], 3, "retried: {m}");
+            }
+            _ => assert_eq!(m["status"], "delivered", "{m}"),
+        }
+    }
+    assert_eq!(sim.sends_to("+15124600222"), 0);
+}
+both_backends!(a_plugin_can_say_its_send_is_uncertain);

@@ -30,17 +30,20 @@ pub(super) async fn admit(
     };
     // Never hold a claim for long enough to risk its lease running out.
     let max_wait = engine.config.lease / 4;
-    if let Err(expected) = engine.rate_limits.wait_turn(key, rate, max_wait).await {
-        let due = now_ms() + expected.as_millis() as i64;
-        let why = format!(
-            "sender {} is booked {:.1} s ahead at {} messages/s; queued again",
-            key.1,
-            expected.as_secs_f64(),
-            rate.unwrap_or_default()
-        );
-        hand_back(engine, member, Some(due), &why).await;
-        return false;
-    }
+    let turn = match engine.rate_limits.wait_turn(key, rate, max_wait).await {
+        Ok(turn) => turn,
+        Err(expected) => {
+            let due = now_ms() + expected.as_millis() as i64;
+            let why = format!(
+                "sender {} is booked {:.1} s ahead at {} messages/s; queued again",
+                key.1,
+                expected.as_secs_f64(),
+                rate.unwrap_or_default()
+            );
+            hand_back(engine, member, Some(due), &why).await;
+            return false;
+        }
+    };
     // Stopping: no new call starts (the drain hands the claim back).
     if engine.in_flight.stopping() {
         return false;
@@ -71,7 +74,10 @@ pub(super) async fn admit(
         }
     }
     let short = match engine.credits.reserve(&engine.store, member, content).await {
-        Ok(Ok(())) => return true,
+        Ok(Ok(())) => {
+            turn.release().await;
+            return true;
+        }
         Ok(Err(short)) => short,
         Err(e) => {
             tracing::error!(error = %e, "reserving credits failed; member queued again");

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tracing::Instrument;
 
-use super::outcome::{Classified, classify, failed};
+use super::outcome::{CallTimes, Classified, classify, failed};
 use super::send_slots::Slot;
 use super::{Engine, admission, provider_errors};
 use crate::domain::lifecycle::{Action, AutoPause, FaultCause};
@@ -275,6 +275,7 @@ async fn attempt(
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let call = engine.in_flight.call();
+    let called_at = crate::store::now_ms();
     let (result, wire) = plugin.send(ctx, config, message).await;
     drop(call);
     if let Err(failure) = &result {
@@ -283,7 +284,11 @@ async fn attempt(
     admission::observe(engine, &key, &result);
     let health = provider_errors::health(&result);
     let recheck_at = crate::store::now_ms() + engine.config.lookup_after.as_millis() as i64;
-    let mut classified = classify(result, wire, member.attempt, rendered.summary, recheck_at);
+    let times = CallTimes {
+        called_at,
+        recheck_at,
+    };
+    let mut classified = classify(result, wire, member.attempt, rendered.summary, times);
     let outcome = match &classified.outcome {
         SendOutcome::Accepted { .. } => "accepted",
         SendOutcome::Retry { .. } => "retry",

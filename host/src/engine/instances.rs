@@ -1,6 +1,7 @@
-//! Keeps this instance's heartbeat and splits every sender's rate limit
-//! between the instances alive, so several processes on one database
-//! together send no faster than each channel allows.
+//! Keeps this instance's heartbeat and counts the instances alive. Where
+//! senders' slots are not shared through the database (SQLite), every
+//! sender's rate is split between them, so several processes together send
+//! no faster than each channel allows.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +16,7 @@ pub async fn run(engine: Arc<Engine>) {
     loop {
         match engine.store.heartbeat(&engine.config.instance_id).await {
             Ok(live) => {
-                if engine.rate_limits.set_instances(live) {
+                if engine.rate_limits.set_instances(live) && !engine.rate_limits.is_shared() {
                     tracing::info!(
                         instances = live,
                         "instances sharing the database changed; each sends at 1/{live} of every sender's rate"

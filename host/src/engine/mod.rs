@@ -112,6 +112,11 @@ pub struct Engine {
 impl Engine {
     pub fn new(store: Store, registry: Arc<Registry>, config: EngineConfig) -> Arc<Self> {
         let send_slots = send_slots::SendSlots::new(config.max_in_flight);
+        // Instances on one PostgreSQL database share each sender's slots.
+        let rate_limits = match store.backend() {
+            crate::store::Backend::Postgres => rate_limit::RateLimits::shared(store.clone()),
+            crate::store::Backend::Sqlite => rate_limit::RateLimits::default(),
+        };
         Arc::new(Self {
             channels: ChannelCache::new(store.clone()),
             store,
@@ -121,7 +126,7 @@ impl Engine {
             wake: Notify::new(),
             replies_due: Notify::new(),
             credits: credits::Credits::default(),
-            rate_limits: rate_limit::RateLimits::default(),
+            rate_limits,
             receipts: receipt_writer::ReceiptWriter::default(),
             call_starts: call_start::CallStarts::default(),
             in_flight: drain::InFlight::default(),

@@ -23,20 +23,34 @@ fn valid_message_id(id: &str) -> bool {
 
 type SendResult = Result<Result<wit::SendReceipt, wit::SendError>, PluginFailure>;
 
+/// When a send's plugin call began, and when an uncertain outcome is to be
+/// looked up.
+pub struct CallTimes {
+    pub called_at: i64,
+    pub recheck_at: i64,
+}
+
 /// Error code of a member whose send's outcome was not seen.
 pub const SEND_UNCERTAIN: &str = "send_uncertain";
 
 /// `wire` says what the call's requests may have done at the provider; a
 /// failure after one that may have reached it is uncertain: the member is
 /// looked up at `recheck_at` (see `engine::uncertain`), never resent under
-/// a new attempt.
+/// a new attempt. An accepted send counts as sent when its call began
+/// (`called_at`): the provider took it after that, and its status
+/// callbacks, which can reach Herald before the plugin has read the
+/// answer, are always later.
 pub fn classify(
     result: SendResult,
     wire: WireSeen,
     attempt: i64,
     summary: String,
-    recheck_at: i64,
+    times: CallTimes,
 ) -> Classified {
+    let CallTimes {
+        called_at,
+        recheck_at,
+    } = times;
     if wire.may_have_reached()
         && let Some(why) = unseen_outcome(&result)
     {
@@ -65,7 +79,7 @@ pub fn classify(
             return Classified {
                 outcome: SendOutcome::Accepted {
                     provider_message_id: receipt.provider_message_id,
-                    at: now_ms(),
+                    at: called_at,
                     summary,
                 },
                 halt: None,

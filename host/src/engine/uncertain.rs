@@ -120,10 +120,10 @@ async fn resolve(
     };
     if !plugin.can_look_up() {
         let why = format!(
-            "outcome unknown and {} {} cannot look messages up (no herald:provider/lookup); \
-             resolve it by hand",
+            "{} {} cannot look messages up (no herald:provider/lookup); resolve it by hand ({})",
             plugin.name(),
-            plugin.version()
+            plugin.version(),
+            send.reason.as_deref().unwrap_or("outcome unknown")
         );
         return (left_to_operator(why), None);
     }

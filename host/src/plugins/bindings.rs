@@ -20,6 +20,7 @@ pub mod reconciling {
         with: {
             "herald:provider/types": super::herald::provider::types,
             "herald:provider/host": super::herald::provider::host,
+            "herald:provider/uncertainty": super::herald::provider::uncertainty,
         },
     });
 }

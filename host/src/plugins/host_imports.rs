@@ -1,6 +1,6 @@
 //! The host functions a plugin imports: `http-send` (the only way out of the
 //! sandbox), `hmac` and `secret-equals` over channel secrets the plugin never
-//! sees, `log` and `now`.
+//! sees, `log` and `now`; since 1.2 `mark-uncertain`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -170,6 +170,22 @@ impl WasiView for HostState {
 }
 
 impl wit::Host for HostState {}
+
+/// Since 1.2: the plugin says its `send` may have been taken. Only ever
+/// makes an outcome less certain (see `wire`), so it is trusted as it is.
+impl super::bindings::herald::provider::uncertainty::Host for HostState {
+    async fn mark_uncertain(&mut self, reason: String) -> wasmtime::Result<()> {
+        let reason: String = reason.chars().take(500).collect();
+        tracing::info!(
+            plugin = self.call.plugin,
+            channel = self.call.channel_id,
+            reason,
+            "the plugin says the provider may have taken this message"
+        );
+        self.wire.mark_unsure();
+        Ok(())
+    }
+}
 
 impl Host for HostState {
     async fn http_send(

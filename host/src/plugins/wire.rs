@@ -65,6 +65,12 @@ impl WireLog {
         }
     }
 
+    /// The plugin says the provider may have the message (WIT 1.2
+    /// `uncertainty.mark-uncertain`), whatever the exchanges looked like.
+    pub fn mark_unsure(&self) {
+        self.0.fetch_or(UNSURE, Ordering::AcqRel);
+    }
+
     fn mark(&self, how: Exchange) {
         let bit = match how {
             Exchange::Unreached => 0,

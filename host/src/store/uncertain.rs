@@ -27,6 +27,8 @@ pub struct UncertainSend {
     /// did not come) or `outcome_unknown` (a process died during the call,
     /// perhaps before the request left).
     pub cause: Option<String>,
+    /// What the send's outcome said when it became unknown.
+    pub reason: Option<String>,
 }
 
 impl Store {
@@ -46,7 +48,7 @@ impl Store {
              WHERE id IN (SELECT id FROM members WHERE status = 'unknown' \
                AND reconcile_at <= $3 ORDER BY reconcile_at LIMIT $4{}) \
              RETURNING id, tenant_id, campaign_id, address, attempts, idempotency_key, \
-               attempt_started_at, lookup_resends, error_code",
+               attempt_started_at, lookup_resends, error_code, error_message",
             self.skip_locked()
         ))
         .bind(owner)
@@ -65,6 +67,7 @@ impl Store {
             started: Option<i64>,
             resends: i64,
             cause: Option<String>,
+            reason: Option<String>,
         }
         let windows: std::collections::HashMap<Id, Window> = rows
             .iter()
@@ -73,6 +76,7 @@ impl Store {
                     started: r.try_get("attempt_started_at").ok().flatten(),
                     resends: r.get("lookup_resends"),
                     cause: r.try_get("error_code").ok().flatten(),
+                    reason: r.try_get("error_message").ok().flatten(),
                 };
                 (r.get::<Id, _>("id"), window)
             })
@@ -90,6 +94,7 @@ impl Store {
                     not_after_ms: real_now,
                     lookup_resends: w.resends,
                     cause: w.cause.clone(),
+                    reason: w.reason.clone(),
                     member,
                 })
             })

@@ -10,6 +10,7 @@
 //! | `0555` | calls `http-send` on a host outside its allowed hosts |
 //! | `0444` | looks for secrets in its environment and files, then sends what it found as the body |
 //! | `0333` | returns an 8 MiB provider message id |
+//! | `0222` | says the provider may have the message (1.2 `mark-uncertain`), then returns `transient` without sending |
 //!
 //! and `handle-webhook` panics when the body contains `panic`.
 
@@ -67,6 +68,12 @@ impl Guest for Hostile {
                 provider_message_id: "x".repeat(8 << 20),
                 status: DeliveryStatus::Sent,
             }),
+            Some("0222") => {
+                herald::provider::uncertainty::mark_uncertain(
+                    "the gateway answered in a way this plugin cannot read",
+                );
+                Err(SendError::Transient("unreadable answer".into()))
+            }
             _ => provider::send(&config, &message),
         }
     }

@@ -5,7 +5,10 @@
 //! callbacks) is verified with `X-Twilio-Signature`. The wire format lives
 //! in `twilio_wire::voice`; this is the shim.
 
-wit_bindgen::generate!({ path: "../../wit", world: "provider-plugin" });
+// Built against the frozen 1.1.0 contract on purpose: the voice tests then
+// prove that a plugin built for an older minor version keeps working on a
+// host serving the current one (wit/README.md, "Versioning").
+wit_bindgen::generate!({ path: "../../wit/1.1.0", world: "provider-plugin" });
 
 #[path = "../../shim/common.rs"]
 mod common;
