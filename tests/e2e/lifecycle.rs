@@ -329,3 +329,65 @@ async fn the_list_filters_paginates_and_tags_carry_to_conversations(backend: Bac
     assert_eq!(reply["tags"], json!(["spring-promo", "vip"]));
 }
 both_backends!(the_list_filters_paginates_and_tags_carry_to_conversations);
+
+/// Cancel under a paced campaign whose provider answers slowly: the calls
+/// under way finish, and within a second of their answers every member
+/// that was not sent is `cancelled`, including those whose call ended in
+/// a retry (429) after the cancel; nothing more reaches the provider.
+async fn cancel_leaves_no_member_waiting(backend: Backend) {
+    let sim = Simulator::start(SimConfig {
+        response_delay: Duration::from_millis(800),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let herald = Herald::start(backend, &[]).await;
+    let api = herald.new_tenant("acme").await;
+    let channel = api.sim_channel(&sim, "twilio-sms").await;
+    api.set_rate(channel, 5).await;
+    // First in line: answered "429, retry later" after 800 ms.
+    let limited = numbers_ending("0429", 10, 700);
+    let rest = numbers_ending("7500", 10, 710);
+    let list = api.list_with(&[limited.clone(), rest].concat()).await;
+    let campaign = api.campaign(channel, list, "Hi").await;
+    api.post_empty(&format!("/v1/campaigns/{campaign}/start"))
+        .await;
+    // Some calls under way: the provider has seen requests.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while sim.stats().requests < 3 {
+        assert!(std::time::Instant::now() < deadline, "{:?}", sim.stats());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (status, body) = api
+        .post_empty(&format!("/v1/campaigns/{campaign}/cancel"))
+        .await;
+    assert!(status == 200 || status == 204, "{status} {body}");
+    // The calls under way answer within 800 ms; a second for their outcomes.
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    let requests = sim.stats().requests;
+    let members = api.all_members(campaign).await;
+    let mut cancelled = 0;
+    for m in &members {
+        match m["status"].as_str().unwrap() {
+            "cancelled" => cancelled += 1,
+            "sent" | "delivered" => {}
+            other => panic!("member left {other}: {m}"),
+        }
+    }
+    assert!(cancelled >= 15, "{cancelled} cancelled: {members:?}");
+    let retried_then_cancelled = members
+        .iter()
+        .filter(|m| m["status"] == "cancelled" && m["attempts"].as_i64() > Some(0))
+        .count();
+    assert!(
+        retried_then_cancelled > 0,
+        "a call under way at the cancel ended in a retry: {members:?}"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        sim.stats().requests,
+        requests,
+        "nothing sent after the cancel"
+    );
+}
+both_backends!(cancel_leaves_no_member_waiting);

@@ -57,7 +57,7 @@ async fn send_path_statements_use_indexes(backend: Backend) {
     for expected in [
         "UPDATE members SET status = 'claimed'",
         "UPDATE members SET status = 'sending'",
-        "UPDATE members SET status = r.value ->> 'status', next_attempt_at = ",
+        "THEN 'cancelled' ELSE r.value ->> 'status' END, next_attempt_at = ",
         "JOIN members m ON m.tenant_id = CAST(r.value ->> 't' AS BIGINT) \
          AND m.provider_message_id = r.value ->> 'p'",
     ] {

@@ -58,10 +58,14 @@ pub(super) async fn update_members(
     // key. `status || ''` keeps the status test off the (status, ...)
     // index: by it, SQLite's planner walked every claimed member of every
     // campaign and scanned the batch for each.
+    // A retry of a member whose campaign was cancelled during its call is
+    // `cancelled`, not queued again for a campaign that will never send.
     // Rows locked in one order by every batch: no deadlock between writers.
     rows.sort_unstable_by_key(|r| r.id);
     let sql = format!(
-        "UPDATE members SET status = {status}, next_attempt_at = {next}, \
+        "UPDATE members SET status = CASE WHEN {status} = 'queued' AND EXISTS \
+           (SELECT 1 FROM campaigns c WHERE c.id = members.campaign_id AND c.status = 'cancelled') \
+           THEN 'cancelled' ELSE {status} END, next_attempt_at = {next}, \
          provider_message_id = {pmid}, error_code = {code}, error_message = {message}, \
          sent_at = COALESCE({sent_at}, members.sent_at), lease_owner = NULL, \
          lease_until = NULL, updated_at = $2, retryable = {retryable}, next_step = {step}, \
