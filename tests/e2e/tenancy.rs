@@ -1,5 +1,7 @@
 //! One tenant can neither see nor change another tenant's objects.
 
+use std::time::Duration;
+
 use herald_sim::{SimConfig, Simulator};
 use serde_json::json;
 
@@ -83,7 +85,10 @@ async fn tenants_are_isolated(backend: Backend) {
 both_backends!(tenants_are_isolated);
 
 /// Seed 000's per-tenant flag: an admin switches campaigns off for one
-/// tenant; its campaign endpoints answer 403, other tenants are unaffected.
+/// tenant. Its running campaign pauses at once (cause `feature_disabled`)
+/// and nothing more is sent; the tenant can still read, pause and cancel,
+/// not start or resume; other tenants are unaffected. Switched on again,
+/// the campaign resumes and completes, nothing sent twice.
 async fn campaigns_can_be_switched_off_per_tenant(backend: Backend) {
     let sim = Simulator::start(SimConfig::default()).await.unwrap();
     let herald = Herald::start(backend, &[]).await;
@@ -92,8 +97,19 @@ async fn campaigns_can_be_switched_off_per_tenant(backend: Backend) {
     let (_, me) = a.get("/v1/tenant").await;
     assert_eq!(me["campaigns_enabled"], true);
     let channel = a.sim_channel(&sim, "twilio-sms").await;
-    let list = a.list_with(&numbers_ending("7000", 1, 300)).await;
-    let campaign = a.campaign(channel, list, "hi").await;
+    a.set_rate(channel, 5).await;
+    let numbers = numbers_ending("7000", 20, 300);
+    let list = a.list_with(&numbers).await;
+    let running = a.campaign(channel, list, "hi").await;
+    let draft = a.campaign(channel, list, "later").await;
+    a.post_empty(&format!("/v1/campaigns/{running}/start"))
+        .await;
+    // It sends: the engine had its chance before the switch.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while sim.stats().accepted < 3 {
+        assert!(std::time::Instant::now() < deadline, "{:?}", sim.stats());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 
     let id = me["id"].as_i64().unwrap();
     let (status, _) = a
@@ -111,11 +127,19 @@ async fn campaigns_can_be_switched_off_per_tenant(backend: Backend) {
         )
         .await;
     assert_eq!(status, 204, "{body}");
+    let (status, c) = a.get(&format!("/v1/campaigns/{running}")).await;
+    assert_eq!(status, 200, "reads stay allowed: {c}");
+    assert_eq!(c["status"], "paused", "{c}");
+    assert_eq!(c["status_cause"], "feature_disabled", "{c}");
+    // A call already under way may finish; nothing after it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after = sim.stats().accepted;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(sim.stats().accepted, after, "sent while switched off");
 
     for (status, body) in [
-        a.get("/v1/campaigns").await,
-        a.get(&format!("/v1/campaigns/{campaign}")).await,
-        a.post_empty(&format!("/v1/campaigns/{campaign}/start"))
+        a.post_empty(&format!("/v1/campaigns/{draft}/start")).await,
+        a.post_empty(&format!("/v1/campaigns/{running}/resume"))
             .await,
     ] {
         assert_eq!(status, 403, "{body}");
@@ -124,10 +148,14 @@ async fn campaigns_can_be_switched_off_per_tenant(backend: Backend) {
             body["error"]["message"]
                 .as_str()
                 .unwrap()
-                .contains("not enabled"),
+                .contains("switched off"),
             "{body}"
         );
     }
+    let (status, body) = a.get("/v1/campaigns").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = a.post_empty(&format!("/v1/campaigns/{draft}/cancel")).await;
+    assert_eq!(status, 200, "cancel stays allowed: {body}");
     let (status, _) = a.get(&format!("/v1/lists/{list}")).await;
     assert_eq!(status, 200, "only campaigns are switched off");
     let (status, _) = b.get("/v1/campaigns").await;
@@ -139,8 +167,15 @@ async fn campaigns_can_be_switched_off_per_tenant(backend: Backend) {
             json!({"campaigns_enabled": true}),
         )
         .await;
-    let (status, _) = a.get(&format!("/v1/campaigns/{campaign}")).await;
-    assert_eq!(status, 200);
+    let (status, body) = a
+        .post_empty(&format!("/v1/campaigns/{running}/resume"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    a.wait_status(running, "completed", Duration::from_secs(30))
+        .await;
+    let stats = sim.stats();
+    assert_eq!(stats.duplicates, 0, "{stats:?}");
+    assert_eq!(stats.distinct_recipients, numbers.len() as u64, "{stats:?}");
     let (status, _) = admin
         .patch("/v1/tenants/999999", json!({"campaigns_enabled": true}))
         .await;

@@ -157,7 +157,9 @@ pub async fn update_settings(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TenantFlags {
-    /// Off: the tenant's `/v1/campaigns` endpoints answer 403.
+    /// Off: the tenant's sending campaigns pause (cause `feature_disabled`),
+    /// scheduled ones wait, and `/v1/campaigns` answers 403 to everything
+    /// but reads, `pause` and `cancel`.
     pub campaigns_enabled: bool,
 }
 
@@ -179,11 +181,49 @@ pub async fn set_flags(
         campaigns_enabled = req.campaigns_enabled,
         "tenant flags changed"
     );
+    if !req.campaigns_enabled {
+        pause_for_disabled(&state, id).await?;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Campaigns switched off: every campaign of the tenant that sends pauses
+/// (claims waiting for their turn see it and go back to the queue), and
+/// resuming waits for an administrator to switch them on again.
+async fn pause_for_disabled(state: &AppState, tenant: crate::store::Id) -> ApiResult<()> {
+    use crate::domain::lifecycle::{Action, AutoPause};
+    for campaign in state.store.sending_campaigns(tenant).await? {
+        match state
+            .store
+            .transition_campaign(
+                tenant,
+                campaign,
+                Action::AutoPause(AutoPause::FeatureDisabled),
+                Some("campaigns were switched off for this tenant by an administrator"),
+            )
+            .await
+        {
+            Ok(_) => tracing::info!(tenant, campaign, "campaign paused: campaigns switched off"),
+            // Finished or paused meanwhile: nothing left to stop.
+            Err(crate::store::StoreError::Conflict(_) | crate::store::StoreError::Refused(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// What a tenant whose campaigns are switched off may still do: read them,
+/// and pause or cancel them.
+fn allowed_while_disabled(method: &axum::http::Method, path: &str) -> bool {
+    method == axum::http::Method::GET
+        || method == axum::http::Method::HEAD
+        || (method == axum::http::Method::POST
+            && (path.ends_with("/pause") || path.ends_with("/cancel")))
+}
+
 /// Refuses the campaign endpoints of a tenant whose campaigns are switched
-/// off, before any handler runs, with a message saying who can change it.
+/// off (but reads, pause and cancel), before any handler runs, with a
+/// message saying who can change it.
 pub async fn campaigns_gate(
     State(state): State<AppState>,
     request: axum::extract::Request,
@@ -198,9 +238,10 @@ pub async fn campaigns_gate(
             )
             .await
             && !tenant.campaigns_enabled
+            && !allowed_while_disabled(&parts.method, parts.uri.path())
         {
             return ApiError::Forbidden(
-                "campaigns are not enabled for this tenant; an administrator can enable them"
+                "campaigns are switched off for this tenant (reads, pause and cancel still work); an administrator can switch them on"
                     .into(),
             )
             .into_response();

@@ -47,6 +47,8 @@ pub enum PauseReason {
     /// The channel cannot send until someone fixes it (provider account out
     /// of funds, unusable configuration, a host the plugin may not reach).
     ChannelUnusable,
+    /// An administrator switched the tenant's campaigns off.
+    FeatureDisabled,
 }
 
 /// Why the engine paused a campaign on its own.
@@ -56,6 +58,7 @@ pub enum AutoPause {
     ProviderAuthFailed,
     TooManyProviderErrors,
     ChannelUnusable,
+    FeatureDisabled,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -205,7 +208,7 @@ pub fn create() -> Status {
 
 impl Status {
     /// Every status, with each pause reason and fault cause.
-    pub const ALL: [Status; 15] = [
+    pub const ALL: [Status; 16] = [
         Self::Draft,
         Self::Scheduled,
         Self::Pending,
@@ -215,6 +218,7 @@ impl Status {
         Self::Paused(PauseReason::ProviderAuthFailed),
         Self::Paused(PauseReason::TooManyProviderErrors),
         Self::Paused(PauseReason::ChannelUnusable),
+        Self::Paused(PauseReason::FeatureDisabled),
         Self::Stopped(FaultCause::PluginQuarantined),
         Self::Stopped(FaultCause::PluginUnavailable),
         Self::Retrying,
@@ -246,6 +250,7 @@ impl Status {
             Self::Paused(PauseReason::ProviderAuthFailed) => Some("provider_auth_failed"),
             Self::Paused(PauseReason::TooManyProviderErrors) => Some("too_many_provider_errors"),
             Self::Paused(PauseReason::ChannelUnusable) => Some("channel_unusable"),
+            Self::Paused(PauseReason::FeatureDisabled) => Some("feature_disabled"),
             Self::Stopped(FaultCause::PluginQuarantined) => Some("plugin_quarantined"),
             Self::Stopped(FaultCause::PluginUnavailable) => Some("plugin_unavailable"),
             _ => None,
@@ -286,6 +291,10 @@ impl Status {
                 Becomes(S::Paused(PauseReason::User))
             }
             (S::Running | S::Retrying, A::AutoPause(why)) => Becomes(S::Paused(why.into())),
+            // Switched off: whatever is about to send holds too.
+            (S::Pending | S::Stopped(_), A::AutoPause(AutoPause::FeatureDisabled)) => {
+                Becomes(S::Paused(PauseReason::FeatureDisabled))
+            }
             (S::Paused(_) | S::Stopped(_), A::Resume) => Becomes(S::Running),
             (_, A::Fault(cause)) if still_sending => Becomes(S::Stopped(cause)),
             (S::Stopped(_), A::FaultCleared) => Becomes(S::Running),
@@ -325,6 +334,7 @@ impl From<AutoPause> for PauseReason {
             AutoPause::ProviderAuthFailed => Self::ProviderAuthFailed,
             AutoPause::TooManyProviderErrors => Self::TooManyProviderErrors,
             AutoPause::ChannelUnusable => Self::ChannelUnusable,
+            AutoPause::FeatureDisabled => Self::FeatureDisabled,
         }
     }
 }
@@ -343,7 +353,7 @@ impl Action {
     ];
 
     /// Engine events, with each reason and cause.
-    pub const ENGINE: [Action; 12] = [
+    pub const ENGINE: [Action; 13] = [
         Self::SenderBusy,
         Self::SenderFree,
         Self::ScheduleDue,
@@ -351,6 +361,7 @@ impl Action {
         Self::AutoPause(AutoPause::ProviderAuthFailed),
         Self::AutoPause(AutoPause::TooManyProviderErrors),
         Self::AutoPause(AutoPause::ChannelUnusable),
+        Self::AutoPause(AutoPause::FeatureDisabled),
         Self::Fault(FaultCause::PluginQuarantined),
         Self::Fault(FaultCause::PluginUnavailable),
         Self::FaultCleared,

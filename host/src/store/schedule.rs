@@ -75,13 +75,17 @@ impl Store {
     }
 
     /// Starts every scheduled campaign whose time has come (snapshotting its
-    /// list into members, as a manual start does). Answers (tenant, id,
+    /// list into members, as a manual start does), unless its tenant's
+    /// campaigns are switched off: it then waits, scheduled, until they are
+    /// on again. Answers (tenant, id,
     /// members) of those this call started; another instance starting one
     /// first is not an error.
     pub async fn start_due_scheduled(&self) -> StoreResult<Vec<(Id, Id, u64)>> {
         let due = sqlx::query(
             "SELECT tenant_id, id, kind FROM campaigns WHERE status = 'scheduled' \
-             AND scheduled_at <= $1 ORDER BY scheduled_at LIMIT 50",
+             AND scheduled_at <= $1 \
+             AND tenant_id IN (SELECT id FROM tenants WHERE campaigns_enabled = 1) \
+             ORDER BY scheduled_at LIMIT 50",
         )
         .bind(now_ms())
         .fetch_all(&self.pool)

@@ -144,6 +144,18 @@ impl Store {
         })
     }
 
+    /// The tenant's campaigns that send or are about to (running, retrying,
+    /// waiting for their sender, or stopped by a fault that may clear).
+    pub async fn sending_campaigns(&self, tenant: Id) -> StoreResult<Vec<Id>> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM campaigns WHERE tenant_id = $1 \
+             AND status IN ('running', 'retrying', 'pending', 'stopped') ORDER BY id",
+        )
+        .bind(tenant)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Admin: switches campaigns on or off for a tenant.
     pub async fn set_campaigns_enabled(&self, id: Id, enabled: bool) -> StoreResult<()> {
         let changed = sqlx::query("UPDATE tenants SET campaigns_enabled = $1 WHERE id = $2")
