@@ -380,6 +380,18 @@ async fn stop_cancels_follow_ups(backend: Backend) {
     // The campaign has nothing left to do.
     api.wait_status(id, "completed", Duration::from_secs(10))
         .await;
+    // An opt-out is counted as one, not as a reply.
+    let (_, p) = api.get(&format!("/v1/campaigns/{id}/progress")).await;
+    assert_eq!(
+        (
+            p["replied"].clone(),
+            p["opted_out"].clone(),
+            p["response_rate"].clone()
+        ),
+        (json!(0), json!(1), json!(0.0)),
+        "{p}"
+    );
+    assert_eq!(p["by_channel"][0]["opted_out"], 1, "{p}");
     herald.advance_clock(3 * DAY).await;
     tokio::time::sleep(WOULD_HAVE_SENT).await;
     let sent = sms_to(&sim, number);

@@ -43,6 +43,8 @@ impl Engine {
             media_json: serde_json::Value::from(media.clone()).to_string(),
             provider_message_id: &message.provider_message_id,
             at,
+            opt_out: crate::domain::opt_out::classify(&message.body, false)
+                == crate::domain::opt_out::ReplyKind::OptOut,
         };
         let recorded = self
             .store

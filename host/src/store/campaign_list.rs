@@ -156,9 +156,10 @@ impl Store {
             return Ok(out);
         }
         let sql = format!(
-            "SELECT campaign_id, status, COUNT(*), COUNT(sent_at), COUNT(replied_at) \
+            "SELECT campaign_id, status, COUNT(*), COUNT(sent_at), {} \
              FROM members WHERE tenant_id = $1 AND campaign_id IN ({}) \
              GROUP BY campaign_id, status",
+            super::campaigns::reply_counts(""),
             placeholders(2, campaigns.len())
         );
         let mut q = sqlx::query(&sql).bind(tenant);
@@ -170,7 +171,7 @@ impl Store {
                 &r.get::<String, _>(1),
                 r.get(2),
                 r.get(3),
-                r.get(4),
+                (r.get(4), r.get(5)),
             );
         }
         Ok(out)

@@ -135,8 +135,10 @@ pub struct Progress {
     pub completed: i64,
     /// Delivered, read, or a human answered the call.
     pub reached: i64,
-    /// Members who replied at least once.
+    /// Members who replied at least once, opt-outs apart.
     pub replied: i64,
+    /// Members who answered with an opt-out keyword (STOP...): not replies.
+    pub opted_out: i64,
     /// `replied / reached` as a percentage (0 when nobody was reached).
     pub response_rate: f64,
     /// Members in a final state, as a percentage of the target.
@@ -286,17 +288,23 @@ impl Store {
     }
 
     pub async fn progress(&self, tenant: Id, campaign: Id) -> StoreResult<Progress> {
-        let rows = sqlx::query(
-            "SELECT status, COUNT(*), COUNT(sent_at), COUNT(replied_at) FROM members \
-             WHERE tenant_id = $1 AND campaign_id = $2 GROUP BY status",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT status, COUNT(*), COUNT(sent_at), {} FROM members \
+                 WHERE tenant_id = $1 AND campaign_id = $2 GROUP BY status",
+            reply_counts("")
+        ))
         .bind(tenant)
         .bind(campaign)
         .fetch_all(&self.pool)
         .await?;
         let mut p = Progress::default();
         for r in rows {
-            p.add(&r.get::<String, _>(0), r.get(1), r.get(2), r.get(3));
+            p.add(
+                &r.get::<String, _>(0),
+                r.get(1),
+                r.get(2),
+                (r.get(3), r.get(4)),
+            );
         }
         p.by_channel = self.progress_by_channel(tenant, campaign).await?;
         Ok(p.finish())
@@ -371,13 +379,24 @@ impl Store {
     }
 }
 
+/// The two aggregate columns of [`Progress::add`]'s `replied` over the
+/// members table aliased `alias` (with its dot, or empty): members who
+/// replied and never opted out, and members who opted out.
+pub(super) fn reply_counts(alias: &str) -> String {
+    format!(
+        "COUNT(CASE WHEN {alias}opted_out_at IS NULL THEN {alias}replied_at END), \
+         COUNT({alias}opted_out_at)"
+    )
+}
+
 impl Progress {
     /// Counts `count` members in `status`, of which `sent` were sent and
-    /// `replied` replied.
-    pub(super) fn add(&mut self, status: &str, count: i64, sent: i64, replied: i64) {
+    /// `replied` replied and opted out (see [`reply_counts`]).
+    pub(super) fn add(&mut self, status: &str, count: i64, sent: i64, replied: (i64, i64)) {
         self.target += count;
         self.sent += sent;
-        self.replied += replied;
+        self.replied += replied.0;
+        self.opted_out += replied.1;
         match status {
             "queued" | "claimed" | "sending" | "awaiting_approval" | "approved" | "disabled" => {
                 self.queued += count

@@ -23,6 +23,8 @@ pub struct ChannelProgress {
     pub delivered: i64,
     pub failed: i64,
     pub replied: i64,
+    /// Members who opted out (STOP...), not counted in `replied`.
+    pub opted_out: i64,
     /// `replied / delivered` as a percentage (0 when none was delivered).
     pub response_rate: f64,
 }
@@ -34,13 +36,14 @@ impl Store {
         tenant: Id,
         campaign: Id,
     ) -> StoreResult<Vec<ChannelProgress>> {
-        let rows = sqlx::query(
+        let rows = sqlx::query(&format!(
             "SELECT COALESCE(m.channel_id, c.channel_id), m.status, COUNT(*), \
-             COUNT(m.sent_at), COUNT(m.replied_at) \
+             COUNT(m.sent_at), {} \
              FROM members m JOIN campaigns c ON c.id = m.campaign_id \
              WHERE m.tenant_id = $1 AND m.campaign_id = $2 \
              GROUP BY COALESCE(m.channel_id, c.channel_id), m.status",
-        )
+            super::campaigns::reply_counts("m.")
+        ))
         .bind(tenant)
         .bind(campaign)
         .fetch_all(&self.pool)
@@ -51,7 +54,7 @@ impl Store {
                 &r.get::<String, _>(1),
                 r.get(2),
                 r.get(3),
-                r.get(4),
+                (r.get(4), r.get(5)),
             );
         }
         Ok(by
@@ -65,6 +68,7 @@ impl Store {
                     delivered: p.delivered,
                     failed: p.failed,
                     replied: p.replied,
+                    opted_out: p.opted_out,
                     response_rate: p.response_rate,
                 }
             })

@@ -18,6 +18,9 @@ pub struct NewInbound<'a> {
     pub media_json: String,
     pub provider_message_id: &'a str,
     pub at: i64,
+    /// An opt-out keyword (STOP...): recorded as the member's opt-out, not
+    /// as a reply.
+    pub opt_out: bool,
 }
 
 /// Where a recorded reply landed.
@@ -137,10 +140,15 @@ impl Store {
             recorded.member_id = Some(member_id);
             recorded.campaign_id = Some(campaign_id);
             recorded.tags = tags_in(&mut tx, campaign_id).await?;
-            sqlx::query(
-                "UPDATE members SET replied_at = COALESCE(replied_at, $1), updated_at = $2 \
-                 WHERE id = $3",
-            )
+            let column = if msg.opt_out {
+                "opted_out_at"
+            } else {
+                "replied_at"
+            };
+            sqlx::query(&format!(
+                "UPDATE members SET {column} = COALESCE({column}, $1), updated_at = $2 \
+                 WHERE id = $3"
+            ))
             .bind(msg.at)
             .bind(now_ms())
             .bind(member_id)
