@@ -121,13 +121,17 @@ impl MemberStatus {
             Self::Disabled => "disabled",
             Self::Disqualified => "disqualified",
             Self::Expired => "expired",
-            Self::Delivered
-            | Self::Read
-            | Self::Completed
-            | Self::Failed
-            | Self::Unknown
-            | Self::Cancelled => "completed",
+            // Both wait for someone to act: a retry, or a decision.
+            Self::Failed => "failed",
+            Self::Unknown => "unknown",
+            Self::Delivered | Self::Read | Self::Completed | Self::Cancelled => "completed",
         }
+    }
+
+    /// Herald will still try this member (`next_attempt_at` means
+    /// something): waiting, or claimed, or in its call.
+    pub fn is_pending(self) -> bool {
+        self.is_unsent() || matches!(self, Self::Claimed | Self::Sending)
     }
 
     /// A final state never changes again.
@@ -210,7 +214,9 @@ mod tests {
         assert_eq!(M::Sending.display_status(false), "executing");
         assert_eq!(M::Claimed.display_status(false), "executing");
         assert!(!M::Claimed.is_done() && !M::Claimed.is_unsent());
-        assert_eq!(M::Failed.display_status(true), "completed");
+        assert_eq!(M::Failed.display_status(true), "failed");
+        assert_eq!(M::Unknown.display_status(false), "unknown");
+        assert_eq!(M::Delivered.display_status(false), "completed");
         assert_eq!(M::Disqualified.display_status(false), "disqualified");
         assert!(M::Expired.is_final());
         assert_eq!(M::Expired.display_status(true), "expired");

@@ -91,7 +91,8 @@ impl Store {
         self.campaign(tenant, id).await
     }
 
-    /// A new draft with the same settings, audience list and tags, named
+    /// A new draft with the same settings, audience list and tags (as they
+    /// are), named
     /// `<name> (copy)`; nothing of the original's sending is carried over.
     pub async fn duplicate_campaign(&self, tenant: Id, id: Id) -> StoreResult<Campaign> {
         let original = self.campaign(tenant, id).await?;
@@ -103,23 +104,21 @@ impl Store {
              inbound_enrolment, notes, manual_review, default_tag, windows_json, \
              wait_for_sender) \
              SELECT tenant_id, $1, kind, channel_id, list_id, body, $2, $3, settings_json, \
-             max_concurrent, send_mode, execution_mode, inbound_enrolment, notes, manual_review, $4, \
-             windows_json, wait_for_sender \
-             FROM campaigns WHERE tenant_id = $5 AND id = $6 RETURNING id",
+             max_concurrent, send_mode, execution_mode, inbound_enrolment, notes, manual_review, \
+             default_tag, windows_json, wait_for_sender \
+             FROM campaigns WHERE tenant_id = $4 AND id = $5 RETURNING id",
         )
         .bind(&name)
         .bind(lifecycle::create().as_str())
         .bind(now_ms())
-        .bind(default_tag(&name))
         .bind(tenant)
         .bind(id)
         .fetch_one(&mut *tx)
         .await?;
-        // The original's default tag is kept as a custom one, so the copy
-        // still shows up under it.
-        let own = default_tag(&name);
-        let tags: Vec<String> = original.tags.into_iter().filter(|t| *t != own).collect();
-        super::campaign_tags::set_tags(&mut tx, tenant, copy, &tags).await?;
+        // The tags as they are (the original's default tag first, then its
+        // custom ones): the copy shows up wherever the original does.
+        let custom: Vec<String> = original.tags.into_iter().skip(1).collect();
+        super::campaign_tags::set_tags(&mut tx, tenant, copy, &custom).await?;
         tx.commit().await?;
         self.campaign(tenant, copy).await
     }

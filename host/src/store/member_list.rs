@@ -22,7 +22,8 @@ pub struct Member {
     /// A reviewer edited what this member will receive.
     pub content_edited: bool,
     pub attempts: i64,
-    pub next_attempt_at: i64,
+    /// When Herald tries it next; null once it will not (sent, final).
+    pub next_attempt_at: Option<i64>,
     pub provider_message_id: Option<String>,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
@@ -100,7 +101,9 @@ fn member_from_row(r: &sqlx::any::AnyRow, campaign_paused: bool) -> Member {
         display_status: status.display_status(campaign_paused),
         content_edited: r.get::<i64, _>(16) != 0,
         attempts: r.get(4),
-        next_attempt_at: r.get(5),
+        // Only while Herald will still try it: a delivered or failed member
+        // has no next attempt, whatever the column last held.
+        next_attempt_at: status.is_pending().then(|| r.get(5)),
         provider_message_id: r.get(6),
         error_code: r.get(7),
         error_message: r.get(8),
