@@ -395,3 +395,48 @@ fn sent_by_or_gateway(m: &herald_sim::ReceivedMessage) -> String {
         sent_by(m)
     }
 }
+
+/// Rollback walks back through the activations instead of toggling: after
+/// 1.0.0 -> 1.1.0, a rollback returns to 1.0.0 and a second finds nothing
+/// earlier (409); `?sha256=` returns to a named version.
+async fn rollback_walks_back_not_forth(backend: Backend) {
+    let herald = Herald::start(backend, &[]).await;
+    let admin = herald.admin();
+    let active = |list: &Value| {
+        plugin(list, "twilio-sms")["active_sha256"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (_, list) = admin.get("/v1/admin/plugins").await;
+    let v1 = active(&list);
+    let (status, installed) = admin
+        .post_bytes(
+            "/v1/admin/plugins?activate=true",
+            artifact("twilio_sms_v2.wasm"),
+        )
+        .await;
+    assert_eq!(status, 201, "{installed}");
+    let v2 = installed["sha256"].as_str().unwrap().to_owned();
+
+    let rollback = "/v1/admin/plugins/twilio-sms/rollback";
+    let (status, body) = admin.post_empty(rollback).await;
+    assert_eq!(status, 204, "{body}");
+    let (_, list) = admin.get("/v1/admin/plugins").await;
+    assert_eq!(active(&list), v1);
+    let (status, body) = admin.post_empty(rollback).await;
+    assert_eq!(status, 409, "nothing before 1.0.0: {body}");
+    assert!(body.to_string().contains("no earlier version"), "{body}");
+    let (_, list) = admin.get("/v1/admin/plugins").await;
+    assert_eq!(active(&list), v1, "a refused rollback changes nothing");
+
+    let (status, body) = admin.post_empty(&format!("{rollback}?sha256={v2}")).await;
+    assert_eq!(status, 204, "{body}");
+    let (_, list) = admin.get("/v1/admin/plugins").await;
+    assert_eq!(active(&list), v2);
+    let (status, body) = admin
+        .post_empty(&format!("{rollback}?sha256=deadbeef"))
+        .await;
+    assert_eq!(status, 422, "{body}");
+}
+both_backends!(rollback_walks_back_not_forth);

@@ -167,14 +167,26 @@ pub async fn activate(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/v1/admin/plugins/{name}/rollback", tag = "plugins",
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackTo {
+    /// An installed version to return to; without it, the version active
+    /// before the current one.
+    pub sha256: Option<String>,
+}
+
+/// Walks back through the plugin's activations: each rollback returns to
+/// the version active before the current one (a second goes one further);
+/// `?sha256=` names the version instead. 409 when there is nothing earlier.
+#[utoipa::path(post, path = "/v1/admin/plugins/{name}/rollback", tag = "plugins", params(RollbackTo),
     responses((status = 204), (status = 409, body = super::error::ErrorBody)), security(("admin_key" = [])))]
 pub async fn rollback(
     State(state): State<AppState>,
     _: AdminAuth,
     Path(name): Path<String>,
+    Query(to): Query<RollbackTo>,
 ) -> ApiResult<StatusCode> {
-    state.registry.rollback(&name).await?;
+    state.registry.rollback(&name, to.sha256.as_deref()).await?;
     state.engine.wake();
     Ok(StatusCode::NO_CONTENT)
 }

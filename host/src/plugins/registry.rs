@@ -225,18 +225,30 @@ impl Registry {
         Ok(())
     }
 
-    /// Returns to the version active before the current one.
-    pub async fn rollback(&self, name: &str) -> Result<String, RegistryError> {
-        let state = self
-            .store
-            .plugin_state(name)
-            .await?
-            .ok_or_else(|| RegistryError::UnknownPlugin(name.into()))?;
-        let previous = state
-            .previous_sha256
-            .ok_or_else(|| RegistryError::Conflict(format!("{name} has no previous version")))?;
-        self.activate(name, &previous).await?;
-        Ok(previous)
+    /// Returns to the version active before the current one, walking back
+    /// through the activations (a second rollback goes one further, never
+    /// back to where the first came from); with `sha256`, to that installed
+    /// version. Answers the version now active.
+    pub async fn rollback(
+        &self,
+        name: &str,
+        sha256: Option<&str>,
+    ) -> Result<String, RegistryError> {
+        if let Some(sha256) = sha256 {
+            self.activate(name, sha256).await?;
+            return Ok(sha256.to_owned());
+        }
+        let target = match self.store.roll_back_plugin(name).await {
+            Err(StoreError::NotFound) => return Err(RegistryError::UnknownPlugin(name.into())),
+            other => other?,
+        }
+        .ok_or_else(|| {
+            RegistryError::Conflict(format!("{name} has no earlier version to roll back to"))
+        })?;
+        self.sync().await?;
+        self.store.notify_plugins_changed(name).await?;
+        tracing::info!(plugin = name, sha256 = target, "plugin rolled back");
+        Ok(target)
     }
 
     pub async fn disable(&self, name: &str) -> Result<(), RegistryError> {

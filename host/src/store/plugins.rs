@@ -3,7 +3,7 @@
 
 use sqlx::Row;
 
-use super::{Store, StoreError, StoreResult, now_ms};
+use super::{Id, Store, StoreError, StoreResult, now_ms};
 
 /// An installed plugin version, without its bytes.
 #[derive(Clone, Debug)]
@@ -104,23 +104,75 @@ impl Store {
         Ok(row.as_ref().map(state_from_row))
     }
 
-    /// Makes `sha256` the active version of `name`; the version it replaces
-    /// becomes the rollback target. Clears a quarantine.
+    /// Makes `sha256` the active version of `name`, recorded as its newest
+    /// activation (what a later rollback returns from). Clears a
+    /// quarantine.
     pub async fn activate_plugin(&self, name: &str, sha256: &str) -> StoreResult<()> {
+        let now = now_ms();
+        let mut tx = self.write_tx().await?;
+        set_active(&mut tx, name, sha256, now).await?;
         sqlx::query(
-            "INSERT INTO plugins (name, active_sha256, previous_sha256, quarantine_reason, updated_at) \
-             VALUES ($1, $2, NULL, NULL, $3) ON CONFLICT (name) DO UPDATE SET \
-             previous_sha256 = CASE WHEN plugins.active_sha256 = excluded.active_sha256 \
-               THEN plugins.previous_sha256 ELSE COALESCE(plugins.active_sha256, plugins.previous_sha256) END, \
-             active_sha256 = excluded.active_sha256, quarantine_reason = NULL, \
-             updated_at = excluded.updated_at",
+            "INSERT INTO plugin_activations (name, sha256, activated_at) VALUES ($1, $2, $3)",
         )
         .bind(name)
         .bind(sha256)
-        .bind(now_ms())
-        .execute(&self.writer)
+        .bind(now)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
+    }
+
+    /// Rollback: the current activation is marked rolled back and the
+    /// newest one below it that names another version becomes active
+    /// again; a disabled plugin gets its last active version back. Answers
+    /// the version now active, or `None` when there is nothing to return to.
+    pub async fn roll_back_plugin(&self, name: &str) -> StoreResult<Option<String>> {
+        let now = now_ms();
+        let mut tx = self.write_tx().await?;
+        let active: Option<Option<String>> =
+            sqlx::query_scalar("SELECT active_sha256 FROM plugins WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(active) = active else {
+            return Err(StoreError::NotFound);
+        };
+        let stack: Vec<(Id, String)> = sqlx::query(
+            "SELECT id, sha256 FROM plugin_activations WHERE name = $1 AND rolled_back = 0 \
+             ORDER BY id DESC",
+        )
+        .bind(name)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| (r.get("id"), r.get("sha256")))
+        .collect();
+        let target = match &active {
+            // Disabled: back to what was active.
+            None => stack.first().map(|(_, sha)| sha.clone()),
+            Some(current) => {
+                let below = stack.iter().position(|(_, sha)| sha != current);
+                if let Some(below) = below {
+                    // Every activation above it (the current one, and any
+                    // repeat of it) is rolled back.
+                    for (id, _) in &stack[..below] {
+                        sqlx::query("UPDATE plugin_activations SET rolled_back = 1 WHERE id = $1")
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+                below.map(|i| stack[i].1.clone())
+            }
+        };
+        let Some(target) = target else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        set_active(&mut tx, name, &target, now).await?;
+        tx.commit().await?;
+        Ok(Some(target))
     }
 
     /// No active version: channels on this plugin cannot send until one is
@@ -170,6 +222,29 @@ impl Store {
             .await?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
+}
+
+/// The plugin's active version (the previous one kept for display).
+async fn set_active(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    name: &str,
+    sha256: &str,
+    now: i64,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO plugins (name, active_sha256, previous_sha256, quarantine_reason, updated_at) \
+         VALUES ($1, $2, NULL, NULL, $3) ON CONFLICT (name) DO UPDATE SET \
+         previous_sha256 = CASE WHEN plugins.active_sha256 = excluded.active_sha256 \
+           THEN plugins.previous_sha256 ELSE COALESCE(plugins.active_sha256, plugins.previous_sha256) END, \
+         active_sha256 = excluded.active_sha256, quarantine_reason = NULL, \
+         updated_at = excluded.updated_at",
+    )
+    .bind(name)
+    .bind(sha256)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 fn state_from_row(r: &sqlx::any::AnyRow) -> PluginStateRow {
