@@ -209,6 +209,32 @@ async fn retry_failed_resends_only_retryable_failures_once(backend: Backend) {
     for n in &ok {
         assert_eq!(sim.sends_to(n), 1, "{n}: delivered members are not resent");
     }
+    // The members grid filters by what it shows and by address.
+    let path = format!("/v1/campaigns/{campaign}/members");
+    let (status, page) = api.get(&format!("{path}?display_status=failed")).await;
+    assert_eq!(status, 200, "{page}");
+    let shown: Vec<&str> = page["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["address"].as_str().unwrap())
+        .collect();
+    let mut expected: Vec<&str> = invalid.iter().chain(&failed).map(String::as_str).collect();
+    expected.sort_unstable();
+    let mut got = shown.clone();
+    got.sort_unstable();
+    assert_eq!(got, expected, "{page}");
+    let one = ok[0].replace('+', "%2B");
+    let (_, page) = api.get(&format!("{path}?address={one}")).await;
+    assert_eq!(page["members"].as_array().map(Vec::len), Some(1), "{page}");
+    assert_eq!(page["members"][0]["address"], ok[0].as_str(), "{page}");
+    let (status, body) = api.get(&format!("{path}?display_status=nope")).await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (422, Some("display_status")),
+        "{body}"
+    );
+
     let members = api.all_members(campaign).await;
     for m in &members {
         let to = m["address"].as_str().unwrap();

@@ -184,6 +184,10 @@ pub async fn progress(
 pub struct MemberFilter {
     /// Only members in this status.
     pub status: Option<String>,
+    /// Only members showing this contact status (`display_status`).
+    pub display_status: Option<String>,
+    /// Only the member(s) with this address (phone or email, as given).
+    pub address: Option<String>,
 }
 
 #[utoipa::path(get, path = "/v1/campaigns/{id}/members", tag = "campaigns", params(Page, MemberFilter),
@@ -209,10 +213,35 @@ pub async fn members(
             })
         })
         .transpose()?;
+    if let Some(display) = filter.display_status.as_deref() {
+        let mut known: Vec<&str> = MemberStatus::ALL
+            .iter()
+            .flat_map(|s| [s.display_status(false), s.display_status(true)])
+            .collect();
+        known.sort_unstable();
+        known.dedup();
+        if !known.contains(&display) {
+            return Err(ApiError::invalid(
+                "display_status",
+                format!(
+                    "unknown display status {display:?}; one of {}",
+                    known.join(", ")
+                ),
+            ));
+        }
+    }
+    let filter = crate::store::MemberFilter {
+        status,
+        display_status: filter.display_status,
+        address: filter
+            .address
+            .as_deref()
+            .map(crate::domain::reply::normalise_address),
+    };
     Ok(Json(
         state
             .store
-            .members(tenant.id, id, status, page.after, page.limit())
+            .members(tenant.id, id, &filter, page.after, page.limit())
             .await?,
     ))
 }

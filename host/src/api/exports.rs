@@ -175,7 +175,7 @@ pub async fn campaign_csv(
         let (store, fields) = (store.clone(), fields.clone());
         async move {
             let page = store
-                .members(tenant.id, campaign, None, after, 1000)
+                .members(tenant.id, campaign, &Default::default(), after, 1000)
                 .await?;
             let ids: Vec<Id> = page.members.iter().map(|m| m.contact_id).collect();
             let contacts: HashMap<Id, Contact> = store

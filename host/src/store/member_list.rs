@@ -53,12 +53,22 @@ const MEMBER_COLUMNS: &str = "id, contact_id, address, status, attempts, next_at
     read_at, disposition, replied_at, wait_reason, \
     CAST(CASE WHEN content_json IS NULL THEN 0 ELSE 1 END AS BIGINT)";
 
+/// Which members of a campaign to list; every field narrows.
+#[derive(Debug, Default)]
+pub struct MemberFilter {
+    pub status: Option<MemberStatus>,
+    /// One of [`MemberStatus::display_status`]'s names.
+    pub display_status: Option<String>,
+    /// The address as members store it (`domain::reply::normalise_address`).
+    pub address: Option<String>,
+}
+
 impl Store {
     pub async fn members(
         &self,
         tenant: Id,
         campaign: Id,
-        status: Option<MemberStatus>,
+        filter: &MemberFilter,
         after: Id,
         limit: i64,
     ) -> StoreResult<MemberPage> {
@@ -66,15 +76,32 @@ impl Store {
             self.campaign(tenant, campaign).await?.status,
             Status::Paused(_) | Status::Stopped(_)
         );
+        // The contact status a member shows depends on its campaign being
+        // paused: the statuses that show as the one asked for, now.
+        let shown = filter.display_status.as_deref().map(|display| {
+            let statuses: Vec<String> = MemberStatus::ALL
+                .into_iter()
+                .filter(|s| s.display_status(paused) == display)
+                .map(|s| format!("'{}'", s.as_str()))
+                .collect();
+            if statuses.is_empty() {
+                " AND false".to_owned()
+            } else {
+                format!(" AND status IN ({})", statuses.join(", "))
+            }
+        });
         let rows = sqlx::query(&format!(
             "SELECT {MEMBER_COLUMNS} FROM members WHERE tenant_id = $1 AND campaign_id = $2 \
-             AND ($3 IS NULL OR status = $3) AND id > $4 ORDER BY id LIMIT $5"
+             AND ($3 IS NULL OR status = $3) AND ($6 IS NULL OR address = $6){} \
+             AND id > $4 ORDER BY id LIMIT $5",
+            shown.unwrap_or_default()
         ))
         .bind(tenant)
         .bind(campaign)
-        .bind(status.map(MemberStatus::as_str))
+        .bind(filter.status.map(MemberStatus::as_str))
         .bind(after)
         .bind(limit + 1)
+        .bind(filter.address.as_deref())
         .fetch_all(&self.pool)
         .await?;
         let mut members: Vec<Member> = rows.iter().map(|r| member_from_row(r, paused)).collect();

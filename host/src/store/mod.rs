@@ -73,7 +73,7 @@ pub use import_batch::{BatchResult, ImportBatch, PreparedBatch};
 pub use imports::{Checkpoint, ImportCounts, ImportJob, ImportStatus, NewImportJob, RejectedRow};
 pub use journeys::{JourneyEvent, JourneyView, NextOutreach};
 pub use media::{Media, NewMedia};
-pub use member_list::{Member, MemberPage};
+pub use member_list::{Member, MemberFilter, MemberPage};
 pub use members::{ClaimedMember, OverdueReceipt, SendOutcome};
 pub use message_templates::MessageTemplate;
 pub use plugins::{NewPluginVersion, PluginStateRow, PluginVersionRow, listen_plugin_changes};
