@@ -7,6 +7,7 @@ use anyhow::Context;
 use herald_sim::{SimConfig, Simulator};
 
 use crate::api::{AppState, tenants::new_api_key};
+use crate::domain::send_window::Hours;
 use crate::store::NewChannel;
 
 /// Starts the simulator and seeds the demo tenant. Keep the returned
@@ -21,6 +22,17 @@ pub async fn setup(state: &AppState, public_url: &str) -> anyhow::Result<Simulat
     }
     let api_key = new_api_key();
     let tenant = state.store.create_tenant("demo", &api_key).await?;
+    // The walk must deliver at any hour: its numbers are in the US, and the
+    // default quiet hours (08:00-21:00 at the contact) would hold them most
+    // of the day. Real tenants keep theirs.
+    let open = Hours {
+        start: "00:00".into(),
+        end: "23:59".into(),
+    };
+    state
+        .store
+        .update_tenant_settings(tenant.id, None, None, Some(&open), None, None)
+        .await?;
     let sim_url = sim.base_url();
     let host = url::Url::parse(&sim_url)?
         .host_str()
@@ -64,7 +76,9 @@ fn walkthrough(base: &str, key: &str, channel: i64, sim: &str) -> String {
 == Herald demo ==
 Provider simulator (Twilio wire format): {sim}  (counts: {sim}/_sim/stats)
 Demo tenant API key: {key}
-Channel {channel} sends SMS through the simulator.
+Channel {channel} sends SMS through the simulator. The demo tenant's quiet
+hours are open all day (00:00-23:59) so the walk delivers at any hour; a
+real tenant sends 08:00-21:00 at the contact unless it changes them.
 
 Paste into a shell:
 
@@ -77,8 +91,8 @@ api -X POST $HERALD/v1/lists/$LIST/contacts \
 CAMPAIGN=$(api -X POST $HERALD/v1/campaigns \
   -d '{{"name":"Hello","channel_id":{channel},"list_id":'$LIST',"body":"Hi {{{{first_name}}}}, this is Herald."}}' | id)
 api -X POST $HERALD/v1/campaigns/$CAMPAIGN/start
-sleep 1; api $HERALD/v1/campaigns/$CAMPAIGN/progress
-api $HERALD/v1/campaigns/$CAMPAIGN/members
+sleep 2; api $HERALD/v1/campaigns/$CAMPAIGN/progress
+api $HERALD/v1/campaigns/$CAMPAIGN/members   # two delivered, one failed
 
 (+14155550002 is a number the simulator reports undelivered, so one member ends failed with code 30003.)
 "#

@@ -192,6 +192,8 @@ pub struct Herald {
     /// Killed when the test ends (`kill_on_drop`).
     _child: Child,
     db: TestDb,
+    /// Everything the server printed on stdout (the demo's walkthrough).
+    pub stdout: LogLines,
 }
 
 /// Log lines a server wrote (JSON, one event each), for tests that read
@@ -280,8 +282,10 @@ impl Herald {
         }
         let stdout = child.stdout.take().expect("piped stdout");
         let mut lines = BufReader::new(stdout).lines();
+        let printed = LogLines::default();
         let base = tokio::time::timeout(Duration::from_secs(60), async {
             while let Some(line) = lines.next_line().await.expect("reading herald stdout") {
+                printed.lock().unwrap().push(line.clone());
                 if let Some(addr) = line.strip_prefix("herald listening on ") {
                     return addr.to_owned();
                 }
@@ -291,12 +295,18 @@ impl Herald {
         .await
         .expect("herald did not start within 60 s");
         // Keep draining stdout so the child never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let keep = printed.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                keep.lock().unwrap().push(line);
+            }
+        });
         Self {
             base,
             http: reqwest::Client::new(),
             _child: child,
             db,
+            stdout: printed,
         }
     }
 

@@ -13,6 +13,7 @@ mod connections;
 mod crash;
 mod credits;
 mod dedupe;
+mod demo;
 mod dnc;
 mod enrolment;
 mod example_plugin;
