@@ -9,7 +9,29 @@ use std::time::Duration;
 use herald_sim::{SimConfig, Simulator};
 use serde_json::json;
 
-use crate::harness::{Backend, Herald};
+use crate::harness::{Api, Backend, Herald};
+
+/// Three instances on one fresh PostgreSQL database.
+async fn three_instances(flags: &[&str]) -> (Herald, Herald, Herald) {
+    let first = Herald::start(Backend::Postgres, flags).await;
+    let second = first.second_instance(flags).await;
+    let third = first.second_instance(flags).await;
+    (first, second, third)
+}
+
+/// A tenant whose duplicate window (24 h) skips a second campaign's member
+/// for an address already reached.
+async fn tenant_with_duplicate_window(herald: &Herald) -> Api {
+    let api = herald.new_tenant("acme").await;
+    let (status, body) = api
+        .patch(
+            "/v1/tenant",
+            json!({ "duplicate_window_hours": 24, "one_campaign_per_contact": false }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    api
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_instances_never_send_twice_under_the_duplicate_window() {
@@ -19,17 +41,8 @@ async fn three_instances_never_send_twice_under_the_duplicate_window() {
     }
     let sim = Simulator::start(SimConfig::default()).await.unwrap();
     let flags = ["--max-in-flight", "16", "--receipt-check-secs", "2"];
-    let first = Herald::start(Backend::Postgres, &flags).await;
-    let _second = first.second_instance(&flags).await;
-    let mut third = first.second_instance(&flags).await;
-    let api = first.new_tenant("acme").await;
-    let (status, body) = api
-        .patch(
-            "/v1/tenant",
-            json!({ "duplicate_window_hours": 24, "one_campaign_per_contact": false }),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    let (first, _second, mut third) = three_instances(&flags).await;
+    let api = tenant_with_duplicate_window(&first).await;
     let channel = api.sim_channel(&sim, "twilio-sms").await;
     api.set_rate(channel, 5_000).await;
     let numbers: Vec<String> = (0..1_500)
@@ -108,17 +121,8 @@ async fn three_instances_keep_a_senders_rate_through_kills() {
     const MEMBERS: usize = 20_000;
     let sim = Simulator::start(SimConfig::default()).await.unwrap();
     let flags = ["--max-in-flight", "32", "--receipt-check-secs", "2"];
-    let first = Herald::start(Backend::Postgres, &flags).await;
-    let _second = first.second_instance(&flags).await;
-    let mut third = first.second_instance(&flags).await;
-    let api = first.new_tenant("acme").await;
-    let (status, body) = api
-        .patch(
-            "/v1/tenant",
-            json!({ "duplicate_window_hours": 24, "one_campaign_per_contact": false }),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    let (first, _second, mut third) = three_instances(&flags).await;
+    let api = tenant_with_duplicate_window(&first).await;
     let channel = api.sim_channel(&sim, "twilio-sms").await;
     api.set_rate(channel, RATE as u32).await;
     let numbers: Vec<String> = (0..MEMBERS)

@@ -1,6 +1,7 @@
 //! End-to-end suite: the real `herald` binary against the provider
 //! simulator, on SQLite and on PostgreSQL.
 
+mod api_client;
 mod harness;
 mod support;
 mod twilio_hooks;
