@@ -85,9 +85,7 @@ pub fn advance_ms(ms: i64) -> Result<(), ClockNotControllable> {
 
 /// RFC 3339 in UTC, for logs and the admin endpoint.
 pub fn format_ms(ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(ms)
-        .map(|t| t.to_string())
-        .unwrap_or_else(|_| ms.to_string())
+    crate::rfc3339::format(ms)
 }
 
 #[cfg(test)]

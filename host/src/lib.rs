@@ -9,6 +9,7 @@ pub mod engine;
 pub mod kit;
 pub mod metrics;
 pub mod plugins;
+pub mod rfc3339;
 pub mod store;
 
 pub mod cli;

@@ -170,17 +170,17 @@ impl Api {
     /// Every member of a campaign, all pages.
     pub async fn all_members(&self, campaign: i64) -> Vec<Value> {
         let mut out = Vec::new();
-        let mut after = 0;
+        let mut cursor = String::new();
         loop {
             let (status, page) = self
                 .get(&format!(
-                    "/v1/campaigns/{campaign}/members?limit=1000&after={after}"
+                    "/v1/campaigns/{campaign}/members?limit=1000&cursor={cursor}"
                 ))
                 .await;
             assert_eq!(status, 200, "{page}");
-            out.extend(page["members"].as_array().expect("members").iter().cloned());
-            match page["next_after"].as_i64() {
-                Some(next) => after = next,
+            out.extend(page["items"].as_array().expect("items").iter().cloned());
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = next.to_owned(),
                 None => return out,
             }
         }
@@ -189,7 +189,10 @@ impl Api {
 
 async fn decode(resp: reqwest::Response) -> (u16, Value) {
     let status = resp.status().as_u16();
+    let url = resp.url().path().to_owned();
     let text = resp.text().await.expect("body");
     let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    crate::schema::check_answer(&url, &value);
+    crate::schema::check_error(&url, status, &value);
     (status, value)
 }

@@ -67,17 +67,21 @@ async fn credits_run_out_then_top_up_completes(backend: Backend) {
         )
         .await;
     assert_eq!(status, 401);
-    let (status, err) = herald
-        .admin()
-        .post(
-            &format!("/v1/tenants/{tenant}/credits"),
-            json!({"amount": 0}),
-        )
-        .await;
-    assert_eq!(
-        (status, err["error"]["field"].clone()),
-        (422, json!("amount"))
-    );
+    // Zero, and amounts whose size overflows a signed negation, are refused.
+    for amount in [0, i64::MIN, i64::MAX] {
+        let (status, err) = herald
+            .admin()
+            .post(
+                &format!("/v1/tenants/{tenant}/credits"),
+                json!({ "amount": amount }),
+            )
+            .await;
+        assert_eq!(
+            (status, err["error"]["field"].clone()),
+            (422, json!("amount")),
+            "{amount}: {err}"
+        );
+    }
 
     // 170 GSM-7 characters: two SMS parts, two credits per member. 21
     // credits pay for ten members and leave one, too few for the eleventh.
@@ -164,7 +168,7 @@ async fn credits_run_out_then_top_up_completes(backend: Backend) {
 
     // The ledger accounts for every credit: top-ups in, charges out.
     let (_, ledger) = api.get("/v1/credits/ledger").await;
-    let entries = ledger["entries"].as_array().unwrap();
+    let entries = ledger["items"].as_array().unwrap();
     let sum = |kind: &str| -> i64 {
         entries
             .iter()

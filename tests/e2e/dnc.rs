@@ -42,7 +42,7 @@ async fn dnc_list_is_managed_by_api_and_csv(backend: Backend) {
     assert_eq!(body["rejected"][0][0], 4, "{body}");
 
     let (_, page) = api.get("/v1/dnc?limit=2").await;
-    let addresses: Vec<&str> = page["entries"]
+    let addresses: Vec<&str> = page["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -51,12 +51,12 @@ async fn dnc_list_is_managed_by_api_and_csv(backend: Backend) {
     assert_eq!(addresses, ["+14155550100", "+14155550102"], "{page}");
     let (_, rest) = api
         .get(&format!(
-            "/v1/dnc?after={}",
-            page["next_after"].as_str().unwrap().replace('+', "%2B")
+            "/v1/dnc?cursor={}",
+            page["next_cursor"].as_str().unwrap().replace('+', "%2B")
         ))
         .await;
-    assert_eq!(rest["entries"][0]["address"], "opt.out@example.com");
-    assert_eq!(rest["entries"][0]["source"], "api");
+    assert_eq!(rest["items"][0]["address"], "opt.out@example.com");
+    assert_eq!(rest["items"][0]["source"], "api");
 
     let (status, _) = api.delete("/v1/dnc/%2B14155550100").await;
     assert_eq!(status, 204);
@@ -65,7 +65,7 @@ async fn dnc_list_is_managed_by_api_and_csv(backend: Backend) {
 
     let other = herald.new_tenant("other").await;
     let (_, theirs) = other.get("/v1/dnc").await;
-    assert_eq!(theirs["entries"].as_array().unwrap().len(), 0, "per tenant");
+    assert_eq!(theirs["items"].as_array().unwrap().len(), 0, "per tenant");
 }
 both_backends!(dnc_list_is_managed_by_api_and_csv);
 
@@ -120,8 +120,8 @@ async fn stop_reply_opts_out_of_every_campaign(backend: Backend) {
     )
     .await;
     let (_, dnc) = api.get("/v1/dnc").await;
-    assert_eq!(dnc["entries"][0]["address"], x.as_str(), "{dnc}");
-    assert_eq!(dnc["entries"][0]["source"], "reply:STOP");
+    assert_eq!(dnc["items"][0]["address"], x.as_str(), "{dnc}");
+    assert_eq!(dnc["items"][0]["source"], "reply:STOP");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         sim.sends_to(&x),
@@ -162,7 +162,7 @@ async fn stop_reply_opts_out_of_every_campaign(backend: Backend) {
     )
     .await;
     let (_, dnc) = api.get("/v1/dnc").await;
-    assert_eq!(dnc["entries"].as_array().unwrap().len(), 0, "{dnc}");
+    assert_eq!(dnc["items"].as_array().unwrap().len(), 0, "{dnc}");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(sim.sends_to(&x), 3);
 }

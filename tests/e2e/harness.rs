@@ -368,7 +368,7 @@ impl Herald {
     pub async fn move_clock(&mut self, body: Value) -> i64 {
         let (status, reading) = self.admin().post("/v1/admin/clock", body).await;
         assert_eq!(status, 200, "{reading}");
-        let now = reading["now_ms"].as_i64().expect("now_ms");
+        let now = crate::support::at_ms(&reading["now"]);
         self.db.clock_offset_ms = now - real_now_ms();
         now
     }

@@ -38,7 +38,7 @@ async fn assert_refused(api: &Api, list: i64, csv: impl Into<Vec<u8>>, says: &st
     assert!(message.contains(says), "{says:?} not in {message:?}");
     assert_eq!(list_size(api, list).await, 0);
     let (_, jobs) = api.get("/v1/imports").await;
-    assert_eq!(jobs.as_array().unwrap().len(), 0, "{jobs}");
+    assert_eq!(jobs["items"].as_array().unwrap().len(), 0, "{jobs}");
 }
 
 async fn awkward_files_get_their_documented_answer(backend: Backend) {
@@ -89,7 +89,8 @@ async fn awkward_files_get_their_documented_answer(backend: Backend) {
     assert_eq!(status, 200, "{job}");
     assert_eq!(job["status"], "completed", "{job}");
     assert_eq!(job["counts"]["imported"], 2, "{job}");
-    let (_, contacts) = api.get(&format!("/v1/lists/{list}/contacts")).await;
+    let (_, page) = api.get(&format!("/v1/lists/{list}/contacts")).await;
+    let contacts = &page["items"];
     assert_eq!(contacts[0]["phone"], "+14155550100");
     assert_eq!(
         contacts[0]["first_name"], "Ana",
@@ -111,7 +112,8 @@ async fn awkward_files_get_their_documented_answer(backend: Backend) {
     let (status, job) = import(&api, list_wide, "", wide).await;
     assert_eq!(status, 200, "{job}");
     assert_eq!(job["counts"]["imported"], 1, "{job}");
-    let (_, contacts) = api.get(&format!("/v1/lists/{list_wide}/contacts")).await;
+    let (_, page) = api.get(&format!("/v1/lists/{list_wide}/contacts")).await;
+    let contacts = &page["items"];
     assert_eq!(contacts[0]["fields"]["f9999"], "9999");
     header.push("one_too_many".into());
     let (status, body) = import(&api, list_wide, "", format!("{}\n", header.join(","))).await;
@@ -159,7 +161,7 @@ async fn validation_report_names_exactly_the_bad_rows(backend: Backend) {
 
     let id = job["id"].as_i64().unwrap();
     let (_, report) = api.get(&format!("/v1/imports/{id}/rejections")).await;
-    let got: Vec<(i64, String)> = report["rows"]
+    let got: Vec<(i64, String)> = report["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -261,6 +263,21 @@ async fn reimport_changes_nothing_and_export_round_trips(backend: Backend) {
     let other = new_list(&api).await;
     let (_, back) = import(&api, other, "", csv).await;
     assert_eq!(back["counts"]["unchanged"], 5_000, "{back}");
+
+    // A contact whose name is a spreadsheet formula exports as text.
+    let hostile = new_list(&api).await;
+    let formula = "phone,first_name,city\n+14152100001,\"=HYPERLINK(\"\"http://x.test\"\",\"\"y\"\")\",@SUM(1+1)\n";
+    let (_, job) = import(&api, hostile, "", formula).await;
+    assert_eq!(job["counts"]["imported"], 1, "{job}");
+    let (_, csv) = api
+        .get_text(&format!("/v1/lists/{hostile}/export.csv"))
+        .await;
+    let row = csv.lines().nth(1).unwrap();
+    assert!(
+        row.starts_with("+14152100001,,\"'=HYPERLINK(\"\"http://x.test\"\",\"\"y\"\")\","),
+        "the phone stays a number, the formula is text: {row}"
+    );
+    assert!(row.contains(",'@SUM(1+1)"), "{row}");
 }
 both_backends!(reimport_changes_nothing_and_export_round_trips);
 
@@ -391,7 +408,8 @@ async fn multipart_upload_with_mapping(backend: Backend) {
     let job: Value = resp.json().await.unwrap();
     assert_eq!(job["filename"], "kunden.csv");
     assert_eq!(job["counts"]["imported"], 1, "{job}");
-    let (_, contacts) = api.get(&format!("/v1/lists/{list}/contacts")).await;
+    let (_, page) = api.get(&format!("/v1/lists/{list}/contacts")).await;
+    let contacts = &page["items"];
     assert_eq!(contacts[0]["phone"], "+4930901820");
     assert_eq!(contacts[0]["first_name"], "Jonas");
     assert_eq!(contacts[0]["fields"]["customer_id"], "K-1");

@@ -213,7 +213,7 @@ async fn retry_failed_resends_only_retryable_failures_once(backend: Backend) {
     let path = format!("/v1/campaigns/{campaign}/members");
     let (status, page) = api.get(&format!("{path}?display_status=failed")).await;
     assert_eq!(status, 200, "{page}");
-    let shown: Vec<&str> = page["members"]
+    let shown: Vec<&str> = page["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -226,8 +226,8 @@ async fn retry_failed_resends_only_retryable_failures_once(backend: Backend) {
     assert_eq!(got, expected, "{page}");
     let one = ok[0].replace('+', "%2B");
     let (_, page) = api.get(&format!("{path}?address={one}")).await;
-    assert_eq!(page["members"].as_array().map(Vec::len), Some(1), "{page}");
-    assert_eq!(page["members"][0]["address"], ok[0].as_str(), "{page}");
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(1), "{page}");
+    assert_eq!(page["items"][0]["address"], ok[0].as_str(), "{page}");
     let (status, body) = api.get(&format!("{path}?display_status=nope")).await;
     assert_eq!(
         (status, body["error"]["field"].as_str()),
@@ -284,7 +284,7 @@ async fn the_list_filters_paginates_and_tags_carry_to_conversations(backend: Bac
     crate::support::run(&api, ids[0], Duration::from_secs(30)).await;
 
     let names = |page: &serde_json::Value| -> Vec<String> {
-        page["campaigns"]
+        page["items"]
             .as_array()
             .unwrap()
             .iter()
@@ -310,14 +310,15 @@ async fn the_list_filters_paginates_and_tags_carry_to_conversations(backend: Bac
     );
     let (_, page) = api.get("/v1/campaigns?status=completed&type=sms").await;
     assert_eq!(names(&page), ["Spring promo"]);
-    let row = &page["campaigns"][0];
+    let row = &page["items"][0];
     assert_eq!(row["target"], 2);
     assert_eq!(row["sent"], 2);
     assert_eq!(row["delivered"], 2);
     assert_eq!(row["percent"], 100.0);
     assert_eq!(row["result"], "0/2");
     assert_eq!(row["list_name"], "audience");
-    assert!(row["started_at"].as_i64().is_some() && row["created_at"].as_i64().is_some());
+    crate::support::at_ms(&row["started_at"]);
+    crate::support::at_ms(&row["created_at"]);
     let (_, page) = api.get("/v1/campaigns?type=voice").await;
     assert_eq!(page["total"], 0);
     let (status, body) = api.get("/v1/campaigns?status=sleeping").await;
@@ -355,7 +356,7 @@ async fn the_list_filters_paginates_and_tags_carry_to_conversations(backend: Bac
             ids[0], member["id"]
         ))
         .await;
-    let reply = conversation
+    let reply = conversation["items"]
         .as_array()
         .unwrap()
         .iter()

@@ -3,11 +3,13 @@
 
 mod api_client;
 mod harness;
+mod schema;
 mod support;
 mod twilio_hooks;
 
 mod plugin_registry;
 mod provider_errors;
+mod provider_switch;
 mod query_plans;
 
 mod connections;
@@ -25,6 +27,7 @@ mod journeys;
 mod kit;
 mod lifecycle;
 mod message_templates;
+mod missing_fields;
 mod review;
 mod sandbox;
 mod sender_wait;

@@ -223,7 +223,7 @@ async fn template_checks_and_tenancy(backend: Backend) {
 
     let (status, all) = api.get("/v1/message-templates").await;
     assert_eq!(status, 200);
-    assert_eq!(all.as_array().unwrap().len(), 1, "{all}");
+    assert_eq!(all["items"].as_array().unwrap().len(), 1, "{all}");
 
     for (status, body) in [
         other.get(&path).await,
@@ -233,7 +233,7 @@ async fn template_checks_and_tenancy(backend: Backend) {
         assert_eq!(status, 404, "{body}");
     }
     let (_, none) = other.get("/v1/message-templates").await;
-    assert_eq!(none, json!([]));
+    assert_eq!(none["items"], json!([]));
     let channel = other.sim_channel(&sim, "twilio-sms").await;
     let list = other.list_with(&["+14155557402".to_owned()]).await;
     let (status, body) = other

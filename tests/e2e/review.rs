@@ -159,10 +159,10 @@ async fn manual_review_sends_only_what_was_approved(backend: Backend) {
     );
 
     // The last one, approved singly, completes the campaign.
-    let (status, _) = api
+    let (status, approved) = api
         .post_empty(&format!("/v1/campaigns/{campaign}/members/{held}/approve"))
         .await;
-    assert_eq!(status, 204);
+    assert_eq!((status, &approved["id"]), (200, &json!(held)), "{approved}");
     let (status, _) = api
         .post_empty(&format!("/v1/campaigns/{campaign}/members/{held}/approve"))
         .await;
@@ -199,7 +199,11 @@ async fn a_disabled_member_is_never_sent_until_enabled(backend: Backend) {
     let (status, body) = api
         .post_empty(&format!("/v1/campaigns/{campaign}/members/{held}/disable"))
         .await;
-    assert_eq!(status, 204, "{body}");
+    assert_eq!(
+        (status, &body["display_status"]),
+        (200, &json!("disabled")),
+        "{body}"
+    );
     // Review off: everything still waiting goes out, but not the disabled one.
     let (status, body) = api
         .patch(
@@ -229,7 +233,7 @@ async fn a_disabled_member_is_never_sent_until_enabled(backend: Backend) {
     let (status, _) = api
         .post_empty(&format!("/v1/campaigns/{campaign}/members/{held}/enable"))
         .await;
-    assert_eq!(status, 204);
+    assert_eq!(status, 200);
     api.wait_status(campaign, "completed", Duration::from_secs(30))
         .await;
     assert_eq!(sim.sends_to(&held_to), 1);

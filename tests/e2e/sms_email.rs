@@ -170,13 +170,7 @@ async fn email_campaign(backend: Backend) {
     let sim = Simulator::start(SimConfig::default()).await.unwrap();
     let herald = Herald::start(backend, &[]).await;
     let api = herald.new_tenant("acme").await;
-    let cfg = sim.config();
-    let ch = channel(&api, "mailgun-email", "news@mg.example.test",
-        json!({ "domain": cfg.mailgun_domain, "base-url": sim.base_url() }),
-        json!({ "api-key": cfg.mailgun_api_key, "webhook-signing-key": cfg.mailgun_webhook_signing_key }),
-    )
-    .await;
-    sim.set_webhook_url("mailgun", &format!("{}/webhooks/{ch}", herald.base));
+    let ch = crate::support::mailgun_channel(&api, &sim, &herald).await;
     let list = list_of(
         &api,
         vec![

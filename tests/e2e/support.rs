@@ -176,3 +176,30 @@ pub async fn whatsapp_channel(api: &Api, sim: &Simulator, herald: &Herald) -> i6
     sim.set_webhook_url("whatsapp", &format!("{}/webhooks/{ch}", herald.base));
     ch
 }
+
+/// A Mailgun channel on the simulator, its event webhooks pointed at
+/// `herald`.
+pub async fn mailgun_channel(api: &Api, sim: &Simulator, herald: &Herald) -> i64 {
+    let cfg = sim.config();
+    let ch = channel(
+        api,
+        "mailgun-email",
+        "news@mg.example.test",
+        json!({ "domain": cfg.mailgun_domain, "base-url": sim.base_url() }),
+        json!({ "api-key": cfg.mailgun_api_key, "webhook-signing-key": cfg.mailgun_webhook_signing_key }),
+    )
+    .await;
+    sim.set_webhook_url("mailgun", &format!("{}/webhooks/{ch}", herald.base));
+    ch
+}
+
+/// An API time (RFC 3339 text, the only format the API answers with) as
+/// epoch milliseconds; panics on anything else, such as a bare number.
+pub fn at_ms(value: &Value) -> i64 {
+    let text = value
+        .as_str()
+        .unwrap_or_else(|| panic!("{value} is not an RFC 3339 time"));
+    text.parse::<jiff::Timestamp>()
+        .unwrap_or_else(|e| panic!("{text:?} is not RFC 3339: {e}"))
+        .as_millisecond()
+}

@@ -239,7 +239,7 @@ async fn operator_resolves_what_herald_cannot(api: &Api, campaign: i64) {
         .get(&format!("/v1/campaigns/{campaign}/members?status=unknown"))
         .await;
     assert_eq!(status, 200, "{unknown}");
-    let items = unknown["members"].as_array().expect("a page of members");
+    let items = unknown["items"].as_array().expect("a page of members");
     assert_eq!(items.len(), 1, "{unknown}");
     let member = items[0]["id"].as_i64().unwrap();
     let one = format!("/v1/campaigns/{campaign}/members/{member}/resolve");

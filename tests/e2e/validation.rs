@@ -84,6 +84,31 @@ async fn bad_input_names_the_field(backend: Backend) {
             .contains("frist_name")
     );
 
+    // A field or query parameter the endpoint does not know is refused by
+    // name, never ignored (a misspelt option would do nothing silently).
+    let mut misspelt = campaign(channel, json!("hi"));
+    misspelt["manual_reveiw"] = json!(true);
+    let (status, body) = api.post("/v1/campaigns", misspelt).await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (422, Some("manual_reveiw")),
+        "{body}"
+    );
+    for (query, field) in [
+        ("/v1/campaigns?stauts=running", "stauts"),
+        ("/v1/campaigns?limit=lots", "limit"),
+        ("/v1/lists?after=3", "after"),
+        ("/v1/dnc?cursor=x&page=2", "page"),
+        ("/v1/channels?cursor=not-an-id", "cursor"),
+    ] {
+        let (status, body) = api.get(query).await;
+        assert_eq!(
+            (status, body["error"]["field"].as_str()),
+            (422, Some(field)),
+            "{query}: {body}"
+        );
+    }
+
     // 1,600 characters of emoji is fine.
     let (status, body) = api
         .post("/v1/campaigns", campaign(channel, json!("🎉".repeat(1600))))

@@ -26,7 +26,7 @@ async fn whatsapp_template_campaign(backend: Backend) {
     assert_eq!(status, 200, "{templates}");
     let (_, listed) = api.get(&format!("/v1/channels/{ch}/templates")).await;
     assert_eq!(templates, listed);
-    let order = listed
+    let order = listed["items"]
         .as_array()
         .unwrap()
         .iter()
@@ -109,7 +109,7 @@ async fn whatsapp_template_campaign(backend: Backend) {
             assert_eq!(m["error_code"], "131026", "{m}");
         } else {
             assert!(
-                m["read_at"].as_i64().unwrap() >= m["delivered_at"].as_i64().unwrap(),
+                crate::support::at_ms(&m["read_at"]) >= crate::support::at_ms(&m["delivered_at"]),
                 "{m}"
             );
         }
@@ -162,15 +162,15 @@ async fn whatsapp_template_campaign(backend: Backend) {
             .await
     );
     let (_, sessions) = api.get("/v1/sessions?target=reply_endpoint").await;
-    assert_eq!(sessions.as_array().unwrap().len(), 1, "{sessions}");
-    assert_eq!(sessions[0]["id"], forwarded["session"]["id"]);
-    assert_eq!(sessions[0]["address"], numbers[0]);
-    assert_eq!(sessions[0]["tags"], serde_json::json!(["wa"]));
+    assert_eq!(sessions["items"].as_array().unwrap().len(), 1, "{sessions}");
+    assert_eq!(sessions["items"][0]["id"], forwarded["session"]["id"]);
+    assert_eq!(sessions["items"][0]["address"], numbers[0]);
+    assert_eq!(sessions["items"][0]["tags"], serde_json::json!(["wa"]));
     // Conversations group by campaign tag.
     let (_, tagged) = api.get("/v1/sessions?tag=WA").await;
-    assert_eq!(tagged.as_array().unwrap().len(), 1, "{tagged}");
+    assert_eq!(tagged["items"].as_array().unwrap().len(), 1, "{tagged}");
     let (_, other) = api.get("/v1/sessions?tag=other").await;
-    assert_eq!(other, serde_json::json!([]));
+    assert_eq!(other["items"], serde_json::json!([]));
 
     let member = members.iter().find(|m| m["address"] == numbers[0]).unwrap();
     let (_, conversation) = api
@@ -179,14 +179,14 @@ async fn whatsapp_template_campaign(backend: Backend) {
             member["id"]
         ))
         .await;
-    let directions: Vec<&str> = conversation
+    let directions: Vec<&str> = conversation["items"]
         .as_array()
         .unwrap()
         .iter()
         .map(|m| m["direction"].as_str().unwrap())
         .collect();
     assert_eq!(directions, ["out", "in", "in"], "{conversation}");
-    assert_eq!(conversation[1]["body"], "Yes please");
+    assert_eq!(conversation["items"][1]["body"], "Yes please");
 
     // 1 reply among 3 reached.
     let (_, p) = api.get(&format!("/v1/campaigns/{id}/progress")).await;

@@ -23,14 +23,11 @@ pub struct SetClock {
 pub struct ClockReading {
     /// RFC 3339, UTC.
     pub now: String,
-    pub now_ms: i64,
 }
 
 fn reading() -> ClockReading {
-    let now_ms = clock::now_ms();
     ClockReading {
-        now: clock::format_ms(now_ms),
-        now_ms,
+        now: crate::rfc3339::format(clock::now_ms()),
     }
 }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
@@ -13,6 +13,8 @@ use super::AppState;
 use super::auth::AdminAuth;
 use super::error::{ApiError, ApiResult};
 use super::json::ApiJson;
+use super::json::ApiQuery;
+use super::paging::{Page, PageQuery};
 use crate::plugins::{RegistryError, StatsSnapshot};
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -26,6 +28,7 @@ pub struct InstalledVersion {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 pub struct InstallOptions {
     /// Activate the new version at once (default false).
     #[serde(default)]
@@ -54,7 +57,7 @@ impl From<RegistryError> for ApiError {
 pub async fn install(
     State(state): State<AppState>,
     _: AdminAuth,
-    Query(opts): Query<InstallOptions>,
+    ApiQuery(opts): ApiQuery<InstallOptions>,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<InstalledVersion>)> {
     let plugin = state.registry.install(body.to_vec()).await?;
@@ -98,17 +101,35 @@ pub struct VersionReport {
     pub version: String,
     pub world: String,
     pub size: i64,
+    #[serde(with = "crate::rfc3339::ms")]
+    #[schema(value_type = String, format = DateTime)]
     pub installed_at: i64,
     /// Calls in this process since it started (absent if never loaded here).
     pub stats: Option<StatsSnapshot>,
 }
 
-#[utoipa::path(get, path = "/v1/admin/plugins", tag = "plugins",
-    responses((status = 200, body = Vec<PluginReport>)), security(("admin_key" = [])))]
+#[utoipa::path(get, path = "/v1/admin/plugins", tag = "plugins", params(PageQuery),
+    responses((status = 200, body = Page<PluginReport>)), security(("admin_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     _: AdminAuth,
-) -> ApiResult<Json<Vec<PluginReport>>> {
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Page<PluginReport>>> {
+    let reports = reports(&state).await?;
+    Ok(Json(Page::of_all(reports, &page, 200, |r| r.name.clone())?))
+}
+
+/// One plugin's report, as it is after an action on it.
+async fn report(state: &AppState, name: &str) -> ApiResult<PluginReport> {
+    reports(state)
+        .await?
+        .into_iter()
+        .find(|r| r.name == name)
+        .ok_or(ApiError::NotFound("no such plugin"))
+}
+
+/// Every plugin: its versions, its state and the channels that use it.
+async fn reports(state: &AppState) -> ApiResult<Vec<PluginReport>> {
     let mut channels: BTreeMap<String, Vec<i64>> = BTreeMap::new();
     for (plugin, id) in state.store.channels_by_plugin().await? {
         channels.entry(plugin).or_default().push(id);
@@ -144,7 +165,7 @@ pub async fn list(
             quarantine_reason: s.quarantine_reason,
         })
         .collect();
-    Ok(Json(reports))
+    Ok(reports)
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -155,16 +176,16 @@ pub struct Activate {
 }
 
 #[utoipa::path(post, path = "/v1/admin/plugins/{name}/activate", tag = "plugins", request_body = Activate,
-    responses((status = 204), (status = 422, body = super::error::ErrorBody)), security(("admin_key" = [])))]
+    responses((status = 200, body = PluginReport), (status = 422, body = super::error::ErrorBody)), security(("admin_key" = [])))]
 pub async fn activate(
     State(state): State<AppState>,
     _: AdminAuth,
     Path(name): Path<String>,
     ApiJson(req): ApiJson<Activate>,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<Json<PluginReport>> {
     state.registry.activate(&name, &req.sha256).await?;
     state.engine.wake();
-    Ok(StatusCode::NO_CONTENT)
+    Ok(Json(report(&state, &name).await?))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -179,25 +200,25 @@ pub struct RollbackTo {
 /// the version active before the current one (a second goes one further);
 /// `?sha256=` names the version instead. 409 when there is nothing earlier.
 #[utoipa::path(post, path = "/v1/admin/plugins/{name}/rollback", tag = "plugins", params(RollbackTo),
-    responses((status = 204), (status = 409, body = super::error::ErrorBody)), security(("admin_key" = [])))]
+    responses((status = 200, body = PluginReport), (status = 409, body = super::error::ErrorBody)), security(("admin_key" = [])))]
 pub async fn rollback(
     State(state): State<AppState>,
     _: AdminAuth,
     Path(name): Path<String>,
-    Query(to): Query<RollbackTo>,
-) -> ApiResult<StatusCode> {
+    ApiQuery(to): ApiQuery<RollbackTo>,
+) -> ApiResult<Json<PluginReport>> {
     state.registry.rollback(&name, to.sha256.as_deref()).await?;
     state.engine.wake();
-    Ok(StatusCode::NO_CONTENT)
+    Ok(Json(report(&state, &name).await?))
 }
 
 #[utoipa::path(post, path = "/v1/admin/plugins/{name}/disable", tag = "plugins",
-    responses((status = 204), (status = 404, body = super::error::ErrorBody)), security(("admin_key" = [])))]
+    responses((status = 200, body = PluginReport), (status = 404, body = super::error::ErrorBody)), security(("admin_key" = [])))]
 pub async fn disable(
     State(state): State<AppState>,
     _: AdminAuth,
     Path(name): Path<String>,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<Json<PluginReport>> {
     state.registry.disable(&name).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(Json(report(&state, &name).await?))
 }

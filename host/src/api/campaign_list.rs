@@ -2,18 +2,20 @@
 //! status, name and tag, paginated with a total.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use serde::Deserialize;
 
 use super::AppState;
 use super::auth::TenantAuth;
 use super::error::{ApiError, ApiResult};
+use super::json::ApiQuery;
 use crate::domain::campaign_spec::CampaignKind;
 use crate::domain::lifecycle::Status;
 use crate::domain::tags::slug;
 use crate::store::{CampaignFilter, CampaignListPage, PageAt};
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// `sms`, `whatsapp`, `voice` or `email`.
     #[serde(rename = "type")]
@@ -39,7 +41,7 @@ pub struct ListQuery {
 pub async fn list(
     State(state): State<AppState>,
     TenantAuth(tenant): TenantAuth,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<CampaignListPage>> {
     if let Some(kind) = &q.kind
         && CampaignKind::parse(kind).is_none()

@@ -152,9 +152,8 @@ fn field_of(key: &str) -> Option<Field> {
         "notes" => Field::Notes,
         "tags" => Field::Tags,
         "type" | "body" | "media_id" | "template" | "subject" | "html_body"
-        | "voicemail_message" | "send_mode" | "session_target" | "fallback" | "follow_ups" => {
-            Field::Content
-        }
+        | "voicemail_message" | "send_mode" | "session_target" | "fallback" | "follow_ups"
+        | "missing_field" => Field::Content,
         "quiet_hours" | "calling_hours" => Field::CallingHours,
         "channel_id" => Field::Channel,
         "list_id" | "execution_mode" | "inbound_enrolment" => Field::Audience,
@@ -286,7 +285,8 @@ pub async fn edit(
 }
 
 /// Keys of `CampaignInput` that describe what a campaign sends and to whom.
-const DEFINITION_KEYS: [&str; 25] = [
+const DEFINITION_KEYS: [&str; 26] = [
+    "missing_field",
     "fallback",
     "follow_ups",
     "quiet_hours",

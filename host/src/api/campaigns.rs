@@ -3,7 +3,7 @@
 //! `campaign_list`, manual review in `review`.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 
@@ -12,12 +12,13 @@ use super::auth::TenantAuth;
 use super::campaign_checks::{self, Refs};
 use super::error::{ApiError, ApiResult};
 use super::json::ApiJson;
-use super::lists::Page;
+use super::json::ApiQuery;
+use super::paging::{self, Page, PageQuery};
 use crate::domain::campaign_spec::CampaignInput;
 use crate::domain::member::MemberStatus;
 use crate::domain::send_window::CampaignWindows;
 use crate::domain::tags::{custom_tags, default_tag};
-use crate::store::{Campaign, ConversationMessage, Id, MemberPage, NewCampaign, Progress, Tenant};
+use crate::store::{Campaign, ConversationMessage, Id, Member, NewCampaign, Progress, Tenant};
 
 #[utoipa::path(post, path = "/v1/campaigns", tag = "campaigns", request_body = CampaignInput,
     responses((status = 201, body = Campaign), (status = 400, body = super::error::ErrorBody),
@@ -154,6 +155,7 @@ pub(super) async fn definition(
         scheduled_at,
         ends_at,
         journey,
+        missing_field: req.missing_field.unwrap_or_default(),
     })
 }
 
@@ -181,7 +183,12 @@ pub async fn progress(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 pub struct MemberFilter {
+    /// Members per page (default 100, at most 1000).
+    pub limit: Option<i64>,
+    /// The previous page's `next_cursor`.
+    pub cursor: Option<String>,
     /// Only members in this status.
     pub status: Option<String>,
     /// Only members showing this contact status (`display_status`).
@@ -190,16 +197,16 @@ pub struct MemberFilter {
     pub address: Option<String>,
 }
 
-#[utoipa::path(get, path = "/v1/campaigns/{id}/members", tag = "campaigns", params(Page, MemberFilter),
-    responses((status = 200, body = MemberPage), (status = 404, body = super::error::ErrorBody)),
+#[utoipa::path(get, path = "/v1/campaigns/{id}/members", tag = "campaigns",
+    params(("id" = i64, Path, description = "Campaign id"), MemberFilter),
+    responses((status = 200, body = Page<Member>), (status = 404, body = super::error::ErrorBody)),
     security(("api_key" = [])))]
 pub async fn members(
     State(state): State<AppState>,
     TenantAuth(tenant): TenantAuth,
     Path(id): Path<Id>,
-    Query(page): Query<Page>,
-    Query(filter): Query<MemberFilter>,
-) -> ApiResult<Json<MemberPage>> {
+    ApiQuery(filter): ApiQuery<MemberFilter>,
+) -> ApiResult<Json<Page<Member>>> {
     let status = filter
         .status
         .as_deref()
@@ -230,6 +237,8 @@ pub async fn members(
             ));
         }
     }
+    let after = paging::id_cursor(filter.cursor.as_deref())?.unwrap_or(0);
+    let limit = paging::limit(filter.limit, 100, 1000);
     let filter = crate::store::MemberFilter {
         status,
         display_status: filter.display_status,
@@ -238,23 +247,26 @@ pub async fn members(
             .as_deref()
             .map(crate::domain::reply::normalise_address),
     };
-    Ok(Json(
-        state
-            .store
-            .members(tenant.id, id, &filter, page.after, page.limit())
-            .await?,
-    ))
+    let members = state
+        .store
+        .members(tenant.id, id, &filter, after, limit + 1)
+        .await?;
+    Ok(Json(Page::from_rows(members, limit, |m| m.id.to_string())))
 }
 
 #[utoipa::path(get, path = "/v1/campaigns/{id}/members/{member}/conversation", tag = "campaigns",
-    responses((status = 200, body = Vec<ConversationMessage>), (status = 404, body = super::error::ErrorBody)),
+    params(("id" = i64, Path, description = "Campaign id"), ("member" = i64, Path, description = "Member id"), PageQuery),
+    responses((status = 200, body = Page<ConversationMessage>), (status = 404, body = super::error::ErrorBody)),
     security(("api_key" = [])))]
 pub async fn conversation(
     State(state): State<AppState>,
     TenantAuth(tenant): TenantAuth,
     Path((id, member)): Path<(Id, Id)>,
-) -> ApiResult<Json<Vec<ConversationMessage>>> {
-    Ok(Json(state.store.conversation(tenant.id, id, member).await?))
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Page<ConversationMessage>>> {
+    let all = state.store.conversation(tenant.id, id, member).await?;
+    // Oldest first, as a conversation reads.
+    Ok(Json(Page::of_all(all, &page, 1000, |m| m.id)?))
 }
 
 /// Adds contacts to a live automatic campaign (seed 004's API enrolment),
@@ -296,11 +308,15 @@ pub async fn journey(
 ) -> ApiResult<Json<crate::store::JourneyView>> {
     let mut view = state.store.journey(tenant.id, id, member).await?;
     if let Some(next) = &mut view.next
-        && let Some((content, values)) = next.source.take()
+        && let Some((content, values, missing)) = next.source.take()
     {
-        match state.engine.preview(tenant.id, &content, values).await {
+        match state
+            .engine
+            .preview(tenant.id, &content, values, missing)
+            .await
+        {
             Ok(text) => next.content = Some(text),
-            Err(why) => next.content_error = Some(why),
+            Err(why) => next.content_error = Some(why.message),
         }
     }
     Ok(Json(view))

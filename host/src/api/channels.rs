@@ -12,6 +12,8 @@ use super::AppState;
 use super::auth::TenantAuth;
 use super::error::{ApiError, ApiResult};
 use super::json::ApiJson;
+use super::json::ApiQuery;
+use super::paging::{Page, PageQuery};
 use crate::plugins::{CallContext, LoadedPlugin};
 use crate::store::{Channel, Id, NewChannel};
 
@@ -248,13 +250,15 @@ async fn check_config(
     }
 }
 
-#[utoipa::path(get, path = "/v1/channels", tag = "channels",
-    responses((status = 200, body = Vec<Channel>)), security(("api_key" = [])))]
+#[utoipa::path(get, path = "/v1/channels", tag = "channels", params(PageQuery),
+    responses((status = 200, body = Page<Channel>)), security(("api_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     TenantAuth(tenant): TenantAuth,
-) -> ApiResult<Json<Vec<Channel>>> {
-    Ok(Json(state.store.list_channels(tenant.id).await?))
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Page<Channel>>> {
+    let all = state.store.list_channels(tenant.id).await?;
+    Ok(Json(Page::of_all(all, &page, 200, |c| c.id)?))
 }
 
 #[utoipa::path(get, path = "/v1/channels/{id}", tag = "channels",

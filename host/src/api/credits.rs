@@ -2,13 +2,15 @@
 //! A tenant nobody has topped up is unlimited (`metered: false`).
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::auth::{AdminAuth, TenantAuth};
 use super::error::{ApiError, ApiResult};
 use super::json::ApiJson;
+use super::json::ApiQuery;
+use super::paging::{self, Page, PageQuery};
 use crate::store::{CreditBalance, Id, LedgerEntry};
 
 /// Largest single adjustment, far beyond any purchase, so a typo cannot
@@ -41,33 +43,22 @@ pub async fn balance(
     Ok(Json(state.store.credit_balance(tenant.id).await?))
 }
 
-#[derive(Deserialize, utoipa::IntoParams)]
-pub struct LedgerPage {
-    /// Entries older than this id (the last `id` of the previous page).
-    pub before: Option<Id>,
-    /// At most this many (default 100, max 1000).
-    pub limit: Option<i64>,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct Ledger {
-    /// Newest first.
-    pub entries: Vec<LedgerEntry>,
-}
-
-#[utoipa::path(get, path = "/v1/credits/ledger", tag = "credits", params(LedgerPage),
-    responses((status = 200, body = Ledger)), security(("api_key" = [])))]
+/// The tenant's credit ledger, newest first (default 100 a page, at most
+/// 1000).
+#[utoipa::path(get, path = "/v1/credits/ledger", tag = "credits", params(PageQuery),
+    responses((status = 200, body = Page<LedgerEntry>)), security(("api_key" = [])))]
 pub async fn ledger(
     State(state): State<AppState>,
     TenantAuth(tenant): TenantAuth,
-    Query(page): Query<LedgerPage>,
-) -> ApiResult<Json<Ledger>> {
-    let limit = page.limit.unwrap_or(100).clamp(1, 1000);
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Page<LedgerEntry>>> {
+    let limit = paging::limit(page.limit, 100, 1000);
+    let before = paging::id_cursor(page.cursor.as_deref())?;
     let entries = state
         .store
-        .credit_ledger(tenant.id, page.before, limit)
+        .credit_ledger(tenant.id, before, limit + 1)
         .await?;
-    Ok(Json(Ledger { entries }))
+    Ok(Json(Page::from_rows(entries, limit, |e| e.id.to_string())))
 }
 
 #[utoipa::path(get, path = "/v1/tenants/{id}/credits", tag = "credits",
@@ -91,7 +82,8 @@ pub async fn adjust(
     Path(id): Path<Id>,
     ApiJson(req): ApiJson<AdjustCredits>,
 ) -> ApiResult<Json<Adjusted>> {
-    if req.amount == 0 || req.amount.abs() > MAX_ADJUSTMENT {
+    // `unsigned_abs`: `i64::MIN.abs()` overflows (a panic in a debug build).
+    if req.amount == 0 || req.amount.unsigned_abs() > MAX_ADJUSTMENT as u64 {
         return Err(ApiError::invalid(
             "amount",
             format!(

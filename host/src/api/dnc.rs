@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
@@ -10,6 +10,8 @@ use super::AppState;
 use super::auth::TenantAuth;
 use super::error::{ApiError, ApiResult};
 use super::json::ApiJson;
+use super::json::ApiQuery;
+use super::paging::{self, Page, PageQuery};
 use crate::domain::import::{ColumnRole, looks_like_email};
 use crate::domain::phone::{E164, Region};
 use crate::store::DncEntry;
@@ -77,44 +79,19 @@ pub async fn add(
     Ok(Json(DncAdded { added }))
 }
 
-#[derive(Deserialize, utoipa::IntoParams)]
-pub struct DncPage {
-    /// Entries after this address.
-    #[serde(default)]
-    pub after: String,
-    /// At most this many (default 100, max 1000).
-    pub limit: Option<i64>,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct DncList {
-    pub entries: Vec<DncEntry>,
-    /// Pass as `after` for the next page; absent on the last one.
-    pub next_after: Option<String>,
-}
-
-#[utoipa::path(get, path = "/v1/dnc", tag = "dnc", params(DncPage),
-    responses((status = 200, body = DncList)), security(("api_key" = [])))]
+/// The do-not-contact list by address (default 100 a page, at most 1000).
+#[utoipa::path(get, path = "/v1/dnc", tag = "dnc", params(PageQuery),
+    responses((status = 200, body = Page<DncEntry>)), security(("api_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     TenantAuth(tenant): TenantAuth,
-    Query(page): Query<DncPage>,
-) -> ApiResult<Json<DncList>> {
-    let limit = page.limit.unwrap_or(100).clamp(1, 1000);
-    let mut entries = state
-        .store
-        .dnc_page(tenant.id, &page.after, limit + 1)
-        .await?;
-    let next_after = if entries.len() as i64 > limit {
-        entries.truncate(limit as usize);
-        entries.last().map(|e| e.address.clone())
-    } else {
-        None
-    };
-    Ok(Json(DncList {
-        entries,
-        next_after,
-    }))
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Page<DncEntry>>> {
+    let limit = paging::limit(page.limit, 100, 1000);
+    // The cursor is the last address shown.
+    let after = page.cursor.unwrap_or_default();
+    let entries = state.store.dnc_page(tenant.id, &after, limit + 1).await?;
+    Ok(Json(Page::from_rows(entries, limit, |e| e.address.clone())))
 }
 
 #[utoipa::path(delete, path = "/v1/dnc/{address}", tag = "dnc",
@@ -132,6 +109,7 @@ pub async fn remove(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 pub struct DncImportParams {
     /// ISO country for numbers written without a country code.
     pub default_region: Option<String>,
@@ -153,7 +131,7 @@ pub struct DncImported {
 pub async fn import(
     State(state): State<AppState>,
     TenantAuth(tenant): TenantAuth,
-    Query(params): Query<DncImportParams>,
+    ApiQuery(params): ApiQuery<DncImportParams>,
     body: Bytes,
 ) -> ApiResult<Json<DncImported>> {
     let region = params

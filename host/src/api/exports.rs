@@ -35,9 +35,28 @@ fn encode(records: &[Vec<String>]) -> Bytes {
     let mut w = csv::Writer::from_writer(Vec::new());
     for r in records {
         // Writing to a Vec cannot fail.
-        let _ = w.write_record(r);
+        let _ = w.write_record(r.iter().map(|cell| neutralise_formula(cell).into_owned()));
     }
     Bytes::from(w.into_inner().unwrap_or_default())
+}
+
+/// A cell a spreadsheet would run as a formula (`=HYPERLINK(...)`,
+/// `+cmd|...`, `@SUM(...)`, a leading tab or CR) gets a leading `'`, as
+/// OWASP's CSV-injection advice says, so it opens as text. A plain number
+/// such as an E.164 phone (`+14155550100`) or `-5` is left as it is: no
+/// spreadsheet runs it, and its readers need it intact.
+fn neutralise_formula(cell: &str) -> std::borrow::Cow<'_, str> {
+    let risky = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    let plain_number = cell.len() > 1
+        && cell[1..]
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '.' | '(' | ')' | '-'))
+        && cell[1..].chars().any(|c| c.is_ascii_digit());
+    if risky && !plain_number {
+        format!("'{cell}").into()
+    } else {
+        cell.into()
+    }
 }
 
 /// The header, then pages from `fetch(cursor)` -> (records, next cursor)
@@ -174,20 +193,19 @@ pub async fn campaign_csv(
     let pages = paged_csv_dynamic(head, 0, move |after| {
         let (store, fields) = (store.clone(), fields.clone());
         async move {
-            let page = store
+            let members = store
                 .members(tenant.id, campaign, &Default::default(), after, 1000)
                 .await?;
-            let ids: Vec<Id> = page.members.iter().map(|m| m.contact_id).collect();
+            let ids: Vec<Id> = members.iter().map(|m| m.contact_id).collect();
             let contacts: HashMap<Id, Contact> = store
                 .contacts_by_ids(tenant.id, &ids)
                 .await?
                 .into_iter()
                 .map(|c| (c.id, c))
                 .collect();
-            let next = page.members.last().map(|m| m.id);
-            let opt = |v: Option<i64>| v.map(|t| t.to_string()).unwrap_or_default();
-            let records = page
-                .members
+            let next = members.last().map(|m| m.id);
+            let opt = |v: Option<i64>| v.map(crate::rfc3339::format).unwrap_or_default();
+            let records = members
                 .iter()
                 .map(|m| {
                     let mut cells = match contacts.get(&m.contact_id) {
@@ -213,4 +231,27 @@ pub async fn campaign_csv(
         &format!("campaign-{campaign}.csv"),
         Body::from_stream(pages),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::neutralise_formula;
+
+    #[test]
+    fn formulas_open_as_text_and_numbers_stay_numbers() {
+        for formula in [
+            "=HYPERLINK(\"http://x\",\"y\")",
+            "+cmd|' /C calc'!A0",
+            "-2+3+cmd|' /C calc'!A0",
+            "@SUM(1+1)*cmd|' /C calc'!A0",
+            "\t=1+1",
+            "\r=1+1",
+            "=",
+        ] {
+            assert_eq!(neutralise_formula(formula), format!("'{formula}"));
+        }
+        for plain in ["+14155550100", "-5", "Ana", "", "a=b", "+1 (415) 555-0100"] {
+            assert_eq!(neutralise_formula(plain), plain);
+        }
+    }
 }

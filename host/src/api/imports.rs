@@ -7,14 +7,16 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::AppState;
 use super::auth::TenantAuth;
 use super::error::{ApiError, ApiResult};
+use super::json::ApiQuery;
+use super::paging::{self, Page, PageQuery};
 use super::upload::{Spooled, spool};
 use crate::domain::phone::Region;
 use crate::engine::import_reader::{self, FileError};
@@ -26,6 +28,7 @@ const MAX_FILENAME_CHARS: usize = 126;
 const MAX_WAIT: Duration = Duration::from_secs(600);
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 pub struct ImportParams {
     /// Validate and report without writing any contact.
     #[serde(default)]
@@ -63,7 +66,7 @@ pub async fn into_list(
     State(state): State<AppState>,
     TenantAuth(tenant): TenantAuth,
     Path(list): Path<Id>,
-    Query(params): Query<ImportParams>,
+    ApiQuery(params): ApiQuery<ImportParams>,
     request: Request,
 ) -> ApiResult<Response> {
     state.store.list(tenant.id, list).await?;
@@ -83,7 +86,7 @@ pub async fn into_campaign(
     State(state): State<AppState>,
     TenantAuth(tenant): TenantAuth,
     Path(campaign): Path<Id>,
-    Query(params): Query<ImportParams>,
+    ApiQuery(params): ApiQuery<ImportParams>,
     request: Request,
 ) -> ApiResult<Response> {
     let c = state.store.campaign(tenant.id, campaign).await?;
@@ -283,13 +286,21 @@ async fn receive(
     spooled.ok_or_else(|| ApiError::invalid("file", "the form has no `file` part"))
 }
 
-#[utoipa::path(get, path = "/v1/imports", tag = "imports",
-    responses((status = 200, body = Vec<ImportJob>)), security(("api_key" = [])))]
+#[utoipa::path(get, path = "/v1/imports", tag = "imports", params(PageQuery),
+    responses((status = 200, body = Page<ImportJob>)), security(("api_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     TenantAuth(tenant): TenantAuth,
-) -> ApiResult<Json<Vec<ImportJob>>> {
-    Ok(Json(state.store.import_jobs(tenant.id, 100).await?))
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Page<ImportJob>>> {
+    // Newest first: the cursor is the last id shown, the next page older.
+    let before = paging::id_cursor(page.cursor.as_deref())?;
+    let limit = paging::limit(page.limit, 100, 1000);
+    let jobs = state
+        .store
+        .import_jobs(tenant.id, before, limit + 1)
+        .await?;
+    Ok(Json(Page::from_rows(jobs, limit, |j| j.id.to_string())))
 }
 
 #[utoipa::path(get, path = "/v1/imports/{id}", tag = "imports",
@@ -321,43 +332,25 @@ pub async fn cancel(
     Ok(Json(job))
 }
 
-#[derive(Deserialize, utoipa::IntoParams)]
-pub struct RowPage {
-    /// Rows after this row number.
-    #[serde(default)]
-    pub after: i64,
-    /// At most this many (default 100, max 1000).
-    pub limit: Option<i64>,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct Rejections {
-    pub rows: Vec<RejectedRow>,
-    /// Pass as `after` for the next page; absent on the last one.
-    pub next_after: Option<i64>,
-}
-
-#[utoipa::path(get, path = "/v1/imports/{id}/rejections", tag = "imports", params(RowPage),
-    responses((status = 200, body = Rejections)), security(("api_key" = [])))]
+/// An import's rejected rows in file order (default 100 a page, at most
+/// 1000).
+#[utoipa::path(get, path = "/v1/imports/{id}/rejections", tag = "imports",
+    params(("id" = i64, Path, description = "Import job id"), PageQuery),
+    responses((status = 200, body = Page<RejectedRow>)), security(("api_key" = [])))]
 pub async fn rejections(
     State(state): State<AppState>,
     TenantAuth(tenant): TenantAuth,
     Path(id): Path<Id>,
-    Query(page): Query<RowPage>,
-) -> ApiResult<Json<Rejections>> {
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Page<RejectedRow>>> {
     state.store.import_job(tenant.id, id).await?;
-    let limit = page.limit.unwrap_or(100).clamp(1, 1000);
-    let mut rows = state
+    let limit = paging::limit(page.limit, 100, 1000);
+    let after = paging::id_cursor(page.cursor.as_deref())?.unwrap_or(0);
+    let rows = state
         .store
-        .import_rejections(tenant.id, id, page.after, limit + 1)
+        .import_rejections(tenant.id, id, after, limit + 1)
         .await?;
-    let next_after = if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|r| r.row)
-    } else {
-        None
-    };
-    Ok(Json(Rejections { rows, next_after }))
+    Ok(Json(Page::from_rows(rows, limit, |r| r.row.to_string())))
 }
 
 #[utoipa::path(get, path = "/v1/imports/{id}/rejections.csv", tag = "imports",

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
@@ -11,6 +11,8 @@ use super::AppState;
 use super::auth::TenantAuth;
 use super::error::{ApiError, ApiResult};
 use super::json::ApiJson;
+use super::json::ApiQuery;
+use super::paging::{self, Page, PageQuery};
 use crate::domain::import::looks_like_email;
 use crate::domain::phone::E164;
 use crate::store::{Contact, ContactList, Id, NewContact};
@@ -51,21 +53,6 @@ pub struct AddedContacts {
     pub contact_ids: Vec<Id>,
 }
 
-#[derive(Deserialize, utoipa::IntoParams)]
-pub struct Page {
-    /// Return items with an id greater than this.
-    #[serde(default)]
-    pub after: Id,
-    /// At most this many items (default 100, max 1000).
-    pub limit: Option<i64>,
-}
-
-impl Page {
-    pub fn limit(&self) -> i64 {
-        self.limit.unwrap_or(100).clamp(1, 1000)
-    }
-}
-
 #[utoipa::path(post, path = "/v1/lists", tag = "lists", request_body = CreateList,
     responses((status = 201, body = ContactList), (status = 422, body = super::error::ErrorBody)),
     security(("api_key" = [])))]
@@ -84,13 +71,15 @@ pub async fn create(
     ))
 }
 
-#[utoipa::path(get, path = "/v1/lists", tag = "lists",
-    responses((status = 200, body = Vec<ContactList>)), security(("api_key" = [])))]
+#[utoipa::path(get, path = "/v1/lists", tag = "lists", params(PageQuery),
+    responses((status = 200, body = Page<ContactList>)), security(("api_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     TenantAuth(tenant): TenantAuth,
-) -> ApiResult<Json<Vec<ContactList>>> {
-    Ok(Json(state.store.lists(tenant.id).await?))
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Page<ContactList>>> {
+    let all = state.store.lists(tenant.id).await?;
+    Ok(Json(Page::of_all(all, &page, 1000, |l| l.id)?))
 }
 
 #[utoipa::path(get, path = "/v1/lists/{id}", tag = "lists",
@@ -186,21 +175,24 @@ pub(super) fn validate_contact(prefix: &str, c: ContactInput) -> ApiResult<NewCo
     })
 }
 
-#[utoipa::path(get, path = "/v1/lists/{id}/contacts", tag = "lists", params(Page),
-    responses((status = 200, body = Vec<Contact>), (status = 404, body = super::error::ErrorBody)),
+#[utoipa::path(get, path = "/v1/lists/{id}/contacts", tag = "lists",
+    params(("id" = i64, Path, description = "List id"), PageQuery),
+    responses((status = 200, body = Page<Contact>), (status = 404, body = super::error::ErrorBody)),
     security(("api_key" = [])))]
 pub async fn contacts(
     State(state): State<AppState>,
     TenantAuth(tenant): TenantAuth,
     Path(id): Path<Id>,
-    Query(page): Query<Page>,
-) -> ApiResult<Json<Vec<Contact>>> {
-    Ok(Json(
-        state
-            .store
-            .list_contacts(tenant.id, id, page.after, page.limit())
-            .await?,
-    ))
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Page<Contact>>> {
+    let after = paging::id_cursor(page.cursor.as_deref())?.unwrap_or(0);
+    // Default 100 a page, at most 1000.
+    let limit = paging::limit(page.limit, 100, 1000);
+    let contacts = state
+        .store
+        .list_contacts(tenant.id, id, after, limit + 1)
+        .await?;
+    Ok(Json(Page::from_rows(contacts, limit, |c| c.id.to_string())))
 }
 
 #[utoipa::path(delete, path = "/v1/lists/{id}/contacts/{contact}", tag = "lists",

@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rand::Rng;
@@ -13,10 +13,12 @@ use sha2::{Digest, Sha256};
 use super::AppState;
 use super::auth::TenantAuth;
 use super::error::{ApiError, ApiResult};
+use super::json::ApiQuery;
 use crate::domain::media::{ACCEPTED, MAX_MEDIA_BYTES, sniff};
 use crate::store::{Id, Media, NewMedia, StoreError};
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 pub struct UploadParams {
     /// The original file name, kept for people (optional).
     pub filename: Option<String>,
@@ -31,7 +33,7 @@ pub struct UploadParams {
 pub async fn upload(
     State(state): State<AppState>,
     TenantAuth(tenant): TenantAuth,
-    Query(params): Query<UploadParams>,
+    ApiQuery(params): ApiQuery<UploadParams>,
     request: axum::extract::Request,
 ) -> ApiResult<(StatusCode, Json<Media>)> {
     // Read with the limit here (not a tower layer) so that an upload over

@@ -12,6 +12,8 @@ use super::AppState;
 use super::auth::TenantAuth;
 use super::error::{ApiError, ApiResult};
 use super::json::ApiJson;
+use super::json::ApiQuery;
+use super::paging::{Page, PageQuery};
 use crate::domain::campaign_spec::{CampaignInput, FieldError, TemplateInput};
 use crate::domain::lifecycle::Status;
 use crate::domain::message_template::{self, FollowUp, TemplateContent};
@@ -94,15 +96,17 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(shown(t))))
 }
 
-#[utoipa::path(get, path = "/v1/message-templates", tag = "message-templates",
-    responses((status = 200, body = Vec<MessageTemplate>)),
+#[utoipa::path(get, path = "/v1/message-templates", tag = "message-templates", params(PageQuery),
+    responses((status = 200, body = Page<MessageTemplate>)),
     security(("api_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     TenantAuth(tenant): TenantAuth,
-) -> ApiResult<Json<Vec<MessageTemplate>>> {
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Page<MessageTemplate>>> {
     let all = state.store.message_templates(tenant.id).await?;
-    Ok(Json(all.into_iter().map(shown).collect()))
+    let all = all.into_iter().map(shown).collect();
+    Ok(Json(Page::of_all(all, &page, 1000, |t| t.id)?))
 }
 
 #[utoipa::path(get, path = "/v1/message-templates/{id}", tag = "message-templates",

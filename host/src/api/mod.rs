@@ -7,12 +7,14 @@ mod auth;
 mod campaign_checks;
 mod campaign_list;
 mod campaign_ops;
+mod campaign_preview;
 mod campaign_timing;
 mod campaigns;
 mod channels;
 mod credits;
 mod dnc;
 mod error;
+mod error_shape;
 mod exports;
 mod imports;
 mod json;
@@ -20,6 +22,7 @@ mod lists;
 mod media;
 mod message_templates;
 mod openapi;
+mod paging;
 mod plugins;
 mod replies;
 mod resolve;
@@ -213,6 +216,7 @@ pub fn router(state: AppState) -> Router {
             axum::routing::patch(campaign_timing::edit),
         )
         .route("/v1/campaigns/{id}/progress", get(campaigns::progress))
+        .route("/v1/campaigns/{id}/preview", get(campaign_preview::preview))
         .route("/v1/campaigns/{id}/members", get(campaigns::members))
         .route(
             "/v1/campaigns/{id}/members/resolve",
@@ -252,6 +256,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             tenants::campaigns_gate,
         ))
+        .layer(axum::middleware::from_fn(error_shape::json_errors))
         // A bug in a handler answers 500 instead of dropping the connection.
         .layer(CatchPanicLayer::custom(|_| {
             error::ApiError::Internal("a request handler panicked".into()).into_response()

@@ -29,7 +29,7 @@ use utoipa::{Modify, OpenApi};
         super::campaign_ops::cancel, super::campaign_ops::archive,
         super::campaign_ops::retry_failed, super::campaign_ops::delete,
         super::campaign_ops::duplicate, super::campaign_ops::edit,
-        super::campaigns::progress, super::campaigns::members,
+        super::campaigns::progress, super::campaign_preview::preview, super::campaigns::members,
         super::campaigns::conversation, super::campaigns::journey, super::campaign_timing::edit,
         super::review::approve, super::review::approve_many, super::review::execute_approved,
         super::review::edit_content, super::review::content, super::review::disable,

@@ -7,6 +7,8 @@ use serde::Serialize;
 use super::AppState;
 use super::auth::TenantAuth;
 use super::error::ApiResult;
+use super::json::ApiQuery;
+use super::paging::{Page, PageQuery};
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct PluginInfo {
@@ -27,41 +29,41 @@ pub struct ConfigFieldInfo {
     pub secret: bool,
 }
 
-#[utoipa::path(get, path = "/v1/plugins", tag = "plugins",
-    responses((status = 200, body = Vec<PluginInfo>)), security(("api_key" = [])))]
+#[utoipa::path(get, path = "/v1/plugins", tag = "plugins", params(PageQuery),
+    responses((status = 200, body = Page<PluginInfo>)), security(("api_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     _: TenantAuth,
-) -> ApiResult<Json<Vec<PluginInfo>>> {
-    Ok(Json(
-        state
-            .registry
-            .all()
-            .iter()
-            .map(|p| PluginInfo {
-                name: p.manifest.name.clone(),
-                version: p.manifest.version.clone(),
-                sha256: p.sha256.clone(),
-                channels: p
-                    .manifest
-                    .channels
-                    .iter()
-                    .map(|c| format!("{c:?}").to_lowercase())
-                    .collect(),
-                config: p
-                    .manifest
-                    .config
-                    .iter()
-                    .map(|f| ConfigFieldInfo {
-                        name: f.name.clone(),
-                        label: f.label.clone(),
-                        description: f.description.clone(),
-                        required: f.required,
-                        secret: f.secret,
-                    })
-                    .collect(),
-                allowed_hosts: p.manifest.allowed_hosts.clone(),
-            })
-            .collect(),
-    ))
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Page<PluginInfo>>> {
+    let all = state
+        .registry
+        .all()
+        .iter()
+        .map(|p| PluginInfo {
+            name: p.manifest.name.clone(),
+            version: p.manifest.version.clone(),
+            sha256: p.sha256.clone(),
+            channels: p
+                .manifest
+                .channels
+                .iter()
+                .map(|c| format!("{c:?}").to_lowercase())
+                .collect(),
+            config: p
+                .manifest
+                .config
+                .iter()
+                .map(|f| ConfigFieldInfo {
+                    name: f.name.clone(),
+                    label: f.label.clone(),
+                    description: f.description.clone(),
+                    required: f.required,
+                    secret: f.secret,
+                })
+                .collect(),
+            allowed_hosts: p.manifest.allowed_hosts.clone(),
+        })
+        .collect();
+    Ok(Json(Page::of_all(all, &page, 200, |p| p.name.clone())?))
 }

@@ -2,7 +2,7 @@
 //! with the tenant's webhook secret (see `domain::reply` for the header).
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use rand::Rng;
 use serde::Deserialize;
 
@@ -10,6 +10,8 @@ use super::AppState;
 use super::auth::TenantAuth;
 use super::error::{ApiError, ApiResult};
 use super::json::ApiJson;
+use super::json::ApiQuery;
+use super::paging::{Page, PageQuery};
 use crate::store::{ReplySettings, Session};
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -66,28 +68,36 @@ pub async fn get(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 pub struct SessionFilter {
     /// Only sessions routed here: `reply_endpoint` or `queue:NAME`.
     pub target: Option<String>,
     /// Only conversations of campaigns carrying this tag (seed 002).
     pub tag: Option<String>,
+    /// Sessions per page (default and at most 1000).
+    pub limit: Option<i64>,
+    /// The previous page's `next_cursor`.
+    pub cursor: Option<String>,
 }
 
 #[utoipa::path(get, path = "/v1/sessions", tag = "replies", params(SessionFilter),
-    responses((status = 200, body = Vec<Session>)), security(("api_key" = [])))]
+    responses((status = 200, body = Page<Session>)), security(("api_key" = [])))]
 pub async fn sessions(
     State(state): State<AppState>,
     TenantAuth(tenant): TenantAuth,
-    Query(filter): Query<SessionFilter>,
-) -> ApiResult<Json<Vec<Session>>> {
-    Ok(Json(
-        state
-            .store
-            .sessions(
-                tenant.id,
-                filter.target.as_deref(),
-                filter.tag.map(|t| crate::domain::tags::slug(&t)).as_deref(),
-            )
-            .await?,
-    ))
+    ApiQuery(filter): ApiQuery<SessionFilter>,
+) -> ApiResult<Json<Page<Session>>> {
+    let all = state
+        .store
+        .sessions(
+            tenant.id,
+            filter.target.as_deref(),
+            filter.tag.map(|t| crate::domain::tags::slug(&t)).as_deref(),
+        )
+        .await?;
+    let page = PageQuery {
+        limit: filter.limit,
+        cursor: filter.cursor,
+    };
+    Ok(Json(Page::of_all(all, &page, 1000, |s| s.id)?))
 }

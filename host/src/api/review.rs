@@ -4,7 +4,6 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
@@ -12,6 +11,7 @@ use super::auth::TenantAuth;
 use super::error::{ApiError, ApiResult};
 use super::json::ApiJson;
 use crate::domain::campaign_spec::{CampaignContent, CampaignInput, TemplateInput};
+use crate::store::Member;
 use crate::store::{Id, Selection};
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -61,14 +61,15 @@ pub async fn approve_many(
 }
 
 #[utoipa::path(post, path = "/v1/campaigns/{id}/members/{member}/approve", tag = "review",
-    responses((status = 204), (status = 404, body = super::error::ErrorBody),
+    params(("id" = i64, Path, description = "Campaign id"), ("member" = i64, Path, description = "Member id")),
+    responses((status = 200, body = Member), (status = 404, body = super::error::ErrorBody),
         (status = 409, body = super::error::ErrorBody)),
     security(("api_key" = [])))]
 pub async fn approve(
     State(state): State<AppState>,
     TenantAuth(tenant): TenantAuth,
     Path((id, member)): Path<(Id, Id)>,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<Json<Member>> {
     let moved = state
         .store
         .approve_members(tenant.id, id, Selection::Only(&[member]))
@@ -78,7 +79,7 @@ pub async fn approve(
             "member {member} of campaign {id} is not awaiting approval"
         )));
     }
-    Ok(StatusCode::NO_CONTENT)
+    Ok(Json(state.store.member(tenant.id, id, member).await?))
 }
 
 /// Queues every approved member; they are sent as the campaign runs.
@@ -167,28 +168,30 @@ pub async fn content(
 }
 
 #[utoipa::path(post, path = "/v1/campaigns/{id}/members/{member}/disable", tag = "review",
-    responses((status = 204), (status = 404, body = super::error::ErrorBody),
+    params(("id" = i64, Path, description = "Campaign id"), ("member" = i64, Path, description = "Member id")),
+    responses((status = 200, body = Member), (status = 404, body = super::error::ErrorBody),
         (status = 409, body = super::error::ErrorBody)),
     security(("api_key" = [])))]
 pub async fn disable(
     State(state): State<AppState>,
     TenantAuth(tenant): TenantAuth,
     Path((id, member)): Path<(Id, Id)>,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<Json<Member>> {
     state.store.disable_member(tenant.id, id, member).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(Json(state.store.member(tenant.id, id, member).await?))
 }
 
 #[utoipa::path(post, path = "/v1/campaigns/{id}/members/{member}/enable", tag = "review",
-    responses((status = 204), (status = 404, body = super::error::ErrorBody),
+    params(("id" = i64, Path, description = "Campaign id"), ("member" = i64, Path, description = "Member id")),
+    responses((status = 200, body = Member), (status = 404, body = super::error::ErrorBody),
         (status = 409, body = super::error::ErrorBody)),
     security(("api_key" = [])))]
 pub async fn enable(
     State(state): State<AppState>,
     TenantAuth(tenant): TenantAuth,
     Path((id, member)): Path<(Id, Id)>,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<Json<Member>> {
     state.store.enable_member(tenant.id, id, member).await?;
     state.engine.wake();
-    Ok(StatusCode::NO_CONTENT)
+    Ok(Json(state.store.member(tenant.id, id, member).await?))
 }

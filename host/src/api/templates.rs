@@ -7,20 +7,28 @@ use axum::extract::{Path, State};
 use super::AppState;
 use super::auth::TenantAuth;
 use super::error::{ApiError, ApiResult};
+use super::json::ApiQuery;
+use super::paging::{Page, PageQuery};
 use crate::engine::SyncError;
 use crate::store::{ChannelTemplate, Id};
 
 #[utoipa::path(post, path = "/v1/channels/{id}/templates/sync", tag = "channels",
-    responses((status = 200, body = Vec<ChannelTemplate>), (status = 404, body = super::error::ErrorBody),
+    responses((status = 200, body = Page<ChannelTemplate>), (status = 404, body = super::error::ErrorBody),
         (status = 502, body = super::error::ErrorBody)),
     security(("api_key" = [])))]
 pub async fn sync(
     State(state): State<AppState>,
     TenantAuth(tenant): TenantAuth,
     Path(id): Path<Id>,
-) -> ApiResult<Json<Vec<ChannelTemplate>>> {
+) -> ApiResult<Json<Page<ChannelTemplate>>> {
     match state.engine.sync_templates(tenant.id, id).await {
-        Ok(templates) => Ok(Json(templates)),
+        // The channel's templates as they now are, as the list shows them.
+        Ok(templates) => Ok(Json(Page::of_all(
+            templates,
+            &PageQuery::default(),
+            1000,
+            template_key,
+        )?)),
         Err(SyncError::Store(e)) => Err(e.into()),
         Err(SyncError::Provider(why)) => {
             tracing::warn!(
@@ -35,13 +43,21 @@ pub async fn sync(
 }
 
 #[utoipa::path(get, path = "/v1/channels/{id}/templates", tag = "channels",
-    responses((status = 200, body = Vec<ChannelTemplate>), (status = 404, body = super::error::ErrorBody)),
+    params(("id" = i64, Path, description = "Channel id"), PageQuery),
+    responses((status = 200, body = Page<ChannelTemplate>), (status = 404, body = super::error::ErrorBody)),
     security(("api_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     TenantAuth(tenant): TenantAuth,
     Path(id): Path<Id>,
-) -> ApiResult<Json<Vec<ChannelTemplate>>> {
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Page<ChannelTemplate>>> {
     state.store.channel(tenant.id, id).await?;
-    Ok(Json(state.store.templates(tenant.id, id).await?))
+    let all = state.store.templates(tenant.id, id).await?;
+    Ok(Json(Page::of_all(all, &page, 1000, template_key)?))
+}
+
+/// Templates are listed by name, then language.
+fn template_key(t: &ChannelTemplate) -> String {
+    format!("{}/{}", t.name, t.language)
 }

@@ -10,6 +10,8 @@ use super::AppState;
 use super::auth::{AdminAuth, TenantAuth};
 use super::error::{ApiError, ApiResult};
 use super::json::ApiJson;
+use super::json::ApiQuery;
+use super::paging::{Page, PageQuery};
 use crate::domain::phone::Region;
 use crate::domain::send_window::{Hours, parse_timezone};
 use crate::store::Tenant;
@@ -51,10 +53,15 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(CreatedTenant { tenant, api_key })))
 }
 
-#[utoipa::path(get, path = "/v1/tenants", tag = "tenants",
-    responses((status = 200, body = Vec<Tenant>)), security(("admin_key" = [])))]
-pub async fn list(State(state): State<AppState>, _: AdminAuth) -> ApiResult<Json<Vec<Tenant>>> {
-    Ok(Json(state.store.list_tenants().await?))
+#[utoipa::path(get, path = "/v1/tenants", tag = "tenants", params(PageQuery),
+    responses((status = 200, body = Page<Tenant>)), security(("admin_key" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Page<Tenant>>> {
+    let all = state.store.list_tenants().await?;
+    Ok(Json(Page::of_all(all, &page, 1000, |t| t.id)?))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -163,15 +170,17 @@ pub struct TenantFlags {
     pub campaigns_enabled: bool,
 }
 
+/// Answers the tenant as it now is.
 #[utoipa::path(patch, path = "/v1/tenants/{id}", tag = "tenants", request_body = TenantFlags,
-    responses((status = 204), (status = 404, body = super::error::ErrorBody)),
+    params(("id" = i64, Path, description = "Tenant id")),
+    responses((status = 200, body = Tenant), (status = 404, body = super::error::ErrorBody)),
     security(("admin_key" = [])))]
 pub async fn set_flags(
     State(state): State<AppState>,
     _: AdminAuth,
     axum::extract::Path(id): axum::extract::Path<crate::store::Id>,
     ApiJson(req): ApiJson<TenantFlags>,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<Json<Tenant>> {
     state
         .store
         .set_campaigns_enabled(id, req.campaigns_enabled)
@@ -184,7 +193,7 @@ pub async fn set_flags(
     if !req.campaigns_enabled {
         pause_for_disabled(&state, id).await?;
     }
-    Ok(StatusCode::NO_CONTENT)
+    Ok(Json(state.store.tenant(id).await?))
 }
 
 /// Campaigns switched off: every campaign of the tenant that sends pauses

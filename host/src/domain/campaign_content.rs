@@ -105,6 +105,10 @@ pub struct CampaignSettings {
     /// Fallback and follow-ups (absent in settings stored before journeys).
     #[serde(default, skip_serializing_if = "super::journey::Journey::is_empty")]
     pub journey: super::journey::Journey,
+    /// A variable the contact has no value for (absent in settings stored
+    /// before the setting: skip the member).
+    #[serde(default)]
+    pub missing_field: super::template::MissingField,
 }
 
 /// Session settings of a messaging campaign.

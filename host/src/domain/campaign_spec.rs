@@ -88,6 +88,10 @@ pub struct CampaignInput {
     pub tags: Option<Vec<String>>,
     /// Planned outreaches wait for a user's approval (default false).
     pub manual_review: Option<bool>,
+    /// A `{{variable}}` a contact has no value for and no `default` filter
+    /// covers: `skip_member` (default; the member fails with error code
+    /// `missing_field:NAME`, nothing is sent) or `render_empty`.
+    pub missing_field: Option<super::template::MissingField>,
     /// Going live while another campaign of the tenant sends on the same
     /// channel: wait in `pending` until it completes, pauses or is cancelled
     /// (default false: both send, sharing the channel's rate limit).

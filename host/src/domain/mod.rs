@@ -6,6 +6,7 @@
 pub mod campaign_content;
 pub mod campaign_spec;
 pub mod contact_tz;
+pub mod content_needs;
 pub mod credits;
 pub mod fair_share;
 pub mod import;

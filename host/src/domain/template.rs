@@ -4,10 +4,24 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use minijinja::Environment;
+use minijinja::{Environment, UndefinedBehavior};
+use serde::{Deserialize, Serialize};
 
 /// Fields every contact has, usable in any body.
 pub const STANDARD_FIELDS: &[&str] = &["first_name", "last_name", "name", "phone", "email"];
+
+/// What a message does with a variable the contact has no value for (and
+/// that no `default` filter covers): a campaign setting.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MissingField {
+    /// The member is not sent; it fails with error code
+    /// `missing_field:NAME`.
+    #[default]
+    SkipMember,
+    /// The variable renders as empty text.
+    RenderEmpty,
+}
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TemplateError {
@@ -15,6 +29,18 @@ pub enum TemplateError {
     Syntax(String),
     #[error("unknown variable `{0}`; known: {1}")]
     UnknownVariable(String, String),
+    #[error("the contact has no value for `{0}`")]
+    MissingValue(String),
+}
+
+impl TemplateError {
+    /// The member's error code for a message that could not be made.
+    pub fn code(&self) -> Option<String> {
+        match self {
+            Self::MissingValue(name) => Some(format!("missing_field:{name}")),
+            _ => None,
+        }
+    }
 }
 
 /// A parsed body, checked for syntax.
@@ -53,16 +79,109 @@ impl BodyTemplate {
         Ok(())
     }
 
-    /// Renders with the contact's values; a field the contact lacks renders empty.
-    pub fn render(&self, values: &BTreeMap<String, String>) -> Result<String, TemplateError> {
+    /// Renders plain text (SMS, email text, subjects) with the contact's
+    /// values. An empty value counts as missing, so `{{ first_name |
+    /// default("there") }}` covers both; a missing one without a default
+    /// does what `missing` says.
+    pub fn render(
+        &self,
+        values: &BTreeMap<String, String>,
+        missing: MissingField,
+    ) -> Result<String, TemplateError> {
+        self.render_escaped(values, missing, minijinja::AutoEscape::None)
+    }
+
+    /// Renders an HTML part: contact values are HTML-escaped (a contact
+    /// named `<script>` arrives as text); a tenant's trusted markup in a
+    /// value goes through `| safe` (or its alias `| raw`).
+    pub fn render_html(
+        &self,
+        values: &BTreeMap<String, String>,
+        missing: MissingField,
+    ) -> Result<String, TemplateError> {
+        self.render_escaped(values, missing, minijinja::AutoEscape::Html)
+    }
+
+    fn render_escaped(
+        &self,
+        values: &BTreeMap<String, String>,
+        missing: MissingField,
+        escape: minijinja::AutoEscape,
+    ) -> Result<String, TemplateError> {
+        let present: BTreeMap<&str, &str> = values
+            .iter()
+            .filter(|(_, v)| !v.trim().is_empty())
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let strict = missing == MissingField::SkipMember;
+        match self.render_with(&present, strict, escape) {
+            Err(e) if strict && e.kind() == minijinja::ErrorKind::UndefinedError => Err(
+                TemplateError::MissingValue(self.missing_name(&present, escape)),
+            ),
+            Err(e) => Err(TemplateError::Syntax(e.to_string())),
+            Ok(text) => Ok(text),
+        }
+    }
+
+    fn render_with(
+        &self,
+        values: &BTreeMap<&str, &str>,
+        strict: bool,
+        escape: minijinja::AutoEscape,
+    ) -> Result<String, minijinja::Error> {
         let mut env = Environment::new();
-        // Message bodies are plain text, never HTML.
-        env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
-        let tmpl = env
-            .template_from_str(&self.source)
-            .map_err(|e| TemplateError::Syntax(e.to_string()))?;
-        tmpl.render(values)
-            .map_err(|e| TemplateError::Syntax(e.to_string()))
+        env.set_auto_escape_callback(move |_| escape);
+        env.add_filter("raw", |v: minijinja::Value| {
+            minijinja::Value::from_safe_string(v.to_string())
+        });
+        if strict {
+            env.set_undefined_behavior(UndefinedBehavior::Strict);
+        }
+        env.template_from_str(&self.source)?.render(values)
+    }
+
+    /// Which absent variable a strict render stumbled on: the one that
+    /// still fails when every other absent one is given a value (a
+    /// variable under `default` never does).
+    fn missing_name(
+        &self,
+        present: &BTreeMap<&str, &str>,
+        escape: minijinja::AutoEscape,
+    ) -> String {
+        let absent: Vec<String> = self
+            .variables()
+            .into_iter()
+            .filter(|v| !present.contains_key(v.as_str()))
+            .collect();
+        for candidate in &absent {
+            let mut filled = present.clone();
+            for other in absent.iter().filter(|o| *o != candidate) {
+                filled.insert(other, "x");
+            }
+            if self.render_with(&filled, true, escape).is_err() {
+                return candidate.clone();
+            }
+        }
+        absent.into_iter().next().unwrap_or_default()
+    }
+
+    /// Variables this body prints with no `default`: those a contact must
+    /// have for `skip_member` to send it (for the campaign preview).
+    pub fn required(&self) -> BTreeSet<String> {
+        let all = self.variables();
+        all.iter()
+            .filter(|v| {
+                // Every other variable filled: does this one alone fail?
+                let filled: BTreeMap<&str, &str> = all
+                    .iter()
+                    .filter(|o| o != v)
+                    .map(|o| (o.as_str(), "x"))
+                    .collect();
+                self.render_with(&filled, true, minijinja::AutoEscape::None)
+                    .is_err()
+            })
+            .cloned()
+            .collect()
     }
 }
 
@@ -81,15 +200,65 @@ mod tests {
     fn renders_contact_fields() {
         let t = BodyTemplate::parse("Hi {{first_name}}, your code is {{code}} 🎉").unwrap();
         let out = t
-            .render(&values(&[("first_name", "Ana"), ("code", "<42>")]))
+            .render(
+                &values(&[("first_name", "Ana"), ("code", "<42>")]),
+                MissingField::SkipMember,
+            )
             .unwrap();
         assert_eq!(out, "Hi Ana, your code is <42> 🎉");
     }
 
     #[test]
-    fn missing_value_renders_empty() {
+    fn missing_value_renders_empty_when_the_campaign_says_so() {
         let t = BodyTemplate::parse("Hi {{first_name}}!").unwrap();
-        assert_eq!(t.render(&BTreeMap::new()).unwrap(), "Hi !");
+        let empty = values(&[("first_name", " ")]);
+        for v in [BTreeMap::new(), empty] {
+            assert_eq!(t.render(&v, MissingField::RenderEmpty).unwrap(), "Hi !");
+            assert_eq!(
+                t.render(&v, MissingField::SkipMember),
+                Err(TemplateError::MissingValue("first_name".into()))
+            );
+        }
+    }
+
+    #[test]
+    fn a_default_covers_a_missing_value() {
+        let t = BodyTemplate::parse(
+            "Hi {{ first_name | default(\"there\") }}, order {{ order }} for {{ city }}",
+        )
+        .unwrap();
+        let v = values(&[("order", "42")]);
+        assert_eq!(
+            t.render(&v, MissingField::SkipMember),
+            Err(TemplateError::MissingValue("city".into())),
+            "the default covers first_name, not city"
+        );
+        let v = values(&[("order", "42"), ("city", "Oslo"), ("first_name", "")]);
+        assert_eq!(
+            t.render(&v, MissingField::SkipMember).unwrap(),
+            "Hi there, order 42 for Oslo"
+        );
+        let required: Vec<String> = t.required().into_iter().collect();
+        assert_eq!(required, ["city", "order"]);
+        assert_eq!(
+            TemplateError::MissingValue("city".into()).code().as_deref(),
+            Some("missing_field:city")
+        );
+    }
+
+    #[test]
+    fn html_parts_escape_contact_values() {
+        let t = BodyTemplate::parse("<p>Hi {{first_name}}</p>{{ sig | raw }}").unwrap();
+        let v = values(&[("first_name", "<script>x</script>"), ("sig", "<b>Shop</b>")]);
+        assert_eq!(
+            t.render_html(&v, MissingField::SkipMember).unwrap(),
+            "<p>Hi &lt;script&gt;x&lt;&#x2f;script&gt;</p><b>Shop</b>"
+        );
+        assert_eq!(
+            t.render(&v, MissingField::SkipMember).unwrap(),
+            "<p>Hi <script>x</script></p><b>Shop</b>",
+            "plain text parts are never escaped"
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::Engine;
 use crate::domain::campaign_spec::{AmdAction, CampaignContent, TemplateParameter};
-use crate::domain::template::BodyTemplate;
+use crate::domain::template::{BodyTemplate, MissingField, TemplateError};
 use crate::plugins::wit;
 use crate::store::{ClaimedMember, Id};
 
@@ -19,12 +19,40 @@ pub struct Rendered {
 
 /// A member's message cannot be built (a missing contact value, media
 /// deleted...): the member fails with this reason, nothing is sent.
-pub type RenderError = String;
+#[derive(Debug)]
+pub struct RenderError {
+    /// `missing_field:NAME` for a value the contact lacks.
+    pub code: Option<String>,
+    pub message: String,
+}
+
+impl From<String> for RenderError {
+    fn from(message: String) -> Self {
+        Self {
+            code: None,
+            message,
+        }
+    }
+}
+
+impl From<TemplateError> for RenderError {
+    fn from(e: TemplateError) -> Self {
+        Self {
+            code: e.code(),
+            message: e.to_string(),
+        }
+    }
+}
 
 impl Engine {
     pub(super) async fn render(&self, member: &ClaimedMember) -> Result<Rendered, RenderError> {
-        self.render_content(member.tenant_id, &member.content, &member.values)
-            .await
+        self.render_content(
+            member.tenant_id,
+            &member.content,
+            &member.values,
+            member.missing_field,
+        )
+        .await
     }
 
     /// A journey step's message as a contact would get it (the text the
@@ -34,8 +62,12 @@ impl Engine {
         tenant: Id,
         content: &CampaignContent,
         values: BTreeMap<String, String>,
+        missing: MissingField,
     ) -> Result<String, RenderError> {
-        Ok(self.render_content(tenant, content, &values).await?.summary)
+        Ok(self
+            .render_content(tenant, content, &values, missing)
+            .await?
+            .summary)
     }
 
     async fn render_content(
@@ -43,10 +75,14 @@ impl Engine {
         tenant: Id,
         content: &CampaignContent,
         values: &BTreeMap<String, String>,
+        missing: MissingField,
     ) -> Result<Rendered, RenderError> {
+        let text = |source: &str| -> Result<String, RenderError> {
+            Ok(BodyTemplate::parse(source)?.render(values, missing)?)
+        };
         Ok(match content {
             CampaignContent::Sms { body, media_id } => {
-                let text = render_text(body, values)?;
+                let text = text(body)?;
                 let media = match media_id {
                     Some(id) => vec![self.media_ref(tenant, *id).await?],
                     None => Vec::new(),
@@ -66,14 +102,20 @@ impl Engine {
                     .parameters
                     .iter()
                     .enumerate()
+                    // WhatsApp refuses an empty parameter, so a missing value
+                    // skips the member whatever the campaign's setting.
                     .map(|(i, p)| match p {
                         TemplateParameter::Literal(v) => Ok(v.clone()),
                         TemplateParameter::Field(f) => values
                             .get(f)
                             .filter(|v| !v.trim().is_empty())
                             .cloned()
-                            .ok_or_else(|| {
-                                format!("contact has no value for `{f}` (template parameter {{{{{}}}}})", i + 1)
+                            .ok_or_else(|| RenderError {
+                                code: TemplateError::MissingValue(f.clone()).code(),
+                                message: format!(
+                                    "the contact has no value for `{f}` (template parameter {{{{{}}}}})",
+                                    i + 1
+                                ),
                             }),
                     })
                     .collect::<Result<Vec<_>, _>>()?;
@@ -116,13 +158,13 @@ impl Engine {
                 body,
                 html_body,
             } => {
-                let subject = render_text(subject, values)?;
+                let subject = text(subject)?;
                 let text = match body {
-                    Some(b) => render_text(b, values)?,
+                    Some(b) => text(b)?,
                     None => String::new(),
                 };
                 let html = match html_body {
-                    Some(h) => Some(render_text(h, values)?),
+                    Some(h) => Some(BodyTemplate::parse(h)?.render_html(values, missing)?),
                     None => None,
                 };
                 Rendered {
@@ -154,10 +196,4 @@ impl Engine {
             content_type: media.content_type,
         })
     }
-}
-
-fn render_text(source: &str, values: &BTreeMap<String, String>) -> Result<String, RenderError> {
-    BodyTemplate::parse(source)
-        .and_then(|t| t.render(values))
-        .map_err(|e| e.to_string())
 }

@@ -14,7 +14,7 @@ use super::{Engine, admission, provider_errors};
 use crate::domain::lifecycle::{Action, AutoPause, FaultCause};
 use crate::domain::retry::FailureClass;
 use crate::plugins::wit;
-use crate::store::{Channel, ClaimedMember, SendOutcome, StoreResult};
+use crate::store::{Channel, ClaimedMember, SendOutcome, SentWith, StoreResult};
 
 /// The longest the dispatcher sleeps when idle: retries and newly due members
 /// are picked up within this.
@@ -145,7 +145,7 @@ struct Held {
 
 async fn send_one(
     engine: Arc<Engine>,
-    member: ClaimedMember,
+    mut member: ClaimedMember,
     channel: StoreResult<Arc<Channel>>,
     done: mpsc::Sender<Finished>,
     _held: Held,
@@ -165,7 +165,7 @@ async fn send_one(
         .instrument(span.clone())
         .await;
     in_flight.decrement(1.0);
-    let Some(classified) = classified else {
+    let Some((classified, sent_with)) = classified else {
         // Handed back to the queue unsent (rate limit, credits).
         metrics::counter!("herald_sends_handed_back_total").increment(1);
         return;
@@ -198,21 +198,24 @@ async fn send_one(
     if let Some((action, reason)) = &classified.halt {
         halt_campaign(&engine, &member, *action, reason).await;
     }
+    member.sent_with = sent_with;
     // The writer only stops when the process does.
     engine.in_flight.outcome_queued();
     let _ = done.send((member, classified.outcome)).await;
 }
 
-/// `None`: the member was handed back unsent (see `admission`).
+/// `None`: the member was handed back unsent (see `admission`). Else the
+/// outcome, and what the call went out with when one was made.
 async fn attempt(
     engine: &Engine,
     member: &ClaimedMember,
     channel: StoreResult<Arc<Channel>>,
-) -> Option<Classified> {
+) -> Option<(Classified, Option<SentWith>)> {
+    let not_called = |c: Classified| Some((c, None));
     let channel = match channel {
         Ok(c) => c,
         Err(e) => {
-            return Some(failed(
+            return not_called(failed(
                 FailureClass::Transient,
                 None,
                 format!("channel {} unavailable: {e}", member.channel_id),
@@ -222,13 +225,32 @@ async fn attempt(
     };
     let rendered = match engine.render(member).await {
         Ok(r) => r,
-        Err(e) => return Some(failed(FailureClass::Rejected, None, e, member.attempt)),
+        Err(e) => {
+            return not_called(failed(
+                FailureClass::Rejected,
+                e.code,
+                e.message,
+                member.attempt,
+            ));
+        }
     };
-    let sender = rendered.sender.unwrap_or_else(|| channel.sender.clone());
-    let key = (channel.id, sender);
+    let key = (
+        channel.id,
+        rendered
+            .sender
+            .clone()
+            .unwrap_or_else(|| channel.sender.clone()),
+    );
     if !admission::admit(engine, member, &channel, &key, &rendered.content).await {
         return None;
     }
+    // A channel edit while this send waited for its turn (a provider
+    // switch above all) applies to it: it has not been called yet.
+    let channel = engine
+        .channels
+        .get(member.tenant_id, member.channel_id)
+        .await
+        .unwrap_or(channel);
     // Resolved last, right before the call: a hot swap takes effect for
     // every call that has not started yet.
     let plugin = match engine
@@ -250,16 +272,22 @@ async fn attempt(
             if let Some((action, _)) = &mut c.halt {
                 *action = Action::Fault(cause);
             }
-            return Some(c);
+            return not_called(c);
         }
+    };
+    let sent_with = SentWith {
+        channel_revision: channel.revision,
+        plugin_sha256: plugin.sha256.clone(),
     };
     let span = tracing::Span::current();
     span.record("plugin", plugin.name());
     span.record("version", plugin.version());
+    // The channel's sender as it is now (a switch may bring its own).
+    let sender = rendered.sender.unwrap_or_else(|| channel.sender.clone());
     let message = wit::OutboundMessage {
         idempotency_key: member.idempotency_key.clone(),
         to: member.address.clone(),
-        sender: key.1.clone(),
+        sender,
         content: rendered.content,
         status_callback_url: engine.callback_url(channel.id),
     };
@@ -302,7 +330,7 @@ async fn attempt(
             .halt
             .get_or_insert((Action::AutoPause(AutoPause::TooManyProviderErrors), reason));
     }
-    Some(classified)
+    Some((classified, Some(sent_with)))
 }
 
 pub(super) async fn halt_campaign(

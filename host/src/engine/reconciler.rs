@@ -36,9 +36,11 @@ pub async fn run(engine: Arc<Engine>) {
 
 /// Asks the provider; applies what it says. Returns the campaign if changed.
 async fn reconcile(engine: &Engine, item: &OverdueReceipt) -> Option<i64> {
+    // Asked with the plugin and settings the message was sent with, even
+    // if the channel has switched provider since.
     let channel = engine
         .channels
-        .get(item.tenant_id, item.channel_id)
+        .at_revision(item.tenant_id, item.channel_id, item.channel_revision)
         .await
         .ok()?;
     let plugin = engine

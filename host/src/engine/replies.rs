@@ -60,7 +60,7 @@ impl Engine {
                     "body": message.body,
                     "media": media,
                     "provider_message_id": message.provider_message_id,
-                    "received_at": at,
+                    "received_at": crate::rfc3339::format(at),
                     "session": r.session_id.map(|id| json!({ "id": id, "target": r.session_target })),
                     "tags": r.tags,
                 })

@@ -17,7 +17,7 @@ use super::Engine;
 use super::outcome::SEND_UNCERTAIN;
 use crate::domain::lifecycle::Status;
 use crate::plugins::{SentQuery, wit};
-use crate::store::{SendOutcome, UncertainSend, now_ms};
+use crate::store::{SendOutcome, SentWith, UncertainSend, now_ms};
 
 const TICK: Duration = Duration::from_millis(500);
 const BATCH: i64 = 20;
@@ -38,8 +38,8 @@ pub async fn run(engine: Arc<Engine>) {
             Ok(due) if !due.is_empty() => {
                 let mut outcomes = Vec::with_capacity(due.len());
                 let mut found = Vec::new();
-                for send in due {
-                    let (outcome, update) = resolve(&engine, &send).await;
+                for mut send in due {
+                    let (outcome, update) = resolve(&engine, &mut send).await;
                     if let Some(update) = update {
                         found.push((send.member.tenant_id, send.member.channel_id, update));
                     }
@@ -99,13 +99,27 @@ async fn record(
 /// and the provider's status when it has the message.
 async fn resolve(
     engine: &Engine,
-    send: &UncertainSend,
+    send: &mut UncertainSend,
 ) -> (SendOutcome, Option<wit::DeliveryUpdate>) {
     let member = &send.member;
-    let channel = match engine
-        .channels
-        .get(member.tenant_id, member.channel_id)
-        .await
+    // Looked up with the settings the send used: recorded with its outcome,
+    // or (a crash during the call) those in effect when it began.
+    let revision = match &member.sent_with {
+        Some(with) => Ok(with.channel_revision),
+        None => {
+            engine
+                .store
+                .channel_revision_at(member.tenant_id, member.channel_id, send.not_before_ms)
+                .await
+        }
+    };
+    let channel = match async {
+        engine
+            .channels
+            .at_revision(member.tenant_id, member.channel_id, Some(revision?))
+            .await
+    }
+    .await
     {
         Ok(channel) => channel,
         Err(e) => return (ask_later(send, format!("channel unavailable: {e}")), None),
@@ -118,6 +132,13 @@ async fn resolve(
         Ok(plugin) => plugin,
         Err(why) => return (ask_later(send, format!("plugin unavailable: {why}")), None),
     };
+    // A send whose outcome a crash lost is recorded as made with them.
+    send.member.sent_with.get_or_insert_with(|| SentWith {
+        channel_revision: channel.revision,
+        plugin_sha256: plugin.sha256.clone(),
+    });
+    let send = &*send;
+    let member = &send.member;
     if !plugin.can_look_up() {
         let why = format!(
             "{} {} cannot look messages up (no herald:provider/lookup); resolve it by hand ({})",

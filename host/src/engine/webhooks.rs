@@ -5,7 +5,7 @@ use super::Engine;
 use crate::domain::member::MemberStatus;
 use crate::domain::voice::{AnsweredBy, CallReport, CallStatus};
 use crate::plugins::wit;
-use crate::store::{Id, Receipt, StoreError, now_ms};
+use crate::store::{Channel, Id, Receipt, StoreError, now_ms};
 
 /// The HTTP answer for the provider.
 pub struct WebhookReply {
@@ -41,54 +41,18 @@ impl Engine {
                 return WebhookReply::text(500, "try again");
             }
         };
-        let plugin = match self
-            .registry
-            .resolve(&channel.plugin, channel.pinned_sha256.as_deref())
-            .await
-        {
-            Ok(p) => p,
-            Err(why) => {
-                tracing::error!(
-                    channel = channel_id,
-                    reason = why,
-                    "webhook for a channel whose plugin is unavailable"
-                );
-                webhook_result("plugin_unavailable");
-                return WebhookReply::text(503, "plugin unavailable");
+        let outcome = match self.parse_webhook(&channel, request.clone()).await {
+            Ok(outcome) => outcome,
+            // Refused by the channel's plugin as it is now: it may be a
+            // callback for a send made before a switch of provider (or of
+            // its credentials), verified by the settings that send used.
+            Err(refused) if refused.may_be_earlier() && channel.revision > 1 => {
+                match self.parse_with_earlier(&channel, request).await {
+                    Some(outcome) => outcome,
+                    None => return refused.reply(channel_id, &channel.plugin),
+                }
             }
-        };
-        // Same hosts as sends: a voice plugin redirects a live call (e.g. to
-        // leave a voicemail once AMD reports a machine) from its webhook.
-        let ctx = self.call_context(&plugin, &channel);
-        let config = channel.config.clone().into_iter().collect();
-        let outcome = match plugin.handle_webhook(ctx, config, request).await {
-            Ok(Ok(outcome)) => outcome,
-            Ok(Err(wit::WebhookError::Unauthorized(why))) => {
-                tracing::warn!(
-                    channel = channel_id,
-                    plugin = plugin.name(),
-                    reason = why,
-                    "webhook refused: verification failed"
-                );
-                webhook_result("unauthorized");
-                return WebhookReply::text(401, "signature verification failed");
-            }
-            Ok(Err(wit::WebhookError::BadRequest(why))) => {
-                tracing::warn!(
-                    channel = channel_id,
-                    plugin = plugin.name(),
-                    reason = why,
-                    "webhook refused: malformed"
-                );
-                webhook_result("bad_request");
-                return WebhookReply::text(400, &why);
-            }
-            Err(failure) => {
-                tracing::error!(channel = channel_id, plugin = plugin.name(), error = %failure, "webhook: plugin failed");
-                self.registry.after_fault(&plugin, &failure).await;
-                webhook_result("plugin_failure");
-                return WebhookReply::text(500, "plugin failure");
-            }
+            Err(refused) => return refused.reply(channel_id, &channel.plugin),
         };
         let mut touched = Vec::new();
         for event in outcome.events {
@@ -171,6 +135,125 @@ impl Engine {
                     .await
             }
         }
+    }
+}
+
+/// Why a channel revision's plugin did not accept a webhook.
+enum Refused {
+    PluginUnavailable(String),
+    Unauthorized(String),
+    BadRequest(String),
+    PluginFailure(String),
+}
+
+impl Refused {
+    /// Whether an earlier revision may accept what this one refused.
+    fn may_be_earlier(&self) -> bool {
+        matches!(self, Self::Unauthorized(_) | Self::BadRequest(_))
+    }
+
+    fn reply(self, channel: Id, plugin: &str) -> WebhookReply {
+        match self {
+            Self::PluginUnavailable(why) => {
+                tracing::error!(
+                    channel,
+                    plugin,
+                    reason = why,
+                    "webhook for a channel whose plugin is unavailable"
+                );
+                webhook_result("plugin_unavailable");
+                WebhookReply::text(503, "plugin unavailable")
+            }
+            Self::Unauthorized(why) => {
+                tracing::warn!(
+                    channel,
+                    plugin,
+                    reason = why,
+                    "webhook refused: verification failed"
+                );
+                webhook_result("unauthorized");
+                WebhookReply::text(401, "signature verification failed")
+            }
+            Self::BadRequest(why) => {
+                tracing::warn!(channel, plugin, reason = why, "webhook refused: malformed");
+                webhook_result("bad_request");
+                WebhookReply::text(400, &why)
+            }
+            Self::PluginFailure(why) => {
+                tracing::error!(channel, plugin, error = why, "webhook: plugin failed");
+                webhook_result("plugin_failure");
+                WebhookReply::text(500, "plugin failure")
+            }
+        }
+    }
+}
+
+/// How far back a refused webhook is tried with a channel's earlier
+/// settings: providers retry status callbacks for hours, not weeks.
+const EARLIER_REVISIONS_FOR_MS: i64 = 3 * 24 * 3_600_000;
+/// And how many earlier settings at most.
+const EARLIER_REVISIONS_TRIED: i64 = 5;
+
+impl Engine {
+    /// The channel's plugin (at this revision) verifies and parses it.
+    async fn parse_webhook(
+        &self,
+        channel: &Channel,
+        request: wit::WebhookRequest,
+    ) -> Result<wit::WebhookOutcome, Refused> {
+        let plugin = self
+            .registry
+            .resolve(&channel.plugin, channel.pinned_sha256.as_deref())
+            .await
+            .map_err(|why| Refused::PluginUnavailable(why.to_string()))?;
+        // Same hosts as sends: a voice plugin redirects a live call (e.g. to
+        // leave a voicemail once AMD reports a machine) from its webhook.
+        let ctx = self.call_context(&plugin, channel);
+        let config = channel.config.clone().into_iter().collect();
+        match plugin.handle_webhook(ctx, config, request).await {
+            Ok(Ok(outcome)) => Ok(outcome),
+            Ok(Err(wit::WebhookError::Unauthorized(why))) => Err(Refused::Unauthorized(why)),
+            Ok(Err(wit::WebhookError::BadRequest(why))) => Err(Refused::BadRequest(why)),
+            Err(failure) => {
+                self.registry.after_fault(&plugin, &failure).await;
+                Err(Refused::PluginFailure(failure.to_string()))
+            }
+        }
+    }
+
+    /// The first of the channel's recent earlier settings whose plugin
+    /// accepts the webhook, newest first.
+    async fn parse_with_earlier(
+        &self,
+        channel: &Channel,
+        request: wit::WebhookRequest,
+    ) -> Option<wit::WebhookOutcome> {
+        let since = crate::clock::real_now_ms() - EARLIER_REVISIONS_FOR_MS;
+        let earlier = match self
+            .store
+            .earlier_revisions(channel.id, since, EARLIER_REVISIONS_TRIED)
+            .await
+        {
+            Ok(earlier) => earlier,
+            Err(e) => {
+                tracing::error!(channel = channel.id, error = %e, "reading a channel's earlier settings failed");
+                return None;
+            }
+        };
+        for revision in earlier {
+            // Any refusal here is answered with the current plugin's.
+            if let Ok(outcome) = self.parse_webhook(&revision, request.clone()).await {
+                tracing::info!(
+                    channel = channel.id,
+                    revision = revision.revision,
+                    plugin = revision.plugin,
+                    "webhook accepted by the channel's earlier settings"
+                );
+                webhook_result("earlier_revision");
+                return Some(outcome);
+            }
+        }
+        None
     }
 }
 

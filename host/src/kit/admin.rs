@@ -96,13 +96,28 @@ impl AdminClient {
     }
 
     pub async fn list(&self) -> anyhow::Result<String> {
-        let plugins = self
-            .call(self.http.get(self.url("/v1/admin/plugins")))
-            .await?;
+        // Every page of the list.
+        let mut plugins = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let page = self
+                .call(
+                    self.http
+                        .get(self.url(&format!("/v1/admin/plugins?cursor={cursor}"))),
+                )
+                .await?;
+            plugins.extend(page["items"].as_array().into_iter().flatten().cloned());
+            match page["next_cursor"].as_str() {
+                Some(next) => {
+                    cursor = url::form_urlencoded::byte_serialize(next.as_bytes()).collect()
+                }
+                None => break,
+            }
+        }
         let mut out = String::from(
             "PLUGIN              VERSION   SHA256        ACTIVE  CALLS    FAULTS  CHANNELS\n",
         );
-        for p in plugins.as_array().into_iter().flatten() {
+        for p in &plugins {
             let active = p["active_sha256"].as_str().unwrap_or("");
             for v in p["versions"].as_array().into_iter().flatten() {
                 let sha = v["sha256"].as_str().unwrap_or("");

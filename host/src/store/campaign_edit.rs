@@ -74,6 +74,7 @@ impl Store {
                     content: d.content,
                     session_target: d.session_target,
                     journey: d.journey,
+                    missing_field: d.missing_field,
                 })
                 .expect("settings serialise"),
             )

@@ -50,7 +50,7 @@ pub struct CampaignRow {
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CampaignListPage {
-    pub campaigns: Vec<CampaignRow>,
+    pub items: Vec<CampaignRow>,
     /// Campaigns matching the filters, over all pages.
     pub total: i64,
     /// Pass as `cursor` for the next page; absent on the last one.
@@ -138,7 +138,7 @@ impl Store {
             .then(|| campaigns.last().map(|c| c.campaign.id.to_string()))
             .flatten();
         Ok(CampaignListPage {
-            campaigns,
+            items: campaigns,
             total,
             next_cursor,
         })

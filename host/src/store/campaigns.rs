@@ -10,6 +10,7 @@ use crate::domain::lifecycle::{Action, PauseReason, Status};
 use crate::domain::member::MemberStatus;
 use crate::domain::schedule::local_time;
 use crate::domain::send_window::{CampaignWindows, parse_timezone};
+use crate::domain::template::MissingField;
 
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Campaign {
@@ -31,6 +32,10 @@ pub struct Campaign {
     /// `fallback` and `follow_ups`, when the campaign has them.
     #[serde(flatten)]
     pub journey: Journey,
+    /// A `{{variable}}` a contact has no value for (and no `default`
+    /// filter covers): `skip_member` (the member fails with error code
+    /// `missing_field:NAME`) or `render_empty`.
+    pub missing_field: MissingField,
     /// `draft`, `scheduled`, `pending`, `running`, `paused`, `stopped`,
     /// `retrying`, `completed`, `cancelled` or `archived` (see the README's
     /// lifecycle table).
@@ -58,8 +63,14 @@ pub struct Campaign {
     /// Automatic campaigns: a message from an unknown number on the
     /// campaign's channel makes it a contact and a member.
     pub inbound_enrolment: bool,
+    #[serde(with = "crate::rfc3339::ms")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
+    #[serde(with = "crate::rfc3339::opt_ms")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub started_at: Option<i64>,
+    #[serde(with = "crate::rfc3339::opt_ms")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub finished_at: Option<i64>,
     /// Quiet-hours override and calling hours (`quiet_hours`, `calling_hours`).
     #[serde(flatten)]
@@ -105,6 +116,7 @@ pub struct NewCampaign {
     pub manual_review: bool,
     pub wait_for_sender: bool,
     pub journey: Journey,
+    pub missing_field: MissingField,
 }
 
 fn status_str<S: serde::Serializer>(status: &Status, s: S) -> Result<S::Ok, S::Error> {
@@ -193,6 +205,7 @@ impl Store {
                 content: new.content,
                 session_target: new.session_target,
                 journey: new.journey,
+                missing_field: new.missing_field,
             })
             .expect("settings serialise"),
         )
@@ -493,6 +506,7 @@ pub(super) fn campaign_from_row(r: &sqlx::any::AnyRow) -> StoreResult<Campaign> 
         content: settings.content,
         session_target: settings.session_target,
         journey: settings.journey,
+        missing_field: settings.missing_field,
         send_mode: if r.get::<String, _>(11) == "session" {
             SendMode::Session
         } else {

@@ -30,6 +30,13 @@ pub struct Channel {
     /// Messages per second its sender may send, shared by every campaign on
     /// the channel; `None`: the default for the kind of message.
     pub rate_per_second: Option<i64>,
+    /// Counts edits of what a send goes out with (plugin, version pin,
+    /// sender, configuration, secrets, allowed hosts). Each send records the
+    /// revision it used; its callbacks and lookups use that revision's
+    /// settings (see `channel_revisions`).
+    pub revision: i64,
+    #[serde(with = "crate::rfc3339::ms")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
 }
 
@@ -44,8 +51,8 @@ pub struct NewChannel {
     pub rate_per_second: Option<i64>,
 }
 
-const COLUMNS: &str = "id, tenant_id, name, plugin, sender, config_json, secrets_json, \
-                       allowed_hosts_json, created_at, pinned_sha256, rate_per_second";
+pub(super) const COLUMNS: &str = "id, tenant_id, name, plugin, sender, config_json, \
+    secrets_json, allowed_hosts_json, created_at, pinned_sha256, rate_per_second, revision";
 
 impl Store {
     pub async fn create_channel(&self, tenant: Id, new: NewChannel) -> StoreResult<Channel> {
@@ -79,17 +86,40 @@ impl Store {
             allowed_hosts: new.allowed_hosts,
             pinned_sha256: new.pinned_sha256,
             rate_per_second: new.rate_per_second,
+            revision: 1,
             created_at: now,
         })
     }
 
     /// Replaces a channel's settings (the API merges a patch into the
     /// current channel first). Sends pick the change up within a second.
+    /// A change to what a send goes out with keeps the replaced settings as
+    /// a revision, for the callbacks and lookups of the sends they made.
     pub async fn update_channel(&self, tenant: Id, id: Id, c: &NewChannel) -> StoreResult<Channel> {
-        let changed = sqlx::query(
+        let mut tx = self.write_tx().await?;
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM channels WHERE tenant_id = $1 AND id = $2"
+        ))
+        .bind(tenant)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        let current = channel_from_row(&row)?;
+        let sends_differently = current.plugin != c.plugin
+            || current.pinned_sha256 != c.pinned_sha256
+            || current.sender != c.sender
+            || current.config != c.config
+            || current.secrets != c.secrets
+            || current.allowed_hosts != c.allowed_hosts;
+        if sends_differently {
+            // Wall-clock, as the send start it is compared with.
+            super::channel_revisions::keep(&mut tx, &current, crate::clock::real_now_ms()).await?;
+        }
+        sqlx::query(
             "UPDATE channels SET name = $1, plugin = $2, sender = $3, config_json = $4, \
              secrets_json = $5, allowed_hosts_json = $6, pinned_sha256 = $7, \
-             rate_per_second = $10 WHERE tenant_id = $8 AND id = $9",
+             rate_per_second = $10, revision = $11 WHERE tenant_id = $8 AND id = $9",
         )
         .bind(&c.name)
         .bind(&c.plugin)
@@ -101,12 +131,10 @@ impl Store {
         .bind(tenant)
         .bind(id)
         .bind(c.rate_per_second)
-        .execute(&self.writer)
-        .await?
-        .rows_affected();
-        if changed == 0 {
-            return Err(StoreError::NotFound);
-        }
+        .bind(current.revision + sends_differently as i64)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
         self.channel(tenant, id).await
     }
 
@@ -144,15 +172,15 @@ impl Store {
     }
 }
 
-fn to_json<T: Serialize>(v: &T) -> String {
+pub(super) fn to_json<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).expect("maps of strings serialise")
 }
 
-fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> StoreResult<T> {
+pub(super) fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> StoreResult<T> {
     serde_json::from_str(s).map_err(|e| StoreError::Db(sqlx::Error::Decode(Box::new(e))))
 }
 
-fn channel_from_row(r: &sqlx::any::AnyRow) -> StoreResult<Channel> {
+pub(super) fn channel_from_row(r: &sqlx::any::AnyRow) -> StoreResult<Channel> {
     let secrets: BTreeMap<String, String> = from_json(&r.get::<String, _>(6))?;
     let allowed: Option<String> = r.get(7);
     Ok(Channel {
@@ -168,5 +196,6 @@ fn channel_from_row(r: &sqlx::any::AnyRow) -> StoreResult<Channel> {
         created_at: r.get(8),
         pinned_sha256: r.get(9),
         rate_per_second: r.get(10),
+        revision: r.get(11),
     })
 }

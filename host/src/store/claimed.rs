@@ -95,6 +95,8 @@ pub(super) async fn load_claimed(
                     .next_follow_up(step)
                     .map(|(next, after)| (next.index(), after)),
                 falls_back: step == Step::Primary && journey.fallback.is_some(),
+                sent_with: None,
+                missing_field: settings.missing_field,
             })
         })
         .collect())

@@ -13,6 +13,8 @@ pub struct ContactList {
     pub id: Id,
     pub name: String,
     pub contacts: i64,
+    #[serde(with = "crate::rfc3339::ms")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
 }
 

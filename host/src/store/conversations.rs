@@ -48,6 +48,8 @@ pub struct ConversationMessage {
     pub media: serde_json::Value,
     pub provider_message_id: Option<String>,
     pub session_id: Option<Id>,
+    #[serde(with = "crate::rfc3339::ms")]
+    #[schema(value_type = String, format = DateTime)]
     pub at: i64,
     /// The campaign's tags (default first), so a conversation can be
     /// filtered and routed by them (seed 002).
@@ -66,7 +68,11 @@ pub struct Session {
     pub member_id: Id,
     /// `reply_endpoint` or `queue:NAME`.
     pub target: String,
+    #[serde(with = "crate::rfc3339::ms")]
+    #[schema(value_type = String, format = DateTime)]
     pub opened_at: i64,
+    #[serde(with = "crate::rfc3339::ms")]
+    #[schema(value_type = String, format = DateTime)]
     pub last_message_at: i64,
     /// The campaign's tags (default first), to group conversations by.
     pub tags: Vec<String>,

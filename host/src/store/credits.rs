@@ -38,6 +38,8 @@ pub struct CreditBalance {
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct LedgerEntry {
     pub id: Id,
+    #[serde(with = "crate::rfc3339::ms")]
+    #[schema(value_type = String, format = DateTime)]
     pub at: i64,
     /// `top_up`, `adjustment` (an admin's negative amount) or `charge`.
     pub kind: String,

@@ -13,6 +13,8 @@ pub struct DncEntry {
     /// `api`, `import`, or `reply:KEYWORD` for an opt-out by message.
     pub source: String,
     pub note: Option<String>,
+    #[serde(with = "crate::rfc3339::ms")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
 }
 

@@ -103,7 +103,11 @@ pub struct ImportJob {
     pub counts: ImportCounts,
     /// Why the job failed, when it did.
     pub error: Option<String>,
+    #[serde(with = "crate::rfc3339::ms")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
+    #[serde(with = "crate::rfc3339::opt_ms")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub finished_at: Option<i64>,
     #[serde(skip)]
     pub tenant_id: Id,
@@ -177,12 +181,21 @@ impl Store {
         Ok(job_from_row(&row))
     }
 
-    pub async fn import_jobs(&self, tenant: Id, limit: i64) -> StoreResult<Vec<ImportJob>> {
+    /// A tenant's import jobs older than `before` (all when `None`),
+    /// newest first.
+    pub async fn import_jobs(
+        &self,
+        tenant: Id,
+        before: Option<Id>,
+        limit: i64,
+    ) -> StoreResult<Vec<ImportJob>> {
         let rows = sqlx::query(&format!(
-            "SELECT {JOB_COLUMNS} FROM import_jobs WHERE tenant_id = $1 ORDER BY id DESC LIMIT $2"
+            "SELECT {JOB_COLUMNS} FROM import_jobs WHERE tenant_id = $1 \
+             AND ($3 IS NULL OR id < $3) ORDER BY id DESC LIMIT $2"
         ))
         .bind(tenant)
         .bind(limit)
+        .bind(before)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.iter().map(job_from_row).collect())

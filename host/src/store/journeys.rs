@@ -46,20 +46,26 @@ pub struct NextOutreach {
     /// Where it goes; absent when the contact lacks the address (the step
     /// will be skipped).
     pub address: Option<String>,
-    /// When it is due (ms, UTC); quiet hours may move it later.
+    /// When it is due; quiet hours may move it later.
+    #[serde(with = "crate::rfc3339::ms")]
+    #[schema(value_type = String, format = DateTime)]
     pub at: i64,
-    /// The same instant, RFC 3339.
-    pub at_utc: String,
     /// The message as the contact would get it (filled in by the engine).
     pub content: Option<String>,
     /// Why it cannot be rendered, when it cannot.
     pub content_error: Option<String>,
     #[serde(skip)]
-    pub source: Option<(CampaignContent, BTreeMap<String, String>)>,
+    pub source: Option<(
+        CampaignContent,
+        BTreeMap<String, String>,
+        crate::domain::template::MissingField,
+    )>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct JourneyEvent {
+    #[serde(with = "crate::rfc3339::ms")]
+    #[schema(value_type = String, format = DateTime)]
     pub at: i64,
     pub kind: String,
     pub detail: String,
@@ -327,10 +333,9 @@ impl Store {
                 channel_id: channel,
                 address,
                 at,
-                at_utc: crate::clock::format_ms(at),
                 content: None,
                 content_error: None,
-                source: Some((content, values.clone())),
+                source: Some((content, values.clone(), settings.missing_field)),
             })
         });
         let history = sqlx::query(

@@ -22,6 +22,8 @@ pub struct Media {
     pub filename: Option<String>,
     #[serde(skip)]
     pub token: String,
+    #[serde(with = "crate::rfc3339::ms")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
 }
 

@@ -23,35 +23,46 @@ pub struct Member {
     pub content_edited: bool,
     pub attempts: i64,
     /// When Herald tries it next; null once it will not (sent, final).
+    #[serde(with = "crate::rfc3339::opt_ms")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub next_attempt_at: Option<i64>,
     pub provider_message_id: Option<String>,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
+    #[serde(with = "crate::rfc3339::opt_ms")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub sent_at: Option<i64>,
+    #[serde(with = "crate::rfc3339::opt_ms")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub delivered_at: Option<i64>,
     /// When the recipient read it (WhatsApp read receipt).
+    #[serde(with = "crate::rfc3339::opt_ms")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub read_at: Option<i64>,
     /// Voice: how the (last) call ended, or the AMD result while in progress.
     pub disposition: Option<String>,
     /// When the contact first replied.
+    #[serde(with = "crate::rfc3339::opt_ms")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub replied_at: Option<i64>,
+    #[serde(with = "crate::rfc3339::ms")]
+    #[schema(value_type = String, format = DateTime)]
     pub updated_at: i64,
     /// Queued and waiting for a sending window until `next_attempt_at`:
     /// `quiet_hours`, `calling_hours` or `no_common_window`.
     pub wait_reason: Option<String>,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct MemberPage {
-    pub members: Vec<Member>,
-    /// Pass as `after` to get the next page; absent on the last page.
-    pub next_after: Option<Id>,
+    /// What its last send went out with: the channel's revision (its
+    /// plugin and settings then; see `GET /v1/channels/{id}`) ...
+    pub channel_revision: Option<i64>,
+    /// ... and the plugin version (sha256 of the component) that made it.
+    pub plugin_sha256: Option<String>,
 }
 
 const MEMBER_COLUMNS: &str = "id, contact_id, address, status, attempts, next_attempt_at, \
     provider_message_id, error_code, error_message, sent_at, delivered_at, updated_at, \
     read_at, disposition, replied_at, wait_reason, \
-    CAST(CASE WHEN content_json IS NULL THEN 0 ELSE 1 END AS BIGINT)";
+    CAST(CASE WHEN content_json IS NULL THEN 0 ELSE 1 END AS BIGINT), sent_channel_revision, \
+    sent_plugin_sha256";
 
 /// Which members of a campaign to list; every field narrows.
 #[derive(Debug, Default)]
@@ -71,7 +82,7 @@ impl Store {
         filter: &MemberFilter,
         after: Id,
         limit: i64,
-    ) -> StoreResult<MemberPage> {
+    ) -> StoreResult<Vec<Member>> {
         let paused = matches!(
             self.campaign(tenant, campaign).await?.status,
             Status::Paused(_) | Status::Stopped(_)
@@ -100,21 +111,32 @@ impl Store {
         .bind(campaign)
         .bind(filter.status.map(MemberStatus::as_str))
         .bind(after)
-        .bind(limit + 1)
+        .bind(limit)
         .bind(filter.address.as_deref())
         .fetch_all(&self.pool)
         .await?;
-        let mut members: Vec<Member> = rows.iter().map(|r| member_from_row(r, paused)).collect();
-        let next_after = if members.len() as i64 > limit {
-            members.truncate(limit as usize);
-            members.last().map(|m| m.id)
-        } else {
-            None
-        };
-        Ok(MemberPage {
-            members,
-            next_after,
-        })
+        Ok(rows.iter().map(|r| member_from_row(r, paused)).collect())
+    }
+}
+
+impl Store {
+    /// One member of a campaign, as the members grid shows it.
+    pub async fn member(&self, tenant: Id, campaign: Id, member: Id) -> StoreResult<Member> {
+        let paused = matches!(
+            self.campaign(tenant, campaign).await?.status,
+            Status::Paused(_) | Status::Stopped(_)
+        );
+        let row = sqlx::query(&format!(
+            "SELECT {MEMBER_COLUMNS} FROM members WHERE tenant_id = $1 AND campaign_id = $2 \
+             AND id = $3"
+        ))
+        .bind(tenant)
+        .bind(campaign)
+        .bind(member)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(super::StoreError::NotFound)?;
+        Ok(member_from_row(&row, paused))
     }
 }
 
@@ -141,5 +163,7 @@ fn member_from_row(r: &sqlx::any::AnyRow, campaign_paused: bool) -> Member {
         disposition: r.get(13),
         replied_at: r.get(14),
         wait_reason: r.get(15),
+        channel_revision: r.get(17),
+        plugin_sha256: r.get(18),
     }
 }

@@ -43,6 +43,11 @@ pub struct ClaimedMember {
     pub next_follow_up: Option<(i64, i64)>,
     /// The campaign has a fallback for this step's final failure.
     pub falls_back: bool,
+    /// The channel revision and plugin version its call used, once made
+    /// (recorded with the outcome; a lookup reuses the original send's).
+    pub sent_with: Option<super::SentWith>,
+    /// What its message does with a value the contact lacks.
+    pub missing_field: crate::domain::template::MissingField,
 }
 
 /// A sent member whose delivery receipt has not arrived in time.
@@ -53,6 +58,9 @@ pub struct OverdueReceipt {
     pub campaign_id: Id,
     pub channel_id: Id,
     pub provider_message_id: String,
+    /// The channel revision its send used (`None`: sent before revisions
+    /// were recorded; the current settings answer).
+    pub channel_revision: Option<i64>,
 }
 
 /// What happened to one attempt.
@@ -373,6 +381,8 @@ impl Store {
                 next_step_at: next.and_then(|(_, after)| sent_at.map(|at| at + after)),
                 channel_id: m.channel_id,
                 reconcile_at,
+                channel_revision: m.sent_with.as_ref().map(|w| w.channel_revision),
+                plugin_sha256: m.sent_with.as_ref().map(|w| w.plugin_sha256.as_str()),
             });
             written.push((m, status, pmid, code, message, reconcile_at));
         }
@@ -446,7 +456,8 @@ impl Store {
              WHERE id IN (SELECT id FROM members WHERE status = 'sent' AND next_attempt_at <= $2 \
                ORDER BY next_attempt_at LIMIT $3{}) \
              RETURNING tenant_id, id, campaign_id, provider_message_id, COALESCE(channel_id, \
-               (SELECT channel_id FROM campaigns k WHERE k.id = members.campaign_id))",
+               (SELECT channel_id FROM campaigns k WHERE k.id = members.campaign_id)), \
+               sent_channel_revision",
             self.skip_locked()
         ))
         .bind(now + recheck_ms)
@@ -463,6 +474,7 @@ impl Store {
                 campaign_id: r.get(2),
                 provider_message_id: r.get(3),
                 channel_id: r.get(4),
+                channel_revision: r.get(5),
             })
             .collect())
     }

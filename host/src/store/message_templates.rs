@@ -21,7 +21,11 @@ pub struct MessageTemplate {
     pub variables: Vec<String>,
     /// 1 at creation, +1 at each edit.
     pub version: i64,
+    #[serde(with = "crate::rfc3339::ms")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
+    #[serde(with = "crate::rfc3339::ms")]
+    #[schema(value_type = String, format = DateTime)]
     pub updated_at: i64,
 }
 

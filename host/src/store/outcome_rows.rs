@@ -28,6 +28,8 @@ pub(super) struct MemberOutcome<'a> {
     pub next_step_at: Option<i64>,
     pub channel_id: Id,
     pub reconcile_at: Option<i64>,
+    pub channel_revision: Option<i64>,
+    pub plugin_sha256: Option<&'a str>,
 }
 
 /// A sent message for the member's conversation.
@@ -69,7 +71,9 @@ pub(super) async fn update_members(
          provider_message_id = {pmid}, error_code = {code}, error_message = {message}, \
          sent_at = COALESCE({sent_at}, members.sent_at), lease_owner = NULL, \
          lease_until = NULL, updated_at = $2, retryable = {retryable}, next_step = {step}, \
-         next_step_at = {step_at}, channel_id = {channel}, reconcile_at = {reconcile} \
+         next_step_at = {step_at}, channel_id = {channel}, reconcile_at = {reconcile}, \
+         sent_channel_revision = COALESCE({revision}, members.sent_channel_revision), \
+         sent_plugin_sha256 = COALESCE({sha}, members.sent_plugin_sha256) \
          FROM {rows} WHERE members.id = {id} AND (members.status || '') IN ('claimed', 'sending') \
          AND members.lease_owner = $3 RETURNING members.id",
         status = json_text("status"),
@@ -83,6 +87,8 @@ pub(super) async fn update_members(
         step_at = json_int("next_step_at"),
         channel = json_int("channel_id"),
         reconcile = json_int("reconcile_at"),
+        revision = json_int("channel_revision"),
+        sha = json_text("plugin_sha256"),
         id = json_int("id"),
         rows = json_rows(backend, "$1"),
     );

@@ -17,6 +17,8 @@ pub struct ChannelTemplate {
     /// Body parameters `{{1}}`..`{{n}}`.
     pub body_parameter_count: i64,
     pub body_text: String,
+    #[serde(with = "crate::rfc3339::ms")]
+    #[schema(value_type = String, format = DateTime)]
     pub synced_at: i64,
 }
 

@@ -17,6 +17,8 @@ pub struct Tenant {
     pub default_region: Option<String>,
     /// Off: the tenant's campaign endpoints answer 403 (an admin switch).
     pub campaigns_enabled: bool,
+    #[serde(with = "crate::rfc3339::ms")]
+    #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
     /// Messages go out only between these hours in each contact's local
     /// time (default 08:00-21:00); a campaign may override them.
@@ -171,16 +173,28 @@ impl Store {
     }
 
     pub async fn list_tenants(&self) -> StoreResult<Vec<Tenant>> {
-        let rows = sqlx::query(
-            "SELECT id, name, timezone, created_at, default_region, campaigns_enabled, \
-             quiet_hours_start, quiet_hours_end, duplicate_window_hours, one_campaign_per_contact \
-             FROM tenants ORDER BY id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query(&format!("SELECT {TENANT_COLUMNS} FROM tenants ORDER BY id"))
+            .fetch_all(&self.pool)
+            .await?;
         Ok(rows.iter().map(tenant_from_row).collect())
     }
+
+    /// Admin: one tenant by id.
+    pub async fn tenant(&self, id: Id) -> StoreResult<Tenant> {
+        let row = sqlx::query(&format!(
+            "SELECT {TENANT_COLUMNS} FROM tenants WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(super::StoreError::NotFound)?;
+        Ok(tenant_from_row(&row))
+    }
 }
+
+const TENANT_COLUMNS: &str = "id, name, timezone, created_at, default_region, \
+    campaigns_enabled, quiet_hours_start, quiet_hours_end, duplicate_window_hours, \
+    one_campaign_per_contact";
 
 fn tenant_from_row(r: &sqlx::any::AnyRow) -> Tenant {
     Tenant {

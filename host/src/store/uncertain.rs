@@ -48,7 +48,8 @@ impl Store {
              WHERE id IN (SELECT id FROM members WHERE status = 'unknown' \
                AND reconcile_at <= $3 ORDER BY reconcile_at LIMIT $4{}) \
              RETURNING id, tenant_id, campaign_id, address, attempts, idempotency_key, \
-               attempt_started_at, lookup_resends, error_code, error_message",
+               attempt_started_at, lookup_resends, error_code, error_message, \
+               sent_channel_revision, sent_plugin_sha256",
             self.skip_locked()
         ))
         .bind(owner)
@@ -68,6 +69,7 @@ impl Store {
             resends: i64,
             cause: Option<String>,
             reason: Option<String>,
+            sent_with: Option<super::SentWith>,
         }
         let windows: std::collections::HashMap<Id, Window> = rows
             .iter()
@@ -77,6 +79,15 @@ impl Store {
                     resends: r.get("lookup_resends"),
                     cause: r.try_get("error_code").ok().flatten(),
                     reason: r.try_get("error_message").ok().flatten(),
+                    sent_with: r
+                        .try_get::<Option<i64>, _>("sent_channel_revision")
+                        .ok()
+                        .flatten()
+                        .zip(r.try_get("sent_plugin_sha256").ok().flatten())
+                        .map(|(channel_revision, plugin_sha256)| super::SentWith {
+                            channel_revision,
+                            plugin_sha256,
+                        }),
                 };
                 (r.get::<Id, _>("id"), window)
             })
@@ -85,8 +96,9 @@ impl Store {
         tx.commit().await?;
         Ok(members
             .into_iter()
-            .filter_map(|member| {
+            .filter_map(|mut member| {
                 let w = windows.get(&member.id)?;
+                member.sent_with = w.sent_with.clone();
                 Some(UncertainSend {
                     // A row from before the start was recorded: the lease
                     // bounds how long before now the call began.

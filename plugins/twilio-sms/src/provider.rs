@@ -282,7 +282,7 @@ pub fn handle_webhook(
             events: vec![Event::Delivery(DeliveryUpdate {
                 provider_message_id: sid,
                 status,
-                error_message: error_code.as_ref().map(|c| format!("Twilio error {c}")),
+                error_message: error_code.as_deref().map(wire::describe_error),
                 error_code,
                 timestamp_ms: None,
             })],

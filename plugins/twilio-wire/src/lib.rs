@@ -150,6 +150,55 @@ pub fn classify_error(http_status: u16, code: Option<u32>) -> ErrorClass {
     }
 }
 
+/// Twilio's own words for the error codes its status callbacks carry (the
+/// callback sends `ErrorCode` alone), from twilio.com/docs/api/errors: the
+/// member's error reads `30003: Unreachable destination handset`.
+const ERROR_DESCRIPTIONS: &[(u32, &str)] = &[
+    (21211, "Invalid 'To' Phone Number"),
+    (
+        21408,
+        "Permission to send an SMS has not been enabled for the region indicated by the 'To' number",
+    ),
+    (21610, "Attempt to send to unsubscribed recipient"),
+    (
+        21612,
+        "The 'To' phone number is not currently reachable via SMS",
+    ),
+    (21614, "'To' number is not a valid mobile number"),
+    (30001, "Queue overflow"),
+    (30002, "Account suspended"),
+    (30003, "Unreachable destination handset"),
+    (30004, "Message blocked"),
+    (30005, "Unknown destination handset"),
+    (30006, "Landline or unreachable carrier"),
+    (30007, "Message filtered"),
+    (30008, "Unknown error"),
+    (30009, "Missing segment"),
+    (30010, "Message price exceeds max price"),
+    (
+        30011,
+        "MMS not supported by the receiving phone number in this region",
+    ),
+    (30022, "US A2P 10DLC - Rate Limits Exceeded"),
+    (30023, "US A2P 10DLC - Daily Message Cap Reached"),
+    (30024, "Numeric Sender ID Not Provisioned on Carrier"),
+    (30032, "Toll-Free Number Has Not Been Verified"),
+    (30034, "US A2P 10DLC - Message from an Unregistered Number"),
+];
+
+/// `CODE: description` for a callback's `ErrorCode` (`Twilio error CODE`
+/// for a code the table does not know).
+pub fn describe_error(code: &str) -> String {
+    let known = code
+        .parse::<u32>()
+        .ok()
+        .and_then(|c| ERROR_DESCRIPTIONS.iter().find(|(k, _)| *k == c));
+    match known {
+        Some((_, text)) => format!("{code}: {text}"),
+        None => format!("Twilio error {code}"),
+    }
+}
+
 /// `Retry-After` in seconds (Twilio sends whole seconds), as milliseconds.
 pub fn retry_after_ms(value: Option<&str>) -> u32 {
     value
@@ -166,6 +215,15 @@ mod tests {
         v.iter()
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn callback_error_codes_read_as_twilio_words() {
+        assert_eq!(
+            describe_error("30003"),
+            "30003: Unreachable destination handset"
+        );
+        assert_eq!(describe_error("39999"), "Twilio error 39999");
     }
 
     #[test]
