@@ -12,6 +12,9 @@
 //!   end, time until the campaign completes (every member final), Herald's
 //!   CPU time per 1,000 members (callbacks included) and its peak RSS.
 //!
+//! With `--noisy`, the noisy neighbour instead: A's rate alone and while
+//! another tenant's plugin spins and bombs its memory (see [`noisy`]).
+//!
 //! Build the plugins first (`./dev.sh build`).
 
 mod common;
@@ -90,10 +93,11 @@ struct Herald {
 }
 
 impl Herald {
-    async fn start(database_url: &str) -> Herald {
+    async fn start(database_url: &str, extra: &[&str]) -> Herald {
         let dir = tempfile::tempdir().unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
             .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(extra)
             .args(["--database-url", database_url])
             .args(["--test-clock", CLOCK, "--admin-key", ADMIN_KEY])
             .args(["--import-max-mb", "500"])
@@ -189,54 +193,71 @@ struct Run {
     max_in_flight: u64,
 }
 
-async fn campaign(sim: &Arc<Simulator>, database_url: &str, members: u64) -> Run {
-    let herald = Herald::start(database_url).await;
-    let admin = ADMIN_KEY;
+/// A tenant with a channel on `plugin` pointing at the simulator: (its
+/// API key, the channel's id).
+async fn tenant_with_channel(
+    herald: &Herald,
+    sim: &Simulator,
+    name: &str,
+    plugin: &str,
+) -> (String, Value) {
     let (status, tenant) = herald
         .call(
-            admin,
+            ADMIN_KEY,
             reqwest::Method::POST,
             "/v1/tenants",
-            Some(json!({"name": "bench"})),
+            Some(json!({ "name": name })),
         )
         .await;
     assert_eq!(status, 201, "{tenant}");
     let key = tenant["api_key"].as_str().unwrap().to_owned();
-    let post = |path: &str, body: Value| {
-        let (herald, key, path) = (&herald, key.clone(), path.to_owned());
-        async move {
-            herald
-                .call(&key, reqwest::Method::POST, &path, Some(body))
-                .await
-        }
-    };
-    let (status, channel) = post(
-        "/v1/channels",
-        json!({
-            "name": "twilio via simulator",
-            "plugin": "twilio-sms",
-            "sender": "+15005550006",
-            "config": { "account-sid": sim.config().twilio_account_sid, "base-url": sim.base_url() },
-            "secrets": { "auth-token": sim.config().twilio_auth_token },
-            "allowed_hosts": ["127.0.0.1"],
-            "rate_per_second": RATE_PER_SECOND,
-        }),
-    )
-    .await;
+    let (status, channel) = herald
+        .call(
+            &key,
+            reqwest::Method::POST,
+            "/v1/channels",
+            Some(json!({
+                "name": format!("{plugin} via simulator"),
+                "plugin": plugin,
+                "sender": "+15005550006",
+                "config": { "account-sid": sim.config().twilio_account_sid, "base-url": sim.base_url() },
+                "secrets": { "auth-token": sim.config().twilio_auth_token },
+                "allowed_hosts": ["127.0.0.1"],
+                "rate_per_second": RATE_PER_SECOND,
+            })),
+        )
+        .await;
     assert_eq!(status, 201, "{channel}");
-    let (status, list) = post("/v1/lists", json!({"name": "audience"})).await;
+    (key, channel["id"].clone())
+}
+
+/// A draft campaign to `numbers` (imported as a list) on `channel`, and
+/// how long the import took.
+async fn draft(
+    herald: &Herald,
+    key: &str,
+    channel: &Value,
+    numbers: impl Iterator<Item = String>,
+) -> (i64, Duration) {
+    let (status, list) = herald
+        .call(
+            key,
+            reqwest::Method::POST,
+            "/v1/lists",
+            Some(json!({"name": "audience"})),
+        )
+        .await;
     assert_eq!(status, 201, "{list}");
     let list = list["id"].as_i64().unwrap();
-
     let mut csv = String::from("phone,first_name\n");
-    for i in 0..members {
-        csv.push_str(&format!("{},C{i}\n", number(i)));
+    for (i, number) in numbers.enumerate() {
+        csv.push_str(&format!("{number},C{i}\n"));
     }
     let enrol_started = Instant::now();
     let response = herald
         .http
         .post(format!("{}/v1/lists/{list}/imports", herald.base))
-        .bearer_auth(&key)
+        .bearer_auth(key)
         .header("content-type", "text/csv")
         .body(csv)
         .send()
@@ -252,7 +273,7 @@ async fn campaign(sim: &Arc<Simulator>, database_url: &str, members: u64) -> Run
     loop {
         let (_, j) = herald
             .call(
-                &key,
+                key,
                 reqwest::Method::GET,
                 &format!("/v1/imports/{job}"),
                 None,
@@ -266,17 +287,33 @@ async fn campaign(sim: &Arc<Simulator>, database_url: &str, members: u64) -> Run
         assert!(enrol_started.elapsed() < DEADLINE, "import too slow");
     }
     let imported = enrol_started.elapsed();
-
-    let (status, c) = post(
-        "/v1/campaigns",
-        json!({
-            "name": "bench", "channel_id": channel["id"], "list_id": list,
-            "body": "Hi {{first_name}}, your order shipped.",
-        }),
-    )
-    .await;
+    let (status, c) = herald
+        .call(
+            key,
+            reqwest::Method::POST,
+            "/v1/campaigns",
+            Some(json!({
+                "name": "bench", "channel_id": channel, "list_id": list,
+                "body": "Hi {{first_name}}, your order shipped.",
+            })),
+        )
+        .await;
     assert_eq!(status, 201, "{c}");
-    let id = c["id"].as_i64().unwrap();
+    (c["id"].as_i64().unwrap(), imported)
+}
+
+async fn campaign(sim: &Arc<Simulator>, database_url: &str, members: u64) -> Run {
+    let herald = Herald::start(database_url, &[]).await;
+    let (key, channel) = tenant_with_channel(&herald, sim, "bench", "twilio-sms").await;
+    let post = |path: &str, body: Value| {
+        let (herald, key, path) = (&herald, key.clone(), path.to_owned());
+        async move {
+            herald
+                .call(&key, reqwest::Method::POST, &path, Some(body))
+                .await
+        }
+    };
+    let (id, imported) = draft(&herald, &key, &channel, (0..members).map(number)).await;
 
     // The simulator's accepted count over time, for the steady rate.
     let samples: Arc<Mutex<Vec<(Instant, u64)>>> = Arc::default();
@@ -348,6 +385,118 @@ async fn campaign(sim: &Arc<Simulator>, database_url: &str, members: u64) -> Run
     }
 }
 
+/// A's messages sent so far (its campaign's progress).
+async fn sent(herald: &Herald, key: &str, campaign: i64) -> u64 {
+    let (_, p) = herald
+        .call(
+            key,
+            reqwest::Method::GET,
+            &format!("/v1/campaigns/{campaign}/progress"),
+            None,
+        )
+        .await;
+    p["sent"].as_u64().unwrap_or(0)
+}
+
+/// A's rate over `window` from now, and `/healthz` latencies meanwhile.
+async fn rate_over(
+    herald: &Herald,
+    key: &str,
+    campaign: i64,
+    window: Duration,
+) -> (f64, Vec<Duration>) {
+    let (from, started) = (sent(herald, key, campaign).await, Instant::now());
+    let mut health = Vec::new();
+    while started.elapsed() < window {
+        let asked = Instant::now();
+        let ok = herald
+            .http
+            .get(format!("{}/healthz", herald.base))
+            .send()
+            .await;
+        assert!(ok.is_ok_and(|r| r.status().is_success()), "/healthz failed");
+        health.push(asked.elapsed());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let to = sent(herald, key, campaign).await;
+    (
+        to.saturating_sub(from) as f64 / started.elapsed().as_secs_f64(),
+        health,
+    )
+}
+
+fn p99(mut samples: Vec<Duration>) -> Duration {
+    samples.sort_unstable();
+    samples
+        .get((samples.len() * 99 / 100).min(samples.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or_default()
+}
+
+/// The noisy neighbour (`--noisy`): tenant A sends a campaign through
+/// Twilio; midway tenant B starts one on the `test-hostile` plugin whose
+/// every call spins (stopped by its CPU budget) or bombs its memory. B's
+/// quarantine is kept out of reach so its calls go on for the whole
+/// window: this measures the sandbox's limits, not the quarantine.
+async fn noisy(sim: &Arc<Simulator>, database_url: &str, members: u64) {
+    const WINDOW: Duration = Duration::from_secs(8);
+    // The bundled plugins and test-hostile, as the test servers have them.
+    let plugins = target_dir().join("test-plugins");
+    let plugins = plugins.to_str().unwrap();
+    let herald = Herald::start(
+        database_url,
+        &["--quarantine-after", "1000000000", "--plugins-dir", plugins],
+    )
+    .await;
+    let (a_key, a_channel) = tenant_with_channel(&herald, sim, "a", "twilio-sms").await;
+    let (b_key, b_channel) = tenant_with_channel(&herald, sim, "b", "test-hostile").await;
+    let (a, _) = draft(&herald, &a_key, &a_channel, (0..members).map(number)).await;
+    // Two spinners for each memory bomb, 3,000 in all.
+    let hostile = (0..3_000u64).map(|i| {
+        let suffix = if i % 3 == 2 { "0777" } else { "0999" };
+        format!("+1628{:03}{suffix}", 200 + i)
+    });
+    let (b, _) = draft(&herald, &b_key, &b_channel, hostile).await;
+    let start = |key: String, id: i64| {
+        let herald = &herald;
+        async move {
+            let path = format!("/v1/campaigns/{id}/start");
+            herald.call(&key, reqwest::Method::POST, &path, None).await
+        }
+    };
+    let (status, body) = start(a_key.clone(), a).await;
+    assert_eq!(status, 200, "{body}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (before, health_before) = rate_over(&herald, &a_key, a, WINDOW).await;
+    let (status, body) = start(b_key.clone(), b).await;
+    assert_eq!(status, 200, "{body}");
+    let (during, health_during) = rate_over(&herald, &a_key, a, WINDOW).await;
+    let (_, bp) = herald
+        .call(
+            &b_key,
+            reqwest::Method::GET,
+            &format!("/v1/campaigns/{b}/progress"),
+            None,
+        )
+        .await;
+    assert!(
+        sent(&herald, &a_key, a).await < members,
+        "A finished within the window: give it more members"
+    );
+    println!(
+        "| A alone | {before:.0} msg/s | /healthz p99 {:.1} ms | |",
+        p99(health_before).as_secs_f64() * 1000.0
+    );
+    println!(
+        "| A while B's plugin spins and bombs | {during:.0} msg/s ({:.0}% of alone; target >= 85%) | /healthz p99 {:.1} ms (target <= 50) | B: {} failed, {} queued; peak RSS {:.0} MiB |",
+        100.0 * during / before.max(1e-9),
+        p99(health_during).as_secs_f64() * 1000.0,
+        bp["failed"],
+        bp["queued"],
+        herald.peak_rss_mib()
+    );
+}
+
 fn print_run(label: &str, run: &Run, ceiling_per_s: f64) {
     println!(
         "| {label} | {:.0} | {:.0} ({:.1}% of ceiling) | {:.1} s | {:.2} s | {:.0} MiB | {} | {} |",
@@ -376,6 +525,20 @@ fn main() {
         "plugin components missing: run ./dev.sh build first"
     );
     let rt = tokio::runtime::Runtime::new().unwrap();
+    if args.iter().any(|a| a == "--noisy") {
+        rt.block_on(async {
+            let sim = Arc::new(Simulator::start(SimConfig::default()).await.unwrap());
+            println!(
+                "\nnoisy neighbour: A {members} members on twilio-sms; B 3,000 on test-hostile\n"
+            );
+            println!("| run | A's rate | /healthz | notes |");
+            println!("|---|---|---|---|");
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite:{}", dir.path().join("noisy.db").display());
+            noisy(&sim, &url, members).await;
+        });
+        return;
+    }
     rt.block_on(async {
         let sim = Arc::new(Simulator::start(SimConfig::default()).await.unwrap());
         let elapsed = ceiling(&sim, members).await;

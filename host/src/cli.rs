@@ -19,7 +19,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Tools for plugin authors.
     #[command(subcommand)]
     Plugin(PluginCommand),
@@ -129,8 +129,9 @@ pub struct ServeArgs {
     #[arg(long, env = "HERALD_CACHE_DIR", default_value = ".herald-cache")]
     pub cache_dir: PathBuf,
 
-    /// Faults in a row (trap, deadline, memory) after which a plugin is
-    /// quarantined until an admin activates a version.
+    /// A plugin whose faults (trap, budgets, memory, unusable answers) are
+    /// at least half of its calls within a minute, over at least this many
+    /// calls, is quarantined until an admin activates a version.
     #[arg(long, env = "HERALD_QUARANTINE_AFTER", default_value_t = 20)]
     pub quarantine_after: u64,
 
@@ -157,9 +158,20 @@ pub struct ServeArgs {
     #[arg(long, env = "HERALD_PLUGIN_TIMEOUT_MS", default_value_t = 5000)]
     pub plugin_timeout_ms: u64,
 
+    /// CPU budget of one plugin call, in milliseconds: the guest's own
+    /// work (a spinning guest is stopped past it), not the time it waits
+    /// for its provider, which `--plugin-timeout-ms` bounds.
+    #[arg(long, env = "HERALD_PLUGIN_CPU_MS", default_value_t = 50)]
+    pub plugin_cpu_ms: u64,
+
     /// Memory cap of one plugin instance, in MiB.
     #[arg(long, env = "HERALD_PLUGIN_MEMORY_MB", default_value_t = 64)]
     pub plugin_memory_mb: usize,
+
+    /// Linear memory all plugin instances may hold together, in MiB: a
+    /// call that would grow past it fails as out of memory.
+    #[arg(long, env = "HERALD_PLUGIN_MEMORY_TOTAL_MB", default_value_t = 384)]
+    pub plugin_memory_total_mb: usize,
 
     /// Seconds a claimed send stays leased; a send outliving its lease is
     /// marked `unknown` and never resent automatically.

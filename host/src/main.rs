@@ -8,7 +8,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
             herald::telemetry::init(args.log_json);
-            herald::server::serve(args).await
+            herald::server::serve(*args).await
         }
         Command::Plugin(PluginCommand::New(args)) => {
             let root = kit::new::create(&args.name, &args.dir)?;

@@ -23,7 +23,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     let runtime = Runtime::new(RuntimeLimits {
         call_timeout: Duration::from_millis(args.plugin_timeout_ms),
+        cpu_budget: Duration::from_millis(args.plugin_cpu_ms.max(1)),
         memory_bytes: args.plugin_memory_mb << 20,
+        total_memory_bytes: args.plugin_memory_total_mb.max(args.plugin_memory_mb) << 20,
         ..RuntimeLimits::default()
     })?;
     let registry = Arc::new(Registry::new(

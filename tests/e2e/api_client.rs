@@ -167,6 +167,19 @@ impl Api {
         }
     }
 
+    /// An installed plugin as `GET /v1/admin/plugins` reports it (admin key).
+    pub async fn admin_plugin(&self, name: &str) -> Value {
+        let (status, list) = self.get("/v1/admin/plugins").await;
+        assert_eq!(status, 200, "{list}");
+        list["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .find(|p| p["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no plugin {name} in {list}"))
+    }
+
     /// Every member of a campaign, all pages.
     pub async fn all_members(&self, campaign: i64) -> Vec<Value> {
         let mut out = Vec::new();

@@ -23,6 +23,7 @@ mod example_plugin;
 mod fairness;
 mod imports;
 mod instances;
+mod isolation;
 mod journeys;
 mod kit;
 mod lifecycle;

@@ -306,8 +306,15 @@ async fn attempt(
     let called_at = crate::store::now_ms();
     let (result, wire) = plugin.send(ctx, config, message).await;
     drop(call);
-    if let Err(failure) = &result {
-        engine.registry.after_fault(&plugin, failure).await;
+    match &result {
+        Err(failure) => engine.registry.after_fault(&plugin, failure).await,
+        // Returned, but with an answer no provider gives: a fault too.
+        Ok(Ok(receipt)) if !super::outcome::valid_message_id(&receipt.provider_message_id) => {
+            plugin.stats.reclassify_as_fault();
+            let why = "an unusable provider message id";
+            engine.registry.after_fault(&plugin, &why).await;
+        }
+        Ok(_) => {}
     }
     admission::observe(engine, &key, &result);
     let health = provider_errors::health(&result);

@@ -17,7 +17,7 @@ pub struct Classified {
 /// misbehaving plugin, not something to store.
 const MAX_MESSAGE_ID_BYTES: usize = 256;
 
-fn valid_message_id(id: &str) -> bool {
+pub(super) fn valid_message_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= MAX_MESSAGE_ID_BYTES
 }
 

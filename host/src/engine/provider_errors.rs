@@ -35,7 +35,13 @@ pub fn health(result: &Result<Result<wit::SendReceipt, wit::SendError>, PluginFa
     match result {
         Ok(Ok(_)) => Health::Ok,
         Ok(Err(wit::SendError::Transient(m))) => Health::Error(m.clone()),
-        Err(failure) => Health::Error(failure.to_string()),
+        // A call that outlived its deadline was most likely waiting for
+        // the provider.
+        Err(failure @ PluginFailure::Timeout(_)) => Health::Error(failure.to_string()),
+        // The plugin's own fault (a trap, its memory or CPU budget) says
+        // nothing about the provider: the plugin's quarantine handles it,
+        // without an operator resuming the campaign in between.
+        Err(_) => Health::Neutral,
         Ok(Err(_)) => Health::Neutral,
     }
 }

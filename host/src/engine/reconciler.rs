@@ -45,7 +45,7 @@ async fn reconcile(engine: &Engine, item: &OverdueReceipt) -> Option<i64> {
         .ok()?;
     let plugin = engine
         .registry
-        .resolve(&channel.plugin, channel.pinned_sha256.as_deref())
+        .resolve_for_receipts(&channel.plugin, channel.pinned_sha256.as_deref())
         .await
         .ok()?;
     let ctx = engine.call_context(&plugin, &channel);

@@ -126,7 +126,7 @@ async fn resolve(
     };
     let plugin = match engine
         .registry
-        .resolve(&channel.plugin, channel.pinned_sha256.as_deref())
+        .resolve_for_receipts(&channel.plugin, channel.pinned_sha256.as_deref())
         .await
     {
         Ok(plugin) => plugin,

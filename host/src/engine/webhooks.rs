@@ -201,9 +201,10 @@ impl Engine {
         channel: &Channel,
         request: wit::WebhookRequest,
     ) -> Result<wit::WebhookOutcome, Refused> {
+        // A quarantine stops new sends, not the receipts of those made.
         let plugin = self
             .registry
-            .resolve(&channel.plugin, channel.pinned_sha256.as_deref())
+            .resolve_for_receipts(&channel.plugin, channel.pinned_sha256.as_deref())
             .await
             .map_err(|why| Refused::PluginUnavailable(why.to_string()))?;
         // Same hosts as sends: a voice plugin redirects a live call (e.g. to

@@ -63,7 +63,7 @@ impl HostState {
         call: CallContext,
         http: reqwest::Client,
         deadline: Instant,
-        memory_bytes: usize,
+        memory: MemoryCap,
         wire: WireLog,
     ) -> Self {
         Self {
@@ -71,10 +71,7 @@ impl HostState {
             http,
             deadline,
             wire,
-            memory: MemoryCap {
-                max_bytes: memory_bytes,
-                exceeded: false,
-            },
+            memory,
             // No preopens, no env, no sockets: components built for
             // wasm32-wasip2 import WASI but get nothing from it.
             wasi: WasiCtx::builder().build(),
@@ -337,7 +334,7 @@ mod tests {
             call,
             reqwest::Client::new(),
             Instant::now() + Duration::from_secs(1),
-            1 << 20,
+            MemoryCap::new(1 << 20, crate::plugins::limits::MemoryBudget::new(1 << 30)),
             WireLog::default(),
         )
     }

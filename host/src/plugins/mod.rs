@@ -5,6 +5,8 @@
 
 mod bindings;
 mod cache;
+mod cpu_gate;
+mod cpu_meter;
 mod host_imports;
 mod inspect;
 mod limits;

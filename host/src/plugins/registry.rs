@@ -15,7 +15,7 @@ use super::cache::CompileCache;
 use super::host_imports::CallContext;
 use super::inspect::{self, InstallError};
 use super::loaded::LoadedPlugin;
-use super::runtime::{Call, PluginFailure, Reply, Runtime};
+use super::runtime::{Call, Reply, Runtime};
 use super::wit;
 use crate::store::{NewPluginVersion, Store, StoreError};
 
@@ -107,6 +107,28 @@ impl Registry {
                 "pinned version {sha} of {name:?} cannot be loaded: {e}"
             )),
         }
+    }
+
+    /// The version that verifies receipts and answers lookups for messages
+    /// already sent: as [`Self::resolve`], but a quarantine, which stops new
+    /// sends, does not stop the delivery reports of the sends it made.
+    pub async fn resolve_for_receipts(
+        &self,
+        name: &str,
+        pinned: Option<&str>,
+    ) -> Result<Arc<LoadedPlugin>, String> {
+        if let Some(sha) = pinned {
+            return match self.load_version(sha).await {
+                Ok(p) if p.name() == name => Ok(p),
+                Ok(p) => Err(format!("pinned version {sha} is plugin {:?}", p.name())),
+                Err(e) => Err(format!("pinned version {sha} cannot be loaded: {e}")),
+            };
+        }
+        self.slots
+            .load()
+            .get(name)
+            .and_then(|s| s.active.clone())
+            .ok_or_else(|| self.unavailable_reason(name))
     }
 
     /// Whether `sha256` is an installed version of `name`.
@@ -262,13 +284,19 @@ impl Registry {
         Ok(())
     }
 
-    /// Counts a fault of `plugin`; quarantines its name once the faults in a
-    /// row reach the threshold (unless another version is active by now).
-    pub async fn after_fault(&self, plugin: &LoadedPlugin, failure: &PluginFailure) {
-        let streak = plugin.stats.snapshot().consecutive_faults;
-        if streak < self.quarantine_after {
+    /// After a fault of `plugin`: quarantines its name once at least half
+    /// of its calls in the last minute were faults, over at least
+    /// `--quarantine-after` calls (unless another version is active by
+    /// now). A rate, not a streak: calls that succeed in between (a plugin
+    /// that spins for some recipients only) do not hide it.
+    pub async fn after_fault(
+        &self,
+        plugin: &LoadedPlugin,
+        failure: &(dyn std::fmt::Display + Sync),
+    ) {
+        let Some((calls, faults)) = plugin.stats.faulty_window(self.quarantine_after) else {
             return;
-        }
+        };
         let still_active = self
             .get(plugin.name())
             .is_some_and(|p| p.sha256 == plugin.sha256);
@@ -276,7 +304,7 @@ impl Registry {
             return;
         }
         let reason = format!(
-            "{streak} faults in a row in version {} (last: {failure})",
+            "{faults} faults in {calls} calls within a minute in version {} (last: {failure})",
             plugin.version()
         );
         tracing::error!(

@@ -3,6 +3,7 @@
 //! (or tenants).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -16,7 +17,10 @@ use super::bindings::herald::provider::types as wit;
 use super::bindings::reconciling::ReconcilingProviderPluginPre;
 use super::bindings::reconciling::exports::herald::provider::lookup::SentQuery;
 use super::bindings::{ProviderPlugin, ProviderPluginPre};
+use super::cpu_gate::{self, CpuGate};
+use super::cpu_meter::CpuMeter;
 use super::host_imports::{CallContext, HostState};
+use super::limits::{MemoryBudget, MemoryCap};
 use super::wire::{WireLog, WireSeen};
 
 /// A component linked and ready to instantiate: as the base world always,
@@ -34,8 +38,13 @@ const EPOCH_TICK: Duration = Duration::from_millis(10);
 pub struct RuntimeLimits {
     /// Wall-clock budget of one plugin call, HTTP included.
     pub call_timeout: Duration,
+    /// CPU budget of one plugin call: the guest's own work, not the time
+    /// it waits for its provider.
+    pub cpu_budget: Duration,
     /// Linear memory cap of one instance.
     pub memory_bytes: usize,
+    /// Linear memory of all live instances together.
+    pub total_memory_bytes: usize,
     /// Instances alive at once; further calls wait for a slot.
     pub max_instances: u32,
 }
@@ -44,11 +53,25 @@ impl Default for RuntimeLimits {
     fn default() -> Self {
         Self {
             call_timeout: Duration::from_secs(5),
+            cpu_budget: DEFAULT_CPU_BUDGET,
             memory_bytes: 64 << 20,
+            total_memory_bytes: DEFAULT_TOTAL_MEMORY,
             max_instances: 256,
         }
     }
 }
+
+/// A provider call builds a request and reads an answer: well under a
+/// millisecond of CPU for the bundled plugins. 50 ms is a hundred times
+/// that, and stops a spinning guest before it costs its neighbours much.
+pub const DEFAULT_CPU_BUDGET: Duration = Duration::from_millis(50);
+
+/// Linear memory all plugin instances may hold together. A bundled
+/// plugin's instance holds about 1.1 MiB (its 1 MiB stack and a small
+/// heap), so 128 sends in flight take ~150 MiB; the rest leaves room for a
+/// few large ones, and bounds what memory-hungry guests can add to the
+/// process's footprint.
+pub const DEFAULT_TOTAL_MEMORY: usize = 384 << 20;
 
 /// A call that did not return normally. The engine treats each as a
 /// transient failure of that one message.
@@ -58,6 +81,8 @@ pub enum PluginFailure {
     Timeout(Duration),
     #[error("plugin exceeded its memory limit of {0} bytes")]
     OutOfMemory(usize),
+    #[error("plugin exceeded its CPU budget of {budget:?} (used {used:?})")]
+    CpuBudget { budget: Duration, used: Duration },
     #[error("plugin trapped: {0}")]
     Trap(String),
     #[error("plugin could not be instantiated: {0}")]
@@ -112,6 +137,8 @@ pub struct Runtime {
     http: reqwest::Client,
     permits: Semaphore,
     limits: RuntimeLimits,
+    memory: Arc<MemoryBudget>,
+    heavy: Arc<CpuGate>,
 }
 
 impl Runtime {
@@ -168,6 +195,8 @@ impl Runtime {
             linker,
             http,
             permits: Semaphore::new(limits.max_instances as usize),
+            memory: MemoryBudget::new(limits.total_memory_bytes),
+            heavy: Arc::new(CpuGate::default()),
             limits,
         }))
     }
@@ -231,28 +260,49 @@ impl Runtime {
             ctx,
             self.http.clone(),
             deadline,
-            self.limits.memory_bytes,
+            MemoryCap::new(self.limits.memory_bytes, self.memory.clone()),
             wire,
         );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.memory);
         store.set_epoch_deadline(1);
+        let cpu = Arc::new(CpuMeter::default());
+        let budget = self.limits.cpu_budget;
+        let over_budget = Arc::new(AtomicBool::new(false));
+        let (meter, over) = (cpu.clone(), over_budget.clone());
+        let (gate, turn) = (self.heavy.clone(), cpu_gate::Turn::default());
+        // Runs each tick while the guest executes: past either budget the
+        // guest is interrupted, else it yields so others get the thread (a
+        // heavy guest, to the shared slot's next turn).
         store.epoch_deadline_callback(move |_| {
-            if Instant::now() >= deadline {
+            let used = meter.used();
+            if used > budget {
+                over.store(true, Ordering::Relaxed);
                 Ok(UpdateDeadline::Interrupt)
+            } else if Instant::now() >= deadline {
+                Ok(UpdateDeadline::Interrupt)
+            } else if used > cpu_gate::LIGHT {
+                Ok(UpdateDeadline::YieldCustom(1, gate.next_turn(&turn)))
             } else {
                 Ok(UpdateDeadline::Yield(1))
             }
         });
         // The epoch stops a guest that computes; this stops one whose host
         // call (HTTP) would outlive the deadline.
-        let run = run_call(pre, &mut store, call);
+        let run = cpu.meter(run_call(pre, &mut store, call));
         let result = match tokio::time::timeout(timeout + EPOCH_TICK * 5, run).await {
             Ok(result) => result,
             Err(_) => return Err(PluginFailure::Timeout(timeout)),
         };
+        metrics::histogram!("herald_plugin_call_cpu_seconds").record(cpu.used());
+        metrics::gauge!("herald_plugin_linear_memory_bytes").set(self.memory.used() as f64);
         result.map_err(|err| {
-            if store.data().memory.exceeded {
+            if over_budget.load(Ordering::Relaxed) {
+                PluginFailure::CpuBudget {
+                    budget,
+                    used: cpu.used(),
+                }
+            } else if store.data().memory.exceeded {
                 PluginFailure::OutOfMemory(self.limits.memory_bytes)
             } else if matches!(
                 err.downcast_ref::<wasmtime::Trap>(),

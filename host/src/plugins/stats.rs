@@ -1,11 +1,25 @@
-//! Per-version call statistics, and the consecutive-fault count that
-//! drives quarantine.
+//! Per-version call statistics, and the fault rate over the last minute
+//! that drives quarantine.
 
+use std::collections::VecDeque;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// How far back the fault rate looks.
+const WINDOW: Duration = Duration::from_secs(60);
+
+/// Calls and faults of one second.
+struct Second {
+    at: Instant,
+    calls: u64,
+    faults: u64,
+}
 
 #[derive(Default)]
 pub struct CallStats {
+    /// The last minute, a bucket per second that had calls.
+    recent: Mutex<VecDeque<Second>>,
     calls: AtomicU64,
     /// Calls that trapped, timed out or ran out of memory.
     faults: AtomicU64,
@@ -28,6 +42,7 @@ impl CallStats {
     /// Records a call; returns the consecutive-fault count after it.
     pub fn record(&self, elapsed: Duration, fault: bool) -> u64 {
         let micros = elapsed.as_micros() as u64;
+        self.count_recent(1, fault as u64);
         self.calls.fetch_add(1, Ordering::Relaxed);
         self.total_micros.fetch_add(micros, Ordering::Relaxed);
         self.max_micros.fetch_max(micros, Ordering::Relaxed);
@@ -38,6 +53,48 @@ impl CallStats {
             self.consecutive_faults.store(0, Ordering::Relaxed);
             0
         }
+    }
+
+    /// A call that returned normally but gave an unusable answer (an
+    /// oversized message id): a fault after all.
+    pub fn reclassify_as_fault(&self) {
+        self.count_recent(0, 1);
+        self.faults.fetch_add(1, Ordering::Relaxed);
+        self.consecutive_faults.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn count_recent(&self, calls: u64, faults: u64) {
+        let now = Instant::now();
+        let mut recent = self.recent.lock().expect("stats lock");
+        while recent
+            .front()
+            .is_some_and(|s| now.duration_since(s.at) > WINDOW)
+        {
+            recent.pop_front();
+        }
+        match recent.back_mut() {
+            Some(s) if now.duration_since(s.at) < Duration::from_secs(1) => {
+                s.calls += calls;
+                s.faults += faults;
+            }
+            _ => recent.push_back(Second {
+                at: now,
+                calls,
+                faults,
+            }),
+        }
+    }
+
+    /// (calls, faults) of the last minute when at least `min_calls` were
+    /// made and at least half of them were faults.
+    pub fn faulty_window(&self, min_calls: u64) -> Option<(u64, u64)> {
+        let now = Instant::now();
+        let recent = self.recent.lock().expect("stats lock");
+        let (calls, faults) = recent
+            .iter()
+            .filter(|s| now.duration_since(s.at) <= WINDOW)
+            .fold((0, 0), |(c, f), s| (c + s.calls, f + s.faults));
+        (calls >= min_calls.max(1) && faults * 2 >= calls).then_some((calls, faults))
     }
 
     pub fn snapshot(&self) -> StatsSnapshot {
@@ -71,5 +128,23 @@ mod tests {
         let snap = s.snapshot();
         assert_eq!((snap.calls, snap.faults), (4, 3));
         assert_eq!(snap.max_latency_ms, 3.0);
+    }
+
+    #[test]
+    fn half_the_calls_faulting_is_a_faulty_window_whatever_their_order() {
+        let s = CallStats::default();
+        for i in 0..19 {
+            s.record(Duration::from_millis(1), i % 2 == 0);
+        }
+        assert_eq!(s.faulty_window(20), None, "19 calls are too few to judge");
+        s.record(Duration::from_millis(1), false);
+        assert_eq!(s.faulty_window(20), Some((20, 10)), "half of 20");
+        s.reclassify_as_fault();
+        assert_eq!(s.faulty_window(20), Some((20, 11)));
+        let healthy = CallStats::default();
+        for i in 0..40 {
+            healthy.record(Duration::from_millis(1), i % 4 == 0);
+        }
+        assert_eq!(healthy.faulty_window(20), None, "a quarter faulting is not");
     }
 }

@@ -1,0 +1,143 @@
+//! A misbehaving plugin costs its own tenant only: a spinning guest is
+//! stopped by its CPU budget (not its 5 s wall-clock deadline), a plugin
+//! that faults on half its calls is quarantined by itself, only its
+//! campaigns stop, and the delivery reports of the messages it did send are
+//! still applied; the neighbour's campaign completes untouched.
+
+use std::time::{Duration, Instant};
+
+use herald_sim::{SimConfig, Simulator};
+use serde_json::Value;
+
+use crate::both_backends;
+use crate::harness::{Backend, Herald, numbers_ending};
+
+/// `--plugin-cpu-ms` in this test.
+const CPU_BUDGET_MS: f64 = 50.0;
+
+/// The CPU a budget failure reports: "... (used 52.3ms)".
+fn used_ms(error: &str) -> f64 {
+    let used = error
+        .split_once("(used ")
+        .and_then(|(_, rest)| rest.split_once(')'))
+        .map(|(used, _)| used)
+        .unwrap_or_else(|| panic!("no CPU figure in {error:?}"));
+    if let Some(ms) = used.strip_suffix("ms") {
+        ms.parse().unwrap()
+    } else if let Some(us) = used.strip_suffix("µs") {
+        us.parse::<f64>().unwrap() / 1000.0
+    } else {
+        used.strip_suffix('s').unwrap().parse::<f64>().unwrap() * 1000.0
+    }
+}
+
+async fn a_faulty_plugin_is_stopped_and_quarantined_by_itself(backend: Backend) {
+    // Receipts come late: those of B's sends arrive after its quarantine.
+    let sim = Simulator::start(SimConfig {
+        callback_delay: Duration::from_millis(1500),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let herald = Herald::start(backend, &["--plugin-cpu-ms", "50"]).await;
+    let a = herald.new_tenant("a").await;
+    let b = herald.new_tenant("b").await;
+    let a_channel = a.sim_channel(&sim, "twilio-sms").await;
+    let a_numbers = numbers_ending("3131", 200, 600);
+    let a_list = a.list_with(&a_numbers).await;
+    let a_campaign = a.campaign(a_channel, a_list, "from A").await;
+
+    // B: two spinning recipients for each ordinary one.
+    let b_channel = b.sim_channel(&sim, "test-hostile").await;
+    let spinning = numbers_ending("0999", 40, 300);
+    let fine = numbers_ending("1212", 20, 400);
+    let b_list = b
+        .list_with(&[spinning.clone(), fine.clone()].concat())
+        .await;
+    let b_campaign = b.campaign(b_channel, b_list, "from B").await;
+
+    let started = Instant::now();
+    for (api, id) in [(&b, b_campaign), (&a, a_campaign)] {
+        let (status, body) = api.post_empty(&format!("/v1/campaigns/{id}/start")).await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    // Quarantined without anyone acting, within a minute.
+    let admin = herald.admin();
+    let reason = loop {
+        let hostile = admin.admin_plugin("test-hostile").await;
+        if let Some(reason) = hostile["quarantine_reason"].as_str() {
+            break reason.to_owned();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "not quarantined: {hostile}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    eprintln!(
+        "test-hostile quarantined after {:?}: {reason}",
+        started.elapsed()
+    );
+    assert!(reason.contains("within a minute"), "{reason}");
+
+    // Only B's campaign stops, with the cause.
+    b.wait_status(b_campaign, "stopped", Duration::from_secs(30))
+        .await;
+    let (_, c) = b.get(&format!("/v1/campaigns/{b_campaign}")).await;
+    assert_eq!(c["status_cause"], "plugin_quarantined", "{c}");
+    a.wait_status(a_campaign, "completed", Duration::from_secs(60))
+        .await;
+    let a_members = a.all_members(a_campaign).await;
+    assert_eq!(a_members.len(), 200);
+    assert!(a_members.iter().all(|m| m["status"] == "delivered"));
+    assert_eq!(sim.stats().duplicates, 0);
+
+    // Each spinning call stopped by its CPU budget used at most twice it
+    // (the others waited their turn on the heavy slot until the wall-clock
+    // deadline or the quarantine: their own tenant's time, nobody's CPU).
+    let b_members = b.all_members(b_campaign).await;
+    let by = |number: &String| -> &Value {
+        b_members
+            .iter()
+            .find(|m| m["address"] == number.as_str())
+            .unwrap()
+    };
+    let mut stopped = 0;
+    for n in &spinning {
+        let error = by(n)["error_message"].as_str().unwrap_or_default();
+        // (Not the members whose retry met the quarantine: their error
+        // quotes the quarantine's reason.)
+        if error.starts_with("plugin exceeded its CPU budget") {
+            stopped += 1;
+            let used = used_ms(error);
+            assert!(
+                used <= 2.0 * CPU_BUDGET_MS,
+                "stopped after {used} ms of CPU: {error}"
+            );
+        }
+    }
+    assert!(stopped > 0, "{b_members:?}");
+
+    // B's messages that did go out are delivered by their receipts, which
+    // came after the quarantine.
+    let sent: Vec<&String> = fine
+        .iter()
+        .filter(|n| by(n)["provider_message_id"].is_string())
+        .collect();
+    assert!(!sent.is_empty(), "{b_members:?}");
+    crate::support::eventually(
+        "B's sent messages delivered",
+        Duration::from_secs(15),
+        || async {
+            let members = b.all_members(b_campaign).await;
+            sent.iter().all(|n| {
+                members
+                    .iter()
+                    .any(|m| m["address"] == n.as_str() && m["status"] == "delivered")
+            })
+        },
+    )
+    .await;
+}
+both_backends!(a_faulty_plugin_is_stopped_and_quarantined_by_itself);
