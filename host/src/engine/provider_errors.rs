@@ -1,6 +1,6 @@
 //! Auto-pause after too many consecutive provider errors (issue 4): a
 //! campaign whose sends keep failing on the provider's side (transient
-//! errors, 5xx, plugin faults) pauses instead of burning through its
+//! errors, 5xx) pauses instead of burning through its
 //! members' retries. Per-message refusals (invalid recipient, rejected
 //! content) say nothing about the provider and leave the count alone; any
 //! accepted send resets it.
@@ -35,10 +35,9 @@ pub fn health(result: &Result<Result<wit::SendReceipt, wit::SendError>, PluginFa
     match result {
         Ok(Ok(_)) => Health::Ok,
         Ok(Err(wit::SendError::Transient(m))) => Health::Error(m.clone()),
-        // A call that outlived its deadline was most likely waiting for
-        // the provider.
-        Err(failure @ PluginFailure::Timeout(_)) => Health::Error(failure.to_string()),
-        // The plugin's own fault (a trap, its memory or CPU budget) says
+        // The plugin's own fault (a trap, its memory or CPU budget, a call
+        // that outlived its deadline: a provider that does not answer makes
+        // `http-send` fail, which the plugin reports as transient) says
         // nothing about the provider: the plugin's quarantine handles it,
         // without an operator resuming the campaign in between.
         Err(_) => Health::Neutral,
