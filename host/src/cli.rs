@@ -165,12 +165,13 @@ pub struct ServeArgs {
     pub plugin_cpu_ms: u64,
 
     /// Memory cap of one plugin instance, in MiB.
-    #[arg(long, env = "HERALD_PLUGIN_MEMORY_MB", default_value_t = 64)]
+    #[arg(long, env = "HERALD_PLUGIN_MEMORY_MB", default_value_t = 16)]
     pub plugin_memory_mb: usize,
 
-    /// Linear memory all plugin instances may hold together, in MiB: a
-    /// call that would grow past it fails as out of memory.
-    #[arg(long, env = "HERALD_PLUGIN_MEMORY_TOTAL_MB", default_value_t = 384)]
+    /// Linear memory all plugin instances may hold together beyond their
+    /// first 4 MiB each, in MiB: a call that would grow past it fails as
+    /// out of memory.
+    #[arg(long, env = "HERALD_PLUGIN_MEMORY_TOTAL_MB", default_value_t = 192)]
     pub plugin_memory_total_mb: usize,
 
     /// Seconds a claimed send stays leased; a send outliving its lease is

@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use herald_sim::{SimConfig, Simulator};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::both_backends;
 use crate::harness::{Backend, Herald, numbers_ending};
@@ -93,9 +93,7 @@ async fn a_faulty_plugin_is_stopped_and_quarantined_by_itself(backend: Backend) 
     assert!(a_members.iter().all(|m| m["status"] == "delivered"));
     assert_eq!(sim.stats().duplicates, 0);
 
-    // Each spinning call stopped by its CPU budget used at most twice it
-    // (the others waited their turn on the heavy slot until the wall-clock
-    // deadline or the quarantine: their own tenant's time, nobody's CPU).
+    // A spinning call stopped by its CPU budget used at most twice it.
     let b_members = b.all_members(b_campaign).await;
     let by = |number: &String| -> &Value {
         b_members
@@ -103,21 +101,24 @@ async fn a_faulty_plugin_is_stopped_and_quarantined_by_itself(backend: Backend) 
             .find(|m| m["address"] == number.as_str())
             .unwrap()
     };
-    let mut stopped = 0;
     for n in &spinning {
         let error = by(n)["error_message"].as_str().unwrap_or_default();
-        // (Not the members whose retry met the quarantine: their error
-        // quotes the quarantine's reason.)
         if error.starts_with("plugin exceeded its CPU budget") {
-            stopped += 1;
             let used = used_ms(error);
             assert!(
                 used <= 2.0 * CPU_BUDGET_MS,
                 "stopped after {used} ms of CPU: {error}"
             );
+        } else {
+            // Forty spinners take turns on the heavy slot: most reach the
+            // wall-clock deadline first, waiting (nobody's CPU); later
+            // attempts meet the quarantine.
+            assert!(
+                error.contains("deadline") || error.contains("quarantined"),
+                "{n}: {error}"
+            );
         }
     }
-    assert!(stopped > 0, "{b_members:?}");
 
     // B's messages that did go out are delivered by their receipts, which
     // came after the quarantine.
@@ -141,3 +142,57 @@ async fn a_faulty_plugin_is_stopped_and_quarantined_by_itself(backend: Backend) 
     .await;
 }
 both_backends!(a_faulty_plugin_is_stopped_and_quarantined_by_itself);
+
+/// An admin gives one plugin its own CPU budget; `null` returns it to the
+/// server's.
+async fn an_admin_sets_a_plugins_cpu_budget(backend: Backend) {
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    let herald = Herald::start(backend, &[]).await;
+    let admin = herald.admin();
+    let limits = "/v1/admin/plugins/test-hostile/limits";
+    for (bad, status) in [
+        (json!({ "cpu_budget_ms": 0 }), 422),
+        (json!({ "cpu_ms": 5 }), 422),
+    ] {
+        let (got, body) = admin.put(limits, bad).await;
+        assert_eq!(got, status, "{body}");
+    }
+    let (status, _) = admin
+        .put(
+            "/v1/admin/plugins/nope/limits",
+            json!({ "cpu_budget_ms": 5 }),
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, report) = admin.put(limits, json!({ "cpu_budget_ms": 20 })).await;
+    assert_eq!(
+        (status, &report["cpu_budget_ms"]),
+        (200, &json!(20)),
+        "{report}"
+    );
+
+    let api = herald.new_tenant("acme").await;
+    let channel = api.sim_channel(&sim, "test-hostile").await;
+    let spinner = numbers_ending("0999", 1, 350);
+    let list = api.list_with(&spinner).await;
+    let campaign = api.campaign(channel, list, "spin").await;
+    api.post_empty(&format!("/v1/campaigns/{campaign}/start"))
+        .await;
+    api.wait_status(campaign, "completed", Duration::from_secs(60))
+        .await;
+    let m = &api.all_members(campaign).await[0];
+    let error = m["error_message"].as_str().unwrap();
+    assert!(
+        error.starts_with("plugin exceeded its CPU budget of 20ms"),
+        "{m}"
+    );
+    assert!(used_ms(error) <= 40.0, "{error}");
+
+    let (status, report) = admin.put(limits, json!({ "cpu_budget_ms": null })).await;
+    assert_eq!(
+        (status, &report["cpu_budget_ms"]),
+        (200, &json!(null)),
+        "{report}"
+    );
+}
+both_backends!(an_admin_sets_a_plugins_cpu_budget);

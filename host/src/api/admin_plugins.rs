@@ -92,6 +92,9 @@ pub struct PluginReport {
     pub quarantine_reason: Option<String>,
     /// Channels (of any tenant) that send through this plugin.
     pub channel_ids: Vec<i64>,
+    /// Its own CPU budget per call, when an admin set one (else the
+    /// server's `--plugin-cpu-ms`).
+    pub cpu_budget_ms: Option<i64>,
     pub versions: Vec<VersionReport>,
 }
 
@@ -163,6 +166,7 @@ async fn reports(state: &AppState) -> ApiResult<Vec<PluginReport>> {
             active_sha256: s.active_sha256,
             previous_sha256: s.previous_sha256,
             quarantine_reason: s.quarantine_reason,
+            cpu_budget_ms: s.cpu_budget_ms,
         })
         .collect();
     Ok(reports)
@@ -220,5 +224,40 @@ pub async fn disable(
     Path(name): Path<String>,
 ) -> ApiResult<Json<PluginReport>> {
     state.registry.disable(&name).await?;
+    Ok(Json(report(&state, &name).await?))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PluginLimits {
+    /// CPU budget of one call of this plugin, in milliseconds (1 to
+    /// 10,000); `null` returns it to the server's `--plugin-cpu-ms`.
+    pub cpu_budget_ms: Option<i64>,
+}
+
+/// Gives a plugin its own limits (every version, every instance).
+#[utoipa::path(put, path = "/v1/admin/plugins/{name}/limits", tag = "plugins", request_body = PluginLimits,
+    params(("name" = String, Path, description = "Plugin name")),
+    responses((status = 200, body = PluginReport), (status = 404, body = super::error::ErrorBody),
+        (status = 422, body = super::error::ErrorBody)),
+    security(("admin_key" = [])))]
+pub async fn set_limits(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    Path(name): Path<String>,
+    ApiJson(req): ApiJson<PluginLimits>,
+) -> ApiResult<Json<PluginReport>> {
+    if let Some(ms) = req.cpu_budget_ms
+        && !(1..=10_000).contains(&ms)
+    {
+        return Err(ApiError::invalid(
+            "cpu_budget_ms",
+            "a whole number of milliseconds from 1 to 10000, or null",
+        ));
+    }
+    state
+        .registry
+        .set_cpu_budget(&name, req.cpu_budget_ms)
+        .await?;
     Ok(Json(report(&state, &name).await?))
 }

@@ -247,6 +247,10 @@ pub fn router(state: AppState) -> Router {
             "/v1/admin/plugins/{name}/disable",
             post(admin_plugins::disable),
         )
+        .route(
+            "/v1/admin/plugins/{name}/limits",
+            axum::routing::put(admin_plugins::set_limits),
+        )
         .merge(test_clock_routes())
         .fallback(|| async { error::ApiError::NotFound("no such route") })
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))

@@ -40,6 +40,7 @@ use utoipa::{Modify, OpenApi};
         super::plugins::list,
         super::admin_plugins::install, super::admin_plugins::list, super::admin_plugins::activate,
         super::admin_plugins::rollback, super::admin_plugins::disable,
+        super::admin_plugins::set_limits,
     ),
     modifiers(&BearerKeys)
 )]

@@ -211,6 +211,7 @@ impl Engine {
                     .clone()
                     .unwrap_or_else(|| plugin.manifest.allowed_hosts.clone()),
             ),
+            cpu_budget: self.registry.cpu_budget(plugin.name()),
         }
     }
 

@@ -1,12 +1,12 @@
-//! Shares of the send slots (issue 13, §5): no tenant holds more than
-//! three quarters of `--max-in-flight` at once, and no plugin more than
-//! seven eighths. A tenant whose provider is slow (every call running into
-//! its deadline) leaves a quarter of the slots to the others, an eighth
-//! even to tenants on the same plugin; a plugin whose provider degrades for
-//! several tenants leaves an eighth to the other plugins. (A tenant cap of
-//! half cost a single tenant a quarter of its PostgreSQL throughput.) A claim gives no tenant and no
-//! campaign's plugin more than its room under its cap; the claim itself
-//! shares out fairly (`store::fair_claim`).
+//! Shares of the send slots (issue 13, §5; issue 18). A tenant sending
+//! alone may hold three quarters of `--max-in-flight` at once, a plugin
+//! seven eighths (a cap of half cost a lone tenant a quarter of its
+//! PostgreSQL throughput); while several tenants (plugins) hold slots, each
+//! may hold half. So a tenant whose calls are slow (its provider, or its
+//! plugin waiting on its budgets) leaves at least half of the slots to the
+//! others, and a lone tenant keeps room for a newcomer. A claim gives no
+//! tenant and no campaign's plugin more than its room under its cap; the
+//! claim itself shares out fairly (`store::fair_claim`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -23,6 +23,8 @@ enum Holder {
 pub struct SendSlots {
     tenant_cap: usize,
     plugin_cap: usize,
+    /// The cap of each while several tenants (or plugins) hold slots.
+    shared_cap: usize,
     held: Mutex<HashMap<Holder, usize>>,
 }
 
@@ -37,6 +39,7 @@ impl SendSlots {
         Arc::new(Self {
             tenant_cap: (max_in_flight - max_in_flight / 4).max(1),
             plugin_cap: (max_in_flight - max_in_flight / 8).max(1),
+            shared_cap: (max_in_flight / 2).max(1),
             held: Mutex::default(),
         })
     }
@@ -61,12 +64,14 @@ impl SendSlots {
 
     /// What each tenant and plugin may still claim, now.
     pub fn room(&self) -> SendRoom {
+        let held = self.lock();
+        let (tenant_cap, plugin_cap) = self.caps(&held);
         let mut room = SendRoom {
-            cap: self.tenant_cap,
-            plugin_cap: self.plugin_cap,
+            cap: tenant_cap,
+            plugin_cap,
             ..SendRoom::default()
         };
-        for (holder, n) in self.lock().iter() {
+        for (holder, n) in held.iter() {
             match holder {
                 Holder::Tenant(t) => room.held.insert(*t, *n),
                 Holder::Plugin(p) => room.plugins_held.insert(p.clone(), *n),
@@ -75,11 +80,38 @@ impl SendSlots {
         room
     }
 
+    /// The caps now: a tenant (plugin) sending alone may hold three
+    /// quarters (seven eighths) of the slots, which a lone tenant's
+    /// throughput needs; once several hold slots, none may hold more than
+    /// half, so a tenant whose calls are slow (a plugin spinning or
+    /// waiting on its budgets) can never crowd another below half.
+    fn caps(&self, held: &HashMap<Holder, usize>) -> (usize, usize) {
+        let tenants = held
+            .keys()
+            .filter(|h| matches!(h, Holder::Tenant(_)))
+            .count();
+        let plugins = held.len() - tenants;
+        (
+            if tenants > 1 {
+                self.shared_cap
+            } else {
+                self.tenant_cap
+            },
+            if plugins > 1 {
+                self.shared_cap
+            } else {
+                self.plugin_cap
+            },
+        )
+    }
+
     /// Some tenant or plugin holds its whole share.
     pub fn any_capped(&self) -> bool {
-        self.lock().iter().any(|(holder, held)| match holder {
-            Holder::Tenant(_) => *held >= self.tenant_cap,
-            Holder::Plugin(_) => *held >= self.plugin_cap,
+        let held = self.lock();
+        let (tenant_cap, plugin_cap) = self.caps(&held);
+        held.iter().any(|(holder, n)| match holder {
+            Holder::Tenant(_) => *n >= tenant_cap,
+            Holder::Plugin(_) => *n >= plugin_cap,
         })
     }
 
@@ -105,19 +137,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_tenant_at_three_quarters_of_the_slots_waits() {
+    fn a_lone_tenant_may_hold_three_quarters_and_with_others_half() {
         let slots = SendSlots::new(8);
         let held: Vec<_> = (0..5).map(|_| slots.take(1)).collect();
-        let other = slots.take(2);
-        assert_eq!(slots.room().of(1), 1);
-        assert_eq!(slots.room().of(2), 5);
-        assert_eq!(slots.room().of(3), 6);
+        assert_eq!(slots.room().of(1), 1, "alone: 6 of 8");
         let sixth = slots.take(1);
         assert_eq!(slots.room().of(1), 0);
         assert!(slots.any_capped());
         drop(sixth);
+        let other = slots.take(2);
+        assert_eq!(
+            slots.room().of(1),
+            0,
+            "with another: 4 of 8, and it holds 5"
+        );
+        assert_eq!(slots.room().of(2), 3);
+        assert_eq!(slots.room().of(3), 4);
+        drop(other);
         assert_eq!(slots.room().of(1), 1);
-        drop((held, other));
+        drop(held);
         assert!(slots.lock().is_empty());
     }
 

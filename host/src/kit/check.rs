@@ -165,6 +165,7 @@ impl Checker {
             channel_id: None,
             secrets: Arc::new(secrets.iter().cloned().collect()),
             allowed_hosts: Arc::new(vec!["127.0.0.1".into()]),
+            cpu_budget: None,
         }
     }
 

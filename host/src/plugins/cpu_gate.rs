@@ -1,8 +1,8 @@
 //! Keeps runaway guests from crowding out everyone else's. A provider call
 //! needs well under a millisecond of CPU; a call past `LIGHT` of guest
 //! work is "heavy", and heavy calls, whoever's they are, take turns on one
-//! shared slot a tick at a time, the slot resting `REST` after each turn.
-//! All heavy guests together then get at most a third of one core, however
+//! shared slot an epoch tick at a time, the slot resting `REST` after each.
+//! All heavy guests together then get at most a quarter of one core, however
 //! many there are, while ordinary calls never wait for the slot: a tenant
 //! whose plugin spins slows its own calls, not its neighbours'.
 
@@ -11,12 +11,13 @@ use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// Guest CPU after which a call is heavy: ten times what any bundled
-/// plugin's call needs.
-pub const LIGHT: Duration = Duration::from_millis(10);
-/// How long the slot rests after each heavy turn (a turn lasts a 10 ms
-/// epoch tick): heavy guests get at most 10 / (10 + 20) of one core.
-const REST: Duration = Duration::from_millis(20);
+/// Guest CPU after which a call is heavy: several times what any bundled
+/// plugin's call needs (a heavy call is only slowed, its budget is what
+/// stops it).
+pub const LIGHT: Duration = Duration::from_millis(2);
+/// How long the slot rests after each heavy turn (a turn lasts a 2 ms
+/// epoch tick): heavy guests get at most 2 / (2 + 6) of one core.
+const REST: Duration = Duration::from_millis(6);
 
 pub struct CpuGate {
     slot: Arc<Semaphore>,

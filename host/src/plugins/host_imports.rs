@@ -31,6 +31,8 @@ pub struct CallContext {
     pub secrets: Arc<BTreeMap<String, String>>,
     /// Hosts `http-send` may reach (exact, or `*.suffix`).
     pub allowed_hosts: Arc<Vec<String>>,
+    /// The plugin's own CPU budget per call (`None`: the server's).
+    pub cpu_budget: Option<std::time::Duration>,
 }
 
 impl CallContext {
@@ -42,6 +44,7 @@ impl CallContext {
             channel_id: None,
             secrets: Arc::default(),
             allowed_hosts: Arc::default(),
+            cpu_budget: None,
         }
     }
 }

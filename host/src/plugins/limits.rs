@@ -6,7 +6,13 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Linear memory of all live plugin instances together.
+/// What each instance may hold without drawing on the shared budget:
+/// enough for any ordinary call, so a crowd of memory-hungry guests
+/// exhausting the budget fails only calls that want more.
+pub const FREE_PER_INSTANCE: usize = 2 << 20;
+
+/// Linear memory of all live plugin instances together, beyond
+/// [`FREE_PER_INSTANCE`] each.
 pub struct MemoryBudget {
     total: usize,
     used: AtomicUsize,
@@ -79,7 +85,7 @@ impl wasmtime::ResourceLimiter for MemoryCap {
             // memory.grow, which Rust guests turn into an abort anyway.
             wasmtime::bail!("memory limit of {} bytes exceeded", self.max_bytes);
         }
-        let more = desired.saturating_sub(current);
+        let more = desired.saturating_sub(current.max(FREE_PER_INSTANCE));
         if !self.budget.take(more) {
             self.exceeded = true;
             wasmtime::bail!(
@@ -108,23 +114,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn instances_share_one_budget_and_give_it_back() {
-        let budget = MemoryBudget::new(10 << 20);
-        let mut a = MemoryCap::new(8 << 20, budget.clone());
-        let mut b = MemoryCap::new(8 << 20, budget.clone());
-        assert!(a.memory_growing(0, 6 << 20, None).unwrap());
-        assert!(b.memory_growing(0, 4 << 20, None).unwrap());
+    fn instances_share_one_budget_beyond_their_free_part() {
+        const MIB: usize = 1 << 20;
+        const FREE: usize = FREE_PER_INSTANCE;
+        let budget = MemoryBudget::new(10 * MIB);
+        let mut a = MemoryCap::new(FREE + 20 * MIB, budget.clone());
+        let mut b = MemoryCap::new(FREE + 20 * MIB, budget.clone());
+        assert!(a.memory_growing(0, FREE + 6 * MIB, None).unwrap());
+        assert!(b.memory_growing(0, FREE + 4 * MIB, None).unwrap());
+        assert_eq!(
+            budget.used(),
+            10 * MIB,
+            "6 + 4 beyond the free part of each"
+        );
         assert!(
-            b.memory_growing(4 << 20, 5 << 20, None).is_err(),
-            "11 MiB in all"
+            b.memory_growing(FREE + 4 * MIB, FREE + 5 * MIB, None)
+                .is_err(),
+            "11 in all"
         );
         assert!(b.exceeded);
+        // An ordinary call needs nothing from the exhausted budget.
+        let mut c = MemoryCap::new(FREE + 20 * MIB, budget.clone());
+        assert!(c.memory_growing(0, FREE, None).unwrap());
         assert!(
-            a.memory_growing(6 << 20, 9 << 20, None).is_err(),
+            a.memory_growing(FREE + 6 * MIB, FREE + 21 * MIB, None)
+                .is_err(),
             "over its own cap"
         );
         drop(a);
-        assert_eq!(budget.used(), 4 << 20);
+        assert_eq!(budget.used(), 4 * MIB);
         drop(b);
         assert_eq!(budget.used(), 0);
     }

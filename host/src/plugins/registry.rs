@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use sha2::{Digest, Sha256};
@@ -38,6 +39,8 @@ pub enum RegistryError {
 struct Slot {
     active: Option<Arc<LoadedPlugin>>,
     quarantine: Option<String>,
+    /// Its own CPU budget per call, when an admin set one.
+    cpu_budget: Option<Duration>,
 }
 
 pub struct Registry {
@@ -164,6 +167,24 @@ impl Registry {
     /// A compiled version by sha256, if this process has it.
     pub fn compiled(&self, sha256: &str) -> Option<Arc<LoadedPlugin>> {
         self.compiled.lock().expect("lock").get(sha256).cloned()
+    }
+
+    /// The CPU budget an admin gave `name`, if any.
+    pub fn cpu_budget(&self, name: &str) -> Option<Duration> {
+        self.slots.load().get(name)?.cpu_budget
+    }
+
+    /// Gives `name` its own CPU budget per call (`None`: the default);
+    /// every instance follows, like an activation.
+    pub async fn set_cpu_budget(&self, name: &str, ms: Option<i64>) -> Result<(), RegistryError> {
+        match self.store.set_plugin_cpu_budget(name, ms).await {
+            Err(StoreError::NotFound) => return Err(RegistryError::UnknownPlugin(name.into())),
+            other => other?,
+        }
+        self.sync().await?;
+        self.store.notify_plugins_changed(name).await?;
+        tracing::info!(plugin = name, cpu_budget_ms = ms, "plugin CPU budget set");
+        Ok(())
     }
 
     pub fn quarantine_reason(&self, name: &str) -> Option<String> {
@@ -344,6 +365,9 @@ impl Registry {
                 Slot {
                     active,
                     quarantine: state.quarantine_reason,
+                    cpu_budget: state
+                        .cpu_budget_ms
+                        .map(|ms| Duration::from_millis(ms.max(1) as u64)),
                 },
             );
         }

@@ -31,8 +31,10 @@ pub(super) struct Prepared {
 }
 
 /// How often the engine's epoch advances: the granularity of deadlines and of
-/// the cooperative yields that keep a busy guest from hogging a thread.
-const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// the cooperative yields that keep a busy guest from hogging a thread (the
+/// HTTP server and the other sends share those threads: a long tick is a
+/// long wait for them).
+pub(super) const EPOCH_TICK: Duration = Duration::from_millis(2);
 
 #[derive(Clone, Debug)]
 pub struct RuntimeLimits {
@@ -43,7 +45,8 @@ pub struct RuntimeLimits {
     pub cpu_budget: Duration,
     /// Linear memory cap of one instance.
     pub memory_bytes: usize,
-    /// Linear memory of all live instances together.
+    /// Linear memory of all live instances together, beyond the first
+    /// [`limits::FREE_PER_INSTANCE`] of each.
     pub total_memory_bytes: usize,
     /// Instances alive at once; further calls wait for a slot.
     pub max_instances: u32,
@@ -54,7 +57,7 @@ impl Default for RuntimeLimits {
         Self {
             call_timeout: Duration::from_secs(5),
             cpu_budget: DEFAULT_CPU_BUDGET,
-            memory_bytes: 64 << 20,
+            memory_bytes: 16 << 20,
             total_memory_bytes: DEFAULT_TOTAL_MEMORY,
             max_instances: 256,
         }
@@ -66,12 +69,12 @@ impl Default for RuntimeLimits {
 /// that, and stops a spinning guest before it costs its neighbours much.
 pub const DEFAULT_CPU_BUDGET: Duration = Duration::from_millis(50);
 
-/// Linear memory all plugin instances may hold together. A bundled
-/// plugin's instance holds about 1.1 MiB (its 1 MiB stack and a small
-/// heap), so 128 sends in flight take ~150 MiB; the rest leaves room for a
-/// few large ones, and bounds what memory-hungry guests can add to the
-/// process's footprint.
-pub const DEFAULT_TOTAL_MEMORY: usize = 384 << 20;
+/// Linear memory that plugin instances may hold together beyond the first
+/// 4 MiB each (a bundled plugin's instance holds about 1.1 MiB: its 1 MiB
+/// stack and a small heap, so ordinary calls never draw on it): room for a
+/// few large ones, and a bound on what memory-hungry guests can add to the
+/// process's footprint, which they cannot take from anyone else's calls.
+pub const DEFAULT_TOTAL_MEMORY: usize = 192 << 20;
 
 /// A call that did not return normally. The engine treats each as a
 /// transient failure of that one message.
@@ -226,7 +229,7 @@ impl Runtime {
         ctx: CallContext,
         call: Call,
     ) -> Result<Reply, PluginFailure> {
-        self.invoke_watched(pre, ctx, call).await.0
+        self.invoke_watched(pre, ctx, call, false).await.0
     }
 
     /// A call, and what its `http-send` exchanges may have done at the
@@ -236,9 +239,12 @@ impl Runtime {
         pre: &Prepared,
         ctx: CallContext,
         call: Call,
+        suspect: bool,
     ) -> (Result<Reply, PluginFailure>, WireSeen) {
         let wire = WireLog::default();
-        let result = self.invoke_logged(pre, ctx, call, wire.clone()).await;
+        let result = self
+            .invoke_logged(pre, ctx, call, wire.clone(), suspect)
+            .await;
         (result, wire.seen())
     }
 
@@ -248,6 +254,7 @@ impl Runtime {
         ctx: CallContext,
         call: Call,
         wire: WireLog,
+        suspect: bool,
     ) -> Result<Reply, PluginFailure> {
         let _permit = self
             .permits
@@ -256,6 +263,7 @@ impl Runtime {
             .expect("the semaphore is never closed");
         let timeout = self.limits.call_timeout;
         let deadline = Instant::now() + timeout;
+        let budget = ctx.cpu_budget.unwrap_or(self.limits.cpu_budget);
         let state = HostState::new(
             ctx,
             self.http.clone(),
@@ -267,10 +275,16 @@ impl Runtime {
         store.limiter(|s| &mut s.memory);
         store.set_epoch_deadline(1);
         let cpu = Arc::new(CpuMeter::default());
-        let budget = self.limits.cpu_budget;
         let over_budget = Arc::new(AtomicBool::new(false));
         let (meter, over) = (cpu.clone(), over_budget.clone());
         let (gate, turn) = (self.heavy.clone(), cpu_gate::Turn::default());
+        // A plugin that keeps faulting (and is not quarantined: its rate is
+        // judged over a minute, or quarantine is off) runs only on the
+        // heavy slot, from its first instruction: its traps, bombs and
+        // spins then cost its neighbours no more than one spinning guest.
+        if suspect {
+            gate.next_turn(&turn).await;
+        }
         // Runs each tick while the guest executes: past either budget the
         // guest is interrupted, else it yields so others get the thread (a
         // heavy guest, to the shared slot's next turn).
@@ -281,7 +295,7 @@ impl Runtime {
                 Ok(UpdateDeadline::Interrupt)
             } else if Instant::now() >= deadline {
                 Ok(UpdateDeadline::Interrupt)
-            } else if used > cpu_gate::LIGHT {
+            } else if suspect || used > cpu_gate::LIGHT {
                 Ok(UpdateDeadline::YieldCustom(1, gate.next_turn(&turn)))
             } else {
                 Ok(UpdateDeadline::Yield(1))

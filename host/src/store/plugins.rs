@@ -24,6 +24,9 @@ pub struct PluginStateRow {
     pub active_sha256: Option<String>,
     pub previous_sha256: Option<String>,
     pub quarantine_reason: Option<String>,
+    /// This plugin's CPU budget per call, set by an admin (`None`: the
+    /// server's default).
+    pub cpu_budget_ms: Option<i64>,
 }
 
 /// A version to store.
@@ -87,16 +90,32 @@ impl Store {
 
     pub async fn plugin_states(&self) -> StoreResult<Vec<PluginStateRow>> {
         let rows = sqlx::query(
-            "SELECT name, active_sha256, previous_sha256, quarantine_reason FROM plugins ORDER BY name",
+            "SELECT name, active_sha256, previous_sha256, quarantine_reason, cpu_budget_ms \
+             FROM plugins ORDER BY name",
         )
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.iter().map(state_from_row).collect())
     }
 
+    /// Sets (or, with `None`, clears) a plugin's own CPU budget per call.
+    pub async fn set_plugin_cpu_budget(&self, name: &str, ms: Option<i64>) -> StoreResult<()> {
+        let changed = sqlx::query("UPDATE plugins SET cpu_budget_ms = $1 WHERE name = $2")
+            .bind(ms)
+            .bind(name)
+            .execute(&self.writer)
+            .await?
+            .rows_affected();
+        if changed == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
     pub async fn plugin_state(&self, name: &str) -> StoreResult<Option<PluginStateRow>> {
         let row = sqlx::query(
-            "SELECT name, active_sha256, previous_sha256, quarantine_reason FROM plugins WHERE name = $1",
+            "SELECT name, active_sha256, previous_sha256, quarantine_reason, cpu_budget_ms \
+             FROM plugins WHERE name = $1",
         )
         .bind(name)
         .fetch_optional(&self.pool)
@@ -253,6 +272,7 @@ fn state_from_row(r: &sqlx::any::AnyRow) -> PluginStateRow {
         active_sha256: r.get(1),
         previous_sha256: r.get(2),
         quarantine_reason: r.get(3),
+        cpu_budget_ms: r.get(4),
     }
 }
 
