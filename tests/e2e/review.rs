@@ -90,6 +90,20 @@ async fn manual_review_sends_only_what_was_approved(backend: Backend) {
     let (plain, plain_to) = ids[1].clone();
     let (held, held_to) = ids[2].clone();
 
+    // An edit naming media that is not the tenant's, or an unknown
+    // variable, is refused when made, not at send time.
+    let content = format!("/v1/campaigns/{campaign}/members/{edited}/content");
+    for (bad, field) in [
+        (json!({ "body": "hi", "media_id": 9999 }), "media_id"),
+        (json!({ "body": "Hi {{frist_name}}" }), "body"),
+    ] {
+        let (status, body) = api.put(&content, bad).await;
+        assert_eq!(
+            (status, body["error"]["field"].as_str()),
+            (422, Some(field)),
+            "{body}"
+        );
+    }
     // The reviewer rewrites one member's message, then approves two.
     let (status, body) = api
         .put(

@@ -265,7 +265,17 @@ pub fn router(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(|_| {
             error::ApiError::Internal("a request handler panicked".into()).into_response()
         }))
-        .layer(TraceLayer::new_for_http())
+        // The path only, never the query string: a provider's webhook
+        // token (Infobip's `herald_token`) must not land in access logs.
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+                tracing::debug_span!(
+                    "request",
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                )
+            }),
+        )
         .with_state(state)
 }
 

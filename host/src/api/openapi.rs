@@ -1,6 +1,9 @@
 //! The OpenAPI document served at `/openapi.json`, generated from the
 //! handlers' annotations so it cannot drift from the routes.
 
+use utoipa::openapi::Required;
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -42,7 +45,7 @@ use utoipa::{Modify, OpenApi};
         super::admin_plugins::rollback, super::admin_plugins::disable,
         super::admin_plugins::set_limits,
     ),
-    modifiers(&BearerKeys)
+    modifiers(&BearerKeys, &Consistent)
 )]
 pub struct ApiDoc;
 
@@ -57,5 +60,96 @@ impl Modify for BearerKeys {
                 SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
             );
         }
+    }
+}
+
+/// What the annotations cannot promise on their own, made true of the whole
+/// document: each operation has a unique `operationId` (its method and
+/// path: handler names repeat across modules), and every `{param}` of a
+/// path is declared as a path parameter.
+struct Consistent;
+
+impl Modify for Consistent {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let names: Vec<&str> = path
+                .split('{')
+                .skip(1)
+                .filter_map(|rest| rest.split_once('}').map(|(name, _)| name))
+                .collect();
+            let operations = [
+                ("get", &mut item.get),
+                ("put", &mut item.put),
+                ("post", &mut item.post),
+                ("delete", &mut item.delete),
+                ("patch", &mut item.patch),
+                ("head", &mut item.head),
+                ("options", &mut item.options),
+                ("trace", &mut item.trace),
+            ];
+            for (method, operation) in operations {
+                let Some(operation) = operation else { continue };
+                operation.operation_id = Some(operation_id(method, path));
+                let parameters = operation.parameters.get_or_insert_with(Vec::new);
+                for name in &names {
+                    let declared = parameters
+                        .iter()
+                        .any(|p| p.name == *name && p.parameter_in == ParameterIn::Path);
+                    if !declared {
+                        parameters.push(path_parameter(name));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `get_v1_campaigns_id_members` for `GET /v1/campaigns/{id}/members`.
+fn operation_id(method: &str, path: &str) -> String {
+    let words: Vec<&str> = path
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    format!("{method}_{}", words.join("_"))
+}
+
+/// A path parameter: ids are integers, names and tokens text.
+fn path_parameter(name: &str) -> Parameter {
+    let numeric = matches!(name, "id" | "member" | "contact" | "channel");
+    let kind = if numeric { Type::Integer } else { Type::String };
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Path)
+        .required(Required::True)
+        .schema(Some(ObjectBuilder::new().schema_type(kind)))
+        .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operation_ids_are_unique_and_path_parameters_declared() {
+        let doc = ApiDoc::openapi();
+        let mut ids = std::collections::HashSet::new();
+        for (path, item) in &doc.paths.paths {
+            for operation in [&item.get, &item.put, &item.post, &item.delete, &item.patch]
+                .into_iter()
+                .flatten()
+            {
+                let id = operation.operation_id.clone().unwrap();
+                assert!(ids.insert(id.clone()), "{id} twice");
+                for name in path.split('{').skip(1).filter_map(|r| r.split_once('}')) {
+                    let declared = operation
+                        .parameters
+                        .iter()
+                        .flatten()
+                        .any(|p| p.name == name.0 && p.parameter_in == ParameterIn::Path);
+                    assert!(declared, "{id}: {{{}}} undeclared", name.0);
+                }
+            }
+        }
+        assert!(ids.contains("get_v1_campaigns_id_members"));
     }
 }

@@ -145,6 +145,16 @@ pub async fn edit_content(
             "a voice campaign's call has no message to edit",
         ));
     }
+    // Its media (the tenant's own), template and variables are checked
+    // now, as a campaign's are, not found wanting at send time.
+    let refs = super::campaign_checks::Refs {
+        tenant: tenant.id,
+        kind: campaign.kind,
+        channel_id: campaign.channel_id,
+        list_id: campaign.list_id,
+        content: &spec.content,
+    };
+    super::campaign_checks::check(&state, &refs).await?;
     state
         .store
         .edit_member_content(tenant.id, id, member, &spec.content)
