@@ -97,6 +97,7 @@ impl Herald {
         let dir = tempfile::tempdir().unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
             .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(["--allow-egress", "127.0.0.1"])
             .args(extra)
             .args(["--database-url", database_url])
             .args(["--test-clock", CLOCK, "--admin-key", ADMIN_KEY])

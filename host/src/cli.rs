@@ -164,6 +164,17 @@ pub struct ServeArgs {
     #[arg(long, env = "HERALD_PLUGIN_CPU_MS", default_value_t = 50)]
     pub plugin_cpu_ms: u64,
 
+    /// A non-public destination that requests on a tenant's behalf (plugin
+    /// `http-send`, reply forwarding) may reach anyway: a CIDR
+    /// (`10.1.0.0/16`), an address or a host name; repeat or separate with
+    /// commas. Without it only public addresses are reached.
+    #[arg(
+        long = "allow-egress",
+        env = "HERALD_ALLOW_EGRESS",
+        value_delimiter = ','
+    )]
+    pub allow_egress: Vec<String>,
+
     /// Memory cap of one plugin instance, in MiB.
     #[arg(long, env = "HERALD_PLUGIN_MEMORY_MB", default_value_t = 16)]
     pub plugin_memory_mb: usize,

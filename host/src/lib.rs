@@ -5,6 +5,7 @@
 pub mod api;
 pub mod clock;
 pub mod domain;
+pub mod egress;
 pub mod engine;
 pub mod kit;
 pub mod metrics;

@@ -8,6 +8,7 @@ use anyhow::Context;
 use crate::api::{self, AppState};
 use crate::cli::ServeArgs;
 use crate::demo;
+use crate::egress::EgressPolicy;
 use crate::engine::{Engine, EngineConfig, Importer};
 use crate::http_server::{self, ConnectionLimits};
 use crate::plugins::{self, CompileCache, Registry, Runtime, RuntimeLimits};
@@ -21,7 +22,16 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let store = Store::connect(&args.database_url).await?;
     tracing::info!(database = %redact(&args.database_url), backend = ?store.backend(), "database ready");
 
+    let mut egress = EgressPolicy::parse(&args.allow_egress).map_err(anyhow::Error::msg)?;
+    if args.demo {
+        // The demo's simulator listens on loopback.
+        egress =
+            EgressPolicy::parse(&[args.allow_egress.clone(), vec!["127.0.0.0/8".into()]].concat())
+                .map_err(anyhow::Error::msg)?;
+    }
+    let egress = Arc::new(egress);
     let runtime = Runtime::new(RuntimeLimits {
+        egress: egress.clone(),
         call_timeout: Duration::from_millis(args.plugin_timeout_ms),
         cpu_budget: Duration::from_millis(args.plugin_cpu_ms.max(1)),
         memory_bytes: args.plugin_memory_mb << 20,
@@ -71,6 +81,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         registry.clone(),
         EngineConfig {
             public_url: public_url.clone(),
+            egress,
             lease: Duration::from_secs(args.lease_secs),
             max_in_flight: args.max_in_flight,
             receipt_check: Duration::from_secs(args.receipt_check_secs),

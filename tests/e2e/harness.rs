@@ -244,6 +244,10 @@ impl Herald {
             .to_string();
         let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
             .args(["serve", "--listen", listen, "--database-url", &db.url])
+            // The simulator and the tests' reply receivers listen on
+            // loopback, which the egress policy refuses by default. (Through
+            // the environment: a test's own --allow-egress replaces it.)
+            .env("HERALD_ALLOW_EGRESS", "127.0.0.1")
             .args(["--test-clock", &clock])
             // Through the environment, so a test can still pass --plugins-dir.
             .env("HERALD_PLUGINS_DIR", &plugins)

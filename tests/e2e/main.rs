@@ -18,6 +18,7 @@ mod credits;
 mod dedupe;
 mod demo;
 mod dnc;
+mod egress;
 mod enrolment;
 mod example_plugin;
 mod fairness;

@@ -151,7 +151,40 @@ async fn validate(state: &AppState, c: &NewChannel) -> ApiResult<()> {
             )
         })?,
     };
+    check_egress(state, c).await?;
     check_config(&plugin, &c.config, &c.secrets).await
+}
+
+/// Where the channel would make the server connect (a URL in its
+/// configuration, its allowed hosts) must be a destination the egress
+/// policy permits: refused now, not found out by a send.
+async fn check_egress(state: &AppState, c: &NewChannel) -> ApiResult<()> {
+    let policy = state.engine.egress();
+    for (key, value) in &c.config {
+        let Ok(url) = url::Url::parse(value) else {
+            continue;
+        };
+        if !matches!(url.scheme(), "http" | "https") {
+            continue;
+        }
+        if let Some(host) = url.host_str() {
+            policy
+                .check_host(host)
+                .await
+                .map_err(|why| ApiError::invalid(&format!("config.{key}"), why))?;
+        }
+    }
+    for (i, host) in c.allowed_hosts.iter().flatten().enumerate() {
+        // `*.example.com` allows names under it: checked as they resolve.
+        if host.starts_with("*.") {
+            continue;
+        }
+        policy
+            .check_host(host)
+            .await
+            .map_err(|why| ApiError::invalid(&format!("allowed_hosts[{i}]"), why))?;
+    }
+    Ok(())
 }
 
 #[utoipa::path(patch, path = "/v1/channels/{id}", tag = "channels", request_body = UpdateChannel,

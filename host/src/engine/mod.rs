@@ -45,6 +45,8 @@ pub use webhooks::WebhookReply;
 pub struct EngineConfig {
     /// Base URL providers use to reach Herald's webhooks.
     pub public_url: String,
+    /// Where requests on a tenant's behalf may go (reply forwarding).
+    pub egress: Arc<crate::egress::EgressPolicy>,
     /// Distinguishes this process's leases from other instances'.
     pub instance_id: String,
     /// Members claimed per query.
@@ -67,6 +69,7 @@ impl Default for EngineConfig {
     fn default() -> Self {
         Self {
             public_url: "http://127.0.0.1:8080".into(),
+            egress: Arc::default(),
             // The pid alone may repeat on another host sharing the database.
             instance_id: format!(
                 "herald-{}-{:08x}",
@@ -158,6 +161,11 @@ impl Engine {
         tokio::spawn(scheduler::run(self.clone()));
         tokio::spawn(faults::run(self.clone()));
         tokio::spawn(instances::run(self.clone()));
+    }
+
+    /// Where requests on a tenant's behalf may go.
+    pub fn egress(&self) -> &crate::egress::EgressPolicy {
+        &self.config.egress
     }
 
     /// A channel was edited: the next send reads it afresh (other instances

@@ -33,6 +33,8 @@ pub async fn run(wasm: &Path, options: Options) -> anyhow::Result<Vec<Row>> {
     let store = Store::connect(&format!("sqlite:{}", db.display())).await?;
     let runtime = Runtime::new(RuntimeLimits {
         call_timeout: options.timeout,
+        // The check's simulator listens on loopback.
+        egress: std::sync::Arc::new(crate::egress::EgressPolicy::with_loopback()),
         ..RuntimeLimits::default()
     })?;
     let registry = Registry::new(runtime, store, CompileCache::new(None), u64::MAX);

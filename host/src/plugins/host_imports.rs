@@ -57,6 +57,7 @@ pub struct HostState {
     pub(super) memory: MemoryCap,
     /// What this call's requests may have done at the provider.
     pub(super) wire: WireLog,
+    egress: Arc<crate::egress::EgressPolicy>,
     wasi: WasiCtx,
     table: ResourceTable,
 }
@@ -75,11 +76,17 @@ impl HostState {
             deadline,
             wire,
             memory,
+            egress: Arc::default(),
             // No preopens, no env, no sockets: components built for
             // wasm32-wasip2 import WASI but get nothing from it.
             wasi: WasiCtx::builder().build(),
             table: ResourceTable::new(),
         }
+    }
+
+    pub(super) fn with_egress(mut self, egress: Arc<crate::egress::EgressPolicy>) -> Self {
+        self.egress = egress;
+        self
     }
 
     fn host_allowed(&self, host: &str) -> bool {
@@ -130,6 +137,20 @@ impl HostState {
             return Err(HttpError::NotAllowed(format!(
                 "host {host:?} is not in the allowed hosts {:?}",
                 self.call.allowed_hosts
+            )));
+        }
+        // An address literal never reaches the resolver that checks names.
+        let literal = match url.host() {
+            Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
+            _ => None,
+        };
+        if let Some(ip) = literal
+            && !self.egress.permits(ip)
+        {
+            return Err(HttpError::NotAllowed(format!(
+                "{}: {host} is not a public address",
+                crate::egress::REFUSED
             )));
         }
         let method = reqwest::Method::from_bytes(req.method.as_bytes())

@@ -22,6 +22,7 @@ use super::cpu_meter::CpuMeter;
 use super::host_imports::{CallContext, HostState};
 use super::limits::{MemoryBudget, MemoryCap};
 use super::wire::{WireLog, WireSeen};
+use crate::egress::EgressPolicy;
 
 /// A component linked and ready to instantiate: as the base world always,
 /// and as the 1.1 world with `lookup` when it exports that too.
@@ -50,6 +51,9 @@ pub struct RuntimeLimits {
     pub total_memory_bytes: usize,
     /// Instances alive at once; further calls wait for a slot.
     pub max_instances: u32,
+    /// Where `http-send` may connect (public addresses, and what the
+    /// operator allows).
+    pub egress: Arc<EgressPolicy>,
 }
 
 impl Default for RuntimeLimits {
@@ -60,6 +64,7 @@ impl Default for RuntimeLimits {
             memory_bytes: 16 << 20,
             total_memory_bytes: DEFAULT_TOTAL_MEMORY,
             max_instances: 256,
+            egress: Arc::default(),
         }
     }
 }
@@ -189,6 +194,9 @@ impl Runtime {
         let http = reqwest::Client::builder()
             // Redirects could leave the allowed hosts.
             .redirect(reqwest::redirect::Policy::none())
+            // Names resolve to permitted addresses only, and the connection
+            // goes to the address checked.
+            .dns_resolver(limits.egress.resolver())
             .pool_max_idle_per_host(64)
             .connect_timeout(Duration::from_secs(5))
             .user_agent(concat!("herald/", env!("CARGO_PKG_VERSION")))
@@ -270,7 +278,8 @@ impl Runtime {
             deadline,
             MemoryCap::new(self.limits.memory_bytes, self.memory.clone()),
             wire,
-        );
+        )
+        .with_egress(self.limits.egress.clone());
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.memory);
         store.set_epoch_deadline(1);
