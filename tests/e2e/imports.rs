@@ -118,6 +118,57 @@ async fn awkward_files_get_their_documented_answer(backend: Backend) {
     header.push("one_too_many".into());
     let (status, body) = import(&api, list_wide, "", format!("{}\n", header.join(","))).await;
     assert_eq!(status, 422, "{body}");
+
+    // A quote that never closes would swallow every row after it: the
+    // file is refused, naming the line the quote opens on.
+    let hostile = new_list(&api).await;
+    let unterminated =
+        "phone,notes\n+14155550110,ok\n+14155550111,\"never closed\n+14155550112,lost\n";
+    let (status, body) = import(&api, hostile, "", unterminated).await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (422, Some("file")),
+        "{body}"
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("line 3"),
+        "{body}"
+    );
+    assert_eq!(list_size(&api, hostile).await, 0);
+    // A NUL byte, a 10 MB cell and a phone extension: rejected rows, named.
+    let mut rows = b"phone,first_name,notes\n+14155550120,Ana,fine\n".to_vec();
+    rows.extend_from_slice(b"+14155550121,A\0na,nul\n");
+    rows.extend_from_slice(format!("+14155550122,Bo,{}\n", "x".repeat(10 << 20)).as_bytes());
+    rows.extend_from_slice(b"415-555-0123 x123,Cy,extension\n");
+    let (status, job) = import(&api, hostile, "", rows).await;
+    assert_eq!(status, 200, "{job}");
+    assert_eq!(
+        (&job["counts"]["imported"], &job["counts"]["rejected"]),
+        (&json!(1), &json!(3)),
+        "{job}"
+    );
+    let id = job["id"].as_i64().unwrap();
+    let (_, report) = api.get(&format!("/v1/imports/{id}/rejections")).await;
+    let reasons: Vec<&str> = report["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        reasons,
+        ["control_character", "cell_too_long", "phone_extension"],
+        "{report}"
+    );
+    let (_, page) = api.get(&format!("/v1/lists/{hostile}/contacts")).await;
+    assert_eq!(
+        page["items"].as_array().unwrap().len(),
+        1,
+        "only Ana: {page}"
+    );
 }
 both_backends!(awkward_files_get_their_documented_answer);
 

@@ -272,6 +272,17 @@ pub enum RowRejection {
     DuplicateOfExisting {
         contact_id: i64,
     },
+    /// A cell longer than its column's cap (`import_cells`).
+    CellTooLong {
+        column: String,
+        max: usize,
+    },
+    /// A NUL or other control character in a cell.
+    ControlCharacter {
+        column: String,
+    },
+    /// A phone number with an extension, as written.
+    PhoneExtension(String),
 }
 
 impl RowRejection {
@@ -284,6 +295,9 @@ impl RowRejection {
             Self::WrongCellCount { .. } => "wrong_cell_count",
             Self::DuplicateInFile { .. } => "duplicate_in_file",
             Self::DuplicateOfExisting { .. } => "duplicate_of_existing",
+            Self::CellTooLong { .. } => "cell_too_long",
+            Self::ControlCharacter { .. } => "control_character",
+            Self::PhoneExtension(_) => "phone_extension",
         }
     }
 
@@ -302,6 +316,15 @@ impl RowRejection {
             Self::DuplicateOfExisting { contact_id } => {
                 format!("the address belongs to existing contact {contact_id}")
             }
+            Self::CellTooLong { column, max } => {
+                format!("the {column} cell is longer than {max} bytes")
+            }
+            Self::ControlCharacter { column } => {
+                format!("the {column} cell holds a control character (such as NUL)")
+            }
+            Self::PhoneExtension(n) => format!(
+                "{n:?} has an extension; Herald reaches the number alone, so write it without one"
+            ),
         }
     }
 }
@@ -340,6 +363,7 @@ impl RowReader {
             if cell.is_empty() {
                 continue;
             }
+            super::import_cells::check(role, cell)?;
             match role {
                 ColumnRole::Phone => raw_phone = Some(cell),
                 ColumnRole::Email => c.email = Some(cell.to_lowercase()),
@@ -363,6 +387,9 @@ impl RowReader {
             return Err(RowRejection::MissingPhoneAndEmail);
         }
         if let Some(raw) = raw_phone {
+            if super::import_cells::has_extension(raw) {
+                return Err(RowRejection::PhoneExtension(raw.to_owned()));
+            }
             let phone = E164::normalize(raw, self.region)
                 .map_err(|_| RowRejection::InvalidNumber(raw.to_owned()))?;
             c.phone = Some(phone.to_string());

@@ -10,6 +10,7 @@ pub mod content_needs;
 pub mod credits;
 pub mod fair_share;
 pub mod import;
+pub mod import_cells;
 pub mod journey;
 pub mod journey_timing;
 pub mod lifecycle;

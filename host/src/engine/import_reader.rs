@@ -72,8 +72,10 @@ fn headers(reader: &mut csv::Reader<BufReader<File>>) -> Result<Vec<String>, Fil
     Ok(headers.iter().map(|h| h.trim().to_owned()).collect())
 }
 
-/// Checks the header (mapping) and that at least one data row follows.
+/// Checks the header (mapping), that every quoted field is closed, and that
+/// at least one data row follows.
 pub fn inspect(path: &Path, overrides: &BTreeMap<String, String>) -> Result<FileShape, FileError> {
+    check_quotes(path)?;
     let mut reader = open(path)?;
     let headers = headers(&mut reader)?;
     let mapping = ColumnMapping::build(&headers, overrides)?;
@@ -164,6 +166,54 @@ pub fn read_batches(
             return Ok(());
         }
     }
+}
+
+/// Refuses a file with a quoted field that never closes, naming the line it
+/// opens on: a CSV reader takes the rest of the file as that one cell, and
+/// every row after it would silently vanish. One pass over the bytes, as
+/// RFC 4180 reads them (a quote opens a field only at its start; `""`
+/// inside one is a quote).
+pub fn check_quotes(path: &Path) -> Result<(), FileError> {
+    use std::io::Read;
+    #[derive(Clone, Copy, PartialEq)]
+    enum State {
+        FieldStart,
+        Unquoted,
+        Quoted,
+        QuoteInQuoted,
+    }
+    let mut file = BufReader::with_capacity(256 << 10, File::open(path)?);
+    let mut buf = vec![0u8; 256 << 10];
+    let (mut state, mut line, mut opened) = (State::FieldStart, 1u64, 0u64);
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        for &b in &buf[..n] {
+            if b == b'\n' {
+                line += 1;
+            }
+            state = match (state, b) {
+                (State::FieldStart, b'"') => {
+                    opened = line;
+                    State::Quoted
+                }
+                (State::Quoted, b'"') => State::QuoteInQuoted,
+                (State::Quoted, _) => State::Quoted,
+                (State::QuoteInQuoted, b'"') => State::Quoted,
+                (_, b',' | b'\n') => State::FieldStart,
+                (State::FieldStart | State::Unquoted | State::QuoteInQuoted, _) => State::Unquoted,
+            };
+        }
+    }
+    if state == State::Quoted {
+        return Err(FileError::Malformed {
+            line: opened,
+            message: "a quoted field opened here is never closed".into(),
+        });
+    }
+    Ok(())
 }
 
 /// The raw cell of the column mapped to `role` (`phone` or `email`), so the
