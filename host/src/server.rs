@@ -22,14 +22,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let store = Store::connect(&args.database_url).await?;
     tracing::info!(database = %redact(&args.database_url), backend = ?store.backend(), "database ready");
 
-    let mut egress = EgressPolicy::parse(&args.allow_egress).map_err(anyhow::Error::msg)?;
+    let mut rules = args.allow_egress.clone();
     if args.demo {
         // The demo's simulator listens on loopback.
-        egress =
-            EgressPolicy::parse(&[args.allow_egress.clone(), vec!["127.0.0.0/8".into()]].concat())
-                .map_err(anyhow::Error::msg)?;
+        rules.push("127.0.0.0/8".into());
     }
-    let egress = Arc::new(egress);
+    let egress = Arc::new(EgressPolicy::parse(&rules).map_err(anyhow::Error::msg)?);
     let runtime = Runtime::new(RuntimeLimits {
         egress: egress.clone(),
         call_timeout: Duration::from_millis(args.plugin_timeout_ms),

@@ -41,12 +41,16 @@ impl Engine {
                 return WebhookReply::text(500, "try again");
             }
         };
-        let outcome = match self.parse_webhook(&channel, request.clone()).await {
+        // A copy only when earlier settings exist to try it with: the
+        // common webhook (a channel never switched) is not copied.
+        let retry = (channel.revision > 1).then(|| request.clone());
+        let outcome = match self.parse_webhook(&channel, request).await {
             Ok(outcome) => outcome,
             // Refused by the channel's plugin as it is now: it may be a
             // callback for a send made before a switch of provider (or of
             // its credentials), verified by the settings that send used.
-            Err(refused) if refused.may_be_earlier() && channel.revision > 1 => {
+            Err(refused) if refused.may_be_earlier() && retry.is_some() => {
+                let request = retry.expect("checked");
                 match self.parse_with_earlier(&channel, request).await {
                     Some(outcome) => outcome,
                     None => return refused.reply(channel_id, &channel.plugin),
