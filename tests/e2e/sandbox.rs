@@ -98,10 +98,10 @@ async fn hostile_components_meet_their_documented_outcomes(backend: Backend) {
 
     let overflow = numbers_ending("0888", 1, 520).remove(0);
     let huge = numbers_ending("0333", 1, 521).remove(0);
-    let probe = numbers_ending("0444", 1, 522).remove(0);
-    let list = api
-        .list_with(&[overflow.clone(), huge.clone(), probe.clone()])
-        .await;
+    let probes = numbers_ending("0444", 4, 522);
+    let mut numbers = vec![overflow.clone(), huge.clone()];
+    numbers.extend(probes.iter().cloned());
+    let list = api.list_with(&numbers).await;
     let campaign = api.campaign(hostile, list, "probe").await;
     api.post_empty(&format!("/v1/campaigns/{campaign}/start"))
         .await;
@@ -128,10 +128,17 @@ async fn hostile_components_meet_their_documented_outcomes(backend: Backend) {
         "{m}"
     );
     assert!(m["provider_message_id"].is_null());
-    // No ambient secrets: no environment, no files, no directory listing.
-    assert_eq!(member(&probe)["status"], "delivered");
-    let sent = sim.messages().into_iter().find(|m| m.to == probe).unwrap();
-    assert_eq!(sent.body, "ambient: env=0 files=0 root_entries=0");
+    // No ambient secrets: no environment, no files, no directory listing;
+    // and no memory of earlier calls: each probe's instance saw only its
+    // own send, although the same plugin handled five others before.
+    for probe in &probes {
+        assert_eq!(member(probe)["status"], "delivered");
+        let sent = sim.messages().into_iter().find(|m| &m.to == probe).unwrap();
+        assert_eq!(
+            sent.body,
+            "ambient: env=0 files=0 root_entries=0 sends_seen=1"
+        );
+    }
 
     // http-send to a host outside the allowed list is refused; the channel
     // cannot work, so its campaign pauses with the reason and sends nothing.

@@ -10,7 +10,8 @@ use anyhow::Context;
 use tokio::sync::Semaphore;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, UpdateDeadline,
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store,
+    UpdateDeadline,
 };
 
 use super::bindings::herald::provider::types as wit;
@@ -133,9 +134,16 @@ pub(super) enum Reply {
     FindSent(Result<Option<wit::DeliveryUpdate>, wit::SendError>),
 }
 
-/// Bytes of each memory and table slot kept resident between calls: a
-/// plugin's stack and small heap, bounded so 256 slots cost at most 64 MiB.
+/// Bytes of each memory and table slot kept resident between calls when
+/// only the first pages can be reset (memset of the whole span every
+/// call): bounded so 256 slots cost at most 64 MiB.
 const KEEP_RESIDENT: usize = 256 << 10;
+/// The same where the kernel reports which pages a call dirtied
+/// (`PAGEMAP_SCAN`, Linux 6.7+): only those are reset, so the span can
+/// cover a bundled plugin's whole footprint (its 1 MiB stack, data and
+/// small heap) and no call pays page faults or a decommit for it. What
+/// stays resident is what calls actually touch, not this bound.
+const KEEP_RESIDENT_SCANNED: usize = 2 << 20;
 /// Slots decommitted together.
 const DECOMMIT_BATCH: usize = 32;
 
@@ -151,8 +159,20 @@ pub struct Runtime {
 
 impl Runtime {
     pub fn new(limits: RuntimeLimits) -> anyhow::Result<Arc<Self>> {
+        let scanned = PoolingAllocationConfig::is_pagemap_scan_available();
+        let keep_resident = if scanned {
+            KEEP_RESIDENT_SCANNED
+        } else {
+            KEEP_RESIDENT
+        };
+        tracing::debug!(
+            pagemap_scan = scanned,
+            keep_resident,
+            "plugin memory slots: pages kept resident between calls"
+        );
         let mut pool = PoolingAllocationConfig::default();
-        pool.total_component_instances(limits.max_instances)
+        pool.pagemap_scan(if scanned { Enabled::Yes } else { Enabled::No })
+            .total_component_instances(limits.max_instances)
             .total_core_instances(limits.max_instances * 4)
             .total_memories(limits.max_instances * 2)
             .total_tables(limits.max_instances * 4)
@@ -162,7 +182,7 @@ impl Runtime {
             // are zeroed with memset instead of madvise (no page faults on
             // reuse), and the rest is decommitted in batches (one TLB
             // shootdown for many slots instead of one each).
-            .linear_memory_keep_resident(KEEP_RESIDENT)
+            .linear_memory_keep_resident(keep_resident)
             .table_keep_resident(KEEP_RESIDENT)
             .decommit_batch_size(DECOMMIT_BATCH);
         let mut config = Config::new();

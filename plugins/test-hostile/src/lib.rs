@@ -8,7 +8,7 @@
 //! | `0777` | allocates until the memory cap stops it |
 //! | `0888` | recurses until the stack overflows |
 //! | `0555` | calls `http-send` on a host outside its allowed hosts |
-//! | `0444` | looks for secrets in its environment and files, then sends what it found as the body |
+//! | `0444` | looks for secrets in its environment and files, and counts the sends this instance's memory has seen, then sends what it found as the body |
 //! | `0333` | returns an 8 MiB provider message id |
 //! | `0222` | says the provider may have the message (1.2 `mark-uncertain`), then returns `transient` without sending |
 //!
@@ -38,6 +38,9 @@ use herald::provider::types::{
 
 struct Hostile;
 
+/// Sends this instance has handled.
+static SENDS_SEEN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
 impl Guest for Hostile {
     fn manifest() -> PluginManifest {
         provider::manifest(PLUGIN_NAME, PLUGIN_VERSION)
@@ -48,6 +51,9 @@ impl Guest for Hostile {
     }
 
     fn send(config: Config, message: OutboundMessage) -> Result<SendReceipt, SendError> {
+        // In the data segment: a count above 1 would mean an instance's
+        // memory survived into another call (or another tenant's).
+        SENDS_SEEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         match message.to.get(message.to.len().saturating_sub(4)..) {
             Some("0666") => panic!("hostile plugin: deliberate trap"),
             Some("0999") => spin_forever(),
@@ -137,7 +143,8 @@ fn probe_ambient_secrets() -> String {
     .filter(|p| std::fs::metadata(p).is_ok())
     .count();
     let root = std::fs::read_dir("/").map(|d| d.count()).unwrap_or(0);
-    format!("ambient: env={env} files={files} root_entries={root}")
+    let seen = SENDS_SEEN.load(std::sync::atomic::Ordering::Relaxed);
+    format!("ambient: env={env} files={files} root_entries={root} sends_seen={seen}")
 }
 
 fn spin_forever() -> ! {
