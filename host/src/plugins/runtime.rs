@@ -138,12 +138,13 @@ pub(super) enum Reply {
 /// only the first pages can be reset (memset of the whole span every
 /// call): bounded so 256 slots cost at most 64 MiB.
 const KEEP_RESIDENT: usize = 256 << 10;
-/// The same where the kernel reports which pages a call dirtied
-/// (`PAGEMAP_SCAN`, Linux 6.7+): only those are reset, so the span can
-/// cover a bundled plugin's whole footprint (its 1 MiB stack, data and
-/// small heap) and no call pays page faults or a decommit for it. What
-/// stays resident is what calls actually touch, not this bound.
-const KEEP_RESIDENT_SCANNED: usize = 2 << 20;
+/// Where the kernel reports which pages a call dirtied (`PAGEMAP_SCAN`,
+/// Linux 6.7+), this many dirty bytes anywhere in the memory are reset in
+/// place and only the rest decommitted: a bundled plugin's call dirties a
+/// few hundred KiB across its 1 MiB stack, data and heap, so it pays no
+/// page faults or decommit, while a memory bomb's slot keeps at most this
+/// (256 slots: 256 MiB at worst, what calls touched, not reserved).
+const KEEP_RESIDENT_SCANNED: usize = 1 << 20;
 /// Slots decommitted together.
 const DECOMMIT_BATCH: usize = 32;
 
