@@ -175,6 +175,15 @@ pub struct ServeArgs {
     )]
     pub allow_egress: Vec<String>,
 
+    /// Requests a second each API key (a tenant's, the admin's) may make
+    /// after its burst; beyond, 429 with `Retry-After`. 0: no limit.
+    #[arg(long, env = "HERALD_API_RATE_PER_SECOND", default_value_t = 100)]
+    pub api_rate_per_second: u32,
+
+    /// Requests an idle API key may make at once before its rate applies.
+    #[arg(long, env = "HERALD_API_BURST", default_value_t = 300)]
+    pub api_burst: u32,
+
     /// Memory cap of one plugin instance, in MiB.
     #[arg(long, env = "HERALD_PLUGIN_MEMORY_MB", default_value_t = 16)]
     pub plugin_memory_mb: usize,

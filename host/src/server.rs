@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use crate::api::rate_limit::ApiRateLimit;
 use crate::api::{self, AppState};
 use crate::cli::ServeArgs;
 use crate::demo;
@@ -105,7 +106,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_import_bytes: args.import_max_mb << 20,
         admin_key_hash,
         public_url: public_url.clone(),
+        api_rate: Arc::new(ApiRateLimit::new(args.api_rate_per_second, args.api_burst)),
     };
+    let api_rate = state.api_rate.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            api_rate.forget_idle();
+        }
+    });
     // Machine-readable start line: tests and scripts wait for it.
     println!("herald listening on http://{local}");
     let _simulator = if args.demo {

@@ -11,6 +11,7 @@ mod plugin_registry;
 mod provider_errors;
 mod provider_switch;
 mod query_plans;
+mod rate_limits;
 
 mod connections;
 mod crash;

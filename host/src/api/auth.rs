@@ -1,5 +1,6 @@
 //! Bearer-key authentication: tenant keys for the tenant API, the admin key
-//! for tenant management.
+//! for tenant management. Each key's requests are rate limited (see
+//! `rate_limit`) once the key is recognised.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -7,10 +8,15 @@ use subtle::ConstantTimeEq;
 
 use super::AppState;
 use super::error::ApiError;
+use super::rate_limit::KeyId;
 use crate::store::{Tenant, tenants::hash_key};
 
 /// The tenant whose API key made the request.
 pub struct TenantAuth(pub Tenant);
+
+/// The tenant a request was authenticated (and counted) as.
+#[derive(Clone)]
+struct Authenticated(Tenant);
 
 /// A request made with the admin key.
 pub struct AdminAuth;
@@ -32,9 +38,18 @@ impl FromRequestParts<AppState> for TenantAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        // Extracted twice for some routes (the campaigns gate, then the
+        // handler): the request is looked up and counted once.
+        if let Some(Authenticated(tenant)) = parts.extensions.get::<Authenticated>() {
+            return Ok(Self(tenant.clone()));
+        }
         let key = bearer(parts)?;
         match state.store.tenant_by_key(key).await? {
-            Some(tenant) => Ok(Self(tenant)),
+            Some(tenant) => {
+                state.api_rate.check(KeyId::Tenant(tenant.id))?;
+                parts.extensions.insert(Authenticated(tenant.clone()));
+                Ok(Self(tenant))
+            }
             None => Err(ApiError::Unauthorized("unknown API key")),
         }
     }
@@ -46,6 +61,7 @@ impl FromRequestParts<AppState> for AdminAuth {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let presented = hash_key(bearer(parts)?);
         if bool::from(presented.as_bytes().ct_eq(state.admin_key_hash.as_bytes())) {
+            state.api_rate.check(KeyId::Admin)?;
             Ok(Self)
         } else {
             Err(ApiError::Unauthorized("not the admin key"))

@@ -37,6 +37,11 @@ pub enum ApiError {
     Forbidden(String),
     /// 413: an upload over its size limit.
     TooLarge(String),
+    /// 429: the API key is over its request rate (see `rate_limit`).
+    RateLimited {
+        retry_after: std::time::Duration,
+        message: String,
+    },
     /// 502: the provider (through the channel's plugin) failed or refused.
     BadGateway(String),
     Internal(String),
@@ -90,6 +95,7 @@ impl From<StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut allowed_actions = None;
+        let mut retry_after = None;
         let mut editable_fields = None;
         let (status, code, message, field) = match self {
             Self::Invalid { field, message } => (
@@ -120,6 +126,13 @@ impl IntoResponse for ApiError {
                 m,
                 Some("file".into()),
             ),
+            Self::RateLimited {
+                retry_after: wait,
+                message,
+            } => {
+                retry_after = Some(super::rate_limit::retry_after_secs(wait));
+                (StatusCode::TOO_MANY_REQUESTS, "rate_limited", message, None)
+            }
             Self::BadGateway(m) => (StatusCode::BAD_GATEWAY, "provider_error", m, None),
             Self::Internal(m) => {
                 tracing::error!(error = m, "internal error answering a request");
@@ -140,7 +153,13 @@ impl IntoResponse for ApiError {
                 editable_fields,
             },
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        response
     }
 }
 

@@ -24,6 +24,7 @@ mod message_templates;
 mod openapi;
 mod paging;
 mod plugins;
+pub mod rate_limit;
 mod replies;
 mod resolve;
 mod review;
@@ -60,6 +61,8 @@ pub struct AppState {
     pub max_import_bytes: u64,
     pub admin_key_hash: String,
     pub public_url: String,
+    /// Requests per API key.
+    pub api_rate: Arc<rate_limit::ApiRateLimit>,
 }
 
 /// Largest plugin component upload.
