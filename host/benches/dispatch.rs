@@ -158,25 +158,30 @@ impl Herald {
         )
     }
 
-    /// Herald's user + system CPU time so far (from /proc).
+    /// Herald's user + system CPU time so far.
     fn cpu(&self) -> Duration {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).unwrap_or_default();
-        // Fields after the command name, which is in parentheses.
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest.split_whitespace().collect())
-            .unwrap_or_default();
-        let ticks: u64 = [11, 12]
-            .iter()
-            .filter_map(|&i| fields.get(i).and_then(|v| v.parse::<u64>().ok()))
-            .sum();
-        // USER_HZ is 100 on Linux.
-        Duration::from_millis(ticks * 10)
+        cpu_of(self.pid)
     }
 
     fn peak_rss_mib(&self) -> f64 {
         common::peak_rss_mib(&self.pid.to_string())
     }
+}
+
+/// A process's user + system CPU time so far (from /proc).
+fn cpu_of(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i).and_then(|v| v.parse::<u64>().ok()))
+        .sum();
+    // USER_HZ is 100 on Linux.
+    Duration::from_millis(ticks * 10)
 }
 
 /// One campaign's figures.
@@ -189,6 +194,9 @@ struct Run {
     /// Start -> campaign `completed`.
     all_final: Duration,
     cpu_per_1000: Duration,
+    /// This process's: the simulator answering Herald and sending its
+    /// callbacks, on the same cores.
+    sim_cpu_per_1000: Duration,
     peak_rss_mib: f64,
     duplicates: u64,
     max_in_flight: u64,
@@ -328,7 +336,7 @@ async fn campaign(sim: &Arc<Simulator>, database_url: &str, members: u64) -> Run
             }
         })
     };
-    let cpu_before = herald.cpu();
+    let (cpu_before, sim_cpu_before) = (herald.cpu(), cpu_of(std::process::id()));
     let started = Instant::now();
     let (status, body) = post(&format!("/v1/campaigns/{id}/start"), json!({})).await;
     assert_eq!(status, 200, "{body}");
@@ -359,6 +367,7 @@ async fn campaign(sim: &Arc<Simulator>, database_url: &str, members: u64) -> Run
     }
     let all_final = started.elapsed();
     let cpu = herald.cpu() - cpu_before;
+    let sim_cpu = cpu_of(std::process::id()) - sim_cpu_before;
     sampler.abort();
     let stats = sim.stats();
     let samples = samples.lock().unwrap().clone();
@@ -380,6 +389,7 @@ async fn campaign(sim: &Arc<Simulator>, database_url: &str, members: u64) -> Run
         end_to_end_per_s: stats.accepted as f64 / (t_last - started).as_secs_f64().max(1e-3),
         all_final,
         cpu_per_1000: cpu.mul_f64(1000.0 / members.max(1) as f64),
+        sim_cpu_per_1000: sim_cpu.mul_f64(1000.0 / members.max(1) as f64),
         peak_rss_mib: herald.peak_rss_mib(),
         duplicates: stats.duplicates,
         max_in_flight: stats.max_in_flight,
@@ -499,13 +509,20 @@ async fn noisy(sim: &Arc<Simulator>, database_url: &str, members: u64) {
 }
 
 fn print_run(label: &str, run: &Run, ceiling_per_s: f64) {
+    // The rate at which Herald and the simulator together would use every
+    // core at these costs per message: what this machine allows at most
+    // while both run on it.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let per_message = (run.cpu_per_1000 + run.sim_cpu_per_1000).as_secs_f64() / 1000.0;
     println!(
-        "| {label} | {:.0} | {:.0} ({:.1}% of ceiling) | {:.1} s | {:.2} s | {:.0} MiB | {} | {} |",
+        "| {label} | {:.0} | {:.0} ({:.1}% of ceiling) | {:.1} s | {:.2} s | {:.2} s | {:.0} | {:.0} MiB | {} | {} |",
         run.end_to_end_per_s,
         run.steady_per_s,
         100.0 * run.steady_per_s / ceiling_per_s,
         run.all_final.as_secs_f64(),
         run.cpu_per_1000.as_secs_f64(),
+        run.sim_cpu_per_1000.as_secs_f64(),
+        cores / per_message.max(1e-9),
         run.peak_rss_mib,
         run.max_in_flight,
         if run.duplicates == 0 {
@@ -546,10 +563,10 @@ fn main() {
         let ceiling_per_s = members as f64 / elapsed.as_secs_f64();
         sim.reset();
         println!("\n{members} members, channel rate {RATE_PER_SECOND}/s, {CONCURRENCY} in flight\n");
-        println!("| run | messages/s end to end | messages/s steady | until all final | Herald CPU per 1,000 | peak RSS | max in flight at provider | provider saw |");
-        println!("|---|---|---|---|---|---|---|---|");
+        println!("| run | messages/s end to end | messages/s steady | until all final | Herald CPU per 1,000 | simulator CPU per 1,000 | messages/s the cores allow at these costs | peak RSS | max in flight at provider | provider saw |");
+        println!("|---|---|---|---|---|---|---|---|---|---|");
         println!(
-            "| ceiling: native client, no database, no plugin | {ceiling_per_s:.0} | {ceiling_per_s:.0} (100%) | {:.1} s | - | - | {CONCURRENCY} | {members} requests |",
+            "| ceiling: native client, no database, no plugin | {ceiling_per_s:.0} | {ceiling_per_s:.0} (100%) | {:.1} s | - | - | - | - | {CONCURRENCY} | {members} requests |",
             elapsed.as_secs_f64()
         );
         if sqlite {
