@@ -62,6 +62,26 @@ impl EgressPolicy {
         is_public(ip) || self.nets.iter().any(|net| net.contains(&ip))
     }
 
+    /// Whether a URL's host may be reached as written: an address literal
+    /// (which never reaches the checking resolver) must be permitted; a
+    /// name is checked by the resolver as it connects.
+    pub fn permits_url_host(&self, host: &url::Host<&str>) -> bool {
+        match host {
+            url::Host::Ipv4(ip) => self.permits((*ip).into()),
+            url::Host::Ipv6(ip) => self.permits((*ip).into()),
+            url::Host::Domain(_) => true,
+        }
+    }
+
+    /// [`Self::permits_url_host`] of a URL's text; one that does not parse
+    /// is left to the client to refuse.
+    pub fn permits_url(&self, url: &str) -> bool {
+        url::Url::parse(url)
+            .ok()
+            .and_then(|u| u.host().map(|h| self.permits_url_host(&h)))
+            .unwrap_or(true)
+    }
+
     fn host_allowed(&self, host: &str) -> bool {
         self.hosts.iter().any(|h| h.eq_ignore_ascii_case(host))
     }

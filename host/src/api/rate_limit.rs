@@ -32,14 +32,15 @@ impl ApiRateLimit {
     /// `per_second` requests a second per key after a burst of `burst`
     /// (at least the rate); a rate of 0 turns the limit off.
     pub fn new(per_second: u32, burst: u32) -> Self {
+        let burst = burst.max(per_second);
         let limiter = NonZeroU32::new(per_second).map(|rate| {
-            let burst = NonZeroU32::new(burst.max(per_second)).unwrap_or(rate);
+            let burst = NonZeroU32::new(burst).unwrap_or(rate);
             RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst))
         });
         Self {
             limiter,
             per_second,
-            burst: burst.max(per_second),
+            burst,
             clock: DefaultClock::default(),
         }
     }

@@ -114,7 +114,7 @@ pub async fn run(engine: Arc<Engine>) {
 
 async fn forward(engine: &Engine, http: &reqwest::Client, reply: DueReply) {
     let result = match (&reply.url, &reply.secret) {
-        (Some(url), Some(_)) if !literal_permitted(&engine.config.egress, url) => {
+        (Some(url), Some(_)) if !engine.config.egress.permits_url(url) => {
             Err(format!("{}: {url}", crate::egress::REFUSED))
         }
         (Some(url), Some(secret)) => {
@@ -166,18 +166,5 @@ async fn forward(engine: &Engine, http: &reqwest::Client, reply: DueReply) {
     {
         // The hold expires and the reply is tried again: at least once.
         tracing::error!(reply = reply.id, error = %e, "recording a forwarding attempt failed");
-    }
-}
-
-/// An address-literal URL (which never reaches the checking resolver) is to
-/// a permitted address.
-fn literal_permitted(policy: &crate::egress::EgressPolicy, url: &str) -> bool {
-    match url::Url::parse(url)
-        .ok()
-        .and_then(|u| u.host().map(|h| h.to_owned()))
-    {
-        Some(url::Host::Ipv4(ip)) => policy.permits(ip.into()),
-        Some(url::Host::Ipv6(ip)) => policy.permits(ip.into()),
-        _ => true,
     }
 }

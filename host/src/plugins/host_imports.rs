@@ -139,14 +139,9 @@ impl HostState {
                 self.call.allowed_hosts
             )));
         }
-        // An address literal never reaches the resolver that checks names.
-        let literal = match url.host() {
-            Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
-            Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
-            _ => None,
-        };
-        if let Some(ip) = literal
-            && !self.egress.permits(ip)
+        if url
+            .host()
+            .is_some_and(|h| !self.egress.permits_url_host(&h))
         {
             return Err(HttpError::NotAllowed(format!(
                 "{}: {host} is not a public address",

@@ -179,10 +179,12 @@ impl Runtime {
             .total_tables(limits.max_instances * 4)
             .max_memory_size(limits.memory_bytes)
             // Every call instantiates afresh, so slots are reset thousands
-            // of times a second: the first pages of a memory and its tables
-            // are zeroed with memset instead of madvise (no page faults on
-            // reuse), and the rest is decommitted in batches (one TLB
-            // shootdown for many slots instead of one each).
+            // of times a second: up to `keep_resident` of a memory (its
+            // dirty pages where the kernel reports them, else its first
+            // pages) and of its tables are reset in place instead of
+            // madvise (no page faults on reuse), and the rest is
+            // decommitted in batches (one TLB shootdown for many slots
+            // instead of one each).
             .linear_memory_keep_resident(keep_resident)
             .table_keep_resident(KEEP_RESIDENT)
             .decommit_batch_size(DECOMMIT_BATCH);
