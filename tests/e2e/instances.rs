@@ -103,13 +103,15 @@ async fn three_instances_never_send_twice_under_the_duplicate_window() {
 }
 
 /// Three instances on one database, one of them killed and restarted
-/// every few seconds, send a 20,000-member campaign (and a second one to
+/// every few seconds, send a 10,000-member campaign (and a second one to
 /// 500 of its addresses under the duplicate window) through a channel
-/// limited to 200 messages/s (well below what three debug builds sharing two cores
-/// with the simulator can exceed): they take the sender's slots from one shared
+/// limited to 100 messages/s: they take the sender's slots from one shared
 /// schedule, so together they never exceed the rate by more than 10% on
 /// average or in any 5 s, and keep within 15% below it through the kills,
-/// and nothing is sent twice.
+/// and nothing is sent twice. The limit is half of what three debug builds
+/// sharing two cores with PostgreSQL and the simulator reach (at 200/s they
+/// read 177-183/s through the restarts, and once below 170 in CI): the
+/// floor measures the shared schedule, not the machine's spare CPU.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_instances_keep_a_senders_rate_through_kills() {
     use rand::Rng;
@@ -117,8 +119,8 @@ async fn three_instances_keep_a_senders_rate_through_kills() {
         eprintln!("HERALD_SKIP_POSTGRES set: skipped");
         return;
     }
-    const RATE: f64 = 200.0;
-    const MEMBERS: usize = 20_000;
+    const RATE: f64 = 100.0;
+    const MEMBERS: usize = 10_000;
     let sim = Simulator::start(SimConfig::default()).await.unwrap();
     let flags = ["--max-in-flight", "32", "--receipt-check-secs", "2"];
     let (first, _second, mut third) = three_instances(&flags).await;
@@ -130,8 +132,7 @@ async fn three_instances_keep_a_senders_rate_through_kills() {
         .map(|i| format!("+1737{:03}{:04}", 400 + i / 9_000, 1_000 + i % 9_000))
         .collect();
     // 10,000 contacts per request at most.
-    let list = api.list_with(&numbers[..10_000]).await;
-    api.add_contacts(list, &numbers[10_000..]).await;
+    let list = api.list_with(&numbers).await;
     let campaign = api.campaign(channel, list, "rate").await;
     // And a campaign to 500 of the same addresses under the tenant's
     // duplicate window, claimed by every instance at the same moments.
@@ -200,9 +201,9 @@ async fn three_instances_keep_a_senders_rate_through_kills() {
          {five} in the busiest 5 s; limit {RATE}/s"
     );
     // Never above the limit by more than 10%: the shared schedule. Below
-    // it by at most 15%: about twenty restarts on two cores shared with
-    // PostgreSQL and the simulator cost the senders 8-12% here (177-183/s
-    // measured before and after the changes of issue 14 and 18 alike).
+    // it by at most 15%: about twenty restarts (each one compiles its
+    // plugins again) cost the senders 5% at 100/s here (95/s), 8-12% at
+    // 200/s where the restarts competed with the senders for the cores.
     assert!(
         (RATE * 0.85..=RATE * 1.1).contains(&average),
         "{average:.0}/s on average against a limit of {RATE}/s"
