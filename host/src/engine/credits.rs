@@ -46,13 +46,18 @@ pub struct Short {
 
 impl Credits {
     /// Holds the cost of sending `content` to `member`, or says how short
-    /// the tenant is. Unmetered tenants always pass.
+    /// the tenant is. Unmetered tenants always pass: a tenant given a
+    /// balance is metered from its next claim on (the members already
+    /// claimed, at most `--max-in-flight`, go out as claimed).
     pub async fn reserve(
         &self,
         store: &Store,
         member: &ClaimedMember,
         content: &wit::Content,
     ) -> StoreResult<Result<(), Short>> {
+        if !member.metered {
+            return Ok(Ok(()));
+        }
         let amount = price(&self.prices, content);
         let hold = Hold {
             tenant: member.tenant_id,

@@ -21,7 +21,9 @@ pub(super) async fn load_claimed(
     let ids: Vec<Id> = claimed.iter().map(|r| r.get(0)).collect();
     let details_sql = format!(
         "SELECT m.id, k.channel_id, k.settings_json, c.phone, c.email, c.first_name, \
-         c.last_name, c.fields_json, m.content_json, m.step \
+         c.last_name, c.fields_json, m.content_json, m.step, \
+         CAST(CASE WHEN EXISTS (SELECT 1 FROM tenant_credits t WHERE t.tenant_id = m.tenant_id) \
+         THEN 1 ELSE 0 END AS BIGINT) AS metered \
          FROM members m JOIN campaigns k ON k.id = m.campaign_id \
          JOIN contacts c ON c.id = m.contact_id WHERE m.id IN ({})",
         placeholders(1, ids.len())
@@ -31,8 +33,15 @@ pub(super) async fn load_claimed(
         q = q.bind(id);
     }
     // Per member: campaign channel, settings, contact values, reviewer's
-    // edit, journey step.
-    type Details = (Id, String, BTreeMap<String, String>, Option<String>, i64);
+    // edit, journey step, metered tenant.
+    type Details = (
+        Id,
+        String,
+        BTreeMap<String, String>,
+        Option<String>,
+        i64,
+        bool,
+    );
     let mut details: BTreeMap<Id, Details> = BTreeMap::new();
     for r in q.fetch_all(&mut **tx).await? {
         details.insert(
@@ -43,6 +52,7 @@ pub(super) async fn load_claimed(
                 contact_values(&r, 3),
                 r.get(8),
                 r.get(9),
+                r.get::<i64, _>("metered") != 0,
             ),
         );
     }
@@ -50,7 +60,8 @@ pub(super) async fn load_claimed(
         .iter()
         .filter_map(|r| {
             let id: Id = r.get(0);
-            let (campaign_channel, settings, values, edited, step_index) = details.remove(&id)?;
+            let (campaign_channel, settings, values, edited, step_index, metered) =
+                details.remove(&id)?;
             // Stored by the API after validation; unreadable means a bug.
             let mut settings: CampaignSettings = serde_json::from_str(&settings)
                 .inspect_err(
@@ -97,6 +108,7 @@ pub(super) async fn load_claimed(
                 falls_back: step == Step::Primary && journey.fallback.is_some(),
                 sent_with: None,
                 missing_field: settings.missing_field,
+                metered,
             })
         })
         .collect())

@@ -48,6 +48,10 @@ pub struct ClaimedMember {
     pub sent_with: Option<super::SentWith>,
     /// What its message does with a value the contact lacks.
     pub missing_field: crate::domain::template::MissingField,
+    /// The tenant had a credit balance when the member was claimed: only
+    /// then does its send reserve credits (a statement per send that
+    /// unmetered tenants, the default, are spared).
+    pub metered: bool,
 }
 
 /// A sent member whose delivery receipt has not arrived in time.
