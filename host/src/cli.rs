@@ -23,6 +23,34 @@ pub enum Command {
     /// Tools for plugin authors.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// The key that seals stored secrets.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SecretsCommand {
+    /// Seal every stored secret under a new key, while servers run: the new
+    /// key goes first in the key file (sealing), the old ones stay (opening),
+    /// and running servers read the file again when they meet the new key.
+    Rotate(RotateArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RotateArgs {
+    #[arg(long, env = "HERALD_DATABASE_URL", default_value = "sqlite:herald.db")]
+    pub database_url: String,
+    /// The servers' key file (see `serve --secrets-key-file`).
+    #[arg(
+        long,
+        env = "HERALD_SECRETS_KEY_FILE",
+        default_value = "herald-data/secrets.key"
+    )]
+    pub secrets_key_file: PathBuf,
+    /// The new key (one base64 32-byte key); created with a random key if
+    /// missing.
+    #[arg(long)]
+    pub new_key_file: PathBuf,
 }
 
 #[derive(Subcommand, Debug)]
@@ -241,6 +269,13 @@ pub struct ServeArgs {
     /// Where uploads (CSV imports being processed) are kept.
     #[arg(long, env = "HERALD_DATA_DIR", default_value = "herald-data")]
     pub data_dir: PathBuf,
+
+    /// The keys that seal channel and webhook secrets in the database (one
+    /// base64 32-byte key per line; the first seals). Default:
+    /// `secrets.key` in --data-dir, created (mode 0600) on first start.
+    /// Every instance on one database needs the same file.
+    #[arg(long, env = "HERALD_SECRETS_KEY_FILE")]
+    pub secrets_key_file: Option<PathBuf>,
 
     /// Largest CSV import accepted, in MiB.
     #[arg(long, env = "HERALD_IMPORT_MAX_MB", default_value_t = 50)]

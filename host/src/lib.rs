@@ -11,6 +11,7 @@ pub mod kit;
 pub mod metrics;
 pub mod plugins;
 pub mod rfc3339;
+pub mod sealing;
 pub mod store;
 
 pub mod cli;

@@ -1,5 +1,5 @@
 use clap::Parser;
-use herald::cli::{Cli, Command, PluginCommand};
+use herald::cli::{Cli, Command, PluginCommand, SecretsCommand};
 use herald::kit;
 
 #[tokio::main]
@@ -33,6 +33,22 @@ async fn main() -> anyhow::Result<()> {
             if rows.iter().any(|r| !r.passed) {
                 std::process::exit(1);
             }
+            Ok(())
+        }
+        Command::Secrets(SecretsCommand::Rotate(args)) => {
+            herald::telemetry::init(false);
+            let keys =
+                herald::sealing::put_new_key_first(&args.secrets_key_file, &args.new_key_file)?;
+            let sealing = keys.sealing_key_id();
+            let store = herald::store::Store::connect_sealed(&args.database_url, keys).await?;
+            let counts = store.reseal_secrets().await?;
+            println!(
+                "sealed {} secrets under key {sealing} ({} already were); {} now seals, and \
+                 keeps the old keys for opening until you remove their lines",
+                counts.resealed + counts.sealed_from_clear,
+                counts.unchanged,
+                args.secrets_key_file.display()
+            );
             Ok(())
         }
         Command::Plugin(admin) => {

@@ -13,6 +13,7 @@ use crate::egress::EgressPolicy;
 use crate::engine::{Engine, EngineConfig, Importer};
 use crate::http_server::{self, ConnectionLimits};
 use crate::plugins::{self, CompileCache, Registry, Runtime, RuntimeLimits};
+use crate::sealing::Keyring;
 use crate::store::{Store, listen_plugin_changes, tenants::hash_key};
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -20,7 +21,20 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         crate::clock::enable_test_clock(start.as_millisecond());
     }
     crate::metrics::install();
-    let store = Store::connect(&args.database_url).await?;
+    let key_file = args
+        .secrets_key_file
+        .clone()
+        .unwrap_or_else(|| args.data_dir.join("secrets.key"));
+    if args.secrets_key_file.is_none() {
+        std::fs::create_dir_all(&args.data_dir)
+            .with_context(|| format!("creating the data dir {}", args.data_dir.display()))?;
+    }
+    // Only the default file is created: a key file named by the operator
+    // that is missing is a mistake to report, not to paper over.
+    let keys = Keyring::from_file(&key_file, args.secrets_key_file.is_none())?;
+    let store = Store::connect_sealed(&args.database_url, keys)
+        .await
+        .with_context(|| format!("secrets key file {}", key_file.display()))?;
     tracing::info!(database = %redact(&args.database_url), backend = ?store.backend(), "database ready");
 
     let mut rules = args.allow_egress.clone();

@@ -149,6 +149,15 @@ impl Api {
         c["id"].as_i64().expect("campaign id")
     }
 
+    /// Starts a campaign and waits until it completes (panics after `within`).
+    pub async fn start_to_completion(&self, campaign: i64, within: Duration) -> Value {
+        let (status, body) = self
+            .post_empty(&format!("/v1/campaigns/{campaign}/start"))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        self.wait_status(campaign, "completed", within).await
+    }
+
     /// Polls until the campaign reaches `status` (panics after `within`).
     pub async fn wait_status(&self, campaign: i64, status: &str, within: Duration) -> Value {
         let until = Instant::now() + within;

@@ -63,6 +63,9 @@ pub struct TestDb {
     /// The test clock's lead over real time, kept across a restart (and
     /// shared with a second instance) so time never jumps back.
     clock_offset_ms: i64,
+    /// The first instance's secrets key file, for a second instance on the
+    /// same database (`None`: the server's default, in its data dir).
+    secrets_key: Option<PathBuf>,
 }
 
 fn real_now_ms() -> i64 {
@@ -89,6 +92,7 @@ impl TestDb {
                     pg_name: None,
                     data: Some(tempfile::tempdir().expect("temp dir")),
                     clock_offset_ms: initial_clock_offset(),
+                    secrets_key: None,
                 }
             }
             Backend::Postgres => {
@@ -100,6 +104,7 @@ impl TestDb {
                     pg_name: Some(name),
                     data: Some(tempfile::tempdir().expect("temp dir")),
                     clock_offset_ms: initial_clock_offset(),
+                    secrets_key: None,
                 }
             }
         }
@@ -107,6 +112,17 @@ impl TestDb {
 }
 
 impl TestDb {
+    /// The key file sealing this database's secrets.
+    pub fn secrets_key_file(&self) -> PathBuf {
+        self.secrets_key.clone().unwrap_or_else(|| {
+            self.data
+                .as_ref()
+                .expect("a data dir")
+                .path()
+                .join("secrets.key")
+        })
+    }
+
     /// The compile cache shared by every test server: components compile
     /// once per build, like a real deployment's restarts.
     fn cache_dir(&self) -> PathBuf {
@@ -121,6 +137,7 @@ impl TestDb {
             pg_name: None,
             data: None,
             clock_offset_ms: 0,
+            secrets_key: None,
         }
     }
 }
@@ -228,6 +245,11 @@ impl Herald {
         &self.db.url
     }
 
+    /// The key file sealing the database's secrets.
+    pub fn secrets_key_file(&self) -> PathBuf {
+        self.db.secrets_key_file()
+    }
+
     async fn start_on(db: TestDb, listen: &str, extra: &[&str]) -> Self {
         Self::launch(db, listen, extra, None).await
     }
@@ -258,6 +280,13 @@ impl Herald {
             .env(
                 "HERALD_DATA_DIR",
                 db.data.as_ref().expect("a data dir").path(),
+            )
+            // A second instance opens the first one's secrets; a first
+            // instance creates its key file in its data dir.
+            .envs(
+                db.secrets_key
+                    .as_ref()
+                    .map(|file| ("HERALD_SECRETS_KEY_FILE", file.clone())),
             )
             .args(["--admin-key", ADMIN_KEY])
             .args(extra)
@@ -363,6 +392,7 @@ impl Herald {
             pg_name: None, // the first instance drops it
             data: Some(tempfile::tempdir().expect("temp dir")),
             clock_offset_ms: self.db.clock_offset_ms,
+            secrets_key: Some(self.db.secrets_key_file()),
         };
         Self::start_on(db, "127.0.0.1:0", extra).await
     }

@@ -33,6 +33,7 @@ mod message_templates;
 mod missing_fields;
 mod review;
 mod sandbox;
+mod secrets;
 mod sender_wait;
 mod sms_campaign;
 mod sms_email;

@@ -88,6 +88,7 @@ impl From<StoreError> for ApiError {
                 editable_fields: None,
             },
             StoreError::Db(e) => Self::Internal(e.to_string()),
+            StoreError::Sealed(e) => Self::Internal(e.to_string()),
         }
     }
 }

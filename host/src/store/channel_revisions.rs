@@ -4,11 +4,9 @@
 //! member records the revision and plugin version of its send, and the
 //! receipts and lookups for it are handled with that revision's settings.
 
-use std::collections::BTreeMap;
-
 use sqlx::Row;
 
-use super::channels::{COLUMNS, channel_from_row, from_json, to_json};
+use super::channels::{COLUMNS, from_json, to_json};
 use super::{Id, Store, StoreError, StoreResult};
 use crate::store::Channel;
 
@@ -23,6 +21,7 @@ pub struct SentWith {
 pub(super) async fn keep(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     current: &Channel,
+    sealed_secrets: &str,
     now: i64,
 ) -> StoreResult<()> {
     sqlx::query(
@@ -36,7 +35,7 @@ pub(super) async fn keep(
     .bind(&current.pinned_sha256)
     .bind(&current.sender)
     .bind(to_json(&current.config))
-    .bind(to_json(&current.secrets))
+    .bind(sealed_secrets)
     .bind(current.allowed_hosts.as_ref().map(to_json))
     .bind(now)
     .execute(&mut **tx)
@@ -49,8 +48,8 @@ const REVISION_COLUMNS: &str = "revision, plugin, pinned_sha256, sender, config_
 
 /// `current` with an earlier revision's settings in place of its own (name
 /// and rate stay the channel's: they do not change what a send was).
-fn overlay(current: &Channel, r: &sqlx::any::AnyRow) -> StoreResult<Channel> {
-    let secrets: BTreeMap<String, String> = from_json(&r.get::<String, _>("secrets_json"))?;
+fn overlay(store: &Store, current: &Channel, r: &sqlx::any::AnyRow) -> StoreResult<Channel> {
+    let secrets = store.open_secrets(&r.get::<String, _>("secrets_json"))?;
     let allowed: Option<String> = r.get("allowed_hosts_json");
     Ok(Channel {
         revision: r.get("revision"),
@@ -87,7 +86,7 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?
         .ok_or(StoreError::NotFound)?;
-        overlay(&current, &row)
+        overlay(self, &current, &row)
     }
 
     /// The revision whose settings a send begun at `at_ms` used: the oldest
@@ -121,7 +120,7 @@ impl Store {
         else {
             return Ok(Vec::new());
         };
-        let current = channel_from_row(&row)?;
+        let current = self.channel_from_row(&row)?;
         let rows = sqlx::query(&format!(
             "SELECT {REVISION_COLUMNS} FROM channel_revisions \
              WHERE channel_id = $1 AND replaced_at >= $2 ORDER BY revision DESC LIMIT $3"
@@ -131,6 +130,6 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(|r| overlay(&current, r)).collect()
+        rows.iter().map(|r| overlay(self, &current, r)).collect()
     }
 }

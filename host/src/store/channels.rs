@@ -9,7 +9,7 @@ use sqlx::Row;
 
 use super::{Id, Store, StoreError, StoreResult, now_ms};
 
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct Channel {
     pub id: Id,
     #[serde(skip)]
@@ -40,6 +40,26 @@ pub struct Channel {
     pub created_at: i64,
 }
 
+/// Written out by hand so that a channel in a log line or a panic message
+/// shows its secrets' names, never their values.
+impl std::fmt::Debug for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Channel")
+            .field("id", &self.id)
+            .field("tenant_id", &self.tenant_id)
+            .field("name", &self.name)
+            .field("plugin", &self.plugin)
+            .field("sender", &self.sender)
+            .field("config", &self.config)
+            .field("secrets", &self.secret_names)
+            .field("allowed_hosts", &self.allowed_hosts)
+            .field("pinned_sha256", &self.pinned_sha256)
+            .field("rate_per_second", &self.rate_per_second)
+            .field("revision", &self.revision)
+            .finish_non_exhaustive()
+    }
+}
+
 pub struct NewChannel {
     pub name: String,
     pub plugin: String,
@@ -67,7 +87,7 @@ impl Store {
         .bind(&new.plugin)
         .bind(&new.sender)
         .bind(to_json(&new.config))
-        .bind(to_json(&new.secrets))
+        .bind(self.seal_secrets(&new.secrets))
         .bind(new.allowed_hosts.as_ref().map(to_json))
         .bind(now)
         .bind(&new.pinned_sha256)
@@ -105,7 +125,7 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?
         .ok_or(StoreError::NotFound)?;
-        let current = channel_from_row(&row)?;
+        let current = self.channel_from_row(&row)?;
         let sends_differently = current.plugin != c.plugin
             || current.pinned_sha256 != c.pinned_sha256
             || current.sender != c.sender
@@ -114,7 +134,9 @@ impl Store {
             || current.allowed_hosts != c.allowed_hosts;
         if sends_differently {
             // Wall-clock, as the send start it is compared with.
-            super::channel_revisions::keep(&mut tx, &current, crate::clock::real_now_ms()).await?;
+            let sealed = self.seal_secrets(&current.secrets);
+            super::channel_revisions::keep(&mut tx, &current, &sealed, crate::clock::real_now_ms())
+                .await?;
         }
         sqlx::query(
             "UPDATE channels SET name = $1, plugin = $2, sender = $3, config_json = $4, \
@@ -125,7 +147,7 @@ impl Store {
         .bind(&c.plugin)
         .bind(&c.sender)
         .bind(to_json(&c.config))
-        .bind(to_json(&c.secrets))
+        .bind(self.seal_secrets(&c.secrets))
         .bind(c.allowed_hosts.as_ref().map(to_json))
         .bind(&c.pinned_sha256)
         .bind(tenant)
@@ -147,7 +169,7 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?
         .ok_or(StoreError::NotFound)?;
-        channel_from_row(&row)
+        self.channel_from_row(&row)
     }
 
     /// Unscoped lookup for webhooks, which arrive without a tenant key; the
@@ -158,7 +180,7 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?
             .ok_or(StoreError::NotFound)?;
-        channel_from_row(&row)
+        self.channel_from_row(&row)
     }
 
     pub async fn list_channels(&self, tenant: Id) -> StoreResult<Vec<Channel>> {
@@ -168,7 +190,7 @@ impl Store {
         .bind(tenant)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(channel_from_row).collect()
+        rows.iter().map(|r| self.channel_from_row(r)).collect()
     }
 }
 
@@ -180,22 +202,24 @@ pub(super) fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> StoreResult<
     serde_json::from_str(s).map_err(|e| StoreError::Db(sqlx::Error::Decode(Box::new(e))))
 }
 
-pub(super) fn channel_from_row(r: &sqlx::any::AnyRow) -> StoreResult<Channel> {
-    let secrets: BTreeMap<String, String> = from_json(&r.get::<String, _>(6))?;
-    let allowed: Option<String> = r.get(7);
-    Ok(Channel {
-        id: r.get(0),
-        tenant_id: r.get(1),
-        name: r.get(2),
-        plugin: r.get(3),
-        sender: r.get(4),
-        config: from_json(&r.get::<String, _>(5))?,
-        secret_names: secrets.keys().cloned().collect(),
-        secrets,
-        allowed_hosts: allowed.as_deref().map(from_json).transpose()?,
-        created_at: r.get(8),
-        pinned_sha256: r.get(9),
-        rate_per_second: r.get(10),
-        revision: r.get(11),
-    })
+impl Store {
+    pub(super) fn channel_from_row(&self, r: &sqlx::any::AnyRow) -> StoreResult<Channel> {
+        let secrets = self.open_secrets(&r.get::<String, _>("secrets_json"))?;
+        let allowed: Option<String> = r.get(7);
+        Ok(Channel {
+            id: r.get(0),
+            tenant_id: r.get(1),
+            name: r.get(2),
+            plugin: r.get(3),
+            sender: r.get(4),
+            config: from_json(&r.get::<String, _>(5))?,
+            secret_names: secrets.keys().cloned().collect(),
+            secrets,
+            allowed_hosts: allowed.as_deref().map(from_json).transpose()?,
+            created_at: r.get(8),
+            pinned_sha256: r.get(9),
+            rate_per_second: r.get(10),
+            revision: r.get(11),
+        })
+    }
 }

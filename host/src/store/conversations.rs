@@ -313,8 +313,8 @@ impl Store {
                 tenant_id: tenant,
                 payload: r.get(2),
                 attempts: r.get(3),
-                url: endpoint.get(0),
-                secret: endpoint.get(1),
+                url: endpoint.get("reply_url"),
+                secret: self.open_value(endpoint.get("webhook_secret"))?,
             });
         }
         tx.commit().await?;

@@ -43,6 +43,7 @@ mod receipts;
 mod resolve;
 mod review;
 mod schedule;
+mod sealed;
 mod send_checks;
 mod send_window;
 mod sender_slots;
@@ -109,6 +110,8 @@ pub struct Store {
     /// the same pool as reads.
     writer: AnyPool,
     backend: Backend,
+    /// Seals the secrets written and opens the secrets read (`sealed`).
+    keys: std::sync::Arc<crate::sealing::Keyring>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -122,6 +125,9 @@ pub enum StoreError {
     Refused(#[from] crate::domain::lifecycle::Refused),
     #[error(transparent)]
     Db(#[from] sqlx::Error),
+    /// A stored secret did not open with the key file's keys.
+    #[error("a stored secret cannot be opened: {0}")]
+    Sealed(#[from] crate::sealing::OpenError),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -135,7 +141,17 @@ pub fn now_ms() -> i64 {
 
 impl Store {
     /// Connects and migrates. `sqlite:herald.db` creates the file if missing.
+    /// A store whose secrets are sealed under a key held in memory only:
+    /// for databases that die with the process (tests, benchmarks, `herald
+    /// plugin check`). The server uses [`Store::connect_sealed`].
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        Self::connect_sealed(url, crate::sealing::Keyring::ephemeral()).await
+    }
+
+    /// Connects, migrates, and checks that `keys` open the secrets already
+    /// stored (sealing any stored before sealing existed): a wrong key file
+    /// stops the start with a clear error instead of failing sends later.
+    pub async fn connect_sealed(url: &str, keys: crate::sealing::Keyring) -> anyhow::Result<Self> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("postgres") {
             Backend::Postgres
@@ -196,8 +212,10 @@ impl Store {
             pool,
             writer,
             backend,
+            keys: std::sync::Arc::new(keys),
         };
         store.migrate().await?;
+        store.check_sealed_secrets().await?;
         Ok(store)
     }
 

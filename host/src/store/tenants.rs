@@ -31,8 +31,21 @@ pub struct Tenant {
     pub one_campaign_per_contact: bool,
 }
 
+/// Its secret's value stays out of logs and panic messages.
+impl std::fmt::Debug for ReplySettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplySettings")
+            .field("reply_url", &self.reply_url)
+            .field(
+                "webhook_secret",
+                &self.webhook_secret.as_ref().map(|_| "[sealed]"),
+            )
+            .finish()
+    }
+}
+
 /// Where the tenant's inbound replies are forwarded, and the key signing them.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+#[derive(Clone, Serialize, utoipa::ToSchema)]
 pub struct ReplySettings {
     pub reply_url: Option<String>,
     /// HMAC-SHA256 key of the `X-Herald-Signature` header on forwarded replies.
@@ -128,7 +141,7 @@ impl Store {
         )
         .bind(url)
         .bind(rotate)
-        .bind(new_secret)
+        .bind(self.seal_value(new_secret))
         .bind(tenant)
         .execute(&self.writer)
         .await?;
@@ -141,8 +154,8 @@ impl Store {
             .fetch_one(&self.pool)
             .await?;
         Ok(ReplySettings {
-            reply_url: row.get(0),
-            webhook_secret: row.get(1),
+            reply_url: row.get("reply_url"),
+            webhook_secret: self.open_value(row.get("webhook_secret"))?,
         })
     }
 
