@@ -13,6 +13,21 @@ use std::sync::Arc;
 
 use ipnet::IpNet;
 
+/// Whether `host` is one an allowed-hosts entry names: the same name, or
+/// for `*.example.com` any name under it.
+pub fn host_pattern_matches(pattern: &str, host: &str) -> bool {
+    match pattern.strip_prefix("*.") {
+        Some(suffix) => host
+            .len()
+            .checked_sub(suffix.len())
+            .filter(|&at| at > 0 && host.is_char_boundary(at))
+            .is_some_and(|at| {
+                host[at..].eq_ignore_ascii_case(suffix) && host.as_bytes()[at - 1] == b'.'
+            }),
+        None => pattern.eq_ignore_ascii_case(host),
+    }
+}
+
 /// What tenants are told: never the socket error behind it.
 pub const REFUSED: &str = "refused by egress policy";
 
@@ -84,6 +99,20 @@ impl EgressPolicy {
 
     fn host_allowed(&self, host: &str) -> bool {
         self.hosts.iter().any(|h| h.eq_ignore_ascii_case(host))
+    }
+
+    /// Whether the operator named this destination with `--allow-egress`
+    /// (a host name, or an address in an allowed range): a tenant may list
+    /// it in a channel's allowed hosts without the admin.
+    pub fn operator_allows(&self, host: &str) -> bool {
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        match bare.parse::<IpAddr>() {
+            Ok(ip) => {
+                let ip = canonical(ip);
+                self.nets.iter().any(|net| net.contains(&ip))
+            }
+            Err(_) => self.host_allowed(bare),
+        }
     }
 
     /// The check of a URL's host made before a request or when a channel

@@ -1,7 +1,8 @@
 //! The egress policy: a tenant cannot make the server call loopback,
 //! private ranges or the metadata address, through a plugin's base URL or
 //! allowed hosts, at creation or at send time; the operator's
-//! `--allow-egress` lets the loopback simulator through.
+//! `--allow-egress` lets the loopback simulator through. Only the admin
+//! widens a channel's allowed hosts beyond its plugin's manifest.
 
 use std::time::Duration;
 
@@ -98,3 +99,92 @@ async fn non_public_destinations_are_refused(backend: Backend) {
     );
 }
 both_backends!(non_public_destinations_are_refused);
+
+/// A tenant may not widen a channel's allowed hosts beyond what its
+/// plugin's manifest and the operator allow (403 naming the entry); the
+/// admin may, and the tenant's later edits keep what the admin granted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_admin_widens_a_channels_allowed_hosts() {
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    let herald = Herald::start(Backend::Sqlite, &[]).await;
+    let api = herald.new_tenant("acme").await;
+    // The operator allows loopback (the tests' allowance): the simulator
+    // channel is the tenant's to set up.
+    let channel = api.sim_channel(&sim, "twilio-sms").await;
+    // A public address no manifest names (nothing is sent to it).
+    let (status, body) = api
+        .patch(
+            &format!("/v1/channels/{channel}"),
+            json!({ "allowed_hosts": ["127.0.0.1", "8.8.8.8"] }),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (403, Some("allowed_hosts[1]")),
+        "{body}"
+    );
+    // The manifest's own host and narrowing stay the tenant's.
+    let (status, body) = api
+        .patch(
+            &format!("/v1/channels/{channel}"),
+            json!({ "allowed_hosts": ["api.twilio.com", "127.0.0.1"] }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    let admin = herald.admin();
+    let path = format!("/v1/admin/channels/{channel}/allowed-hosts");
+    let (status, body) = api
+        .put(&path, json!({ "allowed_hosts": ["127.0.0.1", "8.8.8.8"] }))
+        .await;
+    assert_eq!(status, 401, "a tenant key is not the admin's: {body}");
+    let (status, body) = admin
+        .put(&path, json!({ "allowed_hosts": ["127.0.0.1", "8.8.8.8"] }))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["allowed_hosts"], json!(["127.0.0.1", "8.8.8.8"]));
+    // The tenant reads the grant in its audit log.
+    let (_, log) = api.get("/v1/audit-log").await;
+    assert_eq!(log["items"][0]["actor"], "admin", "{log}");
+    assert_eq!(
+        log["items"][0]["action"], "PUT /v1/admin/channels/{id}/allowed-hosts",
+        "{log}"
+    );
+    // The egress policy binds the admin too.
+    let (status, body) = admin
+        .put(&path, json!({ "allowed_hosts": ["169.254.169.254"] }))
+        .await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (422, Some("allowed_hosts[0]")),
+        "{body}"
+    );
+    // The tenant's other edits keep the admin's grant; adding more is
+    // still refused.
+    let (status, body) = api
+        .patch(
+            &format!("/v1/channels/{channel}"),
+            json!({ "name": "renamed" }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["allowed_hosts"], json!(["127.0.0.1", "8.8.8.8"]));
+    let (status, body) = api
+        .patch(
+            &format!("/v1/channels/{channel}"),
+            json!({ "allowed_hosts": ["127.0.0.1", "8.8.8.8", "8.8.4.4"] }),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (403, Some("allowed_hosts[2]")),
+        "{body}"
+    );
+    let (status, _) = admin
+        .put(
+            "/v1/admin/channels/999999/allowed-hosts",
+            json!({ "allowed_hosts": null }),
+        )
+        .await;
+    assert_eq!(status, 404);
+}

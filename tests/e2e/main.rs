@@ -2,6 +2,7 @@
 //! simulator, on SQLite and on PostgreSQL.
 
 mod api_client;
+mod api_keys;
 mod harness;
 mod schema;
 mod support;

@@ -1,5 +1,6 @@
-//! Bearer-key authentication: tenant keys for the tenant API, the admin key
-//! for tenant management. Each key's requests are rate limited (see
+//! Bearer-key authentication: tenant keys for the tenant API (the tenant's
+//! first key, or a named key within its scopes, expiry and revocation), the
+//! admin key for tenant management. Each key's requests are rate limited (see
 //! `rate_limit`) once the key is recognised.
 
 use axum::extract::FromRequestParts;
@@ -7,9 +8,11 @@ use axum::http::request::Parts;
 use subtle::ConstantTimeEq;
 
 use super::AppState;
+use super::audit::{Actor, ActorSlot};
 use super::error::ApiError;
 use super::rate_limit::KeyId;
-use crate::store::{Tenant, tenants::hash_key};
+use super::scopes;
+use crate::store::{Tenant, now_ms, tenants::hash_key};
 
 /// The tenant whose API key made the request.
 pub struct TenantAuth(pub Tenant);
@@ -44,15 +47,68 @@ impl FromRequestParts<AppState> for TenantAuth {
             return Ok(Self(tenant.clone()));
         }
         let key = bearer(parts)?;
-        match state.store.tenant_by_key(key).await? {
-            Some(tenant) => {
-                state.api_rate.check(KeyId::Tenant(tenant.id))?;
-                parts.extensions.insert(Authenticated(tenant.clone()));
-                Ok(Self(tenant))
-            }
-            None => Err(ApiError::Unauthorized("unknown API key")),
+        let (tenant, who) = match state.store.tenant_by_key(key).await? {
+            // The tenant's first key: every scope, no expiry.
+            Some(tenant) => (tenant, "tenant key".to_owned()),
+            None => named_key(parts, state, key).await?,
+        };
+        state.api_rate.check(KeyId::Tenant(tenant.id))?;
+        if let Some(slot) = parts.extensions.get::<ActorSlot>() {
+            slot.set(Actor {
+                tenant: Some(tenant.id),
+                who,
+            });
         }
+        parts.extensions.insert(Authenticated(tenant.clone()));
+        Ok(Self(tenant))
     }
+}
+
+/// How often a key's `last_used_at` is written at most: a write per
+/// request would cost every read a write.
+const LAST_USED_EVERY_MS: i64 = 60_000;
+
+/// A named key: live, and holding the scope the request needs.
+async fn named_key(
+    parts: &Parts,
+    state: &AppState,
+    key: &str,
+) -> Result<(Tenant, String), ApiError> {
+    let presented = state
+        .store
+        .presented_key(key)
+        .await?
+        .ok_or(ApiError::Unauthorized("unknown API key"))?;
+    let named = presented.key;
+    let now = now_ms();
+    if named.revoked_at.is_some() {
+        return Err(ApiError::Unauthorized("this API key is revoked"));
+    }
+    if named.expires_at.is_some_and(|at| at <= now) {
+        return Err(ApiError::Unauthorized("this API key has expired"));
+    }
+    let needs = scopes::needed(&parts.method, parts.uri.path());
+    if !named.scopes.iter().any(|s| s == needs.name()) {
+        return Err(ApiError::Forbidden(format!(
+            "API key {:?} has the scopes [{}]; {} {} needs {}",
+            named.name,
+            named.scopes.join(", "),
+            parts.method,
+            parts.uri.path(),
+            needs.name()
+        )));
+    }
+    if now - named.last_used_at.unwrap_or(0) >= LAST_USED_EVERY_MS {
+        let store = state.store.clone();
+        let id = named.id;
+        tokio::spawn(async move {
+            if let Err(e) = store.touch_api_key(id, now).await {
+                tracing::warn!(key = id, error = %e, "recording an API key's last use failed");
+            }
+        });
+    }
+    let tenant = state.store.tenant(presented.tenant_id).await?;
+    Ok((tenant, format!("key {} ({})", named.id, named.name)))
 }
 
 impl FromRequestParts<AppState> for AdminAuth {
@@ -62,6 +118,12 @@ impl FromRequestParts<AppState> for AdminAuth {
         let presented = hash_key(bearer(parts)?);
         if bool::from(presented.as_bytes().ct_eq(state.admin_key_hash.as_bytes())) {
             state.api_rate.check(KeyId::Admin)?;
+            if let Some(slot) = parts.extensions.get::<ActorSlot>() {
+                slot.set(Actor {
+                    tenant: None,
+                    who: "admin".into(),
+                });
+            }
             Ok(Self)
         } else {
             Err(ApiError::Unauthorized("not the admin key"))

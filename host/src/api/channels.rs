@@ -93,7 +93,7 @@ pub async fn create(
         pinned_sha256: req.pinned_sha256,
         rate_per_second: req.rate_per_second,
     };
-    validate(&state, &new).await?;
+    validate(&state, &new, HostsSetBy::Tenant { before: &[] }).await?;
     let channel = state.store.create_channel(tenant.id, new).await?;
     tracing::info!(
         tenant = tenant.id,
@@ -104,8 +104,23 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(channel)))
 }
 
+/// Who sets a channel's allowed hosts, for the rule that only the admin
+/// may widen them beyond the plugin's manifest.
+pub(super) enum HostsSetBy<'a> {
+    /// A tenant, whose channel allowed `before` (entries kept from the
+    /// admin's widening are not the tenant's to answer for).
+    Tenant {
+        before: &'a [String],
+    },
+    Admin,
+}
+
 /// Checks a whole channel: names, plugin, pinned version, configuration.
-async fn validate(state: &AppState, c: &NewChannel) -> ApiResult<()> {
+pub(super) async fn validate(
+    state: &AppState,
+    c: &NewChannel,
+    hosts_set_by: HostsSetBy<'_>,
+) -> ApiResult<()> {
     if c.name.is_empty() {
         return Err(ApiError::invalid("name", "must not be empty"));
     }
@@ -151,8 +166,41 @@ async fn validate(state: &AppState, c: &NewChannel) -> ApiResult<()> {
             )
         })?,
     };
+    // A destination the egress policy refuses is refused whoever asks
+    // (422); a permitted one beyond the manifest is the admin's (403).
     check_egress(state, c).await?;
+    if let HostsSetBy::Tenant { before } = hosts_set_by {
+        check_not_widened(state, &plugin, c, before)?;
+    }
     check_config(&plugin, &c.config, &c.secrets).await
+}
+
+/// A tenant may narrow a channel's allowed hosts, or name what the plugin's
+/// manifest or the operator's `--allow-egress` already allows; anything
+/// wider is the admin's to grant (`PUT /v1/admin/channels/{id}/allowed-hosts`).
+fn check_not_widened(
+    state: &AppState,
+    plugin: &LoadedPlugin,
+    c: &NewChannel,
+    before: &[String],
+) -> ApiResult<()> {
+    let policy = state.engine.egress();
+    for (i, host) in c.allowed_hosts.iter().flatten().enumerate() {
+        let allowed = plugin.manifest_covers_host(host)
+            || policy.operator_allows(host)
+            || before.iter().any(|b| b.eq_ignore_ascii_case(host));
+        if !allowed {
+            return Err(ApiError::ForbiddenField {
+                field: format!("allowed_hosts[{i}]"),
+                message: format!(
+                    "{host} is not among the hosts plugin {} may call; only the admin may \
+                     allow more (PUT /v1/admin/channels/{{id}}/allowed-hosts)",
+                    plugin.name()
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Where the channel would make the server connect (a URL in its
@@ -198,6 +246,7 @@ pub async fn update(
     ApiJson(req): ApiJson<UpdateChannel>,
 ) -> ApiResult<Json<Channel>> {
     let current = state.store.channel(tenant.id, id).await?;
+    let before = current.allowed_hosts.clone().unwrap_or_default();
     let switching = req.plugin.as_ref().is_some_and(|p| *p != current.plugin);
     let merged = NewChannel {
         name: req
@@ -220,7 +269,7 @@ pub async fn update(
         },
         rate_per_second: req.rate_per_second.unwrap_or(current.rate_per_second),
     };
-    validate(&state, &merged).await?;
+    validate(&state, &merged, HostsSetBy::Tenant { before: &before }).await?;
     let channel = state.store.update_channel(tenant.id, id, &merged).await?;
     state.engine.channel_changed(id);
     tracing::info!(tenant = tenant.id, channel = id, plugin = channel.plugin,

@@ -35,6 +35,11 @@ pub enum ApiError {
     Unauthorized(&'static str),
     /// 403: the action is switched off for this tenant.
     Forbidden(String),
+    /// 403: this field's value is the admin's to set.
+    ForbiddenField {
+        field: String,
+        message: String,
+    },
     /// 413: an upload over its size limit.
     TooLarge(String),
     /// 429: the API key is over its request rate (see `rate_limit`).
@@ -120,6 +125,12 @@ impl IntoResponse for ApiError {
                 (StatusCode::CONFLICT, "transition_refused", message, None)
             }
             Self::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m, None),
+            Self::ForbiddenField { field, message } => (
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("{field}: {message}"),
+                Some(field),
+            ),
             Self::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "unauthorized", m.to_owned(), None),
             Self::TooLarge(m) => (
                 StatusCode::PAYLOAD_TOO_LARGE,

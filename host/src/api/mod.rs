@@ -1,8 +1,11 @@
 //! The HTTP API: axum routes, one file per resource, request validation,
 //! error mapping and the OpenAPI document.
 
+mod admin_channels;
 mod admin_clock;
 mod admin_plugins;
+mod api_keys;
+mod audit;
 mod auth;
 mod campaign_checks;
 mod campaign_list;
@@ -28,6 +31,7 @@ pub mod rate_limit;
 mod replies;
 mod resolve;
 mod review;
+mod scopes;
 mod templates;
 pub mod tenants;
 mod upload;
@@ -254,6 +258,14 @@ pub fn router(state: AppState) -> Router {
             "/v1/admin/plugins/{name}/limits",
             axum::routing::put(admin_plugins::set_limits),
         )
+        .route(
+            "/v1/admin/channels/{id}/allowed-hosts",
+            axum::routing::put(admin_channels::set_allowed_hosts),
+        )
+        .route("/v1/api-keys", post(api_keys::create).get(api_keys::list))
+        .route("/v1/api-keys/{id}", axum::routing::delete(api_keys::revoke))
+        .route("/v1/audit-log", get(audit::tenant_log))
+        .route("/v1/admin/audit-log", get(audit::admin_log))
         .merge(test_clock_routes())
         .fallback(|| async { error::ApiError::NotFound("no such route") })
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
@@ -262,6 +274,11 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             tenants::campaigns_gate,
+        ))
+        // Outside the gate: whoever it authenticates is the audit's actor.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            audit::record,
         ))
         .layer(axum::middleware::from_fn(error_shape::json_errors))
         // A bug in a handler answers 500 instead of dropping the connection.

@@ -43,7 +43,9 @@ use utoipa::{Modify, OpenApi};
         super::plugins::list,
         super::admin_plugins::install, super::admin_plugins::list, super::admin_plugins::activate,
         super::admin_plugins::rollback, super::admin_plugins::disable,
-        super::admin_plugins::set_limits,
+        super::admin_plugins::set_limits, super::admin_channels::set_allowed_hosts,
+        super::api_keys::create, super::api_keys::list, super::api_keys::revoke,
+        super::audit::tenant_log, super::audit::admin_log,
     ),
     modifiers(&BearerKeys, &Consistent)
 )]

@@ -93,12 +93,7 @@ impl HostState {
         self.call
             .allowed_hosts
             .iter()
-            .any(|allowed| match allowed.strip_prefix("*.") {
-                Some(suffix) => host
-                    .strip_suffix(suffix)
-                    .is_some_and(|rest| rest.ends_with('.')),
-                None => allowed.eq_ignore_ascii_case(host),
-            })
+            .any(|allowed| crate::egress::host_pattern_matches(allowed, host))
     }
 
     /// Replaces every `{{secret.NAME}}` with the channel's secret value.

@@ -43,6 +43,16 @@ impl LoadedPlugin {
         &self.manifest.version
     }
 
+    /// Whether the manifest's allowed hosts already cover an allowed-hosts
+    /// entry (a name, or a `*.` pattern under one of the manifest's).
+    pub fn manifest_covers_host(&self, entry: &str) -> bool {
+        let name = entry.strip_prefix("*.").unwrap_or(entry);
+        self.manifest.allowed_hosts.iter().any(|allowed| {
+            allowed.eq_ignore_ascii_case(entry)
+                || crate::egress::host_pattern_matches(allowed, name)
+        })
+    }
+
     /// The plugin exports `lookup` (herald:provider 1.1): it can find the
     /// messages of uncertain sends.
     pub fn can_look_up(&self) -> bool {

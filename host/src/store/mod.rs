@@ -5,6 +5,7 @@
 //! `ON CONFLICT`. The few differences (row locking for claims) are switched on
 //! [`Backend`].
 
+mod api_keys;
 mod calls;
 mod campaign_edit;
 mod campaign_list;
@@ -59,6 +60,7 @@ use anyhow::Context;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
+pub use api_keys::{ApiKey, AuditEntry, PresentedKey};
 pub use campaign_edit::CampaignEdit;
 pub use campaign_list::{CampaignFilter, CampaignListPage, CampaignRow, PageAt};
 pub use campaigns::{Campaign, NewCampaign, Progress};
