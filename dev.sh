@@ -37,6 +37,19 @@ build_plugins() {
     done
 }
 
+# The API contract test (tests/e2e/contract.rs) drives the server with
+# schemathesis, pinned, in its own virtualenv under target/.
+SCHEMATHESIS_VERSION=4.32.5
+install_schemathesis() {
+    local venv=target/schemathesis
+    if [ -x "$venv/bin/st" ] && "$venv/bin/st" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+        return
+    fi
+    if ! python3 -m venv "$venv" || ! "$venv/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION"; then
+        echo "Installing schemathesis from PyPI failed; the API contract test will fail." >&2
+    fi
+}
+
 postgres_up() {
     pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null
 }
@@ -53,6 +66,7 @@ case "${1:-}" in
     test)
         shift
         build_plugins
+        install_schemathesis
         if ! postgres_up; then
             echo "PostgreSQL is not answering on 127.0.0.1:5432; the PostgreSQL half of the suite will fail." >&2
             echo "Start it (see README) or set HERALD_SKIP_POSTGRES=1 to run SQLite only." >&2

@@ -15,6 +15,7 @@ mod query_plans;
 mod rate_limits;
 
 mod connections;
+mod contract;
 mod crash;
 mod credits;
 mod dedupe;

@@ -1,10 +1,12 @@
 //! The OpenAPI document served at `/openapi.json`, generated from the
 //! handlers' annotations so it cannot drift from the routes.
 
-use utoipa::openapi::Required;
+use utoipa::openapi::content::ContentBuilder;
 use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Ref, RefOr, Required};
 use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
@@ -67,8 +69,10 @@ impl Modify for BearerKeys {
 
 /// What the annotations cannot promise on their own, made true of the whole
 /// document: each operation has a unique `operationId` (its method and
-/// path: handler names repeat across modules), and every `{param}` of a
-/// path is declared as a path parameter.
+/// path: handler names repeat across modules), every `{param}` of a path is
+/// declared as a path parameter, and the error answers every operation can
+/// give (bad input, authentication, scopes, limits) are documented with
+/// the error body.
 struct Consistent;
 
 impl Modify for Consistent {
@@ -92,6 +96,49 @@ impl Modify for Consistent {
             for (method, operation) in operations {
                 let Some(operation) = operation else { continue };
                 operation.operation_id = Some(operation_id(method, path));
+                let has_body = operation.request_body.is_some();
+                let secured = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+                let has_query = operation
+                    .parameters
+                    .iter()
+                    .flatten()
+                    .any(|p| p.parameter_in == ParameterIn::Query);
+                let answers = &mut operation.responses.responses;
+                for (code, when, applies) in [
+                    ("400", "the path, query or body does not parse", true),
+                    (
+                        "401",
+                        "no API key, or not one the server knows (revoked, expired)",
+                        secured,
+                    ),
+                    (
+                        "403",
+                        "outside the key's scopes, or switched off for the tenant",
+                        secured,
+                    ),
+                    (
+                        "404",
+                        "no such resource (or another tenant's)",
+                        !names.is_empty(),
+                    ),
+                    ("413", "the body is over the route's size limit", has_body),
+                    (
+                        "422",
+                        "a field's value is not acceptable (`field` names it)",
+                        has_body || has_query || !names.is_empty(),
+                    ),
+                    (
+                        "429",
+                        "the key is over its request rate (`Retry-After`)",
+                        secured,
+                    ),
+                ] {
+                    if applies {
+                        answers
+                            .entry(code.to_owned())
+                            .or_insert_with(|| error_response(when));
+                    }
+                }
                 let parameters = operation.parameters.get_or_insert_with(Vec::new);
                 for name in &names {
                     let declared = parameters
@@ -104,6 +151,21 @@ impl Modify for Consistent {
             }
         }
     }
+}
+
+/// An error answer: the documented `ErrorBody`.
+fn error_response(when: &str) -> RefOr<Response> {
+    RefOr::T(
+        ResponseBuilder::new()
+            .description(when)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build(),
+    )
 }
 
 /// `get_v1_campaigns_id_members` for `GET /v1/campaigns/{id}/members`.
