@@ -76,6 +76,7 @@ fn walkthrough(base: &str, key: &str, channel: i64, sim: &str) -> String {
 == Herald demo ==
 Provider simulator (Twilio wire format): {sim}  (counts: {sim}/_sim/stats)
 Demo tenant API key: {key}
+Console: {base}/login  (sign in with the key above; campaigns and their progress)
 Channel {channel} sends SMS through the simulator. The demo tenant's quiet
 hours are open all day (00:00-23:59) so the walk delivers at any hour; a
 real tenant sends 08:00-21:00 at the contact unless it changes them.

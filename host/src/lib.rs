@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod clock;
+pub mod console;
 pub mod domain;
 pub mod egress;
 pub mod engine;

@@ -143,7 +143,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         idle: Duration::from_secs(args.idle_timeout_secs),
     }
     .fit_to_descriptors();
-    http_server::serve(listener, api::router(state), limits, async move {
+    // The console beside the API, on the same origin.
+    let app = api::router(state.clone()).merge(
+        crate::console::routes()
+            .with_state(state)
+            .layer(tower_http::catch_panic::CatchPanicLayer::new()),
+    );
+    http_server::serve(listener, app, limits, async move {
         let signal = stop_signal().await;
         tracing::info!(
             signal,

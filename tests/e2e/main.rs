@@ -15,6 +15,7 @@ mod query_plans;
 mod rate_limits;
 
 mod connections;
+mod console;
 mod contract;
 mod crash;
 mod credits;

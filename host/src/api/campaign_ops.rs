@@ -20,7 +20,8 @@ use crate::domain::tags::{custom_tags, default_tag};
 use crate::store::{Campaign, CampaignEdit, Id, Tenant};
 
 /// Applies a user action; wakes the dispatcher when the campaign may send.
-async fn act(
+/// The console's buttons come here too.
+pub(crate) async fn act(
     state: &AppState,
     tenant_row: &Tenant,
     id: Id,

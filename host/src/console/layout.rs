@@ -1,0 +1,126 @@
+//! The page shell every console page shares: navigation, type, colour,
+//! and the badges of seed 000 (type and status, each with its text, so
+//! colour is never the only signal).
+
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+
+use super::session::{Signed, Who};
+
+const STYLE: &str = r#"
+:root { --ink:#1d2330; --muted:#5d6675; --line:#e3e6ec; --bg:#f6f7f9; --accent:#2f5bd3; }
+* { box-sizing: border-box; }
+body { margin:0; font:15px/1.5 system-ui, -apple-system, "Segoe UI", sans-serif; color:var(--ink); background:var(--bg); }
+header { display:flex; gap:1.5rem; align-items:center; padding:.75rem 1.5rem; background:#fff; border-bottom:1px solid var(--line); flex-wrap:wrap; }
+header .brand { font-weight:700; font-size:1.1rem; }
+header nav { display:flex; gap:1rem; flex:1; }
+header a { color:var(--ink); text-decoration:none; }
+header a:hover, header a:focus { text-decoration:underline; }
+main { max-width:1200px; margin:1.5rem auto; padding:0 1.5rem; }
+h1 { font-size:1.4rem; margin:0 0 1rem; }
+table { width:100%; border-collapse:collapse; background:#fff; border:1px solid var(--line); }
+th, td { text-align:left; padding:.55rem .75rem; border-bottom:1px solid var(--line); vertical-align:middle; }
+th { font-size:.8rem; text-transform:uppercase; letter-spacing:.03em; color:var(--muted); }
+.badge { display:inline-block; padding:.1rem .55rem; border-radius:999px; font-size:.8rem; font-weight:600; color:#fff; white-space:nowrap; }
+.t-whatsapp { background:#1f9d55; } .t-sms { background:#2f6fd6; } .t-voice { background:#7b3fc4; } .t-email { background:#c2570c; }
+.s-running { background:#1f9d55; } .s-scheduled { background:#2f6fd6; } .s-paused { background:#b7791f; }
+.s-completed, .s-cancelled, .s-archived { background:#6b7280; } .s-cancelled { text-decoration:line-through; }
+.s-draft { background:#9aa3b2; } .s-retrying, .s-pending { background:#0e7490; } .s-stopped { background:#b42318; }
+.bar { position:relative; height:.55rem; width:9rem; background:var(--line); border-radius:999px; overflow:hidden; }
+.bar > span { position:absolute; inset:0 auto 0 0; background:var(--accent); }
+.muted { color:var(--muted); }
+form.inline { display:inline; }
+button, .button { font:inherit; padding:.4rem .9rem; border-radius:6px; border:1px solid var(--accent); background:var(--accent); color:#fff; cursor:pointer; }
+button.secondary { background:#fff; color:var(--accent); }
+button.danger { background:#b42318; border-color:#b42318; }
+input, select { font:inherit; padding:.4rem .5rem; border:1px solid #c9ced8; border-radius:6px; background:#fff; }
+:focus-visible { outline:3px solid #9db7ff; outline-offset:2px; }
+.filters { display:flex; gap:.75rem; align-items:end; margin-bottom:1rem; flex-wrap:wrap; }
+.filters label { display:flex; flex-direction:column; font-size:.85rem; color:var(--muted); }
+.empty { background:#fff; border:1px dashed #c9ced8; padding:2rem; text-align:center; border-radius:8px; }
+.error { color:#b42318; }
+.pager { display:flex; gap:1rem; margin-top:1rem; align-items:center; }
+.card { background:#fff; border:1px solid var(--line); border-radius:8px; padding:1rem 1.25rem; margin-bottom:1rem; }
+.actions { display:flex; gap:.5rem; flex-wrap:wrap; margin:1rem 0; }
+@media (max-width: 700px) {
+  .hide-narrow { display:none; }
+  main { padding:0 .75rem; }
+  th, td { padding:.45rem .4rem; }
+}
+"#;
+
+/// A whole page for a signed-in user.
+pub fn page(title: &str, signed: &Signed, body: Markup) -> Markup {
+    let who = match &signed.who {
+        Who::Tenant(t) => t.name.clone(),
+        Who::Admin => "admin".to_owned(),
+    };
+    shell(
+        title,
+        html! {
+            header {
+                span.brand { "Herald" }
+                nav aria-label="Main" {
+                    @if signed.tenant().is_some() {
+                        a href="/campaigns" { "Campaigns" }
+                    } @else {
+                        a href="/plugins" { "Plugins" }
+                    }
+                }
+                span.muted { "Signed in as " (who) }
+                form.inline method="post" action="/logout" {
+                    input type="hidden" name="csrf" value=(signed.csrf);
+                    button.secondary type="submit" { "Sign out" }
+                }
+            }
+            main { (body) }
+        },
+    )
+}
+
+/// The document around any body (the sign-in page has no navigation).
+pub fn shell(title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Herald" }
+                style { (PreEscaped(STYLE)) }
+            }
+            body { (body) }
+        }
+    }
+}
+
+/// A campaign type badge.
+pub fn type_badge(kind: &str) -> Markup {
+    let label = match kind {
+        "whatsapp" => "WhatsApp",
+        "sms" => "SMS",
+        "voice" => "Voice",
+        "email" => "Email",
+        other => other,
+    };
+    html! { span class={ "badge t-" (kind) } { (label) } }
+}
+
+/// A campaign status badge.
+pub fn status_badge(status: &str) -> Markup {
+    let mut label = status.replace('_', " ");
+    if let Some(first) = label.get_mut(0..1) {
+        first.make_ascii_uppercase();
+    }
+    html! { span class={ "badge s-" (status) } data-status=(status) { (label) } }
+}
+
+/// Sent out of target as a bar, with the figures in text.
+pub fn progress(done: i64, target: i64, percent: f64) -> Markup {
+    let shown = percent.clamp(0.0, 100.0);
+    html! {
+        div role="progressbar" aria-valuemin="0" aria-valuemax="100" aria-valuenow=(format!("{shown:.0}")) {
+            div.bar { span style=(format!("width:{shown:.1}%")) {} }
+            span.muted.progress-text { (done) " / " (target) " · " (format!("{shown:.0}")) "%" }
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! The console: the screens of the seeds, served by `herald serve` at `/`,
+//! rendered on the server from the same store and lifecycle calls as the
+//! API (one toolchain, one binary, no page state to keep in step with the
+//! server; a few lines of script only refresh the grid's progress). Signed
+//! in by a session cookie (`session`), never by a key kept in the page.
+
+mod campaigns;
+mod layout;
+mod login;
+mod plugins;
+mod session;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+
+use crate::api::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/campaigns") }))
+        .route("/login", get(login::show).post(login::sign_in))
+        .route("/logout", post(login::sign_out))
+        .route("/campaigns", get(campaigns::grid))
+        .route("/campaigns/live", get(campaigns::live))
+        .route("/campaigns/{id}", get(campaigns::detail))
+        .route("/campaigns/{id}/act", post(campaigns::act))
+        .route("/plugins", get(plugins::list))
+}
+
+/// A form post without its session's CSRF token.
+fn forbidden() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        Html(
+            layout::shell(
+                "Refused",
+                maud::html! { main { h1 { "Refused" } p { "This form is out of date or did not come from Herald. Go back, reload the page and try again." } } },
+            )
+            .into_string(),
+        ),
+    )
+        .into_response()
+}

@@ -1,0 +1,200 @@
+//! The console over HTTP (issue 15, its first screens): signing in sets a
+//! session cookie (HttpOnly, SameSite=Strict), the campaign grid and a
+//! campaign's page show what the API holds, a form post needs the
+//! session's CSRF token, a campaign goes live from its page and the grid's
+//! live rows follow it to the end, another tenant's campaign is a 404, and
+//! signing out ends the session.
+
+use std::time::Duration;
+
+use herald_sim::{SimConfig, Simulator};
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use serde_json::Value;
+
+use crate::harness::{ADMIN_KEY, Backend, Herald, numbers_ending};
+
+/// A browser-like client that does not follow redirects (the tests read
+/// where they point) and sends the session cookie it is given.
+struct Browser {
+    base: String,
+    http: reqwest::Client,
+    cookie: Option<String>,
+}
+
+impl Browser {
+    fn new(herald: &Herald) -> Self {
+        Self {
+            base: herald.base.clone(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookie: None,
+        }
+    }
+
+    fn with_cookie(&self, r: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.cookie {
+            Some(c) => r.header(COOKIE, c),
+            None => r,
+        }
+    }
+
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.with_cookie(self.http.get(format!("{}{path}", self.base)))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.with_cookie(self.http.post(format!("{}{path}", self.base)))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn page(&self, path: &str) -> String {
+        let r = self.get(path).await;
+        assert_eq!(r.status(), 200, "{path}");
+        r.text().await.unwrap()
+    }
+
+    /// Signs in with `key`; answers the session cookie's attributes.
+    async fn sign_in(&mut self, key: &str) -> String {
+        let r = self.post("/login", &[("key", key)]).await;
+        assert_eq!(r.status(), 303, "sign-in answers a redirect");
+        let set = r.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+        self.cookie = Some(set.split(';').next().unwrap().to_owned());
+        set
+    }
+}
+
+async fn named_campaign(api: &crate::api_client::Api, channel: i64, list: i64, name: &str) -> i64 {
+    let (status, c) = api
+        .post(
+            "/v1/campaigns",
+            serde_json::json!({ "name": name, "channel_id": channel, "list_id": list, "body": "Hi" }),
+        )
+        .await;
+    assert_eq!(status, 201, "{c}");
+    c["id"].as_i64().unwrap()
+}
+
+fn location(r: &reqwest::Response) -> &str {
+    r.headers()[LOCATION].to_str().unwrap()
+}
+
+/// The CSRF token a page's forms carry.
+fn csrf(html: &str) -> String {
+    let at = html
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a CSRF token")
+        + 19;
+    html[at..at + 64].to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_signs_in_and_runs_a_campaign_from_the_console() {
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    let herald = Herald::start(Backend::Sqlite, &[]).await;
+    let api = herald.new_tenant("acme").await;
+    let channel = api.sim_channel(&sim, "twilio-sms").await;
+    let list = api.list_with(&numbers_ending("4100", 3, 600)).await;
+    let campaign = named_campaign(&api, channel, list, "Spring sale").await;
+    let other = herald.new_tenant("other").await;
+    let other_channel = other.sim_channel(&sim, "twilio-sms").await;
+    let other_list = other.list_with(&numbers_ending("4200", 1, 600)).await;
+    let foreign = named_campaign(&other, other_channel, other_list, "Not yours").await;
+
+    let mut browser = Browser::new(&herald);
+    // Not signed in: every page leads to the sign-in page.
+    let r = browser.get("/").await;
+    assert_eq!(location(&r), "/campaigns");
+    let r = browser.get("/campaigns").await;
+    assert_eq!((r.status().as_u16(), location(&r)), (303, "/login"));
+    let r = browser.post("/login", &[("key", "hrld_wrong")]).await;
+    assert_eq!(r.status(), 401);
+    assert!(r.text().await.unwrap().contains("not a tenant's API key"));
+
+    let cookie = browser.sign_in(&api.key).await;
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    assert!(!cookie.contains(&api.key), "the key is not the cookie");
+
+    // The grid: the campaign with its type and status badges and progress.
+    let grid = browser.page("/campaigns").await;
+    assert!(grid.contains("Spring sale"), "{grid}");
+    assert!(grid.contains("badge t-sms"), "{grid}");
+    assert!(grid.contains("data-status=\"draft\""), "{grid}");
+    assert!(
+        grid.contains("0 / 0 · 0%"),
+        "a draft has no members yet: {grid}"
+    );
+    assert!(
+        !grid.contains("Not yours"),
+        "another tenant's campaign listed"
+    );
+    let r = browser.get(&format!("/campaigns/{foreign}")).await;
+    assert_eq!(r.status(), 404, "another tenant's campaign page");
+
+    // Its page offers what its status allows; a post without the session's
+    // CSRF token changes nothing.
+    let detail = browser.page(&format!("/campaigns/{campaign}")).await;
+    assert!(detail.contains("Go live"), "{detail}");
+    let token = csrf(&detail);
+    let act = format!("/campaigns/{campaign}/act");
+    let r = browser.post(&act, &[("action", "go_live")]).await;
+    assert_eq!(r.status(), 403);
+    let r = browser
+        .post(&act, &[("action", "go_live"), ("csrf", &"0".repeat(64))])
+        .await;
+    assert_eq!(r.status(), 403);
+    let (_, c) = api.get(&format!("/v1/campaigns/{campaign}")).await;
+    assert_eq!(c["status"], "draft", "{c}");
+
+    let r = browser
+        .post(&act, &[("action", "go_live"), ("csrf", &token)])
+        .await;
+    assert_eq!(
+        (r.status().as_u16(), location(&r)),
+        (303, format!("/campaigns/{campaign}").as_str())
+    );
+    // The grid's live rows follow it to the end.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let rows: Value = browser.get("/campaigns/live").await.json().await.unwrap();
+        let row = &rows[0];
+        if row["status"] == "completed" && row["sent"] == 3 {
+            assert!(
+                row["progress_html"].as_str().unwrap().contains("3 / 3"),
+                "{row}"
+            );
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{rows}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let detail = browser.page(&format!("/campaigns/{campaign}")).await;
+    assert!(detail.contains("data-status=\"completed\""), "{detail}");
+    assert_eq!(detail.matches("<tr data-member=").count(), 3, "{detail}");
+    // Filters narrow the grid; an empty result says so.
+    let drafts = browser.page("/campaigns?status=draft").await;
+    assert!(drafts.contains("No campaign matches"), "{drafts}");
+
+    // Signing out ends the session on the server, not only in the browser.
+    let old = browser.cookie.clone();
+    let r = browser.post("/logout", &[("csrf", &token)]).await;
+    assert_eq!(location(&r), "/login");
+    browser.cookie = old;
+    let r = browser.get("/campaigns").await;
+    assert_eq!(location(&r), "/login");
+
+    // The admin signs in to the plugins.
+    let mut admin = Browser::new(&herald);
+    admin.sign_in(ADMIN_KEY).await;
+    let plugins = admin.page("/plugins").await;
+    assert!(plugins.contains("twilio-sms"), "{plugins}");
+}
