@@ -50,6 +50,19 @@ install_schemathesis() {
     fi
 }
 
+# The console's browser tests drive Debian's Chromium through chromedriver.
+install_chromium() {
+    if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then
+        return
+    fi
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+        apt-get install -y -q chromium chromium-driver >/dev/null \
+            || echo "Installing chromium failed; the console's browser tests will report themselves skipped." >&2
+    else
+        echo "No apt-get (or not root): the console's browser tests will report themselves skipped." >&2
+    fi
+}
+
 postgres_up() {
     pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null
 }
@@ -67,6 +80,7 @@ case "${1:-}" in
         shift
         build_plugins
         install_schemathesis
+        install_chromium
         if ! postgres_up; then
             echo "PostgreSQL is not answering on 127.0.0.1:5432; the PostgreSQL half of the suite will fail." >&2
             echo "Start it (see README) or set HERALD_SKIP_POSTGRES=1 to run SQLite only." >&2

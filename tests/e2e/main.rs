@@ -7,6 +7,7 @@ mod harness;
 mod schema;
 mod support;
 mod twilio_hooks;
+mod webdriver;
 
 mod plugin_registry;
 mod provider_errors;
@@ -16,6 +17,7 @@ mod rate_limits;
 
 mod connections;
 mod console;
+mod console_browser;
 mod contract;
 mod crash;
 mod credits;

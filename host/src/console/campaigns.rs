@@ -287,7 +287,7 @@ pub async fn detail(State(state): State<AppState>, signed: Signed, Path(id): Pat
                     @for m in &members {
                         tr data-member=(m.id) {
                             td { (m.address) }
-                            td { (m.display_status) }
+                            td title=(m.display_status) { (m.status.as_str()) }
                             td { (m.attempts) }
                             td.hide-narrow { (m.sent_at.map(|t| local(t, tenant)).unwrap_or_default()) }
                             td.hide-narrow { (m.delivered_at.map(|t| local(t, tenant)).unwrap_or_default()) }

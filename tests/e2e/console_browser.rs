@@ -1,0 +1,98 @@
+//! The console in a real headless Chromium (issue 15): a tenant signs in
+//! through the form, goes live from the campaign's page, and watches the
+//! grid's progress reach 100% without reloading (the page's own refresh);
+//! each screen is saved as a PNG under target/console-screens/.
+
+use std::time::{Duration, Instant};
+
+use herald_sim::{SimConfig, Simulator};
+use serde_json::json;
+
+use crate::harness::{Backend, Herald, numbers_ending};
+use crate::webdriver::{self, Browser};
+
+const MEMBERS: usize = 5;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_watches_its_campaign_go_out_in_the_browser() {
+    if !webdriver::available() {
+        eprintln!(
+            "SKIPPED: {} or {} missing (./dev.sh test installs Debian's chromium and chromium-driver)",
+            webdriver::CHROMIUM,
+            webdriver::CHROMEDRIVER
+        );
+        return;
+    }
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    let herald = Herald::start(Backend::Sqlite, &[]).await;
+    let api = herald.new_tenant("acme").await;
+    let channel = api.sim_channel(&sim, "twilio-sms").await;
+    // One message a second: the grid has time to show the sending.
+    api.set_rate(channel, 1).await;
+    let list = api.list_with(&numbers_ending("5100", MEMBERS, 600)).await;
+    let (status, c) = api
+        .post(
+            "/v1/campaigns",
+            json!({ "name": "Spring sale", "channel_id": channel, "list_id": list, "body": "Hi" }),
+        )
+        .await;
+    assert_eq!(status, 201, "{c}");
+    let campaign = c["id"].as_i64().unwrap();
+
+    let browser = Browser::start().await;
+    browser.goto(&format!("{}/", herald.base)).await;
+    assert!(
+        browser.url().await.ends_with("/login"),
+        "signed out: to the sign-in page"
+    );
+    browser.screenshot("sign-in").await;
+    browser.type_into("#key", &api.key).await;
+    browser.click("button[type=submit]").await;
+    assert!(browser.url().await.ends_with("/campaigns"));
+    assert_eq!(browser.text("#grid td.status").await, "Draft");
+    browser.screenshot("campaigns-draft").await;
+
+    browser
+        .click(&format!("a[href=\"/campaigns/{campaign}\"]"))
+        .await;
+    browser.screenshot("campaign-draft").await;
+    browser.click("form[action$=\"/act\"] button").await;
+    assert!(
+        browser
+            .url()
+            .await
+            .ends_with(&format!("/campaigns/{campaign}")),
+        "back on its page"
+    );
+
+    // The grid, loaded once while the campaign sends, follows it to the end.
+    browser.goto(&format!("{}/campaigns", herald.base)).await;
+    let first = browser.text("#grid td.progress").await;
+    let done = format!("{MEMBERS} / {MEMBERS} · 100%");
+    assert_ne!(first, done, "loaded before the last message went");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let shown = browser.text("#grid td.progress").await;
+        if shown == done {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the grid shows {shown:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // Completed once the receipts are in (the next refresh shows it).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while browser.text("#grid td.status").await != "Completed" {
+        assert!(Instant::now() < deadline, "not completed in the grid");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    browser.screenshot("campaigns-completed").await;
+    browser
+        .goto(&format!("{}/campaigns/{campaign}", herald.base))
+        .await;
+    assert_eq!(
+        browser.text("#members tbody tr td:nth-child(2)").await,
+        "delivered"
+    );
+    let saved = browser.screenshot("campaign-completed").await;
+    eprintln!("screens saved beside {}", saved.display());
+}
