@@ -39,6 +39,8 @@ async fn run(herald: &Herald, key: &str, selection: &[&str]) -> String {
             .args(["--max-examples", "10", "--workers", "2", "--seed", &seed])
             .args(selection)
             .env("NO_COLOR", "1")
+            // Its cache of found crashes goes under target/, not the tree.
+            .current_dir(schemathesis().parent().unwrap())
             .kill_on_drop(true)
             .output(),
     )
