@@ -180,6 +180,31 @@ async fn a_tenant_signs_in_and_runs_a_campaign_from_the_console() {
     let detail = browser.page(&format!("/campaigns/{campaign}")).await;
     assert!(detail.contains("data-status=\"completed\""), "{detail}");
     assert_eq!(detail.matches("<tr data-member=").count(), 3, "{detail}");
+    // Its members filter by status.
+    let delivered = browser
+        .page(&format!("/campaigns/{campaign}?status=delivered"))
+        .await;
+    assert_eq!(delivered.matches("<tr data-member=").count(), 3);
+    let failed = browser
+        .page(&format!("/campaigns/{campaign}?status=failed"))
+        .await;
+    assert!(failed.contains("No member has this status"), "{failed}");
+    // Duplicate makes a draft copy; Delete removes it.
+    let r = browser
+        .post(&act, &[("action", "duplicate"), ("csrf", &token)])
+        .await;
+    let copy_page = location(&r).to_owned();
+    let copy = browser.page(&copy_page).await;
+    assert!(copy.contains("Spring sale (copy)"), "{copy}");
+    assert!(copy.contains("data-status=\"draft\""), "{copy}");
+    let r = browser
+        .post(
+            &format!("{copy_page}/act"),
+            &[("action", "delete"), ("csrf", &token)],
+        )
+        .await;
+    assert_eq!(location(&r), "/campaigns");
+    assert_eq!(browser.get(&copy_page).await.status(), 404);
     // Filters narrow the grid; an empty result says so.
     let drafts = browser.page("/campaigns?status=draft").await;
     assert!(drafts.contains("No campaign matches"), "{drafts}");

@@ -41,29 +41,36 @@ async fn a_tenant_watches_its_campaign_go_out_in_the_browser() {
 
     let browser = Browser::start().await;
     browser.goto(&format!("{}/", herald.base)).await;
-    assert!(
-        browser.url().await.ends_with("/login"),
-        "signed out: to the sign-in page"
-    );
+    // Signed out: to the sign-in page.
+    browser.wait_for_url("/login").await;
     browser.screenshot("sign-in").await;
     browser.type_into("#key", &api.key).await;
     browser.click("button[type=submit]").await;
-    assert!(browser.url().await.ends_with("/campaigns"));
+    browser.wait_for_url("/campaigns").await;
     assert_eq!(browser.text("#grid td.status").await, "Draft");
     browser.screenshot("campaigns-draft").await;
 
     browser
         .click(&format!("a[href=\"/campaigns/{campaign}\"]"))
         .await;
+    browser
+        .wait_for_url(&format!("/campaigns/{campaign}"))
+        .await;
     browser.screenshot("campaign-draft").await;
     browser.click("form[action$=\"/act\"] button").await;
-    assert!(
-        browser
-            .url()
-            .await
-            .ends_with(&format!("/campaigns/{campaign}")),
-        "back on its page"
-    );
+    // Back on its page, the campaign live (the grid then shows it sending).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, c) = api.get(&format!("/v1/campaigns/{campaign}")).await;
+        if c["status"] != "draft" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still a draft: {c}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    browser
+        .wait_for_url(&format!("/campaigns/{campaign}"))
+        .await;
 
     // The grid, loaded once while the campaign sends, follows it to the end.
     browser.goto(&format!("{}/campaigns", herald.base)).await;

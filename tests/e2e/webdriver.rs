@@ -112,6 +112,20 @@ impl Browser {
             .to_owned()
     }
 
+    /// Waits (at most 20 s) until the page's URL ends with `suffix`: a
+    /// click's navigation may still be under way when the click returns.
+    pub async fn wait_for_url(&self, suffix: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let url = self.url().await;
+            if url.ends_with(suffix) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "at {url}, not …{suffix}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// The first element a CSS selector finds.
     pub async fn find(&self, css: &str) -> String {
         let found = self

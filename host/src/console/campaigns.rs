@@ -13,6 +13,7 @@ use super::layout::{page, progress, status_badge, type_badge};
 use super::session::Signed;
 use crate::api::AppState;
 use crate::domain::lifecycle::Action;
+use crate::domain::member::MemberStatus;
 use crate::store::{CampaignFilter, CampaignListPage, Id, MemberFilter, PageAt, Tenant};
 
 const PAGE_SIZE: i64 = 25;
@@ -236,22 +237,66 @@ pub async fn live(
     }
 }
 
-pub async fn detail(State(state): State<AppState>, signed: Signed, Path(id): Path<Id>) -> Response {
+#[derive(Deserialize, Default)]
+pub struct MembersQuery {
+    /// A member status (`delivered`, `failed`...); empty: all.
+    #[serde(default)]
+    status: String,
+    /// The last member id of the previous page.
+    after: Option<Id>,
+}
+
+/// Member statuses the filter offers.
+const MEMBER_STATUSES: [&str; 8] = [
+    "queued",
+    "sending",
+    "sent",
+    "delivered",
+    "failed",
+    "unknown",
+    "disqualified",
+    "cancelled",
+];
+
+pub async fn detail(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(id): Path<Id>,
+    Query(mq): Query<MembersQuery>,
+) -> Response {
     let Some(tenant) = signed.tenant() else {
         return to_admin_home();
+    };
+    let filter = MemberFilter {
+        status: MemberStatus::parse(mq.status.trim()),
+        ..MemberFilter::default()
     };
     let loaded = async {
         let campaign = state.store.campaign(tenant.id, id).await?;
         let progress = state.store.progress(tenant.id, id).await?;
+        // Keyset pages: as fast on the last page of 100,000 as the first.
         let members = state
             .store
-            .members(tenant.id, id, &MemberFilter::default(), 0, MEMBERS_PAGE)
+            .members(
+                tenant.id,
+                id,
+                &filter,
+                mq.after.unwrap_or(0),
+                MEMBERS_PAGE + 1,
+            )
             .await?;
         Ok::<_, crate::store::StoreError>((campaign, progress, members))
     };
-    let (campaign, counts, members) = match loaded.await {
+    let (campaign, counts, mut members) = match loaded.await {
         Ok(l) => l,
+        Err(crate::store::StoreError::NotFound) => return super::not_found(&signed),
         Err(e) => return crate::api::ApiError::from(e).into_response(),
+    };
+    let next_after = if members.len() as i64 > MEMBERS_PAGE {
+        members.truncate(MEMBERS_PAGE as usize);
+        members.last().map(|m| m.id)
+    } else {
+        None
     };
     let body = html! {
         p { a href="/campaigns" { "← Campaigns" } }
@@ -262,7 +307,7 @@ pub async fn detail(State(state): State<AppState>, signed: Signed, Path(id): Pat
             p.muted { (counts.delivered) " delivered · " (counts.failed) " failed · " (counts.replied) " replied" }
         }
         div.actions {
-            @for action in &campaign.allowed_actions {
+            @for action in campaign.allowed_actions.iter().copied().chain(["duplicate"]) {
                 @if let Some((label, destructive)) = action_label(action) {
                     form.inline method="post" action={ "/campaigns/" (campaign.id) "/act" }
                         onsubmit=[destructive.then(|| format!("return confirm('{label} this campaign?')"))] {
@@ -274,8 +319,24 @@ pub async fn detail(State(state): State<AppState>, signed: Signed, Path(id): Pat
             }
         }
         h2 { "Members" }
+        form.filters method="get" action={ "/campaigns/" (campaign.id) } {
+            label { "Status"
+                select name="status" {
+                    option value="" { "Any" }
+                    @for st in MEMBER_STATUSES { option value=(st) selected[mq.status == st] { (st) } }
+                }
+            }
+            button type="submit" { "Filter" }
+        }
         @if members.is_empty() {
-            div.empty { p { "No members yet: enrol a list's contacts when the campaign goes live." } }
+            div.empty {
+                @if filter.status.is_some() {
+                    p { "No member has this status." }
+                    a href={ "/campaigns/" (campaign.id) } { "Show every member" }
+                } @else {
+                    p { "No members yet: the list's contacts are enrolled when the campaign goes live." }
+                }
+            }
         } @else {
             table #members {
                 thead { tr {
@@ -296,6 +357,11 @@ pub async fn detail(State(state): State<AppState>, signed: Signed, Path(id): Pat
                     }
                 }
             }
+            @if let Some(last) = next_after {
+                nav.pager aria-label="Member pages" {
+                    a href={ "/campaigns/" (campaign.id) "?status=" (mq.status) "&after=" (last) } { "Next " (MEMBERS_PAGE) " →" }
+                }
+            }
         }
     };
     Html(page(&campaign.name, &signed, body).into_string()).into_response()
@@ -303,13 +369,16 @@ pub async fn detail(State(state): State<AppState>, signed: Signed, Path(id): Pat
 
 /// The actions the console offers: name (as `allowed_actions` says it),
 /// the lifecycle action, the button, and whether it asks first.
-const ACTIONS: [(&str, Action, &str, bool); 6] = [
+const ACTIONS: [(&str, Action, &str, bool); 8] = [
     ("go_live", Action::GoLive, "Go live", false),
     ("pause", Action::Pause, "Pause", false),
     ("resume", Action::Resume, "Resume", false),
     ("cancel", Action::Cancel, "Cancel", true),
     ("archive", Action::Archive, "Archive", true),
     ("retry_failed", Action::RetryFailed, "Retry failed", false),
+    // Answered by the store directly (see `act`): a copy, or nothing left.
+    ("duplicate", Action::Edit, "Duplicate", false),
+    ("delete", Action::Delete, "Delete", true),
 ];
 
 /// The button of an allowed action, and whether it asks first.
@@ -339,6 +408,25 @@ pub async fn act(
     let Some(tenant) = signed.tenant().cloned() else {
         return to_admin_home();
     };
+    match f.action.as_str() {
+        "duplicate" => {
+            return match state.store.duplicate_campaign(tenant.id, id).await {
+                Ok(copy) => Redirect::to(&format!("/campaigns/{}", copy.id)).into_response(),
+                Err(e) => crate::api::ApiError::from(e).into_response(),
+            };
+        }
+        "delete" => {
+            return match state
+                .store
+                .transition_campaign(tenant.id, id, Action::Delete, None)
+                .await
+            {
+                Ok(_) => Redirect::to("/campaigns").into_response(),
+                Err(e) => crate::api::ApiError::from(e).into_response(),
+            };
+        }
+        _ => {}
+    }
     let Some(&(_, action, ..)) = ACTIONS.iter().find(|(name, ..)| *name == f.action) else {
         return crate::api::ApiError::invalid("action", "not a campaign action").into_response();
     };

@@ -29,6 +29,22 @@ pub fn routes() -> Router<AppState> {
         .route("/plugins", get(plugins::list))
 }
 
+/// No such page for this tenant (another tenant's campaign is the same).
+fn not_found(signed: &session::Signed) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Html(
+            layout::page(
+                "Not found",
+                signed,
+                maud::html! { h1 { "Not found" } p { "There is no such campaign. " a href="/campaigns" { "Back to the campaigns" } } },
+            )
+            .into_string(),
+        ),
+    )
+        .into_response()
+}
+
 /// A form post without its session's CSRF token.
 fn forbidden() -> Response {
     (
