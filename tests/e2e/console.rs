@@ -180,6 +180,22 @@ async fn a_tenant_signs_in_and_runs_a_campaign_from_the_console() {
     let detail = browser.page(&format!("/campaigns/{campaign}")).await;
     assert!(detail.contains("data-status=\"completed\""), "{detail}");
     assert_eq!(detail.matches("<tr data-member=").count(), 3, "{detail}");
+    // A member's page: its delivered history.
+    let at = detail.find("/members/").expect("a member link");
+    let member_path = format!(
+        "/campaigns/{campaign}{}",
+        &detail[at..at + detail[at..].find('"').unwrap()]
+    );
+    let member = browser.page(&member_path).await;
+    assert!(
+        member.contains("<strong id=\"member-status\">delivered</strong>"),
+        "{member}"
+    );
+    assert!(member.contains("<td class=\"kind\">"), "{member}");
+    let r = browser
+        .get(&format!("/campaigns/{foreign}/members/1"))
+        .await;
+    assert_eq!(r.status(), 404, "another tenant's member");
     // Its members filter by status.
     let delivered = browser
         .page(&format!("/campaigns/{campaign}?status=delivered"))

@@ -100,6 +100,22 @@ async fn a_tenant_watches_its_campaign_go_out_in_the_browser() {
         browser.text("#members tbody tr td:nth-child(2)").await,
         "delivered"
     );
-    let saved = browser.screenshot("campaign-completed").await;
+    browser.screenshot("campaign-completed").await;
+    // A member's page: its delivered history.
+    browser.click("#members tbody tr td a").await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !browser.url().await.contains("/members/") {
+        assert!(Instant::now() < deadline, "not on a member's page");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    while browser.text("#member-status").await != "delivered" {
+        assert!(
+            Instant::now() < deadline,
+            "the member page shows no delivery"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!browser.text("#history td.kind").await.is_empty());
+    let saved = browser.screenshot("member").await;
     eprintln!("screens saved beside {}", saved.display());
 }

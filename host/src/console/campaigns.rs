@@ -347,7 +347,7 @@ pub async fn detail(
                 tbody {
                     @for m in &members {
                         tr data-member=(m.id) {
-                            td { (m.address) }
+                            td { a href={ "/campaigns/" (campaign.id) "/members/" (m.id) } { (m.address) } }
                             td title=(m.display_status) { (m.status.as_str()) }
                             td { (m.attempts) }
                             td.hide-narrow { (m.sent_at.map(|t| local(t, tenant)).unwrap_or_default()) }

@@ -7,6 +7,7 @@
 mod campaigns;
 mod layout;
 mod login;
+mod member;
 mod plugins;
 mod session;
 
@@ -26,6 +27,7 @@ pub fn routes() -> Router<AppState> {
         .route("/campaigns/live", get(campaigns::live))
         .route("/campaigns/{id}", get(campaigns::detail))
         .route("/campaigns/{id}/act", post(campaigns::act))
+        .route("/campaigns/{id}/members/{member}", get(member::show))
         .route("/plugins", get(plugins::list))
 }
 
@@ -37,7 +39,7 @@ fn not_found(signed: &session::Signed) -> Response {
             layout::page(
                 "Not found",
                 signed,
-                maud::html! { h1 { "Not found" } p { "There is no such campaign. " a href="/campaigns" { "Back to the campaigns" } } },
+                maud::html! { h1 { "Not found" } p { "There is no such campaign or member. " a href="/campaigns" { "Back to the campaigns" } } },
             )
             .into_string(),
         ),
