@@ -115,8 +115,7 @@ impl FromRequestParts<AppState> for AdminAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let presented = hash_key(bearer(parts)?);
-        if bool::from(presented.as_bytes().ct_eq(state.admin_key_hash.as_bytes())) {
+        if is_admin_key(state, bearer(parts)?) {
             state.api_rate.check(KeyId::Admin)?;
             if let Some(slot) = parts.extensions.get::<ActorSlot>() {
                 slot.set(Actor {
@@ -129,4 +128,13 @@ impl FromRequestParts<AppState> for AdminAuth {
             Err(ApiError::Unauthorized("not the admin key"))
         }
     }
+}
+
+/// Whether `key` is the admin key (compared by hash, in constant time).
+pub fn is_admin_key(state: &AppState, key: &str) -> bool {
+    bool::from(
+        hash_key(key)
+            .as_bytes()
+            .ct_eq(state.admin_key_hash.as_bytes()),
+    )
 }

@@ -17,6 +17,7 @@ mod channels;
 mod credits;
 mod dnc;
 mod error;
+pub use auth::is_admin_key;
 pub use error::ApiError;
 mod error_shape;
 mod exports;

@@ -6,12 +6,11 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use maud::html;
 use serde::Deserialize;
-use subtle::ConstantTimeEq;
 
 use super::layout::shell;
 use super::session::{SESSION_MS, Signed, cookie_token, random_token, set_cookie};
 use crate::api::AppState;
-use crate::store::{now_ms, tenants::hash_key};
+use crate::store::now_ms;
 
 fn form(error: Option<&str>) -> Html<String> {
     Html(
@@ -49,8 +48,7 @@ pub struct SignInForm {
 
 pub async fn sign_in(State(state): State<AppState>, Form(f): Form<SignInForm>) -> Response {
     let key = f.key.trim();
-    let presented = hash_key(key);
-    let tenant = if bool::from(presented.as_bytes().ct_eq(state.admin_key_hash.as_bytes())) {
+    let tenant = if crate::api::is_admin_key(&state, key) {
         None
     } else {
         match state.store.tenant_by_key(key).await {

@@ -31,33 +31,36 @@ pub fn routes() -> Router<AppState> {
         .route("/plugins", get(plugins::list))
 }
 
+/// A page that only says why there is nothing to show.
+fn message(
+    status: StatusCode,
+    title: &str,
+    body: maud::Markup,
+    signed: Option<&session::Signed>,
+) -> Response {
+    let html = match signed {
+        Some(signed) => layout::page(title, signed, body),
+        None => layout::shell(title, maud::html! { main { (body) } }),
+    };
+    (status, Html(html.into_string())).into_response()
+}
+
 /// No such page for this tenant (another tenant's campaign is the same).
 fn not_found(signed: &session::Signed) -> Response {
-    (
+    message(
         StatusCode::NOT_FOUND,
-        Html(
-            layout::page(
-                "Not found",
-                signed,
-                maud::html! { h1 { "Not found" } p { "There is no such campaign or member. " a href="/campaigns" { "Back to the campaigns" } } },
-            )
-            .into_string(),
-        ),
+        "Not found",
+        maud::html! { h1 { "Not found" } p { "There is no such campaign or member. " a href="/campaigns" { "Back to the campaigns" } } },
+        Some(signed),
     )
-        .into_response()
 }
 
 /// A form post without its session's CSRF token.
 fn forbidden() -> Response {
-    (
+    message(
         StatusCode::FORBIDDEN,
-        Html(
-            layout::shell(
-                "Refused",
-                maud::html! { main { h1 { "Refused" } p { "This form is out of date or did not come from Herald. Go back, reload the page and try again." } } },
-            )
-            .into_string(),
-        ),
+        "Refused",
+        maud::html! { h1 { "Refused" } p { "This form is out of date or did not come from Herald. Go back, reload the page and try again." } },
+        None,
     )
-        .into_response()
 }

@@ -7,13 +7,12 @@ use sqlx::Row;
 use super::tenants::hash_key;
 use super::{Id, Store, StoreResult, now_ms};
 
-/// A live session.
+/// A live session (an expired one is never answered).
 #[derive(Clone, Debug)]
 pub struct ConsoleSession {
     /// `None`: the admin.
     pub tenant_id: Option<Id>,
     pub csrf_token: String,
-    pub expires_at: i64,
 }
 
 impl Store {
@@ -47,7 +46,7 @@ impl Store {
     /// The session a cookie's token names, if it has not expired.
     pub async fn console_session(&self, token: &str) -> StoreResult<Option<ConsoleSession>> {
         let row = sqlx::query(
-            "SELECT tenant_id, csrf_token, expires_at FROM console_sessions \
+            "SELECT tenant_id, csrf_token FROM console_sessions \
              WHERE token_hash = $1 AND expires_at > $2",
         )
         .bind(hash_key(token))
@@ -57,7 +56,6 @@ impl Store {
         Ok(row.map(|r| ConsoleSession {
             tenant_id: r.get("tenant_id"),
             csrf_token: r.get("csrf_token"),
-            expires_at: r.get("expires_at"),
         }))
     }
 
