@@ -2,6 +2,28 @@ use clap::Parser;
 use herald::cli::{Cli, Command, PluginCommand, SecretsCommand};
 use herald::kit;
 
+/// See the `mimalloc` entry in Cargo.toml for why.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// mimalloc commits its arenas eagerly on Linux, where overcommit makes it
+/// cheap; with transparent huge pages on, every arena touched then counts
+/// whole in RSS (~50 MiB more for the same work, measured by the dispatch
+/// benchmark); committing page by page costs no measurable throughput. The
+/// option must be set before the first Rust allocation reserves the first
+/// arena, so before `main`: a constructor run by the loader.
+#[used]
+#[unsafe(link_section = ".init_array")]
+static COMMIT_MEMORY_LAZILY: extern "C" fn() = {
+    extern "C" fn commit_memory_lazily() {
+        // `mi_option_arena_eager_commit` in mimalloc.h's option enum (v3).
+        const ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
+        // SAFETY: sets a plain option value, allocating nothing.
+        unsafe { libmimalloc_sys::mi_option_set(ARENA_EAGER_COMMIT, 0) };
+    }
+    commit_memory_lazily
+};
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();

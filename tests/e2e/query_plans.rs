@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use herald_sim::{SimConfig, Simulator};
-use serde_json::Value;
+use serde_json::{Value, json};
 use sqlx::{Connection, Row};
 
 use crate::both_backends;
@@ -20,7 +20,7 @@ const BULK_MEMBERS: i64 = 100_000;
 
 async fn send_path_statements_use_indexes(backend: Backend) {
     let sim = Simulator::start(SimConfig::default()).await.unwrap();
-    let (herald, logs) =
+    let (mut herald, logs) =
         crate::harness::Herald::start_logging(backend, "warn,sqlx::query=trace").await;
     let api = herald.new_tenant("acme").await;
     let channel = api.sim_channel(&sim, "twilio-sms").await;
@@ -46,6 +46,43 @@ async fn send_path_statements_use_indexes(backend: Backend) {
         members.iter().all(|m| m["status"] == "delivered"),
         "{members:?}"
     );
+    // A sequence: its follow-up falls due a day after the first message,
+    // and the claim turns it into a send (the journey's advance).
+    let (status, sequence) = api
+        .post(
+            "/v1/campaigns",
+            json!({ "name": "sequence", "channel_id": channel, "list_id": list,
+                "body": "Hi {{first_name}}",
+                "follow_ups": [{ "after_days": 1, "body": "Still there?" }] }),
+        )
+        .await;
+    assert_eq!(status, 201, "{sequence}");
+    let sequence = sequence["id"].as_i64().unwrap();
+    let (status, body) = api
+        .post_empty(&format!("/v1/campaigns/{sequence}/start"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    crate::support::eventually(
+        "the sequence's first messages sent",
+        Duration::from_secs(30),
+        || async { sim.stats().accepted == 6 },
+    )
+    .await;
+    // Each member's follow-up is planned with its outcome, just after the
+    // provider took the message.
+    crate::support::eventually(
+        "the follow-ups planned",
+        Duration::from_secs(30),
+        || async {
+            let members = api.all_members(sequence).await;
+            members.iter().all(|m| m["status"] == "delivered")
+        },
+    )
+    .await;
+    herald.advance_clock(24 * 3600 + 60).await;
+    api.wait_status(sequence, "completed", Duration::from_secs(60))
+        .await;
+    assert_eq!(sim.stats().accepted, 9, "3 first messages and 3 follow-ups");
 
     let statements: BTreeSet<String> = logs.lock().unwrap()[from..]
         .iter()
@@ -53,13 +90,14 @@ async fn send_path_statements_use_indexes(backend: Backend) {
         .filter(|sql| touches_members(sql))
         .collect();
     // The paths this guard exists for were seen: the claim, the outcome
-    // write and the receipt lookup.
+    // write, the receipt lookup and a follow-up's advance.
     for expected in [
         "UPDATE members SET status = 'claimed'",
         "UPDATE members SET status = 'sending'",
         "THEN 'cancelled' ELSE r.value ->> 'status' END, next_attempt_at = ",
         "JOIN members m ON m.tenant_id = CAST(r.value ->> 't' AS BIGINT) \
          AND m.provider_message_id = r.value ->> 'p'",
+        "UPDATE members SET status = 'queued', step = ",
     ] {
         assert!(
             statements.iter().any(|s| s.contains(expected)),

@@ -20,9 +20,6 @@ use crate::domain::campaign_spec::{CampaignContent, CampaignSettings};
 use crate::domain::journey::{Addresses, AfterFailure, Step, address_for};
 use crate::domain::member::MemberStatus;
 
-/// Due follow-ups taken per claim round.
-const ADVANCE_BATCH: i64 = 100;
-
 /// One member's journey: where it is, what comes next, what happened.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct JourneyView {
@@ -72,146 +69,6 @@ pub struct JourneyEvent {
 }
 
 impl Store {
-    /// Turns due follow-ups into queued sends (their window open) or moves
-    /// them to their window's opening; skips those whose contact lacks the
-    /// step's address. Returns `None` when nothing was due, else the
-    /// campaigns of journeys that ended here (their campaign may be done).
-    pub(super) async fn advance_due(
-        &self,
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-        now: i64,
-    ) -> StoreResult<Option<Vec<Id>>> {
-        let lock = if self.skip_locked().is_empty() {
-            ""
-        } else {
-            " FOR UPDATE OF m SKIP LOCKED"
-        };
-        let rows = sqlx::query(&format!(
-            // CROSS JOIN: SQLite starts from the due steps (members_next_step)
-            // rather than from the running campaigns, whose members it would
-            // walk, every claim round; PostgreSQL plans it as a plain join.
-            "SELECT m.id, m.tenant_id, m.next_step, k.settings_json, c.phone, c.email, \
-             m.campaign_id FROM members m CROSS JOIN campaigns k \
-             JOIN contacts c ON c.id = m.contact_id \
-             WHERE k.id = m.campaign_id \
-             AND m.next_step_at IS NOT NULL AND m.next_step_at <= $1 AND k.status = 'running' \
-             ORDER BY m.next_step_at, m.id LIMIT $2{lock}"
-        ))
-        .bind(now)
-        .bind(ADVANCE_BATCH)
-        .fetch_all(&mut **tx)
-        .await?;
-        if rows.is_empty() {
-            return Ok(None);
-        }
-        let mut ended = Vec::new();
-        let mut events = Vec::new();
-        // (member, tenant, campaign, step, channel, address)
-        let mut ready = Vec::new();
-        for r in &rows {
-            let (id, tenant): (Id, Id) = (r.get(0), r.get(1));
-            let step_index: i64 = r.get(2);
-            let settings: Option<CampaignSettings> =
-                serde_json::from_str(&r.get::<String, _>(3)).ok();
-            let step = Step::from_index(step_index);
-            let campaign: Id = r.get(6);
-            let Some((settings, step)) = settings.zip(step) else {
-                plan_next(tx, id, step_index, None, now).await?;
-                ended.push(campaign);
-                continue;
-            };
-            let journey = &settings.journey;
-            let Some(stored) = journey.step(step) else {
-                plan_next(tx, id, step_index, None, now).await?;
-                ended.push(campaign);
-                continue;
-            };
-            let (phone, email): (Option<String>, Option<String>) = (r.get(4), r.get(5));
-            let to = Addresses {
-                phone: phone.as_deref(),
-                email: email.as_deref(),
-            };
-            match address_for(stored.kind(), to) {
-                Some(address) => {
-                    ready.push((id, tenant, campaign, step, stored.channel_id, address))
-                }
-                None => {
-                    let after = journey.next_follow_up(step);
-                    plan_next(tx, id, step_index, after, now).await?;
-                    if after.is_none() {
-                        ended.push(campaign);
-                    }
-                    let missing = stored.kind().address_column();
-                    events.push((
-                        tenant,
-                        id,
-                        "skipped",
-                        format!("{} skipped: the contact has no {missing}", step.name()),
-                    ));
-                }
-            }
-        }
-        let ids: Vec<Id> = ready.iter().map(|r| r.0).collect();
-        let waits = super::send_window::closed_until(tx, &ids, now).await?;
-        for (id, tenant, campaign, step, channel, address) in ready {
-            if let Some((until, reason)) = waits.get(&id) {
-                sqlx::query("UPDATE members SET next_step_at = $1 WHERE id = $2")
-                    .bind(until)
-                    .bind(id)
-                    .execute(&mut **tx)
-                    .await?;
-                events.push((
-                    tenant,
-                    id,
-                    "deferred",
-                    format!(
-                        "{} {reason}: waits until {}",
-                        step.name(),
-                        crate::clock::format_ms(*until)
-                    ),
-                ));
-                continue;
-            }
-            // Compare-and-set on the planned step: a reply that cancelled
-            // it meanwhile wins. The previous message's id goes, so a late
-            // receipt for it cannot land on this step.
-            let changed = sqlx::query(
-                "UPDATE members SET status = 'queued', step = $1, channel_id = $2, address = $3, \
-                 attempts = 0, next_attempt_at = $4, next_step = NULL, next_step_at = NULL, \
-                 provider_message_id = NULL, error_code = NULL, error_message = NULL, \
-                 wait_reason = NULL, updated_at = $4 \
-                 WHERE id = $5 AND next_step = $1 AND status IN ('sent', 'delivered', 'read')",
-            )
-            .bind(step.index())
-            .bind(channel)
-            .bind(&address)
-            .bind(now)
-            .bind(id)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected();
-            if changed > 0 {
-                events.push((
-                    tenant,
-                    id,
-                    "follow_up",
-                    format!(
-                        "{} due: channel {channel} to {address}, no reply",
-                        step.name()
-                    ),
-                ));
-            } else {
-                // The previous step failed or is still in flight: no more.
-                plan_next(tx, id, step.index(), None, now).await?;
-                ended.push(campaign);
-            }
-        }
-        insert_events(tx, now, &events).await?;
-        ended.sort_unstable();
-        ended.dedup();
-        Ok(Some(ended))
-    }
-
     /// Cancels the journeys of the tenant's contact at `address` after a
     /// reply: pending follow-ups (and follow-ups already queued); after an
     /// opt-out, the queued fallbacks too (queued primaries meet the
@@ -435,25 +292,4 @@ pub(super) async fn after_failure(
         }
     };
     insert_events(tx, now, &[(tenant, member, event.0, event.1)]).await
-}
-
-/// Replaces a member's planned step with `after` (the step following
-/// `step`, due that long from now), or with nothing.
-async fn plan_next(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    member: Id,
-    step: i64,
-    after: Option<(Step, i64)>,
-    now: i64,
-) -> StoreResult<()> {
-    sqlx::query(
-        "UPDATE members SET next_step = $1, next_step_at = $2 WHERE id = $3 AND next_step = $4",
-    )
-    .bind(after.map(|(s, _)| s.index()))
-    .bind(after.map(|(_, ms)| now + ms))
-    .bind(member)
-    .bind(step)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }

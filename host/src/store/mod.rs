@@ -29,6 +29,7 @@ mod holds;
 mod import_batch;
 mod imports;
 mod instances;
+mod journey_advance;
 mod journeys;
 mod json_rows;
 mod leases;

@@ -1,0 +1,191 @@
+//! One campaign sent end to end, measured from the outside.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use herald_sim::Simulator;
+use serde_json::{Value, json};
+
+use crate::herald::{Herald, cpu_of};
+use crate::probes::{self, Latencies, Prober, ms, quantile};
+use crate::setup::{draft, tenant_with_channel};
+use crate::{DEADLINE, fairness, number, scrape};
+
+/// One campaign's figures.
+pub struct Run {
+    accepted: u64,
+    /// 10% -> 90% of accepted sends.
+    steady_per_s: f64,
+    /// Start -> last accepted send.
+    end_to_end_per_s: f64,
+    /// Start -> campaign `completed`.
+    all_final: Duration,
+    cpu_per_1000: Duration,
+    /// This process's: the simulator answering Herald and sending its
+    /// callbacks, on the same cores.
+    sim_cpu_per_1000: Duration,
+    peak_rss_mib: f64,
+    duplicates: u64,
+    max_in_flight: u64,
+    /// Importing the campaign's contacts.
+    enrolment: Duration,
+    /// The pages a user watches, while the campaign ran.
+    pages: Latencies,
+    /// Another tenant's 20-member campaign started at 30% of this one:
+    /// until the provider had all 20.
+    neighbour: Duration,
+    /// Herald's own counts per 1,000 messages (see [`scrape`]).
+    work: Vec<(&'static str, f64, f64)>,
+}
+
+pub async fn campaign(sim: &Arc<Simulator>, database_url: &str, members: u64) -> Run {
+    let herald = Herald::start(database_url, &[]).await;
+    let (key, channel) = tenant_with_channel(&herald, sim, "bench", "twilio-sms").await;
+    let post = |path: &str, body: Value| {
+        let (herald, key, path) = (&herald, key.clone(), path.to_owned());
+        async move {
+            herald
+                .call(&key, reqwest::Method::POST, &path, Some(body))
+                .await
+        }
+    };
+    let (id, imported) = draft(
+        &herald,
+        &key,
+        &channel,
+        (0..members).map(number),
+        Value::Null,
+    )
+    .await;
+    let neighbour = fairness::prepare(&herald, sim).await;
+
+    // The simulator's accepted count over time, for the steady rate.
+    let samples: Arc<Mutex<Vec<(Instant, u64)>>> = Arc::default();
+    let sampler = {
+        let (samples, sim) = (samples.clone(), sim.clone());
+        tokio::spawn(async move {
+            loop {
+                let accepted = sim.stats().accepted;
+                samples.lock().unwrap().push((Instant::now(), accepted));
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+    let histograms = scrape::histograms(&herald).await;
+    let (cpu_before, sim_cpu_before) = (herald.cpu(), cpu_of(std::process::id()));
+    let started = Instant::now();
+    let (status, body) = post(&format!("/v1/campaigns/{id}/start"), json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let first = probes::first_member(&herald.http, &herald.base, &key, id).await;
+    let prober = Prober::start(&herald.base, &key, id, first, members);
+    let neighbour_sent = async {
+        while sim.stats().accepted < members * 3 / 10 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        neighbour.time_to_all_sent(&herald, sim).await
+    };
+    let completed = async {
+        loop {
+            let c = herald.get(&key, &format!("/v1/campaigns/{id}")).await;
+            if c["status"] == "completed" {
+                break;
+            }
+            if started.elapsed() > DEADLINE {
+                let p = herald
+                    .get(&key, &format!("/v1/campaigns/{id}/progress"))
+                    .await;
+                panic!("campaign not completed within {DEADLINE:?}: {p}");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        started.elapsed()
+    };
+    let (all_final, neighbour) = tokio::join!(completed, neighbour_sent);
+    let pages = prober.stop();
+    let work = scrape::per_thousand(&histograms, &scrape::histograms(&herald).await, members);
+    let cpu = herald.cpu() - cpu_before;
+    let sim_cpu = cpu_of(std::process::id()) - sim_cpu_before;
+    sampler.abort();
+    let stats = sim.stats();
+    let samples = samples.lock().unwrap().clone();
+    let at = |fraction: f64| {
+        let goal = (stats.accepted as f64 * fraction).ceil() as u64;
+        samples
+            .iter()
+            .find(|(_, n)| *n >= goal)
+            .map(|(t, n)| (*t, *n))
+            .unwrap_or((Instant::now(), stats.accepted))
+    };
+    let (t10, n10) = at(0.1);
+    let (t90, n90) = at(0.9);
+    let (t_last, _) = at(1.0);
+    Run {
+        accepted: stats.accepted,
+        steady_per_s: (n90 - n10) as f64 / (t90 - t10).as_secs_f64().max(1e-3),
+        end_to_end_per_s: stats.accepted as f64 / (t_last - started).as_secs_f64().max(1e-3),
+        all_final,
+        cpu_per_1000: cpu.mul_f64(1000.0 / members.max(1) as f64),
+        sim_cpu_per_1000: sim_cpu.mul_f64(1000.0 / members.max(1) as f64),
+        peak_rss_mib: herald.peak_rss_mib(),
+        duplicates: stats.duplicates,
+        max_in_flight: stats.max_in_flight,
+        enrolment: imported,
+        pages,
+        neighbour,
+        work,
+    }
+}
+
+pub fn print_run(label: &str, run: &Run, ceiling_per_s: f64) {
+    // The rate at which Herald and the simulator together would use every
+    // core at these costs per message: what this machine allows at most
+    // while both run on it.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let per_message = (run.cpu_per_1000 + run.sim_cpu_per_1000).as_secs_f64() / 1000.0;
+    println!(
+        "| {label} | {:.0} | {:.0} ({:.1}% of ceiling) | {:.1} s | {:.2} s | {:.2} s | {:.0} | {:.0} MiB | {} | {} |",
+        run.end_to_end_per_s,
+        run.steady_per_s,
+        100.0 * run.steady_per_s / ceiling_per_s,
+        run.all_final.as_secs_f64(),
+        run.cpu_per_1000.as_secs_f64(),
+        run.sim_cpu_per_1000.as_secs_f64(),
+        cores / per_message.max(1e-9),
+        run.peak_rss_mib,
+        run.max_in_flight,
+        if run.duplicates == 0 {
+            format!("{} accepted, 0 duplicates", run.accepted)
+        } else {
+            format!("{} accepted, {} DUPLICATES", run.accepted, run.duplicates)
+        },
+    );
+}
+
+/// The scale-of-state rows of a run: enrolment, each page's latency while
+/// it sent, and the neighbour's wait.
+pub fn print_state(label: &str, members: u64, run: &Run) {
+    println!(
+        "| {label}: enrolment ({members} contacts imported) | {:.1} s | | |",
+        run.enrolment.as_secs_f64()
+    );
+    for (page, samples) in &run.pages {
+        println!(
+            "| {label}: {page} | {} | {} | {} asked |",
+            ms(quantile(samples, 0.5)),
+            ms(quantile(samples, 0.99)),
+            samples.len()
+        );
+    }
+    println!(
+        "| {label}: fairness, another tenant's {}-member campaign started at 30% | {:.2} s until all sent | | |",
+        fairness::MEMBERS,
+        run.neighbour.as_secs_f64()
+    );
+}
+
+/// Herald's own counts per 1,000 messages of a run, from its metrics.
+pub fn print_work(label: &str, run: &Run) {
+    for (what, per_thousand, mean_ms) in &run.work {
+        println!("| {label}: {what} | {per_thousand:.0} | {mean_ms:.2} ms |");
+    }
+}

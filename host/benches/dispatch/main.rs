@@ -1,0 +1,219 @@
+//! Sending a campaign end to end, printed as figures next to a ceiling
+//! measured in the same run
+//! (`cargo bench -p herald --bench dispatch [-- MEMBERS] [--sqlite|--postgres] [--no-timers|--only-timers]`):
+//! - the ceiling: the same number of Twilio sends posted to the same
+//!   simulator by a native Rust client at `--max-in-flight` concurrency
+//!   (no database, no plugin, no callbacks);
+//! - an SMS campaign of MEMBERS (default 100,000) through the bundled
+//!   `twilio-sms` plugin to the simulator on loopback, with its signed
+//!   status callbacks, on the release `herald` binary, on SQLite and
+//!   PostgreSQL (skipped when HERALD_SKIP_POSTGRES is set or PostgreSQL
+//!   does not answer): messages/s steady (10% -> 90% of accepted) and end to
+//!   end, time until the campaign completes (every member final), Herald's
+//!   CPU time per 1,000 members (callbacks included) and its peak RSS;
+//!   database transactions and plugin calls per 1,000 messages from its
+//!   `GET /metrics` ([`scrape`]);
+//! - the scale of state during that campaign ([`probes`], [`fairness`]):
+//!   enrolment time, the latency of the pages a user watches, and how long
+//!   another tenant's 20-member campaign started meanwhile waits;
+//! - timers ([`timers`]): MEMBERS follow-ups falling due within about a
+//!   minute, and how late they go out.
+//!
+//! With `--noisy`, the noisy neighbour instead: A's rate alone and while
+//! another tenant's plugin spins and bombs its memory (see [`noisy`]).
+//!
+//! Build the plugins first (`./dev.sh build`).
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod campaign;
+mod fairness;
+mod herald;
+mod noisy;
+mod probes;
+mod scrape;
+mod setup;
+mod timers;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use herald_sim::{SimConfig, Simulator};
+
+use campaign::{campaign, print_run, print_state, print_work};
+use noisy::noisy;
+use probes::{ms, quantile};
+
+const ADMIN_KEY: &str = "bench-admin-key";
+/// Herald's default `--max-in-flight`, also the ceiling client's concurrency.
+const CONCURRENCY: usize = 128;
+/// The channel's rate limit: the highest Herald accepts.
+const RATE_PER_SECOND: u32 = 10_000;
+/// A Wednesday 18:30 UTC: 10:30 in San Francisco, where every member
+/// lives, well inside the default quiet hours.
+const CLOCK: &str = "2026-01-14T18:30:00Z";
+/// No campaign of this benchmark may take longer.
+const DEADLINE: Duration = Duration::from_secs(3 * 3600);
+
+/// A distinct valid San Francisco number for each `i` (7,200,000 of
+/// them), none ending in the simulator's scripted last four digits (all
+/// below 1000: refusals, failures, slow answers, resets, dropped
+/// callbacks): this measures sending, not fault handling.
+fn number(i: u64) -> String {
+    format!("+1415{:03}{:04}", 200 + i / 9_000, 1_000 + i % 9_000)
+}
+
+fn target_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target")
+}
+
+/// The native client's run: `n` sends at `CONCURRENCY`.
+async fn ceiling(sim: &Simulator, n: u64) -> Duration {
+    let http = reqwest::Client::new();
+    let url = format!(
+        "{}/2010-04-01/Accounts/{}/Messages.json",
+        sim.base_url(),
+        sim.config().twilio_account_sid
+    );
+    let started = Instant::now();
+    futures::stream::iter(0..n)
+        .map(|i| {
+            let request = http
+                .post(&url)
+                .basic_auth(
+                    &sim.config().twilio_account_sid,
+                    Some(&sim.config().twilio_auth_token),
+                )
+                .form(&[
+                    ("To", number(i)),
+                    ("From", "+15005550006".to_owned()),
+                    ("Body", format!("Hi C{i}, your order shipped.")),
+                ]);
+            async move { request.send().await.map(|r| r.status().as_u16()) }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .for_each(|_| async {})
+        .await;
+    started.elapsed()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let members: u64 = args.iter().find_map(|a| a.parse().ok()).unwrap_or(100_000);
+    let sqlite = !args.iter().any(|a| a == "--postgres");
+    let postgres = !args.iter().any(|a| a == "--sqlite");
+    assert!(
+        target_dir().join("plugins/twilio_sms.wasm").exists(),
+        "plugin components missing: run ./dev.sh build first"
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    if args.iter().any(|a| a == "--noisy") {
+        rt.block_on(async {
+            let sim = Arc::new(Simulator::start(SimConfig::default()).await.unwrap());
+            println!(
+                "\nnoisy neighbour: A {members} members on twilio-sms; B 3,000 on test-hostile\n"
+            );
+            println!("| run | A's rate | /healthz | notes |");
+            println!("|---|---|---|---|");
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite:{}", dir.path().join("noisy.db").display());
+            noisy(&sim, &url, members).await;
+        });
+        return;
+    }
+    let timers = !args.iter().any(|a| a == "--no-timers");
+    let dispatch = !args.iter().any(|a| a == "--only-timers");
+    rt.block_on(async {
+        let sim = Arc::new(Simulator::start(SimConfig::default()).await.unwrap());
+        let elapsed = ceiling(&sim, members).await;
+        let ceiling_per_s = members as f64 / elapsed.as_secs_f64();
+        sim.reset();
+        let dir = tempfile::tempdir().unwrap();
+        let mut backends = Vec::new();
+        if sqlite {
+            backends.push("SQLite");
+        }
+        if postgres {
+            backends.push("PostgreSQL");
+        }
+        let mut runs = Vec::new();
+        let mut skipped = Vec::new();
+        for label in backends.iter().filter(|_| dispatch) {
+            match database(label, dir.path(), "dispatch").await {
+                Some(url) => {
+                    runs.push((*label, campaign(&sim, &url, members).await));
+                    sim.reset();
+                    drop_database(&url).await;
+                }
+                None => skipped.push(*label),
+            }
+        }
+        println!("\n{members} members, channel rate {RATE_PER_SECOND}/s, {CONCURRENCY} in flight\n");
+        println!("| run | messages/s end to end | messages/s steady | until all final | Herald CPU per 1,000 | simulator CPU per 1,000 | messages/s the cores allow at these costs | peak RSS | max in flight at provider | provider saw |");
+        println!("|---|---|---|---|---|---|---|---|---|---|");
+        println!(
+            "| ceiling: native client, no database, no plugin | {ceiling_per_s:.0} | {ceiling_per_s:.0} (100%) | {:.1} s | - | - | - | - | {CONCURRENCY} | {members} requests |",
+            elapsed.as_secs_f64()
+        );
+        for (label, run) in &runs {
+            print_run(&format!("Herald, {label}"), run, ceiling_per_s);
+        }
+        for label in &skipped {
+            println!("| Herald, {label} | skipped (not reachable or HERALD_SKIP_POSTGRES) |");
+        }
+        println!("\nHerald's own work per 1,000 messages (from GET /metrics)\n");
+        println!("| run: what | per 1,000 messages | mean duration |");
+        println!("|---|---|---|");
+        for (label, run) in &runs {
+            print_work(label, run);
+        }
+        println!("\nscale of state while the {members}-member campaign sends\n");
+        println!("| measured | p50 | p99 | samples |");
+        println!("|---|---|---|---|");
+        for (label, run) in &runs {
+            print_state(label, members, run);
+        }
+        if timers {
+            println!("\ntimers: {members} follow-ups falling due within about a minute\n");
+            println!("| backend | fell due over | lateness min | lateness p50 | lateness p99 | lateness max | follow-ups sent per s |");
+            println!("|---|---|---|---|---|---|---|");
+            for label in &backends {
+                if let Some(url) = database(label, dir.path(), "timers").await {
+                    let run = timers::follow_ups(&sim, &url, members).await;
+                    println!(
+                        "| {label} | {:.1} s | {} | {} | {} | {} | {:.0} |",
+                        run.due_over.as_secs_f64(),
+                        ms(quantile(&run.lateness, 0.0)),
+                        ms(quantile(&run.lateness, 0.5)),
+                        ms(quantile(&run.lateness, 0.99)),
+                        ms(quantile(&run.lateness, 1.0)),
+                        run.per_s
+                    );
+                    sim.reset();
+                    drop_database(&url).await;
+                }
+            }
+        }
+    });
+}
+
+/// A new, empty database on `backend` for one run (`None`: PostgreSQL is
+/// not reachable or skipped).
+async fn database(backend: &str, dir: &std::path::Path, purpose: &str) -> Option<String> {
+    match backend {
+        "SQLite" => Some(format!(
+            "sqlite:{}",
+            dir.join(format!("{purpose}.db")).display()
+        )),
+        _ => common::postgres_url(&format!("herald_{purpose}")).await,
+    }
+}
+
+async fn drop_database(url: &str) {
+    if url.starts_with("postgres") {
+        common::drop_database(url).await;
+    }
+}

@@ -1,0 +1,121 @@
+//! The noisy neighbour (`--noisy`): one tenant's sending while another
+//! tenant's plugin misbehaves.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use herald_sim::Simulator;
+use serde_json::Value;
+
+use crate::herald::Herald;
+use crate::setup::{draft, tenant_with_channel};
+use crate::{number, target_dir};
+
+/// A's messages sent so far (its campaign's progress).
+async fn sent(herald: &Herald, key: &str, campaign: i64) -> u64 {
+    let p = herald
+        .get(key, &format!("/v1/campaigns/{campaign}/progress"))
+        .await;
+    p["sent"].as_u64().unwrap_or(0)
+}
+
+/// A's rate over `window` from now, and `/healthz` latencies meanwhile.
+async fn rate_over(
+    herald: &Herald,
+    key: &str,
+    campaign: i64,
+    window: Duration,
+) -> (f64, Vec<Duration>) {
+    let (from, started) = (sent(herald, key, campaign).await, Instant::now());
+    let mut health = Vec::new();
+    while started.elapsed() < window {
+        let asked = Instant::now();
+        let ok = herald
+            .http
+            .get(format!("{}/healthz", herald.base))
+            .send()
+            .await;
+        assert!(ok.is_ok_and(|r| r.status().is_success()), "/healthz failed");
+        health.push(asked.elapsed());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let to = sent(herald, key, campaign).await;
+    (
+        to.saturating_sub(from) as f64 / started.elapsed().as_secs_f64(),
+        health,
+    )
+}
+
+fn p99(mut samples: Vec<Duration>) -> Duration {
+    samples.sort_unstable();
+    samples
+        .get((samples.len() * 99 / 100).min(samples.len().saturating_sub(1)))
+        .copied()
+        .unwrap_or_default()
+}
+
+/// The noisy neighbour (`--noisy`): tenant A sends a campaign through
+/// Twilio; midway tenant B starts one on the `test-hostile` plugin whose
+/// every call spins (stopped by its CPU budget) or bombs its memory. B's
+/// quarantine is kept out of reach so its calls go on for the whole
+/// window: this measures the sandbox's limits, not the quarantine.
+pub async fn noisy(sim: &Arc<Simulator>, database_url: &str, members: u64) {
+    const WINDOW: Duration = Duration::from_secs(8);
+    // The bundled plugins and test-hostile, as the test servers have them.
+    let plugins = target_dir().join("test-plugins");
+    let plugins = plugins.to_str().unwrap();
+    let herald = Herald::start(
+        database_url,
+        &["--quarantine-after", "1000000000", "--plugins-dir", plugins],
+    )
+    .await;
+    let (a_key, a_channel) = tenant_with_channel(&herald, sim, "a", "twilio-sms").await;
+    let (b_key, b_channel) = tenant_with_channel(&herald, sim, "b", "test-hostile").await;
+    let (a, _) = draft(
+        &herald,
+        &a_key,
+        &a_channel,
+        (0..members).map(number),
+        Value::Null,
+    )
+    .await;
+    // Two spinners for each memory bomb, 3,000 in all.
+    let hostile = (0..3_000u64).map(|i| {
+        let suffix = if i % 3 == 2 { "0777" } else { "0999" };
+        format!("+1628{:03}{suffix}", 200 + i)
+    });
+    let (b, _) = draft(&herald, &b_key, &b_channel, hostile, Value::Null).await;
+    let start = |key: String, id: i64| {
+        let herald = &herald;
+        async move {
+            let path = format!("/v1/campaigns/{id}/start");
+            herald.call(&key, reqwest::Method::POST, &path, None).await
+        }
+    };
+    let (status, body) = start(a_key.clone(), a).await;
+    assert_eq!(status, 200, "{body}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (before, health_before) = rate_over(&herald, &a_key, a, WINDOW).await;
+    let (status, body) = start(b_key.clone(), b).await;
+    assert_eq!(status, 200, "{body}");
+    let (during, health_during) = rate_over(&herald, &a_key, a, WINDOW).await;
+    let bp = herald
+        .get(&b_key, &format!("/v1/campaigns/{b}/progress"))
+        .await;
+    assert!(
+        sent(&herald, &a_key, a).await < members,
+        "A finished within the window: give it more members"
+    );
+    println!(
+        "| A alone | {before:.0} msg/s | /healthz p99 {:.1} ms | |",
+        p99(health_before).as_secs_f64() * 1000.0
+    );
+    println!(
+        "| A while B's plugin spins and bombs | {during:.0} msg/s ({:.0}% of alone; target >= 85%) | /healthz p99 {:.1} ms (target <= 50) | B: {} failed, {} queued; peak RSS {:.0} MiB |",
+        100.0 * during / before.max(1e-9),
+        p99(health_during).as_secs_f64() * 1000.0,
+        bp["failed"],
+        bp["queued"],
+        herald.peak_rss_mib()
+    );
+}

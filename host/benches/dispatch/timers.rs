@@ -1,0 +1,118 @@
+//! Timers: MEMBERS follow-ups falling due within the same minute, and how
+//! late each goes out.
+//!
+//! A campaign with one follow-up a day after its message is sent to every
+//! member (at the engine's speed, so the sends spread over a minute or
+//! so). Then the business clock is set to the moment the first follow-up
+//! falls due; it runs on at real speed, so the others fall due one after
+//! another as their first messages went out, all within about as long as
+//! the first sends took. A follow-up's lateness is when the provider got
+//! it minus when it fell due, both in real time: its due time is the
+//! clock's jump plus how long after the first member's message its own
+//! first message reached the provider (the engine writes `sent_at` a
+//! commit later, so lateness is overstated by at most that commit).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use herald_sim::Simulator;
+use serde_json::json;
+
+use crate::herald::Herald;
+use crate::setup::{draft, tenant_with_channel};
+use crate::{ADMIN_KEY, DEADLINE, number};
+
+const FOLLOW_UP: &str = "Still interested, {{first_name}}? Reply YES.";
+
+pub struct TimerRun {
+    /// Real time over which they fell due.
+    pub due_over: Duration,
+    pub lateness: Vec<Duration>,
+    /// Follow-ups sent per second, first to last.
+    pub per_s: f64,
+}
+
+pub async fn follow_ups(sim: &Arc<Simulator>, database_url: &str, members: u64) -> TimerRun {
+    let herald = Herald::start(database_url, &[]).await;
+    let (key, channel) = tenant_with_channel(&herald, sim, "timers", "twilio-sms").await;
+    let extra = json!({ "follow_ups": [{ "after_days": 1, "body": FOLLOW_UP }] });
+    let (id, _) = draft(&herald, &key, &channel, (0..members).map(number), extra).await;
+    let path = format!("/v1/campaigns/{id}/start");
+    let (status, body) = herald.call(&key, reqwest::Method::POST, &path, None).await;
+    assert_eq!(status, 200, "{body}");
+
+    // Every first message out, and its follow-up planned (the member's
+    // next outreach is only written with its outcome).
+    let started = Instant::now();
+    loop {
+        let p = herald
+            .get(&key, &format!("/v1/campaigns/{id}/progress"))
+            .await;
+        if p["sent"].as_u64() == Some(members) && sim.stats().accepted >= members {
+            break;
+        }
+        assert!(started.elapsed() < DEADLINE, "first messages too slow: {p}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let first_sent: HashMap<String, u64> = sim
+        .messages()
+        .into_iter()
+        .map(|m| (m.to, m.received_at_ms))
+        .collect();
+    let earliest = *first_sent.values().min().expect("sent");
+    let latest = *first_sent.values().max().expect("sent");
+
+    // The business clock to the first follow-up's due time.
+    let reading = herald.get(ADMIN_KEY, "/v1/admin/clock").await;
+    let real_at_reading = now_ms();
+    let business: jiff::Timestamp = reading["now"].as_str().unwrap().parse().unwrap();
+    let offset = business.as_millisecond() - real_at_reading as i64;
+    let first_due = earliest as i64 + offset + 24 * 3600 * 1000;
+    let jumped_at = now_ms();
+    let now = jiff::Timestamp::from_millisecond(first_due).unwrap();
+    let (status, body) = herald
+        .call(
+            ADMIN_KEY,
+            reqwest::Method::POST,
+            "/v1/admin/clock",
+            Some(json!({ "now": now.to_string() })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+
+    let wanted = 2 * members;
+    while sim.stats().accepted < wanted {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "follow-ups too slow: {} of {members}",
+            sim.stats().accepted - members
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut lateness = Vec::with_capacity(members as usize);
+    let (mut first_out, mut last_out) = (u64::MAX, 0);
+    for m in sim
+        .messages()
+        .into_iter()
+        .filter(|m| m.body.starts_with("Still"))
+    {
+        let due = jumped_at + (first_sent[&m.to] - earliest);
+        lateness.push(Duration::from_millis(m.received_at_ms.saturating_sub(due)));
+        first_out = first_out.min(m.received_at_ms);
+        last_out = last_out.max(m.received_at_ms);
+    }
+    assert_eq!(lateness.len() as u64, members, "one follow-up per member");
+    TimerRun {
+        due_over: Duration::from_millis(latest - earliest),
+        lateness,
+        per_s: members as f64 / ((last_out - first_out) as f64 / 1000.0).max(1e-3),
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
