@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 use sqlx::FromRow;
 
-use super::json_rows::{json_array, json_int, json_rows, json_text};
+use super::json_rows::{json_array, json_int, json_rows, json_text, keyed_rows};
 use super::members::insert_events;
 use super::{Id, Store, StoreResult};
 use crate::domain::campaign_spec::CampaignSettings;
@@ -235,11 +235,13 @@ impl Store {
         if deferred.is_empty() {
             return Ok(());
         }
+        let batch = keyed_rows(self.backend, "$1");
         let sql = format!(
-            "UPDATE members SET next_step_at = {until} FROM {rows} WHERE members.id = {id}",
+            "{with}UPDATE members SET next_step_at = {until} FROM {rows} WHERE members.id = {id}",
             until = json_int("until"),
-            id = json_int("id"),
-            rows = json_rows(self.backend, "$1"),
+            with = batch.with,
+            id = batch.id,
+            rows = batch.from,
         );
         sqlx::query(&sql)
             .bind(json_array(deferred))
@@ -266,8 +268,9 @@ impl Store {
         // a next step, as in `outcome_rows`: the batch's rows drive the join
         // by id (after ANALYZE, SQLite walked every member with a pending
         // step instead; the plan guard in tests/e2e/query_plans.rs saw it).
+        let batch = keyed_rows(self.backend, "$1");
         let sql = format!(
-            "UPDATE members SET status = 'queued', step = {step}, channel_id = {channel}, \
+            "{with}UPDATE members SET status = 'queued', step = {step}, channel_id = {channel}, \
              address = {address}, attempts = 0, next_attempt_at = $2, next_step = NULL, \
              next_step_at = NULL, provider_message_id = NULL, error_code = NULL, \
              error_message = NULL, wait_reason = NULL, updated_at = $2 \
@@ -276,8 +279,9 @@ impl Store {
             step = json_int("step"),
             channel = json_int("channel_id"),
             address = json_text("address"),
-            id = json_int("id"),
-            rows = json_rows(self.backend, "$1"),
+            with = batch.with,
+            id = batch.id,
+            rows = batch.from,
         );
         let changed: Vec<(Id,)> = sqlx::query_as(&sql)
             .bind(json_array(queued))

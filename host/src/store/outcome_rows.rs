@@ -1,7 +1,7 @@
 //! The rows a batch of send outcomes writes, one statement for the whole
 //! batch each: the members' new state, and the sent messages in their
 //! conversations. The batch travels as one JSON array parameter, read by
-//! `json_each` (SQLite) or `json_array_elements` (PostgreSQL). A statement
+//! `json_each` (SQLite) or `jsonb_array_elements` (PostgreSQL). A statement
 //! per member cost a database round trip each (a worker-thread hop on
 //! SQLite), and was the send path's ceiling on PostgreSQL.
 
@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use serde::Serialize;
 use sqlx::Row;
 
-use super::json_rows::{json_array, json_int, json_rows, json_text};
+use super::json_rows::{json_array, json_int, json_rows, json_text, keyed_rows};
 use super::{Backend, Id, StoreResult};
 
 /// One member's outcome, as the statement reads it.
@@ -64,8 +64,9 @@ pub(super) async fn update_members(
     // `cancelled`, not queued again for a campaign that will never send.
     // Rows locked in one order by every batch: no deadlock between writers.
     rows.sort_unstable_by_key(|r| r.id);
+    let batch = keyed_rows(backend, "$1");
     let sql = format!(
-        "UPDATE members SET status = CASE WHEN {status} = 'queued' AND EXISTS \
+        "{with}UPDATE members SET status = CASE WHEN {status} = 'queued' AND EXISTS \
            (SELECT 1 FROM campaigns c WHERE c.id = members.campaign_id AND c.status = 'cancelled') \
            THEN 'cancelled' ELSE {status} END, next_attempt_at = {next}, \
          provider_message_id = {pmid}, error_code = {code}, error_message = {message}, \
@@ -89,8 +90,9 @@ pub(super) async fn update_members(
         reconcile = json_int("reconcile_at"),
         revision = json_int("channel_revision"),
         sha = json_text("plugin_sha256"),
-        id = json_int("id"),
-        rows = json_rows(backend, "$1"),
+        with = batch.with,
+        id = batch.id,
+        rows = batch.from,
     );
     let changed = sqlx::query(&sql)
         .bind(json_array(rows))
