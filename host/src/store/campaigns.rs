@@ -160,6 +160,10 @@ pub struct Progress {
     pub by_channel: Vec<super::ChannelProgress>,
 }
 
+/// A campaign start enrolling at least this many members refreshes the
+/// planner's statistics of `members` (see `refresh_member_stats`).
+const STATS_AFTER_MEMBERS: u64 = 10_000;
+
 pub(super) const COLUMNS: &str = "id, name, kind, channel_id, list_id, settings_json, status, \
     status_reason, created_at, started_at, finished_at, send_mode, execution_mode, \
     inbound_enrolment, status_cause, notes, manual_review, default_tag, windows_json, \
@@ -297,7 +301,27 @@ impl Store {
         if skipped > 0 {
             self.complete_finished_campaigns(&[id]).await?;
         }
+        if members >= STATS_AFTER_MEMBERS {
+            self.refresh_member_stats();
+        }
         Ok(members)
+    }
+
+    /// Refreshes PostgreSQL's statistics of `members` in the background
+    /// after a large campaign starts: until autovacuum catches up, the
+    /// planner sees the table as it was before (often near empty) and plans
+    /// the send path's and the members pages' queries for that. SQLite's
+    /// statistics are kept by `optimize`.
+    fn refresh_member_stats(&self) {
+        if self.backend != super::Backend::Postgres {
+            return;
+        }
+        let writer = self.writer.clone();
+        tokio::spawn(async move {
+            if let Err(e) = sqlx::query("ANALYZE members").execute(&writer).await {
+                tracing::warn!(error = %e, "refreshing the statistics of members failed");
+            }
+        });
     }
 
     pub async fn progress(&self, tenant: Id, campaign: Id) -> StoreResult<Progress> {

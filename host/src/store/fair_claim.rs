@@ -44,14 +44,18 @@ impl Store {
         room: &SendRoom,
     ) -> StoreResult<Vec<sqlx::any::AnyRow>> {
         // Running campaigns with a member due now: one index probe each
-        // ((campaign_id, status, next_attempt_at)).
+        // ((campaign_id, status, next_attempt_at)). The OFFSET keeps
+        // PostgreSQL from turning the EXISTS into a join that gathers every
+        // due member first (44 ms per claim at 100,000 due members, as soon
+        // as its statistics knew how many there were; auto_explain).
         // With the plugin of each campaign's channel: its room counts too.
         let candidates = sqlx::query(
             "SELECT k.id, k.tenant_id, \
              (SELECT c.plugin FROM channels c WHERE c.id = k.channel_id) AS plugin FROM campaigns k \
              WHERE k.status IN ('running', 'retrying') AND k.max_concurrent IS NULL \
              AND (k.ends_at IS NULL OR k.ends_at > $1) AND EXISTS (SELECT 1 FROM members m \
-               WHERE m.campaign_id = k.id AND m.status = 'queued' AND m.next_attempt_at <= $1)",
+               WHERE m.campaign_id = k.id AND m.status = 'queued' AND m.next_attempt_at <= $1 \
+               LIMIT 1 OFFSET 0)",
         )
         .bind(lease.now)
         .fetch_all(&mut **tx)
