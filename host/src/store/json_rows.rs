@@ -6,6 +6,16 @@ use serde::Serialize;
 
 use super::Backend;
 
+/// The backend a transaction runs on, for statements written where the
+/// store's own `backend` is not at hand.
+pub(super) fn backend_of(tx: &sqlx::Transaction<'_, sqlx::Any>) -> Backend {
+    if tx.backend_name() == "PostgreSQL" {
+        Backend::Postgres
+    } else {
+        Backend::Sqlite
+    }
+}
+
 /// The rows of the JSON array bound to `param`, as table `r`, in each
 /// backend's spelling; both read a row's fields with `r.value ->> 'name'`.
 ///

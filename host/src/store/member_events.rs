@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use sqlx::Row;
 
-use super::json_rows::{json_array, json_int, json_rows, json_text};
-use super::{Backend, Id, StoreResult};
+use super::json_rows::{backend_of, json_array, json_int, json_rows, json_text};
+use super::{Id, StoreResult};
 
 /// One history row, as the insert reads it.
 #[derive(Serialize)]
@@ -30,11 +30,7 @@ pub(super) async fn insert_events(
     if events.is_empty() {
         return Ok(());
     }
-    let backend = if tx.backend_name() == "PostgreSQL" {
-        Backend::Postgres
-    } else {
-        Backend::Sqlite
-    };
+    let backend = backend_of(tx);
     let rows: Vec<EventRow> = events
         .iter()
         .map(|(tenant_id, member_id, kind, detail)| EventRow {

@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 
 use sqlx::Row;
 
+use super::json_rows::{backend_of, json_int, json_rows, json_values};
 use super::members::insert_events;
-use super::{ClaimedMember, Id, Store, StoreResult, placeholders};
+use super::{ClaimedMember, Id, Store, StoreResult};
 use crate::domain::send_window::{CampaignWindows, SendContext, SendDecision, decide};
 use crate::domain::window::DailyWindow;
 
@@ -108,17 +109,19 @@ pub(super) async fn closed_until(
     if ids.is_empty() {
         return Ok(BTreeMap::new());
     }
+    // The ids drive (CROSS JOIN fixes SQLite's join order): each member
+    // is found by primary key. With the ids as an IN list of bound values
+    // this was the claim's costliest statement (2.5 ms per round, 5.6 s of
+    // a 30,000-follow-up run's statement time in the statement log).
     let sql = format!(
         "SELECT m.id, c.timezone, c.phone, t.timezone, t.quiet_hours_start, t.quiet_hours_end, \
-         k.windows_json FROM members m JOIN contacts c ON c.id = m.contact_id \
+         k.windows_json FROM {rows} CROSS JOIN members m JOIN contacts c ON c.id = m.contact_id \
          JOIN tenants t ON t.id = m.tenant_id JOIN campaigns k ON k.id = m.campaign_id \
-         WHERE m.id IN ({})",
-        placeholders(1, ids.len())
+         WHERE m.id = {id}",
+        rows = json_rows(backend_of(tx), "$1"),
+        id = json_int("v"),
     );
-    let mut q = sqlx::query(&sql);
-    for id in ids {
-        q = q.bind(id);
-    }
+    let q = sqlx::query(&sql).bind(json_values(ids.iter()));
     let now_ts = jiff::Timestamp::from_millisecond(now).unwrap_or_default();
     let mut waits = BTreeMap::new();
     for r in q.fetch_all(&mut **tx).await? {
