@@ -310,15 +310,11 @@ impl Store {
     /// Refreshes PostgreSQL's statistics of `members` in the background
     /// after a large campaign starts: until autovacuum catches up, the
     /// planner sees the table as it was before (often near empty) and plans
-    /// the send path's and the members pages' queries for that. SQLite's
-    /// statistics are kept by `optimize`.
+    /// the send path's and the members pages' queries for that.
     fn refresh_member_stats(&self) {
-        if self.backend != super::Backend::Postgres {
-            return;
-        }
-        let writer = self.writer.clone();
+        let store = self.clone();
         tokio::spawn(async move {
-            if let Err(e) = sqlx::query("ANALYZE members").execute(&writer).await {
+            if let Err(e) = store.analyze("members").await {
                 tracing::warn!(error = %e, "refreshing the statistics of members failed");
             }
         });

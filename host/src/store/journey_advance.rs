@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 use sqlx::FromRow;
 
-use super::json_rows::{json_array, json_int, json_rows, json_text, keyed_rows};
+use super::json_rows::{json_array, json_int, json_rows, json_text, json_values, keyed_rows};
 use super::members::insert_events;
 use super::{Id, Store, StoreResult};
 use crate::domain::campaign_spec::CampaignSettings;
@@ -211,7 +211,7 @@ impl Store {
             id = json_int("v"),
         );
         let rows: Vec<CampaignRow> = sqlx::query_as(&sql)
-            .bind(super::json_rows::json_values(ids.iter()))
+            .bind(json_values(ids.iter()))
             .fetch_all(&mut **tx)
             .await?;
         Ok(rows

@@ -260,6 +260,19 @@ impl Store {
         Ok(())
     }
 
+    /// Refreshes PostgreSQL's planner statistics of `tables` (a list of
+    /// table names) after they grew faster than autovacuum follows: a
+    /// table that grew from empty within minutes still looks empty to the
+    /// planner. SQLite's are kept by [`Store::optimize`].
+    pub(super) async fn analyze(&self, tables: &str) -> StoreResult<()> {
+        if self.backend == Backend::Postgres {
+            sqlx::query(&format!("ANALYZE {tables}"))
+                .execute(&self.writer)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// A trivial query: the database answers.
     pub async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
