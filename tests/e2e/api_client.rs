@@ -52,6 +52,18 @@ impl Api {
         .await
     }
 
+    /// Uploads `body` as a chunked request (no declared length), as a client
+    /// streaming a file it has not measured does.
+    pub async fn post_stream(&self, path: &str, body: reqwest::Body) -> (u16, Value) {
+        let request = self.request(reqwest::Method::POST, path);
+        Self::call(
+            request
+                .header("content-type", "application/octet-stream")
+                .body(body),
+        )
+        .await
+    }
+
     /// Uploads a CSV file as the raw request body.
     pub async fn post_csv(&self, path: &str, body: Vec<u8>) -> (u16, Value) {
         let request = self.request(reqwest::Method::POST, path);

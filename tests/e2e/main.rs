@@ -34,6 +34,7 @@ mod isolation;
 mod journeys;
 mod kit;
 mod lifecycle;
+mod media;
 mod message_templates;
 mod missing_fields;
 mod review;

@@ -148,6 +148,16 @@ async fn mms_then_switch_to_infobip(backend: Backend) {
         3,
         "each number got one MMS and one SMS"
     );
+    // Infobip cannot sign: its token rides in the path (redacted in logs),
+    // never in a query string every proxy would log.
+    for m in sim.messages_for("infobip") {
+        let url = m.status_callback.unwrap_or_default();
+        assert_eq!(
+            url,
+            format!("{}/webhooks/{ch}/token/tok-123", herald.base),
+            "{url}"
+        );
+    }
     let members = api.all_members(again).await;
     assert!(
         members.iter().all(|m| m["status"] == "delivered"),
@@ -157,7 +167,7 @@ async fn mms_then_switch_to_infobip(backend: Backend) {
     forged_webhook_is_refused(
         &herald,
         &api,
-        &format!("/webhooks/{ch}?herald_token=wrong"),
+        &format!("/webhooks/{ch}/token/wrong"),
         &[("content-type", "application/json")],
         r#"{"results":[]}"#,
         again,

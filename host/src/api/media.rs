@@ -2,18 +2,18 @@
 //! for providers to fetch.
 
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rand::Rng;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
 use super::AppState;
 use super::auth::TenantAuth;
 use super::error::{ApiError, ApiResult};
 use super::json::ApiQuery;
+use super::media_spool;
 use crate::domain::media::{ACCEPTED, MAX_MEDIA_BYTES, sniff};
 use crate::store::{Id, Media, NewMedia, StoreError};
 
@@ -36,28 +36,28 @@ pub async fn upload(
     ApiQuery(params): ApiQuery<UploadParams>,
     request: axum::extract::Request,
 ) -> ApiResult<(StatusCode, Json<Media>)> {
-    // Read with the limit here (not a tower layer) so that an upload over
-    // it gets the JSON error every other refusal has.
-    let too_large = || ApiError::TooLarge("the file is larger than the limit of 100 MB".into());
+    // Refuse a declared size over the limit before reading anything; an
+    // undeclared (chunked) one is refused at the first byte too many.
+    let limit = MAX_MEDIA_BYTES as u64;
     if request
         .headers()
         .get(axum::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
-        .is_some_and(|n| n > MAX_MEDIA_BYTES)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        .is_some_and(|n| n > limit)
     {
         super::upload::drain(request.into_body().into_data_stream()).await;
-        return Err(too_large());
+        return Err(media_spool::too_large(limit));
     }
-    let body: Bytes = axum::body::to_bytes(request.into_body(), MAX_MEDIA_BYTES)
-        .await
-        .map_err(|_| too_large())?;
-    if body.is_empty() {
+    let spooled = media_spool::receive(
+        state.importer.spool_dir(),
+        request.into_body().into_data_stream(),
+        limit,
+    )
+    .await?;
+    if spooled.size == 0 {
         return Err(ApiError::invalid("body", "the upload is empty"));
     }
-    if body.len() > MAX_MEDIA_BYTES {
-        return Err(ApiError::invalid("body", "larger than 100 MB"));
-    }
-    let content_type = sniff(&body).ok_or_else(|| {
+    let content_type = sniff(&spooled.head).ok_or_else(|| {
         ApiError::invalid(
             "body",
             format!(
@@ -66,16 +66,24 @@ pub async fn upload(
             ),
         )
     })?;
-    let sha256 = hex::encode(Sha256::digest(&body));
+    if !state.store.media_blob_exists(&spooled.sha256).await? {
+        let store = &state.store;
+        let sha256 = &spooled.sha256;
+        spooled
+            .for_each_chunk(|seq, bytes| async move {
+                Ok(store.put_media_chunk(sha256, seq, &bytes).await?)
+            })
+            .await?;
+    }
     let token = hex::encode(rand::rng().random::<[u8; 24]>());
     let media = state
         .store
         .insert_media(
             tenant.id,
             NewMedia {
-                sha256: &sha256,
+                sha256: &spooled.sha256,
                 content_type,
-                bytes: &body,
+                size: spooled.size as i64,
                 filename: params.filename.as_deref(),
                 token: &token,
             },
@@ -103,21 +111,42 @@ pub async fn get(
 }
 
 /// `GET /media/{token}`: public, for providers. The token is the secret.
+/// The bytes are streamed piece by piece from the database.
 pub async fn serve(State(state): State<AppState>, Path(token): Path<String>) -> Response {
-    match state.store.media_content(&token).await {
-        Ok((content_type, bytes)) => (
-            [
-                (header::CONTENT_TYPE, content_type),
-                // Content-addressed: the bytes behind a token never change.
-                (
-                    header::CACHE_CONTROL,
-                    "public, max-age=86400, immutable".to_owned(),
-                ),
-            ],
-            bytes,
-        )
-            .into_response(),
-        Err(StoreError::NotFound) => ApiError::NotFound("no such media").into_response(),
-        Err(e) => ApiError::from(e).into_response(),
-    }
+    let blob = match state.store.media_by_token(&token).await {
+        Ok(blob) => blob,
+        Err(StoreError::NotFound) => return ApiError::NotFound("no such media").into_response(),
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let store = state.store.clone();
+    let sha256 = blob.sha256;
+    let pieces = futures::stream::unfold(Some(-1i64), move |after| {
+        let store = store.clone();
+        let sha256 = sha256.clone();
+        async move {
+            match store.media_chunk_after(&sha256, after?).await {
+                Ok(Some(chunk)) => Some((Ok(Bytes::from(chunk.bytes)), Some(chunk.seq))),
+                Ok(None) => None,
+                Err(e) => {
+                    // The length is already promised: cutting the body short
+                    // tells the provider the fetch failed.
+                    tracing::error!(sha256, error = %e, "media piece unreadable");
+                    Some((Err(std::io::Error::other(e.to_string())), None))
+                }
+            }
+        }
+    });
+    (
+        [
+            (header::CONTENT_TYPE, blob.content_type),
+            (header::CONTENT_LENGTH, blob.size.to_string()),
+            // Content-addressed: the bytes behind a token never change.
+            (
+                header::CACHE_CONTROL,
+                "public, max-age=86400, immutable".to_owned(),
+            ),
+        ],
+        Body::from_stream(pieces),
+    )
+        .into_response()
 }

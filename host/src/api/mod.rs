@@ -25,6 +25,7 @@ mod imports;
 mod json;
 mod lists;
 mod media;
+mod media_spool;
 mod message_templates;
 mod openapi;
 mod paging;
@@ -244,6 +245,7 @@ pub fn router(state: AppState) -> Router {
             get(campaigns::journey),
         )
         .route("/webhooks/{channel}", any(webhooks::receive))
+        .route("/webhooks/{channel}/token/{token}", any(webhooks::receive))
         .route(
             "/v1/admin/plugins/{name}/activate",
             post(admin_plugins::activate),
@@ -287,14 +289,14 @@ pub fn router(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(|_| {
             error::ApiError::Internal("a request handler panicked".into()).into_response()
         }))
-        // The path only, never the query string: a provider's webhook
-        // token (Infobip's `herald_token`) must not land in access logs.
+        // The path only, never the query string, and a webhook token in the
+        // path redacted: a provider's credential must not land in logs.
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
                 tracing::debug_span!(
                     "request",
                     method = %request.method(),
-                    path = %request.uri().path(),
+                    path = %webhooks::loggable_path(request.uri().path()),
                 )
             }),
         )

@@ -5,6 +5,13 @@
 /// Largest upload: MMS providers transcode down, but peers accept 100 MB.
 pub const MAX_MEDIA_BYTES: usize = 100 << 20;
 
+/// Bytes kept from the start of an upload for [`sniff`] (it reads 16).
+pub const SNIFF_BYTES: usize = 64;
+
+/// Media are stored and served in pieces of this size, so neither an upload
+/// nor a provider's fetch ever holds a whole file in memory.
+pub const MEDIA_CHUNK_BYTES: usize = 256 << 10;
+
 /// The accepted types, for error messages.
 pub const ACCEPTED: &[&str] = &[
     "image/jpeg",

@@ -1,14 +1,19 @@
 //! Shares of the send slots (issue 13, §5; issue 18). A tenant sending
 //! alone may hold three quarters of `--max-in-flight` at once, a plugin
 //! seven eighths (a cap of half cost a lone tenant a quarter of its
-//! PostgreSQL throughput); while several tenants (plugins) hold slots, each
-//! may hold half. So a tenant whose calls are slow (its provider, or its
-//! plugin waiting on its budgets) leaves at least half of the slots to the
-//! others, and a lone tenant keeps room for a newcomer. A claim gives no
-//! tenant and no campaign's plugin more than its room under its cap; the
-//! claim itself shares out fairly (`store::fair_claim`).
+//! PostgreSQL throughput). While several tenants (plugins) hold slots each
+//! is guaranteed half, and may take more of what the others leave unused:
+//! a tenant whose calls are slow (its provider, or its plugin waiting on its
+//! budgets) leaves at least half of the slots to the others, and one that
+//! sends little costs the others nothing. A plugin whose calls fault at
+//! least half the time runs them one at a time on the heavy slot
+//! (`plugins::cpu_gate`), so it may hold a sixteenth: more would only wait
+//! there, holding slots its neighbours' sends could use. A lone tenant keeps
+//! room for a newcomer. A claim gives no tenant and no campaign's plugin
+//! more than its room under its cap; the claim itself shares out fairly
+//! (`store::fair_claim`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use crate::store::{Id, SendRoom};
@@ -21,10 +26,14 @@ enum Holder {
 }
 
 pub struct SendSlots {
+    total: usize,
     tenant_cap: usize,
     plugin_cap: usize,
-    /// The cap of each while several tenants (or plugins) hold slots.
+    /// The share each is guaranteed while several tenants (or plugins)
+    /// hold slots.
     shared_cap: usize,
+    /// The cap of a plugin whose calls run on the heavy slot only.
+    held_back_cap: usize,
     held: Mutex<HashMap<Holder, usize>>,
 }
 
@@ -37,6 +46,8 @@ pub struct Slot {
 impl SendSlots {
     pub fn new(max_in_flight: usize) -> Arc<Self> {
         Arc::new(Self {
+            total: max_in_flight.max(1),
+            held_back_cap: (max_in_flight / 16).max(1),
             tenant_cap: (max_in_flight - max_in_flight / 4).max(1),
             plugin_cap: (max_in_flight - max_in_flight / 8).max(1),
             shared_cap: (max_in_flight / 2).max(1),
@@ -62,61 +73,92 @@ impl SendSlots {
         }
     }
 
-    /// What each tenant and plugin may still claim, now.
-    pub fn room(&self) -> SendRoom {
+    /// What each tenant and plugin may still claim, now; plugins for which
+    /// `held_back` is true (calls on the heavy slot only) get their small
+    /// cap whether they hold slots yet or not.
+    pub fn room(&self, held_back: &HashSet<String>) -> SendRoom {
         let held = self.lock();
-        let (tenant_cap, plugin_cap) = self.caps(&held);
+        let counts = Counts::of(&held);
         let mut room = SendRoom {
-            cap: tenant_cap,
-            plugin_cap,
+            new_tenant: self.cap(&counts.tenants, 0, self.tenant_cap),
+            new_plugin: self.cap(&counts.plugins, 0, self.plugin_cap),
             ..SendRoom::default()
         };
-        for (holder, n) in held.iter() {
+        for (holder, &n) in held.iter() {
             match holder {
-                Holder::Tenant(t) => room.held.insert(*t, *n),
-                Holder::Plugin(p) => room.plugins_held.insert(p.clone(), *n),
+                Holder::Tenant(t) => {
+                    let cap = self.cap(&counts.tenants, n, self.tenant_cap);
+                    room.tenants.insert(*t, cap.saturating_sub(n));
+                }
+                Holder::Plugin(p) => {
+                    let cap = if held_back.contains(p) {
+                        self.held_back_cap
+                    } else {
+                        self.cap(&counts.plugins, n, self.plugin_cap)
+                    };
+                    room.plugins.insert(p.clone(), cap.saturating_sub(n));
+                }
             };
+        }
+        for p in held_back {
+            room.plugins.entry(p.clone()).or_insert(self.held_back_cap);
         }
         room
     }
 
-    /// The caps now: a tenant (plugin) sending alone may hold three
-    /// quarters (seven eighths) of the slots, which a lone tenant's
-    /// throughput needs; once several hold slots, none may hold more than
-    /// half, so a tenant whose calls are slow (a plugin spinning or
-    /// waiting on its budgets) can never crowd another below half.
-    fn caps(&self, held: &HashMap<Holder, usize>) -> (usize, usize) {
-        let tenants = held
-            .keys()
-            .filter(|h| matches!(h, Holder::Tenant(_)))
-            .count();
-        let plugins = held.len() - tenants;
-        (
-            if tenants > 1 {
-                self.shared_cap
-            } else {
-                self.tenant_cap
-            },
-            if plugins > 1 {
-                self.shared_cap
-            } else {
-                self.plugin_cap
-            },
-        )
+    /// The cap of a tenant (plugin) holding `mine` of `kind`'s slots: the
+    /// lone cap while no other holds any; else its guaranteed half, or
+    /// more when the others leave more unused, up to the lone cap.
+    fn cap(&self, kind: &Kind, mine: usize, lone_cap: usize) -> usize {
+        let others_held = kind.held - mine;
+        let others = kind.holders - usize::from(mine > 0);
+        if others == 0 {
+            lone_cap
+        } else {
+            lone_cap.min(self.shared_cap.max(self.total.saturating_sub(others_held)))
+        }
     }
 
     /// Some tenant or plugin holds its whole share.
     pub fn any_capped(&self) -> bool {
         let held = self.lock();
-        let (tenant_cap, plugin_cap) = self.caps(&held);
-        held.iter().any(|(holder, n)| match holder {
-            Holder::Tenant(_) => *n >= tenant_cap,
-            Holder::Plugin(_) => *n >= plugin_cap,
+        let counts = Counts::of(&held);
+        held.iter().any(|(holder, &n)| match holder {
+            Holder::Tenant(_) => n >= self.cap(&counts.tenants, n, self.tenant_cap),
+            Holder::Plugin(_) => n >= self.cap(&counts.plugins, n, self.plugin_cap),
         })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Holder, usize>> {
         self.held.lock().expect("send slots poisoned")
+    }
+}
+
+/// How many tenants (plugins) hold slots, and how many they hold.
+#[derive(Default)]
+struct Kind {
+    holders: usize,
+    held: usize,
+}
+
+#[derive(Default)]
+struct Counts {
+    tenants: Kind,
+    plugins: Kind,
+}
+
+impl Counts {
+    fn of(held: &HashMap<Holder, usize>) -> Self {
+        let mut counts = Self::default();
+        for (holder, &n) in held {
+            let kind = match holder {
+                Holder::Tenant(_) => &mut counts.tenants,
+                Holder::Plugin(_) => &mut counts.plugins,
+            };
+            kind.holders += 1;
+            kind.held += n;
+        }
+        counts
     }
 }
 
@@ -136,45 +178,80 @@ impl Drop for Slot {
 mod tests {
     use super::*;
 
+    fn none() -> HashSet<String> {
+        HashSet::new()
+    }
+
     #[test]
-    fn a_lone_tenant_may_hold_three_quarters_and_with_others_half() {
+    fn a_lone_tenant_may_hold_three_quarters_and_with_a_busy_other_half() {
         let slots = SendSlots::new(8);
         let held: Vec<_> = (0..5).map(|_| slots.take(1)).collect();
-        assert_eq!(slots.room().of(1), 1, "alone: 6 of 8");
+        assert_eq!(slots.room(&none()).of(1), 1, "alone: 6 of 8");
         let sixth = slots.take(1);
-        assert_eq!(slots.room().of(1), 0);
+        assert_eq!(slots.room(&none()).of(1), 0);
         assert!(slots.any_capped());
         drop(sixth);
         let other = slots.take(2);
         assert_eq!(
-            slots.room().of(1),
-            0,
-            "with another: 4 of 8, and it holds 5"
+            slots.room(&none()).of(1),
+            1,
+            "the other holds 1 of 8: up to the lone cap of 6"
         );
-        assert_eq!(slots.room().of(2), 3);
-        assert_eq!(slots.room().of(3), 4);
+        assert_eq!(slots.room(&none()).of(2), 3, "half is guaranteed");
+        assert_eq!(slots.room(&none()).of(3), 4);
+        let busy: Vec<_> = (0..3).map(|_| slots.take(2)).collect();
+        assert_eq!(slots.room(&none()).of(1), 0, "the other holds 4: 4 each");
+        drop(busy);
         drop(other);
-        assert_eq!(slots.room().of(1), 1);
+        assert_eq!(slots.room(&none()).of(1), 1);
         drop(held);
         assert!(slots.lock().is_empty());
+    }
+
+    #[test]
+    fn a_tenant_takes_what_a_quiet_neighbour_leaves() {
+        let slots = SendSlots::new(16);
+        let _quiet = slots.take(2);
+        let busy: Vec<_> = (0..8).map(|_| slots.take(1)).collect();
+        assert_eq!(
+            slots.room(&none()).of(1),
+            4,
+            "the lone cap of 12, not half: the neighbour uses 1 slot"
+        );
+        drop(busy);
     }
 
     #[test]
     fn plugins_have_their_own_share() {
         let slots = SendSlots::new(8);
         let slow: Vec<_> = (0..7).map(|_| slots.take_plugin("twilio-sms")).collect();
-        assert_eq!(slots.room().of_plugin("twilio-sms"), 0);
-        assert_eq!(slots.room().of_plugin("mailgun-email"), 7);
-        assert_eq!(slots.room().of(1), 6, "tenants count apart");
+        assert_eq!(slots.room(&none()).of_plugin("twilio-sms"), 0);
+        assert_eq!(
+            slots.room(&none()).of_plugin("mailgun-email"),
+            4,
+            "half is guaranteed"
+        );
+        assert_eq!(slots.room(&none()).of(1), 6, "tenants count apart");
         drop(slow);
-        assert_eq!(slots.room().of_plugin("twilio-sms"), 7);
+        assert_eq!(slots.room(&none()).of_plugin("twilio-sms"), 7);
+    }
+
+    #[test]
+    fn a_faulting_plugin_is_held_to_a_sixteenth() {
+        let slots = SendSlots::new(128);
+        let faulty = HashSet::from(["hostile".to_owned()]);
+        assert_eq!(slots.room(&faulty).of_plugin("hostile"), 8, "before any");
+        let held: Vec<_> = (0..3).map(|_| slots.take_plugin("hostile")).collect();
+        assert_eq!(slots.room(&faulty).of_plugin("hostile"), 5, "8 of 128");
+        assert_eq!(slots.room(&faulty).of_plugin("twilio-sms"), 112);
+        drop(held);
     }
 
     #[test]
     fn one_slot_is_never_a_cap_of_zero() {
         let slots = SendSlots::new(1);
-        assert_eq!(slots.room().of(1), 1);
+        assert_eq!(slots.room(&none()).of(1), 1);
         let _one = slots.take(1);
-        assert_eq!(slots.room().of(1), 0);
+        assert_eq!(slots.room(&none()).of(1), 0);
     }
 }

@@ -59,6 +59,12 @@ impl LoadedPlugin {
         self.pre.lookup.is_some()
     }
 
+    /// This version's calls faulted at least half the time lately: they run
+    /// on the heavy slot only, and its sends get a small share of the slots.
+    pub fn suspect(&self) -> bool {
+        self.stats.faulty_window(SUSPECT_AFTER_CALLS).is_some()
+    }
+
     /// One call, counted in the version's statistics.
     async fn call(&self, ctx: CallContext, call: Call) -> Result<Reply, PluginFailure> {
         self.call_watched(ctx, call).await.0
@@ -71,7 +77,7 @@ impl LoadedPlugin {
     ) -> (Result<Reply, PluginFailure>, WireSeen) {
         let started = Instant::now();
         let export = call.export();
-        let suspect = self.stats.faulty_window(SUSPECT_AFTER_CALLS).is_some();
+        let suspect = self.suspect();
         let (result, wire) = self
             .runtime
             .invoke_watched(&self.pre, ctx, call, suspect)

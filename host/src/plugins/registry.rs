@@ -4,7 +4,7 @@
 //! finishes on it even if a swap happens meanwhile; the old version is
 //! dropped when its last call ends.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -161,6 +161,17 @@ impl Registry {
             .load()
             .values()
             .filter_map(|s| s.active.clone())
+            .collect()
+    }
+
+    /// Plugins with a version whose calls fault at least half the time: they
+    /// run their calls on the heavy slot only (see `LoadedPlugin::suspect`).
+    pub fn held_back(&self) -> HashSet<String> {
+        self.slots
+            .load()
+            .iter()
+            .filter(|(_, slot)| slot.active.as_ref().is_some_and(|p| p.suspect()))
+            .map(|(name, _)| name.clone())
             .collect()
     }
 

@@ -17,21 +17,26 @@ use crate::domain::fair_share::{self, Tenant};
 /// (see `engine::send_slots`): its cap less what it holds.
 #[derive(Clone, Debug, Default)]
 pub struct SendRoom {
-    pub cap: usize,
-    pub held: HashMap<Id, usize>,
-    pub plugin_cap: usize,
-    pub plugins_held: HashMap<String, usize>,
+    /// What a tenant holding no slot may claim.
+    pub new_tenant: usize,
+    /// What a plugin holding no slot may claim.
+    pub new_plugin: usize,
+    /// What each tenant holding slots may still claim.
+    pub tenants: HashMap<Id, usize>,
+    /// What each plugin holding slots (or held back) may still claim.
+    pub plugins: HashMap<String, usize>,
 }
 
 impl SendRoom {
     pub fn of(&self, tenant: Id) -> usize {
-        self.cap
-            .saturating_sub(self.held.get(&tenant).copied().unwrap_or(0))
+        self.tenants
+            .get(&tenant)
+            .copied()
+            .unwrap_or(self.new_tenant)
     }
 
     pub fn of_plugin(&self, plugin: &str) -> usize {
-        self.plugin_cap
-            .saturating_sub(self.plugins_held.get(plugin).copied().unwrap_or(0))
+        self.plugins.get(plugin).copied().unwrap_or(self.new_plugin)
     }
 }
 

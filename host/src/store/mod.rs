@@ -80,7 +80,7 @@ pub use fair_claim::SendRoom;
 pub use import_batch::{BatchResult, ImportBatch, PreparedBatch};
 pub use imports::{Checkpoint, ImportCounts, ImportJob, ImportStatus, NewImportJob, RejectedRow};
 pub use journeys::{JourneyEvent, JourneyView, NextOutreach};
-pub use media::{Media, NewMedia};
+pub use media::{Media, MediaBlob, MediaChunk, NewMedia};
 pub use member_list::{Member, MemberFilter};
 pub use members::{ClaimedMember, OverdueReceipt, SendOutcome};
 pub use message_templates::MessageTemplate;

@@ -70,7 +70,7 @@ impl Guest for InfobipSms {
                 common::field(
                     "webhook-token",
                     "Webhook token",
-                    "URL-safe secret Herald adds to delivery report URLs as herald_token; add ?herald_token=<it> to inbound forwarding URLs",
+                    "URL-safe secret (e.g. hex) Herald puts at the end of delivery report URLs (/webhooks/{channel}/token/<it>); use the same URL for inbound forwarding at Infobip",
                     true,
                     true,
                 ),
@@ -126,12 +126,11 @@ impl Guest for InfobipSms {
         request: WebhookRequest,
     ) -> Result<WebhookOutcome, WebhookError> {
         let token = wire::token(&request.url)
-            .ok_or_else(|| WebhookError::Unauthorized(format!("missing {}", wire::TOKEN_PARAM)))?;
+            .ok_or_else(|| WebhookError::Unauthorized("missing webhook token".into()))?;
         if !secret_equals("webhook-token", &token) {
-            return Err(WebhookError::Unauthorized(format!(
-                "{} does not match",
-                wire::TOKEN_PARAM
-            )));
+            return Err(WebhookError::Unauthorized(
+                "webhook token does not match".into(),
+            ));
         }
         let events = wire::parse_notification(&request.body)
             .map_err(WebhookError::BadRequest)?

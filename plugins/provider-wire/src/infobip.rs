@@ -1,20 +1,27 @@
 //! Infobip SMS API: `POST /sms/2/text/advanced`, the message logs lookup,
 //! delivery reports and inbound (MO) messages.
 //!
-//! Infobip does not sign its webhooks. The plugin appends a token to the
-//! `notifyUrl` it sends ([`TOKEN_PARAM`], filled in by the host from the
-//! `webhook-token` secret) and compares it with `secret-equals` on every
-//! webhook; for inbound messages the admin adds the same parameter to the
-//! forwarding URL configured at Infobip. A query parameter rather than a
-//! header because Infobip lets a client choose the URL but not the headers
-//! of a delivery report.
+//! Infobip does not sign its webhooks. The plugin puts a token in the path
+//! of the `notifyUrl` it sends (`…/webhooks/{channel}/token/{token}`, filled
+//! in by the host from the `webhook-token` secret) and compares it with
+//! `secret-equals` on every webhook. The path rather than a header because
+//! Infobip lets a client choose the URL but not the headers of a delivery
+//! report; the path rather than the query string because query strings land
+//! in every proxy's access log, while Herald's own logs redact the segment.
+//! For inbound messages the admin configures the same URL at Infobip. The
+//! query form ([`TOKEN_PARAM`]) is still read, for reports of messages sent
+//! by earlier versions and forwarding URLs set up with it.
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::{ErrorClass, ProviderError, Status};
 
-/// The query parameter carrying the webhook token.
+/// The path segment before the webhook token.
+pub const TOKEN_SEGMENT: &str = "token";
+
+/// The query parameter that carried the webhook token before it moved into
+/// the path.
 pub const TOKEN_PARAM: &str = "herald_token";
 
 fn trim(base: &str) -> &str {
@@ -35,16 +42,35 @@ pub fn logs_url(base: &str, message_id: &str) -> String {
     )
 }
 
-/// The `notifyUrl`: the status callback URL plus the token placeholder, left
-/// unencoded so the host recognises and fills it in (the token must be
-/// URL-safe, e.g. hex).
+/// The `notifyUrl`: the status callback URL with the token placeholder as
+/// its last path segment, left unencoded so the host recognises and fills
+/// it in (the token must be URL-safe, e.g. hex).
 pub fn notify_url(callback: &str) -> String {
-    let separator = if callback.contains('?') { '&' } else { '?' };
-    format!("{callback}{separator}{TOKEN_PARAM}={{{{secret.webhook-token}}}}")
+    let (path, query) = match callback.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (callback, None),
+    };
+    let mut url = format!(
+        "{}/{TOKEN_SEGMENT}/{{{{secret.webhook-token}}}}",
+        path.trim_end_matches('/')
+    );
+    if let Some(query) = query {
+        url.push('?');
+        url.push_str(query);
+    }
+    url
 }
 
-/// The webhook token from the URL Infobip called.
+/// The webhook token from the URL Infobip called: the segment after
+/// `/token/` at the end of the path, else the legacy query parameter.
 pub fn token(url: &str) -> Option<String> {
+    let path = url.split(['?', '#']).next().unwrap_or_default();
+    let mut segments = path.rsplit('/');
+    if let (Some(token), Some(TOKEN_SEGMENT)) = (segments.next(), segments.next())
+        && !token.is_empty()
+    {
+        return Some(token.to_owned());
+    }
     let pairs = twilio_wire::query_pairs(url);
     twilio_wire::param(&pairs, TOKEN_PARAM).map(str::to_owned)
 }

@@ -11,13 +11,24 @@ fn urls_and_token() {
         "http://s/sms/1/logs?messageId=k%2F1"
     );
     assert_eq!(
-        notify_url("https://h/wh/ch1"),
-        "https://h/wh/ch1?herald_token={{secret.webhook-token}}"
+        notify_url("https://h/webhooks/1"),
+        "https://h/webhooks/1/token/{{secret.webhook-token}}"
     );
     assert_eq!(
-        notify_url("https://h/wh?ch=1"),
-        "https://h/wh?ch=1&herald_token={{secret.webhook-token}}"
+        notify_url("https://h/wh/?ch=1"),
+        "https://h/wh/token/{{secret.webhook-token}}?ch=1"
     );
+    assert_eq!(
+        token("https://h/webhooks/1/token/abc").as_deref(),
+        Some("abc")
+    );
+    assert_eq!(
+        token("https://h/webhooks/1/token/abc?x=1").as_deref(),
+        Some("abc"),
+        "a query after the token"
+    );
+    assert_eq!(token("https://h/webhooks/1/token/"), None);
+    // Reports of messages sent before the token moved into the path.
     assert_eq!(
         token("https://h/wh?ch=1&herald_token=abc").as_deref(),
         Some("abc")

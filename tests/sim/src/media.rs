@@ -3,6 +3,8 @@
 //! [`crate::ReceivedMessage::media_fetches`]. A fetch that fails fails the
 //! message with Twilio's 11200 (HTTP retrieval failure).
 
+use sha2::{Digest, Sha256};
+
 use crate::twilio::is_loopback;
 use crate::{MediaFetch, Shared};
 
@@ -48,14 +50,21 @@ async fn fetch(shared: &Shared, url: &str) -> MediaFetch {
         return fetched;
     }
     match shared.http.get(url).send().await {
-        Ok(response) => {
+        Ok(mut response) => {
             fetched.status = Some(response.status().as_u16());
             fetched.content_type = response
                 .headers()
                 .get("content-type")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
-            fetched.bytes = response.bytes().await.map_or(0, |b| b.len() as u64);
+            // Piece by piece, as a provider would: a large file is never
+            // held whole.
+            let mut hash = Sha256::new();
+            while let Ok(Some(chunk)) = response.chunk().await {
+                fetched.bytes += chunk.len() as u64;
+                hash.update(&chunk);
+            }
+            fetched.sha256 = Some(format!("{:x}", hash.finalize()));
         }
         Err(error) => tracing::debug!(url, %error, "media fetch failed"),
     }

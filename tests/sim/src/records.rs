@@ -85,6 +85,8 @@ pub struct MediaFetch {
     pub status: Option<u16>,
     pub content_type: Option<String>,
     pub bytes: u64,
+    /// SHA-256 of the bytes received, lowercase hex.
+    pub sha256: Option<String>,
 }
 
 /// A WhatsApp message template the simulator serves and checks sends against.
