@@ -30,7 +30,11 @@ const SENTINEL: &[u8] = b"HERALD_FUZZ_SENTINEL";
 /// milliseconds per run.
 fn spool(data: &[u8]) -> PathBuf {
     let shm = std::path::Path::new("/dev/shm");
-    let dir = if shm.is_dir() { shm.to_owned() } else { std::env::temp_dir() };
+    let dir = if shm.is_dir() {
+        shm.to_owned()
+    } else {
+        std::env::temp_dir()
+    };
     let path = dir.join(format!("herald-fuzz-{}.csv", std::process::id()));
     let mut file = std::fs::File::create(&path).expect("temp file");
     file.write_all(data).expect("write temp file");
@@ -88,7 +92,10 @@ fuzz_target!(|data: &[u8]| {
     if shape.is_ok()
         && let Some(records) = records
     {
-        assert!(read.is_ok(), "inspect accepted, the reader refused: {read:?}");
+        assert!(
+            read.is_ok(),
+            "inspect accepted, the reader refused: {read:?}"
+        );
         assert!(records > 0, "inspect accepted a file without rows");
     }
     let mut batches = Vec::new();
@@ -112,9 +119,15 @@ fuzz_target!(|data: &[u8]| {
             seen += 1;
         }
         for (row, c) in &batch.rows {
-            assert!(c.phone.is_some() || c.email.is_some(), "row {row}: no address");
+            assert!(
+                c.phone.is_some() || c.email.is_some(),
+                "row {row}: no address"
+            );
             if let Some(phone) = &c.phone {
-                assert_eq!(E164::parse(phone).as_ref().map(E164::as_str), Ok(phone.as_str()));
+                assert_eq!(
+                    E164::parse(phone).as_ref().map(E164::as_str),
+                    Ok(phone.as_str())
+                );
             }
             if let Some(email) = &c.email {
                 assert!(looks_like_email(email) && *email == email.to_lowercase());

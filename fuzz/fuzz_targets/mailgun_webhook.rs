@@ -22,7 +22,10 @@ fn check_event(e: &EventStatus) {
     let failed = e.status == Status::Failed;
     assert!(e.error_code.is_none() || failed, "{e:?}");
     assert!(e.error_message.is_none() || failed, "{e:?}");
-    assert!(!e.message_id.starts_with('<') && !e.message_id.ends_with('>'), "{e:?}");
+    assert!(
+        !e.message_id.starts_with('<') && !e.message_id.ends_with('>'),
+        "{e:?}"
+    );
 }
 
 /// The plugin's check: HMAC-SHA256(key, timestamp + token), hex, against
@@ -65,7 +68,10 @@ fuzz_target!(|data: &[u8]| {
                     .and_then(serde_json::Value::as_str)
                     .is_some_and(|id| id.contains(e.message_id.as_str()))
         });
-        assert!(mine, "status_by_key answered {e:?}, no event of key {key:?}");
+        assert!(
+            mine,
+            "status_by_key answered {e:?}, no event of key {key:?}"
+        );
         let all_mine = items
             .into_iter()
             .flatten()
@@ -85,6 +91,9 @@ fuzz_target!(|data: &[u8]| {
         404 => assert_eq!(e.class, ErrorClass::InvalidConfig),
         429 => assert!(matches!(e.class, ErrorClass::RateLimited(_))),
         500.. => assert_eq!(e.class, ErrorClass::Transient),
-        _ => assert!(matches!(e.class, ErrorClass::Rejected | ErrorClass::InvalidRecipient)),
+        _ => assert!(matches!(
+            e.class,
+            ErrorClass::Rejected | ErrorClass::InvalidRecipient
+        )),
     }
 });

@@ -22,7 +22,11 @@ fn assert_canonical(e: &E164, from: &str) {
             && !digits.starts_with('0'),
         "{from:?} became {s:?}, not E.164"
     );
-    assert_eq!(E164::parse(s).as_ref(), Ok(e), "{from:?} -> {s:?} does not re-parse to itself");
+    assert_eq!(
+        E164::parse(s).as_ref(),
+        Ok(e),
+        "{from:?} -> {s:?} does not re-parse to itself"
+    );
     for region in [None, Region::parse("US").ok(), Region::parse("DE").ok()] {
         assert_eq!(
             E164::normalize(s, region).as_ref(),

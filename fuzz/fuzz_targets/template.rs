@@ -35,7 +35,10 @@ fuzz_target!(|data: &[u8]| {
     let custom: BTreeSet<String> = values.keys().cloned().collect();
     let _ = t.check_variables(&custom);
     let required = t.required();
-    assert!(required.is_subset(&variables), "{required:?} not in {variables:?}");
+    assert!(
+        required.is_subset(&variables),
+        "{required:?} not in {variables:?}"
+    );
 
     let lenient = t.render(&values, MissingField::RenderEmpty);
     assert!(
@@ -44,7 +47,10 @@ fuzz_target!(|data: &[u8]| {
     );
     match t.render(&values, MissingField::SkipMember) {
         Err(TemplateError::MissingValue(name)) => {
-            assert!(variables.contains(&name), "missing {name:?}, not one of {variables:?}");
+            assert!(
+                variables.contains(&name),
+                "missing {name:?}, not one of {variables:?}"
+            );
             let given = values.get(&name).is_some_and(|v| !v.trim().is_empty());
             assert!(!given, "{name:?} reported missing but has a value");
         }

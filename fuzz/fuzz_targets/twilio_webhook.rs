@@ -50,12 +50,19 @@ fn check_twiml(action: Action, context: &Context) {
         .and_then(|d| d.strip_suffix("</Response>"))
         .expect("one Response document");
     let text = match action {
-        Action::Enqueue => body.strip_prefix("<Enqueue>").and_then(|b| b.strip_suffix("</Enqueue>")),
+        Action::Enqueue => body
+            .strip_prefix("<Enqueue>")
+            .and_then(|b| b.strip_suffix("</Enqueue>")),
         Action::Hangup => (body == "<Hangup/>").then_some(""),
-        Action::Voicemail => body.strip_prefix("<Say>").and_then(|b| b.strip_suffix("</Say><Hangup/>")),
+        Action::Voicemail => body
+            .strip_prefix("<Say>")
+            .and_then(|b| b.strip_suffix("</Say><Hangup/>")),
     }
     .expect("the action's verbs");
-    assert!(!text.contains(['<', '>', '"', '\'']), "unescaped TwiML text {text:?}");
+    assert!(
+        !text.contains(['<', '>', '"', '\'']),
+        "unescaped TwiML text {text:?}"
+    );
     let given = match action {
         Action::Enqueue => context.queue.as_str(),
         Action::Hangup => "",
@@ -72,7 +79,11 @@ fuzz_target!(|data: &[u8]| {
     assert!(verifies(&url, body, &sig));
     let mut reversed = params.clone();
     reversed.reverse();
-    assert_eq!(signature(&url, &reversed), sig, "parameter order changed the signature");
+    assert_eq!(
+        signature(&url, &reversed),
+        sig,
+        "parameter order changed the signature"
+    );
     let reencoded = form_encode(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     assert_eq!(form_decode(reencoded.as_bytes()), params, "form round trip");
     assert!(verifies(&url, reencoded.as_bytes(), &sig));

@@ -52,7 +52,10 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok((templates, _next)) = whatsapp::parse_template_page(data) {
         for t in templates {
-            assert_eq!(t.body_parameter_count, whatsapp::count_parameters(&t.body_text));
+            assert_eq!(
+                t.body_parameter_count,
+                whatsapp::count_parameters(&t.body_text)
+            );
             assert!(t.body_parameter_count as usize <= t.body_text.matches("{{").count());
         }
     }
@@ -64,8 +67,14 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(url) = std::str::from_utf8(url) {
         if let Some((token, challenge)) = whatsapp::verification(url) {
             let pairs = twilio_wire::query_pairs(url);
-            assert_eq!(twilio_wire::param(&pairs, "hub.verify_token"), Some(token.as_str()));
-            assert_eq!(twilio_wire::param(&pairs, "hub.challenge"), Some(challenge.as_str()));
+            assert_eq!(
+                twilio_wire::param(&pairs, "hub.verify_token"),
+                Some(token.as_str())
+            );
+            assert_eq!(
+                twilio_wire::param(&pairs, "hub.challenge"),
+                Some(challenge.as_str())
+            );
         }
         let count = whatsapp::count_parameters(url);
         assert!(count as usize <= url.matches("{{").count());

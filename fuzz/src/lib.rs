@@ -7,9 +7,10 @@
 //! import rules, cell checks, phone numbers, templates, and the import
 //! reader's file scan) are pure, so their source files are included as they
 //! are with `#[path]` (src/domain.rs, src/engine.rs), inside `domain` and
-//! `engine` modules named like the host's: their `super::` and `crate::domain::` paths resolve unchanged.
-//! The one other host item the reader names, `crate::store`'s batch and
-//! checkpoint types, is declared below with the same fields.
+//! `engine` modules named like the host's, so their `super::` and
+//! `crate::domain::` paths resolve unchanged. The one other host item the
+//! reader names, `crate::store`'s batch and checkpoint types, is declared
+//! below with the same fields. Nothing in host/ changed for this.
 
 #![allow(dead_code)]
 
