@@ -56,7 +56,14 @@ impl E164 {
         if !number.is_valid() {
             return Err(PhoneError::Invalid);
         }
-        Ok(Self(number.format_as(PhoneNumberFormat::E164).into_owned()))
+        let e164 = number.format_as(PhoneNumberFormat::E164).into_owned();
+        // libphonenumber's metadata lets some national numbers (Germany's
+        // reach 15 digits) exceed E.164's 15 digits with the country code:
+        // such a number could not be stored, re-parsed or dialled.
+        if e164.len() > 16 {
+            return Err(PhoneError::Invalid);
+        }
+        Ok(Self(e164))
     }
 
     pub fn as_str(&self) -> &str {
@@ -148,6 +155,21 @@ mod tests {
         );
         assert_eq!(E164::normalize("12", us), Err(PhoneError::Invalid));
         assert!(Region::parse("XX").is_err());
+    }
+
+    /// Found by the `phone` fuzz target: German metadata accepted 14
+    /// national digits, 16 with the country code.
+    #[test]
+    fn refuses_a_national_number_too_long_for_e164() {
+        let de = Region::parse("DE").ok();
+        assert_eq!(
+            E164::normalize(")09090182e3456820", de),
+            Err(PhoneError::Invalid)
+        );
+        assert_eq!(
+            E164::normalize("+49 9090 1823 456820", None),
+            Err(PhoneError::Invalid)
+        );
     }
 
     #[test]

@@ -115,9 +115,15 @@ impl BodyTemplate {
             .collect();
         let strict = missing == MissingField::SkipMember;
         match self.render_with(&present, strict, escape) {
-            Err(e) if strict && e.kind() == minijinja::ErrorKind::UndefinedError => Err(
-                TemplateError::MissingValue(self.missing_name(&present, escape)),
-            ),
+            // An undefined that no absent variable explains (an unknown
+            // attribute, `{{ loop.indx }}`) is the body's error, not the
+            // contact's.
+            Err(e) if strict && e.kind() == minijinja::ErrorKind::UndefinedError => {
+                match self.missing_name(&present, escape) {
+                    Some(name) => Err(TemplateError::MissingValue(name)),
+                    None => Err(TemplateError::Syntax(e.to_string())),
+                }
+            }
             Err(e) => Err(TemplateError::Syntax(e.to_string())),
             Ok(text) => Ok(text),
         }
@@ -142,12 +148,13 @@ impl BodyTemplate {
 
     /// Which absent variable a strict render stumbled on: the one that
     /// still fails when every other absent one is given a value (a
-    /// variable under `default` never does).
+    /// variable under `default` never does); `None` when no variable the
+    /// body uses is absent.
     fn missing_name(
         &self,
         present: &BTreeMap<&str, &str>,
         escape: minijinja::AutoEscape,
-    ) -> String {
+    ) -> Option<String> {
         let absent: Vec<String> = self
             .variables()
             .into_iter()
@@ -159,10 +166,10 @@ impl BodyTemplate {
                 filled.insert(other, "x");
             }
             if self.render_with(&filled, true, escape).is_err() {
-                return candidate.clone();
+                return Some(candidate.clone());
             }
         }
-        absent.into_iter().next().unwrap_or_default()
+        absent.into_iter().next()
     }
 
     /// Variables this body prints with no `default`: those a contact must
@@ -268,6 +275,30 @@ mod tests {
         assert!(matches!(err, TemplateError::UnknownVariable(ref v, _) if v == "frist_name"));
         let custom: BTreeSet<String> = ["frist_name".to_string()].into();
         assert!(t.check_variables(&custom).is_ok());
+    }
+
+    /// Found by the `template` fuzz target: an unknown attribute of a
+    /// defined value was reported as the missing field `""`.
+    #[test]
+    fn an_unknown_attribute_is_the_bodys_error_not_a_missing_field() {
+        let t = BodyTemplate::parse(
+            "{% for w in notes|split %}{{ loop.indlisex }}:{{ w|title }} {% endfor %}{{ code|e }}",
+        )
+        .unwrap();
+        let v = values(&[("notes", "a b c"), ("code", "&")]);
+        assert!(matches!(
+            t.render(&v, MissingField::SkipMember),
+            Err(TemplateError::Syntax(_))
+        ));
+        assert_eq!(
+            t.render(&v, MissingField::RenderEmpty).unwrap(),
+            ":A :B :C &amp;"
+        );
+        let t = BodyTemplate::parse("{{ loop.index }} {{ code }}").unwrap();
+        assert_eq!(
+            t.render(&BTreeMap::new(), MissingField::SkipMember),
+            Err(TemplateError::MissingValue("code".into()))
+        );
     }
 
     #[test]

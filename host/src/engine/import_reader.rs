@@ -172,7 +172,8 @@ pub fn read_batches(
 /// opens on: a CSV reader takes the rest of the file as that one cell, and
 /// every row after it would silently vanish. One pass over the bytes, as
 /// RFC 4180 reads them (a quote opens a field only at its start; `""`
-/// inside one is a quote).
+/// inside one is a quote), with the CSV reader's two additions: a lone
+/// `\r` ends a record too, and a leading UTF-8 byte order mark is skipped.
 pub fn check_quotes(path: &Path) -> Result<(), FileError> {
     use std::io::Read;
     #[derive(Clone, Copy, PartialEq)]
@@ -184,13 +185,27 @@ pub fn check_quotes(path: &Path) -> Result<(), FileError> {
     }
     let mut file = BufReader::with_capacity(256 << 10, File::open(path)?);
     let mut buf = vec![0u8; 256 << 10];
+    const BOM: &[u8] = b"\xEF\xBB\xBF";
     let (mut state, mut line, mut opened) = (State::FieldStart, 1u64, 0u64);
+    // Bytes of a leading byte order mark seen so far (`None` once past it).
+    let mut bom = Some(0);
     loop {
         let n = file.read(&mut buf)?;
         if n == 0 {
             break;
         }
         for &b in &buf[..n] {
+            if let Some(i) = bom {
+                if i < BOM.len() && b == BOM[i] {
+                    bom = Some(i + 1);
+                    continue;
+                }
+                bom = None;
+                if (1..BOM.len()).contains(&i) {
+                    // Part of a mark only: field text, as the reader sees it.
+                    state = State::Unquoted;
+                }
+            }
             if b == b'\n' {
                 line += 1;
             }
@@ -202,7 +217,7 @@ pub fn check_quotes(path: &Path) -> Result<(), FileError> {
                 (State::Quoted, b'"') => State::QuoteInQuoted,
                 (State::Quoted, _) => State::Quoted,
                 (State::QuoteInQuoted, b'"') => State::Quoted,
-                (_, b',' | b'\n') => State::FieldStart,
+                (_, b',' | b'\n' | b'\r') => State::FieldStart,
                 (State::FieldStart | State::Unquoted | State::QuoteInQuoted, _) => State::Unquoted,
             };
         }
@@ -229,4 +244,42 @@ fn cell_for(
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan(bytes: &[u8]) -> Result<(), FileError> {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut file, bytes).unwrap();
+        check_quotes(file.path())
+    }
+
+    #[test]
+    fn an_unclosed_quote_is_refused_and_closed_ones_pass() {
+        assert!(scan(b"phone,notes\n+14155550110,\"a, \"\"b\"\"\"\n").is_ok());
+        assert!(matches!(
+            scan(b"phone,notes\n+14155550110,ok\n+1,\"never closed\n+2,lost\n"),
+            Err(FileError::Malformed { line: 3, .. })
+        ));
+        assert!(
+            scan(b"phone,notes\n+1,a\"b\n").is_ok(),
+            "a quote inside a field"
+        );
+    }
+
+    /// Found by the `csv_import` fuzz target's check against the CSV
+    /// reader: a quote after a lone `\r` (a record end to the reader) or
+    /// after a byte order mark opens a field the scan did not see.
+    #[test]
+    fn quotes_after_a_carriage_return_or_a_byte_order_mark_open_fields() {
+        assert!(scan(b"phone\r\"+14155550100\nx\n").is_err());
+        assert!(scan(b"\xEF\xBB\xBF\"phone\n+14155550100\n").is_err());
+        assert!(scan(b"\xEF\xBB\xBF\"phone\"\r\n+14155550100\r\n").is_ok());
+        assert!(
+            scan(b"\xEF\xBB\"phone\n+14155550100\n").is_ok(),
+            "half a mark is text"
+        );
+    }
 }

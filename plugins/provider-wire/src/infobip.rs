@@ -308,6 +308,17 @@ pub fn iso8601_ms(text: &str) -> Option<u64> {
             }
         }
     };
+    // Out of range fields are no date (and would overflow the arithmetic).
+    let in_range = (0..=9999).contains(&year)
+        && (1..=12).contains(&month)
+        && (1..=31).contains(&day)
+        && (0..24).contains(&hour)
+        && (0..60).contains(&minute)
+        && (0.0..61.0).contains(&seconds)
+        && offset_minutes.abs() < 100 * 60;
+    if !in_range {
+        return None;
+    }
     // Days from civil (Howard Hinnant's algorithm).
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);

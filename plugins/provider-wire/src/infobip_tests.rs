@@ -160,3 +160,16 @@ fn logs_and_dates() {
     );
     assert_eq!(iso8601_ms("garbage"), None);
 }
+
+/// Found by the `infobip_webhook` fuzz target: a year of eleven digits
+/// overflowed the millisecond arithmetic.
+#[test]
+fn out_of_range_timestamps_are_none() {
+    assert_eq!(iso8601_ms("99999999999-01-01T00:00:00Z"), None);
+    assert_eq!(iso8601_ms("2019-13-09T16:00:00.000+0000"), None);
+    assert_eq!(iso8601_ms("2019-11-09T16:00:99Z"), None);
+    assert_eq!(
+        iso8601_ms("2019-11-09T16:00:00.000+0000"),
+        Some(1_573_315_200_000)
+    );
+}

@@ -60,7 +60,9 @@ pub fn recipient_events_url(
 /// (`user-variables.herald-key`), from an events API answer.
 pub fn status_by_key(body: &[u8], key: &str) -> Result<Option<EventStatus>, String> {
     let mut answer: Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
-    let items = answer["items"].take();
+    // `get_mut`, not `answer["items"]`: indexing a non-object for writing
+    // panics (an answer that is a JSON string or array).
+    let items = answer.get_mut("items").map(Value::take).unwrap_or_default();
     let mine: Vec<Value> = items
         .as_array()
         .into_iter()

@@ -138,3 +138,12 @@ fn a_lost_send_is_found_by_its_key_among_the_recipients_events() {
         "http://s/v3/mg.test/events?recipient=a%2Bb%40x.org&begin=10&end=20&ascending=no&limit=300"
     );
 }
+
+/// Found by the `mailgun_webhook` fuzz target: an events answer that is
+/// JSON but not an object panicked (`answer["items"]` for writing).
+#[test]
+fn an_events_answer_that_is_not_an_object_finds_nothing() {
+    for body in [&br#"":[?(ms""#[..], b"[1,2]", b"42", b"null"] {
+        assert_eq!(status_by_key(body, "7-1-1"), Ok(None));
+    }
+}

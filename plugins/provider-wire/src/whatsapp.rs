@@ -402,7 +402,7 @@ pub fn parse_notification(body: &[u8]) -> Result<Vec<Notification>, String> {
                 timestamp_ms: status
                     .timestamp
                     .and_then(|t| t.parse::<u64>().ok())
-                    .map(|s| s * 1000),
+                    .and_then(|s| s.checked_mul(1000)),
                 error_code: error.as_ref().and_then(|e| e.code).map(|c| c.to_string()),
                 error_message: error.and_then(|e| e.title.or(e.message)),
             }));

@@ -222,3 +222,14 @@ fn notifications_parse_statuses_and_messages() {
     assert_eq!(image.media, Some(("MEDIA1".into(), "image/jpeg".into())));
     assert!(parse_notification(b"not json").is_err());
 }
+
+/// Found by the `whatsapp_webhook` fuzz target: a timestamp over
+/// u64::MAX / 1000 seconds overflowed.
+#[test]
+fn an_overflowing_timestamp_is_dropped() {
+    let body = br#"{"entry":[{"changes":[{"value":{"statuses":[{"id":"w","status":"sent","timestamp":"18446744073709552"}]}}]}]}"#;
+    match parse_notification(body).unwrap().as_slice() {
+        [Notification::Status(s)] => assert_eq!(s.timestamp_ms, None),
+        other => panic!("{other:?}"),
+    }
+}

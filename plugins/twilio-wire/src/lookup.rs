@@ -110,11 +110,21 @@ pub fn parse_rfc2822(date: &str) -> Option<i64> {
     let year: i64 = parts.next()?.parse().ok()?;
     let mut hms = parts.next()?.split(':').map(|p| p.parse::<i64>());
     let (h, m, s) = (hms.next()?.ok()?, hms.next()?.ok()?, hms.next()?.ok()?);
+    // Out of range fields are no date (and would overflow the arithmetic).
+    if !(0..=9999).contains(&year)
+        || !(1..=31).contains(&day)
+        || !(0..24).contains(&h)
+        || !(0..60).contains(&m)
+        || !(0..=60).contains(&s)
+    {
+        return None;
+    }
     let zone = parts.next().unwrap_or("+0000");
     let offset = match zone.as_bytes() {
         [sign @ (b'+' | b'-'), ..] if zone.len() == 5 => {
-            let hours: i64 = zone[1..3].parse().ok()?;
-            let minutes: i64 = zone[3..5].parse().ok()?;
+            // `get`: the zone's bytes need not be ASCII.
+            let hours: i64 = zone.get(1..3)?.parse().ok()?;
+            let minutes: i64 = zone.get(3..5)?.parse().ok()?;
             let secs = hours * 3600 + minutes * 60;
             if *sign == b'-' { -secs } else { secs }
         }
@@ -161,6 +171,17 @@ mod tests {
             Some(1_796_152_028)
         );
         assert_eq!(parse_rfc2822("yesterday"), None);
+    }
+
+    /// Found by the `twilio_webhook` fuzz target: a zone of five bytes
+    /// that are not ASCII was sliced inside a character, and huge fields
+    /// overflowed.
+    #[test]
+    fn odd_dates_are_no_dates() {
+        assert_eq!(parse_rfc2822("1 Jan 2000 00:00:00 +1\u{e9}1"), None);
+        assert_eq!(parse_rfc2822("1 Jan 99999999999999 00:00:00 +0000"), None);
+        assert_eq!(parse_rfc2822("1 Jan 2000 99999999999999:00:00 +0000"), None);
+        assert_eq!(parse_rfc2822("01 Jan 2000 00:00:00"), Some(946_684_800));
     }
 
     #[test]
