@@ -8,6 +8,10 @@
 //!   header-read timeout also covers the wait for the next request on a
 //!   kept-alive connection). A provider's callback pool, a browser or a
 //!   slow client holds a connection, and its buffers, only while it uses it.
+//! - a request body that stalls for `idle` between two pieces is cut off
+//!   (hyper has no body timeout): a client trickling an upload cannot hold
+//!   a connection and a handler forever; the handler sees the read fail and
+//!   answers its usual JSON error.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -20,6 +24,8 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tower::ServiceExt;
+use tower_http::timeout::TimeoutBody;
 
 /// Descriptors kept for everything but client connections: database
 /// connections, plugin and cache files, outbound provider calls.
@@ -112,7 +118,12 @@ pub async fn serve(
             warned_full = false;
         }
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(router.clone());
+        let idle = limits.idle;
+        let service = TowerToHyperService::new(router.clone().map_request(
+            move |request: axum::http::Request<hyper::body::Incoming>| {
+                request.map(|body| axum::body::Body::new(TimeoutBody::new(idle, body)))
+            },
+        ));
         let connection = builder
             .serve_connection(TokioIo::new(stream), service)
             .into_owned();

@@ -2,7 +2,7 @@
 //! stops halfway through its headers, or keeps a finished keep-alive
 //! connection open) is closed after `--idle-timeout-secs`, and clients that
 //! hold `--max-connections` idle connections cannot lock everyone else out
-//! for longer than that.
+//! for longer than that; a request body that stalls is cut off as well.
 
 use std::time::{Duration, Instant};
 
@@ -98,4 +98,64 @@ async fn idle_and_slow_connections_are_closed_and_cannot_lock_others_out() {
             "a connection that never sends a request is closed"
         );
     }
+}
+
+/// A request whose body stops arriving is cut off after the idle timeout
+/// with the JSON error, while a body that keeps coming, however slowly
+/// overall, is read to the end.
+#[tokio::test]
+async fn a_stalled_request_body_is_cut_off() {
+    let herald = Herald::start(Backend::Sqlite, &["--idle-timeout-secs", "1"]).await;
+    let api = herald.new_tenant("acme").await;
+    let addr = address(&herald);
+    let head = |length: usize| {
+        format!(
+            "POST /v1/lists HTTP/1.1\r\nHost: herald\r\nAuthorization: Bearer {}\r\n\
+             Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n",
+            api.key
+        )
+    };
+
+    // Steady: 20 bytes, one every 300 ms (6 s in all, each gap < 1 s).
+    let body = br#"{"name":"trickled"} "#;
+    let mut steady = TcpStream::connect(&addr).await.unwrap();
+    steady.write_all(head(body.len()).as_bytes()).await.unwrap();
+    for byte in body {
+        steady.write_all(&[*byte]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), steady.read(&mut answer))
+        .await
+        .expect("the steady request is answered")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+
+    // Stalled: 10 of 1,000 promised bytes, then nothing.
+    let started = Instant::now();
+    let mut stalled = TcpStream::connect(&addr).await.unwrap();
+    stalled.write_all(head(1000).as_bytes()).await.unwrap();
+    stalled.write_all(br#"{"name":"s"#).await.unwrap();
+    let seen = read_until_closed(&mut stalled, Duration::from_secs(10))
+        .await
+        .expect("a stalled body is cut off");
+    let seen = String::from_utf8_lossy(&seen);
+    assert!(
+        seen.starts_with("HTTP/1.1 4") && seen.contains(r#""error""#),
+        "{seen}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "cut off after {:?}",
+        started.elapsed()
+    );
+    let (_, lists) = api.get("/v1/lists").await;
+    let names: Vec<_> = lists["items"]
+        .as_array()
+        .expect("a page of lists")
+        .iter()
+        .map(|l| l["name"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(names, ["trickled"], "the stalled request created nothing");
 }
