@@ -159,3 +159,56 @@ async fn a_stalled_request_body_is_cut_off() {
         .collect();
     assert_eq!(names, ["trickled"], "the stalled request created nothing");
 }
+
+/// 2,000 idle connections, under the default `--max-connections` of 2,048,
+/// do not keep a newcomer from being served at once: the server raised its
+/// descriptor limit and accepts them all.
+#[tokio::test]
+async fn two_thousand_idle_connections_leave_healthz_answering() {
+    const IDLE: usize = 2000;
+    let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(0);
+    if limit < (IDLE as u64) + 512 {
+        eprintln!("descriptor limit {limit} is below {IDLE} + 512 (ulimit -Hn): skipped");
+        return;
+    }
+    let herald = Herald::start(Backend::Sqlite, &[]).await;
+    let addr = address(&herald);
+    let mut idle = Vec::with_capacity(IDLE);
+    for _ in 0..IDLE {
+        idle.push(TcpStream::connect(&addr).await.expect("connect"));
+    }
+    // The last idle connection is accepted (it is answered) before the
+    // newcomers are timed: the server has had its chance to fill up.
+    let last = idle.last_mut().expect("idle connections");
+    last.write_all(b"GET /healthz HTTP/1.1\r\nHost: herald\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(10), last.read(&mut answer))
+        .await
+        .expect("the 2,000th connection is served")
+        .unwrap();
+    assert!(answer[..n].starts_with(b"HTTP/1.1 200"));
+
+    let mut took = Vec::new();
+    for _ in 0..10 {
+        // A new connection each time: a newcomer, not a kept-alive one.
+        let client = reqwest::Client::new();
+        let started = Instant::now();
+        let status = client
+            .get(format!("{}/healthz", herald.base))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .expect("healthz answers")
+            .status();
+        took.push(started.elapsed());
+        assert_eq!(status, 200);
+    }
+    took.sort();
+    assert!(
+        took[took.len() / 2] < Duration::from_millis(100),
+        "healthz with {IDLE} idle connections: {took:?}"
+    );
+    drop(idle);
+}
