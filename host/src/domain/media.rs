@@ -9,7 +9,9 @@ pub const MAX_MEDIA_BYTES: usize = 100 << 20;
 pub const SNIFF_BYTES: usize = 64;
 
 /// Media are stored and served in pieces of this size, so neither an upload
-/// nor a provider's fetch ever holds a whole file in memory.
+/// nor a provider's fetch ever holds a whole file in memory. (Pieces are
+/// reused by hash and sequence number: before changing the size, delete the
+/// pieces no blob row claims, left by interrupted uploads.)
 pub const MEDIA_CHUNK_BYTES: usize = 256 << 10;
 
 /// The accepted types, for error messages.
