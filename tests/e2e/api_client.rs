@@ -42,32 +42,30 @@ impl Api {
         Self::call(self.request(reqwest::Method::PUT, path).json(&body)).await
     }
 
-    pub async fn post_bytes(&self, path: &str, body: Vec<u8>) -> (u16, Value) {
+    /// Posts `body` raw with its content type.
+    async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> (u16, Value) {
         let request = self.request(reqwest::Method::POST, path);
-        Self::call(
-            request
-                .header("content-type", "application/wasm")
-                .body(body),
-        )
-        .await
+        Self::call(request.header("content-type", content_type).body(body)).await
+    }
+
+    pub async fn post_bytes(&self, path: &str, body: Vec<u8>) -> (u16, Value) {
+        self.post_raw(path, "application/wasm", body).await
     }
 
     /// Uploads `body` as a chunked request (no declared length), as a client
     /// streaming a file it has not measured does.
     pub async fn post_stream(&self, path: &str, body: reqwest::Body) -> (u16, Value) {
-        let request = self.request(reqwest::Method::POST, path);
-        Self::call(
-            request
-                .header("content-type", "application/octet-stream")
-                .body(body),
-        )
-        .await
+        self.post_raw(path, "application/octet-stream", body).await
     }
 
     /// Uploads a CSV file as the raw request body.
     pub async fn post_csv(&self, path: &str, body: Vec<u8>) -> (u16, Value) {
-        let request = self.request(reqwest::Method::POST, path);
-        Self::call(request.header("content-type", "text/csv").body(body)).await
+        self.post_raw(path, "text/csv", body).await
     }
 
     /// A response's status and text (CSV downloads).

@@ -227,10 +227,7 @@ async fn receive(
 ) -> ApiResult<(Spooled, Option<String>)> {
     let dir = state.importer.spool_dir().to_owned();
     let limit = state.max_import_bytes;
-    if let Some(length) = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+    if let Some(length) = super::upload::declared_length(request.headers())
         && length > limit + (64 << 10)
     {
         super::upload::drain(request.into_body().into_data_stream()).await;

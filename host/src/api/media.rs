@@ -13,7 +13,7 @@ use super::AppState;
 use super::auth::TenantAuth;
 use super::error::{ApiError, ApiResult};
 use super::json::ApiQuery;
-use super::media_spool;
+use super::{media_spool, upload};
 use crate::domain::media::{ACCEPTED, MAX_MEDIA_BYTES, sniff};
 use crate::store::{Id, Media, NewMedia, StoreError};
 
@@ -39,14 +39,9 @@ pub async fn upload(
     // Refuse a declared size over the limit before reading anything; an
     // undeclared (chunked) one is refused at the first byte too many.
     let limit = MAX_MEDIA_BYTES as u64;
-    if request
-        .headers()
-        .get(axum::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
-        .is_some_and(|n| n > limit)
-    {
-        super::upload::drain(request.into_body().into_data_stream()).await;
-        return Err(media_spool::too_large(limit));
+    if upload::declared_length(request.headers()).is_some_and(|n| n > limit) {
+        upload::drain(request.into_body().into_data_stream()).await;
+        return Err(upload::too_large(limit));
     }
     let spooled = media_spool::receive(
         state.importer.spool_dir(),

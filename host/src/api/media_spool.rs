@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::error::ApiError;
+use super::upload::{drain, io_error, spool_path, too_large};
 use crate::domain::media::{MEDIA_CHUNK_BYTES, SNIFF_BYTES};
 
 /// An upload written to the spool; the file is removed when this is dropped,
@@ -41,16 +42,12 @@ impl SpooledMedia {
         let mut seq = 0i64;
         loop {
             let mut chunk = Vec::with_capacity(MEDIA_CHUNK_BYTES);
-            while chunk.len() < MEDIA_CHUNK_BYTES {
-                let read = (&mut file)
-                    .take((MEDIA_CHUNK_BYTES - chunk.len()) as u64)
-                    .read_to_end(&mut chunk)
-                    .await
-                    .map_err(io_error)?;
-                if read == 0 {
-                    break;
-                }
-            }
+            // Reads until the piece is full or the file ends.
+            (&mut file)
+                .take(MEDIA_CHUNK_BYTES as u64)
+                .read_to_end(&mut chunk)
+                .await
+                .map_err(io_error)?;
             if chunk.is_empty() {
                 return Ok(());
             }
@@ -70,11 +67,7 @@ where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
-    let path = dir.join(format!(
-        "media-{}-{}.part",
-        std::process::id(),
-        hex::encode(rand::random::<[u8; 8]>())
-    ));
+    let path = spool_path(dir, "media", "part");
     let file = tokio::fs::File::create(&path)
         .await
         .map_err(|e| ApiError::Internal(format!("creating {}: {e}", path.display())))?;
@@ -94,7 +87,7 @@ where
         })?;
         spooled.size += chunk.len() as u64;
         if spooled.size > limit {
-            super::upload::drain(&mut body).await;
+            drain(&mut body).await;
             return Err(too_large(limit));
         }
         let wanted = SNIFF_BYTES.saturating_sub(spooled.head.len());
@@ -107,15 +100,4 @@ where
     out.flush().await.map_err(io_error)?;
     spooled.sha256 = hex::encode(hash.finalize());
     Ok(spooled)
-}
-
-pub fn too_large(limit: u64) -> ApiError {
-    ApiError::TooLarge(format!(
-        "the file is larger than the limit of {} MB",
-        limit >> 20
-    ))
-}
-
-fn io_error(e: std::io::Error) -> ApiError {
-    ApiError::Internal(format!("media spool: {e}"))
 }

@@ -65,11 +65,7 @@ where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
-    let path = dir.join(format!(
-        "upload-{}-{}.csv",
-        std::process::id(),
-        hex::encode(rand::random::<[u8; 8]>())
-    ));
+    let path = spool_path(dir, "upload", "csv");
     let result = write(&path, body, limit, field).await;
     if result.is_err() {
         let _ = tokio::fs::remove_file(&path).await;
@@ -109,10 +105,7 @@ where
         received += chunk.len() as u64;
         if received > limit {
             drain(&mut body).await;
-            return Err(ApiError::TooLarge(format!(
-                "the file is larger than the limit of {} MB",
-                limit >> 20
-            )));
+            return Err(too_large(limit));
         }
         // Hold the first bytes back until the BOM question is settled.
         let mut data: &[u8] = &chunk;
@@ -139,6 +132,30 @@ where
     Ok(received)
 }
 
+/// A new file name in the spool `dir`: unique across processes sharing it.
+pub fn spool_path(dir: &Path, kind: &str, extension: &str) -> PathBuf {
+    dir.join(format!(
+        "{kind}-{}-{}.{extension}",
+        std::process::id(),
+        hex::encode(rand::random::<[u8; 8]>())
+    ))
+}
+
+/// The length a request declares, if it declares one.
+pub fn declared_length(headers: &axum::http::HeaderMap) -> Option<u64> {
+    headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+}
+
+/// The refusal of an upload past `limit` bytes.
+pub fn too_large(limit: u64) -> ApiError {
+    ApiError::TooLarge(format!(
+        "the file is larger than the limit of {} MB",
+        limit >> 20
+    ))
+}
+
 /// Most bytes read and thrown away after refusing an upload as too large.
 const DRAIN_CAP: u64 = 256 << 20;
 
@@ -159,8 +176,8 @@ where
     }
 }
 
-fn io_error(e: std::io::Error) -> ApiError {
-    ApiError::Internal(format!("writing the upload to the spool: {e}"))
+pub fn io_error(e: std::io::Error) -> ApiError {
+    ApiError::Internal(format!("the upload spool: {e}"))
 }
 
 #[cfg(test)]
