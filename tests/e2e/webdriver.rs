@@ -192,3 +192,79 @@ impl Browser {
         path
     }
 }
+
+/// Helpers of the campaign form, review queue and performance tests.
+impl Browser {
+    /// Whether the first element a CSS selector finds is shown (not in a
+    /// hidden fieldset, not `display:none`).
+    pub async fn displayed(&self, css: &str) -> bool {
+        let element = self.find(css).await;
+        self.call(
+            reqwest::Method::GET,
+            &format!("/element/{element}/displayed"),
+            None,
+        )
+        .await
+        .as_bool()
+        .unwrap()
+    }
+
+    /// How many elements a CSS selector finds.
+    pub async fn count(&self, css: &str) -> usize {
+        self.call(
+            reqwest::Method::POST,
+            "/elements",
+            Some(json!({ "using": "css selector", "value": css })),
+        )
+        .await
+        .as_array()
+        .map_or(0, Vec::len)
+    }
+
+    /// Waits (at most 20 s) until a CSS selector finds something.
+    pub async fn wait_for(&self, css: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.count(css).await == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "nothing matches {css} within 20 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// An input's current value (what the user sees in it).
+    pub async fn value(&self, css: &str) -> String {
+        let element = self.find(css).await;
+        self.call(
+            reqwest::Method::GET,
+            &format!("/element/{element}/property/value"),
+            None,
+        )
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+    }
+
+    /// Empties an input or textarea.
+    pub async fn clear(&self, css: &str) {
+        let element = self.find(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{element}/clear"),
+            Some(json!({})),
+        )
+        .await;
+    }
+
+    /// Runs a script in the page and answers what it returns.
+    pub async fn script(&self, js: &str) -> Value {
+        self.call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({ "script": js, "args": [] })),
+        )
+        .await
+    }
+}

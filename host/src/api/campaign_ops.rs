@@ -181,6 +181,17 @@ pub async fn edit(
     Path(id): Path<Id>,
     ApiJson(patch): ApiJson<Map<String, Value>>,
 ) -> ApiResult<Json<Campaign>> {
+    edit_campaign(&state, &tenant, id, &patch).await.map(Json)
+}
+
+/// Applies an edit given as the API's JSON object (`PATCH
+/// /v1/campaigns/{id}`); the console's draft form sends the same object.
+pub(crate) async fn edit_campaign(
+    state: &AppState,
+    tenant: &Tenant,
+    id: Id,
+    patch: &Map<String, Value>,
+) -> ApiResult<Campaign> {
     let campaign = state.store.campaign(tenant.id, id).await?;
     let status = campaign.status;
     // Nothing at all is editable in a finished campaign.
@@ -219,7 +230,7 @@ pub async fn edit(
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let req: EditTiming = serde_json::from_value(Value::Object(keys)).map_err(bad_json)?;
-        Some(campaign_timing::check(&campaign, &tenant, req)?)
+        Some(campaign_timing::check(&campaign, tenant, req)?)
     } else {
         None
     };
@@ -264,15 +275,15 @@ pub async fn edit(
             Field::Name | Field::Notes | Field::Tags | Field::Schedule
         )
     }) {
-        let input = merged_input(&campaign, &patch, &final_name)?;
-        edit.definition = Some(super::campaigns::definition(&state, &tenant, &input).await?);
+        let input = merged_input(&campaign, patch, &final_name)?;
+        edit.definition = Some(super::campaigns::definition(state, tenant, &input).await?);
     }
     let mut updated = state
         .store
         .edit_campaign(tenant.id, id, status, edit)
         .await?;
     if let Some(timing) = &timing {
-        campaign_timing::write(&state, &tenant, &updated, timing).await?;
+        campaign_timing::write(state, tenant, &updated, timing).await?;
         updated = state.store.campaign(tenant.id, id).await?;
     }
     if fields.contains(&Field::Content) && updated.message_template_id.is_some() {
@@ -282,7 +293,7 @@ pub async fn edit(
         updated = state.store.campaign(tenant.id, id).await?;
     }
     tracing::info!(tenant = tenant.id, campaign = id, fields = ?patch.keys().collect::<Vec<_>>(), "campaign edited");
-    Ok(Json(updated))
+    Ok(updated)
 }
 
 /// Keys of `CampaignInput` that describe what a campaign sends and to whom.

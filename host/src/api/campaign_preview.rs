@@ -109,7 +109,7 @@ pub async fn preview(
 }
 
 /// A contact's values as a message template sees them.
-fn values_of(c: &Contact) -> BTreeMap<String, String> {
+pub(super) fn values_of(c: &Contact) -> BTreeMap<String, String> {
     let mut values = c.fields.clone();
     let name = [c.first_name.as_deref(), c.last_name.as_deref()]
         .into_iter()

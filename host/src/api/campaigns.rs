@@ -27,10 +27,22 @@ use crate::store::{Campaign, ConversationMessage, Id, Member, NewCampaign, Progr
 pub async fn create(
     State(state): State<AppState>,
     TenantAuth(tenant): TenantAuth,
-    ApiJson(mut req): ApiJson<CampaignInput>,
+    ApiJson(req): ApiJson<CampaignInput>,
 ) -> ApiResult<(StatusCode, Json<Campaign>)> {
-    let template = super::message_templates::apply_to_input(&state, tenant.id, &mut req).await?;
-    let new = definition(&state, &tenant, &req).await?;
+    let campaign = create_campaign(&state, &tenant, req).await?;
+    Ok((StatusCode::CREATED, Json(campaign)))
+}
+
+/// Creates a draft from a client's definition: the API's `POST
+/// /v1/campaigns` and the console's form both come here, so both refuse
+/// the same input with the same field named.
+pub(crate) async fn create_campaign(
+    state: &AppState,
+    tenant: &Tenant,
+    mut req: CampaignInput,
+) -> ApiResult<Campaign> {
+    let template = super::message_templates::apply_to_input(state, tenant.id, &mut req).await?;
+    let new = definition(state, tenant, &req).await?;
     let mut campaign = state.store.create_campaign(tenant.id, new).await?;
     if let Some(t) = template {
         state
@@ -45,7 +57,7 @@ pub async fn create(
         kind = campaign.kind.as_str(),
         "campaign created"
     );
-    Ok((StatusCode::CREATED, Json(campaign)))
+    Ok(campaign)
 }
 
 /// Checks a campaign definition (at creation, or a draft's edit) against

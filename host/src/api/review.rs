@@ -11,8 +11,7 @@ use super::auth::TenantAuth;
 use super::error::{ApiError, ApiResult};
 use super::json::ApiJson;
 use crate::domain::campaign_spec::{CampaignContent, CampaignInput, TemplateInput};
-use crate::store::Member;
-use crate::store::{Id, Selection};
+use crate::store::{Campaign, Id, Member, Selection, Tenant};
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Moved {
@@ -30,7 +29,7 @@ pub struct ApproveMany {
 }
 
 /// The members a bulk action names: a list of ids, or `all: true`.
-pub(super) fn selection(
+pub(crate) fn selection(
     member_ids: &Option<Vec<Id>>,
     all: Option<bool>,
 ) -> ApiResult<Selection<'_>> {
@@ -56,8 +55,46 @@ pub async fn approve_many(
     ApiJson(req): ApiJson<ApproveMany>,
 ) -> ApiResult<Json<Moved>> {
     let which = selection(&req.member_ids, req.all)?;
-    let members = state.store.approve_members(tenant.id, id, which).await?;
+    let members = approve_selected(&state, &tenant, id, which).await?;
     Ok(Json(Moved { members }))
+}
+
+/// Approves the selected members awaiting approval (API and console).
+pub(crate) async fn approve_selected(
+    state: &AppState,
+    tenant: &Tenant,
+    id: Id,
+    which: Selection<'_>,
+) -> ApiResult<u64> {
+    Ok(state.store.approve_members(tenant.id, id, which).await?)
+}
+
+/// Approves one member; 409 when it is not awaiting approval.
+pub(crate) async fn approve_one(
+    state: &AppState,
+    tenant: &Tenant,
+    id: Id,
+    member: Id,
+) -> ApiResult<Member> {
+    let moved = state
+        .store
+        .approve_members(tenant.id, id, Selection::Only(&[member]))
+        .await?;
+    if moved == 0 {
+        return Err(ApiError::Conflict(format!(
+            "member {member} of campaign {id} is not awaiting approval"
+        )));
+    }
+    Ok(state.store.member(tenant.id, id, member).await?)
+}
+
+/// Queues every approved member and wakes the dispatcher.
+pub(crate) async fn execute(state: &AppState, tenant: &Tenant, id: Id) -> ApiResult<u64> {
+    let members = state.store.execute_approved(tenant.id, id).await?;
+    if members > 0 {
+        state.engine.wake();
+    }
+    Ok(members)
 }
 
 #[utoipa::path(post, path = "/v1/campaigns/{id}/members/{member}/approve", tag = "review",
@@ -70,16 +107,7 @@ pub async fn approve(
     TenantAuth(tenant): TenantAuth,
     Path((id, member)): Path<(Id, Id)>,
 ) -> ApiResult<Json<Member>> {
-    let moved = state
-        .store
-        .approve_members(tenant.id, id, Selection::Only(&[member]))
-        .await?;
-    if moved == 0 {
-        return Err(ApiError::Conflict(format!(
-            "member {member} of campaign {id} is not awaiting approval"
-        )));
-    }
-    Ok(Json(state.store.member(tenant.id, id, member).await?))
+    approve_one(&state, &tenant, id, member).await.map(Json)
 }
 
 /// Queues every approved member; they are sent as the campaign runs.
@@ -91,10 +119,7 @@ pub async fn execute_approved(
     TenantAuth(tenant): TenantAuth,
     Path(id): Path<Id>,
 ) -> ApiResult<Json<Moved>> {
-    let members = state.store.execute_approved(tenant.id, id).await?;
-    if members > 0 {
-        state.engine.wake();
-    }
+    let members = execute(&state, &tenant, id).await?;
     Ok(Json(Moved { members }))
 }
 
@@ -122,6 +147,20 @@ pub async fn edit_content(
     Path((id, member)): Path<(Id, Id)>,
     ApiJson(req): ApiJson<EditContent>,
 ) -> ApiResult<Json<CampaignContent>> {
+    edit_member(&state, &tenant, id, member, req)
+        .await
+        .map(Json)
+}
+
+/// Replaces one member's message after checking it by the rules of the
+/// campaign's type (API and console).
+pub(crate) async fn edit_member(
+    state: &AppState,
+    tenant: &Tenant,
+    id: Id,
+    member: Id,
+    req: EditContent,
+) -> ApiResult<CampaignContent> {
     let campaign = state.store.campaign(tenant.id, id).await?;
     // Checked by the rules a campaign of this type is created with.
     let input = CampaignInput {
@@ -154,12 +193,12 @@ pub async fn edit_content(
         list_id: campaign.list_id,
         content: &spec.content,
     };
-    super::campaign_checks::check(&state, &refs).await?;
+    super::campaign_checks::check(state, &refs).await?;
     state
         .store
         .edit_member_content(tenant.id, id, member, &spec.content)
         .await?;
-    Ok(Json(spec.content))
+    Ok(spec.content)
 }
 
 /// What this member will be sent: the reviewer's edit, else the campaign's
@@ -173,8 +212,57 @@ pub async fn content(
     Path((id, member)): Path<(Id, Id)>,
 ) -> ApiResult<Json<CampaignContent>> {
     let campaign = state.store.campaign(tenant.id, id).await?;
-    let edited = state.store.member_content(tenant.id, id, member).await?;
-    Ok(Json(edited.unwrap_or(campaign.content)))
+    member_message(&state, &tenant, &campaign, member)
+        .await
+        .map(Json)
+}
+
+/// What this member will be sent, before variables are filled in: the
+/// reviewer's edit, else the campaign's content.
+pub(crate) async fn member_message(
+    state: &AppState,
+    tenant: &Tenant,
+    campaign: &Campaign,
+    member: Id,
+) -> ApiResult<CampaignContent> {
+    let edited = state
+        .store
+        .member_content(tenant.id, campaign.id, member)
+        .await?;
+    Ok(edited.unwrap_or_else(|| campaign.content.clone()))
+}
+
+/// The messages these members will get, variables filled in from their
+/// contacts as the sender will (an error says why one cannot be made).
+pub(crate) async fn rendered_messages(
+    state: &AppState,
+    tenant: &Tenant,
+    campaign: &Campaign,
+    members: &[Member],
+) -> ApiResult<Vec<Result<String, String>>> {
+    let ids: Vec<Id> = members.iter().map(|m| m.contact_id).collect();
+    let contacts = state.store.contacts_by_ids(tenant.id, &ids).await?;
+    let mut out = Vec::with_capacity(members.len());
+    for m in members {
+        let content = if m.content_edited {
+            member_message(state, tenant, campaign, m.id).await?
+        } else {
+            campaign.content.clone()
+        };
+        let values = contacts
+            .iter()
+            .find(|c| c.id == m.contact_id)
+            .map(super::campaign_preview::values_of)
+            .unwrap_or_default();
+        out.push(
+            state
+                .engine
+                .preview(tenant.id, &content, values, campaign.missing_field)
+                .await
+                .map_err(|e| e.message),
+        );
+    }
+    Ok(out)
 }
 
 #[utoipa::path(post, path = "/v1/campaigns/{id}/members/{member}/disable", tag = "review",

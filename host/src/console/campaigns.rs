@@ -107,7 +107,7 @@ pub async fn grid(
         "archived",
     ];
     let body = html! {
-        h1 { "Campaigns" }
+        div.page-head { h1 { "Campaigns" } a.button #new-campaign href="/campaigns/new" { "New campaign" } }
         form.filters method="get" action="/campaigns" role="search" {
             label { "Type"
                 select name="type" {
@@ -132,7 +132,7 @@ pub async fn grid(
                     p { "No campaign matches these filters." }
                     a href="/campaigns" { "Show every campaign" }
                 } @else {
-                    p { "No campaigns yet. Create one with " code { "POST /v1/campaigns" } " (the form is coming to the console)." }
+                    p { "No campaigns yet. " a href="/campaigns/new" { "Create your first campaign" } " (or use " code { "POST /v1/campaigns" } ")." }
                 }
             }
         } @else {
@@ -302,6 +302,7 @@ pub async fn detail(
         p { a href="/campaigns" { "← Campaigns" } }
         h1 { (campaign.name) " " (type_badge(campaign.kind.as_str())) " " (status_badge(campaign.status.as_str())) }
         @if let Some(reason) = &campaign.status_reason { p.muted { (reason) } }
+        (super::performance::tabs(&campaign, "members"))
         div.card {
             (progress(counts.sent, counts.target, counts.percent_done))
             p.muted { (counts.delivered) " delivered · " (counts.failed) " failed · " (counts.replied) " replied" }

@@ -46,6 +46,53 @@ input, select { font:inherit; padding:.4rem .5rem; border:1px solid #c9ced8; bor
   main { padding:0 .75rem; }
   th, td { padding:.45rem .4rem; }
 }
+/* campaign form, review queue, performance tab (console-form) */
+.page-head { display:flex; justify-content:space-between; align-items:center; gap:1rem; flex-wrap:wrap; margin-bottom:1rem; }
+.page-head h1 { margin:0; }
+a.button { display:inline-block; text-decoration:none; }
+.tabs { display:flex; gap:.25rem; border-bottom:1px solid var(--line); margin:0 0 1rem; flex-wrap:wrap; }
+.tabs a { padding:.5rem .9rem; color:var(--muted); text-decoration:none; border-bottom:3px solid transparent; }
+.tabs a[aria-current=page] { color:var(--ink); border-bottom-color:var(--accent); font-weight:600; }
+.campaign-form { max-width:760px; }
+.campaign-form fieldset { border:1px solid var(--line); }
+.campaign-form legend { font-weight:700; padding:0 .35rem; }
+.field { display:flex; flex-direction:column; gap:.25rem; margin:.6rem 0; }
+.field label { font-weight:600; font-size:.9rem; }
+.field.check label { font-weight:400; }
+.field input:not([type=checkbox]), .field select, .field textarea, label.wide input, label.wide textarea { width:100%; }
+textarea { font:inherit; padding:.4rem .5rem; border:1px solid #c9ced8; border-radius:6px; }
+.help { color:var(--muted); font-size:.8rem; }
+.row { display:flex; gap:.75rem; flex-wrap:wrap; }
+.row > * { flex:1 1 9rem; }
+.row label, label.wide { display:flex; flex-direction:column; font-size:.85rem; color:var(--muted); gap:.2rem; margin:.3rem 0; }
+.group { margin:.75rem 0; }
+.group-label { font-weight:600; font-size:.9rem; margin:.2rem 0; }
+[aria-invalid=true] { border-color:#b42318; box-shadow:0 0 0 1px #b42318; }
+.field-error { color:#b42318; font-size:.85rem; margin:.15rem 0 0; font-weight:600; }
+.form-alert { background:#fdecea; border:1px solid #f3b8b2; color:#7a1a12; border-radius:8px; padding:.5rem 1rem; margin-bottom:1rem; }
+.notice { background:#e8f5ec; border:1px solid #b5dfc2; border-radius:8px; padding:.5rem 1rem; }
+.sr-only { position:absolute; width:1px; height:1px; overflow:hidden; clip:rect(0 0 0 0); }
+.badge.edited { background:#b7791f; }
+.review-summary { display:flex; justify-content:space-between; align-items:center; gap:1rem; flex-wrap:wrap; }
+.review-summary p { margin:0; }
+td.message { white-space:pre-wrap; max-width:32rem; }
+td.row-actions { white-space:nowrap; }
+button[disabled] { opacity:.5; cursor:not-allowed; }
+.stats { display:grid; grid-template-columns:repeat(auto-fit, minmax(10rem, 1fr)); gap:1rem; }
+.stat { display:flex; flex-direction:column; }
+.stat strong { font-size:1.5rem; }
+.chart { width:100%; min-height:240px; }
+.perf-grid { display:grid; grid-template-columns:repeat(auto-fit, minmax(18rem, 1fr)); gap:1rem; }
+.hbar { display:grid; grid-template-columns:7rem 1fr auto; gap:.6rem; align-items:center; margin:.45rem 0; }
+.hbar-track { height:.8rem; background:var(--line); border-radius:999px; overflow:hidden; }
+.hbar-fill { display:block; height:100%; }
+.f-target { background:#9aa3b2; } .f-sent { background:#2f6fd6; } .f-delivered { background:#1f9d55; }
+.f-replied { background:#7b3fc4; } .f-failed { background:#b42318; }
+.hbar-value { font-size:.85rem; color:var(--muted); white-space:nowrap; }
+@media (max-width: 700px) {
+  .hbar { grid-template-columns:5.5rem 1fr; }
+  .hbar-value { grid-column:2; }
+}
 "#;
 
 /// A whole page for a signed-in user.

@@ -4,11 +4,16 @@
 //! server; a few lines of script only refresh the grid's progress). Signed
 //! in by a session cookie (`session`), never by a key kept in the page.
 
+mod campaign_form;
 mod campaigns;
+mod form_fields;
+mod form_view;
 mod layout;
 mod login;
 mod member;
+mod performance;
 mod plugins;
+mod review_queue;
 mod session;
 
 use axum::Router;
@@ -29,6 +34,7 @@ pub fn routes() -> Router<AppState> {
         .route("/campaigns/{id}/act", post(campaigns::act))
         .route("/campaigns/{id}/members/{member}", get(member::show))
         .route("/plugins", get(plugins::list))
+        .merge(campaign_form::routes())
 }
 
 /// A page that only says why there is nothing to show.
