@@ -599,6 +599,8 @@ async fn the_form_switches_fields_with_the_type_in_the_browser() {
     browser
         .click(&format!("#list_id option[value=\"{list}\"]"))
         .await;
+    // Tall enough for the whole form in one screen.
+    browser.resize(1280, 1750).await;
     browser.screenshot("campaign-form-sms").await;
 
     // Voice: seed 000's voice fields show, the body goes.
@@ -640,7 +642,20 @@ async fn the_form_switches_fields_with_the_type_in_the_browser() {
         browser.displayed("#body").await,
         "still SMS after the refusal"
     );
+    // The refused field has the focus.
+    assert_eq!(
+        browser.script("return document.activeElement.id").await,
+        json!("body")
+    );
     browser.screenshot("campaign-form-missing-body").await;
+    // At a phone's width the form still fits, in one column.
+    browser.resize(400, 900).await;
+    let overflow = browser
+        .script("return document.documentElement.scrollWidth > window.innerWidth")
+        .await;
+    assert_eq!(overflow, json!(false), "the form is wider than a phone");
+    browser.screenshot("campaign-form-phone").await;
+    browser.resize(1280, 900).await;
     let (_, listed) = api.get("/v1/campaigns").await;
     assert_eq!(
         listed["items"].as_array().unwrap().len(),
@@ -714,7 +729,7 @@ async fn review_and_performance_in_the_browser() {
     browser.click("#approve-selected").await;
     // The same notice as before: wait for the count the new page shows.
     let deadline = Instant::now() + Duration::from_secs(20);
-    while browser.text("#approved-count").await != "2" {
+    while browser.text_now("#approved-count").await.as_deref() != Some("2") {
         assert!(Instant::now() < deadline, "the selection was not approved");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -759,5 +774,6 @@ async fn review_and_performance_in_the_browser() {
             .await
             .contains("of 3 delivered")
     );
+    browser.resize(1280, 1650).await;
     browser.screenshot("performance").await;
 }

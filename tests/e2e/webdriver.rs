@@ -258,6 +258,36 @@ impl Browser {
         .await;
     }
 
+    /// Resizes the window (e.g. to a phone's width, or taller so a
+    /// screenshot holds the whole page).
+    pub async fn resize(&self, width: u32, height: u32) {
+        self.call(
+            reqwest::Method::POST,
+            "/window/rect",
+            Some(json!({ "width": width, "height": height })),
+        )
+        .await;
+    }
+
+    /// The text of the first element a CSS selector finds, or `None` while
+    /// there is none (or the page is being replaced): for polling loops.
+    pub async fn text_now(&self, css: &str) -> Option<String> {
+        let js = format!(
+            "var e = document.querySelector({css:?}); return e ? e.textContent.trim() : null"
+        );
+        let answer: Value = self
+            .http
+            .post(format!("{}/execute/sync", self.session))
+            .json(&json!({ "script": js, "args": [] }))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        answer["value"].as_str().map(str::to_owned)
+    }
+
     /// Runs a script in the page and answers what it returns.
     pub async fn script(&self, js: &str) -> Value {
         self.call(

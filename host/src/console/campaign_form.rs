@@ -536,6 +536,9 @@ fn toggle_script() -> Markup {
   type.addEventListener('change', sync);
   channel.addEventListener('change', sync);
   sync();
+  // After a refusal: to the field it names.
+  var refused = form.querySelector('[aria-invalid=true]');
+  if (refused) refused.focus();
 })();
 "#))
         }

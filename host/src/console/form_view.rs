@@ -152,7 +152,10 @@ impl Errors {
                     @if let Some(general) = self.get("") {
                         p { (general) }
                     } @else {
-                        p { "Please fix the field marked below." }
+                        @for slot in self.by_slot.keys() {
+                            p { "Please fix the field marked below: "
+                                a href={ "#error-" (slot) } { (self.by_slot[slot]) } }
+                        }
                     }
                 }
             }

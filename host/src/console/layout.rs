@@ -53,7 +53,8 @@ a.button { display:inline-block; text-decoration:none; }
 .tabs { display:flex; gap:.25rem; border-bottom:1px solid var(--line); margin:0 0 1rem; flex-wrap:wrap; }
 .tabs a { padding:.5rem .9rem; color:var(--muted); text-decoration:none; border-bottom:3px solid transparent; }
 .tabs a[aria-current=page] { color:var(--ink); border-bottom-color:var(--accent); font-weight:600; }
-.campaign-form { max-width:760px; }
+.campaign-form { display:grid; grid-template-columns:repeat(auto-fit, minmax(min(100%, 28rem), 1fr)); gap:0 1.25rem; align-items:start; }
+.campaign-form > .form-alert, .campaign-form > .actions { grid-column:1 / -1; }
 .campaign-form fieldset { border:1px solid var(--line); }
 .campaign-form legend { font-weight:700; padding:0 .35rem; }
 .field { display:flex; flex-direction:column; gap:.25rem; margin:.6rem 0; }
@@ -77,6 +78,9 @@ textarea { font:inherit; padding:.4rem .5rem; border:1px solid #c9ced8; border-r
 .review-summary p { margin:0; }
 td.message { white-space:pre-wrap; max-width:32rem; }
 td.row-actions { white-space:nowrap; }
+td.row-actions a { margin-left:.75rem; }
+th.select-col, td.select-col { width:2.5rem; }
+.form-alert a { color:inherit; font-weight:600; }
 button[disabled] { opacity:.5; cursor:not-allowed; }
 .stats { display:grid; grid-template-columns:repeat(auto-fit, minmax(10rem, 1fr)); gap:1rem; }
 .stat { display:flex; flex-direction:column; }

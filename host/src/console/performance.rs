@@ -253,12 +253,17 @@ fn chart_script() -> Markup {
     }, [d.t].concat(data), el);
     window.addEventListener('resize', function () { plot.setSize({ width: width(), height: 240 }); });
   }
-  function line(label, stroke) { return { label: label, stroke: stroke, width: 2, points: { show: true } }; }
+  // Dashed lines stay visible where they run on top of another one
+  // (delivered often equals sent).
+  function line(label, stroke, dash) {
+    return { label: label, stroke: stroke, width: 2, dash: dash, points: { show: true } };
+  }
+  var sent = line('Sent', '#2f6fd6'), delivered = line('Delivered', '#1f9d55', [8, 5]);
   draw('activity-chart',
-    [line('Sent', '#2f6fd6'), line('Delivered', '#1f9d55'), line('Failed', '#b42318'), line('Replied', '#7b3fc4')],
+    [sent, delivered, line('Failed', '#b42318', [2, 4]), line('Replied', '#7b3fc4', [4, 4])],
     [d.sent, d.delivered, d.failed, d.replied]);
   draw('cumulative-chart',
-    [line('Sent', '#2f6fd6'), line('Delivered', '#1f9d55')],
+    [line('Sent', '#2f6fd6'), line('Delivered', '#1f9d55', [8, 5])],
     [sum(d.sent), sum(d.delivered)]);
 })();
 "#))

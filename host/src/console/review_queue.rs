@@ -151,13 +151,13 @@ pub async fn queue(
                     input type="hidden" name="csrf" value=(signed.csrf);
                     table #queue {
                         thead { tr {
-                            th scope="col" { label.sr-only for="select-all" { "Select all" } input #select-all type="checkbox"; }
+                            th.select-col scope="col" { label.sr-only for="select-all" { "Select all" } input #select-all type="checkbox"; }
                             th scope="col" { "Contact" } th scope="col" { "Message" } th scope="col" { "Actions" }
                         } }
                         tbody {
                             @for (m, message) in awaiting.iter().zip(&messages) {
                                 tr data-member=(m.id) {
-                                    td { input type="checkbox" name="member_ids" value=(m.id) aria-label={ "Select " (m.address) }; }
+                                    td.select-col { input type="checkbox" name="member_ids" value=(m.id) aria-label={ "Select " (m.address) }; }
                                     td { a href={ "/campaigns/" (id) "/members/" (m.id) } { (m.address) }
                                         @if m.content_edited { " " span.badge.edited { "Edited" } } }
                                     td.message {
@@ -168,7 +168,6 @@ pub async fn queue(
                                     }
                                     td.row-actions {
                                         button.secondary type="submit" formaction={ "/campaigns/" (id) "/review/" (m.id) "/approve" } { "Approve" }
-                                        " "
                                         a href={ "/campaigns/" (id) "/review/" (m.id) "/edit" } { "Edit" }
                                     }
                                 }
