@@ -458,7 +458,7 @@ async fn the_review_queue_approves_edits_and_executes(backend: Backend) {
     let status_of = |i: usize| {
         members
             .iter()
-            .find(|m| m["id"].to_string() == ids[i])
+            .find(|m| m["id"].as_i64() == ids[i].parse().ok())
             .unwrap()["status"]
             .clone()
     };
