@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use crate::both_backends;
 use crate::harness::{Api, Backend, Herald, numbers_ending};
-use crate::support::{channel, twilio_config};
+use crate::support::{channel, twilio_config, whatsapp_channel};
 use crate::webdriver::{self, Browser};
 
 /// A signed-in console session over plain HTTP (redirects not followed).
@@ -358,6 +358,69 @@ async fn the_form_shows_the_apis_refusals_and_saves_drafts(backend: Backend) {
     );
 }
 both_backends!(the_form_shows_the_apis_refusals_and_saves_drafts);
+
+async fn whatsapp_templates_are_picked_from_the_channels_synced_ones(backend: Backend) {
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    let herald = Herald::start(backend, &[]).await;
+    let api = herald.new_tenant("acme").await;
+    let wa = whatsapp_channel(&api, &sim, &herald).await;
+    let list = api.list_with(&numbers_ending("6600", 1, 600)).await;
+    let console = Console::sign_in(&herald, &api.key).await;
+    // Before a sync the picker has nothing to offer, and says how to fix it.
+    let (_, form) = console.get("/campaigns/new").await;
+    assert!(form.contains("No template synced yet"), "{form}");
+    let (status, synced) = api
+        .post_empty(&format!("/v1/channels/{wa}/templates/sync"))
+        .await;
+    assert_eq!(status, 200, "{synced}");
+    let (_, form) = console.get("/campaigns/new").await;
+    // The channel's templates, each tagged with its channel; one not
+    // approved is shown but cannot be picked.
+    assert!(
+        form.contains(&format!(
+            "value=\"order_update|en_US\" data-channel=\"{wa}\">"
+        )),
+        "{form}"
+    );
+    assert!(
+        form.contains(&format!(
+            "value=\"new_feature|en_US\" data-channel=\"{wa}\" disabled"
+        )),
+        "{form}"
+    );
+    let token = csrf(&form);
+    let (wa_s, list_s) = (wa.to_string(), list.to_string());
+    let mut fields = vec![
+        ("csrf", token.as_str()),
+        ("name", "Order updates"),
+        ("type", "whatsapp"),
+        ("channel_id", wa_s.as_str()),
+        ("list_id", list_s.as_str()),
+        ("template", "order_update|en_US"),
+        ("template_parameters", "first_name"),
+    ];
+    // One of its two parameters unmapped: refused beside the template.
+    let (status, _, page) = console.post("/campaigns/new", &fields).await;
+    assert_eq!(status, 422, "{page}");
+    assert!(error_beside(&page, "template").is_some(), "{page}");
+    assert!(
+        page.contains("value=\"first_name\""),
+        "the parameters are kept"
+    );
+    fields[6].1 = "first_name, =A-100";
+    let (status, to, page) = console.post("/campaigns/new", &fields).await;
+    assert_eq!(status, 303, "{page}");
+    let (_, c) = api
+        .get(&format!("/v1/campaigns/{}", to.rsplit('/').next().unwrap()))
+        .await;
+    assert_eq!(
+        c["template"],
+        json!({ "name": "order_update", "language": "en_US", "header_media_id": null,
+                "parameters": [{ "field": "first_name" }, { "literal": "A-100" }] }),
+        "{c}"
+    );
+}
+both_backends!(whatsapp_templates_are_picked_from_the_channels_synced_ones);
 
 async fn the_review_queue_approves_edits_and_executes(backend: Backend) {
     let sim = Simulator::start(SimConfig::default()).await.unwrap();
