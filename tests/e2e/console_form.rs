@@ -148,6 +148,11 @@ async fn the_form_shows_the_apis_refusals_and_saves_drafts(backend: Backend) {
         form.contains(&format!("value=\"{voice}\" data-kinds=\"voice\"")),
         "{form}"
     );
+    // Without script every type's fieldset shows.
+    assert!(
+        form.contains("<noscript><style>fieldset[data-kind][hidden]"),
+        "{form}"
+    );
     for kind in ["sms", "whatsapp", "voice", "email"] {
         assert!(
             form.contains(&format!("data-kind=\"{kind}\"")),

@@ -342,6 +342,10 @@ fn form(
                 a href=(back) { "Cancel" }
             }
         }
+        // The other types' fieldsets start hidden (no flash before the
+        // script runs); without script they all show, and only the
+        // chosen type's inputs are read.
+        noscript { style { "fieldset[data-kind][hidden] { display: block !important; }" } }
         (toggle_script())
     }
 }
