@@ -163,7 +163,7 @@ pub async fn create(
     };
     match created {
         Ok(campaign) => after_save(&state, &signed, &tenant, campaign, &values).await,
-        Err(e) => refused(&state, &signed, &tenant, None, &values, e).await,
+        Err(e) => refused(&state, &signed, &tenant, None, &values, e, false).await,
     }
 }
 
@@ -194,7 +194,7 @@ pub async fn save(
     };
     match saved {
         Ok(campaign) => after_save(&state, &signed, &tenant, campaign, &values).await,
-        Err(e) => refused(&state, &signed, &tenant, Some(&campaign), &values, e).await,
+        Err(e) => refused(&state, &signed, &tenant, Some(&campaign), &values, e, false).await,
     }
 }
 
@@ -212,12 +212,13 @@ async fn after_save(
         && let Err(e) =
             crate::api::campaign_ops::act(state, tenant, campaign.id, Action::GoLive).await
     {
-        return refused(state, signed, tenant, Some(&campaign), values, e).await;
+        return refused(state, signed, tenant, Some(&campaign), values, e, true).await;
     }
     Redirect::to(&format!("/campaigns/{}", campaign.id)).into_response()
 }
 
-/// The form again, with the refusal beside its field and the input kept.
+/// The form again, with the refusal beside its field and the input kept;
+/// `saved`: the draft was saved and only going live was refused.
 async fn refused(
     state: &AppState,
     signed: &Signed,
@@ -225,10 +226,14 @@ async fn refused(
     campaign: Option<&Campaign>,
     values: &Values,
     e: ApiError,
+    saved: bool,
 ) -> Response {
-    let Some(errors) = Errors::from_api(&e, values.kind()) else {
+    let Some(mut errors) = Errors::from_api(&e, values.kind()) else {
         return failure(signed, e);
     };
+    if saved {
+        errors.note = Some("Saved as a draft, but it did not go live.");
+    }
     let status = e.into_response().status();
     let choices = match choices(state, tenant).await {
         Ok(c) => c,

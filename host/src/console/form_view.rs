@@ -96,6 +96,8 @@ pub async fn choices(state: &AppState, tenant: &Tenant) -> Result<Choices, ApiEr
 #[derive(Default)]
 pub struct Errors {
     by_slot: BTreeMap<&'static str, String>,
+    /// Said first (e.g. that the draft was saved all the same).
+    pub note: Option<&'static str>,
 }
 
 impl Errors {
@@ -117,7 +119,10 @@ impl Errors {
         };
         let mut by_slot = BTreeMap::new();
         by_slot.insert(slot(field, kind), message);
-        Some(Self { by_slot })
+        Some(Self {
+            by_slot,
+            note: None,
+        })
     }
 
     fn get(&self, slot: &str) -> Option<&String> {
@@ -149,6 +154,7 @@ impl Errors {
         html! {
             @if !self.by_slot.is_empty() {
                 div.form-alert #form-error role="alert" {
+                    @if let Some(note) = self.note { p { strong { (note) } } }
                     @if let Some(general) = self.get("") {
                         p { (general) }
                     } @else {

@@ -167,8 +167,10 @@ pub async fn queue(
                                         }
                                     }
                                     td.row-actions {
-                                        button.secondary type="submit" formaction={ "/campaigns/" (id) "/review/" (m.id) "/approve" } { "Approve" }
-                                        a href={ "/campaigns/" (id) "/review/" (m.id) "/edit" } { "Edit" }
+                                        button.secondary type="submit" formaction={ "/campaigns/" (id) "/review/" (m.id) "/approve" }
+                                            aria-label={ "Approve the message to " (m.address) } { "Approve" }
+                                        a href={ "/campaigns/" (id) "/review/" (m.id) "/edit" }
+                                            aria-label={ "Edit the message to " (m.address) } { "Edit" }
                                     }
                                 }
                             }
