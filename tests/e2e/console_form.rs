@@ -281,6 +281,14 @@ async fn the_form_shows_the_apis_refusals_and_saves_drafts(backend: Backend) {
         detail.contains(&format!("href=\"/campaigns/{id}/review\"")),
         "a review link"
     );
+    // Its other pages say what comes next while it is a draft.
+    let (status, perf) = console.get(&format!("/campaigns/{id}/performance")).await;
+    assert_eq!(status, 200);
+    assert!(perf.contains("Nothing sent yet"), "{perf}");
+    assert!(!perf.contains("perf-data"), "no chart without data");
+    let (status, queue) = console.get(&format!("/campaigns/{id}/review")).await;
+    assert_eq!(status, 200);
+    assert!(queue.contains("Nothing to review yet"), "{queue}");
 
     // Its edit form shows it; switching it to voice drops the SMS fields.
     let (status, edit) = console.get(&format!("/campaigns/{id}/edit")).await;
