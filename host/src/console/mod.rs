@@ -5,11 +5,18 @@
 //! in by a session cookie (`session`), never by a key kept in the page.
 
 mod campaigns;
+mod channel_form;
+mod channels;
 mod layout;
 mod login;
+mod login_link;
 mod member;
+mod plugin_upload;
 mod plugins;
+mod problem;
 mod session;
+
+pub use login_link::issue as sign_in_link;
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -28,7 +35,8 @@ pub fn routes() -> Router<AppState> {
         .route("/campaigns/{id}", get(campaigns::detail))
         .route("/campaigns/{id}/act", post(campaigns::act))
         .route("/campaigns/{id}/members/{member}", get(member::show))
-        .route("/plugins", get(plugins::list))
+        .merge(plugins::routes())
+        .merge(channels::routes().merge(login_link::routes()))
 }
 
 /// A page that only says why there is nothing to show.
