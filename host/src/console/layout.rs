@@ -74,6 +74,7 @@ ul.plugin-picker h2 { font-size:1.05rem; margin:0 0 .4rem; }
 section.plugin table { margin-top:.5rem; } section.plugin .actions { margin:0; }
 tr.active td { background:#f3fbf6; }
 td.num { font-variant-numeric:tabular-nums; }
+th[scope=row] { text-transform:none; letter-spacing:0; font-size:inherit; color:var(--ink); font-weight:600; }
 .visually-hidden { position:absolute; width:1px; height:1px; overflow:hidden; clip:rect(0 0 0 0); white-space:nowrap; }
 form.upload h2 { font-size:1.1rem; margin:0 0 .75rem; }
 section.plugin, form.upload { overflow-x:auto; }

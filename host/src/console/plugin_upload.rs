@@ -136,7 +136,7 @@ pub async fn upload(State(state): State<AppState>, signed: Signed, form: Multipa
                 .append_pair("done", done)
                 .append_pair("name", &format!("{} {}", v.name, v.version))
                 .finish();
-            Redirect::to(&format!("/plugins?{q}")).into_response()
+            Redirect::to(&format!("/plugins?{q}#plugin-{}", v.name)).into_response()
         }
         Err(e) => match problem::sort(e) {
             Ok(p) => render(&state, &signed, None, Some((&p, At::Upload))).await,

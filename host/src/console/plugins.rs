@@ -163,7 +163,7 @@ fn card(p: &PluginReport, problem: Option<&Problem>, csrf: &str) -> Markup {
                 p.error { strong { "Quarantined: " } (reason) " Activate a version to lift it." }
             }
             @if let Some(pr) = problem { p.error role="alert" { (pr.message) } }
-            p.muted { (p.channel_ids.len()) " channels use it"
+            p.muted { (match p.channel_ids.len() { 0 => "No channel uses it".to_owned(), 1 => "1 channel uses it".to_owned(), n => format!("{n} channels use it") })
                 @if let Some(ms) = p.cpu_budget_ms { " · CPU budget " (ms) " ms per call" } }
             table.versions {
                 thead { tr {
@@ -226,7 +226,8 @@ async fn after(
                 .append_pair("done", done)
                 .append_pair("name", name)
                 .finish();
-            Redirect::to(&format!("/plugins?{q}")).into_response()
+            // To the plugin's card, so what changed is in view.
+            Redirect::to(&format!("/plugins?{q}#plugin-{name}")).into_response()
         }
         Err(crate::api::ApiError::NotFound(_)) => super::message(
             StatusCode::NOT_FOUND,
