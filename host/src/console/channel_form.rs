@@ -148,7 +148,7 @@ fn config_input(f: &ConfigField, v: &Values, t: &Target, problem: Option<&Proble
     if f.secret {
         let id = format!("f-secret-{}", f.name);
         let error = error_for(problem, &id);
-        let set = t.secrets_set.iter().any(|s| *s == f.name);
+        let set = t.secrets_set.contains(&f.name);
         let help = if set {
             format!(
                 "{} Set; type a new value to replace it, or leave empty to keep it.",

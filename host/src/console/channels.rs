@@ -76,10 +76,10 @@ fn channel_not_found(signed: &Signed) -> Response {
 }
 
 /// Tenants' pages only: the admin is sent to its own.
-fn tenant(signed: &Signed) -> Result<&Tenant, Response> {
+fn tenant(signed: &Signed) -> Result<&Tenant, Box<Response>> {
     signed
         .tenant()
-        .ok_or_else(|| Redirect::to("/plugins").into_response())
+        .ok_or_else(|| Box::new(Redirect::to("/plugins").into_response()))
 }
 
 fn rate(c: &Channel) -> String {
@@ -91,7 +91,7 @@ fn rate(c: &Channel) -> String {
 pub async fn list(State(state): State<AppState>, signed: Signed) -> Response {
     let tenant = match tenant(&signed) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let channels = match state.store.list_channels(tenant.id).await {
         Ok(c) => c,
@@ -148,7 +148,7 @@ pub async fn new(
     Query(q): Query<NewQuery>,
 ) -> Response {
     if let Err(r) = tenant(&signed) {
-        return r;
+        return *r;
     }
     match state.registry.get(&q.plugin) {
         Some(plugin) => new_form(&signed, &plugin, &Values::default(), None),
@@ -220,7 +220,7 @@ pub async fn create(
     }
     let tenant = match tenant(&signed) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Some(plugin) = state.registry.get(&v.plugin) else {
         return Redirect::to("/channels/new").into_response();
@@ -248,7 +248,7 @@ pub async fn create(
     };
     match outcome {
         Ok(p) => new_form(&signed, &plugin, &v, Some(&p)),
-        Err(response) => response,
+        Err(response) => *response,
     }
 }
 
@@ -292,7 +292,7 @@ async fn detail(
 ) -> Response {
     let tenant = match tenant(signed) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let loaded = async {
         let c = state.store.channel(tenant.id, id).await?;
@@ -441,7 +441,7 @@ pub async fn edit(
     }
     let tenant = match tenant(&signed) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let current = match state.store.channel(tenant.id, id).await {
         Ok(c) => c,
@@ -470,7 +470,7 @@ pub async fn edit(
         Ok(_) => Redirect::to(&format!("/channels/{id}?saved=1")).into_response(),
         Err(e) => match problem::sort(e) {
             Ok(p) => detail(&state, &signed, id, Notice::None, Some(&v), Some(&p)).await,
-            Err(response) => response,
+            Err(response) => *response,
         },
     }
 }
@@ -492,7 +492,7 @@ pub async fn sync(
     }
     let tenant = match tenant(&signed) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match crate::api::templates::sync_templates(&state, tenant.id, id).await {
         Ok(t) => Redirect::to(&format!("/channels/{id}?synced={}", t.len())).into_response(),
@@ -502,7 +502,7 @@ pub async fn sync(
                 p.field = "templates".into();
                 detail(&state, &signed, id, Notice::None, None, Some(&p)).await
             }
-            Err(response) => response,
+            Err(response) => *response,
         },
     }
 }

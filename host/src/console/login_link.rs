@@ -22,9 +22,9 @@ use crate::store::{Id, now_ms};
 /// How long a printed link can be used.
 pub const LINK_MS: i64 = 15 * 60_000;
 
-/// Unused links: token hash → (tenant, expiry).
-static LINKS: LazyLock<Mutex<HashMap<[u8; 32], (Id, i64)>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
+/// Unused links: token hash → (tenant, expiry in ms).
+type Links = HashMap<[u8; 32], (Id, i64)>;
+static LINKS: LazyLock<Mutex<Links>> = LazyLock::new(|| Mutex::new(HashMap::new()));
 
 fn hash(token: &str) -> [u8; 32] {
     let mut out = [0u8; 32];

@@ -111,7 +111,7 @@ async fn read(mut form: Multipart) -> Result<Posted, Problem> {
 
 pub async fn upload(State(state): State<AppState>, signed: Signed, form: Multipart) -> Response {
     if let Err(r) = admin_only(&signed) {
-        return r;
+        return *r;
     }
     let posted = match read(form).await {
         Ok(p) => p,
@@ -140,7 +140,7 @@ pub async fn upload(State(state): State<AppState>, signed: Signed, form: Multipa
         }
         Err(e) => match problem::sort(e) {
             Ok(p) => render(&state, &signed, None, Some((&p, At::Upload))).await,
-            Err(response) => response,
+            Err(response) => *response,
         },
     }
 }

@@ -29,14 +29,14 @@ pub(super) fn routes() -> Router<AppState> {
 }
 
 /// Admin pages only: a tenant's session never sees them.
-pub(super) fn admin_only(signed: &Signed) -> Result<(), Response> {
+pub(super) fn admin_only(signed: &Signed) -> Result<(), Box<Response>> {
     match signed.tenant() {
-        Some(_) => Err(super::message(
+        Some(_) => Err(Box::new(super::message(
             StatusCode::FORBIDDEN,
             "Admins only",
             html! { h1 { "Admins only" } p { "Plugins are managed by the server's administrator. " a href="/campaigns" { "Back to your campaigns" } } },
             Some(signed),
-        )),
+        ))),
         None => Ok(()),
     }
 }
@@ -68,7 +68,7 @@ pub async fn list(
     Query(done): Query<Done>,
 ) -> Response {
     if let Err(r) = admin_only(&signed) {
-        return r;
+        return *r;
     }
     render(&state, &signed, notice(&done).as_deref(), None).await
 }
@@ -237,7 +237,7 @@ async fn after(
         ),
         Err(e) => match problem::sort(e) {
             Ok(p) => render(state, signed, None, Some((&p, At::Plugin(name)))).await,
-            Err(response) => response,
+            Err(response) => *response,
         },
     }
 }
@@ -252,7 +252,7 @@ pub async fn activate(
         return super::forbidden();
     }
     if let Err(r) = admin_only(&signed) {
-        return r;
+        return *r;
     }
     let outcome = activate_version(&state, &name, &f.sha256).await;
     after(&state, &signed, &name, "activated", outcome).await
@@ -268,7 +268,7 @@ pub async fn rollback(
         return super::forbidden();
     }
     if let Err(r) = admin_only(&signed) {
-        return r;
+        return *r;
     }
     let to = Some(f.sha256.as_str()).filter(|s| !s.is_empty());
     let outcome = roll_back(&state, &name, to).await;
@@ -285,7 +285,7 @@ pub async fn disable(
         return super::forbidden();
     }
     if let Err(r) = admin_only(&signed) {
-        return r;
+        return *r;
     }
     let outcome = disable_plugin(&state, &name).await;
     after(&state, &signed, &name, "disabled", outcome).await

@@ -28,7 +28,7 @@ impl Problem {
 
 /// Sorts an error from the shared logic: a refusal to show in the form, or
 /// a response of its own (a 404, a server fault) to answer as it is.
-pub fn sort(e: ApiError) -> Result<Problem, Response> {
+pub fn sort(e: ApiError) -> Result<Problem, Box<Response>> {
     let (field, message, status) = match e {
         ApiError::Invalid { field, message } => (field, message, StatusCode::UNPROCESSABLE_ENTITY),
         ApiError::ForbiddenField { field, message } => (field, message, StatusCode::FORBIDDEN),
@@ -41,7 +41,7 @@ pub fn sort(e: ApiError) -> Result<Problem, Response> {
         ApiError::Forbidden(m) => (String::new(), m, StatusCode::FORBIDDEN),
         ApiError::TooLarge(m) => (String::new(), m, StatusCode::PAYLOAD_TOO_LARGE),
         ApiError::BadGateway(m) => (String::new(), m, StatusCode::BAD_GATEWAY),
-        other => return Err(other.into_response()),
+        other => return Err(Box::new(other.into_response())),
     };
     Ok(Problem {
         field,
