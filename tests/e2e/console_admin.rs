@@ -110,6 +110,22 @@ fn csrf(html: &str) -> String {
     html[at..at + 64].to_owned()
 }
 
+/// An audit log's entries as `action target`.
+fn audited(log: &Value) -> Vec<String> {
+    log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["action"].as_str().unwrap(),
+                e["target"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
 async fn channels_of(api: &crate::api_client::Api) -> Vec<Value> {
     let (status, list) = api.get("/v1/channels").await;
     assert_eq!(status, 200, "{list}");
@@ -188,6 +204,11 @@ async fn a_tenant_manages_its_channels_in_the_console(backend: Backend) {
     assert!(!tenant.page("/channels").await.contains(SECRET));
     let (_, c) = api.get(&format!("/v1/channels/{id}")).await;
     assert_eq!(c["secrets"], json!(["auth-token"]));
+    // In the tenant's audit log like an API change, without the secret.
+    let (_, log) = api.get("/v1/audit-log").await;
+    let entry = format!("POST /channels/new /channels #{id}");
+    assert!(audited(&log).contains(&entry), "{log}");
+    assert!(!log.to_string().contains(SECRET));
 
     // An edit with the secret input empty keeps the secret: the channel
     // still sends (the simulator checks the token).
@@ -328,6 +349,12 @@ async fn the_plugins_page_is_the_admins(backend: Backend) {
         admin_api.admin_plugin("twilio-sms").await["active_sha256"],
         sha.as_str()
     );
+    let (_, log) = admin_api.get("/v1/admin/audit-log").await;
+    let seen = audited(&log);
+    for action in ["disable", "activate"] {
+        let entry = format!("POST /plugins/{{name}}/{action} /plugins/twilio-sms");
+        assert!(seen.contains(&entry), "{entry}: {log}");
+    }
 }
 both_backends!(the_plugins_page_is_the_admins);
 

@@ -13,6 +13,7 @@ use axum::{Form, Router};
 use maud::{Markup, html};
 use serde::Deserialize;
 
+use super::audit_trail;
 use super::campaigns::local;
 use super::channel_form::{self, Target, Values};
 use super::layout::{page, type_badge};
@@ -240,6 +241,8 @@ pub async fn create(
             };
             match create_channel(&state, tenant, req).await {
                 Ok(c) => {
+                    let target = format!("/channels #{}", c.id);
+                    audit_trail::record(&state, &signed, "POST /channels/new", &target).await;
                     return Redirect::to(&format!("/channels/{}?saved=1", c.id)).into_response();
                 }
                 Err(e) => problem::sort(e),
@@ -467,7 +470,11 @@ pub async fn edit(
         rate_per_second: Some(rate),
     };
     match update_channel(&state, tenant, id, req).await {
-        Ok(_) => Redirect::to(&format!("/channels/{id}?saved=1")).into_response(),
+        Ok(_) => {
+            let target = format!("/channels/{id}");
+            audit_trail::record(&state, &signed, "POST /channels/{id}", &target).await;
+            Redirect::to(&format!("/channels/{id}?saved=1")).into_response()
+        }
         Err(e) => match problem::sort(e) {
             Ok(p) => detail(&state, &signed, id, Notice::None, Some(&v), Some(&p)).await,
             Err(response) => *response,
@@ -495,7 +502,12 @@ pub async fn sync(
         Err(r) => return *r,
     };
     match crate::api::templates::sync_templates(&state, tenant.id, id).await {
-        Ok(t) => Redirect::to(&format!("/channels/{id}?synced={}", t.len())).into_response(),
+        Ok(t) => {
+            let target = format!("/channels/{id}/templates/sync");
+            let action = "POST /channels/{id}/templates/sync";
+            audit_trail::record(&state, &signed, action, &target).await;
+            Redirect::to(&format!("/channels/{id}?synced={}", t.len())).into_response()
+        }
         Err(crate::api::ApiError::NotFound(_)) => channel_not_found(&signed),
         Err(e) => match problem::sort(e) {
             Ok(mut p) => {

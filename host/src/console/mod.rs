@@ -4,6 +4,7 @@
 //! server; a few lines of script only refresh the grid's progress). Signed
 //! in by a session cookie (`session`), never by a key kept in the page.
 
+mod audit_trail;
 mod campaigns;
 mod channel_form;
 mod channels;

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::post;
 use maud::{Markup, html};
 
+use super::audit_trail;
 use super::plugins::{At, admin_only, render};
 use super::problem::{self, Problem};
 use super::session::Signed;
@@ -127,6 +128,8 @@ pub async fn upload(State(state): State<AppState>, signed: Signed, form: Multipa
     };
     match install_version(&state, file, posted.activate).await {
         Ok(v) => {
+            let target = format!("/plugins/{} {}", v.name, v.sha256);
+            audit_trail::record(&state, &signed, "POST /plugins/upload", &target).await;
             let done = if v.active {
                 "installed_active"
             } else {

@@ -11,6 +11,7 @@ use axum::{Form, Router};
 use maud::{Markup, html};
 use serde::Deserialize;
 
+use super::audit_trail;
 use super::layout::page;
 use super::problem::{self, Problem};
 use super::session::Signed;
@@ -211,6 +212,16 @@ pub struct ActionForm {
     sha256: String,
 }
 
+/// The route's last segment for an action's notice.
+fn done_action(done: &str) -> &str {
+    match done {
+        "rolled_back" => "rollback",
+        "activated" => "activate",
+        "disabled" => "disable",
+        other => other,
+    }
+}
+
 /// Runs one action and answers the page: a notice, or the refusal shown
 /// on the plugin's card.
 async fn after(
@@ -222,6 +233,8 @@ async fn after(
 ) -> Response {
     match outcome {
         Ok(_) => {
+            let action = format!("POST /plugins/{{name}}/{}", done_action(done));
+            audit_trail::record(state, signed, &action, &format!("/plugins/{name}")).await;
             let q = url::form_urlencoded::Serializer::new(String::new())
                 .append_pair("done", done)
                 .append_pair("name", name)
