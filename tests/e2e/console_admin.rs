@@ -322,6 +322,17 @@ async fn the_plugins_page_is_the_admins(backend: Backend) {
         html.contains("does not implement the provider world"),
         "{html}"
     );
+    // One byte over the limit: refused with the limit, nothing installed.
+    let r = admin.upload(&token, vec![0; (40 << 20) + 1]).await;
+    assert_eq!(r.status(), 413);
+    assert!(r.text().await.unwrap().contains("larger than the 40 MiB"));
+    assert_eq!(
+        admin_api.admin_plugin("twilio-sms").await["versions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     // Nothing to roll back to yet: the reason on the plugin's card.
     let r = admin
         .post("/plugins/twilio-sms/rollback", &[("csrf", &token)])
@@ -459,6 +470,14 @@ async fn a_tenant_creates_a_channel_in_the_browser_and_its_secret_stays_hidden()
     browser.goto(&format!("{}/channels", herald.base)).await;
     assert_eq!(browser.text("#channels tbody td a").await, "Main SMS");
     browser.screenshot("channels").await;
+    // At a phone's width the same pages still read (saved for review).
+    browser.set_size(400, 900).await;
+    browser.screenshot("channels-narrow").await;
+    browser.click("#channels tbody td a").await;
+    browser
+        .wait_for_url(&format!("/channels/{}", c["items"][0]["id"]))
+        .await;
+    browser.screenshot("channel-narrow").await;
 }
 
 fn artifact_path(file: &str) -> PathBuf {
@@ -540,4 +559,9 @@ async fn an_admin_uploads_activates_and_rolls_back_a_plugin_in_the_browser() {
         "{refusal}"
     );
     browser.screenshot("plugins-refused").await;
+    browser.set_size(400, 900).await;
+    browser
+        .goto(&format!("{}/plugins#plugin-twilio-sms", herald.base))
+        .await;
+    browser.screenshot("plugins-narrow").await;
 }

@@ -223,3 +223,15 @@ impl Browser {
         self.type_into(css, path.to_str().unwrap()).await;
     }
 }
+
+impl Browser {
+    /// Resizes the window (e.g. to a phone's width).
+    pub async fn set_size(&self, width: u32, height: u32) {
+        self.call(
+            reqwest::Method::POST,
+            "/window/rect",
+            Some(json!({ "width": width, "height": height })),
+        )
+        .await;
+    }
+}

@@ -78,7 +78,12 @@ th[scope=row] { text-transform:none; letter-spacing:0; font-size:inherit; color:
 .visually-hidden { position:absolute; width:1px; height:1px; overflow:hidden; clip:rect(0 0 0 0); white-space:nowrap; }
 form.upload h2 { font-size:1.1rem; margin:0 0 .75rem; }
 section.plugin, form.upload { overflow-x:auto; }
-@media (max-width: 700px) { .title-row { align-items:flex-start; } dl.facts { grid-template-columns:1fr; } }
+@media (max-width: 700px) {
+  .title-row { align-items:flex-start; } dl.facts { grid-template-columns:1fr; }
+  section.plugin, form.upload, .channel-form { padding:.75rem; }
+  section.plugin th, section.plugin td { padding:.4rem .3rem; }
+  section.plugin button { padding:.35rem .6rem; }
+}
 "#;
 
 /// A whole page for a signed-in user.

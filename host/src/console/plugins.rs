@@ -123,7 +123,7 @@ fn stats_cells(v: &VersionReport) -> Markup {
     html! {
         @match &v.stats {
             Some(s) => {
-                td.num { (s.calls) }
+                td.num.hide-narrow { (s.calls) }
                 td.num { (s.faults)
                     @if s.calls > 0 { span.muted { " (" (format!("{:.0}", s.faults as f64 * 100.0 / s.calls as f64)) "%)" } } }
                 td.num.hide-narrow { (format!("{:.1}", s.mean_latency_ms)) " ms" span.muted { " · max " (format!("{:.0}", s.max_latency_ms)) } }
@@ -170,7 +170,7 @@ fn card(p: &PluginReport, problem: Option<&Problem>, csrf: &str) -> Markup {
                 thead { tr {
                     th scope="col" { "Version" } th scope="col" { "State" } th.hide-narrow scope="col" { "sha256" }
                     th.hide-narrow scope="col" { "World" }
-                    th scope="col" { "Calls" } th scope="col" { "Faults" } th.hide-narrow scope="col" { "Latency (mean)" }
+                    th.hide-narrow scope="col" { "Calls" } th scope="col" { "Faults" } th.hide-narrow scope="col" { "Latency (mean)" }
                     th scope="col" { span.visually-hidden { "Action" } }
                 } }
                 tbody {
