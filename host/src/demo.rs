@@ -67,6 +67,12 @@ pub async fn setup(state: &AppState, public_url: &str) -> anyhow::Result<Simulat
         "{}",
         walkthrough(public_url, &api_key, channel.id, &sim_url)
     );
+    // Last, so it is what the terminal shows: one click signs the demo in
+    // (the walkthrough above gives the console's URL and the key).
+    println!(
+        "Sign in with one click (valid 15 minutes, once): {public_url}{}",
+        crate::console::sign_in_link(tenant.id)
+    );
     Ok(sim)
 }
 

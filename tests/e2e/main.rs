@@ -17,6 +17,7 @@ mod rate_limits;
 
 mod connections;
 mod console;
+mod console_admin;
 mod console_browser;
 mod console_form;
 mod contract;

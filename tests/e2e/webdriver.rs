@@ -298,3 +298,34 @@ impl Browser {
         .await
     }
 }
+
+// Helpers for the channel and plugin screens (console_admin.rs).
+impl Browser {
+    /// The page's HTML as the browser holds it.
+    pub async fn source(&self) -> String {
+        self.call(reqwest::Method::GET, "/source", None)
+            .await
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Waits (at most 20 s) until the page's URL contains `part` (a
+    /// redirect's query, say).
+    pub async fn wait_for_url_containing(&self, part: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let url = self.url().await;
+            if url.contains(part) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "at {url}, not …{part}…");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Chooses a file for a file input (chromedriver reads it from disk).
+    pub async fn choose_file(&self, css: &str, path: &Path) {
+        self.type_into(css, path.to_str().unwrap()).await;
+    }
+}

@@ -60,8 +60,19 @@ pub async fn install(
     ApiQuery(opts): ApiQuery<InstallOptions>,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<InstalledVersion>)> {
-    let plugin = state.registry.install(body.to_vec()).await?;
-    if opts.activate {
+    let installed = install_version(&state, body.to_vec(), opts.activate).await?;
+    Ok((StatusCode::CREATED, Json(installed)))
+}
+
+/// Installs a component, activating it if asked (the API's and the
+/// console's); a refused component is a 422 on `file` saying why.
+pub(crate) async fn install_version(
+    state: &AppState,
+    wasm: Vec<u8>,
+    activate: bool,
+) -> ApiResult<InstalledVersion> {
+    let plugin = state.registry.install(wasm).await?;
+    if activate {
         state
             .registry
             .activate(plugin.name(), &plugin.sha256)
@@ -71,16 +82,13 @@ pub async fn install(
         .registry
         .get(plugin.name())
         .is_some_and(|p| p.sha256 == plugin.sha256);
-    Ok((
-        StatusCode::CREATED,
-        Json(InstalledVersion {
-            name: plugin.name().to_owned(),
-            version: plugin.version().to_owned(),
-            sha256: plugin.sha256.clone(),
-            world: format!("herald:provider@{}", plugin.world),
-            active,
-        }),
-    ))
+    Ok(InstalledVersion {
+        name: plugin.name().to_owned(),
+        version: plugin.version().to_owned(),
+        sha256: plugin.sha256.clone(),
+        world: format!("herald:provider@{}", plugin.world),
+        active,
+    })
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -132,7 +140,7 @@ async fn report(state: &AppState, name: &str) -> ApiResult<PluginReport> {
 }
 
 /// Every plugin: its versions, its state and the channels that use it.
-async fn reports(state: &AppState) -> ApiResult<Vec<PluginReport>> {
+pub(crate) async fn reports(state: &AppState) -> ApiResult<Vec<PluginReport>> {
     let mut channels: BTreeMap<String, Vec<i64>> = BTreeMap::new();
     for (plugin, id) in state.store.channels_by_plugin().await? {
         channels.entry(plugin).or_default().push(id);
@@ -187,9 +195,19 @@ pub async fn activate(
     Path(name): Path<String>,
     ApiJson(req): ApiJson<Activate>,
 ) -> ApiResult<Json<PluginReport>> {
-    state.registry.activate(&name, &req.sha256).await?;
+    Ok(Json(activate_version(&state, &name, &req.sha256).await?))
+}
+
+/// Makes an installed version the plugin's active one (lifting a
+/// quarantine); the engine picks it up at once.
+pub(crate) async fn activate_version(
+    state: &AppState,
+    name: &str,
+    sha256: &str,
+) -> ApiResult<PluginReport> {
+    state.registry.activate(name, sha256).await?;
     state.engine.wake();
-    Ok(Json(report(&state, &name).await?))
+    report(state, name).await
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -211,9 +229,18 @@ pub async fn rollback(
     Path(name): Path<String>,
     ApiQuery(to): ApiQuery<RollbackTo>,
 ) -> ApiResult<Json<PluginReport>> {
-    state.registry.rollback(&name, to.sha256.as_deref()).await?;
+    Ok(Json(roll_back(&state, &name, to.sha256.as_deref()).await?))
+}
+
+/// Returns to the version active before the current one (or `to`).
+pub(crate) async fn roll_back(
+    state: &AppState,
+    name: &str,
+    to: Option<&str>,
+) -> ApiResult<PluginReport> {
+    state.registry.rollback(name, to).await?;
     state.engine.wake();
-    Ok(Json(report(&state, &name).await?))
+    report(state, name).await
 }
 
 #[utoipa::path(post, path = "/v1/admin/plugins/{name}/disable", tag = "plugins",
@@ -223,8 +250,13 @@ pub async fn disable(
     _: AdminAuth,
     Path(name): Path<String>,
 ) -> ApiResult<Json<PluginReport>> {
-    state.registry.disable(&name).await?;
-    Ok(Json(report(&state, &name).await?))
+    Ok(Json(disable_plugin(&state, &name).await?))
+}
+
+/// Takes the plugin out of service (no active version).
+pub(crate) async fn disable_plugin(state: &AppState, name: &str) -> ApiResult<PluginReport> {
+    state.registry.disable(name).await?;
+    report(state, name).await
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

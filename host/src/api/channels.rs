@@ -15,7 +15,7 @@ use super::json::ApiJson;
 use super::json::ApiQuery;
 use super::paging::{Page, PageQuery};
 use crate::plugins::{CallContext, LoadedPlugin};
-use crate::store::{Channel, Id, NewChannel};
+use crate::store::{Channel, Id, NewChannel, Tenant};
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -83,6 +83,16 @@ pub async fn create(
     TenantAuth(tenant): TenantAuth,
     ApiJson(req): ApiJson<CreateChannel>,
 ) -> ApiResult<(StatusCode, Json<Channel>)> {
+    let channel = create_channel(&state, &tenant, req).await?;
+    Ok((StatusCode::CREATED, Json(channel)))
+}
+
+/// Checks and stores a new channel (the API's and the console's).
+pub(crate) async fn create_channel(
+    state: &AppState,
+    tenant: &Tenant,
+    req: CreateChannel,
+) -> ApiResult<Channel> {
     let new = NewChannel {
         name: req.name.trim().to_owned(),
         plugin: req.plugin,
@@ -93,7 +103,7 @@ pub async fn create(
         pinned_sha256: req.pinned_sha256,
         rate_per_second: req.rate_per_second,
     };
-    validate(&state, &new, HostsSetBy::Tenant { before: &[] }).await?;
+    validate(state, &new, HostsSetBy::Tenant { before: &[] }).await?;
     let channel = state.store.create_channel(tenant.id, new).await?;
     tracing::info!(
         tenant = tenant.id,
@@ -101,7 +111,7 @@ pub async fn create(
         plugin = channel.plugin,
         "channel created"
     );
-    Ok((StatusCode::CREATED, Json(channel)))
+    Ok(channel)
 }
 
 /// Who sets a channel's allowed hosts, for the rule that only the admin
@@ -245,6 +255,17 @@ pub async fn update(
     Path(id): Path<Id>,
     ApiJson(req): ApiJson<UpdateChannel>,
 ) -> ApiResult<Json<Channel>> {
+    Ok(Json(update_channel(&state, &tenant, id, req).await?))
+}
+
+/// Merges changes into one of the tenant's channels, checks the whole and
+/// stores it (the API's and the console's).
+pub(crate) async fn update_channel(
+    state: &AppState,
+    tenant: &Tenant,
+    id: Id,
+    req: UpdateChannel,
+) -> ApiResult<Channel> {
     let current = state.store.channel(tenant.id, id).await?;
     let before = current.allowed_hosts.clone().unwrap_or_default();
     let switching = req.plugin.as_ref().is_some_and(|p| *p != current.plugin);
@@ -269,12 +290,12 @@ pub async fn update(
         },
         rate_per_second: req.rate_per_second.unwrap_or(current.rate_per_second),
     };
-    validate(&state, &merged, HostsSetBy::Tenant { before: &before }).await?;
+    validate(state, &merged, HostsSetBy::Tenant { before: &before }).await?;
     let channel = state.store.update_channel(tenant.id, id, &merged).await?;
     state.engine.channel_changed(id);
     tracing::info!(tenant = tenant.id, channel = id, plugin = channel.plugin,
         pinned = ?channel.pinned_sha256, "channel updated; the next send uses it");
-    Ok(Json(channel))
+    Ok(channel)
 }
 
 /// Checks fields against the plugin's manifest, then asks the plugin.

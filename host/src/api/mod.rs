@@ -3,7 +3,7 @@
 
 mod admin_channels;
 mod admin_clock;
-mod admin_plugins;
+pub(crate) mod admin_plugins;
 mod api_keys;
 mod audit;
 mod auth;
@@ -13,7 +13,7 @@ pub(crate) mod campaign_ops;
 mod campaign_preview;
 mod campaign_timing;
 pub(crate) mod campaigns;
-mod channels;
+pub(crate) mod channels;
 mod credits;
 mod dnc;
 mod error;
@@ -35,7 +35,7 @@ mod replies;
 mod resolve;
 pub(crate) mod review;
 mod scopes;
-mod templates;
+pub(crate) mod templates;
 pub mod tenants;
 mod upload;
 mod webhooks;
@@ -73,7 +73,7 @@ pub struct AppState {
 }
 
 /// Largest plugin component upload.
-const MAX_PLUGIN_BYTES: usize = 40 << 20;
+pub(crate) const MAX_PLUGIN_BYTES: usize = 40 << 20;
 
 /// The clock endpoint exists only on a server started with `--test-clock`.
 fn test_clock_routes() -> Router<AppState> {

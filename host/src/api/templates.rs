@@ -21,22 +21,28 @@ pub async fn sync(
     TenantAuth(tenant): TenantAuth,
     Path(id): Path<Id>,
 ) -> ApiResult<Json<Page<ChannelTemplate>>> {
-    match state.engine.sync_templates(tenant.id, id).await {
-        // The channel's templates as they now are, as the list shows them.
-        Ok(templates) => Ok(Json(Page::of_all(
-            templates,
-            &PageQuery::default(),
-            1000,
-            template_key,
-        )?)),
+    let templates = sync_templates(&state, tenant.id, id).await?;
+    // The channel's templates as they now are, as the list shows them.
+    Ok(Json(Page::of_all(
+        templates,
+        &PageQuery::default(),
+        1000,
+        template_key,
+    )?))
+}
+
+/// Fetches a channel's templates from its provider and stores them (the
+/// API's and the console's); a provider's refusal is a 502.
+pub(crate) async fn sync_templates(
+    state: &AppState,
+    tenant: Id,
+    id: Id,
+) -> ApiResult<Vec<ChannelTemplate>> {
+    match state.engine.sync_templates(tenant, id).await {
+        Ok(templates) => Ok(templates),
         Err(SyncError::Store(e)) => Err(e.into()),
         Err(SyncError::Provider(why)) => {
-            tracing::warn!(
-                tenant = tenant.id,
-                channel = id,
-                reason = why,
-                "template sync failed"
-            );
+            tracing::warn!(tenant, channel = id, reason = why, "template sync failed");
             Err(ApiError::BadGateway(why))
         }
     }

@@ -71,7 +71,6 @@ textarea { font:inherit; padding:.4rem .5rem; border:1px solid #c9ced8; border-r
 [aria-invalid=true] { border-color:#b42318; box-shadow:0 0 0 1px #b42318; }
 .field-error { color:#b42318; font-size:.85rem; margin:.15rem 0 0; font-weight:600; }
 .form-alert { background:#fdecea; border:1px solid #f3b8b2; color:#7a1a12; border-radius:8px; padding:.5rem 1rem; margin-bottom:1rem; }
-.notice { background:#e8f5ec; border:1px solid #b5dfc2; border-radius:8px; padding:.5rem 1rem; }
 .sr-only { position:absolute; width:1px; height:1px; overflow:hidden; clip:rect(0 0 0 0); }
 .badge.edited { background:#b7791f; }
 .review-summary { display:flex; justify-content:space-between; align-items:center; gap:1rem; flex-wrap:wrap; }
@@ -97,6 +96,43 @@ button[disabled] { opacity:.5; cursor:not-allowed; }
   .hbar { grid-template-columns:5.5rem 1fr; }
   .hbar-value { grid-column:2; }
 }
+/* Channels and plugins (console-admin) */
+.title-row { display:flex; gap:1rem; align-items:center; justify-content:space-between; flex-wrap:wrap; }
+.title-row h1, .title-row h2 { margin:0; }
+.title-row + * { margin-top:1rem; }
+.t-mms { background:#1d4ed8; }
+.notice { background:#ecfdf3; border:1px solid #a6e3bf; color:#14532d; padding:.6rem .9rem; border-radius:6px; }
+:is(.channel-form, form.upload) .field { display:flex; flex-direction:column; gap:.25rem; margin-bottom:1rem; max-width:36rem; }
+:is(.channel-form, form.upload) .field label { font-weight:600; }
+:is(.channel-form, form.upload) .field label.check { font-weight:400; display:flex; gap:.4rem; align-items:center; }
+:is(.channel-form, form.upload) .field .help { margin:0; font-size:.85rem; color:var(--muted); }
+:is(.channel-form, form.upload) .field .error { margin:0; font-size:.9rem; }
+:is(.channel-form, form.upload) .field input[aria-invalid=true] { border-color:#b42318; }
+.form-error { background:#fef3f2; border:1px solid #fecdca; padding:.6rem .9rem; border-radius:6px; }
+fieldset { border:1px solid var(--line); border-radius:8px; padding:1rem 1.25rem .25rem; margin:0 0 1rem; }
+legend { font-weight:600; padding:0 .4rem; }
+details { margin-bottom:1rem; } summary { cursor:pointer; color:var(--accent); margin-bottom:.75rem; }
+.secret { display:flex; gap:.5rem; align-items:center; } .secret input { flex:1; }
+.s-set { background:#1f9d55; }
+.masked { letter-spacing:.15em; }
+dl.facts { display:grid; grid-template-columns:max-content 1fr; gap:.35rem 1.25rem; margin:0; }
+dl.facts dt { color:var(--muted); } dl.facts dd { margin:0; }
+ul.plugin-picker { list-style:none; padding:0; display:grid; grid-template-columns:repeat(auto-fill, minmax(16rem, 1fr)); gap:1rem; }
+ul.plugin-picker h2 { font-size:1.05rem; margin:0 0 .4rem; }
+.badge[class*="tpl-"] { background-color:#6b7280; } .badge.tpl-approved { background:#1f9d55; } .badge.tpl-pending { background:#b7791f; } .badge.tpl-rejected { background:#b42318; }
+section.plugin table { margin-top:.5rem; } section.plugin .actions { margin:0; }
+tr.active td { background:#f3fbf6; }
+td.num { font-variant-numeric:tabular-nums; }
+th[scope=row] { text-transform:none; letter-spacing:0; font-size:inherit; color:var(--ink); font-weight:600; }
+.visually-hidden { position:absolute; width:1px; height:1px; overflow:hidden; clip:rect(0 0 0 0); white-space:nowrap; }
+form.upload h2 { font-size:1.1rem; margin:0 0 .75rem; }
+section.plugin, form.upload { overflow-x:auto; }
+@media (max-width: 700px) {
+  .title-row { align-items:flex-start; } dl.facts { grid-template-columns:1fr; }
+  section.plugin, form.upload, .channel-form { padding:.75rem; }
+  section.plugin th, section.plugin td { padding:.4rem .3rem; }
+  section.plugin button { padding:.35rem .6rem; }
+}
 "#;
 
 /// A whole page for a signed-in user.
@@ -113,6 +149,7 @@ pub fn page(title: &str, signed: &Signed, body: Markup) -> Markup {
                 nav aria-label="Main" {
                     @if signed.tenant().is_some() {
                         a href="/campaigns" { "Campaigns" }
+                        a href="/channels" { "Channels" }
                     } @else {
                         a href="/plugins" { "Plugins" }
                     }
@@ -149,6 +186,7 @@ pub fn type_badge(kind: &str) -> Markup {
     let label = match kind {
         "whatsapp" => "WhatsApp",
         "sms" => "SMS",
+        "mms" => "MMS",
         "voice" => "Voice",
         "email" => "Email",
         other => other,

@@ -4,17 +4,25 @@
 //! server; a few lines of script only refresh the grid's progress). Signed
 //! in by a session cookie (`session`), never by a key kept in the page.
 
+mod audit_trail;
 mod campaign_form;
 mod campaigns;
+mod channel_form;
+mod channels;
 mod form_fields;
 mod form_view;
 mod layout;
 mod login;
+mod login_link;
 mod member;
 mod performance;
+mod plugin_upload;
 mod plugins;
+mod problem;
 mod review_queue;
 mod session;
+
+pub use login_link::issue as sign_in_link;
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -33,8 +41,9 @@ pub fn routes() -> Router<AppState> {
         .route("/campaigns/{id}", get(campaigns::detail))
         .route("/campaigns/{id}/act", post(campaigns::act))
         .route("/campaigns/{id}/members/{member}", get(member::show))
-        .route("/plugins", get(plugins::list))
         .merge(campaign_form::routes())
+        .merge(plugins::routes())
+        .merge(channels::routes().merge(login_link::routes()))
 }
 
 /// A page that only says why there is nothing to show.
