@@ -17,6 +17,7 @@ mod rate_limits;
 
 mod connections;
 mod console;
+mod console_audience;
 mod console_browser;
 mod contract;
 mod crash;

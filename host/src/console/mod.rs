@@ -4,12 +4,15 @@
 //! server; a few lines of script only refresh the grid's progress). Signed
 //! in by a session cookie (`session`), never by a key kept in the page.
 
+mod audience;
 mod campaigns;
+mod forms;
 mod layout;
 mod login;
 mod member;
 mod plugins;
 mod session;
+mod settings;
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -29,6 +32,8 @@ pub fn routes() -> Router<AppState> {
         .route("/campaigns/{id}/act", post(campaigns::act))
         .route("/campaigns/{id}/members/{member}", get(member::show))
         .route("/plugins", get(plugins::list))
+        .merge(audience::routes())
+        .merge(settings::routes())
 }
 
 /// A page that only says why there is nothing to show.
@@ -45,12 +50,13 @@ fn message(
     (status, Html(html.into_string())).into_response()
 }
 
-/// No such page for this tenant (another tenant's campaign is the same).
+/// No such page for this tenant (another tenant's campaign, list or
+/// contact is the same).
 fn not_found(signed: &session::Signed) -> Response {
     message(
         StatusCode::NOT_FOUND,
         "Not found",
-        maud::html! { h1 { "Not found" } p { "There is no such campaign or member. " a href="/campaigns" { "Back to the campaigns" } } },
+        maud::html! { h1 { "Not found" } p { "There is nothing here: it does not exist, or it is not yours. " a href="/" { "Back to the start" } } },
         Some(signed),
     )
 }
