@@ -409,7 +409,11 @@ async fn a_tenant_uploads_checks_and_edits_its_audience_in_the_browser() {
     let herald = Herald::start(Backend::Sqlite, &[]).await;
     let api = herald.new_tenant("acme").await;
     let channel = api.sim_channel(&sim, "twilio-sms").await;
-    let vip = api.list_with(&numbers_ending("7400", 4, 600)).await;
+    let (_, vip) = api
+        .post("/v1/lists", json!({ "name": "VIP customers" }))
+        .await;
+    let vip = vip["id"].as_i64().unwrap();
+    api.add_contacts(vip, &numbers_ending("7400", 4, 600)).await;
     api.campaign(channel, vip, "Hi").await;
     let (_, leads) = api
         .post("/v1/lists", json!({ "name": "Spring leads" }))
@@ -440,6 +444,7 @@ async fn a_tenant_uploads_checks_and_edits_its_audience_in_the_browser() {
     browser.type_into("#file", file.to_str().unwrap()).await;
     browser.click("#upload-form button[type=submit]").await;
     browser.wait_for("#mapping-form").await;
+    browser.screenshot("csv-mapping").await;
     browser.click("#mapping-form button[type=submit]").await;
     let report = wait_for_report(&browser).await;
     assert_eq!(browser.texts("#rejections td.row").await, ["3", "4", "6"]);
@@ -482,7 +487,16 @@ async fn a_tenant_uploads_checks_and_edits_its_audience_in_the_browser() {
         .goto(&format!("{}/audience/lists/{leads}", herald.base))
         .await;
     assert_eq!(browser.count("#contacts tbody tr").await, 3);
+    assert_eq!(
+        browser.count("#imports tbody tr").await,
+        2,
+        "the check and the import"
+    );
     browser.screenshot("audience-list").await;
+    // At phone width the table keeps name, phone, email and the actions.
+    browser.resize(400, 860).await;
+    browser.screenshot("audience-list-narrow").await;
+    browser.resize(1280, 900).await;
     browser.type_into("#contact-search", "ortiz").await;
     browser.click("form[role=search] button[type=submit]").await;
     browser.wait_for_url("q=ortiz").await;
@@ -516,6 +530,7 @@ async fn a_tenant_uploads_checks_and_edits_its_audience_in_the_browser() {
     );
     let (_, tenant) = api.get("/v1/tenant").await;
     assert_eq!(tenant["timezone"], "Europe/Berlin");
+    browser.screenshot("settings").await;
     browser.type_into("#dnc-address", "+14156107999").await;
     browser.click("#dnc-form button[type=submit]").await;
     browser.wait_for("#dnc-list td.address").await;
@@ -525,7 +540,7 @@ async fn a_tenant_uploads_checks_and_edits_its_audience_in_the_browser() {
             .await
             .contains("+14156107999")
     );
-    let saved = browser.screenshot("settings").await;
+    let saved = browser.screenshot("settings-dnc").await;
     eprintln!("screens saved beside {}", saved.display());
 }
 

@@ -267,4 +267,14 @@ impl Browser {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+
+    /// Sets the window's size (a phone's width, then back).
+    pub async fn resize(&self, width: u32, height: u32) {
+        self.call(
+            reqwest::Method::POST,
+            "/window/rect",
+            Some(json!({ "width": width, "height": height })),
+        )
+        .await;
+    }
 }

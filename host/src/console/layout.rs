@@ -55,7 +55,7 @@ a.button.secondary { background:#fff; color:var(--accent); }
 .stack input[type=text], .stack input[type=url], .stack input[type=email], .stack input:not([type]) { width:100%; max-width:28rem; }
 .stack label, .form-row label { font-weight:600; font-size:.9rem; margin-top:.5rem; }
 .stack label.check { font-weight:400; display:flex; gap:.5rem; align-items:center; }
-.form-row { display:flex; flex-direction:column; gap:.3rem; margin-top:.75rem; }
+.form-row { display:flex; flex-direction:column; gap:.3rem; margin-top:.75rem; align-items:flex-start; }
 .hint { color:var(--muted); font-size:.85rem; }
 .field-error { margin:.1rem 0 .25rem; font-size:.9rem; font-weight:600; }
 .field-error::before { content:"⚠ "; }
@@ -81,6 +81,10 @@ td.row-actions { white-space:nowrap; }
 button.link { background:none; border:none; color:var(--accent); padding:0; text-decoration:underline; }
 button.link.danger-text { color:#b42318; }
 #mapping select { margin-right:.25rem; }
+.actions { align-items:center; }
+table + .card, table + form.card, .empty + form.card, .pager + form.card { margin-top:1.5rem; }
+.card h2:first-child, .card h3:first-child { margin-top:0; }
+.stack p { margin:.5rem 0 0; }
 .visually-hidden { position:absolute; width:1px; height:1px; overflow:hidden; clip:rect(0 0 0 0); white-space:nowrap; }
 @media (max-width: 700px) {
   .stat { min-width:0; flex:1; }

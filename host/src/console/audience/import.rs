@@ -151,7 +151,7 @@ pub async fn upload(
                     Err(r) => return r,
                 };
                 match crate::api::imports::spool_part(&state, field).await {
-                    Ok((file, _name)) => spooled = Some((tenant, file)),
+                    Ok((file, name)) => spooled = Some((tenant, file, name)),
                     Err(e) => {
                         return match problem(e) {
                             Ok(p) => upload_page(&state, &signed, list, Some(&p)).await,
@@ -166,15 +166,20 @@ pub async fn upload(
     if !csrf_ok {
         return super::super::forbidden();
     }
-    let Some((tenant, file)) = spooled else {
+    let Some((tenant, file, name)) = spooled else {
         let p = Problem::field("file", "choose a CSV file to upload");
         return upload_page(&state, &signed, list, Some(&p)).await;
     };
     sweep_abandoned(state.importer.spool_dir()).await;
     let token = hex::encode(rand::random::<[u8; 16]>());
-    if let Err(e) = tokio::fs::rename(&file.path, kept_path(&state, tenant, &token)).await {
+    let kept = kept_path(&state, tenant, &token);
+    if let Err(e) = tokio::fs::rename(&file.path, &kept).await {
         let _ = tokio::fs::remove_file(&file.path).await;
         return crate::api::upload::io_error(e).into_response();
+    }
+    // The file's own name, for the report (already checked: no path in it).
+    if let Some(name) = name {
+        let _ = tokio::fs::write(kept.with_extension("name"), name).await;
     }
     Redirect::to(&format!("/audience/lists/{list}/import/{token}")).into_response()
 }
@@ -299,6 +304,16 @@ async fn mapping_page(
             }
             p { button type="submit" { "Check the file" } " " span.muted { "(nothing is imported yet)" } }
         }
+        // The name box only matters for a custom field: shown for those
+        // (all stay visible without script).
+        script { (maud::PreEscaped(r#"
+document.querySelectorAll('#mapping select[name^=role_]').forEach(function (s) {
+  var name = document.getElementById('field-' + s.name.slice(5));
+  function sync() { name.hidden = s.value !== 'custom'; }
+  s.addEventListener('change', sync);
+  sync();
+});
+"#)) }
     };
     let status = problem.map_or(StatusCode::OK, |p| p.status);
     (
@@ -407,7 +422,10 @@ pub async fn check(
         .map(|m| m.len())
         .unwrap_or(0);
     let spooled = Spooled { path: link, bytes };
-    let filename = Some(format!("upload-{}.csv", &token[..8]));
+    let filename = tokio::fs::read_to_string(kept.with_extension("name"))
+        .await
+        .ok()
+        .or_else(|| Some(format!("upload-{}.csv", &token[..8])));
     match queue(&state, tenant.id, list, None, options, spooled, filename).await {
         Ok(job) => Redirect::to(&format!("/audience/imports/{}", job.id)).into_response(),
         Err(e) => refused(&state, &signed, list, &token, &choices, e).await,

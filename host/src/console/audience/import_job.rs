@@ -129,8 +129,8 @@ fn report(
             div.stat { span.figure #rejected { (rejected) } span { "rows rejected" } }
         }
         p.muted #breakdown {
-            (c.imported) " new · " (c.updated) " updated · "
-            (c.unchanged) " unchanged · " (c.rejected) " invalid · " (c.duplicates) " duplicates"
+            (c.imported) " new · " (c.updated) " updated · " (c.unchanged) " unchanged · "
+            (count(c.rejected, "invalid row", "invalid rows")) " · " (count(c.duplicates, "duplicate", "duplicates"))
             @if let Some(done) = job.finished_at { " · finished " (local(done, tenant)) }
         }
         @if job.dry_run {
@@ -222,6 +222,7 @@ pub async fn commit(
     if tokio::fs::rename(&kept, &taken).await.is_err() {
         return conflict("This upload was imported already or has expired.");
     }
+    let _ = tokio::fs::remove_file(kept.with_extension("name")).await;
     let bytes = tokio::fs::metadata(&taken)
         .await
         .map(|m| m.len())

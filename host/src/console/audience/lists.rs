@@ -15,7 +15,7 @@ use super::super::layout::page;
 use super::super::session::Signed;
 use super::{count, to_admin_home};
 use crate::api::AppState;
-use crate::store::{ContactList, Id, StoreError};
+use crate::store::{ContactList, Id, ImportJob, StoreError, Tenant};
 
 /// Contacts on a list's page.
 const CONTACTS_PAGE: i64 = 50;
@@ -172,9 +172,18 @@ pub(super) async fn list_page(
             .store
             .search_list_contacts(tenant.id, id, &q.q, q.after.unwrap_or(0), CONTACTS_PAGE + 1)
             .await?;
-        Ok::<_, StoreError>((list, used.get(&id).copied().unwrap_or(0), contacts))
+        // The list's latest uploads, to get back to a check or an import.
+        let imports: Vec<ImportJob> = state
+            .store
+            .import_jobs(tenant.id, None, 50)
+            .await?
+            .into_iter()
+            .filter(|j| j.list_id == id)
+            .take(5)
+            .collect();
+        Ok::<_, StoreError>((list, used.get(&id).copied().unwrap_or(0), contacts, imports))
     };
-    let (list, campaigns, mut contacts) = match loaded.await {
+    let (list, campaigns, mut contacts, imports) = match loaded.await {
         Ok(l) => l,
         Err(StoreError::NotFound) => return super::super::not_found(signed),
         Err(e) => return crate::api::ApiError::from(e).into_response(),
@@ -210,9 +219,35 @@ pub(super) async fn list_page(
             @if q.after.is_some() { a href=(q.link(list.id, None)) { "← First page" } }
             @if let Some(last) = next { a href=(q.link(list.id, Some(last))) { "Next " (CONTACTS_PAGE) " →" } }
         }
+        @if !imports.is_empty() { (recent_imports(tenant, &imports)) }
     };
     let status = problem.map_or(StatusCode::OK, |p| p.status);
     (status, Html(page(&list.name, signed, body).into_string())).into_response()
+}
+
+fn recent_imports(tenant: &Tenant, imports: &[ImportJob]) -> Markup {
+    html! {
+        h2 { "Recent uploads" }
+        table #imports {
+            thead { tr {
+                th scope="col" { "When" } th scope="col" { "File" } th scope="col" { "Step" }
+                th scope="col" { "Status" } th.hide-narrow scope="col" { "Accepted" } th.hide-narrow scope="col" { "Rejected" }
+            } }
+            tbody {
+                @for j in imports {
+                    @let c = &j.counts;
+                    tr {
+                        td { a href={ "/audience/imports/" (j.id) } { (local(j.created_at, tenant)) } }
+                        td { (j.filename.clone().unwrap_or_default()) }
+                        td { @if j.dry_run { "Check" } @else { "Import" } }
+                        td { (j.status.as_str()) }
+                        td.hide-narrow.num { (c.imported + c.updated + c.unchanged) }
+                        td.hide-narrow.num { (c.rejected + c.duplicates) }
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn delete_form(signed: &Signed, list: &ContactList) -> Markup {
@@ -247,7 +282,7 @@ fn contacts_table(
         } @else {
             table #contacts {
                 thead { tr {
-                    th scope="col" { "Name" } th scope="col" { "Phone" } th scope="col" { "Email" }
+                    th scope="col" { "Name" } th scope="col" { "Phone" } th.hide-narrow scope="col" { "Email" }
                     th.hide-narrow scope="col" { "Timezone" } th scope="col" { span.visually-hidden { "Actions" } }
                 } }
                 tbody {
@@ -256,7 +291,7 @@ fn contacts_table(
                         tr data-contact=(c.id) {
                             td.name { @if name.is_empty() { span.muted { "—" } } @else { (name) } }
                             td.phone { (c.phone.clone().unwrap_or_default()) }
-                            td.email { (c.email.clone().unwrap_or_default()) }
+                            td.email.hide-narrow { (c.email.clone().unwrap_or_default()) }
                             td.hide-narrow { (c.timezone.clone().unwrap_or_default()) }
                             td.row-actions {
                                 a href={ "/audience/contacts/" (c.id) "?list=" (list.id) } aria-label={ "Edit " (c.phone.clone().or(c.email.clone()).unwrap_or_default()) } { "Edit" }
