@@ -16,6 +16,9 @@ use serde_json::json;
 use crate::harness::{Backend, Herald, numbers_ending};
 use crate::webdriver::{self, Browser};
 
+/// A form's fields, as posted.
+type Form<'a> = Vec<(&'a str, &'a str)>;
+
 /// A signed-in session over plain HTTP (no redirects followed).
 struct Session {
     base: String,
@@ -198,7 +201,7 @@ async fn forms_are_guarded_and_checked(backend: Backend) {
 
     // Without the session's CSRF token every post is refused, and nothing
     // changes.
-    let posts: [(String, Vec<(&str, &str)>); 7] = [
+    let posts: [(String, Form); 7] = [
         ("/audience/lists".into(), vec![("name", "X")]),
         (format!("/audience/lists/{spare}/delete"), vec![]),
         (
@@ -237,7 +240,7 @@ async fn forms_are_guarded_and_checked(backend: Backend) {
     assert_eq!(dnc["items"].as_array().unwrap().len(), 0, "{dnc}");
 
     // The shared checks' errors, beside the field they name.
-    let checks: [(&str, Vec<(&str, &str)>, &str); 5] = [
+    let checks: [(&str, Form, &str); 6] = [
         (
             "/settings",
             vec![("timezone", "Mars/Olympus")],
@@ -254,6 +257,11 @@ async fn forms_are_guarded_and_checked(backend: Backend) {
             "address-error",
         ),
         ("/audience/lists", vec![("name", "  ")], "name-error"),
+        (
+            "/settings",
+            vec![("quiet_hours_start", "25:00"), ("quiet_hours_end", "21:00")],
+            "quiet_hours-error",
+        ),
         (
             "/settings/webhook",
             vec![("reply_url", "ftp://example.com")],
@@ -274,6 +282,62 @@ async fn forms_are_guarded_and_checked(backend: Backend) {
         .await;
     assert_eq!(status, 422);
     assert!(page.contains("id=\"phone-error\""), "{page}");
+
+    // The reply webhook: a new signing secret is shown once, then only its
+    // end; rotating issues another.
+    let (status, _, page) = s
+        .post(
+            "/settings/webhook",
+            &[
+                ("csrf", &s.csrf),
+                ("reply_url", "https://example.com/replies"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let secret = text_of_id(&page, "new-secret").to_owned();
+    let (_, reply) = api.get("/v1/reply-endpoint").await;
+    assert_eq!(reply["webhook_secret"], secret.as_str());
+    let (_, settings) = s.get("/settings").await;
+    assert!(!settings.contains(&secret), "the secret is shown once");
+    assert!(settings.contains(&secret[secret.len() - 4..]), "{settings}");
+    let (status, _, page) = s
+        .post(
+            "/settings/webhook",
+            &[
+                ("csrf", &s.csrf),
+                ("reply_url", "https://example.com/replies"),
+                ("rotate_secret", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_ne!(text_of_id(&page, "new-secret"), secret, "rotated");
+
+    // Do not contact: a CSV imported (its bad row reported), one removed.
+    let (status, _, page) = s
+        .upload(
+            "/settings/dnc/import",
+            "phone\n+14156107001\nnot-a-number\n+14156107002\n",
+            true,
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("2 new addresses listed"), "{page}");
+    assert!(page.contains("row 3:"), "{page}");
+    let (status, to, _) = s
+        .post(
+            "/settings/dnc/remove",
+            &[("csrf", &s.csrf), ("address", "+14156107001")],
+        )
+        .await;
+    assert_eq!(
+        (status, to.as_str()),
+        (303, "/settings?saved=dnc-removed#dnc")
+    );
+    let (_, dnc) = api.get("/v1/dnc").await;
+    assert_eq!(dnc["items"][0]["address"], "+14156107002", "{dnc}");
+    assert_eq!(dnc["items"].as_array().unwrap().len(), 1, "{dnc}");
 
     // A list a campaign uses is kept, with the reason; the API agrees.
     let (status, _, page) = s

@@ -3,7 +3,6 @@
 //! the form when it names none), and reading a form's optional text.
 
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 
 use crate::api::ApiError;
@@ -44,8 +43,9 @@ impl Problem {
 }
 
 /// A user's mistake or a refusal becomes a message on the page; a fault of
-/// the server (or anything else unexpected) stays the API's JSON answer.
-pub fn problem(e: ApiError) -> Result<Problem, Response> {
+/// the server (or anything else unexpected) comes back, to be answered as
+/// the API answers it.
+pub fn problem(e: ApiError) -> Result<Problem, ApiError> {
     Ok(match e {
         ApiError::Invalid { field, message } => Problem::field(&field, message),
         ApiError::BadRequest { field, message } => Problem {
@@ -67,7 +67,7 @@ pub fn problem(e: ApiError) -> Result<Problem, Response> {
         ApiError::Refused { message, .. } => Problem::page(StatusCode::CONFLICT, message),
         ApiError::Forbidden(m) => Problem::page(StatusCode::FORBIDDEN, m),
         ApiError::NotFound(what) => Problem::page(StatusCode::NOT_FOUND, what),
-        other => return Err(other.into_response()),
+        other => return Err(other),
     })
 }
 

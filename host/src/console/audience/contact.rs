@@ -164,7 +164,7 @@ pub async fn save(
                 };
                 form(&signed, &typed, list, Some(&p))
             }
-            Err(r) => r,
+            Err(e) => e.into_response(),
         },
     }
 }

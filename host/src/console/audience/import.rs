@@ -155,7 +155,7 @@ pub async fn upload(
                     Err(e) => {
                         return match problem(e) {
                             Ok(p) => upload_page(&state, &signed, list, Some(&p)).await,
-                            Err(r) => r,
+                            Err(e) => e.into_response(),
                         };
                     }
                 }
@@ -244,7 +244,7 @@ async fn mapping_page(
         Ok(Err(e)) => {
             return match super::super::forms::problem(e) {
                 Ok(p) => upload_page(state, signed, list, Some(&p)).await,
-                Err(r) => r,
+                Err(e) => e.into_response(),
             };
         }
         Err(e) => return crate::api::ApiError::Internal(e.to_string()).into_response(),
@@ -442,6 +442,6 @@ async fn refused(
 ) -> Response {
     match problem(e) {
         Ok(p) => mapping_page(state, signed, list, token, Some(choices), Some(&p)).await,
-        Err(r) => r,
+        Err(e) => e.into_response(),
     }
 }

@@ -262,7 +262,7 @@ pub async fn commit(
         }
         Err(e) => match problem(e) {
             Ok(p) => conflict(&p.message),
-            Err(r) => r,
+            Err(e) => e.into_response(),
         },
     }
 }

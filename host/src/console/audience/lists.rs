@@ -111,7 +111,7 @@ pub async fn create(
         Ok(list) => Redirect::to(&format!("/audience/lists/{}", list.id)).into_response(),
         Err(e) => match problem(e) {
             Ok(p) => lists_page(&state, &signed, Some(&p), &f.name).await,
-            Err(r) => r,
+            Err(e) => e.into_response(),
         },
     }
 }
@@ -338,7 +338,7 @@ pub async fn delete(
         Err(e) => match problem(e.into()) {
             // Refused (campaigns use it): its page, with the reason.
             Ok(p) => list_page(&state, &signed, id, &ListQuery::default(), Some(&p)).await,
-            Err(r) => r,
+            Err(e) => e.into_response(),
         },
     }
 }

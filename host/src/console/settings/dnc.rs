@@ -136,7 +136,7 @@ pub async fn add(
                 };
                 render(&state, &signed, view).await
             }
-            Err(r) => r,
+            Err(e) => e.into_response(),
         },
     }
 }
@@ -163,7 +163,7 @@ pub async fn remove(
                 };
                 render(&state, &signed, view).await
             }
-            Err(r) => r,
+            Err(e) => e.into_response(),
         },
     }
 }
@@ -221,9 +221,10 @@ pub async fn import(state: AppState, signed: Signed, mut form: Multipart) -> Res
     match crate::api::dnc::import_csv(&state, &tenant, None, &file).await {
         Ok(done) => {
             let notice = html! {
-                "Imported: " (done.added) " new addresses listed"
-                @if !done.rejected.is_empty() {
-                    "; " (done.rejected.len()) " rows skipped:"
+                @let skipped = done.rejected.len();
+                "Imported: " (done.added) @if done.added == 1 { " new address listed" } @else { " new addresses listed" }
+                @if skipped > 0 {
+                    "; " (skipped) @if skipped == 1 { " row skipped:" } @else { " rows skipped:" }
                     ul #dnc-rejected { @for (row, why) in done.rejected.iter().take(100) { li { "row " (row) ": " (why) } } }
                 }
             };
@@ -235,7 +236,7 @@ pub async fn import(state: AppState, signed: Signed, mut form: Multipart) -> Res
         }
         Err(e) => match problem(e) {
             Ok(p) => render(&state, &signed, refuse(p)).await,
-            Err(r) => r,
+            Err(e) => e.into_response(),
         },
     }
 }

@@ -264,7 +264,7 @@ pub async fn save(
         }
         Err(e) => match problem(e) {
             Ok(p) => render(&state, &signed, refuse(p)).await,
-            Err(r) => r,
+            Err(e) => e.into_response(),
         },
     }
 }

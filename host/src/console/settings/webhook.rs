@@ -107,7 +107,7 @@ pub async fn save(
                 };
                 render(&state, &signed, view).await
             }
-            Err(r) => r,
+            Err(e) => e.into_response(),
         },
     }
 }
