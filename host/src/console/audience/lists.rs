@@ -230,7 +230,7 @@ fn recent_imports(tenant: &Tenant, imports: &[ImportJob]) -> Markup {
         h2 { "Recent uploads" }
         table #imports {
             thead { tr {
-                th scope="col" { "When" } th scope="col" { "File" } th scope="col" { "Step" }
+                th scope="col" { "When" } th.hide-narrow scope="col" { "File" } th scope="col" { "Step" }
                 th scope="col" { "Status" } th.hide-narrow scope="col" { "Accepted" } th.hide-narrow scope="col" { "Rejected" }
             } }
             tbody {
@@ -238,7 +238,7 @@ fn recent_imports(tenant: &Tenant, imports: &[ImportJob]) -> Markup {
                     @let c = &j.counts;
                     tr {
                         td { a href={ "/audience/imports/" (j.id) } { (local(j.created_at, tenant)) } }
-                        td { (j.filename.clone().unwrap_or_default()) }
+                        td.hide-narrow { (j.filename.clone().unwrap_or_default()) }
                         td { @if j.dry_run { "Check" } @else { "Import" } }
                         td { (j.status.as_str()) }
                         td.hide-narrow.num { (c.imported + c.updated + c.unchanged) }
