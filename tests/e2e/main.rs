@@ -18,6 +18,7 @@ mod rate_limits;
 mod connections;
 mod console;
 mod console_admin;
+mod console_audience;
 mod console_browser;
 mod console_form;
 mod contract;

@@ -191,6 +191,92 @@ impl Browser {
         std::fs::write(&path, bytes).unwrap();
         path
     }
+
+    // Audience and settings screens' helpers.
+
+    /// Empties an input (before typing a new value into it).
+    pub async fn clear(&self, css: &str) {
+        let element = self.find(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{element}/clear"),
+            Some(json!({})),
+        )
+        .await;
+    }
+
+    /// The element ids a CSS selector finds (none: empty, not an error).
+    async fn find_all(&self, css: &str) -> Vec<String> {
+        let found = self
+            .call(
+                reqwest::Method::POST,
+                "/elements",
+                Some(json!({ "using": "css selector", "value": css })),
+            )
+            .await;
+        found
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| e.as_object()?.values().next()?.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// How many elements a CSS selector finds.
+    pub async fn count(&self, css: &str) -> usize {
+        self.find_all(css).await.len()
+    }
+
+    /// The text of every element a CSS selector finds, in page order.
+    pub async fn texts(&self, css: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for element in self.find_all(css).await {
+            let text = self
+                .call(
+                    reqwest::Method::GET,
+                    &format!("/element/{element}/text"),
+                    None,
+                )
+                .await;
+            out.push(text.as_str().unwrap_or_default().to_owned());
+        }
+        out
+    }
+
+    /// An element's current property (`value` of an input, `checked`...).
+    pub async fn property(&self, css: &str, name: &str) -> Value {
+        let element = self.find(css).await;
+        self.call(
+            reqwest::Method::GET,
+            &format!("/element/{element}/property/{name}"),
+            None,
+        )
+        .await
+    }
+
+    /// Waits (at most 20 s) until a CSS selector finds an element.
+    pub async fn wait_for(&self, css: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.count(css).await == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "{css}: not on the page within 20 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Sets the window's size (a phone's width, then back).
+    pub async fn resize(&self, width: u32, height: u32) {
+        self.call(
+            reqwest::Method::POST,
+            "/window/rect",
+            Some(json!({ "width": width, "height": height })),
+        )
+        .await;
+    }
 }
 
 /// Helpers of the campaign form, review queue and performance tests.
@@ -209,30 +295,6 @@ impl Browser {
         .unwrap()
     }
 
-    /// How many elements a CSS selector finds.
-    pub async fn count(&self, css: &str) -> usize {
-        self.call(
-            reqwest::Method::POST,
-            "/elements",
-            Some(json!({ "using": "css selector", "value": css })),
-        )
-        .await
-        .as_array()
-        .map_or(0, Vec::len)
-    }
-
-    /// Waits (at most 20 s) until a CSS selector finds something.
-    pub async fn wait_for(&self, css: &str) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while self.count(css).await == 0 {
-            assert!(
-                Instant::now() < deadline,
-                "nothing matches {css} within 20 s"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
     /// An input's current value (what the user sees in it).
     pub async fn value(&self, css: &str) -> String {
         let element = self.find(css).await;
@@ -245,28 +307,6 @@ impl Browser {
         .as_str()
         .unwrap_or_default()
         .to_owned()
-    }
-
-    /// Empties an input or textarea.
-    pub async fn clear(&self, css: &str) {
-        let element = self.find(css).await;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{element}/clear"),
-            Some(json!({})),
-        )
-        .await;
-    }
-
-    /// Resizes the window (e.g. to a phone's width, or taller so a
-    /// screenshot holds the whole page).
-    pub async fn resize(&self, width: u32, height: u32) {
-        self.call(
-            reqwest::Method::POST,
-            "/window/rect",
-            Some(json!({ "width": width, "height": height })),
-        )
-        .await;
     }
 
     /// The text of the first element a CSS selector finds, or `None` while

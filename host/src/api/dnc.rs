@@ -14,7 +14,7 @@ use super::json::ApiQuery;
 use super::paging::{self, Page, PageQuery};
 use crate::domain::import::{ColumnRole, looks_like_email};
 use crate::domain::phone::{E164, Region};
-use crate::store::DncEntry;
+use crate::store::{DncEntry, Id};
 
 /// Addresses accepted in one JSON request.
 const MAX_PER_REQUEST: usize = 10_000;
@@ -57,6 +57,13 @@ pub async fn add(
     TenantAuth(tenant): TenantAuth,
     ApiJson(req): ApiJson<AddDnc>,
 ) -> ApiResult<Json<DncAdded>> {
+    let added = add_addresses(&state, tenant.id, req).await?;
+    Ok(Json(DncAdded { added }))
+}
+
+/// Checks and lists addresses (each an E.164 number or an email); answers
+/// how many were new. Shared by the API and the console.
+pub(crate) async fn add_addresses(state: &AppState, tenant: Id, req: AddDnc) -> ApiResult<u64> {
     if req.addresses.is_empty() || req.addresses.len() > MAX_PER_REQUEST {
         return Err(ApiError::invalid(
             "addresses",
@@ -73,10 +80,10 @@ pub async fn add(
         .collect::<ApiResult<Vec<_>>>()?;
     let added = state
         .store
-        .add_dnc(tenant.id, &addresses, "api", req.note.as_deref())
+        .add_dnc(tenant, &addresses, "api", req.note.as_deref())
         .await?;
-    tracing::info!(tenant = tenant.id, added, "do-not-contact entries added");
-    Ok(Json(DncAdded { added }))
+    tracing::info!(tenant, added, "do-not-contact entries added");
+    Ok(added)
 }
 
 /// The do-not-contact list by address (default 100 a page, at most 1000).
@@ -102,10 +109,17 @@ pub async fn remove(
     TenantAuth(tenant): TenantAuth,
     Path(address): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let address = normalise(&address, None).map_err(|why| ApiError::invalid("address", why))?;
-    state.store.remove_dnc(tenant.id, &address).await?;
-    tracing::info!(tenant = tenant.id, "do-not-contact entry removed");
+    remove_address(&state, tenant.id, &address).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Takes an address off the list (404: it is not on it). Shared by the API
+/// and the console.
+pub(crate) async fn remove_address(state: &AppState, tenant: Id, address: &str) -> ApiResult<()> {
+    let address = normalise(address, None).map_err(|why| ApiError::invalid("address", why))?;
+    state.store.remove_dnc(tenant, &address).await?;
+    tracing::info!(tenant, "do-not-contact entry removed");
+    Ok(())
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -134,13 +148,25 @@ pub async fn import(
     ApiQuery(params): ApiQuery<DncImportParams>,
     body: Bytes,
 ) -> ApiResult<Json<DncImported>> {
-    let region = params
-        .default_region
+    Ok(Json(
+        import_csv(&state, &tenant, params.default_region, &body).await?,
+    ))
+}
+
+/// Lists every address of a CSV file's phone and email columns; reports
+/// the rows without a usable one. Shared by the API and the console.
+pub(crate) async fn import_csv(
+    state: &AppState,
+    tenant: &crate::store::Tenant,
+    default_region: Option<String>,
+    body: &[u8],
+) -> ApiResult<DncImported> {
+    let region = default_region
         .or(tenant.default_region.clone())
         .map(|r| Region::parse(&r))
         .transpose()
         .map_err(|why| ApiError::invalid("default_region", why))?;
-    let text = std::str::from_utf8(&body).map_err(|e| {
+    let text = std::str::from_utf8(body).map_err(|e| {
         let line = body[..e.valid_up_to()]
             .iter()
             .filter(|&&b| b == b'\n')
@@ -201,5 +227,5 @@ pub async fn import(
         rejected = rejected.len(),
         "do-not-contact list imported"
     );
-    Ok(Json(DncImported { added, rejected }))
+    Ok(DncImported { added, rejected })
 }

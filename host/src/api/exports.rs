@@ -146,14 +146,24 @@ pub async fn list_csv(
     TenantAuth(tenant): TenantAuth,
     Path(list): Path<Id>,
 ) -> ApiResult<Response> {
-    state.store.list(tenant.id, list).await?;
-    let fields = state.store.list_field_names(tenant.id, list).await?;
+    list_csv_response(&state, tenant.id, list).await
+}
+
+/// A list's contacts as a CSV download (404: not the tenant's list).
+/// Shared by the API and the console.
+pub(crate) async fn list_csv_response(
+    state: &AppState,
+    tenant: Id,
+    list: Id,
+) -> ApiResult<Response> {
+    state.store.list(tenant, list).await?;
+    let fields = state.store.list_field_names(tenant, list).await?;
     let store = state.store.clone();
     let head = header_with(&fields, &[]);
     let pages = paged_csv_dynamic(head, 0, move |after| {
         let (store, fields) = (store.clone(), fields.clone());
         async move {
-            let contacts = store.list_contacts(tenant.id, list, after, 1000).await?;
+            let contacts = store.list_contacts(tenant, list, after, 1000).await?;
             let next = contacts.last().map(|c| c.id);
             Ok((
                 contacts.iter().map(|c| contact_cells(c, &fields)).collect(),

@@ -105,33 +105,105 @@ async fn start(
     params: ImportParams,
     request: Request,
 ) -> ApiResult<Response> {
-    let region = params
-        .default_region
-        .clone()
-        .or(tenant.default_region.clone())
-        .map(|r| Region::parse(&r).map(|_| r.trim().to_ascii_uppercase()))
-        .transpose()
-        .map_err(|why| ApiError::invalid("default_region", why))?;
-    let existing = match params.existing.as_deref().unwrap_or("update") {
-        e @ ("update" | "skip") => e.to_owned(),
-        other => {
-            return Err(ApiError::invalid(
-                "existing",
-                format!("{other:?}: use \"update\" or \"skip\""),
-            ));
+    let mut options = ImportOptions::new(
+        &tenant,
+        params.dry_run,
+        params.default_region.as_deref(),
+        params.existing.as_deref(),
+        parse_mapping(params.mapping.as_deref())?,
+    )?;
+    let (spooled, filename) =
+        receive(&state, request, &mut options.mapping, params.filename).await?;
+    let job = queue(
+        &state,
+        tenant.id,
+        target.list_id,
+        target.campaign_id,
+        options,
+        spooled,
+        filename,
+    )
+    .await?;
+    if params.wait {
+        let job = state.importer.wait(tenant.id, job.id, MAX_WAIT).await?;
+        if let Some(campaign) = target.campaign_id {
+            state.engine.wake();
+            tracing::debug!(campaign, "new members may be due");
         }
-    };
-    let mut mapping = parse_mapping(params.mapping.as_deref())?;
-    let (spooled, filename) = receive(&state, request, &mut mapping, params.filename).await?;
+        return Ok((StatusCode::OK, Json(job)).into_response());
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, format!("/v1/imports/{}", job.id))],
+        Json(job),
+    )
+        .into_response())
+}
+
+/// How an import reads its file (the API's parameters, the console's form).
+pub(crate) struct ImportOptions {
+    pub dry_run: bool,
+    pub existing: String,
+    pub default_region: Option<String>,
+    /// Header -> role; columns not named are detected from their header.
+    pub mapping: BTreeMap<String, String>,
+}
+
+impl ImportOptions {
+    /// Checks the region (default: the tenant's) and the choice for rows
+    /// matching an existing contact (default `update`).
+    pub(crate) fn new(
+        tenant: &crate::store::Tenant,
+        dry_run: bool,
+        default_region: Option<&str>,
+        existing: Option<&str>,
+        mapping: BTreeMap<String, String>,
+    ) -> ApiResult<Self> {
+        let default_region = default_region
+            .map(str::to_owned)
+            .or(tenant.default_region.clone())
+            .map(|r| Region::parse(&r).map(|_| r.trim().to_ascii_uppercase()))
+            .transpose()
+            .map_err(|why| ApiError::invalid("default_region", why))?;
+        let existing = match existing.unwrap_or("update") {
+            e @ ("update" | "skip") => e.to_owned(),
+            other => {
+                return Err(ApiError::invalid(
+                    "existing",
+                    format!("{other:?}: use \"update\" or \"skip\""),
+                ));
+            }
+        };
+        Ok(Self {
+            dry_run,
+            existing,
+            default_region,
+            mapping,
+        })
+    }
+}
+
+/// Checks a spooled file under the options' mapping (refused: the file is
+/// removed, the error names `mapping` or `file`), then records the import
+/// job and starts it. Shared by the API and the console.
+pub(crate) async fn queue(
+    state: &AppState,
+    tenant: Id,
+    list_id: Id,
+    campaign_id: Option<Id>,
+    options: ImportOptions,
+    spooled: Spooled,
+    filename: Option<String>,
+) -> ApiResult<ImportJob> {
     let path = spooled.path.clone();
-    let overrides = mapping.clone();
+    let overrides = options.mapping.clone();
     let shape =
         tokio::task::spawn_blocking(move || import_reader::inspect(&path, &overrides)).await;
     let refused = match shape {
         Ok(Ok(_)) => None,
         Ok(Err(FileError::Io(e))) => Some(ApiError::Internal(format!("reading the upload: {e}"))),
         Ok(Err(e)) => Some(ApiError::invalid(
-            if matches!(e, FileError::Mapping(_)) && !mapping.is_empty() {
+            if matches!(e, FileError::Mapping(_)) && !options.mapping.is_empty() {
                 "mapping"
             } else {
                 "file"
@@ -147,14 +219,14 @@ async fn start(
     let job = state
         .store
         .create_import_job(
-            tenant.id,
+            tenant,
             NewImportJob {
-                list_id: target.list_id,
-                campaign_id: target.campaign_id,
-                dry_run: params.dry_run,
-                existing,
-                default_region: region,
-                mapping,
+                list_id,
+                campaign_id,
+                dry_run: options.dry_run,
+                existing: options.existing,
+                default_region: options.default_region,
+                mapping: options.mapping,
                 filename,
                 spool_path: spooled.path.display().to_string(),
                 bytes_total: spooled.bytes as i64,
@@ -162,28 +234,41 @@ async fn start(
         )
         .await?;
     tracing::info!(
-        tenant = tenant.id,
+        tenant,
         job = job.id,
-        list = target.list_id,
+        list = list_id,
         bytes = spooled.bytes,
-        dry_run = params.dry_run,
+        dry_run = job.dry_run,
         "import queued"
     );
     state.importer.spawn(job.id);
-    if params.wait {
-        let job = state.importer.wait(tenant.id, job.id, MAX_WAIT).await?;
-        if let Some(campaign) = target.campaign_id {
-            state.engine.wake();
-            tracing::debug!(campaign, "new members may be due");
-        }
-        return Ok((StatusCode::OK, Json(job)).into_response());
+    Ok(job)
+}
+
+/// A file's header row and its first data row (empty when it has none),
+/// for showing the column mapping before an import.
+pub(crate) fn file_preview(path: &std::path::Path) -> ApiResult<(Vec<String>, Vec<String>)> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| ApiError::Internal(format!("reading the upload: {e}")))?;
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(std::io::BufReader::new(file));
+    let headers: Vec<String> = reader
+        .headers()
+        .map_err(|e| ApiError::invalid("file", format!("the header row: {e}")))?
+        .iter()
+        .map(|h| h.trim().to_owned())
+        .collect();
+    if headers.iter().all(String::is_empty) {
+        return Err(ApiError::invalid("file", FileError::Empty.to_string()));
     }
-    Ok((
-        StatusCode::ACCEPTED,
-        [(header::LOCATION, format!("/v1/imports/{}", job.id))],
-        Json(job),
-    )
-        .into_response())
+    let mut first = csv::StringRecord::new();
+    let example = match reader.read_record(&mut first) {
+        Ok(true) => first.iter().map(str::to_owned).collect(),
+        _ => Vec::new(),
+    };
+    Ok((headers, example))
 }
 
 fn parse_mapping(raw: Option<&str>) -> ApiResult<BTreeMap<String, String>> {
@@ -215,6 +300,26 @@ fn check_filename(name: &str) -> ApiResult<()> {
         ));
     }
     Ok(())
+}
+
+/// Spools a multipart form's file part to the import spool (its name
+/// checked, its size limited, its text checked as UTF-8).
+pub(crate) async fn spool_part(
+    state: &AppState,
+    field: axum::extract::multipart::Field<'_>,
+) -> ApiResult<(Spooled, Option<String>)> {
+    let name = field.file_name().map(str::to_owned);
+    if let Some(n) = &name {
+        check_filename(n)?;
+    }
+    let spooled = spool(
+        state.importer.spool_dir(),
+        field,
+        state.max_import_bytes,
+        "file",
+    )
+    .await?;
+    Ok((spooled, name))
 }
 
 /// Spools the upload: the `file` part of a multipart form (whose `mapping`
@@ -264,14 +369,10 @@ async fn receive(
     while let Some(field) = form.next_field().await.map_err(multipart_error)? {
         match field.name() {
             Some("file") => {
-                let name = field.file_name().map(str::to_owned);
-                if let Some(n) = &name {
-                    check_filename(n)?;
-                }
                 if spooled.is_some() {
                     return Err(ApiError::invalid("file", "send one file per import"));
                 }
-                spooled = Some((spool(&dir, field, limit, "file").await?, name));
+                spooled = Some(spool_part(state, field).await?);
             }
             Some("mapping") => {
                 let text = field.text().await.map_err(multipart_error)?;
@@ -358,6 +459,12 @@ pub async fn rejections_csv(
     Path(id): Path<Id>,
 ) -> ApiResult<Response> {
     state.store.import_job(tenant.id, id).await?;
+    Ok(rejections_csv_response(&state, tenant.id, id))
+}
+
+/// An import's rejected rows as a CSV download (the job already checked to
+/// be the tenant's). Shared by the API and the console.
+pub(crate) fn rejections_csv_response(state: &AppState, tenant: Id, id: Id) -> Response {
     let store = state.store.clone();
     let pages = super::exports::paged_csv(
         vec!["row", "reason", "message", "phone", "email"],
@@ -365,7 +472,7 @@ pub async fn rejections_csv(
         move |after| {
             let store = store.clone();
             async move {
-                let rows = store.import_rejections(tenant.id, id, after, 1000).await?;
+                let rows = store.import_rejections(tenant, id, after, 1000).await?;
                 let next = rows.last().map(|r| r.row);
                 let records = rows
                     .into_iter()
@@ -383,8 +490,8 @@ pub async fn rejections_csv(
             }
         },
     );
-    Ok(super::exports::csv_response(
+    super::exports::csv_response(
         &format!("import-{id}-rejections.csv"),
         Body::from_stream(pages),
-    ))
+    )
 }

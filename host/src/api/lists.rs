@@ -61,14 +61,23 @@ pub async fn create(
     TenantAuth(tenant): TenantAuth,
     ApiJson(req): ApiJson<CreateList>,
 ) -> ApiResult<(StatusCode, Json<ContactList>)> {
-    let name = req.name.trim();
+    Ok((
+        StatusCode::CREATED,
+        Json(create_list(&state, tenant.id, &req.name).await?),
+    ))
+}
+
+/// Creates a list under a non-empty name. Shared by the API and the console.
+pub(crate) async fn create_list(
+    state: &AppState,
+    tenant: Id,
+    name: &str,
+) -> ApiResult<ContactList> {
+    let name = name.trim();
     if name.is_empty() {
         return Err(ApiError::invalid("name", "must not be empty"));
     }
-    Ok((
-        StatusCode::CREATED,
-        Json(state.store.create_list(tenant.id, name).await?),
-    ))
+    Ok(state.store.create_list(tenant, name).await?)
 }
 
 #[utoipa::path(get, path = "/v1/lists", tag = "lists", params(PageQuery),
@@ -91,6 +100,23 @@ pub async fn get(
     Path(id): Path<Id>,
 ) -> ApiResult<Json<ContactList>> {
     Ok(Json(state.store.list(tenant.id, id).await?))
+}
+
+/// Deletes a list and its memberships (its contacts stay the tenant's).
+/// Refused with 409 while a campaign uses the list or an import into it
+/// is under way.
+#[utoipa::path(delete, path = "/v1/lists/{id}", tag = "lists",
+    responses((status = 204), (status = 404, body = super::error::ErrorBody),
+        (status = 409, body = super::error::ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn delete(
+    State(state): State<AppState>,
+    TenantAuth(tenant): TenantAuth,
+    Path(id): Path<Id>,
+) -> ApiResult<StatusCode> {
+    state.store.delete_list(tenant.id, id).await?;
+    tracing::info!(tenant = tenant.id, list = id, "list deleted");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[utoipa::path(post, path = "/v1/lists/{id}/contacts", tag = "lists", request_body = AddContacts,
@@ -128,7 +154,7 @@ pub(super) fn validate_contacts(req: AddContacts) -> ApiResult<Vec<NewContact>> 
 
 /// Checks one contact as every way in does (API, edit, enrolment).
 /// `prefix` names it in errors, e.g. `contacts[3]`.
-pub(super) fn validate_contact(prefix: &str, c: ContactInput) -> ApiResult<NewContact> {
+pub(crate) fn validate_contact(prefix: &str, c: ContactInput) -> ApiResult<NewContact> {
     let field = |name: &str| {
         if prefix.is_empty() {
             name.to_owned()
@@ -232,10 +258,19 @@ pub async fn update_contact(
     Path(id): Path<Id>,
     ApiJson(req): ApiJson<ContactInput>,
 ) -> ApiResult<Json<Contact>> {
-    let contact = validate_contact("", req)?;
-    Ok(Json(
-        state.store.update_contact(tenant.id, id, &contact).await?,
-    ))
+    Ok(Json(save_contact(&state, tenant.id, id, req).await?))
+}
+
+/// Replaces a contact's values after the checks every way in does.
+/// Shared by the API and the console.
+pub(crate) async fn save_contact(
+    state: &AppState,
+    tenant: Id,
+    id: Id,
+    input: ContactInput,
+) -> ApiResult<Contact> {
+    let contact = validate_contact("", input)?;
+    Ok(state.store.update_contact(tenant, id, &contact).await?)
 }
 
 #[utoipa::path(delete, path = "/v1/contacts/{id}", tag = "contacts",

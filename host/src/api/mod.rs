@@ -15,15 +15,15 @@ mod campaign_timing;
 pub(crate) mod campaigns;
 pub(crate) mod channels;
 mod credits;
-mod dnc;
+pub(crate) mod dnc;
 mod error;
 pub use auth::is_admin_key;
 pub use error::ApiError;
 mod error_shape;
-mod exports;
-mod imports;
+pub(crate) mod exports;
+pub(crate) mod imports;
 mod json;
-mod lists;
+pub(crate) mod lists;
 mod media;
 mod media_spool;
 mod message_templates;
@@ -31,13 +31,13 @@ mod openapi;
 mod paging;
 mod plugins;
 pub mod rate_limit;
-mod replies;
+pub(crate) mod replies;
 mod resolve;
 pub(crate) mod review;
 mod scopes;
 pub(crate) mod templates;
 pub mod tenants;
-mod upload;
+pub(crate) mod upload;
 mod webhooks;
 
 use std::sync::Arc;
@@ -137,7 +137,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/reply-endpoint", get(replies::get).put(replies::set))
         .route("/v1/sessions", get(replies::sessions))
         .route("/v1/lists", post(lists::create).get(lists::list))
-        .route("/v1/lists/{id}", get(lists::get))
+        .route("/v1/lists/{id}", get(lists::get).delete(lists::delete))
         .route(
             "/v1/lists/{id}/contacts",
             post(lists::add_contacts).get(lists::contacts),

@@ -18,7 +18,7 @@ use utoipa::{Modify, OpenApi};
         super::credits::balance, super::credits::ledger, super::credits::tenant_balance,
         super::credits::adjust,
         super::channels::create, super::channels::list, super::channels::get, super::channels::update,
-        super::lists::create, super::lists::list, super::lists::get,
+        super::lists::create, super::lists::list, super::lists::get, super::lists::delete,
         super::lists::add_contacts, super::lists::contacts, super::lists::remove_contact,
         super::lists::get_contact, super::lists::update_contact, super::lists::delete_contact,
         super::exports::list_csv, super::exports::campaign_csv, super::campaigns::enrol,

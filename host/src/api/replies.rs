@@ -32,6 +32,16 @@ pub async fn set(
     TenantAuth(tenant): TenantAuth,
     ApiJson(req): ApiJson<SetReplyEndpoint>,
 ) -> ApiResult<Json<ReplySettings>> {
+    Ok(Json(set_reply_endpoint(&state, tenant.id, req).await?))
+}
+
+/// Checks and saves where replies go, issuing the tenant's first webhook
+/// secret or (asked to) a new one. Shared by the API and the console.
+pub(crate) async fn set_reply_endpoint(
+    state: &AppState,
+    tenant: crate::store::Id,
+    req: SetReplyEndpoint,
+) -> ApiResult<ReplySettings> {
     if let Some(url) = &req.reply_url {
         match url::Url::parse(url) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
@@ -46,16 +56,11 @@ pub async fn set(
     let secret = format!("whsec_{}", hex::encode(rand::rng().random::<[u8; 24]>()));
     let settings = state
         .store
-        .set_reply_endpoint(
-            tenant.id,
-            req.reply_url.as_deref(),
-            &secret,
-            req.rotate_secret,
-        )
+        .set_reply_endpoint(tenant, req.reply_url.as_deref(), &secret, req.rotate_secret)
         .await?;
-    tracing::info!(tenant = tenant.id, url = ?settings.reply_url, rotated = req.rotate_secret,
+    tracing::info!(tenant, url = ?settings.reply_url, rotated = req.rotate_secret,
         "reply endpoint set");
-    Ok(Json(settings))
+    Ok(settings)
 }
 
 #[utoipa::path(get, path = "/v1/reply-endpoint", tag = "replies",

@@ -101,6 +101,16 @@ pub async fn update_settings(
     TenantAuth(tenant): TenantAuth,
     ApiJson(req): ApiJson<TenantSettings>,
 ) -> ApiResult<Json<Tenant>> {
+    Ok(Json(apply_settings(&state, tenant, req).await?))
+}
+
+/// Checks and saves a tenant's own settings; answers the tenant as it now
+/// is. Shared by the API and the console's settings page.
+pub(crate) async fn apply_settings(
+    state: &AppState,
+    tenant: Tenant,
+    req: TenantSettings,
+) -> ApiResult<Tenant> {
     let region = req
         .default_region
         .as_deref()
@@ -158,7 +168,7 @@ pub async fn update_settings(
     if let Some(on) = req.one_campaign_per_contact {
         tenant.one_campaign_per_contact = on;
     }
-    Ok(Json(tenant))
+    Ok(tenant)
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

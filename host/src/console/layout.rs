@@ -133,6 +133,47 @@ section.plugin, form.upload { overflow-x:auto; }
   section.plugin th, section.plugin td { padding:.4rem .3rem; }
   section.plugin button { padding:.35rem .6rem; }
 }
+/* Audience and settings: forms, field errors, notices, steps, figures. */
+h2 { font-size:1.1rem; margin:1.5rem 0 .75rem; }
+h3 { font-size:1rem; margin:0 0 .5rem; }
+a.button.secondary { background:#fff; color:var(--accent); }
+.stack { display:flex; flex-direction:column; gap:.35rem; align-items:flex-start; }
+.stack input[type=text], .stack input[type=url], .stack input[type=email], .stack input:not([type]) { width:100%; max-width:28rem; }
+.stack label, .form-row label { font-weight:600; font-size:.9rem; margin-top:.5rem; }
+.stack label.check { font-weight:400; display:flex; gap:.5rem; align-items:center; }
+.form-row { display:flex; flex-direction:column; gap:.3rem; margin-top:.75rem; align-items:flex-start; }
+.hint { color:var(--muted); font-size:.85rem; }
+.field-error { margin:.1rem 0 .25rem; font-size:.9rem; font-weight:600; }
+.field-error::before { content:"⚠ "; }
+fieldset { border:1px solid var(--line); border-radius:6px; padding:.5rem .75rem; margin:.5rem 0; }
+legend { font-weight:600; font-size:.9rem; }
+.inline-fields { display:flex; gap:.5rem; align-items:center; flex-wrap:wrap; }
+.notice { border-radius:8px; padding:.75rem 1rem; margin:0 0 1rem; background:#eef3ff; border:1px solid #c9d6fb; }
+.notice-error { background:#fdf0ef; border-color:#f2c4bf; color:#8a1c12; }
+.notice-ok { background:#edf8f1; border-color:#bfe5cc; color:#135c33; }
+.notice code { word-break:break-all; font-size:1rem; }
+.steps { display:flex; gap:1.25rem; list-style:none; padding:0; margin:0 0 1rem; color:var(--muted); flex-wrap:wrap; counter-reset:step; }
+.steps li { counter-increment:step; }
+.steps li::before { content:counter(step) ". "; }
+.steps li[aria-current=step] { color:var(--ink); font-weight:700; }
+.summary { display:flex; gap:1rem; flex-wrap:wrap; margin-bottom:.75rem; }
+.stat { background:#fff; border:1px solid var(--line); border-radius:8px; padding:.75rem 1.25rem; display:flex; flex-direction:column; min-width:10rem; }
+.stat .figure { font-size:1.6rem; font-weight:700; }
+.bar.wide { width:100%; max-width:32rem; height:.75rem; }
+.split { display:grid; grid-template-columns:repeat(auto-fit, minmax(18rem, 1fr)); gap:1rem; }
+.toc { display:flex; gap:1rem; margin-bottom:1rem; flex-wrap:wrap; }
+td.num { text-align:right; font-variant-numeric:tabular-nums; }
+button.link { background:none; border:none; color:var(--accent); padding:0; text-decoration:underline; }
+button.link.danger-text { color:#b42318; }
+#mapping select { margin-right:.25rem; }
+.actions { align-items:center; }
+table + .card, table + form.card, .empty + form.card, .pager + form.card { margin-top:1.5rem; }
+.card h2:first-child, .card h3:first-child { margin-top:0; }
+.stack p { margin:.5rem 0 0; }
+@media (max-width: 700px) {
+  .stat { min-width:0; flex:1; }
+  .field-name { width:100%; margin-top:.25rem; }
+}
 "#;
 
 /// A whole page for a signed-in user.
@@ -150,6 +191,8 @@ pub fn page(title: &str, signed: &Signed, body: Markup) -> Markup {
                     @if signed.tenant().is_some() {
                         a href="/campaigns" { "Campaigns" }
                         a href="/channels" { "Channels" }
+                        a href="/audience" { "Audience" }
+                        a href="/settings" { "Settings" }
                     } @else {
                         a href="/plugins" { "Plugins" }
                     }

@@ -4,6 +4,7 @@
 //! server; a few lines of script only refresh the grid's progress). Signed
 //! in by a session cookie (`session`), never by a key kept in the page.
 
+mod audience;
 mod audit_trail;
 mod campaign_form;
 mod campaigns;
@@ -11,6 +12,7 @@ mod channel_form;
 mod channels;
 mod form_fields;
 mod form_view;
+mod forms;
 mod layout;
 mod login;
 mod login_link;
@@ -21,6 +23,7 @@ mod plugins;
 mod problem;
 mod review_queue;
 mod session;
+mod settings;
 
 pub use login_link::issue as sign_in_link;
 
@@ -44,6 +47,8 @@ pub fn routes() -> Router<AppState> {
         .merge(campaign_form::routes())
         .merge(plugins::routes())
         .merge(channels::routes().merge(login_link::routes()))
+        .merge(audience::routes())
+        .merge(settings::routes())
 }
 
 /// A page that only says why there is nothing to show.
@@ -60,12 +65,13 @@ fn message(
     (status, Html(html.into_string())).into_response()
 }
 
-/// No such page for this tenant (another tenant's campaign is the same).
+/// No such page for this tenant (another tenant's campaign, list or
+/// contact is the same).
 fn not_found(signed: &session::Signed) -> Response {
     message(
         StatusCode::NOT_FOUND,
         "Not found",
-        maud::html! { h1 { "Not found" } p { "There is no such campaign or member. " a href="/campaigns" { "Back to the campaigns" } } },
+        maud::html! { h1 { "Not found" } p { "There is nothing here: it does not exist, or it is not yours. " a href="/" { "Back to the start" } } },
         Some(signed),
     )
 }

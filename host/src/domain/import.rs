@@ -79,7 +79,7 @@ impl ColumnRole {
 
 /// A header turned into a template-friendly field name: `Appointment Date`
 /// becomes `appointment_date`.
-fn custom_field_name(header: &str) -> String {
+pub fn custom_field_name(header: &str) -> String {
     let mut name = String::with_capacity(header.len());
     for c in header.trim().chars() {
         if c.is_alphanumeric() {

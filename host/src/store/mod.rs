@@ -6,6 +6,7 @@
 //! [`Backend`].
 
 mod api_keys;
+mod audience;
 mod calls;
 mod campaign_edit;
 mod campaign_list;
