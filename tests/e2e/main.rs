@@ -11,6 +11,7 @@ mod webdriver;
 
 mod plugin_registry;
 mod provider_errors;
+mod progress_tallies;
 mod provider_switch;
 mod query_plans;
 mod rate_limits;

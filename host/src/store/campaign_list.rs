@@ -155,11 +155,13 @@ impl Store {
         if campaigns.is_empty() {
             return Ok(out);
         }
+        // From the tallies the triggers keep: a few rows per campaign.
         let sql = format!(
-            "SELECT campaign_id, status, COUNT(*), COUNT(sent_at), {} \
-             FROM members WHERE tenant_id = $1 AND campaign_id IN ({}) \
-             GROUP BY campaign_id, status",
-            super::campaigns::reply_counts(""),
+            "SELECT t.campaign_id, t.status, {} \
+             FROM member_tallies t JOIN campaigns c ON c.id = t.campaign_id \
+             WHERE c.tenant_id = $1 AND t.campaign_id IN ({}) \
+             GROUP BY t.campaign_id, t.status",
+            super::campaigns::TALLY_SUMS,
             placeholders(2, campaigns.len())
         );
         let mut q = sqlx::query(&sql).bind(tenant);

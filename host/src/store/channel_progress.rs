@@ -36,13 +36,15 @@ impl Store {
         tenant: Id,
         campaign: Id,
     ) -> StoreResult<Vec<ChannelProgress>> {
+        // From the tallies the triggers keep: channel_key 0 is the
+        // campaign's own channel.
         let rows = sqlx::query(&format!(
-            "SELECT COALESCE(m.channel_id, c.channel_id), m.status, COUNT(*), \
-             COUNT(m.sent_at), {} \
-             FROM members m JOIN campaigns c ON c.id = m.campaign_id \
-             WHERE m.tenant_id = $1 AND m.campaign_id = $2 \
-             GROUP BY COALESCE(m.channel_id, c.channel_id), m.status",
-            super::campaigns::reply_counts("m.")
+            "SELECT CASE WHEN t.channel_key = 0 THEN c.channel_id ELSE t.channel_key END AS channel, \
+             t.status, {} \
+             FROM member_tallies t JOIN campaigns c ON c.id = t.campaign_id \
+             WHERE c.tenant_id = $1 AND t.campaign_id = $2 \
+             GROUP BY CASE WHEN t.channel_key = 0 THEN c.channel_id ELSE t.channel_key END, t.status",
+            super::campaigns::TALLY_SUMS
         ))
         .bind(tenant)
         .bind(campaign)

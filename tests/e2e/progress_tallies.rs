@@ -1,0 +1,124 @@
+//! Progress is read from per-campaign tallies that triggers keep on every
+//! write to `members` (migration 0030), not counted over the campaign's
+//! members. The tallies must agree with a recount whatever happened to the
+//! members: sends, failures, replies, opt-outs, a cancel, a deletion.
+
+use std::time::Duration;
+
+use herald_sim::{SimConfig, Simulator};
+use sqlx::Connection;
+
+use crate::harness::{Backend, Herald, numbers_ending, twilio_inbound};
+
+/// Per status: members, sent, replied (never opted out), opted out.
+type Counts = Vec<(String, i64, i64, i64, i64)>;
+
+const RECOUNT: &str = "SELECT status, COUNT(*), COUNT(sent_at), \
+     COUNT(CASE WHEN opted_out_at IS NULL THEN replied_at END), COUNT(opted_out_at) \
+     FROM members WHERE campaign_id = $1 GROUP BY status ORDER BY status";
+const TALLIES: &str = "SELECT status, CAST(SUM(members) AS BIGINT), CAST(SUM(sent) AS BIGINT), \
+     CAST(SUM(replied) AS BIGINT), CAST(SUM(opted_out) AS BIGINT) \
+     FROM member_tallies WHERE campaign_id = $1 GROUP BY status \
+     HAVING SUM(members) <> 0 OR SUM(sent) <> 0 OR SUM(replied) <> 0 OR SUM(opted_out) <> 0 \
+     ORDER BY status";
+
+async fn counts(backend: Backend, url: &str, sql: &str, campaign: i64) -> Counts {
+    match backend {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+            sqlx::query_as(sql)
+                .bind(campaign)
+                .fetch_all(&mut conn)
+                .await
+                .unwrap()
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+            sqlx::query_as(sql)
+                .bind(campaign)
+                .fetch_all(&mut conn)
+                .await
+                .unwrap()
+        }
+    }
+}
+
+async fn assert_tallies_match(herald: &Herald, backend: Backend, campaign: i64) -> Counts {
+    let url = herald.database_url();
+    let recount = counts(backend, url, RECOUNT, campaign).await;
+    let tallied = counts(backend, url, TALLIES, campaign).await;
+    assert_eq!(tallied, recount, "campaign {campaign}: tallies vs recount");
+    recount
+}
+
+crate::both_backends!(progress_agrees_with_a_recount_of_the_members);
+async fn progress_agrees_with_a_recount_of_the_members(backend: Backend) {
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    let herald = Herald::start(backend, &[]).await;
+    let api = herald.new_tenant("tallies").await;
+    let channel = api.sim_channel(&sim, "twilio-sms").await;
+    // Delivered, refused at once (0001), undelivered after sending (0002).
+    let delivered = numbers_ending("4100", 5, 300);
+    let mut numbers = delivered.clone();
+    numbers.extend(numbers_ending("0001", 2, 310));
+    numbers.extend(numbers_ending("0002", 2, 320));
+    let list = api.list_with(&numbers).await;
+    let campaign = api.campaign(channel, list, "Hello").await;
+    let done = api
+        .start_to_completion(campaign, Duration::from_secs(60))
+        .await;
+    assert_eq!(done["status"], "completed", "{done}");
+
+    // A reply and an opt-out after the campaign completed.
+    for (i, (from, body)) in [(&delivered[0], "Thanks!"), (&delivered[1], "STOP")]
+        .into_iter()
+        .enumerate()
+    {
+        let sid = format!("SMtallyreply{i:020}");
+        assert_eq!(
+            twilio_inbound(&herald, &sim, channel, &sid, from, body).await,
+            200
+        );
+    }
+    let recount = assert_tallies_match(&herald, backend, campaign).await;
+    let total: i64 = recount.iter().map(|r| r.1).sum();
+    assert_eq!(total, 9, "{recount:?}");
+
+    let (status, p) = api
+        .get(&format!("/v1/campaigns/{campaign}/progress"))
+        .await;
+    assert_eq!(status, 200, "{p}");
+    assert_eq!(p["target"], 9, "{p}");
+    assert_eq!(p["delivered"], 5, "{p}");
+    assert_eq!(p["failed"], 4, "{p}");
+    assert_eq!(p["replied"], 1, "{p}");
+    assert_eq!(p["opted_out"], 1, "{p}");
+
+    // A cancel moves every member still queued in one statement: a slow
+    // channel leaves most of them queued when it comes.
+    let slow = api.sim_channel(&sim, "twilio-sms").await;
+    api.set_rate(slow, 1).await;
+    let other = api.list_with(&numbers_ending("4200", 6, 400)).await;
+    let cancelled = api.campaign(slow, other, "Later").await;
+    let (status, body) = api
+        .post_empty(&format!("/v1/campaigns/{cancelled}/start"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let before = sim.stats().accepted;
+    assert!(
+        sim.wait_for(Duration::from_secs(20), |s| s.accepted > before)
+            .await,
+        "the slow campaign's first send never came"
+    );
+    let (status, body) = api
+        .post_empty(&format!("/v1/campaigns/{cancelled}/cancel"))
+        .await;
+    assert!(status < 300, "{status} {body}");
+    let after = assert_tallies_match(&herald, backend, cancelled).await;
+    assert_eq!(after.iter().map(|r| r.1).sum::<i64>(), 6, "{after:?}");
+    assert!(
+        after.iter().any(|r| r.0 == "cancelled"),
+        "nothing cancelled: {after:?}"
+    );
+    assert!(after.iter().all(|r| r.0 != "queued"), "{after:?}");
+}
