@@ -2,9 +2,7 @@
 -- every write to members, so progress is read from a few rows instead of
 -- counted over the campaign's members (which grew with the campaign).
 -- channel_key is the member's own channel (a fallback step's), 0 while it
--- is the campaign's. Statement triggers with transition tables: one
--- grouped upsert per statement, whatever its number of rows, in key order
--- (concurrent writers lock the same rows in the same order).
+-- is the campaign's.
 CREATE TABLE member_tallies (
     campaign_id BIGINT NOT NULL,
     channel_key BIGINT NOT NULL,
@@ -21,18 +19,32 @@ SELECT campaign_id, COALESCE(channel_id, 0), status, COUNT(*), COUNT(sent_at),
        COUNT(CASE WHEN opted_out_at IS NULL THEN replied_at END), COUNT(opted_out_at)
 FROM members GROUP BY campaign_id, COALESCE(channel_id, 0), status;
 
+-- The triggers only append: one row per (campaign, channel, status) a
+-- statement changed, never an update of a shared counter, so concurrent
+-- writers (several instances' claims, outcomes and receipts) never wait for
+-- each other or deadlock on a tally. Store::fold_tallies folds the deltas
+-- into member_tallies every second; progress sums both.
+CREATE TABLE member_tally_deltas (
+    id BIGSERIAL PRIMARY KEY,
+    campaign_id BIGINT NOT NULL,
+    channel_key BIGINT NOT NULL,
+    status TEXT NOT NULL,
+    members BIGINT NOT NULL,
+    sent BIGINT NOT NULL,
+    replied BIGINT NOT NULL,
+    opted_out BIGINT NOT NULL
+);
+CREATE INDEX member_tally_deltas_campaign ON member_tally_deltas (campaign_id);
+
 CREATE FUNCTION member_tallies_apply() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        INSERT INTO member_tallies AS t (campaign_id, channel_key, status, members, sent, replied, opted_out)
+        INSERT INTO member_tally_deltas (campaign_id, channel_key, status, members, sent, replied, opted_out)
         SELECT campaign_id, COALESCE(channel_id, 0), status, COUNT(*), COUNT(sent_at),
                COUNT(CASE WHEN opted_out_at IS NULL THEN replied_at END), COUNT(opted_out_at)
-        FROM added GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-        ON CONFLICT (campaign_id, channel_key, status) DO UPDATE SET
-            members = t.members + excluded.members, sent = t.sent + excluded.sent,
-            replied = t.replied + excluded.replied, opted_out = t.opted_out + excluded.opted_out;
+        FROM added GROUP BY 1, 2, 3;
     ELSIF TG_OP = 'UPDATE' THEN
-        INSERT INTO member_tallies AS t (campaign_id, channel_key, status, members, sent, replied, opted_out)
+        INSERT INTO member_tally_deltas (campaign_id, channel_key, status, members, sent, replied, opted_out)
         SELECT campaign_id, channel_key, status, SUM(m), SUM(s), SUM(r), SUM(o) FROM (
             SELECT campaign_id, COALESCE(channel_id, 0) AS channel_key, status, -1 AS m,
                    -(sent_at IS NOT NULL)::int AS s,
@@ -47,22 +59,12 @@ BEGIN
             FROM added
         ) d
         GROUP BY 1, 2, 3
-        HAVING SUM(m) <> 0 OR SUM(s) <> 0 OR SUM(r) <> 0 OR SUM(o) <> 0
-        ORDER BY 1, 2, 3
-        ON CONFLICT (campaign_id, channel_key, status) DO UPDATE SET
-            members = t.members + excluded.members, sent = t.sent + excluded.sent,
-            replied = t.replied + excluded.replied, opted_out = t.opted_out + excluded.opted_out;
+        HAVING SUM(m) <> 0 OR SUM(s) <> 0 OR SUM(r) <> 0 OR SUM(o) <> 0;
     ELSE
-        UPDATE member_tallies t SET members = t.members - d.m, sent = t.sent - d.s,
-            replied = t.replied - d.r, opted_out = t.opted_out - d.o
-        FROM (
-            SELECT campaign_id, COALESCE(channel_id, 0) AS channel_key, status, COUNT(*) AS m,
-                   COUNT(sent_at) AS s,
-                   COUNT(CASE WHEN opted_out_at IS NULL THEN replied_at END) AS r,
-                   COUNT(opted_out_at) AS o
-            FROM gone GROUP BY 1, 2, 3
-        ) d
-        WHERE t.campaign_id = d.campaign_id AND t.channel_key = d.channel_key AND t.status = d.status;
+        INSERT INTO member_tally_deltas (campaign_id, channel_key, status, members, sent, replied, opted_out)
+        SELECT campaign_id, COALESCE(channel_id, 0), status, -COUNT(*), -COUNT(sent_at),
+               -COUNT(CASE WHEN opted_out_at IS NULL THEN replied_at END), -COUNT(opted_out_at)
+        FROM gone GROUP BY 1, 2, 3;
     END IF;
     RETURN NULL;
 END $$;
@@ -77,6 +79,7 @@ CREATE TRIGGER member_tallies_delete AFTER DELETE ON members
 CREATE FUNCTION member_tallies_forget() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     DELETE FROM member_tallies WHERE campaign_id = OLD.id;
+    DELETE FROM member_tally_deltas WHERE campaign_id = OLD.id;
     RETURN NULL;
 END $$;
 

@@ -14,6 +14,21 @@ CREATE TABLE member_tallies (
     PRIMARY KEY (campaign_id, channel_key, status)
 ) WITHOUT ROWID;
 
+-- PostgreSQL's triggers append deltas that are folded in later (several
+-- writers at once); SQLite has one writer and updates the tallies in place,
+-- so its deltas table stays empty (progress reads both on either backend).
+CREATE TABLE member_tally_deltas (
+    id INTEGER PRIMARY KEY,
+    campaign_id BIGINT NOT NULL,
+    channel_key BIGINT NOT NULL,
+    status TEXT NOT NULL,
+    members BIGINT NOT NULL,
+    sent BIGINT NOT NULL,
+    replied BIGINT NOT NULL,
+    opted_out BIGINT NOT NULL
+);
+CREATE INDEX member_tally_deltas_campaign ON member_tally_deltas (campaign_id);
+
 INSERT INTO member_tallies (campaign_id, channel_key, status, members, sent, replied, opted_out)
 SELECT campaign_id, COALESCE(channel_id, 0), status, COUNT(*), COUNT(sent_at),
        COUNT(CASE WHEN opted_out_at IS NULL THEN replied_at END), COUNT(opted_out_at)

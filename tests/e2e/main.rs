@@ -10,8 +10,8 @@ mod twilio_hooks;
 mod webdriver;
 
 mod plugin_registry;
-mod provider_errors;
 mod progress_tallies;
+mod provider_errors;
 mod provider_switch;
 mod query_plans;
 mod rate_limits;

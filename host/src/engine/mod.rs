@@ -155,6 +155,7 @@ impl Engine {
         let engine = self.clone();
         tokio::spawn(async move { engine.completion.run(&engine).await });
         tokio::spawn(sweep_leases(self.clone()));
+        tokio::spawn(fold_tallies(self.clone()));
         tokio::spawn(reconciler::run(self.clone()));
         tokio::spawn(uncertain::run(self.clone()));
         tokio::spawn(replies::run(self.clone()));
@@ -264,6 +265,23 @@ async fn supervise(engine: Arc<Engine>, task: &'static str, handle: tokio::task:
 /// (never resent blindly); stale parked receipts are dropped. Every second
 /// at most, so a dead instance's claims are sent by the others within
 /// seconds of its heartbeat going stale.
+/// Folds PostgreSQL's progress deltas into the campaigns' tallies (see
+/// `store::tallies`); SQLite keeps its tallies up to date by itself.
+async fn fold_tallies(engine: Arc<Engine>) {
+    if engine.store.backend() != crate::store::Backend::Postgres {
+        return;
+    }
+    loop {
+        match engine.store.fold_tallies().await {
+            Ok(n) if n > 0 => metrics::counter!("herald_tally_rows_folded_total").increment(n),
+            Ok(_) => {}
+            // Progress still adds up the deltas: only the reads get longer.
+            Err(e) => tracing::warn!(error = %e, "folding progress deltas failed; retrying in 1 s"),
+        }
+        tokio::time::sleep(crate::store::TALLY_FOLD_EVERY).await;
+    }
+}
+
 async fn sweep_leases(engine: Arc<Engine>) {
     let every =
         (engine.config.lease / 10).clamp(Duration::from_millis(200), Duration::from_secs(1));

@@ -158,11 +158,13 @@ impl Store {
         // From the tallies the triggers keep: a few rows per campaign.
         let sql = format!(
             "SELECT t.campaign_id, t.status, {} \
-             FROM member_tallies t JOIN campaigns c ON c.id = t.campaign_id \
-             WHERE c.tenant_id = $1 AND t.campaign_id IN ({}) \
-             GROUP BY t.campaign_id, t.status",
+             FROM {} JOIN campaigns c ON c.id = t.campaign_id \
+             WHERE c.tenant_id = $1 GROUP BY t.campaign_id, t.status",
             super::campaigns::TALLY_SUMS,
-            placeholders(2, campaigns.len())
+            super::tallies::tally_rows(&format!(
+                "campaign_id IN ({})",
+                placeholders(2, campaigns.len())
+            ))
         );
         let mut q = sqlx::query(&sql).bind(tenant);
         for id in campaigns {

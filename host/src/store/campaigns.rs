@@ -324,9 +324,10 @@ impl Store {
         // From the tallies the triggers keep (migration 0030): a few rows
         // whatever the campaign's size.
         let rows = sqlx::query(&format!(
-            "SELECT t.status, {TALLY_SUMS} FROM member_tallies t \
+            "SELECT t.status, {TALLY_SUMS} FROM {} \
              JOIN campaigns c ON c.id = t.campaign_id \
-             WHERE c.tenant_id = $1 AND t.campaign_id = $2 GROUP BY t.status"
+             WHERE c.tenant_id = $1 GROUP BY t.status",
+            super::tallies::tally_rows("campaign_id = $2")
         ))
         .bind(tenant)
         .bind(campaign)

@@ -41,10 +41,11 @@ impl Store {
         let rows = sqlx::query(&format!(
             "SELECT CASE WHEN t.channel_key = 0 THEN c.channel_id ELSE t.channel_key END AS channel, \
              t.status, {} \
-             FROM member_tallies t JOIN campaigns c ON c.id = t.campaign_id \
-             WHERE c.tenant_id = $1 AND t.campaign_id = $2 \
+             FROM {} JOIN campaigns c ON c.id = t.campaign_id \
+             WHERE c.tenant_id = $1 \
              GROUP BY CASE WHEN t.channel_key = 0 THEN c.channel_id ELSE t.channel_key END, t.status",
-            super::campaigns::TALLY_SUMS
+            super::campaigns::TALLY_SUMS,
+            super::tallies::tally_rows("campaign_id = $2")
         ))
         .bind(tenant)
         .bind(campaign)
