@@ -18,7 +18,7 @@ use super::campaigns::local;
 use super::channel_form::{self, Target, Values};
 use super::layout::{page, type_badge};
 use super::problem::{self, Problem};
-use super::session::Signed;
+use super::session::{CsrfOnly, Signed};
 use crate::api::AppState;
 use crate::api::channels::{CreateChannel, UpdateChannel, create_channel, update_channel};
 use crate::plugins::LoadedPlugin;
@@ -480,12 +480,6 @@ pub async fn edit(
             Err(response) => *response,
         },
     }
-}
-
-#[derive(Deserialize)]
-pub struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
 }
 
 pub async fn sync(

@@ -13,6 +13,13 @@ use subtle::ConstantTimeEq;
 use crate::api::AppState;
 use crate::store::Tenant;
 
+/// A form whose only field is the session's CSRF token (a button's post).
+#[derive(serde::Deserialize)]
+pub struct CsrfOnly {
+    #[serde(default)]
+    pub csrf: String,
+}
+
 pub const COOKIE: &str = "herald_session";
 /// How long a session lasts from sign-in.
 pub const SESSION_MS: i64 = 12 * 3_600_000;

@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::super::forms::{Problem, banner, described, field_error, problem, some_text, value};
 use super::super::layout::page;
-use super::super::session::Signed;
+use super::super::session::{CsrfOnly, Signed};
 use super::to_admin_home;
 use crate::api::AppState;
 use crate::api::lists::ContactInput;
@@ -216,12 +216,6 @@ pub async fn delete(
         }
         Err(e) => crate::api::ApiError::from(e).into_response(),
     }
-}
-
-#[derive(Deserialize)]
-pub struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
 }
 
 pub async fn remove_from_list(

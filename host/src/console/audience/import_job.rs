@@ -8,12 +8,11 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use maud::{Markup, PreEscaped, html};
-use serde::Deserialize;
 
 use super::super::campaigns::local;
 use super::super::forms::problem;
 use super::super::layout::page;
-use super::super::session::Signed;
+use super::super::session::{CsrfOnly, Signed};
 use super::import::{kept_path, token_of};
 use super::{count, to_admin_home};
 use crate::api::AppState;
@@ -175,12 +174,6 @@ fn report(
             }
         }
     }
-}
-
-#[derive(Deserialize)]
-pub struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
 }
 
 /// Imports for real what a finished dry run checked, from the kept upload.

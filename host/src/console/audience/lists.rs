@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::super::campaigns::local;
 use super::super::forms::{Problem, banner, described, field_error, problem};
 use super::super::layout::page;
-use super::super::session::Signed;
+use super::super::session::{CsrfOnly, Signed};
 use super::{count, to_admin_home};
 use crate::api::AppState;
 use crate::store::{ContactList, Id, ImportJob, StoreError, Tenant};
@@ -309,12 +309,6 @@ fn contacts_table(
             }
         }
     }
-}
-
-#[derive(Deserialize)]
-pub struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
 }
 
 pub async fn delete(
