@@ -10,8 +10,8 @@ mod twilio_hooks;
 mod webdriver;
 
 mod plugin_registry;
-mod provider_errors;
 mod progress_tallies;
+mod provider_errors;
 mod provider_switch;
 mod query_plans;
 mod rate_limits;
@@ -21,6 +21,7 @@ mod console;
 mod console_admin;
 mod console_audience;
 mod console_browser;
+mod console_client;
 mod console_form;
 mod contract;
 mod crash;
