@@ -8,68 +8,10 @@
 use std::time::Duration;
 
 use herald_sim::{SimConfig, Simulator};
-use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use serde_json::Value;
 
+use crate::console_client::{Session, csrf, location};
 use crate::harness::{ADMIN_KEY, Backend, Herald, numbers_ending};
-
-/// A browser-like client that does not follow redirects (the tests read
-/// where they point) and sends the session cookie it is given.
-struct Browser {
-    base: String,
-    http: reqwest::Client,
-    cookie: Option<String>,
-}
-
-impl Browser {
-    fn new(herald: &Herald) -> Self {
-        Self {
-            base: herald.base.clone(),
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            cookie: None,
-        }
-    }
-
-    fn with_cookie(&self, r: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        match &self.cookie {
-            Some(c) => r.header(COOKIE, c),
-            None => r,
-        }
-    }
-
-    async fn get(&self, path: &str) -> reqwest::Response {
-        self.with_cookie(self.http.get(format!("{}{path}", self.base)))
-            .send()
-            .await
-            .unwrap()
-    }
-
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
-        self.with_cookie(self.http.post(format!("{}{path}", self.base)))
-            .form(form)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    async fn page(&self, path: &str) -> String {
-        let r = self.get(path).await;
-        assert_eq!(r.status(), 200, "{path}");
-        r.text().await.unwrap()
-    }
-
-    /// Signs in with `key`; answers the session cookie's attributes.
-    async fn sign_in(&mut self, key: &str) -> String {
-        let r = self.post("/login", &[("key", key)]).await;
-        assert_eq!(r.status(), 303, "sign-in answers a redirect");
-        let set = r.headers()[SET_COOKIE].to_str().unwrap().to_owned();
-        self.cookie = Some(set.split(';').next().unwrap().to_owned());
-        set
-    }
-}
 
 async fn named_campaign(api: &crate::api_client::Api, channel: i64, list: i64, name: &str) -> i64 {
     let (status, c) = api
@@ -80,19 +22,6 @@ async fn named_campaign(api: &crate::api_client::Api, channel: i64, list: i64, n
         .await;
     assert_eq!(status, 201, "{c}");
     c["id"].as_i64().unwrap()
-}
-
-fn location(r: &reqwest::Response) -> &str {
-    r.headers()[LOCATION].to_str().unwrap()
-}
-
-/// The CSRF token a page's forms carry.
-fn csrf(html: &str) -> String {
-    let at = html
-        .find("name=\"csrf\" value=\"")
-        .expect("a form with a CSRF token")
-        + 19;
-    html[at..at + 64].to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -108,7 +37,7 @@ async fn a_tenant_signs_in_and_runs_a_campaign_from_the_console() {
     let other_list = other.list_with(&numbers_ending("4200", 1, 600)).await;
     let foreign = named_campaign(&other, other_channel, other_list, "Not yours").await;
 
-    let mut browser = Browser::new(&herald);
+    let mut browser = Session::new(&herald);
     // Not signed in: every page leads to the sign-in page.
     let r = browser.get("/").await;
     assert_eq!(location(&r), "/campaigns");
@@ -234,7 +163,7 @@ async fn a_tenant_signs_in_and_runs_a_campaign_from_the_console() {
     assert_eq!(location(&r), "/login");
 
     // The admin signs in to the plugins.
-    let mut admin = Browser::new(&herald);
+    let mut admin = Session::new(&herald);
     admin.sign_in(ADMIN_KEY).await;
     let plugins = admin.page("/plugins").await;
     assert!(plugins.contains("twilio-sms"), "{plugins}");

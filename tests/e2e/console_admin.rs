@@ -12,102 +12,20 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use herald_sim::{SimConfig, Simulator};
-use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::header::SET_COOKIE;
 use serde_json::{Value, json};
 
 use crate::both_backends;
+use crate::console_client::{Session, csrf, location, signed_in_browser, skipped};
 use crate::harness::{ADMIN_KEY, Backend, Herald, artifact, numbers_ending};
 use crate::support::whatsapp_channel;
-use crate::webdriver::{self, Browser};
 
 const SECRET: &str = "tok-7f3a9c-never-shown";
 
-/// A cookie-carrying client that does not follow redirects.
-struct Session {
-    base: String,
-    http: reqwest::Client,
-    cookie: Option<String>,
-}
-
-impl Session {
-    fn new(herald: &Herald) -> Self {
-        Self {
-            base: herald.base.clone(),
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            cookie: None,
-        }
-    }
-
-    fn with_cookie(&self, r: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        match &self.cookie {
-            Some(c) => r.header(COOKIE, c),
-            None => r,
-        }
-    }
-
-    async fn get(&self, path: &str) -> reqwest::Response {
-        self.with_cookie(self.http.get(format!("{}{path}", self.base)))
-            .send()
-            .await
-            .unwrap()
-    }
-
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
-        self.with_cookie(self.http.post(format!("{}{path}", self.base)))
-            .form(form)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    async fn upload(&self, csrf: &str, file: Vec<u8>) -> reqwest::Response {
-        let form = reqwest::multipart::Form::new()
-            .text("csrf", csrf.to_owned())
-            .part(
-                "file",
-                reqwest::multipart::Part::bytes(file).file_name("plugin.wasm"),
-            );
-        self.with_cookie(self.http.post(format!("{}/plugins/upload", self.base)))
-            .multipart(form)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    async fn page(&self, path: &str) -> String {
-        let r = self.get(path).await;
-        assert_eq!(r.status(), 200, "{path}");
-        r.text().await.unwrap()
-    }
-
-    async fn sign_in(herald: &Herald, key: &str) -> Self {
-        let mut s = Self::new(herald);
-        let r = s.post("/login", &[("key", key)]).await;
-        assert_eq!(r.status(), 303, "sign-in answers a redirect");
-        s.take_cookie(&r);
-        s
-    }
-
-    fn take_cookie(&mut self, r: &reqwest::Response) {
-        let set = r.headers()[SET_COOKIE].to_str().unwrap();
-        self.cookie = Some(set.split(';').next().unwrap().to_owned());
-    }
-}
-
-fn location(r: &reqwest::Response) -> String {
-    r.headers()[LOCATION].to_str().unwrap().to_owned()
-}
-
-/// The CSRF token a page's forms carry.
-fn csrf(html: &str) -> String {
-    let at = html
-        .find("name=\"csrf\" value=\"")
-        .expect("a form with a CSRF token")
-        + 19;
-    html[at..at + 64].to_owned()
+/// Posts a plugin component to the plugins page's upload form.
+async fn upload_plugin(s: &Session, csrf: &str, file: Vec<u8>) -> reqwest::Response {
+    s.upload("/plugins/upload", Some(csrf), "plugin.wasm", file)
+        .await
 }
 
 /// An audit log's entries as `action target`.
@@ -144,7 +62,7 @@ async fn a_tenant_manages_its_channels_in_the_console(backend: Backend) {
     let api = herald.new_tenant("acme").await;
     let other = herald.new_tenant("other").await;
     let foreign = other.sim_channel(&sim, "twilio-sms").await;
-    let tenant = Session::sign_in(&herald, &api.key).await;
+    let tenant = Session::signed_in(&herald, &api.key).await;
 
     let empty = tenant.page("/channels").await;
     assert!(empty.contains("No channels yet"), "{empty}");
@@ -198,7 +116,7 @@ async fn a_tenant_manages_its_channels_in_the_console(backend: Backend) {
     let id: i64 = saved["/channels/".len()..saved.len() - "?saved=1".len()]
         .parse()
         .unwrap();
-    let page = tenant.page(&saved).await;
+    let page = tenant.page(saved).await;
     assert!(page.contains("••••••"), "{page}");
     assert!(!page.contains(SECRET), "the secret is in the channel page");
     assert!(!tenant.page("/channels").await.contains(SECRET));
@@ -271,7 +189,7 @@ async fn a_tenant_manages_its_channels_in_the_console(backend: Backend) {
         )
         .await;
     assert_eq!(r.status(), 303);
-    let page = tenant.page(&location(&r)).await;
+    let page = tenant.page(location(&r)).await;
     assert!(page.contains("order_update"), "{page}");
     assert!(page.contains("APPROVED"), "{page}");
     assert!(!page.contains(&sim.config().whatsapp_access_token));
@@ -281,7 +199,7 @@ both_backends!(a_tenant_manages_its_channels_in_the_console);
 async fn the_plugins_page_is_the_admins(backend: Backend) {
     let herald = Herald::start(backend, &[]).await;
     let api = herald.new_tenant("acme").await;
-    let tenant = Session::sign_in(&herald, &api.key).await;
+    let tenant = Session::signed_in(&herald, &api.key).await;
     let r = tenant.get("/plugins").await;
     assert_eq!(r.status(), 403, "a tenant opens the plugins page");
     assert!(!r.text().await.unwrap().contains("Upload a version"));
@@ -290,7 +208,7 @@ async fn the_plugins_page_is_the_admins(backend: Backend) {
         .post("/plugins/twilio-sms/disable", &[("csrf", &token)])
         .await;
     assert_eq!(r.status(), 403);
-    let r = tenant.upload(&token, artifact("twilio_sms_v2.wasm")).await;
+    let r = upload_plugin(&tenant, &token, artifact("twilio_sms_v2.wasm")).await;
     assert_eq!(r.status(), 403);
     let admin_api = herald.admin();
     assert!(admin_api.admin_plugin("twilio-sms").await["active_sha256"].is_string());
@@ -302,20 +220,18 @@ async fn the_plugins_page_is_the_admins(backend: Backend) {
         1
     );
 
-    let admin = Session::sign_in(&herald, ADMIN_KEY).await;
+    let admin = Session::signed_in(&herald, ADMIN_KEY).await;
     let page = admin.page("/plugins").await;
     assert!(page.contains("data-plugin=\"twilio-sms\""), "{page}");
     let token = csrf(&page);
     // Without the CSRF token: refused, the plugin as it was.
     let r = admin.post("/plugins/twilio-sms/disable", &[]).await;
     assert_eq!(r.status(), 403);
-    let r = admin.upload("", artifact("twilio_sms_v2.wasm")).await;
+    let r = upload_plugin(&admin, "", artifact("twilio_sms_v2.wasm")).await;
     assert_eq!(r.status(), 403);
     assert!(admin_api.admin_plugin("twilio-sms").await["active_sha256"].is_string());
     // A refused upload says why, as the API would.
-    let r = admin
-        .upload(&token, artifact("test_other_world.wasm"))
-        .await;
+    let r = upload_plugin(&admin, &token, artifact("test_other_world.wasm")).await;
     assert_eq!(r.status(), 422);
     let html = r.text().await.unwrap();
     assert!(
@@ -323,7 +239,7 @@ async fn the_plugins_page_is_the_admins(backend: Backend) {
         "{html}"
     );
     // One byte over the limit: refused with the limit, nothing installed.
-    let r = admin.upload(&token, vec![0; (40 << 20) + 1]).await;
+    let r = upload_plugin(&admin, &token, vec![0; (40 << 20) + 1]).await;
     assert_eq!(r.status(), 413);
     assert!(r.text().await.unwrap().contains("larger than the 40 MiB"));
     assert_eq!(
@@ -347,7 +263,7 @@ async fn the_plugins_page_is_the_admins(backend: Backend) {
         .await;
     assert_eq!(r.status(), 303);
     assert!(admin_api.admin_plugin("twilio-sms").await["active_sha256"].is_null());
-    let page = admin.page(&location(&r)).await;
+    let page = admin.page(location(&r)).await;
     assert!(page.contains("Disabled"), "{page}");
     let r = admin
         .post(
@@ -408,29 +324,6 @@ async fn the_demo_link_signs_in_once(backend: Backend) {
 }
 both_backends!(the_demo_link_signs_in_once);
 
-fn skipped() -> bool {
-    if webdriver::available() {
-        return false;
-    }
-    eprintln!(
-        "SKIPPED: {} or {} missing (./dev.sh test installs Debian's chromium and chromium-driver)",
-        webdriver::CHROMIUM,
-        webdriver::CHROMEDRIVER
-    );
-    true
-}
-
-async fn sign_in(browser: &Browser, herald: &Herald, key: &str) {
-    browser.goto(&format!("{}/login", herald.base)).await;
-    browser.type_into("#key", key).await;
-    browser.click("button[type=submit]").await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while browser.url().await.ends_with("/login") {
-        assert!(Instant::now() < deadline, "still on the sign-in page");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_creates_a_channel_in_the_browser_and_its_secret_stays_hidden() {
     if skipped() {
@@ -438,8 +331,7 @@ async fn a_tenant_creates_a_channel_in_the_browser_and_its_secret_stays_hidden()
     }
     let herald = Herald::start(Backend::Sqlite, &[]).await;
     let api = herald.new_tenant("acme").await;
-    let browser = Browser::start().await;
-    sign_in(&browser, &herald, &api.key).await;
+    let browser = signed_in_browser(&herald, &api.key, "/campaigns").await;
     browser.goto(&format!("{}/channels", herald.base)).await;
     browser.click("a[href=\"/channels/new\"]").await;
     browser.wait_for_url("/channels/new").await;
@@ -499,9 +391,7 @@ async fn an_admin_uploads_activates_and_rolls_back_a_plugin_in_the_browser() {
         .as_str()
         .unwrap()
         .to_owned();
-    let browser = Browser::start().await;
-    sign_in(&browser, &herald, ADMIN_KEY).await;
-    browser.wait_for_url("/plugins").await;
+    let browser = signed_in_browser(&herald, ADMIN_KEY, "/plugins").await;
     browser
         .choose_file("#f-file", &artifact_path("twilio_sms_v2.wasm"))
         .await;

@@ -10,114 +10,27 @@
 use std::time::{Duration, Instant};
 
 use herald_sim::{SimConfig, Simulator};
-use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use serde_json::json;
 
+use crate::console_client::{Console, signed_in_browser, skipped};
 use crate::harness::{Backend, Herald, numbers_ending};
-use crate::webdriver::{self, Browser};
+use crate::webdriver::Browser;
 
 /// A form's fields, as posted.
 type Form<'a> = Vec<(&'a str, &'a str)>;
 
-/// A signed-in session over plain HTTP (no redirects followed).
-struct Session {
-    base: String,
-    http: reqwest::Client,
-    cookie: String,
-    csrf: String,
-}
-
-impl Session {
-    async fn sign_in(herald: &Herald, key: &str) -> Self {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let r = http
-            .post(format!("{}/login", herald.base))
-            .form(&[("key", key)])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 303);
-        let cookie = r.headers()[SET_COOKIE].to_str().unwrap();
-        let mut s = Self {
-            base: herald.base.clone(),
-            http,
-            cookie: cookie.split(';').next().unwrap().to_owned(),
-            csrf: String::new(),
-        };
-        let (_, page) = s.get("/audience").await;
-        let at = page.find("name=\"csrf\" value=\"").expect("a form") + 19;
-        s.csrf = page[at..at + 64].to_owned();
-        s
-    }
-
-    async fn get(&self, path: &str) -> (u16, String) {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .header(COOKIE, &self.cookie)
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.text().await.unwrap())
-    }
-
-    /// Posts a form; answers the status, the redirect target, the page.
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> (u16, String, String) {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header(COOKIE, &self.cookie)
-            .form(form)
-            .send()
-            .await
-            .unwrap();
-        let to = r
-            .headers()
-            .get(LOCATION)
-            .map(|v| v.to_str().unwrap().to_owned())
-            .unwrap_or_default();
-        (r.status().as_u16(), to, r.text().await.unwrap())
-    }
-
-    /// Posts a form with a CSV file, the CSRF token first when `csrf`.
-    async fn upload(&self, path: &str, csv: &str, csrf: bool) -> (u16, String, String) {
-        let mut form = reqwest::multipart::Form::new();
-        if csrf {
-            form = form.text("csrf", self.csrf.clone());
+/// Reloads an import's page until it reports its end.
+async fn finished_import(s: &Console, path: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, page) = s.get(path).await;
+        assert_eq!(status, 200, "{page}");
+        if page.contains("data-status=\"completed\"") {
+            return page;
         }
-        let part = reqwest::multipart::Part::bytes(csv.as_bytes().to_vec()).file_name("leads.csv");
-        let r = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header(COOKIE, &self.cookie)
-            .multipart(form.part("file", part))
-            .send()
-            .await
-            .unwrap();
-        let to = r
-            .headers()
-            .get(LOCATION)
-            .map(|v| v.to_str().unwrap().to_owned())
-            .unwrap_or_default();
-        (r.status().as_u16(), to, r.text().await.unwrap())
-    }
-
-    /// Reloads an import's page until it reports its end.
-    async fn finished_import(&self, path: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let (status, page) = self.get(path).await;
-            assert_eq!(status, 200, "{page}");
-            if page.contains("data-status=\"completed\"") {
-                return page;
-            }
-            assert!(!page.contains("data-status=\"failed\""), "{page}");
-            assert!(Instant::now() < deadline, "not finished: {page}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        assert!(!page.contains("data-status=\"failed\""), "{page}");
+        assert!(Instant::now() < deadline, "not finished: {page}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -172,7 +85,7 @@ async fn forms_are_guarded_and_checked(backend: Backend) {
     let (_, contacts) = api.get(&format!("/v1/lists/{used}/contacts")).await;
     let contact = contacts["items"][0]["id"].as_i64().unwrap();
 
-    let s = Session::sign_in(&herald, &api.key).await;
+    let s = Console::sign_in(&herald, &api.key).await;
     let (status, lists) = s.get("/audience").await;
     assert_eq!(status, 200);
     assert!(
@@ -400,7 +313,7 @@ async fn forms_are_guarded_and_checked(backend: Backend) {
         )
         .await;
     assert_eq!(status, 303, "{page}");
-    let report = s.finished_import(&job).await;
+    let report = finished_import(&s, &job).await;
     assert_eq!(
         reported_rows(&report),
         [
@@ -419,11 +332,11 @@ async fn forms_are_guarded_and_checked(backend: Backend) {
     assert_eq!(status, 303);
     let (status, ..) = s.post(&format!("{job}/commit"), &[("csrf", &s.csrf)]).await;
     assert_eq!(status, 409, "a second commit imports nothing twice");
-    s.finished_import(&done).await;
+    finished_import(&s, &done).await;
     let (_, list) = api.get(&format!("/v1/lists/{spare}")).await;
     assert_eq!(list["contacts"], 3, "{list}");
     // Another tenant cannot see the import.
-    let o = Session::sign_in(&herald, &other.key).await;
+    let o = Console::sign_in(&herald, &other.key).await;
     assert_eq!(o.get(&done).await.0, 404);
     assert_eq!(o.get(&format!("{job}/rejections.csv")).await.0, 404);
 
@@ -461,12 +374,7 @@ crate::both_backends!(forms_are_guarded_and_checked);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_uploads_checks_and_edits_its_audience_in_the_browser() {
-    if !webdriver::available() {
-        eprintln!(
-            "SKIPPED: {} or {} missing (./dev.sh test installs Debian's chromium and chromium-driver)",
-            webdriver::CHROMIUM,
-            webdriver::CHROMEDRIVER
-        );
+    if skipped() {
         return;
     }
     let sim = Simulator::start(SimConfig::default()).await.unwrap();
@@ -487,11 +395,7 @@ async fn a_tenant_uploads_checks_and_edits_its_audience_in_the_browser() {
     let file = dir.path().join("leads.csv");
     std::fs::write(&file, leads_csv(&numbers_ending("7500", 3, 600))).unwrap();
 
-    let browser = Browser::start().await;
-    browser.goto(&format!("{}/login", herald.base)).await;
-    browser.type_into("#key", &api.key).await;
-    browser.click("button[type=submit]").await;
-    browser.wait_for_url("/campaigns").await;
+    let browser = signed_in_browser(&herald, &api.key, "/campaigns").await;
     browser.click("header nav a[href=\"/audience\"]").await;
     browser.wait_for_url("/audience").await;
     assert_eq!(browser.count("#lists tbody tr").await, 2);

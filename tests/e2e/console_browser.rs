@@ -8,19 +8,15 @@ use std::time::{Duration, Instant};
 use herald_sim::{SimConfig, Simulator};
 use serde_json::json;
 
+use crate::console_client::skipped;
 use crate::harness::{Backend, Herald, numbers_ending};
-use crate::webdriver::{self, Browser};
+use crate::webdriver::Browser;
 
 const MEMBERS: usize = 5;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_watches_its_campaign_go_out_in_the_browser() {
-    if !webdriver::available() {
-        eprintln!(
-            "SKIPPED: {} or {} missing (./dev.sh test installs Debian's chromium and chromium-driver)",
-            webdriver::CHROMIUM,
-            webdriver::CHROMEDRIVER
-        );
+    if skipped() {
         return;
     }
     let sim = Simulator::start(SimConfig::default()).await.unwrap();

@@ -11,81 +11,16 @@
 use std::time::{Duration, Instant};
 
 use herald_sim::{SimConfig, Simulator};
-use reqwest::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
+use reqwest::header::{CACHE_CONTROL, CONTENT_TYPE};
 use serde_json::{Value, json};
 
 use crate::both_backends;
+use crate::console_client::{Console, csrf};
 use crate::harness::{Api, Backend, Herald, numbers_ending};
 use crate::support::{channel, twilio_config, whatsapp_channel};
 
 mod browser;
 mod review;
-
-/// A signed-in console session over plain HTTP (redirects not followed).
-struct Console {
-    base: String,
-    http: reqwest::Client,
-    cookie: String,
-}
-
-impl Console {
-    async fn sign_in(herald: &Herald, key: &str) -> Self {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let r = http
-            .post(format!("{}/login", herald.base))
-            .form(&[("key", key)])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 303, "signed in");
-        let set = r.headers()[SET_COOKIE].to_str().unwrap();
-        Self {
-            base: herald.base.clone(),
-            http,
-            cookie: set.split(';').next().unwrap().to_owned(),
-        }
-    }
-
-    async fn get(&self, path: &str) -> (u16, String) {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .header(COOKIE, &self.cookie)
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.text().await.unwrap())
-    }
-
-    /// Posts a form; answers the status, the redirect target (if any) and
-    /// the page.
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> (u16, String, String) {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header(COOKIE, &self.cookie)
-            .form(form)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        let to = r
-            .headers()
-            .get(LOCATION)
-            .map(|l| l.to_str().unwrap().to_owned())
-            .unwrap_or_default();
-        (status, to, r.text().await.unwrap())
-    }
-}
-
-/// The CSRF token a page's forms carry.
-fn csrf(html: &str) -> String {
-    let at = html.find("name=\"csrf\" value=\"").expect("a CSRF token") + 19;
-    html[at..at + 64].to_owned()
-}
 
 /// The text of the error shown beside `slot`, if any.
 fn error_beside(html: &str, slot: &str) -> Option<String> {

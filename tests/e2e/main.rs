@@ -21,6 +21,7 @@ mod console;
 mod console_admin;
 mod console_audience;
 mod console_browser;
+mod console_client;
 mod console_form;
 mod contract;
 mod crash;

@@ -15,6 +15,7 @@ use maud::{Markup, PreEscaped, html};
 
 use super::form_fields::{self, FOLLOW_UP_ROWS, Values};
 use super::form_view::{Choices, Errors, choices, field};
+use super::forms::csrf_of;
 use super::layout::page;
 use super::session::Signed;
 use crate::api::{ApiError, AppState};
@@ -51,19 +52,6 @@ enum Target<'a> {
 /// The posted form: every pair, so repeated names are kept.
 type Posted = Form<Vec<(String, String)>>;
 
-/// The CSRF token among the posted pairs.
-pub(super) fn csrf_of(pairs: &[(String, String)]) -> &str {
-    pairs
-        .iter()
-        .find(|(k, _)| k == "csrf")
-        .map(|(_, v)| v.as_str())
-        .unwrap_or("")
-}
-
-fn admin_home() -> Response {
-    Redirect::to("/plugins").into_response()
-}
-
 /// A refusal that is not about the form's fields: a missing campaign is
 /// the console's 404 page, the rest the API's answer.
 pub(super) fn failure(signed: &Signed, e: ApiError) -> Response {
@@ -90,9 +78,29 @@ fn only_drafts(signed: &Signed, c: &Campaign) -> Option<Response> {
     })
 }
 
+/// The draft to edit, or the page that says why not (not found, not a
+/// draft).
+async fn draft(
+    state: &AppState,
+    signed: &Signed,
+    tenant: Id,
+    id: Id,
+) -> Result<Campaign, Box<Response>> {
+    let campaign = match state.store.campaign(tenant, id).await {
+        Ok(c) => c,
+        Err(StoreError::NotFound) => return Err(Box::new(super::not_found(signed))),
+        Err(e) => return Err(Box::new(ApiError::from(e).into_response())),
+    };
+    match only_drafts(signed, &campaign) {
+        Some(refused) => Err(Box::new(refused)),
+        None => Ok(campaign),
+    }
+}
+
 pub async fn new_form(State(state): State<AppState>, signed: Signed) -> Response {
-    let Some(tenant) = signed.tenant() else {
-        return admin_home();
+    let tenant = match signed.tenant_page() {
+        Ok(t) => t,
+        Err(r) => return *r,
     };
     let choices = match choices(&state, tenant).await {
         Ok(c) => c,
@@ -117,17 +125,14 @@ pub async fn edit_form(
     signed: Signed,
     Path(id): Path<Id>,
 ) -> Response {
-    let Some(tenant) = signed.tenant() else {
-        return admin_home();
+    let tenant = match signed.tenant_page() {
+        Ok(t) => t,
+        Err(r) => return *r,
     };
-    let campaign = match state.store.campaign(tenant.id, id).await {
+    let campaign = match draft(&state, &signed, tenant.id, id).await {
         Ok(c) => c,
-        Err(StoreError::NotFound) => return super::not_found(&signed),
-        Err(e) => return ApiError::from(e).into_response(),
+        Err(r) => return *r,
     };
-    if let Some(refused) = only_drafts(&signed, &campaign) {
-        return refused;
-    }
     let choices = match choices(&state, tenant).await {
         Ok(c) => c,
         Err(e) => return failure(&signed, e),
@@ -150,11 +155,9 @@ pub async fn create(
     signed: Signed,
     Form(pairs): Posted,
 ) -> Response {
-    if !signed.csrf_ok(csrf_of(&pairs)) {
-        return super::forbidden();
-    }
-    let Some(tenant) = signed.tenant().cloned() else {
-        return admin_home();
+    let tenant = match signed.tenant_post(csrf_of(&pairs)) {
+        Ok(t) => t.clone(),
+        Err(r) => return *r,
     };
     let values = Values::from_pairs(pairs);
     let created = match form_fields::to_input(&values) {
@@ -173,20 +176,14 @@ pub async fn save(
     Path(id): Path<Id>,
     Form(pairs): Posted,
 ) -> Response {
-    if !signed.csrf_ok(csrf_of(&pairs)) {
-        return super::forbidden();
-    }
-    let Some(tenant) = signed.tenant().cloned() else {
-        return admin_home();
+    let tenant = match signed.tenant_post(csrf_of(&pairs)) {
+        Ok(t) => t.clone(),
+        Err(r) => return *r,
     };
-    let campaign = match state.store.campaign(tenant.id, id).await {
+    let campaign = match draft(&state, &signed, tenant.id, id).await {
         Ok(c) => c,
-        Err(StoreError::NotFound) => return super::not_found(&signed),
-        Err(e) => return ApiError::from(e).into_response(),
+        Err(r) => return *r,
     };
-    if let Some(refused) = only_drafts(&signed, &campaign) {
-        return refused;
-    }
     let values = Values::from_pairs(pairs);
     let saved = match form_fields::to_patch(&values) {
         Ok(patch) => crate::api::campaign_ops::edit_campaign(&state, &tenant, id, &patch).await,
@@ -228,13 +225,13 @@ async fn refused(
     e: ApiError,
     saved: bool,
 ) -> Response {
-    let Some(mut errors) = Errors::from_api(&e, values.kind()) else {
-        return failure(signed, e);
+    let (mut errors, status) = match Errors::from_api(e, values.kind()) {
+        Ok(shown) => shown,
+        Err(e) => return failure(signed, e),
     };
     if saved {
         errors.note = Some("Saved as a draft, but it did not go live.");
     }
-    let status = e.into_response().status();
     let choices = match choices(state, tenant).await {
         Ok(c) => c,
         Err(e) => return failure(signed, e),

@@ -56,11 +56,6 @@ impl GridQuery {
     }
 }
 
-/// Where the admin goes from a tenant's page.
-fn to_admin_home() -> Response {
-    Redirect::to("/plugins").into_response()
-}
-
 /// An instant in the tenant's timezone, as people read it.
 pub fn local(ms: i64, tenant: &Tenant) -> String {
     jiff::Timestamp::from_millisecond(ms)
@@ -86,8 +81,9 @@ pub async fn grid(
     signed: Signed,
     Query(q): Query<GridQuery>,
 ) -> Response {
-    let Some(tenant) = signed.tenant() else {
-        return to_admin_home();
+    let tenant = match signed.tenant_page() {
+        Ok(t) => t,
+        Err(r) => return *r,
     };
     let listed = match rows(&state, tenant, &q).await {
         Ok(l) => l,
@@ -214,8 +210,9 @@ pub async fn live(
     signed: Signed,
     Query(q): Query<GridQuery>,
 ) -> Response {
-    let Some(tenant) = signed.tenant() else {
-        return to_admin_home();
+    let tenant = match signed.tenant_page() {
+        Ok(t) => t,
+        Err(r) => return *r,
     };
     match rows(&state, tenant, &q).await {
         Ok(listed) => Json(
@@ -264,8 +261,9 @@ pub async fn detail(
     Path(id): Path<Id>,
     Query(mq): Query<MembersQuery>,
 ) -> Response {
-    let Some(tenant) = signed.tenant() else {
-        return to_admin_home();
+    let tenant = match signed.tenant_page() {
+        Ok(t) => t,
+        Err(r) => return *r,
     };
     let filter = MemberFilter {
         status: MemberStatus::parse(mq.status.trim()),
@@ -403,11 +401,9 @@ pub async fn act(
     Path(id): Path<Id>,
     Form(f): Form<ActForm>,
 ) -> Response {
-    if !signed.csrf_ok(&f.csrf) {
-        return super::forbidden();
-    }
-    let Some(tenant) = signed.tenant().cloned() else {
-        return to_admin_home();
+    let tenant = match signed.tenant_post(&f.csrf) {
+        Ok(t) => t.clone(),
+        Err(r) => return *r,
     };
     match f.action.as_str() {
         "duplicate" => {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use maud::{Markup, html};
 
-use super::problem::Problem;
+use super::forms::Problem;
 use crate::plugins::LoadedPlugin;
 use crate::plugins::wit::ConfigField;
 
@@ -60,7 +60,7 @@ impl Values {
             return Ok(None);
         }
         self.rate.parse().map(Some).map_err(|_| {
-            Problem::new(
+            Problem::field(
                 "rate_per_second",
                 "a whole number of messages per second, or empty for the default",
             )
@@ -111,7 +111,7 @@ fn input_id(field: &str) -> Option<String> {
 /// The problem's message if it belongs to the input `id`.
 fn error_for<'p>(problem: Option<&'p Problem>, id: &str) -> Option<&'p str> {
     problem
-        .filter(|p| input_id(&p.field).as_deref() == Some(id))
+        .filter(|p| p.field.as_deref().and_then(input_id).as_deref() == Some(id))
         .map(|p| p.message.as_str())
 }
 
@@ -201,8 +201,9 @@ pub fn render(
     csrf: &str,
 ) -> Markup {
     // A refusal that names no input of the form is shown above it.
-    let general = problem.filter(|p| input_id(&p.field).is_none() && p.field != "config");
-    let plugin_verdict = problem.filter(|p| p.field == "config");
+    let general =
+        problem.filter(|p| p.field.as_deref().and_then(input_id).is_none() && !p.names("config"));
+    let plugin_verdict = problem.filter(|p| p.names("config"));
     let common = [
         (
             "f-name",

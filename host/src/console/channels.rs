@@ -16,14 +16,14 @@ use serde::Deserialize;
 use super::audit_trail;
 use super::campaigns::local;
 use super::channel_form::{self, Target, Values};
+use super::forms::{Problem, problem};
 use super::layout::{page, type_badge};
-use super::problem::{self, Problem};
-use super::session::Signed;
+use super::session::{CsrfOnly, Signed};
 use crate::api::AppState;
 use crate::api::channels::{CreateChannel, UpdateChannel, create_channel, update_channel};
 use crate::plugins::LoadedPlugin;
 use crate::plugins::wit::ChannelKind;
-use crate::store::{Channel, Id, StoreError, Tenant};
+use crate::store::{Channel, Id, StoreError};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -76,13 +76,6 @@ fn channel_not_found(signed: &Signed) -> Response {
     )
 }
 
-/// Tenants' pages only: the admin is sent to its own.
-fn tenant(signed: &Signed) -> Result<&Tenant, Box<Response>> {
-    signed
-        .tenant()
-        .ok_or_else(|| Box::new(Redirect::to("/plugins").into_response()))
-}
-
 fn rate(c: &Channel) -> String {
     c.rate_per_second
         .map(|r| format!("{r}/s"))
@@ -90,7 +83,7 @@ fn rate(c: &Channel) -> String {
 }
 
 pub async fn list(State(state): State<AppState>, signed: Signed) -> Response {
-    let tenant = match tenant(&signed) {
+    let tenant = match signed.tenant_page() {
         Ok(t) => t,
         Err(r) => return *r,
     };
@@ -148,7 +141,7 @@ pub async fn new(
     signed: Signed,
     Query(q): Query<NewQuery>,
 ) -> Response {
-    if let Err(r) = tenant(&signed) {
+    if let Err(r) = signed.tenant_page() {
         return *r;
     }
     match state.registry.get(&q.plugin) {
@@ -216,10 +209,7 @@ pub async fn create(
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
     let v = Values::from_pairs(pairs);
-    if !signed.csrf_ok(&v.csrf) {
-        return super::forbidden();
-    }
-    let tenant = match tenant(&signed) {
+    let tenant = match signed.tenant_post(&v.csrf) {
         Ok(t) => t,
         Err(r) => return *r,
     };
@@ -245,13 +235,13 @@ pub async fn create(
                     audit_trail::record(&state, &signed, "POST /channels/new", &target).await;
                     return Redirect::to(&format!("/channels/{}?saved=1", c.id)).into_response();
                 }
-                Err(e) => problem::sort(e),
+                Err(e) => problem(e),
             }
         }
     };
     match outcome {
         Ok(p) => new_form(&signed, &plugin, &v, Some(&p)),
-        Err(response) => *response,
+        Err(e) => e.into_response(),
     }
 }
 
@@ -293,7 +283,7 @@ async fn detail(
     posted: Option<&Values>,
     problem: Option<&Problem>,
 ) -> Response {
-    let tenant = match tenant(signed) {
+    let tenant = match signed.tenant_page() {
         Ok(t) => t,
         Err(r) => return *r,
     };
@@ -321,8 +311,8 @@ async fn detail(
     };
     let values = posted.unwrap_or(&current);
     let action = format!("/channels/{id}");
-    let sync_problem = problem.filter(|p| p.field == "templates");
-    let form_problem = problem.filter(|p| p.field != "templates");
+    let sync_problem = problem.filter(|p| p.names("templates"));
+    let form_problem = problem.filter(|p| !p.names("templates"));
     let body = html! {
         p { a href="/channels" { "← Channels" } }
         h1 { (c.name) " " (kind_badges(plugin.as_deref())) }
@@ -439,10 +429,7 @@ pub async fn edit(
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
     let v = Values::from_pairs(pairs);
-    if !signed.csrf_ok(&v.csrf) {
-        return super::forbidden();
-    }
-    let tenant = match tenant(&signed) {
+    let tenant = match signed.tenant_post(&v.csrf) {
         Ok(t) => t,
         Err(r) => return *r,
     };
@@ -475,17 +462,11 @@ pub async fn edit(
             audit_trail::record(&state, &signed, "POST /channels/{id}", &target).await;
             Redirect::to(&format!("/channels/{id}?saved=1")).into_response()
         }
-        Err(e) => match problem::sort(e) {
+        Err(e) => match problem(e) {
             Ok(p) => detail(&state, &signed, id, Notice::None, Some(&v), Some(&p)).await,
-            Err(response) => *response,
+            Err(e) => e.into_response(),
         },
     }
-}
-
-#[derive(Deserialize)]
-pub struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
 }
 
 pub async fn sync(
@@ -494,10 +475,7 @@ pub async fn sync(
     Path(id): Path<Id>,
     Form(f): Form<CsrfOnly>,
 ) -> Response {
-    if !signed.csrf_ok(&f.csrf) {
-        return super::forbidden();
-    }
-    let tenant = match tenant(&signed) {
+    let tenant = match signed.tenant_post(&f.csrf) {
         Ok(t) => t,
         Err(r) => return *r,
     };
@@ -509,12 +487,12 @@ pub async fn sync(
             Redirect::to(&format!("/channels/{id}?synced={}", t.len())).into_response()
         }
         Err(crate::api::ApiError::NotFound(_)) => channel_not_found(&signed),
-        Err(e) => match problem::sort(e) {
+        Err(e) => match problem(e) {
             Ok(mut p) => {
-                p.field = "templates".into();
+                p.field = Some("templates".into());
                 detail(&state, &signed, id, Notice::None, None, Some(&p)).await
             }
-            Err(response) => *response,
+            Err(e) => e.into_response(),
         },
     }
 }

@@ -4,9 +4,11 @@
 
 use std::collections::BTreeMap;
 
+use axum::http::StatusCode;
 use maud::{Markup, html};
 
 use super::form_fields::slot;
+use super::forms::problem;
 use crate::api::{ApiError, AppState};
 use crate::plugins::wit::ChannelKind;
 use crate::store::{ContactList, Id, Tenant};
@@ -101,28 +103,21 @@ pub struct Errors {
 }
 
 impl Errors {
-    /// The errors a refusal shows on the form; `None` when it is not about
-    /// the form's content (not found, an internal error).
-    pub fn from_api(e: &ApiError, kind: &str) -> Option<Self> {
-        let (field, message) = match e {
-            ApiError::Invalid { field, message } | ApiError::ForbiddenField { field, message } => {
-                (field.as_str(), message.clone())
-            }
-            ApiError::BadRequest { field, message } => {
-                (field.as_deref().unwrap_or(""), message.clone())
-            }
-            ApiError::Conflict(m) | ApiError::Forbidden(m) | ApiError::BadGateway(m) => {
-                ("", m.clone())
-            }
-            ApiError::Refused { message, .. } => ("", message.clone()),
-            _ => return None,
-        };
+    /// The errors a refusal shows on the form, with the status the API
+    /// answers for it; the error itself when it is not about the form's
+    /// content (a campaign or member not found, an internal error).
+    pub fn from_api(e: ApiError, kind: &str) -> Result<(Self, StatusCode), ApiError> {
+        if matches!(e, ApiError::NotFound(_)) {
+            return Err(e);
+        }
+        let p = problem(e)?;
         let mut by_slot = BTreeMap::new();
-        by_slot.insert(slot(field, kind), message);
-        Some(Self {
+        by_slot.insert(slot(p.field.as_deref().unwrap_or(""), kind), p.message);
+        let errors = Self {
             by_slot,
             note: None,
-        })
+        };
+        Ok((errors, p.status))
     }
 
     fn get(&self, slot: &str) -> Option<&String> {

@@ -1,16 +1,20 @@
-//! What the audience and settings forms share: turning the shared API
-//! logic's errors into a message shown beside the field it names (or above
-//! the form when it names none), and reading a form's optional text.
+//! What the console's forms share: turning the shared API logic's errors
+//! into a message shown beside the field it names (or above the form when
+//! it names none), and reading a form's optional text. Each form still
+//! draws its own markup (its inputs' ids differ); what a refusal is, and
+//! which refusals a form shows rather than answers, is decided here once.
 
 use axum::http::StatusCode;
 use maud::{Markup, html};
 
 use crate::api::ApiError;
 
-/// An error to show on the page, with the status the page answers.
+/// A refusal a person can act on, with the status the page answers (the
+/// one the API answers for the same refusal).
 pub struct Problem {
     pub status: StatusCode,
-    /// The form field at fault, as the API names it.
+    /// The form field at fault, as the API names it (`name`,
+    /// `config.base-url`, `file`...); `None` when it is about the whole form.
     pub field: Option<String>,
     pub message: String,
 }
@@ -32,10 +36,15 @@ impl Problem {
         }
     }
 
+    /// Whether the problem names `field`.
+    pub fn names(&self, field: &str) -> bool {
+        self.field.as_deref() == Some(field)
+    }
+
     /// The same problem, its field renamed (the API's `addresses[0]` is the
     /// form's `address`).
     pub fn renamed(mut self, from: &str, to: &str) -> Self {
-        if self.field.as_deref() == Some(from) {
+        if self.names(from) {
             self.field = Some(to.to_owned());
         }
         self
@@ -67,6 +76,8 @@ pub fn problem(e: ApiError) -> Result<Problem, ApiError> {
         ApiError::Refused { message, .. } => Problem::page(StatusCode::CONFLICT, message),
         ApiError::Forbidden(m) => Problem::page(StatusCode::FORBIDDEN, m),
         ApiError::NotFound(what) => Problem::page(StatusCode::NOT_FOUND, what),
+        // The provider's refusal (a template sync), as the plugin said it.
+        ApiError::BadGateway(m) => Problem::page(StatusCode::BAD_GATEWAY, m),
         other => return Err(other),
     })
 }
@@ -74,7 +85,7 @@ pub fn problem(e: ApiError) -> Result<Problem, ApiError> {
 /// The message beside `field`, when the problem names it.
 pub fn field_error(problem: Option<&Problem>, field: &str) -> Markup {
     html! {
-        @if let Some(p) = problem.filter(|p| p.field.as_deref() == Some(field)) {
+        @if let Some(p) = problem.filter(|p| p.names(field)) {
             p.error.field-error id={ (field) "-error" } role="alert" { (p.message) }
         }
     }
@@ -83,7 +94,7 @@ pub fn field_error(problem: Option<&Problem>, field: &str) -> Markup {
 /// `aria-describedby` for an input whose field has an error.
 pub fn described(problem: Option<&Problem>, field: &str) -> Option<String> {
     problem
-        .filter(|p| p.field.as_deref() == Some(field))
+        .filter(|p| p.names(field))
         .map(|_| format!("{field}-error"))
 }
 
@@ -108,4 +119,9 @@ pub fn some_text(value: Option<&String>) -> Option<String> {
 /// value of `name`.
 pub fn value<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a String> {
     form.iter().find(|(k, _)| k == name).map(|(_, v)| v)
+}
+
+/// The CSRF token among a pair list's values (empty when absent).
+pub fn csrf_of(form: &[(String, String)]) -> &str {
+    value(form, "csrf").map_or("", String::as_str)
 }

@@ -20,7 +20,6 @@ mod member;
 mod performance;
 mod plugin_upload;
 mod plugins;
-mod problem;
 mod review_queue;
 mod session;
 mod settings;

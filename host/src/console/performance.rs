@@ -7,7 +7,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::header;
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Response};
 use maud::{Markup, PreEscaped, html};
 use serde::Serialize;
 
@@ -149,8 +149,9 @@ fn bar(label: &str, count: i64, of: i64, class: &str) -> Markup {
 }
 
 pub async fn show(State(state): State<AppState>, signed: Signed, Path(id): Path<Id>) -> Response {
-    let Some(tenant) = signed.tenant() else {
-        return Redirect::to("/plugins").into_response();
+    let tenant = match signed.tenant_page() {
+        Ok(t) => t,
+        Err(r) => return *r,
     };
     let loaded = async {
         let campaign = state.store.campaign(tenant.id, id).await?;

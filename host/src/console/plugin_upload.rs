@@ -13,8 +13,8 @@ use axum::routing::post;
 use maud::{Markup, html};
 
 use super::audit_trail;
+use super::forms::{Problem, problem};
 use super::plugins::{At, admin_only, render};
-use super::problem::{self, Problem};
 use super::session::Signed;
 use crate::api::AppState;
 use crate::api::MAX_PLUGIN_BYTES;
@@ -60,12 +60,14 @@ pub(super) fn form(csrf: &str, problem: Option<&Problem>) -> Markup {
 
 fn too_big() -> Problem {
     Problem {
-        field: "file".into(),
-        message: format!(
-            "the file is larger than the {} MiB a plugin may be",
-            MAX_PLUGIN_BYTES >> 20
-        ),
         status: StatusCode::PAYLOAD_TOO_LARGE,
+        ..Problem::field(
+            "file",
+            format!(
+                "the file is larger than the {} MiB a plugin may be",
+                MAX_PLUGIN_BYTES >> 20
+            ),
+        )
     }
 }
 
@@ -74,9 +76,11 @@ fn unreadable(e: MultipartError) -> Problem {
         return too_big();
     }
     Problem {
-        field: "file".into(),
-        message: format!("the upload could not be read: {}", e.body_text()),
         status: StatusCode::BAD_REQUEST,
+        ..Problem::field(
+            "file",
+            format!("the upload could not be read: {}", e.body_text()),
+        )
     }
 }
 
@@ -123,7 +127,7 @@ pub async fn upload(State(state): State<AppState>, signed: Signed, form: Multipa
         return super::forbidden();
     }
     let Some(file) = posted.file.filter(|f| !f.is_empty()) else {
-        let p = Problem::new("file", "choose a component file to upload");
+        let p = Problem::field("file", "choose a component file to upload");
         return render(&state, &signed, None, Some((&p, At::Upload))).await;
     };
     match install_version(&state, file, posted.activate).await {
@@ -141,9 +145,9 @@ pub async fn upload(State(state): State<AppState>, signed: Signed, form: Multipa
                 .finish();
             Redirect::to(&format!("/plugins?{q}#plugin-{}", v.name)).into_response()
         }
-        Err(e) => match problem::sort(e) {
+        Err(e) => match problem(e) {
             Ok(p) => render(&state, &signed, None, Some((&p, At::Upload))).await,
-            Err(response) => *response,
+            Err(e) => e.into_response(),
         },
     }
 }

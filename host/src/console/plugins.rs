@@ -12,8 +12,8 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::audit_trail;
+use super::forms::{Problem, problem};
 use super::layout::page;
-use super::problem::{self, Problem};
 use super::session::Signed;
 use crate::api::AppState;
 use crate::api::admin_plugins::{
@@ -40,6 +40,15 @@ pub(super) fn admin_only(signed: &Signed) -> Result<(), Box<Response>> {
         ))),
         None => Ok(()),
     }
+}
+
+/// An admin's form post: its CSRF token checked first, then that the
+/// session is the admin's.
+fn admin_post(signed: &Signed, csrf: &str) -> Result<(), Box<Response>> {
+    if !signed.csrf_ok(csrf) {
+        return Err(Box::new(super::forbidden()));
+    }
+    admin_only(signed)
 }
 
 #[derive(Deserialize, Default)]
@@ -248,9 +257,9 @@ async fn after(
             html! { h1 { "Not found" } p { "There is no such plugin. " a href="/plugins" { "Back to the plugins" } } },
             Some(signed),
         ),
-        Err(e) => match problem::sort(e) {
+        Err(e) => match problem(e) {
             Ok(p) => render(state, signed, None, Some((&p, At::Plugin(name)))).await,
-            Err(response) => *response,
+            Err(e) => e.into_response(),
         },
     }
 }
@@ -261,10 +270,7 @@ pub async fn activate(
     Path(name): Path<String>,
     Form(f): Form<ActionForm>,
 ) -> Response {
-    if !signed.csrf_ok(&f.csrf) {
-        return super::forbidden();
-    }
-    if let Err(r) = admin_only(&signed) {
+    if let Err(r) = admin_post(&signed, &f.csrf) {
         return *r;
     }
     let outcome = activate_version(&state, &name, &f.sha256).await;
@@ -277,10 +283,7 @@ pub async fn rollback(
     Path(name): Path<String>,
     Form(f): Form<ActionForm>,
 ) -> Response {
-    if !signed.csrf_ok(&f.csrf) {
-        return super::forbidden();
-    }
-    if let Err(r) = admin_only(&signed) {
+    if let Err(r) = admin_post(&signed, &f.csrf) {
         return *r;
     }
     let to = Some(f.sha256.as_str()).filter(|s| !s.is_empty());
@@ -294,10 +297,7 @@ pub async fn disable(
     Path(name): Path<String>,
     Form(f): Form<ActionForm>,
 ) -> Response {
-    if !signed.csrf_ok(&f.csrf) {
-        return super::forbidden();
-    }
-    if let Err(r) = admin_only(&signed) {
+    if let Err(r) = admin_post(&signed, &f.csrf) {
         return *r;
     }
     let outcome = disable_plugin(&state, &name).await;

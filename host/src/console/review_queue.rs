@@ -10,8 +10,9 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use maud::{Markup, PreEscaped, html};
 use serde::Deserialize;
 
-use super::campaign_form::{csrf_of, failure};
+use super::campaign_form::failure;
 use super::form_view::{Errors, field};
+use super::forms::csrf_of;
 use super::layout::{page, status_badge, type_badge};
 use super::performance::tabs;
 use super::session::Signed;
@@ -19,7 +20,7 @@ use crate::api::review::{self as api, EditContent};
 use crate::api::{ApiError, AppState};
 use crate::domain::campaign_spec::{CampaignContent, TemplateInput, TemplateParameter};
 use crate::domain::member::MemberStatus;
-use crate::store::{Campaign, Id, MemberFilter, StoreError, Tenant};
+use crate::store::{Campaign, Id, Member, MemberFilter, StoreError, Tenant};
 
 /// Members shown per page of the queue.
 const PAGE: i64 = 50;
@@ -36,14 +37,37 @@ type Posted = Form<Vec<(String, String)>>;
 
 /// The signed-in tenant and its campaign, or the page that says why not.
 async fn load(state: &AppState, signed: &Signed, id: Id) -> Result<(Tenant, Campaign), Response> {
-    let Some(tenant) = signed.tenant().cloned() else {
-        return Err(Redirect::to("/plugins").into_response());
-    };
+    let tenant = signed.tenant_page().map_err(|r| *r)?.clone();
     match state.store.campaign(tenant.id, id).await {
         Ok(c) => Ok((tenant, c)),
         Err(StoreError::NotFound) => Err(super::not_found(signed)),
         Err(e) => Err(ApiError::from(e).into_response()),
     }
+}
+
+/// A post to the queue: its CSRF token checked, then as `load`.
+async fn load_posted(
+    state: &AppState,
+    signed: &Signed,
+    id: Id,
+    pairs: &[(String, String)],
+) -> Result<(Tenant, Campaign), Response> {
+    if !signed.csrf_ok(csrf_of(pairs)) {
+        return Err(super::forbidden());
+    }
+    load(state, signed, id).await
+}
+
+/// A member of the queue and the message it will get as it stands.
+async fn member_message(
+    state: &AppState,
+    tenant: &Tenant,
+    campaign: &Campaign,
+    member: Id,
+) -> Result<(Member, CampaignContent), ApiError> {
+    let m = state.store.member(tenant.id, campaign.id, member).await?;
+    let content = api::member_message(state, tenant, campaign, member).await?;
+    Ok((m, content))
 }
 
 /// A refused action: said on a page that leads back to the queue.
@@ -222,10 +246,7 @@ pub async fn approve_many(
     Path(id): Path<Id>,
     Form(pairs): Posted,
 ) -> Response {
-    if !signed.csrf_ok(csrf_of(&pairs)) {
-        return super::forbidden();
-    }
-    let (tenant, _) = match load(&state, &signed, id).await {
+    let (tenant, _) = match load_posted(&state, &signed, id, &pairs).await {
         Ok(l) => l,
         Err(r) => return r,
     };
@@ -256,10 +277,7 @@ pub async fn approve_one(
     Path((id, member)): Path<(Id, Id)>,
     Form(pairs): Posted,
 ) -> Response {
-    if !signed.csrf_ok(csrf_of(&pairs)) {
-        return super::forbidden();
-    }
-    let (tenant, _) = match load(&state, &signed, id).await {
+    let (tenant, _) = match load_posted(&state, &signed, id, &pairs).await {
         Ok(l) => l,
         Err(r) => return r,
     };
@@ -275,10 +293,7 @@ pub async fn execute(
     Path(id): Path<Id>,
     Form(pairs): Posted,
 ) -> Response {
-    if !signed.csrf_ok(csrf_of(&pairs)) {
-        return super::forbidden();
-    }
-    let (tenant, _) = match load(&state, &signed, id).await {
+    let (tenant, _) = match load_posted(&state, &signed, id, &pairs).await {
         Ok(l) => l,
         Err(r) => return r,
     };
@@ -428,12 +443,7 @@ pub async fn edit_form(
         Ok(l) => l,
         Err(r) => return r,
     };
-    let loaded = async {
-        let m = state.store.member(tenant.id, id, member).await?;
-        let content = api::member_message(&state, &tenant, &campaign, member).await?;
-        Ok::<_, ApiError>((m, content))
-    };
-    let (m, content) = match loaded.await {
+    let (m, content) = match member_message(&state, &tenant, &campaign, member).await {
         Ok(l) => l,
         Err(e) => return failure(&signed, e),
     };
@@ -455,19 +465,11 @@ pub async fn save(
     Path((id, member)): Path<(Id, Id)>,
     Form(pairs): Posted,
 ) -> Response {
-    if !signed.csrf_ok(csrf_of(&pairs)) {
-        return super::forbidden();
-    }
-    let (tenant, campaign) = match load(&state, &signed, id).await {
+    let (tenant, campaign) = match load_posted(&state, &signed, id, &pairs).await {
         Ok(l) => l,
         Err(r) => return r,
     };
-    let loaded = async {
-        let m = state.store.member(tenant.id, id, member).await?;
-        let content = api::member_message(&state, &tenant, &campaign, member).await?;
-        Ok::<_, ApiError>((m, content))
-    };
-    let (m, current) = match loaded.await {
+    let (m, current) = match member_message(&state, &tenant, &campaign, member).await {
         Ok(l) => l,
         Err(e) => return failure(&signed, e),
     };
@@ -478,10 +480,11 @@ pub async fn save(
             // The refusal beside its field, with what was typed kept.
             // Named as the API names them: `body` is this page's body input
             // whatever the type.
-            let Some(errors) = Errors::from_api(&e, "") else {
-                return failure(&signed, e);
+            let (errors, status) = match Errors::from_api(e, "") {
+                Ok(shown) => shown,
+                Err(e) => return failure(&signed, e),
             };
-            let status = match e.into_response().status() {
+            let status = match status {
                 s if s.is_client_error() => s,
                 _ => StatusCode::UNPROCESSABLE_ENTITY,
             };

@@ -13,6 +13,13 @@ use subtle::ConstantTimeEq;
 use crate::api::AppState;
 use crate::store::Tenant;
 
+/// A form whose only field is the session's CSRF token (a button's post).
+#[derive(serde::Deserialize)]
+pub struct CsrfOnly {
+    #[serde(default)]
+    pub csrf: String,
+}
+
 pub const COOKIE: &str = "herald_session";
 /// How long a session lasts from sign-in.
 pub const SESSION_MS: i64 = 12 * 3_600_000;
@@ -40,6 +47,22 @@ impl Signed {
     /// Whether a form post carries this session's CSRF token.
     pub fn csrf_ok(&self, presented: &str) -> bool {
         bool::from(presented.as_bytes().ct_eq(self.csrf.as_bytes()))
+    }
+
+    /// The tenant a tenant's page is for; the admin, who has none, is sent
+    /// to its own page (the `Err` is the answer to give).
+    pub fn tenant_page(&self) -> Result<&Tenant, Box<Response>> {
+        self.tenant()
+            .ok_or_else(|| Box::new(Redirect::to("/plugins").into_response()))
+    }
+
+    /// The tenant a tenant's form post is for, once the post's CSRF token
+    /// is checked (refused first, whoever is signed in).
+    pub fn tenant_post(&self, csrf: &str) -> Result<&Tenant, Box<Response>> {
+        if !self.csrf_ok(csrf) {
+            return Err(Box::new(super::forbidden()));
+        }
+        self.tenant_page()
     }
 }
 

@@ -7,30 +7,9 @@ use herald_sim::{SimConfig, Simulator};
 use serde_json::json;
 
 use super::reviewed_campaign;
+use crate::console_client::{signed_in_browser, skipped};
 use crate::harness::{Backend, Herald, numbers_ending};
 use crate::support::{channel, twilio_config};
-use crate::webdriver::{self, Browser};
-
-fn skipped() -> bool {
-    if webdriver::available() {
-        return false;
-    }
-    eprintln!(
-        "SKIPPED: {} or {} missing (./dev.sh test installs Debian's chromium and chromium-driver)",
-        webdriver::CHROMIUM,
-        webdriver::CHROMEDRIVER
-    );
-    true
-}
-
-async fn signed_in_browser(herald: &Herald, key: &str) -> Browser {
-    let browser = Browser::start().await;
-    browser.goto(&format!("{}/login", herald.base)).await;
-    browser.type_into("#key", key).await;
-    browser.click("button[type=submit]").await;
-    browser.wait_for_url("/campaigns").await;
-    browser
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_form_switches_fields_with_the_type_in_the_browser() {
@@ -44,7 +23,7 @@ async fn the_form_switches_fields_with_the_type_in_the_browser() {
     let (config, secrets) = twilio_config(&sim);
     let voice = channel(&api, "twilio-voice", "+15005550006", config, secrets).await;
     let list = api.list_with(&numbers_ending("6300", 2, 600)).await;
-    let browser = signed_in_browser(&herald, &api.key).await;
+    let browser = signed_in_browser(&herald, &api.key, "/campaigns").await;
 
     browser.click("#new-campaign").await;
     browser.wait_for_url("/campaigns/new").await;
@@ -160,7 +139,7 @@ async fn review_and_performance_in_the_browser() {
     let sms = api.sim_channel(&sim, "twilio-sms").await;
     let list = api.list_with(&numbers_ending("6400", 3, 600)).await;
     let campaign = reviewed_campaign(&api, sms, list, 3).await;
-    let browser = signed_in_browser(&herald, &api.key).await;
+    let browser = signed_in_browser(&herald, &api.key, "/campaigns").await;
 
     // From the campaign's page to its queue.
     browser

@@ -7,8 +7,9 @@ use std::time::Duration;
 use herald_sim::{SimConfig, Simulator};
 use serde_json::json;
 
-use super::{Console, csrf, error_beside, members_in, reviewed_campaign};
+use super::{error_beside, members_in, reviewed_campaign};
 use crate::both_backends;
+use crate::console_client::{Console, csrf};
 use crate::harness::{Backend, Herald, numbers_ending};
 
 async fn the_review_queue_approves_edits_and_executes(backend: Backend) {

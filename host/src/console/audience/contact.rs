@@ -11,10 +11,11 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use maud::html;
 use serde::Deserialize;
 
-use super::super::forms::{Problem, banner, described, field_error, problem, some_text, value};
+use super::super::forms::{
+    Problem, banner, csrf_of, described, field_error, problem, some_text, value,
+};
 use super::super::layout::page;
-use super::super::session::Signed;
-use super::to_admin_home;
+use super::super::session::{CsrfOnly, Signed};
 use crate::api::AppState;
 use crate::api::lists::ContactInput;
 use crate::store::{Contact, Id, StoreError};
@@ -61,8 +62,9 @@ pub async fn edit(
     Path(id): Path<Id>,
     Query(back): Query<Back>,
 ) -> Response {
-    let Some(tenant) = signed.tenant() else {
-        return to_admin_home();
+    let tenant = match signed.tenant_page() {
+        Ok(t) => t,
+        Err(r) => return *r,
     };
     match state.store.contact(tenant.id, id).await {
         Ok(c) => form(&signed, &c, back.list, None),
@@ -123,11 +125,9 @@ pub async fn save(
     Path(id): Path<Id>,
     Form(f): Form<Vec<(String, String)>>,
 ) -> Response {
-    if !signed.csrf_ok(value(&f, "csrf").map_or("", String::as_str)) {
-        return super::super::forbidden();
-    }
-    let Some(tenant) = signed.tenant() else {
-        return to_admin_home();
+    let tenant = match signed.tenant_post(csrf_of(&f)) {
+        Ok(t) => t,
+        Err(r) => return *r,
     };
     let list = value(&f, "list").and_then(|l| l.parse::<Id>().ok());
     let text = |name: &str| some_text(value(&f, name));
@@ -182,11 +182,9 @@ pub async fn delete(
     Path(id): Path<Id>,
     Form(f): Form<DeleteForm>,
 ) -> Response {
-    if !signed.csrf_ok(&f.csrf) {
-        return super::super::forbidden();
-    }
-    let Some(tenant) = signed.tenant() else {
-        return to_admin_home();
+    let tenant = match signed.tenant_post(&f.csrf) {
+        Ok(t) => t,
+        Err(r) => return *r,
     };
     match state.store.delete_contact(tenant.id, id).await {
         Ok(()) => {
@@ -218,23 +216,15 @@ pub async fn delete(
     }
 }
 
-#[derive(Deserialize)]
-pub struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
-}
-
 pub async fn remove_from_list(
     State(state): State<AppState>,
     signed: Signed,
     Path((list, contact)): Path<(Id, Id)>,
     Form(f): Form<CsrfOnly>,
 ) -> Response {
-    if !signed.csrf_ok(&f.csrf) {
-        return super::super::forbidden();
-    }
-    let Some(tenant) = signed.tenant() else {
-        return to_admin_home();
+    let tenant = match signed.tenant_post(&f.csrf) {
+        Ok(t) => t,
+        Err(r) => return *r,
     };
     match state.store.remove_from_list(tenant.id, list, contact).await {
         Ok(()) => Redirect::to(&format!("/audience/lists/{list}")).into_response(),

@@ -20,10 +20,9 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use maud::html;
 
-use super::super::forms::{Problem, banner, described, field_error, problem, value};
+use super::super::forms::{Problem, banner, csrf_of, described, field_error, problem, value};
 use super::super::layout::page;
 use super::super::session::Signed;
-use super::to_admin_home;
 use crate::api::AppState;
 use crate::api::imports::{ImportOptions, file_preview, queue};
 use crate::api::upload::Spooled;
@@ -66,9 +65,7 @@ pub(super) fn token_of(job: &ImportJob) -> Option<String> {
 }
 
 async fn owned_list(state: &AppState, signed: &Signed, id: Id) -> Result<Id, Response> {
-    let Some(tenant) = signed.tenant() else {
-        return Err(to_admin_home());
-    };
+    let tenant = signed.tenant_page().map_err(|r| *r)?;
     match state.store.list(tenant.id, id).await {
         Ok(_) => Ok(tenant.id),
         Err(StoreError::NotFound) => Err(super::super::not_found(signed)),
@@ -360,7 +357,7 @@ pub async fn check(
     Path((list, token)): Path<(Id, String)>,
     Form(f): Form<Vec<(String, String)>>,
 ) -> Response {
-    if !signed.csrf_ok(value(&f, "csrf").map_or("", String::as_str)) {
+    if !signed.csrf_ok(csrf_of(&f)) {
         return super::super::forbidden();
     }
     let tenant = match owned_list(&state, &signed, list).await {

@@ -8,14 +8,13 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use maud::{Markup, PreEscaped, html};
-use serde::Deserialize;
 
 use super::super::campaigns::local;
 use super::super::forms::problem;
 use super::super::layout::page;
-use super::super::session::Signed;
+use super::super::session::{CsrfOnly, Signed};
+use super::count;
 use super::import::{kept_path, token_of};
-use super::{count, to_admin_home};
 use crate::api::AppState;
 use crate::api::imports::{ImportOptions, queue};
 use crate::api::upload::Spooled;
@@ -25,9 +24,7 @@ use crate::store::{Id, ImportJob, ImportStatus, RejectedRow, StoreError, Tenant}
 const REPORT_ROWS: i64 = 500;
 
 async fn owned_job(state: &AppState, signed: &Signed, id: Id) -> Result<ImportJob, Response> {
-    let Some(tenant) = signed.tenant() else {
-        return Err(to_admin_home());
-    };
+    let tenant = signed.tenant_page().map_err(|r| *r)?;
     match state.store.import_job(tenant.id, id).await {
         Ok(job) => Ok(job),
         Err(StoreError::NotFound) => Err(super::super::not_found(signed)),
@@ -175,12 +172,6 @@ fn report(
             }
         }
     }
-}
-
-#[derive(Deserialize)]
-pub struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
 }
 
 /// Imports for real what a finished dry run checked, from the kept upload.

@@ -12,8 +12,8 @@ use serde::Deserialize;
 use super::super::campaigns::local;
 use super::super::forms::{Problem, banner, described, field_error, problem};
 use super::super::layout::page;
-use super::super::session::Signed;
-use super::{count, to_admin_home};
+use super::super::session::{CsrfOnly, Signed};
+use super::count;
 use crate::api::AppState;
 use crate::store::{ContactList, Id, ImportJob, StoreError, Tenant};
 
@@ -30,8 +30,9 @@ async fn lists_page(
     problem: Option<&Problem>,
     typed: &str,
 ) -> Response {
-    let Some(tenant) = signed.tenant() else {
-        return to_admin_home();
+    let tenant = match signed.tenant_page() {
+        Ok(t) => t,
+        Err(r) => return *r,
     };
     let loaded = async {
         Ok::<_, StoreError>((
@@ -101,11 +102,9 @@ pub async fn create(
     signed: Signed,
     Form(f): Form<CreateForm>,
 ) -> Response {
-    if !signed.csrf_ok(&f.csrf) {
-        return super::super::forbidden();
-    }
-    let Some(tenant) = signed.tenant() else {
-        return to_admin_home();
+    let tenant = match signed.tenant_post(&f.csrf) {
+        Ok(t) => t,
+        Err(r) => return *r,
     };
     match crate::api::lists::create_list(&state, tenant.id, &f.name).await {
         Ok(list) => Redirect::to(&format!("/audience/lists/{}", list.id)).into_response(),
@@ -161,8 +160,9 @@ pub(super) async fn list_page(
     q: &ListQuery,
     problem: Option<&Problem>,
 ) -> Response {
-    let Some(tenant) = signed.tenant() else {
-        return to_admin_home();
+    let tenant = match signed.tenant_page() {
+        Ok(t) => t,
+        Err(r) => return *r,
     };
     let loaded = async {
         let list = state.store.list(tenant.id, id).await?;
@@ -311,23 +311,15 @@ fn contacts_table(
     }
 }
 
-#[derive(Deserialize)]
-pub struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
-}
-
 pub async fn delete(
     State(state): State<AppState>,
     signed: Signed,
     Path(id): Path<Id>,
     Form(f): Form<CsrfOnly>,
 ) -> Response {
-    if !signed.csrf_ok(&f.csrf) {
-        return super::super::forbidden();
-    }
-    let Some(tenant) = signed.tenant() else {
-        return to_admin_home();
+    let tenant = match signed.tenant_post(&f.csrf) {
+        Ok(t) => t,
+        Err(r) => return *r,
     };
     match state.store.delete_list(tenant.id, id).await {
         Ok(()) => {
@@ -345,8 +337,9 @@ pub async fn delete(
 
 /// The list as CSV, by the API's export.
 pub async fn export(State(state): State<AppState>, signed: Signed, Path(id): Path<Id>) -> Response {
-    let Some(tenant) = signed.tenant() else {
-        return to_admin_home();
+    let tenant = match signed.tenant_page() {
+        Ok(t) => t,
+        Err(r) => return *r,
     };
     match crate::api::exports::list_csv_response(&state, tenant.id, id).await {
         Ok(r) => r,

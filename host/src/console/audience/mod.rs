@@ -10,7 +10,6 @@ mod lists;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
 use crate::api::AppState;
@@ -49,11 +48,6 @@ pub(super) fn routes() -> Router<AppState> {
             "/audience/imports/{id}/rejections.csv",
             get(import_job::rejections_csv),
         )
-}
-
-/// The admin has no audience: back to the admin's home.
-fn to_admin_home() -> Response {
-    Redirect::to("/plugins").into_response()
 }
 
 /// "1 campaign", "3 contacts": a count with its noun.

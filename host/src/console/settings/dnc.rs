@@ -9,7 +9,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 
 use super::super::campaigns::local;
-use super::super::forms::{Problem, banner, described, field_error, problem, some_text, value};
+use super::super::forms::{
+    Problem, banner, csrf_of, described, field_error, problem, some_text, value,
+};
 use super::super::session::Signed;
 use super::{Section, View, render};
 use crate::api::dnc::AddDnc;
@@ -112,11 +114,9 @@ pub async fn add(
     signed: Signed,
     Form(f): Form<Vec<(String, String)>>,
 ) -> Response {
-    if !signed.csrf_ok(value(&f, "csrf").map_or("", String::as_str)) {
-        return super::super::forbidden();
-    }
-    let Some(tenant) = signed.tenant() else {
-        return Redirect::to("/plugins").into_response();
+    let tenant = match signed.tenant_post(csrf_of(&f)) {
+        Ok(t) => t,
+        Err(r) => return *r,
     };
     let req = AddDnc {
         addresses: some_text(value(&f, "address")).into_iter().collect(),
@@ -146,11 +146,9 @@ pub async fn remove(
     signed: Signed,
     Form(f): Form<Vec<(String, String)>>,
 ) -> Response {
-    if !signed.csrf_ok(value(&f, "csrf").map_or("", String::as_str)) {
-        return super::super::forbidden();
-    }
-    let Some(tenant) = signed.tenant() else {
-        return Redirect::to("/plugins").into_response();
+    let tenant = match signed.tenant_post(csrf_of(&f)) {
+        Ok(t) => t,
+        Err(r) => return *r,
     };
     let address = value(&f, "address").cloned().unwrap_or_default();
     match crate::api::dnc::remove_address(&state, tenant.id, &address).await {
@@ -207,8 +205,9 @@ pub async fn import(state: AppState, signed: Signed, mut form: Multipart) -> Res
     if !csrf_ok {
         return super::super::forbidden();
     }
-    let Some(tenant) = signed.tenant().cloned() else {
-        return Redirect::to("/plugins").into_response();
+    let tenant = match signed.tenant_page() {
+        Ok(t) => t.clone(),
+        Err(r) => return *r,
     };
     let Some(file) = file.filter(|f| !f.is_empty()) else {
         return render(

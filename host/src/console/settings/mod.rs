@@ -18,7 +18,7 @@ use axum::{Router, extract::Multipart};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::forms::{Problem, banner, described, field_error, problem, some_text, value};
+use super::forms::{Problem, banner, csrf_of, described, field_error, problem, some_text, value};
 use super::layout::page;
 use super::session::Signed;
 use crate::api::AppState;
@@ -114,8 +114,9 @@ pub async fn show(
 
 /// The whole page; the status is the problem's, if there is one.
 pub async fn render(state: &AppState, signed: &Signed, view: View) -> Response {
-    let Some(tenant) = signed.tenant() else {
-        return Redirect::to("/plugins").into_response();
+    let tenant = match signed.tenant_page() {
+        Ok(t) => t,
+        Err(r) => return *r,
     };
     let sections = async {
         Ok::<_, crate::api::ApiError>((
@@ -222,11 +223,9 @@ pub async fn save(
     signed: Signed,
     Form(f): Form<Vec<(String, String)>>,
 ) -> Response {
-    if !signed.csrf_ok(value(&f, "csrf").map_or("", String::as_str)) {
-        return super::forbidden();
-    }
-    let Some(tenant) = signed.tenant().cloned() else {
-        return Redirect::to("/plugins").into_response();
+    let tenant = match signed.tenant_post(csrf_of(&f)) {
+        Ok(t) => t.clone(),
+        Err(r) => return *r,
     };
     let text = |name: &str| some_text(value(&f, name));
     let refuse = |p: Problem| View {

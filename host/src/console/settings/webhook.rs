@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 
-use super::super::forms::{banner, described, field_error, problem, some_text, value};
+use super::super::forms::{banner, csrf_of, described, field_error, problem, some_text, value};
 use super::super::session::Signed;
 use super::{Section, View, render};
 use crate::api::replies::SetReplyEndpoint;
@@ -72,11 +72,9 @@ pub async fn save(
     signed: Signed,
     Form(f): Form<Vec<(String, String)>>,
 ) -> Response {
-    if !signed.csrf_ok(value(&f, "csrf").map_or("", String::as_str)) {
-        return super::super::forbidden();
-    }
-    let Some(tenant) = signed.tenant() else {
-        return Redirect::to("/plugins").into_response();
+    let tenant = match signed.tenant_post(csrf_of(&f)) {
+        Ok(t) => t,
+        Err(r) => return *r,
     };
     let before = match state.store.reply_settings(tenant.id).await {
         Ok(s) => s.webhook_secret,
