@@ -120,9 +120,14 @@ async fn prepare(herald: &Herald, sim: &Simulator, members: u64) -> Tenant {
     for r in 0..RAN {
         let numbers = (0..20).map(move |i| number(members + r * 20 + i));
         let name = format!("Reminder {}", r + 1);
-        ran.push(draft(herald, &key, &channel, numbers, json!({ "name": name })).await.0);
+        ran.push(
+            draft(herald, &key, &channel, numbers, json!({ "name": name }))
+                .await
+                .0,
+        );
     }
-    let small_list = herald.get(&key, &format!("/v1/campaigns/{}", ran[0])).await["list_id"].clone();
+    let small_list =
+        herald.get(&key, &format!("/v1/campaigns/{}", ran[0])).await["list_id"].clone();
     let started = Instant::now();
     let drafts: Vec<i64> = futures::stream::iter(0..DRAFTS)
         .map(|i| {
@@ -131,7 +136,11 @@ async fn prepare(herald: &Herald, sim: &Simulator, members: u64) -> Tenant {
                 "body": "Hi {{first_name}}, see what is new this week.",
             });
             let key = &key;
-            async move { post(herald, key, "/v1/campaigns", body).await["id"].as_i64().unwrap() }
+            async move {
+                post(herald, key, "/v1/campaigns", body).await["id"]
+                    .as_i64()
+                    .unwrap()
+            }
         })
         .buffer_unordered(8)
         .collect()
@@ -141,10 +150,22 @@ async fn prepare(herald: &Herald, sim: &Simulator, members: u64) -> Tenant {
         started.elapsed().as_secs_f64()
     );
     for id in &ran {
-        post(herald, &key, &format!("/v1/campaigns/{id}/start"), json!({})).await;
+        post(
+            herald,
+            &key,
+            &format!("/v1/campaigns/{id}/start"),
+            json!({}),
+        )
+        .await;
     }
     let started = Instant::now();
-    post(herald, &key, &format!("/v1/campaigns/{big}/start"), json!({})).await;
+    post(
+        herald,
+        &key,
+        &format!("/v1/campaigns/{big}/start"),
+        json!({}),
+    )
+    .await;
     let state = settle(herald, &key, big).await;
     println!(
         "  the big campaign sent for {:.1} s: {state}",
@@ -182,7 +203,9 @@ async fn settle(herald: &Herald, key: &str, id: i64) -> String {
     let mut last = (Value::Null, Instant::now());
     loop {
         let status = herald.get(key, &format!("/v1/campaigns/{id}")).await["status"].clone();
-        let p = herald.get(key, &format!("/v1/campaigns/{id}/progress")).await;
+        let p = herald
+            .get(key, &format!("/v1/campaigns/{id}/progress"))
+            .await;
         let counts = json!([p["queued"], p["sent"], p["delivered"], p["failed"]]);
         let still = counts == last.0 && last.1.elapsed() > Duration::from_secs(5);
         if status == "completed" || still || started.elapsed() > DEADLINE {
@@ -269,10 +292,7 @@ fn pages(t: &Tenant, members: u64) -> Vec<Page> {
         tenant("performance", format!("/campaigns/{big}/performance")),
         tenant("review queue", format!("/campaigns/{big}/review")),
         tenant("new campaign form", "/campaigns/new".into()),
-        tenant(
-            "edit a draft",
-            format!("/campaigns/{}/edit", t.draft),
-        ),
+        tenant("edit a draft", format!("/campaigns/{}/edit", t.draft)),
         tenant("audience (lists)", "/audience".into()),
         tenant(
             &format!("list of {members} contacts"),
