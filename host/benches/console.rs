@@ -68,7 +68,7 @@ fn target_dir() -> PathBuf {
 /// undelivered, `0003` failed); every other ends in 1000..=9999, which it
 /// delivers.
 fn number(i: u64) -> String {
-    if i % 50 == 0 {
+    if i.is_multiple_of(50) {
         let j = i / 50;
         format!("+1415{:03}000{}", 200 + j / 3, 1 + j % 3)
     } else {
