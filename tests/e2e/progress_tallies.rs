@@ -6,7 +6,10 @@
 use std::time::{Duration, Instant};
 
 use herald_sim::{SimConfig, Simulator};
+use serde_json::{Value, json};
 use sqlx::Connection;
+
+use crate::console_client::Console;
 
 use crate::harness::{Backend, Herald, numbers_ending, twilio_inbound};
 
@@ -83,6 +86,32 @@ async fn assert_deltas_folded(herald: &Herald, backend: Backend) {
     }
 }
 
+/// The performance tab's per-minute series add up to the campaign's
+/// progress: every sent, delivered, failed and replied member counted in
+/// exactly one minute.
+async fn assert_activity_adds_up(herald: &Herald, key: &str, campaign: i64, progress: &Value) {
+    let console = Console::sign_in(herald, key).await;
+    let (status, page) = console
+        .get(&format!("/campaigns/{campaign}/performance"))
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let start = page
+        .find("id=\"perf-data\"")
+        .expect("chart data on the page");
+    let start = start + page[start..].find('>').unwrap() + 1;
+    let end = start + page[start..].find("</script>").unwrap();
+    let chart: Value = serde_json::from_str(&page[start..end]).unwrap();
+    for series in ["sent", "delivered", "failed", "replied"] {
+        let sum: i64 = chart[series]
+            .as_array()
+            .unwrap_or_else(|| panic!("{series} in {chart}"))
+            .iter()
+            .map(|v| v.as_i64().unwrap_or(0))
+            .sum();
+        assert_eq!(json!(sum), progress[series], "{series}: {chart}");
+    }
+}
+
 crate::both_backends!(progress_agrees_with_a_recount_of_the_members);
 async fn progress_agrees_with_a_recount_of_the_members(backend: Backend) {
     let sim = Simulator::start(SimConfig::default()).await.unwrap();
@@ -128,6 +157,7 @@ async fn progress_agrees_with_a_recount_of_the_members(backend: Backend) {
     assert_eq!(p["failed"], 4, "{p}");
     assert_eq!(p["replied"], 1, "{p}");
     assert_eq!(p["opted_out"], 1, "{p}");
+    assert_activity_adds_up(&herald, &api.key, campaign, &p).await;
 
     // A cancel moves every member still queued in one statement: a slow
     // channel leaves most of them queued when it comes.
