@@ -285,6 +285,10 @@ async fn fold_tallies(engine: Arc<Engine>) {
 async fn sweep_leases(engine: Arc<Engine>) {
     let every =
         (engine.config.lease / 10).clamp(Duration::from_millis(200), Duration::from_secs(1));
+    // Chores run at start too: statistics an earlier process left (or a
+    // database analysed while it was small) are set right before the
+    // first claim is planned with them.
+    chores(&engine).await;
     let mut last_chores = std::time::Instant::now();
     loop {
         let lookup_after = engine.config.lookup_after.as_millis() as i64;

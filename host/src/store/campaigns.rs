@@ -302,19 +302,17 @@ impl Store {
             self.complete_finished_campaigns(&[id]).await?;
         }
         if members >= STATS_AFTER_MEMBERS {
-            self.refresh_member_stats();
+            self.refresh_member_stats_soon();
         }
         Ok(members)
     }
 
-    /// Refreshes PostgreSQL's statistics of `members` in the background
-    /// after a large campaign starts: until autovacuum catches up, the
-    /// planner sees the table as it was before (often near empty) and plans
-    /// the send path's and the members pages' queries for that.
-    fn refresh_member_stats(&self) {
+    /// Refreshes the statistics of `members` in the background after a
+    /// large campaign starts (see `Store::refresh_member_stats`).
+    fn refresh_member_stats_soon(&self) {
         let store = self.clone();
         tokio::spawn(async move {
-            if let Err(e) = store.analyze("members").await {
+            if let Err(e) = store.refresh_member_stats().await {
                 tracing::warn!(error = %e, "refreshing the statistics of members failed");
             }
         });

@@ -53,6 +53,7 @@ mod send_checks;
 mod send_window;
 mod sender_slots;
 mod sender_wait;
+mod statistics;
 mod tallies;
 mod templates;
 pub(crate) mod tenants;
@@ -249,33 +250,6 @@ impl Store {
             Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await,
             Backend::Postgres => self.writer.begin().await,
         }
-    }
-
-    /// Refreshes SQLite's planner statistics where they are stale
-    /// (`PRAGMA optimize`, cheap when nothing changed), after large imports
-    /// and periodically. PostgreSQL's autovacuum does this itself.
-    pub async fn optimize(&self) -> StoreResult<()> {
-        if self.backend == Backend::Sqlite {
-            // Bounded, as SQLite advises for long-lived connections.
-            sqlx::query("PRAGMA analysis_limit = 1000")
-                .execute(&self.writer)
-                .await?;
-            sqlx::query("PRAGMA optimize").execute(&self.writer).await?;
-        }
-        Ok(())
-    }
-
-    /// Refreshes PostgreSQL's planner statistics of `tables` (a list of
-    /// table names) after they grew faster than autovacuum follows: a
-    /// table that grew from empty within minutes still looks empty to the
-    /// planner. SQLite's are kept by [`Store::optimize`].
-    pub(super) async fn analyze(&self, tables: &str) -> StoreResult<()> {
-        if self.backend == Backend::Postgres {
-            sqlx::query(&format!("ANALYZE {tables}"))
-                .execute(&self.writer)
-                .await?;
-        }
-        Ok(())
     }
 
     /// A trivial query: the database answers.
