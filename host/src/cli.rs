@@ -212,6 +212,22 @@ pub struct ServeArgs {
     #[arg(long, env = "HERALD_API_BURST", default_value_t = 300)]
     pub api_burst: u32,
 
+    /// Refused webhooks a second one source address may cause after its
+    /// burst (unknown channel, too large, signature or format refused,
+    /// plugin fault); beyond, its webhooks get 429 with `Retry-After`.
+    /// Valid webhooks are never counted. 0: no limit.
+    #[arg(long, env = "HERALD_WEBHOOK_REFUSALS_PER_SECOND", default_value_t = 10)]
+    pub webhook_refusals_per_second: u32,
+
+    /// Refused webhooks a source may cause at once before its rate applies.
+    #[arg(long, env = "HERALD_WEBHOOK_REFUSAL_BURST", default_value_t = 100)]
+    pub webhook_refusal_burst: u32,
+
+    /// Largest webhook body handed to a plugin, in KiB; larger ones get 413
+    /// (plugins serving WhatsApp take Meta's 3 MB anyway).
+    #[arg(long, env = "HERALD_WEBHOOK_MAX_BODY_KIB", default_value_t = 64)]
+    pub webhook_max_body_kib: u64,
+
     /// Memory cap of one plugin instance, in MiB.
     #[arg(long, env = "HERALD_PLUGIN_MEMORY_MB", default_value_t = 16)]
     pub plugin_memory_mb: usize,

@@ -101,7 +101,7 @@ pub async fn serve(
                 }
             }
         };
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(e) => {
@@ -121,7 +121,13 @@ pub async fn serve(
         let idle = limits.idle;
         let service = TowerToHyperService::new(router.clone().map_request(
             move |request: axum::http::Request<hyper::body::Incoming>| {
-                request.map(|body| axum::body::Body::new(TimeoutBody::new(idle, body)))
+                // The peer, for handlers that judge a source (webhooks).
+                let mut request =
+                    request.map(|body| axum::body::Body::new(TimeoutBody::new(idle, body)));
+                request
+                    .extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                request
             },
         ));
         let connection = builder

@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::api::rate_limit::ApiRateLimit;
+use crate::api::webhook_sources::WebhookSources;
 use crate::api::{self, AppState};
 use crate::cli::ServeArgs;
 use crate::demo;
@@ -100,6 +101,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             receipt_check: Duration::from_secs(args.receipt_check_secs),
             lookup_after: Duration::from_secs(args.lookup_after_secs),
             max_provider_errors: args.max_provider_errors,
+            webhook_max_body: (args.webhook_max_body_kib.max(1) as usize) << 10,
             ..EngineConfig::default()
         },
     );
@@ -121,12 +123,17 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         admin_key_hash,
         public_url: public_url.clone(),
         api_rate: Arc::new(ApiRateLimit::new(args.api_rate_per_second, args.api_burst)),
+        webhook_sources: Arc::new(WebhookSources::new(
+            args.webhook_refusals_per_second,
+            args.webhook_refusal_burst,
+        )),
     };
-    let api_rate = state.api_rate.clone();
+    let (api_rate, webhook_sources) = (state.api_rate.clone(), state.webhook_sources.clone());
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(Duration::from_secs(60)).await;
             api_rate.forget_idle();
+            webhook_sources.forget_idle();
         }
     });
     // Machine-readable start line: tests and scripts wait for it.

@@ -53,5 +53,6 @@ mod time;
 mod uncertain_sends;
 mod validation;
 mod voice;
+mod webhook_faults;
 mod webhooks;
 mod whatsapp;

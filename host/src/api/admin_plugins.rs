@@ -115,8 +115,13 @@ pub struct VersionReport {
     #[serde(with = "crate::rfc3339::ms")]
     #[schema(value_type = String, format = DateTime)]
     pub installed_at: i64,
-    /// Calls in this process since it started (absent if never loaded here).
+    /// Calls in this process since it started (absent if never loaded
+    /// here), but for `handle-webhook`: what quarantine judges it by.
     pub stats: Option<StatsSnapshot>,
+    /// Its `handle-webhook` calls in this process: anyone can post a
+    /// webhook, so their faults never quarantine it (they are judged per
+    /// channel).
+    pub webhook_stats: Option<StatsSnapshot>,
 }
 
 #[utoipa::path(get, path = "/v1/admin/plugins", tag = "plugins", params(PageQuery),
@@ -147,20 +152,18 @@ pub(crate) async fn reports(state: &AppState) -> ApiResult<Vec<PluginReport>> {
     }
     let mut versions: BTreeMap<String, Vec<VersionReport>> = BTreeMap::new();
     for v in state.store.plugin_versions().await? {
-        versions
-            .entry(v.name.clone())
-            .or_default()
-            .push(VersionReport {
-                stats: state
-                    .registry
-                    .compiled(&v.sha256)
-                    .map(|p| p.stats.snapshot()),
+        versions.entry(v.name.clone()).or_default().push({
+            let compiled = state.registry.compiled(&v.sha256);
+            VersionReport {
+                stats: compiled.as_ref().map(|p| p.stats.snapshot()),
+                webhook_stats: compiled.as_ref().map(|p| p.webhook_stats.snapshot()),
                 sha256: v.sha256,
                 version: v.version,
                 world: v.world,
                 size: v.size,
                 installed_at: v.installed_at,
-            });
+            }
+        });
     }
     let reports = state
         .store

@@ -40,8 +40,11 @@ pub enum ApiError {
         field: String,
         message: String,
     },
-    /// 413: an upload over its size limit.
-    TooLarge(String),
+    /// 413: an upload (or a webhook's body) over its size limit.
+    TooLarge {
+        field: &'static str,
+        message: String,
+    },
     /// 429: the API key is over its request rate (see `rate_limit`).
     RateLimited {
         retry_after: std::time::Duration,
@@ -132,11 +135,11 @@ impl IntoResponse for ApiError {
                 Some(field),
             ),
             Self::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "unauthorized", m.to_owned(), None),
-            Self::TooLarge(m) => (
+            Self::TooLarge { field, message } => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "too_large",
-                m,
-                Some("file".into()),
+                message,
+                Some(field.into()),
             ),
             Self::RateLimited {
                 retry_after: wait,

@@ -336,11 +336,14 @@ async fn receive(
         && length > limit + (64 << 10)
     {
         super::upload::drain(request.into_body().into_data_stream()).await;
-        return Err(ApiError::TooLarge(format!(
-            "the upload is {} MB; the limit is {} MB",
-            length >> 20,
-            limit >> 20
-        )));
+        return Err(ApiError::TooLarge {
+            field: "file",
+            message: format!(
+                "the upload is {} MB; the limit is {} MB",
+                length >> 20,
+                limit >> 20
+            ),
+        });
     }
     let multipart = request
         .headers()

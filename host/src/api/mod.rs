@@ -38,6 +38,7 @@ mod scopes;
 pub(crate) mod templates;
 pub mod tenants;
 pub(crate) mod upload;
+pub mod webhook_sources;
 mod webhooks;
 
 use std::sync::Arc;
@@ -55,7 +56,8 @@ use crate::engine::{Engine, Importer};
 use crate::plugins::Registry;
 use crate::store::Store;
 
-/// Largest request body accepted (JSON and webhooks).
+/// Largest request body accepted (JSON; webhooks are capped lower, by
+/// their channel's plugin, see `engine::webhook_guard`).
 const MAX_BODY_BYTES: usize = 16 << 20;
 
 #[derive(Clone)]
@@ -70,6 +72,8 @@ pub struct AppState {
     pub public_url: String,
     /// Requests per API key.
     pub api_rate: Arc<rate_limit::ApiRateLimit>,
+    /// Refused webhooks per source address.
+    pub webhook_sources: Arc<webhook_sources::WebhookSources>,
 }
 
 /// Largest plugin component upload.

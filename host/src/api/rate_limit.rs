@@ -1,9 +1,11 @@
-//! Requests per API key: a burst, then a steady rate (GCRA from `governor`,
-//! one state per key). A key over its rate gets 429 with `Retry-After`, so
-//! one tenant's runaway script cannot take the server from the others.
-//! Checked after the key is recognised: unknown keys are 401s and never
-//! take a slot in the limiter's map.
+//! Requests per key: a burst, then a steady rate (GCRA from `governor`,
+//! one state per key). An API key over its rate gets 429 with
+//! `Retry-After`, so one tenant's runaway script cannot take the server
+//! from the others; the same limiter counts refused webhooks per source
+//! address (`webhook_sources`). Checked after the key is recognised:
+//! unknown keys are 401s and never take a slot in the limiter's map.
 
+use std::hash::Hash;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
@@ -20,16 +22,20 @@ pub enum KeyId {
     Admin,
 }
 
-pub struct ApiRateLimit {
+/// A rate per key of `K`.
+pub struct RateLimit<K: Hash + Eq + Clone> {
     /// `None`: no limit (a rate of 0).
-    limiter: Option<DefaultKeyedRateLimiter<KeyId>>,
+    limiter: Option<DefaultKeyedRateLimiter<K>>,
     per_second: u32,
     burst: u32,
     clock: DefaultClock,
 }
 
-impl ApiRateLimit {
-    /// `per_second` requests a second per key after a burst of `burst`
+/// Requests per API key.
+pub type ApiRateLimit = RateLimit<KeyId>;
+
+impl<K: Hash + Eq + Clone> RateLimit<K> {
+    /// `per_second` events a second per key after a burst of `burst`
     /// (at least the rate); a rate of 0 turns the limit off.
     pub fn new(per_second: u32, burst: u32) -> Self {
         let burst = burst.max(per_second);
@@ -45,23 +51,23 @@ impl ApiRateLimit {
         }
     }
 
-    /// Counts one request of `key`; over its rate, the 429 to answer.
-    pub fn check(&self, key: KeyId) -> Result<(), ApiError> {
+    /// Counts one event of `key`; over its rate, how long until the next
+    /// one would be within it.
+    pub fn count(&self, key: &K) -> Result<(), Duration> {
         let Some(limiter) = &self.limiter else {
             return Ok(());
         };
-        limiter.check_key(&key).map_err(|not_until| {
-            let wait = not_until.wait_time_from(self.clock.now());
-            ApiError::RateLimited {
-                retry_after: wait,
-                message: format!(
-                    "too many requests with this API key: at most {} a second after a burst of {}; retry in {:.1} s",
-                    self.per_second,
-                    self.burst,
-                    wait.as_secs_f64()
-                ),
-            }
-        })
+        limiter
+            .check_key(key)
+            .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
+    }
+
+    /// "at most N a second after a burst of M", for messages.
+    pub fn describe(&self) -> String {
+        format!(
+            "at most {} a second after a burst of {}",
+            self.per_second, self.burst
+        )
     }
 
     /// Forgets keys idle long enough to be back at a full burst.
@@ -70,6 +76,20 @@ impl ApiRateLimit {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }
+    }
+}
+
+impl ApiRateLimit {
+    /// Counts one request of `key`; over its rate, the 429 to answer.
+    pub fn check(&self, key: KeyId) -> Result<(), ApiError> {
+        self.count(&key).map_err(|wait| ApiError::RateLimited {
+            retry_after: wait,
+            message: format!(
+                "too many requests with this API key: {}; retry in {:.1} s",
+                self.describe(),
+                wait.as_secs_f64()
+            ),
+        })
     }
 }
 

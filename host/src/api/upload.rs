@@ -150,10 +150,10 @@ pub fn declared_length(headers: &axum::http::HeaderMap) -> Option<u64> {
 
 /// The refusal of an upload past `limit` bytes.
 pub fn too_large(limit: u64) -> ApiError {
-    ApiError::TooLarge(format!(
-        "the file is larger than the limit of {} MB",
-        limit >> 20
-    ))
+    ApiError::TooLarge {
+        field: "file",
+        message: format!("the file is larger than the limit of {} MB", limit >> 20),
+    }
 }
 
 /// Most bytes read and thrown away after refusing an upload as too large.

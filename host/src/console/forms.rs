@@ -67,10 +67,10 @@ pub fn problem(e: ApiError) -> Result<Problem, ApiError> {
             field: Some(field),
             message,
         },
-        ApiError::TooLarge(m) => Problem {
+        ApiError::TooLarge { field, message } => Problem {
             status: StatusCode::PAYLOAD_TOO_LARGE,
-            field: Some("file".into()),
-            message: m,
+            field: Some(field.into()),
+            message,
         },
         ApiError::Conflict(m) => Problem::page(StatusCode::CONFLICT, m),
         ApiError::Refused { message, .. } => Problem::page(StatusCode::CONFLICT, message),

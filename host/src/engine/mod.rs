@@ -26,6 +26,7 @@ mod scheduler;
 mod send_slots;
 mod templates;
 mod uncertain;
+mod webhook_guard;
 mod webhooks;
 
 use std::sync::Arc;
@@ -39,7 +40,7 @@ use channels::ChannelCache;
 
 pub use import_jobs::Importer;
 pub use templates::SyncError;
-pub use webhooks::WebhookReply;
+pub use webhooks::{WebhookReply, WebhookTarget, webhook_result};
 
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
@@ -63,6 +64,9 @@ pub struct EngineConfig {
     /// How long after an uncertain send Herald asks the provider whether
     /// it has the message (its listing may lag a little behind).
     pub lookup_after: Duration,
+    /// The largest webhook body a plugin is given (WhatsApp plugins get
+    /// Meta's documented maximum if larger, see `webhook_guard`).
+    pub webhook_max_body: usize,
 }
 
 impl Default for EngineConfig {
@@ -82,6 +86,7 @@ impl Default for EngineConfig {
             receipt_check: Duration::from_secs(600),
             max_provider_errors: provider_errors::DEFAULT_MAX_PROVIDER_ERRORS,
             lookup_after: Duration::from_secs(5),
+            webhook_max_body: 64 << 10,
         }
     }
 }
@@ -110,6 +115,8 @@ pub struct Engine {
     send_slots: Arc<send_slots::SendSlots>,
     /// Campaigns the send path may have finished, checked coalesced.
     completion: completion::CompletionChecks,
+    /// Webhook faults per channel.
+    webhook_guard: webhook_guard::WebhookGuard,
 }
 
 impl Engine {
@@ -135,6 +142,7 @@ impl Engine {
             in_flight: drain::InFlight::default(),
             send_slots,
             completion: completion::CompletionChecks::default(),
+            webhook_guard: webhook_guard::WebhookGuard::default(),
         })
     }
 

@@ -1,7 +1,12 @@
 //! Webhook events: the channel's plugin verifies and parses the request; the
-//! engine applies the normalised events it returns.
+//! engine applies the normalised events it returns. What a webhook may cost
+//! before that (its size, its channel's faults) is `webhook_guard`'s.
+
+use std::sync::Arc;
+use std::time::Instant;
 
 use super::Engine;
+use super::webhook_guard::{Pass, body_limit};
 use crate::domain::member::MemberStatus;
 use crate::domain::voice::{AnsweredBy, CallReport, CallStatus};
 use crate::plugins::wit;
@@ -12,6 +17,9 @@ pub struct WebhookReply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// The sender is to blame (an unknown channel, a request the plugin
+    /// refused or faulted on): counted against its source address.
+    pub refused: bool,
 }
 
 impl WebhookReply {
@@ -20,44 +28,89 @@ impl WebhookReply {
             status,
             headers: vec![("content-type".into(), "text/plain".into())],
             body: body.as_bytes().to_vec(),
+            refused: false,
+        }
+    }
+
+    fn refusal(self) -> Self {
+        Self {
+            refused: true,
+            ..self
         }
     }
 }
 
+/// A webhook's channel, found before its body is read.
+pub struct WebhookTarget {
+    channel: Arc<Channel>,
+    /// The largest body its plugin is given.
+    pub max_body: usize,
+}
+
 impl Engine {
-    pub async fn handle_webhook(
-        &self,
-        channel_id: Id,
-        request: wit::WebhookRequest,
-    ) -> WebhookReply {
+    /// The channel a webhook is for, and the largest body its plugin takes
+    /// (see `webhook_guard::body_limit`); else the answer (404, 500).
+    pub async fn webhook_target(&self, channel_id: Id) -> Result<WebhookTarget, WebhookReply> {
         let channel = match self.channels.for_webhook(channel_id).await {
             Ok(c) => c,
             Err(StoreError::NotFound) => {
                 webhook_result("unknown_channel");
-                return WebhookReply::text(404, "unknown channel");
+                return Err(WebhookReply::text(404, "unknown channel").refusal());
             }
             Err(e) => {
                 tracing::error!(channel = channel_id, error = %e, "webhook: loading channel failed");
-                return WebhookReply::text(500, "try again");
+                return Err(WebhookReply::text(500, "try again"));
+            }
+        };
+        let plugin = self
+            .registry
+            .resolve_for_receipts(&channel.plugin, channel.pinned_sha256.as_deref())
+            .await
+            .ok();
+        Ok(WebhookTarget {
+            max_body: body_limit(plugin.as_deref(), self.config.webhook_max_body),
+            channel,
+        })
+    }
+
+    pub async fn handle_webhook(
+        &self,
+        target: WebhookTarget,
+        request: wit::WebhookRequest,
+    ) -> WebhookReply {
+        let channel = target.channel;
+        let channel_id = channel.id;
+        let pass = match self.webhook_guard.admit(channel_id).await {
+            Ok(pass) => pass,
+            Err(remaining) => {
+                let mut reply = WebhookReply::text(
+                    503,
+                    "this channel's webhooks are slowed down: its plugin faulted on most of them",
+                );
+                reply
+                    .headers
+                    .push(("retry-after".into(), (remaining.as_secs() + 1).to_string()));
+                return reply;
             }
         };
         // A copy only when earlier settings exist to try it with: the
         // common webhook (a channel never switched) is not copied.
         let retry = (channel.revision > 1).then(|| request.clone());
-        let outcome = match self.parse_webhook(&channel, request).await {
+        let outcome = match self.parse_webhook(&channel, request, &pass).await {
             Ok(outcome) => outcome,
             // Refused by the channel's plugin as it is now: it may be a
             // callback for a send made before a switch of provider (or of
             // its credentials), verified by the settings that send used.
             Err(refused) if refused.may_be_earlier() && retry.is_some() => {
                 let request = retry.expect("checked");
-                match self.parse_with_earlier(&channel, request).await {
+                match self.parse_with_earlier(&channel, request, &pass).await {
                     Some(outcome) => outcome,
                     None => return refused.reply(channel_id, &channel.plugin),
                 }
             }
             Err(refused) => return refused.reply(channel_id, &channel.plugin),
         };
+        drop(pass);
         let mut touched = Vec::new();
         for event in outcome.events {
             let applied = match event {
@@ -90,6 +143,7 @@ impl Engine {
             status: outcome.response.status,
             headers: outcome.response.headers,
             body: outcome.response.body,
+            refused: false,
         }
     }
 
@@ -147,7 +201,12 @@ enum Refused {
     PluginUnavailable(String),
     Unauthorized(String),
     BadRequest(String),
-    PluginFailure(String),
+    /// `quiet`: the channel is strained, its faults are counted (and were
+    /// logged once), not logged one by one.
+    PluginFailure {
+        why: String,
+        quiet: bool,
+    },
 }
 
 impl Refused {
@@ -176,17 +235,21 @@ impl Refused {
                     "webhook refused: verification failed"
                 );
                 webhook_result("unauthorized");
-                WebhookReply::text(401, "signature verification failed")
+                WebhookReply::text(401, "signature verification failed").refusal()
             }
             Self::BadRequest(why) => {
                 tracing::warn!(channel, plugin, reason = why, "webhook refused: malformed");
                 webhook_result("bad_request");
-                WebhookReply::text(400, &why)
+                WebhookReply::text(400, &why).refusal()
             }
-            Self::PluginFailure(why) => {
-                tracing::error!(channel, plugin, error = why, "webhook: plugin failed");
+            Self::PluginFailure { why, quiet } => {
+                if quiet {
+                    tracing::debug!(channel, plugin, error = why, "webhook: plugin failed");
+                } else {
+                    tracing::error!(channel, plugin, error = why, "webhook: plugin failed");
+                }
                 webhook_result("plugin_failure");
-                WebhookReply::text(500, "plugin failure")
+                WebhookReply::text(500, "plugin failure").refusal()
             }
         }
     }
@@ -204,6 +267,7 @@ impl Engine {
         &self,
         channel: &Channel,
         request: wit::WebhookRequest,
+        pass: &Pass,
     ) -> Result<wit::WebhookOutcome, Refused> {
         // A quarantine stops new sends, not the receipts of those made.
         let plugin = self
@@ -215,14 +279,25 @@ impl Engine {
         // leave a voicemail once AMD reports a machine) from its webhook.
         let ctx = self.call_context(&plugin, channel);
         let config = channel.config.clone().into_iter().collect();
-        match plugin.handle_webhook(ctx, config, request).await {
-            Ok(Ok(outcome)) => Ok(outcome),
-            Ok(Err(wit::WebhookError::Unauthorized(why))) => Err(Refused::Unauthorized(why)),
-            Ok(Err(wit::WebhookError::BadRequest(why))) => Err(Refused::BadRequest(why)),
+        let started = Instant::now();
+        let result = plugin
+            .handle_webhook(ctx, config, request, pass.heavy())
+            .await;
+        // A fault here is the channel's to answer for, never the plugin's
+        // quarantine: anyone can post a webhook (see `webhook_guard`).
+        let reply = match result {
+            Ok(reply) => reply,
             Err(failure) => {
-                self.registry.after_fault(&plugin, &failure).await;
-                Err(Refused::PluginFailure(failure.to_string()))
+                let why = failure.to_string();
+                let quiet = pass.faulted(plugin.name(), started.elapsed(), &why);
+                return Err(Refused::PluginFailure { why, quiet });
             }
+        };
+        pass.returned(started.elapsed());
+        match reply {
+            Ok(outcome) => Ok(outcome),
+            Err(wit::WebhookError::Unauthorized(why)) => Err(Refused::Unauthorized(why)),
+            Err(wit::WebhookError::BadRequest(why)) => Err(Refused::BadRequest(why)),
         }
     }
 
@@ -232,6 +307,7 @@ impl Engine {
         &self,
         channel: &Channel,
         request: wit::WebhookRequest,
+        pass: &Pass,
     ) -> Option<wit::WebhookOutcome> {
         let since = crate::clock::real_now_ms() - EARLIER_REVISIONS_FOR_MS;
         let earlier = match self
@@ -247,7 +323,7 @@ impl Engine {
         };
         for revision in earlier {
             // Any refusal here is answered with the current plugin's.
-            if let Ok(outcome) = self.parse_webhook(&revision, request.clone()).await {
+            if let Ok(outcome) = self.parse_webhook(&revision, request.clone(), pass).await {
                 tracing::info!(
                     channel = channel.id,
                     revision = revision.revision,
@@ -263,7 +339,7 @@ impl Engine {
 }
 
 /// Counts one webhook by what became of it.
-fn webhook_result(result: &'static str) {
+pub fn webhook_result(result: &'static str) {
     metrics::counter!("herald_webhooks_total", "result" => result).increment(1);
 }
 

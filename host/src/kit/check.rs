@@ -62,7 +62,10 @@ pub async fn run(wasm: &Path, options: Options) -> anyhow::Result<Vec<Row>> {
     checker.config_rows(&mut rows).await;
     checker.send_rows(&mut rows).await;
     checker.webhook_row(&mut rows).await;
-    let slowest = checker.plugin.stats.snapshot().max_latency_ms;
+    let slowest = [&checker.plugin.stats, &checker.plugin.webhook_stats]
+        .map(|s| s.snapshot().max_latency_ms)
+        .into_iter()
+        .fold(0.0, f64::max);
     rows.push(row(
         "no call exceeds its deadline",
         slowest < checker.options.timeout.as_millis() as f64,
@@ -303,6 +306,7 @@ impl Checker {
                 self.ctx(&self.options.secrets),
                 self.options.config.clone(),
                 request,
+                false,
             )
             .await;
         rows.push(row(

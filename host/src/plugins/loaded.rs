@@ -15,7 +15,13 @@ pub struct LoadedPlugin {
     pub sha256: String,
     /// The provider world version it implements, e.g. `1.0.0`.
     pub world: String,
+    /// Every call but `handle-webhook`: what quarantine and the heavy slot
+    /// judge the version by.
     pub stats: CallStats,
+    /// `handle-webhook` calls, apart: anyone can post a webhook, so its
+    /// faults must not quarantine the plugin or slow its sends (they are
+    /// judged per channel instead, see `engine::webhook_guard`).
+    pub webhook_stats: CallStats,
     pub(super) pre: Prepared,
     pub(super) runtime: Arc<Runtime>,
 }
@@ -125,16 +131,27 @@ impl LoadedPlugin {
         Ok(expect_reply!(self.call(ctx, call).await?, FindSent))
     }
 
+    /// Verifies and parses a webhook, counted in [`Self::webhook_stats`];
+    /// `heavy`: on the heavy slot from its first instruction (its channel's
+    /// webhooks keep faulting).
     pub async fn handle_webhook(
         &self,
         ctx: CallContext,
         config: wit::Config,
         request: wit::WebhookRequest,
+        heavy: bool,
     ) -> Result<Result<wit::WebhookOutcome, wit::WebhookError>, PluginFailure> {
-        Ok(expect_reply!(
-            self.call(ctx, Call::Webhook(config, request)).await?,
-            Webhook
-        ))
+        let started = Instant::now();
+        let call = Call::Webhook(config, request);
+        let (result, _) = self
+            .runtime
+            .invoke_watched(&self.pre, ctx, call, heavy || self.suspect())
+            .await;
+        self.webhook_stats
+            .record(started.elapsed(), result.is_err());
+        metrics::histogram!("herald_plugin_call_seconds", "export" => "handle-webhook")
+            .record(started.elapsed());
+        Ok(expect_reply!(result?, Webhook))
     }
 
     pub async fn fetch_status(

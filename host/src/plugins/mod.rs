@@ -25,6 +25,6 @@ pub use inspect::InstallError;
 pub use loaded::LoadedPlugin;
 pub use registry::{Registry, RegistryError};
 pub use runtime::{PluginFailure, Runtime, RuntimeLimits};
-pub use stats::StatsSnapshot;
+pub use stats::{CallStats, StatsSnapshot};
 pub use watch::watch_dir;
 pub use wire::WireSeen;

@@ -234,6 +234,7 @@ impl Registry {
             sha256: sha256.clone(),
             world,
             stats: Default::default(),
+            webhook_stats: Default::default(),
             pre,
             runtime,
         });

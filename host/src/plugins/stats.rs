@@ -1,5 +1,7 @@
-//! Per-version call statistics, and the fault rate over the last minute
-//! that drives quarantine.
+//! Call statistics (a plugin version's, its webhooks', a channel's
+//! webhooks'), and the fault rate over the last minute that drives
+//! quarantine (of a version, by its sends) and strain (of a channel's
+//! webhooks, see `engine::webhook_guard`).
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -85,15 +87,20 @@ impl CallStats {
         }
     }
 
+    /// (calls, faults) of the last minute.
+    pub fn last_minute(&self) -> (u64, u64) {
+        let now = Instant::now();
+        let recent = self.recent.lock().expect("stats lock");
+        recent
+            .iter()
+            .filter(|s| now.duration_since(s.at) <= WINDOW)
+            .fold((0, 0), |(c, f), s| (c + s.calls, f + s.faults))
+    }
+
     /// (calls, faults) of the last minute when at least `min_calls` were
     /// made and at least half of them were faults.
     pub fn faulty_window(&self, min_calls: u64) -> Option<(u64, u64)> {
-        let now = Instant::now();
-        let recent = self.recent.lock().expect("stats lock");
-        let (calls, faults) = recent
-            .iter()
-            .filter(|s| now.duration_since(s.at) <= WINDOW)
-            .fold((0, 0), |(c, f), s| (c + s.calls, f + s.faults));
+        let (calls, faults) = self.last_minute();
         (calls >= min_calls.max(1) && faults * 2 >= calls).then_some((calls, faults))
     }
 
