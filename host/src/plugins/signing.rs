@@ -27,7 +27,7 @@ use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::wit::PluginManifest;
+use super::wit::{ChannelKind, PluginManifest};
 
 pub const FORMAT: &str = "herald-plugin-signature/1";
 
@@ -195,21 +195,57 @@ pub fn manifest_sha256(manifest_json: &str) -> String {
     hex::encode(Sha256::digest(manifest_json.as_bytes()))
 }
 
-/// The manifest as stored with each version (for listings without
-/// loading) and as signed: the JSON text is the canonical form, so it
-/// must not change for a given manifest.
+/// The manifest's canonical JSON: stored with each version and hashed for
+/// signatures, so it is spelled out here rather than left to a map's key
+/// order or a generated type's `Debug`: compact, keys in the order of these
+/// structs, channel kinds by their WIT names. Changing it would turn every
+/// signature made before into a `manifest_mismatch`.
 pub fn manifest_json(m: &PluginManifest) -> String {
-    serde_json::json!({
-        "name": m.name,
-        "version": m.version,
-        "channels": m.channels.iter().map(|c| format!("{c:?}").to_lowercase()).collect::<Vec<_>>(),
-        "config": m.config.iter().map(|f| serde_json::json!({
-            "name": f.name, "label": f.label, "description": f.description,
-            "required": f.required, "secret": f.secret,
-        })).collect::<Vec<_>>(),
-        "allowed_hosts": m.allowed_hosts,
-    })
-    .to_string()
+    #[derive(Serialize)]
+    struct Manifest<'a> {
+        allowed_hosts: &'a [String],
+        channels: Vec<&'static str>,
+        config: Vec<Field<'a>>,
+        name: &'a str,
+        version: &'a str,
+    }
+    #[derive(Serialize)]
+    struct Field<'a> {
+        description: &'a str,
+        label: &'a str,
+        name: &'a str,
+        required: bool,
+        secret: bool,
+    }
+    let manifest = Manifest {
+        allowed_hosts: &m.allowed_hosts,
+        channels: m.channels.iter().map(channel_name).collect(),
+        config: m
+            .config
+            .iter()
+            .map(|f| Field {
+                description: &f.description,
+                label: &f.label,
+                name: &f.name,
+                required: f.required,
+                secret: f.secret,
+            })
+            .collect(),
+        name: &m.name,
+        version: &m.version,
+    };
+    serde_json::to_string(&manifest).expect("a manifest serialises")
+}
+
+/// A channel kind as the WIT contract names it.
+fn channel_name(kind: &ChannelKind) -> &'static str {
+    match kind {
+        ChannelKind::Sms => "sms",
+        ChannelKind::Mms => "mms",
+        ChannelKind::Whatsapp => "whatsapp",
+        ChannelKind::Voice => "voice",
+        ChannelKind::Email => "email",
+    }
 }
 
 /// Where `herald plugin sign` writes a component's signature, and where
@@ -333,6 +369,29 @@ mod tests {
         assert!(
             private_key_from_pem("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
                 .is_err()
+        );
+    }
+
+    #[test]
+    fn the_canonical_manifest_is_pinned() {
+        use crate::plugins::wit::ConfigField;
+        let m = PluginManifest {
+            name: "acme-sms".into(),
+            version: "1.2.3".into(),
+            channels: vec![ChannelKind::Sms, ChannelKind::Mms],
+            config: vec![ConfigField {
+                name: "api-key".into(),
+                label: "API key".into(),
+                description: "Says \"hi\"".into(),
+                required: true,
+                secret: true,
+            }],
+            allowed_hosts: vec!["api.acme.test".into()],
+        };
+        // Signatures depend on these exact bytes.
+        assert_eq!(
+            manifest_json(&m),
+            r#"{"allowed_hosts":["api.acme.test"],"channels":["sms","mms"],"config":[{"description":"Says \"hi\"","label":"API key","name":"api-key","required":true,"secret":true}],"name":"acme-sms","version":"1.2.3"}"#
         );
     }
 
