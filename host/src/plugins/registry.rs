@@ -268,7 +268,7 @@ impl Registry {
             }
             r
         };
-        // Before compiling: a component nobody vouches for costs no CPU.
+        // Before compiling: a refused signature costs no compile.
         let admitted = self
             .trust
             .admit(&sha256, signature)
