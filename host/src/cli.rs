@@ -60,9 +60,19 @@ pub enum PluginCommand {
     Check(CheckArgs),
     /// Create a ready-to-build plugin crate from the example.
     New(NewArgs),
-    /// Upload a component to a running server's registry.
+    /// Make an Ed25519 key pair for signing plugins: NAME.key (the private
+    /// key, PKCS#8 PEM, mode 0600) and NAME.pub (the public key as a line
+    /// of a server's --trusted-keys file).
+    Keygen(KeygenArgs),
+    /// Sign a component's sha256 and manifest; writes FILE.wasm.sig.
+    Sign(SignArgs),
+    /// Upload a component to a running server's registry, with its
+    /// signature when FILE.wasm.sig exists (or --signature names one).
     Install {
         file: PathBuf,
+        /// The signature file (default: FILE.wasm.sig if it exists).
+        #[arg(long)]
+        signature: Option<PathBuf>,
         /// Make it the active version at once.
         #[arg(long)]
         activate: bool,
@@ -127,6 +137,31 @@ pub struct NewArgs {
     /// Where to create the crate.
     #[arg(long, default_value = ".")]
     pub dir: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct KeygenArgs {
+    /// The key files' name, `[A-Za-z0-9._-]+`: NAME.key and NAME.pub.
+    pub name: String,
+    /// The publisher named in NAME.pub (default: NAME).
+    #[arg(long)]
+    pub publisher: Option<String>,
+    /// Where to write the two files.
+    #[arg(long, default_value = ".")]
+    pub dir: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct SignArgs {
+    /// The component to sign.
+    pub file: PathBuf,
+    /// The private key (PKCS#8 PEM: `herald plugin keygen`, or
+    /// `openssl genpkey -algorithm ed25519`).
+    #[arg(long, env = "HERALD_SIGNING_KEY")]
+    pub key: PathBuf,
+    /// Where to write the signature (default: FILE.sig, e.g. sms.wasm.sig).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 fn key_value(s: &str) -> Result<(String, String), String> {
@@ -281,6 +316,18 @@ pub struct ServeArgs {
     /// Plugin calls in flight at once.
     #[arg(long, env = "HERALD_MAX_IN_FLIGHT", default_value_t = 128)]
     pub max_in_flight: usize,
+
+    /// Publisher keys trusted to sign plugins, one a line: `<base64 public
+    /// key> <publisher>` (a `herald plugin keygen` NAME.pub line; `#`
+    /// comments). More can be added through /v1/admin/trusted-keys.
+    #[arg(long, env = "HERALD_TRUSTED_KEYS")]
+    pub trusted_keys: Option<PathBuf>,
+
+    /// Refuse plugin components that come without a signature by a
+    /// trusted key (uploads, and files in --plugins-dir without a
+    /// FILE.wasm.sig beside them). Signatures that come are checked either way.
+    #[arg(long, env = "HERALD_REQUIRE_SIGNED")]
+    pub require_signed: bool,
 
     /// Where uploads (CSV imports being processed) are kept.
     #[arg(long, env = "HERALD_DATA_DIR", default_value = "herald-data")]

@@ -57,6 +57,16 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Plugin(PluginCommand::Keygen(args)) => {
+            let publisher = args.publisher.as_deref();
+            print!("{}", kit::sign::keygen(&args.name, publisher, &args.dir)?);
+            Ok(())
+        }
+        Command::Plugin(PluginCommand::Sign(args)) => {
+            let out = args.out.as_deref();
+            print!("{}", kit::sign::sign(&args.file, &args.key, out).await?);
+            Ok(())
+        }
         Command::Secrets(SecretsCommand::Rotate(args)) => {
             herald::telemetry::init(false);
             let keys =

@@ -13,6 +13,7 @@ use crate::demo;
 use crate::egress::EgressPolicy;
 use crate::engine::{Engine, EngineConfig, Importer};
 use crate::http_server::{self, ConnectionLimits};
+use crate::plugins::trust::TrustPolicy;
 use crate::plugins::{self, CompileCache, Registry, Runtime, RuntimeLimits};
 use crate::sealing::Keyring;
 use crate::store::{Store, listen_plugin_changes, tenants::hash_key};
@@ -52,12 +53,16 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         total_memory_bytes: args.plugin_memory_total_mb.max(args.plugin_memory_mb) << 20,
         ..RuntimeLimits::default()
     })?;
-    let registry = Arc::new(Registry::new(
-        runtime,
-        store.clone(),
-        CompileCache::new(Some(args.cache_dir.clone())),
-        args.quarantine_after,
-    ));
+    let trust = TrustPolicy::load(args.trusted_keys.as_deref(), args.require_signed)?;
+    let registry = Arc::new(
+        Registry::new(
+            runtime,
+            store.clone(),
+            CompileCache::new(Some(args.cache_dir.clone())),
+            args.quarantine_after,
+        )
+        .with_trust(trust),
+    );
     let started = std::time::Instant::now();
     registry.sync().await?;
     match registry.load_dir(&args.plugins_dir).await {

@@ -10,6 +10,7 @@ mod twilio_hooks;
 mod webdriver;
 
 mod plugin_registry;
+mod plugin_signing;
 mod progress_tallies;
 mod provider_errors;
 mod provider_switch;

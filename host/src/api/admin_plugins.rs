@@ -1,12 +1,14 @@
-//! Plugin registry administration (admin key): install a component, list
-//! versions with their statistics and users, activate, roll back, disable.
+//! Plugin registry administration (admin key): install a component (with
+//! its signature), list versions with their signer, statistics and users,
+//! activate, roll back, disable.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
+use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
@@ -15,7 +17,13 @@ use super::error::{ApiError, ApiResult};
 use super::json::ApiJson;
 use super::json::ApiQuery;
 use super::paging::{Page, PageQuery};
+use crate::plugins::signing::{Parsed, Refusal};
 use crate::plugins::{RegistryError, StatsSnapshot};
+use crate::store::PluginSignatureRow;
+
+/// The request header carrying a component's signature file (base64 of
+/// the JSON `herald plugin sign` writes).
+pub const SIGNATURE_HEADER: &str = "herald-signature";
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct InstalledVersion {
@@ -25,6 +33,47 @@ pub struct InstalledVersion {
     /// The contract it implements, e.g. `herald:provider@1.0.0`.
     pub world: String,
     pub active: bool,
+    /// Who signed this version; `null`: unsigned.
+    pub signed_by: Option<SignedBy>,
+}
+
+/// The publisher whose key signed a version, as this server named the key
+/// when it verified the signature.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SignedBy {
+    pub publisher: String,
+    pub key_id: String,
+    /// Whether the key is still trusted (a removed key's versions stay
+    /// installed, marked so).
+    pub key_trusted: bool,
+    #[serde(with = "crate::rfc3339::ms")]
+    #[schema(value_type = String, format = DateTime)]
+    pub verified_at: i64,
+}
+
+/// Every signed version's signer, by sha256.
+async fn signers(state: &AppState) -> ApiResult<HashMap<String, SignedBy>> {
+    let trusted: HashSet<String> = state
+        .registry
+        .trust()
+        .keys()
+        .await?
+        .into_iter()
+        .map(|k| k.key_id)
+        .collect();
+    let signed_by = |s: PluginSignatureRow| SignedBy {
+        key_trusted: trusted.contains(&s.key_id),
+        publisher: s.publisher,
+        key_id: s.key_id,
+        verified_at: s.verified_at,
+    };
+    Ok(state
+        .store
+        .plugin_signatures()
+        .await?
+        .into_iter()
+        .map(|s| (s.sha256.clone(), signed_by(s)))
+        .collect())
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -39,6 +88,7 @@ impl From<RegistryError> for ApiError {
     fn from(e: RegistryError) -> Self {
         match e {
             RegistryError::Refused(why) => ApiError::invalid("file", why.to_string()),
+            RegistryError::Signature(why) => why.into(),
             RegistryError::UnknownVersion(v) => {
                 ApiError::invalid("sha256", format!("no installed version {v}"))
             }
@@ -49,7 +99,50 @@ impl From<RegistryError> for ApiError {
     }
 }
 
-#[utoipa::path(post, path = "/v1/admin/plugins", tag = "plugins", params(InstallOptions),
+impl From<Refusal> for ApiError {
+    fn from(why: Refusal) -> Self {
+        ApiError::Signature {
+            reason: why.reason(),
+            message: why.to_string(),
+        }
+    }
+}
+
+/// A signature file as uploaded (JSON bytes); an unreadable one is refused
+/// as `malformed`.
+pub(crate) fn parse_signature(json: &[u8]) -> ApiResult<Parsed> {
+    Ok(Parsed::from_json(json)?)
+}
+
+/// The `Herald-Signature` header, if the request has one.
+fn signature_header(headers: &HeaderMap) -> ApiResult<Option<Parsed>> {
+    let Some(value) = headers.get(SIGNATURE_HEADER) else {
+        return Ok(None);
+    };
+    let json = value
+        .to_str()
+        .ok()
+        .and_then(|v| {
+            base64::engine::general_purpose::STANDARD
+                .decode(v.trim())
+                .ok()
+        })
+        .ok_or_else(|| {
+            Refusal::Malformed(format!(
+                "the {SIGNATURE_HEADER} header must be the signature file in base64"
+            ))
+        })?;
+    parse_signature(&json).map(Some)
+}
+
+/// With `Herald-Signature` (the signature file `herald plugin sign` wrote,
+/// in base64), the signature is verified before anything is stored: the
+/// component must be the one signed, with the manifest signed, by a key
+/// this server trusts. A refused signature, or none on a server started
+/// with `--require-signed`, is a 422 with `error.reason`.
+#[utoipa::path(post, path = "/v1/admin/plugins", tag = "plugins",
+    params(InstallOptions,
+        ("Herald-Signature" = Option<String>, Header, description = "The signature file, base64")),
     request_body(content = Vec<u8>, content_type = "application/wasm",
         description = "The component (.wasm) built for wasm32-wasip2"),
     responses((status = 201, body = InstalledVersion), (status = 422, body = super::error::ErrorBody)),
@@ -58,20 +151,27 @@ pub async fn install(
     State(state): State<AppState>,
     _: AdminAuth,
     ApiQuery(opts): ApiQuery<InstallOptions>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<InstalledVersion>)> {
-    let installed = install_version(&state, body.to_vec(), opts.activate).await?;
+    let signature = signature_header(&headers)?;
+    let installed = install_version(&state, body.to_vec(), signature, opts.activate).await?;
     Ok((StatusCode::CREATED, Json(installed)))
 }
 
 /// Installs a component, activating it if asked (the API's and the
-/// console's); a refused component is a 422 on `file` saying why.
+/// console's); a refused component is a 422 on `file` saying why, a
+/// refused signature a 422 on `signature`.
 pub(crate) async fn install_version(
     state: &AppState,
     wasm: Vec<u8>,
+    signature: Option<Parsed>,
     activate: bool,
 ) -> ApiResult<InstalledVersion> {
-    let plugin = state.registry.install(wasm).await?;
+    let plugin = state
+        .registry
+        .install_signed(wasm, signature.as_ref())
+        .await?;
     if activate {
         state
             .registry
@@ -88,6 +188,7 @@ pub(crate) async fn install_version(
         sha256: plugin.sha256.clone(),
         world: format!("herald:provider@{}", plugin.world),
         active,
+        signed_by: signers(state).await?.remove(&plugin.sha256),
     })
 }
 
@@ -122,6 +223,8 @@ pub struct VersionReport {
     /// webhook, so their faults never quarantine it (they are judged per
     /// channel).
     pub webhook_stats: Option<StatsSnapshot>,
+    /// Who signed it; `null`: unsigned.
+    pub signed_by: Option<SignedBy>,
 }
 
 #[utoipa::path(get, path = "/v1/admin/plugins", tag = "plugins", params(PageQuery),
@@ -150,6 +253,7 @@ pub(crate) async fn reports(state: &AppState) -> ApiResult<Vec<PluginReport>> {
     for (plugin, id) in state.store.channels_by_plugin().await? {
         channels.entry(plugin).or_default().push(id);
     }
+    let mut signed = signers(state).await?;
     let mut versions: BTreeMap<String, Vec<VersionReport>> = BTreeMap::new();
     for v in state.store.plugin_versions().await? {
         versions.entry(v.name.clone()).or_default().push({
@@ -157,6 +261,7 @@ pub(crate) async fn reports(state: &AppState) -> ApiResult<Vec<PluginReport>> {
             VersionReport {
                 stats: compiled.as_ref().map(|p| p.stats.snapshot()),
                 webhook_stats: compiled.as_ref().map(|p| p.webhook_stats.snapshot()),
+                signed_by: signed.remove(&v.sha256),
                 sha256: v.sha256,
                 version: v.version,
                 world: v.world,
@@ -165,7 +270,7 @@ pub(crate) async fn reports(state: &AppState) -> ApiResult<Vec<PluginReport>> {
             }
         });
     }
-    let reports = state
+    let mut reports: Vec<PluginReport> = state
         .store
         .plugin_states()
         .await?
@@ -180,6 +285,17 @@ pub(crate) async fn reports(state: &AppState) -> ApiResult<Vec<PluginReport>> {
             cpu_budget_ms: s.cpu_budget_ms,
         })
         .collect();
+    // Installed but never activated: listed too (no version active), so
+    // an upload is seen, with its signer, before anyone activates it.
+    reports.extend(versions.into_iter().map(|(name, versions)| PluginReport {
+        channel_ids: channels.remove(&name).unwrap_or_default(),
+        versions,
+        name,
+        active_sha256: None,
+        previous_sha256: None,
+        quarantine_reason: None,
+        cpu_budget_ms: None,
+    }));
     Ok(reports)
 }
 

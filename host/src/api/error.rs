@@ -45,6 +45,12 @@ pub enum ApiError {
         field: &'static str,
         message: String,
     },
+    /// 422: a plugin upload whose signature does not admit it (or that
+    /// has none on a server requiring one); `reason` is stable.
+    Signature {
+        reason: &'static str,
+        message: String,
+    },
     /// 429: the API key is over its request rate (see `rate_limit`).
     RateLimited {
         retry_after: std::time::Duration,
@@ -74,6 +80,11 @@ pub struct ErrorDetail {
     /// A refused edit: the fields its status lets a user change.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub editable_fields: Option<Vec<&'static str>>,
+    /// A refused plugin signature: `unsigned`, `malformed`,
+    /// `sha256_mismatch`, `unknown_key`, `bad_signature` or
+    /// `manifest_mismatch`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
 }
 
 impl ApiError {
@@ -106,6 +117,7 @@ impl IntoResponse for ApiError {
         let mut allowed_actions = None;
         let mut retry_after = None;
         let mut editable_fields = None;
+        let mut reason = None;
         let (status, code, message, field) = match self {
             Self::Invalid { field, message } => (
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -135,6 +147,18 @@ impl IntoResponse for ApiError {
                 Some(field),
             ),
             Self::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "unauthorized", m.to_owned(), None),
+            Self::Signature {
+                reason: why,
+                message,
+            } => {
+                reason = Some(why);
+                (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "signature_refused",
+                    format!("signature: {message}"),
+                    Some("signature".into()),
+                )
+            }
             Self::TooLarge { field, message } => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "too_large",
@@ -166,6 +190,7 @@ impl IntoResponse for ApiError {
                 field,
                 allowed_actions,
                 editable_fields,
+                reason,
             },
         };
         let mut response = (status, Json(body)).into_response();

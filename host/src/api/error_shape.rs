@@ -50,6 +50,7 @@ pub async fn json_errors(request: Request, next: Next) -> Response {
             field,
             allowed_actions: None,
             editable_fields: None,
+            reason: None,
         },
     };
     let mut rewritten = (status, axum::Json(body)).into_response();

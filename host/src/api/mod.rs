@@ -17,6 +17,7 @@ pub(crate) mod channels;
 mod credits;
 pub(crate) mod dnc;
 mod error;
+pub use admin_plugins::SIGNATURE_HEADER;
 pub use auth::is_admin_key;
 pub use error::ApiError;
 mod error_shape;
@@ -37,6 +38,7 @@ pub(crate) mod review;
 mod scopes;
 pub(crate) mod templates;
 pub mod tenants;
+mod trusted_keys;
 pub(crate) mod upload;
 pub mod webhook_sources;
 mod webhooks;
@@ -265,6 +267,14 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/admin/plugins/{name}/limits",
             axum::routing::put(admin_plugins::set_limits),
+        )
+        .route(
+            "/v1/admin/trusted-keys",
+            post(trusted_keys::add).get(trusted_keys::list),
+        )
+        .route(
+            "/v1/admin/trusted-keys/{key_id}",
+            axum::routing::delete(trusted_keys::remove),
         )
         .route(
             "/v1/admin/channels/{id}/allowed-hosts",

@@ -46,6 +46,7 @@ use utoipa::{Modify, OpenApi};
         super::admin_plugins::install, super::admin_plugins::list, super::admin_plugins::activate,
         super::admin_plugins::rollback, super::admin_plugins::disable,
         super::admin_plugins::set_limits, super::admin_channels::set_allowed_hosts,
+        super::trusted_keys::list, super::trusted_keys::add, super::trusted_keys::remove,
         super::api_keys::create, super::api_keys::list, super::api_keys::revoke,
         super::audit::tenant_log, super::audit::admin_log,
     ),

@@ -72,6 +72,7 @@ pub fn problem(e: ApiError) -> Result<Problem, ApiError> {
             field: Some(field.into()),
             message,
         },
+        ApiError::Signature { message, .. } => Problem::field("signature", message),
         ApiError::Conflict(m) => Problem::page(StatusCode::CONFLICT, m),
         ApiError::Refused { message, .. } => Problem::page(StatusCode::CONFLICT, message),
         ApiError::Forbidden(m) => Problem::page(StatusCode::FORBIDDEN, m),

@@ -1,5 +1,6 @@
 //! The admin's plugins: every installed plugin with all its versions, the
-//! active one, calls / faults / latency per version, quarantine; activate,
+//! active one, who signed each, calls / faults / latency per version,
+//! quarantine; activate,
 //! roll back and disable. Every action goes through the admin API's own
 //! functions (`api::admin_plugins`); uploads are in `plugin_upload`.
 
@@ -108,7 +109,7 @@ pub(super) async fn render(
     let body = html! {
         h1 { "Plugins" }
         @if let Some(n) = notice { p.notice role="status" { (n) } }
-        (super::plugin_upload::form(&signed.csrf, upload_problem))
+        (super::plugin_upload::form(&signed.csrf, upload_problem, state.registry.trust().require_signed()))
         @if plugins.is_empty() {
             div.empty { p { "No plugin is installed. Upload a provider component above, or start the server with --plugins pointing at a folder of them." } }
         }
@@ -125,6 +126,23 @@ fn refusal_for<'p>(refused: &Option<(&'p Problem, At<'_>)>, name: &str) -> Optio
     match refused {
         Some((p, At::Plugin(n))) if *n == name => Some(*p),
         _ => None,
+    }
+}
+
+/// "signed by <publisher>" (with the key, and whether it is still
+/// trusted), or "unsigned".
+fn signature_cell(v: &VersionReport) -> Markup {
+    html! {
+        td.signed-by {
+            @match &v.signed_by {
+                Some(s) => {
+                    "signed by " strong { (s.publisher) }
+                    br; span.muted { "key " code { (s.key_id) }
+                        @if !s.key_trusted { " · no longer trusted" } }
+                }
+                None => { span.muted { "unsigned" } }
+            }
+        }
     }
 }
 
@@ -147,6 +165,8 @@ fn card(p: &PluginReport, problem: Option<&Problem>, csrf: &str) -> Markup {
     let state = match (&p.quarantine_reason, &p.active_sha256) {
         (Some(_), _) => ("Quarantined", "s-stopped"),
         (None, Some(_)) => ("Active", "s-running"),
+        // Installed, never active: nothing to disable or roll back yet.
+        (None, None) if p.previous_sha256.is_none() => ("Not activated", "s-draft"),
         (None, None) => ("Disabled", "s-archived"),
     };
     html! {
@@ -178,7 +198,7 @@ fn card(p: &PluginReport, problem: Option<&Problem>, csrf: &str) -> Markup {
             table.versions {
                 thead { tr {
                     th scope="col" { "Version" } th scope="col" { "State" } th.hide-narrow scope="col" { "sha256" }
-                    th.hide-narrow scope="col" { "World" }
+                    th.hide-narrow scope="col" { "World" } th scope="col" { "Signature" }
                     th.hide-narrow scope="col" { "Calls" } th scope="col" { "Faults" } th.hide-narrow scope="col" { "Latency (mean)" }
                     th scope="col" { span.visually-hidden { "Action" } }
                 } }
@@ -195,6 +215,7 @@ fn card(p: &PluginReport, problem: Option<&Problem>, csrf: &str) -> Markup {
                             }
                             td.hide-narrow { code title=(v.sha256) { (&v.sha256[..12.min(v.sha256.len())]) } }
                             td.hide-narrow { (v.world) }
+                            (signature_cell(v))
                             (stats_cells(v))
                             td {
                                 @if !active {

@@ -2,6 +2,7 @@
 //! admin API from the command line, for a running server.
 
 use anyhow::{Context, bail};
+use base64::Engine as _;
 use serde_json::Value;
 
 use crate::cli::{PluginCommand, ServerArgs};
@@ -12,12 +13,14 @@ pub async fn run(command: PluginCommand) -> anyhow::Result<String> {
     Ok(match command {
         PluginCommand::Install {
             file,
+            signature,
             activate,
             server,
         } => {
             let wasm =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-            client(&server).install(wasm, activate).await? + "\n"
+            let signature = read_signature(&file, signature.as_deref())?;
+            client(&server).install(wasm, signature, activate).await? + "\n"
         }
         PluginCommand::List { server } => client(&server).list().await?,
         PluginCommand::Activate {
@@ -36,8 +39,31 @@ pub async fn run(command: PluginCommand) -> anyhow::Result<String> {
         PluginCommand::Disable { name, server } => {
             client(&server).act(&name, "disable", None).await? + "\n"
         }
-        PluginCommand::New(_) | PluginCommand::Check(_) => bail!("not an admin command"),
+        PluginCommand::New(_)
+        | PluginCommand::Check(_)
+        | PluginCommand::Keygen(_)
+        | PluginCommand::Sign(_) => bail!("not an admin command"),
     })
+}
+
+/// The signature to send with `wasm_path`: the one named, else
+/// `FILE.wasm.sig` if it exists.
+fn read_signature(
+    wasm_path: &std::path::Path,
+    named: Option<&std::path::Path>,
+) -> anyhow::Result<Option<Vec<u8>>> {
+    let path = match named {
+        Some(p) => p.to_path_buf(),
+        None => {
+            let beside = crate::plugins::signing::signature_path(wasm_path);
+            if !beside.exists() {
+                return Ok(None);
+            }
+            beside
+        }
+    };
+    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(Some(bytes))
 }
 
 pub struct AdminClient {
@@ -76,18 +102,30 @@ impl AdminClient {
         format!("{}{path}", self.server)
     }
 
-    pub async fn install(&self, wasm: Vec<u8>, activate: bool) -> anyhow::Result<String> {
+    /// Uploads a component, with its signature file (JSON bytes) if given.
+    pub async fn install(
+        &self,
+        wasm: Vec<u8>,
+        signature: Option<Vec<u8>>,
+        activate: bool,
+    ) -> anyhow::Result<String> {
         let url = self.url(&format!("/v1/admin/plugins?activate={activate}"));
-        let v = self
-            .call(
-                self.http
-                    .post(url)
-                    .header("content-type", "application/wasm")
-                    .body(wasm),
-            )
-            .await?;
+        let mut request = self
+            .http
+            .post(url)
+            .header("content-type", "application/wasm")
+            .body(wasm);
+        if let Some(signature) = signature {
+            let header = base64::engine::general_purpose::STANDARD.encode(signature);
+            request = request.header(crate::api::SIGNATURE_HEADER, header);
+        }
+        let v = self.call(request).await?;
+        let signed = match v["signed_by"]["publisher"].as_str() {
+            Some(publisher) => format!("signed by {publisher}"),
+            None => "unsigned".to_owned(),
+        };
         Ok(format!(
-            "installed {} {} ({}){}",
+            "installed {} {} ({}), {signed}{}",
             v["name"].as_str().unwrap_or("?"),
             v["version"].as_str().unwrap_or("?"),
             v["sha256"].as_str().unwrap_or("?"),
@@ -115,21 +153,23 @@ impl AdminClient {
             }
         }
         let mut out = String::from(
-            "PLUGIN              VERSION   SHA256        ACTIVE  CALLS    FAULTS  CHANNELS\n",
+            "PLUGIN              VERSION   SHA256        ACTIVE  CALLS    FAULTS  SIGNED BY            CHANNELS\n",
         );
         for p in &plugins {
             let active = p["active_sha256"].as_str().unwrap_or("");
             for v in p["versions"].as_array().into_iter().flatten() {
                 let sha = v["sha256"].as_str().unwrap_or("");
                 let mark = if sha == active { "*" } else { "" };
+                let signed = v["signed_by"]["publisher"].as_str().unwrap_or("unsigned");
                 out.push_str(&format!(
-                    "{:<19} {:<9} {:<13} {:<7} {:<8} {:<7} {}\n",
+                    "{:<19} {:<9} {:<13} {:<7} {:<8} {:<7} {:<20} {}\n",
                     p["name"].as_str().unwrap_or("?"),
                     v["version"].as_str().unwrap_or("?"),
                     &sha[..sha.len().min(12)],
                     mark,
                     v["stats"]["calls"].as_u64().unwrap_or(0),
                     v["stats"]["faults"].as_u64().unwrap_or(0),
+                    signed,
                     p["channel_ids"],
                 ));
             }

@@ -1,5 +1,7 @@
-//! The kit for plugin authors: `herald plugin new` and `herald plugin check`.
+//! The kit for plugin authors: `herald plugin new`, `check`, `keygen` and
+//! `sign`, and the registry's admin commands.
 
 pub mod admin;
 pub mod check;
 pub mod new;
+pub mod sign;

@@ -13,7 +13,9 @@ mod limits;
 mod loaded;
 mod registry;
 mod runtime;
+pub mod signing;
 mod stats;
+pub mod trust;
 mod watch;
 mod wire;
 
@@ -23,7 +25,7 @@ pub use cache::CompileCache;
 pub use host_imports::CallContext;
 pub use inspect::InstallError;
 pub use loaded::LoadedPlugin;
-pub use registry::{Registry, RegistryError};
+pub use registry::{Registry, RegistryError, load_component};
 pub use runtime::{PluginFailure, Runtime, RuntimeLimits};
 pub use stats::{CallStats, StatsSnapshot};
 pub use watch::watch_dir;

@@ -17,6 +17,8 @@ use super::host_imports::CallContext;
 use super::inspect::{self, InstallError};
 use super::loaded::LoadedPlugin;
 use super::runtime::{Call, Reply, Runtime};
+use super::signing::{self, Parsed, Refusal};
+use super::trust::{AdmitError, Trust, TrustPolicy};
 use super::wit;
 use crate::store::{NewPluginVersion, Store, StoreError};
 
@@ -24,6 +26,9 @@ use crate::store::{NewPluginVersion, Store, StoreError};
 pub enum RegistryError {
     #[error(transparent)]
     Refused(#[from] InstallError),
+    /// The signature does not admit the component (see `trust`).
+    #[error(transparent)]
+    Signature(#[from] Refusal),
     #[error("no installed version {0}")]
     UnknownVersion(String),
     #[error("plugin {0:?} is not installed")]
@@ -55,6 +60,17 @@ pub struct Registry {
     compiled: Mutex<HashMap<String, Arc<LoadedPlugin>>>,
     /// Serialises writers of `slots`.
     write: tokio::sync::Mutex<()>,
+    /// Trusted publisher keys and whether uploads must be signed.
+    trust: Trust,
+}
+
+impl From<AdmitError> for RegistryError {
+    fn from(e: AdmitError) -> Self {
+        match e {
+            AdmitError::Refused(r) => Self::Signature(r),
+            AdmitError::Store(e) => Self::Store(e),
+        }
+    }
 }
 
 impl Registry {
@@ -66,6 +82,7 @@ impl Registry {
     ) -> Self {
         Self {
             runtime,
+            trust: Trust::new(store.clone(), TrustPolicy::default()),
             store,
             cache,
             quarantine_after,
@@ -73,6 +90,17 @@ impl Registry {
             compiled: Mutex::default(),
             write: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// The registry under `policy` (trusted keys, signatures required)
+    /// instead of the default: no keys, unsigned components accepted.
+    pub fn with_trust(mut self, policy: TrustPolicy) -> Self {
+        self.trust = Trust::new(self.store.clone(), policy);
+        self
+    }
+
+    pub fn trust(&self) -> &Trust {
+        &self.trust
     }
 
     /// The active version of a plugin, pinned for the duration of a call.
@@ -202,42 +230,16 @@ impl Registry {
         self.slots.load().get(name)?.quarantine.clone()
     }
 
-    /// Checks and compiles a component and reads its manifest; nothing is
-    /// stored. Compiling is CPU-bound, so it runs off the async workers.
+    /// Checks and compiles a component and reads its manifest, once per
+    /// process; nothing is stored.
     async fn compile(&self, wasm: Vec<u8>) -> Result<Arc<LoadedPlugin>, InstallError> {
         inspect::check_bytes(&wasm)?;
         let sha256 = hex::encode(Sha256::digest(&wasm));
         if let Some(done) = self.compiled(&sha256) {
             return Ok(done);
         }
-        let runtime = self.runtime.clone();
-        let cache_key = sha256.clone();
-        let cache = &self.cache;
-        let engine = runtime.engine().clone();
-        let component = tokio::task::block_in_place(|| cache.component(&engine, &wasm, &cache_key))
-            .map_err(|e| InstallError::Invalid(format!("{e:#}")))?;
-        let world = inspect::world_version(&engine, &component)?;
-        let pre = runtime
-            .prepare(&component)
-            .map_err(|e| InstallError::Link(format!("{e:#}")))?;
-        let manifest = match runtime
-            .invoke(&pre, CallContext::bare("?", "?"), Call::Manifest)
-            .await
-        {
-            Ok(Reply::Manifest(m)) => m,
-            Ok(_) => unreachable!("reply matches call"),
-            Err(e) => return Err(InstallError::ManifestCall(e.to_string())),
-        };
-        check_manifest(&manifest).map_err(InstallError::Manifest)?;
-        let plugin = Arc::new(LoadedPlugin {
-            manifest,
-            sha256: sha256.clone(),
-            world,
-            stats: Default::default(),
-            webhook_stats: Default::default(),
-            pre,
-            runtime,
-        });
+        let plugin =
+            Arc::new(load_component(&self.runtime, &self.cache, &wasm, sha256.clone()).await?);
         self.compiled
             .lock()
             .expect("lock")
@@ -245,10 +247,40 @@ impl Registry {
         Ok(plugin)
     }
 
-    /// Stores a new version (content-addressed). It is not activated.
+    /// Stores a new version (content-addressed), unsigned. It is not
+    /// activated.
     pub async fn install(&self, wasm: Vec<u8>) -> Result<Arc<LoadedPlugin>, RegistryError> {
+        self.install_signed(wasm, None).await
+    }
+
+    /// Stores a new version with its signature, if it comes with one, once
+    /// the trust policy admits it; a refused component leaves nothing
+    /// stored. It is not activated.
+    pub async fn install_signed(
+        &self,
+        wasm: Vec<u8>,
+        signature: Option<&Parsed>,
+    ) -> Result<Arc<LoadedPlugin>, RegistryError> {
+        let sha256 = hex::encode(Sha256::digest(&wasm));
+        let refused = |r: RegistryError| {
+            if let RegistryError::Signature(why) = &r {
+                tracing::warn!(sha256, reason = why.reason(), error = %why, "plugin upload refused: its signature does not admit it");
+            }
+            r
+        };
+        // Before compiling: a refused signature costs no compile.
+        let admitted = self
+            .trust
+            .admit(&sha256, signature)
+            .await
+            .map_err(|e| refused(e.into()))?;
         let plugin = self.compile(wasm.clone()).await?;
-        let manifest_json = manifest_json(&plugin.manifest);
+        let manifest_json = signing::manifest_json(&plugin.manifest);
+        if let Some(admitted) = &admitted {
+            admitted
+                .check_manifest(&manifest_json)
+                .map_err(|e| refused(e.into()))?;
+        }
         self.store
             .put_plugin_version(NewPluginVersion {
                 sha256: &plugin.sha256,
@@ -257,9 +289,11 @@ impl Registry {
                 world: &format!("{}@{}", inspect::WORLD_PACKAGE, plugin.world),
                 manifest_json: &manifest_json,
                 wasm: &wasm,
+                signature: admitted.as_ref().map(|a| a.record()),
             })
             .await?;
-        tracing::info!(plugin = plugin.name(), version = plugin.version(), sha256 = %plugin.sha256, "plugin version installed");
+        let signed_by = admitted.as_ref().map(|a| a.publisher.as_str());
+        tracing::info!(plugin = plugin.name(), version = plugin.version(), sha256 = %plugin.sha256, signed_by, "plugin version installed");
         Ok(plugin)
     }
 
@@ -417,9 +451,16 @@ impl Registry {
     }
 
     /// Installs one file and activates it unless that version already is.
+    /// A signature beside it (`FILE.wasm.sig`) is checked as an upload's;
+    /// under `--require-signed` a file without one is not installed.
     pub async fn install_file(&self, path: &Path) -> Result<(), RegistryError> {
         let wasm = std::fs::read(path).map_err(|e| InstallError::Invalid(e.to_string()))?;
-        let plugin = self.install(wasm).await?;
+        let signature = match std::fs::read(signing::signature_path(path)) {
+            Ok(bytes) => Some(Parsed::from_json(&bytes)?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(Refusal::Malformed(e.to_string()).into()),
+        };
+        let plugin = self.install_signed(wasm, signature.as_ref()).await?;
         let current = self.store.plugin_state(plugin.name()).await?;
         if current.and_then(|s| s.active_sha256).as_deref() != Some(&plugin.sha256) {
             self.activate(plugin.name(), &plugin.sha256).await?;
@@ -430,6 +471,43 @@ impl Registry {
     pub fn runtime(&self) -> &Arc<Runtime> {
         &self.runtime
     }
+}
+
+/// Compiles a component (`sha256` its bytes') and reads its manifest,
+/// without a registry: what installing checks, and what `herald plugin
+/// sign` signs. Compiling is CPU-bound, so it runs off the async workers.
+pub async fn load_component(
+    runtime: &Arc<Runtime>,
+    cache: &CompileCache,
+    wasm: &[u8],
+    sha256: String,
+) -> Result<LoadedPlugin, InstallError> {
+    inspect::check_bytes(wasm)?;
+    let engine = runtime.engine().clone();
+    let component = tokio::task::block_in_place(|| cache.component(&engine, wasm, &sha256))
+        .map_err(|e| InstallError::Invalid(format!("{e:#}")))?;
+    let world = inspect::world_version(&engine, &component)?;
+    let pre = runtime
+        .prepare(&component)
+        .map_err(|e| InstallError::Link(format!("{e:#}")))?;
+    let manifest = match runtime
+        .invoke(&pre, CallContext::bare("?", "?"), Call::Manifest)
+        .await
+    {
+        Ok(Reply::Manifest(m)) => m,
+        Ok(_) => unreachable!("reply matches call"),
+        Err(e) => return Err(InstallError::ManifestCall(e.to_string())),
+    };
+    check_manifest(&manifest).map_err(InstallError::Manifest)?;
+    Ok(LoadedPlugin {
+        manifest,
+        sha256,
+        world,
+        stats: Default::default(),
+        webhook_stats: Default::default(),
+        pre,
+        runtime: runtime.clone(),
+    })
 }
 
 fn check_manifest(m: &wit::PluginManifest) -> Result<(), String> {
@@ -451,19 +529,4 @@ fn check_manifest(m: &wit::PluginManifest) -> Result<(), String> {
         return Err(format!("{} lists no channels", m.name));
     }
     Ok(())
-}
-
-/// The manifest as stored with each version (for listings without loading).
-fn manifest_json(m: &wit::PluginManifest) -> String {
-    serde_json::json!({
-        "name": m.name,
-        "version": m.version,
-        "channels": m.channels.iter().map(|c| format!("{c:?}").to_lowercase()).collect::<Vec<_>>(),
-        "config": m.config.iter().map(|f| serde_json::json!({
-            "name": f.name, "label": f.label, "description": f.description,
-            "required": f.required, "secret": f.secret,
-        })).collect::<Vec<_>>(),
-        "allowed_hosts": m.allowed_hosts,
-    })
-    .to_string()
 }

@@ -37,11 +37,15 @@ pub struct NewPluginVersion<'a> {
     pub world: &'a str,
     pub manifest_json: &'a str,
     pub wasm: &'a [u8],
+    /// Its verified signature, stored in the same transaction.
+    pub signature: Option<super::NewPluginSignature<'a>>,
 }
 
 impl Store {
-    /// Stores a version (idempotent: the same bytes are stored once).
+    /// Stores a version (idempotent: the same bytes are stored once) and
+    /// its signature, if it has one.
     pub async fn put_plugin_version(&self, v: NewPluginVersion<'_>) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO plugin_versions (sha256, name, version, world, manifest_json, wasm, size, \
              installed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (sha256) DO NOTHING",
@@ -54,8 +58,12 @@ impl Store {
         .bind(v.wasm)
         .bind(v.wasm.len() as i64)
         .bind(now_ms())
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await?;
+        if let Some(signature) = &v.signature {
+            super::plugin_trust::put_signature(&mut tx, v.sha256, signature).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
