@@ -10,9 +10,12 @@ use crate::harness::{Backend, Herald, numbers_ending};
 
 async fn hostile_plugin_fails_only_its_message(backend: Backend) {
     let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    // A spinning guest runs on the heavy slot a tenth of the time: its
+    // 50 ms CPU budget takes about 500 ms of wall time, so the deadline,
+    // which would otherwise stop it first, is twice that.
     let herald = Herald::start(
         backend,
-        &["--plugin-timeout-ms", "500", "--plugin-memory-mb", "32"],
+        &["--plugin-timeout-ms", "1000", "--plugin-memory-mb", "32"],
     )
     .await;
     let api = herald.new_tenant("acme").await;
