@@ -1,0 +1,164 @@
+//! Provider answers to `send-error`: transport failures, HTTP statuses,
+//! provider codes, and the uncertain case (the provider may have the
+//! message; see `uncertainty.mark-uncertain`).
+
+use serde::de::DeserializeOwned;
+
+use crate::types::{Header, HttpError, HttpResponse, Rejection, SendError};
+
+/// How Herald should treat a provider's refusal; each plugin maps its
+/// provider's codes to this and [`send_error`] makes the WIT case.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Class {
+    InvalidRecipient,
+    Rejected,
+    /// Retry after this many milliseconds.
+    RateLimited(u32),
+    Transient,
+    Auth,
+    InsufficientFunds,
+    InvalidConfig,
+    /// The provider may have taken the message: never resent, asked
+    /// `lookup.find-sent` or an operator instead.
+    Uncertain,
+}
+
+/// The typed send error for a classified refusal; `Uncertain` tells the
+/// host before it returns `transient`, as the contract asks.
+pub fn send_error(class: Class, code: impl Into<String>, message: impl Into<String>) -> SendError {
+    let rejection = Rejection {
+        code: code.into(),
+        message: message.into(),
+    };
+    match class {
+        Class::InvalidRecipient => SendError::InvalidRecipient(rejection),
+        Class::Rejected => SendError::Rejected(rejection),
+        Class::RateLimited(ms) => SendError::RateLimited(ms),
+        Class::Transient => {
+            SendError::Transient(format!("{}: {}", rejection.code, rejection.message))
+        }
+        Class::Auth => SendError::Auth(rejection.message),
+        Class::InsufficientFunds => SendError::InsufficientFunds(rejection.message),
+        Class::InvalidConfig => SendError::InvalidConfig(rejection.message),
+        Class::Uncertain => {
+            crate::host::mark_uncertain(&rejection.message);
+            SendError::Transient(format!("{}: {}", rejection.code, rejection.message))
+        }
+    }
+}
+
+/// What an HTTP status alone says, for providers without finer codes:
+/// 401/403 credentials, 402 funds, 429 rate (after `Retry-After`, else 1 s),
+/// 5xx transient, any other 4xx a refusal of this message.
+pub fn by_status(response: &HttpResponse) -> Class {
+    match response.status {
+        401 | 403 => Class::Auth,
+        402 => Class::InsufficientFunds,
+        429 => Class::RateLimited(retry_after_ms(&response.headers, 1000)),
+        500.. => Class::Transient,
+        _ => Class::Rejected,
+    }
+}
+
+/// A failure to get any answer: transient, unless the request itself is
+/// unusable (host not allowed, unknown secret).
+pub fn transport(provider: &str, error: HttpError) -> SendError {
+    match error {
+        HttpError::Timeout => SendError::Transient(format!("{provider} did not answer in time")),
+        HttpError::Connection(m) => {
+            SendError::Transient(format!("connection to {provider} failed: {m}"))
+        }
+        HttpError::NotAllowed(m) | HttpError::InvalidRequest(m) => SendError::InvalidConfig(m),
+    }
+}
+
+pub fn is_success(response: &HttpResponse) -> bool {
+    (200..300).contains(&response.status)
+}
+
+/// A success answer's JSON body. An unreadable one is uncertain: the
+/// provider accepted something, Herald cannot tell what.
+pub fn accepted<T: DeserializeOwned>(provider: &str, response: &HttpResponse) -> Result<T, SendError> {
+    serde_json::from_slice(&response.body).map_err(|e| {
+        send_error(
+            Class::Uncertain,
+            response.status.to_string(),
+            format!("unreadable {provider} answer: {e}"),
+        )
+    })
+}
+
+/// A JSON body read where nothing was sent (lookups, status, templates):
+/// unreadable is plainly transient.
+pub fn read<T: DeserializeOwned>(provider: &str, response: &HttpResponse) -> Result<T, SendError> {
+    serde_json::from_slice(&response.body)
+        .map_err(|e| SendError::Transient(format!("unreadable {provider} answer: {e}")))
+}
+
+/// A header's value, by case-insensitive name.
+pub fn header<'a>(headers: &'a [Header], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// `Retry-After` in whole seconds as milliseconds, or `default_ms`.
+pub fn retry_after_ms(headers: &[Header], default_ms: u32) -> u32 {
+    header(headers, "retry-after")
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .map(|s| s.saturating_mul(1000))
+        .unwrap_or(default_ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit;
+
+    fn response(status: u16, headers: &[(&str, &str)]) -> HttpResponse {
+        testkit::response(status, headers, b"")
+    }
+
+    #[test]
+    fn statuses_map_to_cases() {
+        assert_eq!(by_status(&response(401, &[])), Class::Auth);
+        assert_eq!(by_status(&response(402, &[])), Class::InsufficientFunds);
+        assert_eq!(
+            by_status(&response(429, &[("Retry-After", "3")])),
+            Class::RateLimited(3000)
+        );
+        assert_eq!(by_status(&response(429, &[])), Class::RateLimited(1000));
+        assert_eq!(by_status(&response(503, &[])), Class::Transient);
+        assert_eq!(by_status(&response(400, &[])), Class::Rejected);
+    }
+
+    #[test]
+    fn uncertain_tells_the_host_and_is_transient() {
+        testkit::reset();
+        let e = send_error(Class::Uncertain, "409", "duplicate reference");
+        assert!(matches!(e, SendError::Transient(_)));
+        assert_eq!(testkit::uncertain(), vec!["duplicate reference".to_string()]);
+        let e = send_error(Class::InvalidRecipient, "21211", "bad number");
+        assert!(matches!(e, SendError::InvalidRecipient(r) if r.code == "21211"));
+        assert_eq!(testkit::uncertain().len(), 1, "only the uncertain case marks");
+    }
+
+    #[test]
+    fn an_unreadable_success_is_uncertain() {
+        testkit::reset();
+        let r = testkit::response(200, &[], b"<html>");
+        let e = accepted::<serde_json::Value>("Acme", &r).unwrap_err();
+        assert!(matches!(e, SendError::Transient(m) if m.contains("unreadable Acme answer")));
+        assert_eq!(testkit::uncertain().len(), 1);
+    }
+
+    #[test]
+    fn transport_errors() {
+        assert!(matches!(transport("Acme", HttpError::Timeout), SendError::Transient(_)));
+        assert!(matches!(
+            transport("Acme", HttpError::NotAllowed("host".into())),
+            SendError::InvalidConfig(_)
+        ));
+    }
+}
