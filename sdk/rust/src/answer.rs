@@ -78,7 +78,10 @@ pub fn is_success(response: &HttpResponse) -> bool {
 
 /// A success answer's JSON body. An unreadable one is uncertain: the
 /// provider accepted something, Herald cannot tell what.
-pub fn accepted<T: DeserializeOwned>(provider: &str, response: &HttpResponse) -> Result<T, SendError> {
+pub fn accepted<T: DeserializeOwned>(
+    provider: &str,
+    response: &HttpResponse,
+) -> Result<T, SendError> {
     serde_json::from_slice(&response.body).map_err(|e| {
         send_error(
             Class::Uncertain,
@@ -138,10 +141,17 @@ mod tests {
         testkit::reset();
         let e = send_error(Class::Uncertain, "409", "duplicate reference");
         assert!(matches!(e, SendError::Transient(_)));
-        assert_eq!(testkit::uncertain(), vec!["duplicate reference".to_string()]);
+        assert_eq!(
+            testkit::uncertain(),
+            vec!["duplicate reference".to_string()]
+        );
         let e = send_error(Class::InvalidRecipient, "21211", "bad number");
         assert!(matches!(e, SendError::InvalidRecipient(r) if r.code == "21211"));
-        assert_eq!(testkit::uncertain().len(), 1, "only the uncertain case marks");
+        assert_eq!(
+            testkit::uncertain().len(),
+            1,
+            "only the uncertain case marks"
+        );
     }
 
     #[test]
@@ -155,7 +165,10 @@ mod tests {
 
     #[test]
     fn transport_errors() {
-        assert!(matches!(transport("Acme", HttpError::Timeout), SendError::Transient(_)));
+        assert!(matches!(
+            transport("Acme", HttpError::Timeout),
+            SendError::Transient(_)
+        ));
         assert!(matches!(
             transport("Acme", HttpError::NotAllowed("host".into())),
             SendError::InvalidConfig(_)

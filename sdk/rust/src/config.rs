@@ -87,7 +87,9 @@ mod tests {
             validate(&c, &[]),
             Err("base-url: must be an http(s) URL".into())
         );
-        assert!(matches!(require(&c, "api-key"), Err(SendError::InvalidConfig(m)) if m == "api-key: required"));
+        assert!(
+            matches!(require(&c, "api-key"), Err(SendError::InvalidConfig(m)) if m == "api-key: required")
+        );
     }
 
     #[test]

@@ -95,9 +95,10 @@ mod tests {
         );
         assert_eq!(r.method, "POST");
         assert!(matches!(r.auth, HttpAuth::Bearer(ref t) if t == "{{secret.api-token}}"));
-        assert!(r
-            .headers
-            .contains(&("Content-Type".into(), "application/json".into())));
+        assert!(
+            r.headers
+                .contains(&("Content-Type".into(), "application/json".into()))
+        );
         assert_eq!(r.body, br#"{"to":"+1"}"#);
     }
 

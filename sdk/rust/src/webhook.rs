@@ -39,7 +39,8 @@ pub fn verify(
     what: &str,
 ) -> Result<(), WebhookError> {
     let given = given.ok_or_else(|| WebhookError::Unauthorized(format!("missing {what}")))?;
-    let mac = crate::host::hmac(algorithm, secret_name, data).map_err(WebhookError::Unauthorized)?;
+    let mac =
+        crate::host::hmac(algorithm, secret_name, data).map_err(WebhookError::Unauthorized)?;
     let expected = match encoding {
         Encoding::Hex => hex(&mac),
         Encoding::Base64 => base64::engine::general_purpose::STANDARD.encode(mac),
@@ -116,11 +117,22 @@ mod tests {
         testkit::secrets(&[("webhook-secret", "s3cret")]);
         let good = testkit::sign_hex(HmacAlgorithm::Sha256, "s3cret", b"body");
         let check = |data: &[u8], given: Option<&str>| {
-            verify(HmacAlgorithm::Sha256, "webhook-secret", data, given, Encoding::Hex, "X-Signature")
+            verify(
+                HmacAlgorithm::Sha256,
+                "webhook-secret",
+                data,
+                given,
+                Encoding::Hex,
+                "X-Signature",
+            )
         };
         assert!(check(b"body", Some(&good)).is_ok());
-        assert!(matches!(check(b"bodY", Some(&good)), Err(WebhookError::Unauthorized(m)) if m == "X-Signature does not match"));
-        assert!(matches!(check(b"body", None), Err(WebhookError::Unauthorized(m)) if m == "missing X-Signature"));
+        assert!(
+            matches!(check(b"bodY", Some(&good)), Err(WebhookError::Unauthorized(m)) if m == "X-Signature does not match")
+        );
+        assert!(
+            matches!(check(b"body", None), Err(WebhookError::Unauthorized(m)) if m == "missing X-Signature")
+        );
         let wrong = testkit::sign_hex(HmacAlgorithm::Sha256, "other", b"body");
         assert!(check(b"body", Some(&wrong)).is_err());
     }
@@ -131,7 +143,14 @@ mod tests {
         testkit::secrets(&[("auth-token", "t")]);
         let good = testkit::sign_base64(HmacAlgorithm::Sha1, "t", b"data");
         let check = |given: &str| {
-            verify(HmacAlgorithm::Sha1, "auth-token", b"data", Some(given), Encoding::Base64, "sig")
+            verify(
+                HmacAlgorithm::Sha1,
+                "auth-token",
+                b"data",
+                Some(given),
+                Encoding::Base64,
+                "sig",
+            )
         };
         assert!(check(&good).is_ok());
         assert!(check(&good[1..]).is_err());
