@@ -11,23 +11,19 @@ herald_plugin::bindings!("../../wit", "reconciling-provider-plugin");
 use exports::herald::provider::lookup::{Guest as Lookup, SentQuery};
 use exports::herald::provider::provider::Guest;
 use herald_plugin::prelude::*;
-use herald_plugin::{host, webhook::Encoding};
+use herald_plugin::webhook::{Encoding, Signature};
 use serde::Deserialize;
 
 const PROVIDER: &str = "the SMS gateway";
+/// Receipts: hex HMAC-SHA256 of the raw body under `webhook-secret`.
+pub const SIGNATURE: Signature = Signature {
+    algorithm: HmacAlgorithm::Sha256,
+    secret: "webhook-secret",
+    encoding: Encoding::Hex,
+    name: "X-Signature",
+};
 
-struct Plugin;
-
-#[derive(Deserialize)]
-struct Accepted {
-    id: String,
-}
-
-#[derive(Deserialize, Default)]
-struct Refused {
-    code: Option<String>,
-    message: Option<String>,
-}
+pub struct Plugin;
 
 /// `GET /messages?reference=`: the gateway's record of sends by reference.
 #[derive(Deserialize)]
@@ -35,9 +31,12 @@ struct Sends {
     messages: Vec<Receipt>,
 }
 
+/// A message as the gateway reports it: the answer to a send (`id` only),
+/// a receipt webhook, a lookup.
 #[derive(Deserialize)]
 struct Receipt {
     id: String,
+    #[serde(default)]
     status: String,
     error: Option<String>,
 }
@@ -62,43 +61,23 @@ impl Guest for Plugin {
     }
 
     fn send(config: Config, message: OutboundMessage) -> Result<SendReceipt, SendError> {
-        let request = send_request(&config, &message)?;
-        let response = host::send(PROVIDER, &request)?;
+        let response = herald_plugin::host::send(PROVIDER, &send_request(&config, &message)?)?;
         if answer::is_success(&response) {
-            let accepted: Accepted = answer::accepted(PROVIDER, &response)?;
-            return Ok(SendReceipt {
-                provider_message_id: accepted.id,
-                status: DeliveryStatus::Accepted,
-            });
+            let accepted: Receipt = answer::accepted(PROVIDER, &response)?;
+            return Ok(answer::receipt(accepted.id, DeliveryStatus::Accepted));
         }
-        let refused: Refused = serde_json::from_slice(&response.body).unwrap_or_default();
-        let code = refused.code.unwrap_or_else(|| response.status.to_string());
+        let (code, message) = answer::refusal(&response);
         let class = match answer::by_status(&response) {
             Class::Rejected if code == "invalid_number" => Class::InvalidRecipient,
             class => class,
         };
-        Err(answer::send_error(
-            class,
-            code,
-            refused.message.unwrap_or_default(),
-        ))
+        Err(answer::send_error(class, code, message))
     }
 
     fn handle_webhook(_: Config, request: WebhookRequest) -> Result<WebhookOutcome, WebhookError> {
-        let signature = webhook::header(&request, "x-signature");
-        let (algorithm, data) = (HmacAlgorithm::Sha256, &request.body);
-        webhook::verify(
-            algorithm,
-            "webhook-secret",
-            data,
-            signature,
-            Encoding::Hex,
-            "X-Signature",
-        )?;
+        SIGNATURE.verify_body(&request)?;
         let receipt: Receipt = webhook::json(&request.body)?;
-        Ok(webhook::accepted(vec![Event::Delivery(
-            receipt.into_update(),
-        )]))
+        Ok(webhook::delivery(receipt.into_update()))
     }
 
     fn fetch_status(_: Config, _: String) -> Result<Option<DeliveryUpdate>, SendError> {
@@ -113,18 +92,14 @@ impl Guest for Plugin {
 /// `POST {base-url}/messages`, the token a placeholder the host fills in.
 pub fn send_request(config: &Config, message: &OutboundMessage) -> Result<HttpRequest, SendError> {
     let Content::Text(text) = &message.content else {
-        return Err(SendError::InvalidConfig(
-            "this provider sends SMS only".into(),
-        ));
+        return Err(SendError::InvalidConfig("SMS only".into()));
     };
     let body = serde_json::json!({
         "to": message.to, "from": message.sender, "text": text.body,
         "reference": message.idempotency_key, "callback_url": message.status_callback_url,
     });
-    let url = format!(
-        "{}/messages",
-        config::require(config, "base-url")?.trim_end_matches('/')
-    );
+    let base = config::require(config, "base-url")?.trim_end_matches('/');
+    let url = format!("{base}/messages");
     Ok(request::json(url, request::bearer("api-token"), &body))
 }
 
@@ -153,13 +128,8 @@ impl Lookup for Plugin {
         let base = config::require(&config, "base-url")?.trim_end_matches('/');
         let reference = request::query_value(&query.idempotency_key);
         let url = format!("{base}/messages?reference={reference}");
-        let response = host::send(PROVIDER, &request::get(url, request::bearer("api-token")))?;
-        if !answer::is_success(&response) {
-            let status = response.status;
-            return Err(SendError::Transient(format!(
-                "lookup answered HTTP {status}"
-            )));
-        }
+        let lookup = request::get(url, request::bearer("api-token"));
+        let response = herald_plugin::host::send(PROVIDER, &lookup)?;
         let sends: Sends = answer::read(PROVIDER, &response)?;
         Ok(sends.messages.into_iter().next().map(Receipt::into_update))
     }

@@ -9,13 +9,22 @@ use herald_plugin::types::{
     HttpResponse, InboundMessage, Media, OutboundMessage, PluginManifest, SendError, SendReceipt,
     WebhookError, WebhookOutcome, WebhookRequest,
 };
-use herald_plugin::webhook::{self, Encoding};
+use herald_plugin::webhook::{self, Encoding, Signature};
 use herald_plugin::{answer, host, request};
 
 use crate::wire::{self, ErrorClass};
 
 const DEFAULT_BASE_URL: &str = "https://api.twilio.com";
 pub(crate) const PROVIDER: &str = "Twilio";
+/// Status callbacks and inbound messages: base64 HMAC-SHA1 of the URL and
+/// the sorted form parameters (`wire::signature_base`), keyed with the
+/// auth token.
+const SIGNATURE: Signature = Signature {
+    algorithm: HmacAlgorithm::Sha1,
+    secret: "auth-token",
+    encoding: Encoding::Base64,
+    name: "X-Twilio-Signature",
+};
 
 pub fn manifest(name: &str, version: &str) -> PluginManifest {
     PluginManifest {
@@ -180,7 +189,7 @@ pub fn handle_webhook(
     _config: &Config,
     request: &WebhookRequest,
 ) -> Result<WebhookOutcome, WebhookError> {
-    let signature = webhook::header(request, "x-twilio-signature");
+    let signature = webhook::header(request, SIGNATURE.name);
     let params = webhook::form(&request.body);
     let base = wire::signature_base(&request.url, &params);
     let (algorithm, data, what) = (HmacAlgorithm::Sha1, base.as_bytes(), "X-Twilio-Signature");

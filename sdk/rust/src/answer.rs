@@ -4,7 +4,9 @@
 
 use serde::de::DeserializeOwned;
 
-use crate::types::{Header, HttpError, HttpResponse, Rejection, SendError};
+use crate::types::{
+    DeliveryStatus, Header, HttpError, HttpResponse, Rejection, SendError, SendReceipt,
+};
 
 /// How Herald should treat a provider's refusal; each plugin maps its
 /// provider's codes to this and [`send_error`] makes the WIT case.
@@ -91,11 +93,39 @@ pub fn accepted<T: DeserializeOwned>(
     })
 }
 
-/// A JSON body read where nothing was sent (lookups, status, templates):
-/// unreadable is plainly transient.
+/// The JSON body of a successful answer where nothing was sent (lookups,
+/// status, templates): any other status, or an unreadable body, is plainly
+/// transient.
 pub fn read<T: DeserializeOwned>(provider: &str, response: &HttpResponse) -> Result<T, SendError> {
+    if !is_success(response) {
+        let status = response.status;
+        return Err(SendError::Transient(format!(
+            "{provider} answered HTTP {status}"
+        )));
+    }
     serde_json::from_slice(&response.body)
         .map_err(|e| SendError::Transient(format!("unreadable {provider} answer: {e}")))
+}
+
+/// A send the provider took, under its id.
+pub fn receipt(provider_message_id: String, status: DeliveryStatus) -> SendReceipt {
+    SendReceipt {
+        provider_message_id,
+        status,
+    }
+}
+
+/// The `code` and `message` of a JSON refusal (`{"code": ..., "message":
+/// ...}`, either a string or a number), else the HTTP status and nothing.
+pub fn refusal(response: &HttpResponse) -> (String, String) {
+    let body: serde_json::Value = serde_json::from_slice(&response.body).unwrap_or_default();
+    let text = |name: &str| match &body[name] {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    let code = text("code").unwrap_or_else(|| response.status.to_string());
+    (code, text("message").unwrap_or_default())
 }
 
 /// A header's value, by case-insensitive name.
@@ -161,6 +191,16 @@ mod tests {
         let e = accepted::<serde_json::Value>("Acme", &r).unwrap_err();
         assert!(matches!(e, SendError::Transient(m) if m.contains("unreadable Acme answer")));
         assert_eq!(testkit::uncertain().len(), 1);
+    }
+
+    #[test]
+    fn refusals_read_code_and_message() {
+        let r = testkit::response(400, &[], br#"{"code":21211,"message":"bad"}"#);
+        assert_eq!(refusal(&r), ("21211".into(), "bad".into()));
+        let r = testkit::response(502, &[], b"<html>");
+        assert_eq!(refusal(&r), ("502".into(), String::new()));
+        let e = read::<serde_json::Value>("Acme", &r).unwrap_err();
+        assert!(matches!(e, SendError::Transient(m) if m == "Acme answered HTTP 502"));
     }
 
     #[test]

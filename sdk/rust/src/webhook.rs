@@ -28,27 +28,40 @@ pub fn header<'a>(request: &'a WebhookRequest, name: &str) -> Option<&'a str> {
     crate::answer::header(&request.headers, name)
 }
 
-/// Checks `given` against the HMAC of `data` under the secret
-/// `secret_name`; `what` names the signature in the refusal.
-pub fn verify(
-    algorithm: HmacAlgorithm,
-    secret_name: &str,
-    data: &[u8],
-    given: Option<&str>,
-    encoding: Encoding,
-    what: &str,
-) -> Result<(), WebhookError> {
-    let given = given.ok_or_else(|| WebhookError::Unauthorized(format!("missing {what}")))?;
-    let mac =
-        crate::host::hmac(algorithm, secret_name, data).map_err(WebhookError::Unauthorized)?;
-    let expected = match encoding {
-        Encoding::Hex => hex(&mac),
-        Encoding::Base64 => base64::engine::general_purpose::STANDARD.encode(mac),
-    };
-    if constant_time_eq(expected.as_bytes(), given.trim().as_bytes()) {
-        Ok(())
-    } else {
-        Err(WebhookError::Unauthorized(format!("{what} does not match")))
+/// A provider's webhook signature: an HMAC under a channel secret, as it
+/// travels (`name` is the header or field, named in refusals).
+#[derive(Clone, Copy, Debug)]
+pub struct Signature {
+    pub algorithm: HmacAlgorithm,
+    pub secret: &'static str,
+    pub encoding: Encoding,
+    pub name: &'static str,
+}
+
+impl Signature {
+    /// Checks `given` against the HMAC of `data`.
+    pub fn verify(&self, data: &[u8], given: Option<&str>) -> Result<(), WebhookError> {
+        let given =
+            given.ok_or_else(|| WebhookError::Unauthorized(format!("missing {}", self.name)))?;
+        let mac = crate::host::hmac(self.algorithm, self.secret, data)
+            .map_err(WebhookError::Unauthorized)?;
+        let expected = match self.encoding {
+            Encoding::Hex => hex(&mac),
+            Encoding::Base64 => base64::engine::general_purpose::STANDARD.encode(mac),
+        };
+        if constant_time_eq(expected.as_bytes(), given.trim().as_bytes()) {
+            Ok(())
+        } else {
+            Err(WebhookError::Unauthorized(format!(
+                "{} does not match",
+                self.name
+            )))
+        }
+    }
+
+    /// Checks the header `name` of `request` against the HMAC of its body.
+    pub fn verify_body(&self, request: &WebhookRequest) -> Result<(), WebhookError> {
+        self.verify(&request.body, header(request, self.name))
     }
 }
 
@@ -96,6 +109,11 @@ pub fn no_content() -> WebhookResponse {
         headers: Vec::new(),
         body: Vec::new(),
     }
+}
+
+/// One delivery update, answered with `204`.
+pub fn delivery(update: crate::types::DeliveryUpdate) -> WebhookOutcome {
+    accepted(vec![Event::Delivery(update)])
 }
 
 /// Events answered with `204`.
