@@ -192,15 +192,7 @@ pub fn handle_webhook(
     let signature = webhook::header(request, SIGNATURE.name);
     let params = webhook::form(&request.body);
     let base = wire::signature_base(&request.url, &params);
-    let (algorithm, data, what) = (HmacAlgorithm::Sha1, base.as_bytes(), "X-Twilio-Signature");
-    webhook::verify(
-        algorithm,
-        "auth-token",
-        data,
-        signature,
-        Encoding::Base64,
-        what,
-    )?;
+    SIGNATURE.verify(base.as_bytes(), signature)?;
     let param = |name: &str| webhook::param(&params, name).map(str::to_owned);
     let sid = param("MessageSid")
         .or_else(|| param("SmsSid"))
