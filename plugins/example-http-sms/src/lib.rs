@@ -135,4 +135,6 @@ impl Lookup for Plugin {
     }
 }
 
+// Natively (the test kit) the plugin is a plain library.
+#[cfg(target_arch = "wasm32")]
 export!(Plugin);

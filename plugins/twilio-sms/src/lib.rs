@@ -60,4 +60,6 @@ impl Lookup for TwilioSms {
     }
 }
 
+// Natively (the test kit) the plugin is a plain library.
+#[cfg(target_arch = "wasm32")]
 export!(TwilioSms);

@@ -95,6 +95,151 @@ pub fn webhook(
 #[cfg(not(target_arch = "wasm32"))]
 pub use native::{sign_base64, sign_hex};
 
+/// A body as fixtures record it: JSON (compared structurally), a form
+/// (compared as decoded pairs, in order) or plain text.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Body {
+    Json(serde_json::Value),
+    Form(String),
+    Text(String),
+}
+
+impl Body {
+    pub fn bytes(&self) -> Vec<u8> {
+        match self {
+            Body::Json(v) => v.to_string().into_bytes(),
+            Body::Form(s) | Body::Text(s) => s.clone().into_bytes(),
+        }
+    }
+
+    /// Whether `bytes` say the same as this body.
+    pub fn matches(&self, bytes: &[u8]) -> bool {
+        match self {
+            Body::Json(v) => {
+                serde_json::from_slice::<serde_json::Value>(bytes).ok() == Some(v.clone())
+            }
+            Body::Form(s) => crate::webhook::form(s.as_bytes()) == crate::webhook::form(bytes),
+            Body::Text(s) => s.as_bytes() == bytes,
+        }
+    }
+}
+
+/// One recorded call to a provider: what the plugin must send (`auth` as
+/// `bearer TOKEN` or `basic USER PASSWORD`, with secret placeholders; the
+/// listed headers at least) and what the provider answered.
+#[derive(Clone, Debug, serde::Deserialize)]
+pub struct Exchange {
+    pub method: String,
+    pub url: String,
+    #[serde(default)]
+    pub auth: Option<String>,
+    #[serde(default)]
+    pub headers: Vec<(String, String)>,
+    #[serde(default)]
+    pub body: Option<Body>,
+    pub status: u16,
+    #[serde(default)]
+    pub answer_headers: Vec<(String, String)>,
+    pub answer: Body,
+}
+
+impl Exchange {
+    /// Queues the recorded answer for the plugin's next `http-send`.
+    pub fn answer(&self) {
+        answer(HttpResponse {
+            status: self.status,
+            headers: self.answer_headers.clone(),
+            body: self.answer.bytes(),
+        });
+    }
+
+    /// Panics, naming the difference, unless `sent` is the recorded request.
+    pub fn assert_sent(&self, sent: &HttpRequest) {
+        assert_eq!(sent.method, self.method, "method");
+        assert_eq!(sent.url, self.url, "url");
+        let auth = match &sent.auth {
+            crate::types::HttpAuth::None => None,
+            crate::types::HttpAuth::Bearer(t) => Some(format!("bearer {t}")),
+            crate::types::HttpAuth::Basic((u, p)) => Some(format!("basic {u} {p}")),
+        };
+        assert_eq!(auth, self.auth, "auth");
+        for (name, value) in &self.headers {
+            let got = crate::answer::header(&sent.headers, name);
+            assert_eq!(got, Some(value.as_str()), "header {name}");
+        }
+        if let Some(body) = &self.body {
+            let text = String::from_utf8_lossy(&sent.body);
+            assert!(body.matches(&sent.body), "body {text} is not {body:?}");
+        }
+    }
+}
+
+/// A recorded webhook call, signed by the provider with `secrets`.
+#[derive(Clone, Debug, serde::Deserialize)]
+pub struct Webhook {
+    pub secrets: Vec<(String, String)>,
+    #[serde(default = "post")]
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Body,
+}
+
+fn post() -> String {
+    "POST".into()
+}
+
+impl Webhook {
+    /// Sets the channel's secrets to the provider's, returns the request.
+    pub fn valid(&self) -> WebhookRequest {
+        let pairs: Vec<(&str, &str)> = self
+            .secrets
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        secrets(&pairs);
+        WebhookRequest {
+            method: self.method.clone(),
+            url: self.url.clone(),
+            headers: self.headers.clone(),
+            body: self.body.bytes(),
+        }
+    }
+
+    /// The same request with one byte of its body changed by a forger.
+    pub fn tampered(&self) -> WebhookRequest {
+        let mut request = self.valid();
+        let last = request.body.len() - 1;
+        request.body[last] ^= 0x01;
+        request
+    }
+
+    /// The request as it arrives at a channel whose secrets differ from the
+    /// signer's.
+    pub fn wrong_secret(&self) -> WebhookRequest {
+        let request = self.valid();
+        let other: Vec<(String, String)> = self
+            .secrets
+            .iter()
+            .map(|(k, v)| (k.clone(), format!("{v}-not")))
+            .collect();
+        let pairs: Vec<(&str, &str)> = other
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        secrets(&pairs);
+        request
+    }
+}
+
+/// Reads a fixture file (JSON) of an [`Exchange`] or [`Webhook`].
+pub fn fixture<T: serde::de::DeserializeOwned>(path: impl AsRef<std::path::Path>) -> T {
+    let path = path.as_ref();
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) mod native {
     use base64::Engine as _;

@@ -134,16 +134,13 @@ mod tests {
         testkit::reset();
         testkit::secrets(&[("webhook-secret", "s3cret")]);
         let good = testkit::sign_hex(HmacAlgorithm::Sha256, "s3cret", b"body");
-        let check = |data: &[u8], given: Option<&str>| {
-            verify(
-                HmacAlgorithm::Sha256,
-                "webhook-secret",
-                data,
-                given,
-                Encoding::Hex,
-                "X-Signature",
-            )
+        let scheme = Signature {
+            algorithm: HmacAlgorithm::Sha256,
+            secret: "webhook-secret",
+            encoding: Encoding::Hex,
+            name: "X-Signature",
         };
+        let check = |data: &[u8], given: Option<&str>| scheme.verify(data, given);
         assert!(check(b"body", Some(&good)).is_ok());
         assert!(
             matches!(check(b"bodY", Some(&good)), Err(WebhookError::Unauthorized(m)) if m == "X-Signature does not match")
@@ -160,16 +157,18 @@ mod tests {
         testkit::reset();
         testkit::secrets(&[("auth-token", "t")]);
         let good = testkit::sign_base64(HmacAlgorithm::Sha1, "t", b"data");
-        let check = |given: &str| {
-            verify(
-                HmacAlgorithm::Sha1,
-                "auth-token",
-                b"data",
-                Some(given),
-                Encoding::Base64,
-                "sig",
-            )
+        let scheme = Signature {
+            algorithm: HmacAlgorithm::Sha1,
+            secret: "auth-token",
+            encoding: Encoding::Base64,
+            name: "sig",
         };
+        let check = |given: &str| scheme.verify(b"data", Some(given));
+        let request = testkit::webhook("POST", "u", &[("SIG", &good)], b"data");
+        assert!(
+            scheme.verify_body(&request).is_ok(),
+            "header names are case-insensitive"
+        );
         assert!(check(&good).is_ok());
         assert!(check(&good[1..]).is_err());
     }
