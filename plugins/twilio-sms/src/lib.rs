@@ -23,7 +23,7 @@ use herald_plugin::types::{
     WebhookError, WebhookOutcome, WebhookRequest,
 };
 
-struct TwilioSms;
+pub struct TwilioSms;
 
 impl Guest for TwilioSms {
     fn manifest() -> PluginManifest {
