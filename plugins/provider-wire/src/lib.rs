@@ -14,26 +14,20 @@ pub mod whatsapp;
 
 pub use twilio_wire::constant_time_eq;
 
-/// How Herald should treat a provider's refusal. Each module maps its
-/// provider's codes to this; the plugin shims turn it into a `send-error`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ErrorClass {
-    InvalidRecipient,
-    Rejected,
-    /// Retry after this many milliseconds.
-    RateLimited(u32),
-    Transient,
-    Auth,
-    InsufficientFunds,
-    InvalidConfig,
-}
+/// How Herald should treat a provider's refusal, and the refusal itself:
+/// the SDK's types, so a plugin turns them into a `send-error` directly.
+pub use herald_plugin::answer::{Class as ErrorClass, Refusal as ProviderError};
+use herald_plugin::types::DeliveryStatus;
 
-/// A provider refusal: how to treat it, and the provider's code and text.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProviderError {
-    pub class: ErrorClass,
-    pub code: String,
-    pub message: String,
+/// The WIT delivery status of a normalised wire status.
+pub fn delivery_status(status: Status) -> DeliveryStatus {
+    match status {
+        Status::Accepted => DeliveryStatus::Accepted,
+        Status::Sent => DeliveryStatus::Sent,
+        Status::Delivered => DeliveryStatus::Delivered,
+        Status::Read => DeliveryStatus::Read,
+        Status::Failed => DeliveryStatus::Failed,
+    }
 }
 
 /// Maps a Twilio error answer (`{"code","message",...}`) for plugins that

@@ -49,6 +49,21 @@ pub fn send_error(class: Class, code: impl Into<String>, message: impl Into<Stri
     }
 }
 
+/// A provider's refusal, classified, with its own code and text; wire
+/// crates return it free of host calls so they test natively.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub class: Class,
+    pub code: String,
+    pub message: String,
+}
+
+impl Refusal {
+    pub fn into_send_error(self) -> SendError {
+        send_error(self.class, self.code, self.message)
+    }
+}
+
 /// What an HTTP status alone says, for providers without finer codes:
 /// 401/403 credentials, 402 funds, 429 rate (after `Retry-After`, else 1 s),
 /// 5xx transient, any other 4xx a refusal of this message.
@@ -84,13 +99,13 @@ pub fn accepted<T: DeserializeOwned>(
     provider: &str,
     response: &HttpResponse,
 ) -> Result<T, SendError> {
-    serde_json::from_slice(&response.body).map_err(|e| {
-        send_error(
-            Class::Uncertain,
-            response.status.to_string(),
-            format!("unreadable {provider} answer: {e}"),
-        )
-    })
+    serde_json::from_slice(&response.body).map_err(|e| unreadable(provider, e))
+}
+
+/// A send's success answer Herald cannot read: uncertain (see [`accepted`]).
+pub fn unreadable(provider: &str, what: impl std::fmt::Display) -> SendError {
+    let reason = format!("unreadable {provider} answer: {what}");
+    send_error(Class::Uncertain, "unreadable", reason)
 }
 
 /// The JSON body of a successful answer where nothing was sent (lookups,
@@ -103,8 +118,12 @@ pub fn read<T: DeserializeOwned>(provider: &str, response: &HttpResponse) -> Res
             "{provider} answered HTTP {status}"
         )));
     }
-    serde_json::from_slice(&response.body)
-        .map_err(|e| SendError::Transient(format!("unreadable {provider} answer: {e}")))
+    serde_json::from_slice(&response.body).map_err(|e| unreadable_lookup(provider, e))
+}
+
+/// An answer Herald cannot read where nothing was sent: transient.
+pub fn unreadable_lookup(provider: &str, what: impl std::fmt::Display) -> SendError {
+    SendError::Transient(format!("unreadable {provider} answer: {what}"))
 }
 
 /// A send the provider took, under its id.

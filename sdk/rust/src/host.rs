@@ -27,6 +27,30 @@ pub fn hmac(algorithm: HmacAlgorithm, secret_name: &str, data: &[u8]) -> Result<
     crate::testkit::native::hmac(algorithm, secret_name, data)
 }
 
+/// Whether `candidate` equals the channel secret `secret_name`, compared by
+/// the host (for providers that put a shared token in the URL).
+#[cfg(target_arch = "wasm32")]
+pub fn secret_equals(secret_name: &str, candidate: &str) -> bool {
+    crate::imports::secret_equals(secret_name, candidate)
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+pub fn secret_equals(secret_name: &str, candidate: &str) -> bool {
+    crate::testkit::native::secret_equals(secret_name, candidate)
+}
+
+/// The host's clock, milliseconds since the Unix epoch (webhook freshness).
+#[cfg(target_arch = "wasm32")]
+pub fn now() -> u64 {
+    crate::imports::now()
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+pub fn now() -> u64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since.map_or(0, |d| d.as_millis() as u64)
+}
+
 #[cfg(target_arch = "wasm32")]
 pub fn mark_uncertain(reason: &str) {
     crate::uncertainty::mark_uncertain(reason)

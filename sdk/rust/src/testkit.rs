@@ -261,15 +261,23 @@ pub(crate) mod native {
         })
     }
 
-    pub fn hmac(algorithm: HmacAlgorithm, name: &str, data: &[u8]) -> Result<Vec<u8>, String> {
-        let key = HOST.with(|h| {
+    fn secret(name: &str) -> Option<String> {
+        HOST.with(|h| {
             h.borrow()
                 .secrets
                 .iter()
                 .find(|(k, _)| k == name)
                 .map(|(_, v)| v.clone())
-        });
-        let key = key.ok_or_else(|| format!("no secret named {name}"))?;
+        })
+    }
+
+    pub fn secret_equals(name: &str, candidate: &str) -> bool {
+        secret(name)
+            .is_some_and(|s| crate::webhook::constant_time_eq(s.as_bytes(), candidate.as_bytes()))
+    }
+
+    pub fn hmac(algorithm: HmacAlgorithm, name: &str, data: &[u8]) -> Result<Vec<u8>, String> {
+        let key = secret(name).ok_or_else(|| format!("no secret named {name}"))?;
         Ok(mac(algorithm, key.as_bytes(), data))
     }
 
