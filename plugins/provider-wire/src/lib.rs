@@ -12,8 +12,6 @@ pub mod infobip;
 pub mod mailgun;
 pub mod whatsapp;
 
-pub use twilio_wire::constant_time_eq;
-
 /// How Herald should treat a provider's refusal, and the refusal itself:
 /// the SDK's types, so a plugin turns them into a `send-error` directly.
 pub use herald_plugin::answer::{Class as ErrorClass, Refusal as ProviderError};
@@ -54,12 +52,6 @@ pub fn twilio_error(http_status: u16, retry_after: Option<&str>, body: &[u8]) ->
     }
 }
 
-/// Lowercase hex, as HMAC signatures travel in `X-Hub-Signature-256` and
-/// Mailgun's webhook `signature`.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// A delivery status, normalised (the WIT `delivery-status`); the same type
 /// as Twilio's so the plugin shims share one mapping.
 pub use twilio_wire::Status;
@@ -74,11 +66,6 @@ pub fn retry_after_ms(value: Option<&str>, default_ms: u32) -> u32 {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn hex_is_lowercase_and_padded() {
-        assert_eq!(super::hex(&[0, 15, 171]), "000fab");
-    }
-
     #[test]
     fn twilio_errors_map() {
         let e = super::twilio_error(400, None, br#"{"code":13224,"message":"Invalid number"}"#);

@@ -28,6 +28,21 @@ pub enum Class {
 /// The typed send error for a classified refusal; `Uncertain` tells the
 /// host before it returns `transient`, as the contract asks.
 pub fn send_error(class: Class, code: impl Into<String>, message: impl Into<String>) -> SendError {
+    let message = message.into();
+    if class == Class::Uncertain {
+        crate::host::mark_uncertain(&message);
+    }
+    unmarked_send_error(class, code, message)
+}
+
+/// [`send_error`] without telling the host of an uncertain send: for
+/// plugins built against a contract before 1.2, which has no `uncertainty`
+/// (calling it would import it).
+pub fn unmarked_send_error(
+    class: Class,
+    code: impl Into<String>,
+    message: impl Into<String>,
+) -> SendError {
     let rejection = Rejection {
         code: code.into(),
         message: message.into(),
@@ -36,16 +51,12 @@ pub fn send_error(class: Class, code: impl Into<String>, message: impl Into<Stri
         Class::InvalidRecipient => SendError::InvalidRecipient(rejection),
         Class::Rejected => SendError::Rejected(rejection),
         Class::RateLimited(ms) => SendError::RateLimited(ms),
-        Class::Transient => {
+        Class::Transient | Class::Uncertain => {
             SendError::Transient(format!("{}: {}", rejection.code, rejection.message))
         }
         Class::Auth => SendError::Auth(rejection.message),
         Class::InsufficientFunds => SendError::InsufficientFunds(rejection.message),
         Class::InvalidConfig => SendError::InvalidConfig(rejection.message),
-        Class::Uncertain => {
-            crate::host::mark_uncertain(&rejection.message);
-            SendError::Transient(format!("{}: {}", rejection.code, rejection.message))
-        }
     }
 }
 
