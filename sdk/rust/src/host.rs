@@ -47,8 +47,7 @@ pub fn now() -> u64 {
 
 #[cfg(not(target_arch = "wasm32"))]
 pub fn now() -> u64 {
-    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-    since.map_or(0, |d| d.as_millis() as u64)
+    crate::testkit::native::now()
 }
 
 #[cfg(target_arch = "wasm32")]

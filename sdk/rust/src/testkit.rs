@@ -15,6 +15,7 @@ struct Host {
     answers: VecDeque<Result<HttpResponse, HttpError>>,
     sent: Vec<HttpRequest>,
     uncertain: Vec<String>,
+    clock_ms: Option<u64>,
 }
 
 thread_local! {
@@ -44,6 +45,12 @@ pub fn answer(response: HttpResponse) {
 /// The next `http-send` fails without an answer.
 pub fn fail(error: HttpError) {
     HOST.with(|h| h.borrow_mut().answers.push_back(Err(error)));
+}
+
+/// Stops the host's clock at `ms` since the epoch, so recorded webhooks
+/// with timestamps (Mailgun) are fresh.
+pub fn clock(ms: u64) {
+    HOST.with(|h| h.borrow_mut().clock_ms = Some(ms));
 }
 
 /// The requests the plugin made, in order.
@@ -279,6 +286,12 @@ pub(crate) mod native {
     pub fn hmac(algorithm: HmacAlgorithm, name: &str, data: &[u8]) -> Result<Vec<u8>, String> {
         let key = secret(name).ok_or_else(|| format!("no secret named {name}"))?;
         Ok(mac(algorithm, key.as_bytes(), data))
+    }
+
+    pub fn now() -> u64 {
+        let stopped = HOST.with(|h| h.borrow().clock_ms);
+        let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        stopped.unwrap_or_else(|| since.map_or(0, |d| d.as_millis() as u64))
     }
 
     pub fn mark_uncertain(reason: &str) {

@@ -1,0 +1,56 @@
+//! infobip-sms run natively with the SDK's test kit against a recorded
+//! Infobip exchange and delivery report. Infobip does not sign webhooks:
+//! the channel's token in the report URL authenticates them.
+
+use herald_plugin::testkit::{self, Exchange, Webhook, fixture};
+use herald_plugin::types::*;
+use infobip_sms::InfobipSms;
+use infobip_sms::exports::herald::provider::provider::Guest;
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+
+fn config() -> Config {
+    testkit::config(&[("base-url", "http://127.0.0.1:9000")])
+}
+
+#[test]
+fn a_send_is_the_recorded_json_request_with_the_app_key() {
+    testkit::reset();
+    let exchange: Exchange = fixture(format!("{FIXTURES}/send-accepted.json"));
+    exchange.answer();
+    let message = OutboundMessage {
+        idempotency_key: "c1-m2-s0-a1".into(),
+        to: "+15551234567".into(),
+        sender: "+15005550006".into(),
+        content: Content::Text(TextMessage {
+            body: "Hello Ada".into(),
+            media: Vec::new(),
+        }),
+        status_callback_url: "https://herald.example/webhooks/5".into(),
+    };
+    let receipt = InfobipSms::send(config(), message).unwrap();
+    assert_eq!(receipt.provider_message_id, "c1-m2-s0-a1");
+    exchange.assert_sent(&testkit::sent()[0]);
+}
+
+#[test]
+fn delivery_reports_need_the_channels_token() {
+    testkit::reset();
+    let report: Webhook = fixture(format!("{FIXTURES}/delivery-report.json"));
+    let outcome = InfobipSms::handle_webhook(config(), report.valid()).unwrap();
+    let [Event::Delivery(update)] = outcome.events.as_slice() else {
+        panic!("one delivery update expected");
+    };
+    assert_eq!(update.provider_message_id, "c1-m2-s0-a1");
+    assert!(matches!(update.status, DeliveryStatus::Delivered));
+
+    let mut tampered = report.valid();
+    tampered.url = tampered.url.replace("5f2b9c0e", "5f2b9c0f");
+    for forged in [tampered, report.wrong_secret()] {
+        let refused = InfobipSms::handle_webhook(config(), forged).unwrap_err();
+        assert!(
+            matches!(&refused, WebhookError::Unauthorized(m) if m == "webhook token does not match"),
+            "{refused:?}"
+        );
+    }
+}
