@@ -19,9 +19,14 @@ herald_plugin::wit_bindgen::generate!({
 });
 
 use exports::herald::provider::provider::Guest;
+// The 1.1.0 host's imports in the component; natively the SDK's test kit
+// stands in for them.
+#[cfg(target_arch = "wasm32")]
 use herald::provider::host::{hmac, http_send, log};
 use herald_plugin::answer;
 use herald_plugin::config::{self, field};
+#[cfg(not(target_arch = "wasm32"))]
+use herald_plugin::host::{hmac, http_send};
 use herald_plugin::request;
 use herald_plugin::types::{
     AmdAction, AnsweredBy, CallStatus, CallUpdate, ChannelKind, Config, Content, DeliveryStatus,
@@ -63,6 +68,9 @@ fn form_request(
     request.method = method.into();
     request
 }
+
+#[cfg(not(target_arch = "wasm32"))]
+fn log(_level: LogLevel, _message: &str) {}
 
 /// `http-send` of the 1.1.0 host, failures mapped as the SDK maps them.
 fn send_http(request: &HttpRequest) -> Result<HttpResponse, SendError> {
