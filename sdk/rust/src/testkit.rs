@@ -7,7 +7,10 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 
-use crate::types::{Config, Header, HttpError, HttpRequest, HttpResponse, WebhookRequest};
+use crate::types::{
+    Config, DeliveryUpdate, Event, Header, HttpError, HttpRequest, HttpResponse, WebhookError,
+    WebhookOutcome, WebhookRequest,
+};
 
 #[derive(Default)]
 struct Host {
@@ -237,6 +240,29 @@ impl Webhook {
             .collect();
         secrets(&pairs);
         request
+    }
+}
+
+/// The one delivery update of a webhook's outcome; panics otherwise.
+pub fn only_delivery(outcome: &WebhookOutcome) -> &DeliveryUpdate {
+    match outcome.events.as_slice() {
+        [Event::Delivery(update)] => update,
+        events => panic!("one delivery update expected, got {events:?}"),
+    }
+}
+
+/// Panics unless each forged request is refused as `unauthorized` with
+/// `reason`.
+pub fn assert_refused(
+    handle: impl Fn(WebhookRequest) -> Result<WebhookOutcome, WebhookError>,
+    forged: impl IntoIterator<Item = WebhookRequest>,
+    reason: &str,
+) {
+    for request in forged {
+        match handle(request) {
+            Err(WebhookError::Unauthorized(m)) if m == reason => {}
+            other => panic!("expected unauthorized({reason:?}), got {other:?}"),
+        }
     }
 }
 
