@@ -3,7 +3,7 @@
 
 use example_http_sms::Plugin;
 use example_http_sms::exports::herald::provider::provider::Guest;
-use herald_plugin::testkit::{self, Exchange, Webhook, fixture};
+use herald_plugin::testkit::{self, Webhook, fixture};
 use herald_plugin::types::*;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
@@ -27,9 +27,7 @@ fn message(to: &str) -> OutboundMessage {
 
 #[test]
 fn a_send_is_the_recorded_json_request_and_its_answer_a_receipt() {
-    testkit::reset();
-    let exchange: Exchange = fixture(format!("{FIXTURES}/send-accepted.json"));
-    exchange.answer();
+    let exchange = testkit::replay(format!("{FIXTURES}/send-accepted.json"));
     let receipt = Plugin::send(config(), message("+15551234567")).unwrap();
     assert_eq!(receipt.provider_message_id, "gen-1f3a");
     exchange.assert_sent(&testkit::sent()[0]);
@@ -37,9 +35,7 @@ fn a_send_is_the_recorded_json_request_and_its_answer_a_receipt() {
 
 #[test]
 fn an_invalid_number_is_refused_for_good() {
-    testkit::reset();
-    let exchange: Exchange = fixture(format!("{FIXTURES}/send-invalid-number.json"));
-    exchange.answer();
+    let exchange = testkit::replay(format!("{FIXTURES}/send-invalid-number.json"));
     let error = Plugin::send(config(), message("+15550000001")).unwrap_err();
     assert!(
         matches!(&error, SendError::InvalidRecipient(r) if r.code == "invalid_number"),

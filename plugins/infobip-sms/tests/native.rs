@@ -2,7 +2,7 @@
 //! Infobip exchange and delivery report. Infobip does not sign webhooks:
 //! the channel's token in the report URL authenticates them.
 
-use herald_plugin::testkit::{self, Exchange, Webhook, fixture};
+use herald_plugin::testkit::{self, Webhook, fixture};
 use herald_plugin::types::*;
 use infobip_sms::InfobipSms;
 use infobip_sms::exports::herald::provider::provider::Guest;
@@ -15,9 +15,7 @@ fn config() -> Config {
 
 #[test]
 fn a_send_is_the_recorded_json_request_with_the_app_key() {
-    testkit::reset();
-    let exchange: Exchange = fixture(format!("{FIXTURES}/send-accepted.json"));
-    exchange.answer();
+    let exchange = testkit::replay(format!("{FIXTURES}/send-accepted.json"));
     let message = OutboundMessage {
         idempotency_key: "c1-m2-s0-a1".into(),
         to: "+15551234567".into(),

@@ -1,7 +1,7 @@
 //! mailgun-email run natively with the SDK's test kit against a recorded
 //! Mailgun exchange and signed event webhook (HMAC of timestamp + token).
 
-use herald_plugin::testkit::{self, Exchange, Webhook, fixture};
+use herald_plugin::testkit::{self, Webhook, fixture};
 use herald_plugin::types::*;
 use mailgun_email::MailgunEmail;
 use mailgun_email::exports::herald::provider::provider::Guest;
@@ -19,9 +19,7 @@ fn config() -> Config {
 
 #[test]
 fn a_send_is_the_recorded_form_request_with_basic_auth() {
-    testkit::reset();
-    let exchange: Exchange = fixture(format!("{FIXTURES}/send-queued.json"));
-    exchange.answer();
+    let exchange = testkit::replay(format!("{FIXTURES}/send-queued.json"));
     let message = OutboundMessage {
         idempotency_key: "c1-m2-s0-a1".into(),
         to: "ada@example.com".into(),

@@ -1,7 +1,7 @@
 //! twilio-sms run natively with the SDK's test kit against recorded
 //! exchanges with Twilio's Messages API and signed status callbacks.
 
-use herald_plugin::testkit::{self, Exchange, Webhook, fixture};
+use herald_plugin::testkit::{self, Webhook, fixture};
 use herald_plugin::types::*;
 use twilio_sms::TwilioSms;
 use twilio_sms::exports::herald::provider::provider::Guest;
@@ -33,9 +33,7 @@ fn message() -> OutboundMessage {
 
 #[test]
 fn a_send_is_the_recorded_form_request_with_basic_auth() {
-    testkit::reset();
-    let exchange: Exchange = fixture(format!("{FIXTURES}/send-queued.json"));
-    exchange.answer();
+    let exchange = testkit::replay(format!("{FIXTURES}/send-queued.json"));
     let receipt = TwilioSms::send(config(), message()).unwrap();
     assert_eq!(
         receipt.provider_message_id,
@@ -47,11 +45,10 @@ fn a_send_is_the_recorded_form_request_with_basic_auth() {
 
 #[test]
 fn a_rate_limit_waits_as_long_as_twilio_asks() {
-    testkit::reset();
-    let exchange: Exchange = fixture(format!("{FIXTURES}/send-rate-limited.json"));
-    exchange.answer();
+    let exchange = testkit::replay(format!("{FIXTURES}/send-rate-limited.json"));
     let error = TwilioSms::send(config(), message()).unwrap_err();
     assert!(matches!(error, SendError::RateLimited(7000)), "{error:?}");
+    exchange.assert_sent(&testkit::sent()[0]);
 }
 
 #[test]

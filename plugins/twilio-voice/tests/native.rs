@@ -1,7 +1,7 @@
 //! twilio-voice run natively with the SDK's test kit against a recorded
 //! Calls API exchange and a signed status callback.
 
-use herald_plugin::testkit::{self, Exchange, Webhook, fixture};
+use herald_plugin::testkit::{self, Webhook, fixture};
 use herald_plugin::types::*;
 use herald_plugin::webhook::{form, param};
 use twilio_voice::TwilioVoice;
@@ -18,9 +18,7 @@ fn config() -> Config {
 
 #[test]
 fn a_call_is_the_recorded_form_request_with_its_callbacks() {
-    testkit::reset();
-    let exchange: Exchange = fixture(format!("{FIXTURES}/call-queued.json"));
-    exchange.answer();
+    let exchange = testkit::replay(format!("{FIXTURES}/call-queued.json"));
     let message = OutboundMessage {
         idempotency_key: "c1-m2-s0-a1".into(),
         to: "+15551234567".into(),

@@ -1,7 +1,7 @@
 //! whatsapp-cloud run natively with the SDK's test kit against a recorded
 //! Graph API exchange and an `X-Hub-Signature-256`-signed notification.
 
-use herald_plugin::testkit::{self, Exchange, Webhook, fixture};
+use herald_plugin::testkit::{self, Webhook, fixture};
 use herald_plugin::types::*;
 use whatsapp_cloud::WhatsAppCloud;
 use whatsapp_cloud::exports::herald::provider::provider::Guest;
@@ -18,9 +18,7 @@ fn config() -> Config {
 
 #[test]
 fn a_template_send_is_the_recorded_graph_request() {
-    testkit::reset();
-    let exchange: Exchange = fixture(format!("{FIXTURES}/send-accepted.json"));
-    exchange.answer();
+    let exchange = testkit::replay(format!("{FIXTURES}/send-accepted.json"));
     let message = OutboundMessage {
         idempotency_key: "c1-m2-s0-a1".into(),
         to: "+15551234567".into(),

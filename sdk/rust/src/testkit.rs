@@ -266,6 +266,15 @@ pub fn assert_refused(
     }
 }
 
+/// A fresh host whose provider will answer as recorded in the exchange
+/// at `path`; the exchange, to check what the plugin sent.
+pub fn replay(path: impl AsRef<std::path::Path>) -> Exchange {
+    reset();
+    let exchange: Exchange = fixture(path);
+    exchange.answer();
+    exchange
+}
+
 /// Reads a fixture file (JSON) of an [`Exchange`] or [`Webhook`].
 pub fn fixture<T: serde::de::DeserializeOwned>(path: impl AsRef<std::path::Path>) -> T {
     let path = path.as_ref();
