@@ -86,9 +86,9 @@ case "${1:-}" in
             echo "Start it (see README) or set HERALD_SKIP_POSTGRES=1 to run SQLite only." >&2
         fi
         if cargo nextest --version >/dev/null 2>&1; then
-            exec cargo nextest run --workspace --exclude twilio-sms --exclude example-http-sms --exclude whatsapp-cloud --exclude twilio-voice --exclude infobip-sms --exclude mailgun-email --exclude test-hostile --exclude test-other-world --exclude test-future-version --no-fail-fast "$@"
+            exec cargo nextest run --workspace --exclude test-hostile --exclude test-other-world --exclude test-future-version --no-fail-fast "$@"
         else
-            exec cargo test --workspace --exclude twilio-sms --exclude example-http-sms --exclude whatsapp-cloud --exclude twilio-voice --exclude infobip-sms --exclude mailgun-email --exclude test-hostile --exclude test-other-world --exclude test-future-version "$@"
+            exec cargo test --workspace --exclude test-hostile --exclude test-other-world --exclude test-future-version "$@"
         fi
         ;;
     *)

@@ -14,7 +14,8 @@
 use herald_fuzz::{hmac_sha256, http_status, retry_after};
 use libfuzzer_sys::fuzz_target;
 use provider_wire::mailgun::{self, EventStatus, Signature};
-use provider_wire::{ErrorClass, Status, constant_time_eq, hex};
+use herald_plugin::webhook::{constant_time_eq, hex};
+use provider_wire::{ErrorClass, Status};
 
 const KEY: &[u8] = b"key-signing-0123456789";
 

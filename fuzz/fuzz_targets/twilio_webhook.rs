@@ -20,7 +20,8 @@ use herald_fuzz::{hmac_sha1, split_first};
 use libfuzzer_sys::fuzz_target;
 use twilio_wire::lookup::{self, MessagePage, Search};
 use twilio_wire::voice::{self, Action, Context};
-use twilio_wire::{constant_time_eq, form_decode, form_encode, param, signature_base};
+use herald_plugin::webhook::constant_time_eq;
+use twilio_wire::{form_decode, form_encode, param, signature_base};
 
 const TOKEN: &[u8] = b"auth-token-0123456789abcdef";
 

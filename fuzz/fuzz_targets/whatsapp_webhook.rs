@@ -16,7 +16,7 @@
 use herald_fuzz::{hmac_sha256, http_status, retry_after, split_first};
 use libfuzzer_sys::fuzz_target;
 use provider_wire::whatsapp::{self, Notification};
-use provider_wire::{constant_time_eq, hex};
+use herald_plugin::webhook::{constant_time_eq, hex};
 
 const SECRET: &[u8] = b"app-secret";
 

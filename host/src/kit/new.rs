@@ -1,5 +1,7 @@
 //! `herald plugin new NAME`: a ready-to-build provider crate, made from the
-//! example plugin in docs/plugins.md, with its own copy of the contract.
+//! example plugin in docs/plugins.md, with its own copy of the contract and
+//! the guest SDK (`sdk/rust`, crate `herald-plugin`) as a dependency by path
+//! into this repository until the SDK is published.
 
 use std::path::{Path, PathBuf};
 
@@ -29,7 +31,7 @@ pub fn create(name: &str, dir: &Path) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(root.join("wit"))?;
     let source = EXAMPLE
         .replace("example-http-sms", name)
-        .replace(r#"path: "../../wit""#, r#"path: "wit""#);
+        .replace(r#"bindings!("../../wit""#, r#"bindings!("wit""#);
     let files = [
         ("Cargo.toml", cargo_toml(name)),
         ("src/lib.rs", source),
@@ -43,7 +45,16 @@ pub fn create(name: &str, dir: &Path) -> anyhow::Result<PathBuf> {
     Ok(root)
 }
 
+/// The SDK in the source tree this binary was built from.
+fn sdk_path() -> String {
+    let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk/rust");
+    let sdk = sdk.canonicalize().unwrap_or(sdk);
+    // TOML basic string: backslashes (Windows paths) escaped.
+    sdk.display().to_string().replace('\\', "\\\\")
+}
+
 fn cargo_toml(name: &str) -> String {
+    let sdk = sdk_path();
     format!(
         r#"[package]
 name = "{name}"
@@ -52,12 +63,13 @@ edition = "2024"
 publish = false
 
 [lib]
-crate-type = ["cdylib"]
+# rlib too, so `cargo test` runs the plugin natively with the SDK's test kit.
+crate-type = ["cdylib", "rlib"]
 
 [dependencies]
+herald-plugin = {{ path = "{sdk}" }}
 serde = {{ version = "1", features = ["derive"] }}
 serde_json = "1"
-wit-bindgen = "0.61"
 
 [profile.release]
 opt-level = "s"
@@ -99,10 +111,15 @@ mod tests {
         let root = create("acme-sms", dir.path()).unwrap();
         let lib = std::fs::read_to_string(root.join("src/lib.rs")).unwrap();
         assert!(lib.contains(r#"name: "acme-sms".into()"#));
-        assert!(lib.contains(r#"path: "wit""#));
+        assert!(lib.contains(r#"herald_plugin::bindings!("wit""#));
         assert!(root.join("wit/provider.wit").exists());
         let cargo = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
         assert!(cargo.contains("[workspace]"));
+        let sdk = format!("herald-plugin = {{ path = \"{}\" }}", sdk_path());
+        assert!(cargo.contains(&sdk), "{cargo}");
+        assert!(Path::new(&sdk_path()).join("Cargo.toml").exists());
+        // The issue's bar for a JSON-over-HTTP SMS provider on the SDK.
+        assert!(lib.lines().count() < 150, "{} lines", lib.lines().count());
         assert!(
             create("acme-sms", dir.path()).is_err(),
             "refuses to overwrite"

@@ -4,49 +4,40 @@
 //! logs. Infobip does not sign webhooks: see `provider_wire::infobip` for
 //! the token that stands in. The wire format lives there; this is the shim.
 
-wit_bindgen::generate!({ path: "../../wit", world: "reconciling-provider-plugin" });
-
-#[path = "../../shim/common.rs"]
-mod common;
+herald_plugin::bindings!("../../wit", "reconciling-provider-plugin");
 
 use exports::herald::provider::lookup::{Guest as Lookup, SentQuery};
 use exports::herald::provider::provider::Guest;
-use herald::provider::host::secret_equals;
-use herald::provider::types::{
-    ChannelKind, Config, Content, DeliveryUpdate, Event, HttpRequest, HttpResponse, InboundMessage,
-    OutboundMessage, PluginManifest, SendError, SendReceipt, TemplateInfo, WebhookError,
-    WebhookOutcome, WebhookRequest,
+use herald_plugin::config::{self, field};
+use herald_plugin::types::{
+    ChannelKind, Config, Content, DeliveryUpdate, Event, HttpAuth, HttpRequest, HttpResponse,
+    InboundMessage, OutboundMessage, PluginManifest, SendError, SendReceipt, TemplateInfo,
+    WebhookError, WebhookOutcome, WebhookRequest,
 };
-use provider_wire::infobip as wire;
+use herald_plugin::{answer, host, request, webhook};
+use provider_wire::{delivery_status, infobip as wire};
 
 const PROVIDER: &str = "Infobip";
 const DEFAULT_BASE_URL: &str = "https://api.infobip.com";
 
-struct InfobipSms;
+pub struct InfobipSms;
 
 /// A JSON request with `Authorization: App {{secret.api-key}}` (Infobip's
 /// API-key scheme is neither Basic nor Bearer, so it goes in a header).
-fn request(method: &str, url: String, body: Vec<u8>) -> HttpRequest {
-    let mut request = common::json_request(method, url, body);
-    request
-        .headers
-        .push(("Authorization".into(), "App {{secret.api-key}}".into()));
-    request
+fn app_auth(request: HttpRequest) -> HttpRequest {
+    let key = format!("App {}", request::secret("api-key"));
+    request::with_header(request, "Authorization", key)
 }
 
 fn http_error(response: &HttpResponse) -> SendError {
-    let retry_after = common::header(&response.headers, "retry-after");
-    common::send_error(wire::error_from(
-        response.status,
-        retry_after,
-        &response.body,
-    ))
+    let retry_after = answer::header(&response.headers, "retry-after");
+    wire::error_from(response.status, retry_after, &response.body).into_send_error()
 }
 
 fn update(report: wire::Report) -> DeliveryUpdate {
     DeliveryUpdate {
         provider_message_id: report.message_id,
-        status: common::delivery_status(report.status),
+        status: delivery_status(report.status),
         error_code: report.error_code,
         error_message: report.error_message,
         timestamp_ms: report.timestamp_ms,
@@ -60,14 +51,14 @@ impl Guest for InfobipSms {
             version: "1.0.0".into(),
             channels: vec![ChannelKind::Sms],
             config: vec![
-                common::field(
+                field(
                     "api-key",
                     "API key",
                     "Infobip API key (App authorization)",
                     true,
                     true,
                 ),
-                common::field(
+                field(
                     "webhook-token",
                     "Webhook token",
                     "URL-safe secret (e.g. hex) Herald puts at the end of delivery report URLs (/webhooks/{channel}/token/<it>); use the same URL for inbound forwarding at Infobip",
@@ -75,7 +66,7 @@ impl Guest for InfobipSms {
                     true,
                 ),
                 // Infobip gives each account its own host (xxxxx.api.infobip.com).
-                common::base_url_field(
+                config::base_url_field(
                     "https://api.infobip.com (or your account's xxxxx.api.infobip.com)",
                 ),
             ],
@@ -84,7 +75,7 @@ impl Guest for InfobipSms {
     }
 
     fn validate_config(config: Config) -> Result<(), String> {
-        common::validate_common(&config, &[])
+        config::validate(&config, &[])
     }
 
     fn send(config: Config, message: OutboundMessage) -> Result<SendReceipt, SendError> {
@@ -98,7 +89,7 @@ impl Guest for InfobipSms {
                 "infobip-sms cannot send media (MMS)".into(),
             ));
         }
-        let base = common::base_url(&config, DEFAULT_BASE_URL);
+        let base = config::base_url(&config, DEFAULT_BASE_URL);
         let body = wire::send_body(
             &message.to,
             &message.sender,
@@ -106,18 +97,15 @@ impl Guest for InfobipSms {
             &message.idempotency_key,
             &wire::notify_url(&message.status_callback_url),
         );
-        let request = request("POST", wire::send_url(base), body.to_string().into_bytes());
-        let response = common::send_http(PROVIDER, &request)?;
-        if !common::is_success(&response) {
+        let request = app_auth(request::json(wire::send_url(base), HttpAuth::None, &body));
+        let response = host::send(PROVIDER, &request)?;
+        if !answer::is_success(&response) {
             return Err(http_error(&response));
         }
         match wire::parse_send(&response.body) {
-            Ok((id, status)) => Ok(SendReceipt {
-                provider_message_id: id,
-                status: common::delivery_status(status),
-            }),
-            Err(Ok(refusal)) => Err(common::send_error(refusal)),
-            Err(Err(unreadable)) => Err(common::unreadable(PROVIDER, unreadable)),
+            Ok((id, status)) => Ok(answer::receipt(id, delivery_status(status))),
+            Err(Ok(refusal)) => Err(refusal.into_send_error()),
+            Err(Err(unreadable)) => Err(answer::unreadable(PROVIDER, unreadable)),
         }
     }
 
@@ -127,7 +115,7 @@ impl Guest for InfobipSms {
     ) -> Result<WebhookOutcome, WebhookError> {
         let token = wire::token(&request.url)
             .ok_or_else(|| WebhookError::Unauthorized("missing webhook token".into()))?;
-        if !secret_equals("webhook-token", &token) {
+        if !host::secret_equals("webhook-token", &token) {
             return Err(WebhookError::Unauthorized(
                 "webhook token does not match".into(),
             ));
@@ -148,21 +136,19 @@ impl Guest for InfobipSms {
             .collect();
         Ok(WebhookOutcome {
             events,
-            response: common::no_content(),
+            response: webhook::no_content(),
         })
     }
 
     fn fetch_status(config: Config, id: String) -> Result<Option<DeliveryUpdate>, SendError> {
-        let base = common::base_url(&config, DEFAULT_BASE_URL);
-        let response = common::send_http(
-            PROVIDER,
-            &request("GET", wire::logs_url(base, &id), Vec::new()),
-        )?;
-        if !common::is_success(&response) {
+        let base = config::base_url(&config, DEFAULT_BASE_URL);
+        let request = app_auth(request::get(wire::logs_url(base, &id), HttpAuth::None));
+        let response = host::send(PROVIDER, &request)?;
+        if !answer::is_success(&response) {
             return Err(http_error(&response));
         }
         let report =
-            wire::parse_logs(&response.body).map_err(|e| common::unreadable(PROVIDER, e))?;
+            wire::parse_logs(&response.body).map_err(|e| answer::unreadable_lookup(PROVIDER, e))?;
         Ok(report.map(update))
     }
 
@@ -180,4 +166,6 @@ impl Lookup for InfobipSms {
     }
 }
 
+// Natively (the test kit) the plugin is a plain library.
+#[cfg(target_arch = "wasm32")]
 export!(InfobipSms);

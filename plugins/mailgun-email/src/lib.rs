@@ -4,53 +4,54 @@
 //! the events API. The wire format lives in `provider_wire::mailgun`; this
 //! is the shim.
 
-wit_bindgen::generate!({ path: "../../wit", world: "reconciling-provider-plugin" });
-
-#[path = "../../shim/common.rs"]
-mod common;
+herald_plugin::bindings!("../../wit", "reconciling-provider-plugin");
 
 use exports::herald::provider::lookup::{Guest as Lookup, SentQuery};
 use exports::herald::provider::provider::Guest;
-use herald::provider::host::now;
-use herald::provider::types::{
-    ChannelKind, Config, Content, DeliveryStatus, DeliveryUpdate, Event, HmacAlgorithm, HttpAuth,
+use herald_plugin::config::{self, field};
+use herald_plugin::types::{
+    ChannelKind, Config, Content, DeliveryStatus, DeliveryUpdate, Event, HmacAlgorithm,
     HttpRequest, HttpResponse, OutboundMessage, PluginManifest, SendError, SendReceipt,
     TemplateInfo, WebhookError, WebhookOutcome, WebhookRequest,
 };
-use provider_wire::mailgun as wire;
+use herald_plugin::webhook::{self, Encoding, Signature};
+use herald_plugin::{answer, host, request};
+use provider_wire::{delivery_status, mailgun as wire};
 
 const PROVIDER: &str = "Mailgun";
 const DEFAULT_BASE_URL: &str = "https://api.mailgun.net";
+/// Event webhooks: hex HMAC-SHA256 of timestamp + token under the signing key.
+pub const SIGNATURE: Signature = Signature {
+    algorithm: HmacAlgorithm::Sha256,
+    secret: "webhook-signing-key",
+    encoding: Encoding::Hex,
+    name: "Mailgun webhook signature",
+};
 
-struct MailgunEmail;
+pub struct MailgunEmail;
 
-fn request(method: &str, url: String, body: Vec<u8>) -> HttpRequest {
-    HttpRequest {
-        method: method.into(),
-        url,
-        headers: vec![(
-            "Content-Type".into(),
-            "application/x-www-form-urlencoded".into(),
-        )],
-        body,
-        auth: HttpAuth::Basic(("api".into(), "{{secret.api-key}}".into())),
-        timeout_ms: None,
+/// `POST` of a form, or `GET` without `form`, as Basic `api:<key>`.
+fn request(url: String, form: Option<String>) -> HttpRequest {
+    let auth = request::basic("api", "api-key");
+    match form {
+        Some(form) => {
+            let mut request = request::form(url, auth, []);
+            request.body = form.into_bytes();
+            request
+        }
+        None => request::get(url, auth),
     }
 }
 
 fn http_error(response: &HttpResponse) -> SendError {
-    let retry_after = common::header(&response.headers, "retry-after");
-    common::send_error(wire::error_from(
-        response.status,
-        retry_after,
-        &response.body,
-    ))
+    let retry_after = answer::header(&response.headers, "retry-after");
+    wire::error_from(response.status, retry_after, &response.body).into_send_error()
 }
 
 fn update(status: wire::EventStatus) -> DeliveryUpdate {
     DeliveryUpdate {
         provider_message_id: status.message_id,
-        status: common::delivery_status(status.status),
+        status: delivery_status(status.status),
         error_code: status.error_code,
         error_message: status.error_message,
         timestamp_ms: status.timestamp_ms,
@@ -64,15 +65,15 @@ impl Guest for MailgunEmail {
             version: "1.0.0".into(),
             channels: vec![ChannelKind::Email],
             config: vec![
-                common::field(
+                field(
                     "domain",
                     "Sending domain",
                     "Mailgun domain, e.g. mg.example.com",
                     true,
                     false,
                 ),
-                common::field("api-key", "API key", "Mailgun private API key", true, true),
-                common::field(
+                field("api-key", "API key", "Mailgun private API key", true, true),
+                field(
                     "webhook-signing-key",
                     "Webhook signing key",
                     "Mailgun's HTTP webhook signing key (verifies event webhooks)",
@@ -80,15 +81,15 @@ impl Guest for MailgunEmail {
                     true,
                 ),
                 // EU accounts live on api.eu.mailgun.net.
-                common::base_url_field(DEFAULT_BASE_URL),
+                config::base_url_field(DEFAULT_BASE_URL),
             ],
             allowed_hosts: vec!["api.mailgun.net".into(), "api.eu.mailgun.net".into()],
         }
     }
 
     fn validate_config(config: Config) -> Result<(), String> {
-        common::validate_common(&config, &["domain"])?;
-        match common::get(&config, "domain") {
+        config::validate(&config, &["domain"])?;
+        match config::get(&config, "domain") {
             Some(domain) if !domain.contains('.') || domain.contains('/') => {
                 Err("domain: expected a domain name such as mg.example.com".into())
             }
@@ -102,8 +103,8 @@ impl Guest for MailgunEmail {
                 "mailgun-email sends email content only".into(),
             ));
         };
-        let domain = common::require(&config, "domain")?;
-        let base = common::base_url(&config, DEFAULT_BASE_URL);
+        let domain = config::require(&config, "domain")?;
+        let base = config::base_url(&config, DEFAULT_BASE_URL);
         let form = wire::send_form(&wire::Email {
             from: &message.sender,
             to: &message.to,
@@ -112,19 +113,14 @@ impl Guest for MailgunEmail {
             html: email.html_body.as_deref(),
             key: &message.idempotency_key,
         });
-        let response = common::send_http(
-            PROVIDER,
-            &request("POST", wire::send_url(base, domain), form.into_bytes()),
-        )?;
-        if !common::is_success(&response) {
+        let request = request(wire::send_url(base, domain), Some(form));
+        let response = host::send(PROVIDER, &request)?;
+        if !answer::is_success(&response) {
             return Err(http_error(&response));
         }
         let id = wire::message_id(&response.body)
-            .ok_or_else(|| common::unreadable(PROVIDER, "no id"))?;
-        Ok(SendReceipt {
-            provider_message_id: id,
-            status: DeliveryStatus::Accepted,
-        })
+            .ok_or_else(|| answer::unreadable(PROVIDER, "no id"))?;
+        Ok(answer::receipt(id, DeliveryStatus::Accepted))
     }
 
     fn handle_webhook(
@@ -133,14 +129,10 @@ impl Guest for MailgunEmail {
     ) -> Result<WebhookOutcome, WebhookError> {
         let (signature, status) =
             wire::parse_webhook(&request.body).map_err(WebhookError::BadRequest)?;
-        let expected = common::hmac_hex(
-            HmacAlgorithm::Sha256,
-            "webhook-signing-key",
-            signature.signed_data().as_bytes(),
-        )?;
-        common::check_signature(&expected, &signature.signature, "Mailgun webhook signature")?;
+        let signed = signature.signed_data();
+        SIGNATURE.verify(signed.as_bytes(), Some(&signature.signature))?;
         // A valid signature replayed later is still refused.
-        if !signature.is_fresh(now()) {
+        if !signature.is_fresh(host::now()) {
             return Err(WebhookError::Unauthorized(
                 "webhook timestamp too old".into(),
             ));
@@ -150,22 +142,22 @@ impl Guest for MailgunEmail {
                 .map(|s| Event::Delivery(update(s)))
                 .into_iter()
                 .collect(),
-            response: common::respond(200, "text/plain", b"OK".to_vec()),
+            response: webhook::respond(200, "text/plain", b"OK".to_vec()),
         })
     }
 
     fn fetch_status(config: Config, id: String) -> Result<Option<DeliveryUpdate>, SendError> {
-        let domain = common::require(&config, "domain")?;
-        let base = common::base_url(&config, DEFAULT_BASE_URL);
-        let response = common::send_http(
+        let domain = config::require(&config, "domain")?;
+        let base = config::base_url(&config, DEFAULT_BASE_URL);
+        let response = host::send(
             PROVIDER,
-            &request("GET", wire::events_url(base, domain, &id), Vec::new()),
+            &request(wire::events_url(base, domain, &id), None),
         )?;
-        if !common::is_success(&response) {
+        if !answer::is_success(&response) {
             return Err(http_error(&response));
         }
-        let latest =
-            wire::latest_status(&response.body).map_err(|e| common::unreadable(PROVIDER, e))?;
+        let latest = wire::latest_status(&response.body)
+            .map_err(|e| answer::unreadable_lookup(PROVIDER, e))?;
         Ok(latest.map(update))
     }
 
@@ -179,19 +171,21 @@ impl Lookup for MailgunEmail {
     /// one carrying Herald's key (`v:herald-key`); a minute of slack on
     /// each side for clocks and queueing.
     fn find_sent(config: Config, query: SentQuery) -> Result<Option<DeliveryUpdate>, SendError> {
-        let domain = common::require(&config, "domain")?;
-        let base = common::base_url(&config, DEFAULT_BASE_URL);
+        let domain = config::require(&config, "domain")?;
+        let base = config::base_url(&config, DEFAULT_BASE_URL);
         let begin = (query.not_before_ms / 1000).saturating_sub(60);
         let end = query.not_after_ms / 1000 + 60;
         let url = wire::recipient_events_url(base, domain, &query.to, begin, end);
-        let response = common::send_http(PROVIDER, &request("GET", url, Vec::new()))?;
-        if !common::is_success(&response) {
+        let response = host::send(PROVIDER, &request(url, None))?;
+        if !answer::is_success(&response) {
             return Err(http_error(&response));
         }
         let found = wire::status_by_key(&response.body, &query.idempotency_key)
-            .map_err(|e| common::unreadable(PROVIDER, e))?;
+            .map_err(|e| answer::unreadable_lookup(PROVIDER, e))?;
         Ok(found.map(update))
     }
 }
 
+// Natively (the test kit) the plugin is a plain library.
+#[cfg(target_arch = "wasm32")]
 export!(MailgunEmail);

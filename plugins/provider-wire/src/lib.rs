@@ -12,28 +12,20 @@ pub mod infobip;
 pub mod mailgun;
 pub mod whatsapp;
 
-pub use twilio_wire::constant_time_eq;
+/// How Herald should treat a provider's refusal, and the refusal itself:
+/// the SDK's types, so a plugin turns them into a `send-error` directly.
+pub use herald_plugin::answer::{Class as ErrorClass, Refusal as ProviderError};
+use herald_plugin::types::DeliveryStatus;
 
-/// How Herald should treat a provider's refusal. Each module maps its
-/// provider's codes to this; the plugin shims turn it into a `send-error`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ErrorClass {
-    InvalidRecipient,
-    Rejected,
-    /// Retry after this many milliseconds.
-    RateLimited(u32),
-    Transient,
-    Auth,
-    InsufficientFunds,
-    InvalidConfig,
-}
-
-/// A provider refusal: how to treat it, and the provider's code and text.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProviderError {
-    pub class: ErrorClass,
-    pub code: String,
-    pub message: String,
+/// The WIT delivery status of a normalised wire status.
+pub fn delivery_status(status: Status) -> DeliveryStatus {
+    match status {
+        Status::Accepted => DeliveryStatus::Accepted,
+        Status::Sent => DeliveryStatus::Sent,
+        Status::Delivered => DeliveryStatus::Delivered,
+        Status::Read => DeliveryStatus::Read,
+        Status::Failed => DeliveryStatus::Failed,
+    }
 }
 
 /// Maps a Twilio error answer (`{"code","message",...}`) for plugins that
@@ -60,12 +52,6 @@ pub fn twilio_error(http_status: u16, retry_after: Option<&str>, body: &[u8]) ->
     }
 }
 
-/// Lowercase hex, as HMAC signatures travel in `X-Hub-Signature-256` and
-/// Mailgun's webhook `signature`.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// A delivery status, normalised (the WIT `delivery-status`); the same type
 /// as Twilio's so the plugin shims share one mapping.
 pub use twilio_wire::Status;
@@ -80,11 +66,6 @@ pub fn retry_after_ms(value: Option<&str>, default_ms: u32) -> u32 {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn hex_is_lowercase_and_padded() {
-        assert_eq!(super::hex(&[0, 15, 171]), "000fab");
-    }
-
     #[test]
     fn twilio_errors_map() {
         let e = super::twilio_error(400, None, br#"{"code":13224,"message":"Invalid number"}"#);

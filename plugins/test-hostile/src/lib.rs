@@ -14,7 +14,7 @@
 //!
 //! and `handle-webhook` panics when the body contains `panic`.
 
-wit_bindgen::generate!({ path: "../../wit", world: "provider-plugin" });
+herald_plugin::bindings!("../../wit", "provider-plugin");
 
 const PLUGIN_NAME: &str = "test-hostile";
 /// `HERALD_PLUGIN_VERSION` at build time overrides it, so a second,
@@ -30,7 +30,7 @@ mod provider;
 use twilio_wire as wire;
 
 use exports::herald::provider::provider::Guest;
-use herald::provider::types::{
+use herald_plugin::types::{
     Config, Content, DeliveryStatus, DeliveryUpdate, HttpAuth, HttpError, HttpRequest,
     OutboundMessage, PluginManifest, Rejection, SendError, SendReceipt, TemplateInfo, WebhookError,
     WebhookOutcome, WebhookRequest,
@@ -75,7 +75,7 @@ impl Guest for Hostile {
                 status: DeliveryStatus::Sent,
             }),
             Some("0222") => {
-                herald::provider::uncertainty::mark_uncertain(
+                herald_plugin::uncertainty::mark_uncertain(
                     "the gateway answered in a way this plugin cannot read",
                 );
                 Err(SendError::Transient("unreadable answer".into()))
@@ -120,7 +120,7 @@ fn call_forbidden_host() -> Result<SendReceipt, SendError> {
         auth: HttpAuth::None,
         timeout_ms: None,
     };
-    match herald::provider::host::http_send(&request) {
+    match herald_plugin::imports::http_send(&request) {
         Ok(_) => Err(SendError::Rejected(Rejection {
             code: "escaped".into(),
             message: "the host let a request out to a forbidden host".into(),

@@ -2,7 +2,7 @@
 //! through `POST /2010-04-01/Accounts/{sid}/Messages.json`, status callbacks
 //! verified with `X-Twilio-Signature`.
 
-wit_bindgen::generate!({ path: "../../wit", world: "reconciling-provider-plugin" });
+herald_plugin::bindings!("../../wit", "reconciling-provider-plugin");
 
 const PLUGIN_NAME: &str = "twilio-sms";
 /// `HERALD_PLUGIN_VERSION` at build time overrides it, so a second,
@@ -18,12 +18,12 @@ use twilio_wire as wire;
 
 use exports::herald::provider::lookup::{Guest as Lookup, SentQuery};
 use exports::herald::provider::provider::Guest;
-use herald::provider::types::{
+use herald_plugin::types::{
     Config, DeliveryUpdate, OutboundMessage, PluginManifest, SendError, SendReceipt, TemplateInfo,
     WebhookError, WebhookOutcome, WebhookRequest,
 };
 
-struct TwilioSms;
+pub struct TwilioSms;
 
 impl Guest for TwilioSms {
     fn manifest() -> PluginManifest {
@@ -60,4 +60,6 @@ impl Lookup for TwilioSms {
     }
 }
 
+// Natively (the test kit) the plugin is a plain library.
+#[cfg(target_arch = "wasm32")]
 export!(TwilioSms);

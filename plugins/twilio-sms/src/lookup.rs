@@ -3,9 +3,10 @@
 //! `twilio_wire::lookup`; Twilio keeps no client key).
 
 use crate::exports::herald::provider::lookup::SentQuery;
-use crate::herald::provider::host::http_send;
-use crate::herald::provider::types::{Config, DeliveryUpdate, HttpRequest, SendError};
-use crate::provider::{account_and_base, auth, delivery_status, error_from, transport_error};
+use herald_plugin::types::{Config, DeliveryUpdate, SendError};
+use herald_plugin::{answer, host, request};
+
+use crate::provider::{PROVIDER, account_and_base, auth, delivery_status, error_from};
 use crate::wire::{self, lookup};
 
 /// Pages read at most: past these, the recipient got so many messages
@@ -18,20 +19,11 @@ pub fn find_sent(config: &Config, query: &SentQuery) -> Result<Option<DeliveryUp
     let not_after = query.not_after_ms.div_ceil(1000) as i64;
     let mut url = lookup::list_url(base, account, &query.to, &query.sender);
     for _ in 0..MAX_PAGES {
-        let request = HttpRequest {
-            method: "GET".into(),
-            url,
-            headers: Vec::new(),
-            body: Vec::new(),
-            auth: auth(account),
-            timeout_ms: None,
-        };
-        let response = http_send(&request).map_err(transport_error)?;
-        if !(200..300).contains(&response.status) {
+        let response = host::send(PROVIDER, &request::get(url, auth(account)))?;
+        if !answer::is_success(&response) {
             return Err(error_from(&response));
         }
-        let page: lookup::MessagePage = serde_json::from_slice(&response.body)
-            .map_err(|e| SendError::Transient(format!("unreadable Twilio message list: {e}")))?;
+        let page: lookup::MessagePage = answer::read(PROVIDER, &response)?;
         match lookup::search(&page, not_before, not_after) {
             lookup::Search::Found(message) => {
                 let status = message.status.as_deref().and_then(wire::status);

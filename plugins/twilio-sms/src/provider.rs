@@ -1,30 +1,30 @@
-//! The Twilio provider logic on WIT types. Shared with the `test-hostile`
-//! component (which includes this file), so it only refers to `crate::`
-//! paths that every `generate!`d crate has, plus the crate's
-//! `PLUGIN_NAME` and `PLUGIN_VERSION`.
+//! The Twilio provider logic on the SDK's WIT types. Shared with the
+//! `test-hostile` component (which includes this file), so besides the SDK
+//! it only refers to `crate::wire` and the crate's `PLUGIN_NAME` and
+//! `PLUGIN_VERSION`.
 
-use base64::Engine as _;
-
-use crate::herald::provider::host::{hmac, http_send};
-use crate::herald::provider::types::{
-    ChannelKind, Config, ConfigField, Content, DeliveryStatus, DeliveryUpdate, Event,
-    HmacAlgorithm, HttpAuth, HttpError, HttpRequest, HttpResponse, InboundMessage, Media,
-    OutboundMessage, PluginManifest, Rejection, SendError, SendReceipt, WebhookError,
-    WebhookOutcome, WebhookRequest, WebhookResponse,
+use herald_plugin::config::{self, field};
+use herald_plugin::types::{
+    ChannelKind, Config, Content, DeliveryStatus, DeliveryUpdate, Event, HmacAlgorithm, HttpAuth,
+    HttpResponse, InboundMessage, Media, OutboundMessage, PluginManifest, SendError, SendReceipt,
+    WebhookError, WebhookOutcome, WebhookRequest,
 };
+use herald_plugin::webhook::{self, Encoding, Signature};
+use herald_plugin::{answer, host, request};
+
 use crate::wire::{self, ErrorClass};
 
 const DEFAULT_BASE_URL: &str = "https://api.twilio.com";
-
-fn field(name: &str, label: &str, description: &str, required: bool, secret: bool) -> ConfigField {
-    ConfigField {
-        name: name.into(),
-        label: label.into(),
-        description: description.into(),
-        required,
-        secret,
-    }
-}
+pub(crate) const PROVIDER: &str = "Twilio";
+/// Status callbacks and inbound messages: base64 HMAC-SHA1 of the URL and
+/// the sorted form parameters (`wire::signature_base`), keyed with the
+/// auth token.
+const SIGNATURE: Signature = Signature {
+    algorithm: HmacAlgorithm::Sha1,
+    secret: "auth-token",
+    encoding: Encoding::Base64,
+    name: "X-Twilio-Signature",
+};
 
 pub fn manifest(name: &str, version: &str) -> PluginManifest {
     PluginManifest {
@@ -58,47 +58,23 @@ pub fn manifest(name: &str, version: &str) -> PluginManifest {
     }
 }
 
-fn get<'a>(config: &'a Config, name: &str) -> Option<&'a str> {
-    config
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
 pub fn validate_config(config: &Config) -> Result<(), String> {
-    match get(config, "account-sid") {
-        None => return Err("account-sid: required".into()),
+    config::validate(config, &["account-sid"])?;
+    match config::get(config, "account-sid") {
         Some(sid) if !sid.starts_with("AC") => {
-            return Err("account-sid: a Twilio account SID starts with AC".into());
+            Err("account-sid: a Twilio account SID starts with AC".into())
         }
-        Some(_) => {}
+        _ => Ok(()),
     }
-    if let Some(base) = get(config, "base-url")
-        && !(base.starts_with("https://") || base.starts_with("http://"))
-    {
-        return Err("base-url: must be an http(s) URL".into());
-    }
-    Ok(())
 }
 
 pub(crate) fn account_and_base(config: &Config) -> Result<(&str, &str), SendError> {
-    let account = get(config, "account-sid")
-        .ok_or_else(|| SendError::InvalidConfig("account-sid: required".into()))?;
-    Ok((account, get(config, "base-url").unwrap_or(DEFAULT_BASE_URL)))
+    let account = config::require(config, "account-sid")?;
+    Ok((account, config::base_url(config, DEFAULT_BASE_URL)))
 }
 
 pub(crate) fn auth(account: &str) -> HttpAuth {
-    HttpAuth::Basic((account.into(), "{{secret.auth-token}}".into()))
-}
-
-pub(crate) fn transport_error(e: HttpError) -> SendError {
-    match e {
-        HttpError::Timeout => SendError::Transient("Twilio did not answer in time".into()),
-        HttpError::Connection(m) => {
-            SendError::Transient(format!("connection to Twilio failed: {m}"))
-        }
-        HttpError::NotAllowed(m) | HttpError::InvalidRequest(m) => SendError::InvalidConfig(m),
-    }
+    request::basic(account, "auth-token")
 }
 
 pub(crate) fn delivery_status(status: wire::Status) -> DeliveryStatus {
@@ -114,23 +90,15 @@ pub(crate) fn delivery_status(status: wire::Status) -> DeliveryStatus {
 /// `GET .../Messages/{Sid}.json`: the message's current status.
 pub fn fetch_status(config: &Config, sid: &str) -> Result<Option<DeliveryUpdate>, SendError> {
     let (account, base) = account_and_base(config)?;
-    let request = HttpRequest {
-        method: "GET".into(),
-        url: wire::message_url(base, account, sid),
-        headers: Vec::new(),
-        body: Vec::new(),
-        auth: auth(account),
-        timeout_ms: None,
-    };
-    let response = http_send(&request).map_err(transport_error)?;
+    let request = request::get(wire::message_url(base, account, sid), auth(account));
+    let response = host::send(PROVIDER, &request)?;
     if response.status == 404 {
         return Ok(None);
     }
     if !(200..300).contains(&response.status) {
         return Err(error_from(&response));
     }
-    let resource: wire::MessageResource = serde_json::from_slice(&response.body)
-        .map_err(|e| SendError::Transient(format!("unreadable Twilio answer: {e}")))?;
+    let resource: wire::MessageResource = answer::read(PROVIDER, &response)?;
     let Some(status) = resource.status.as_deref().and_then(wire::status) else {
         return Ok(None);
     };
@@ -149,49 +117,9 @@ pub fn send(config: &Config, message: &OutboundMessage) -> Result<SendReceipt, S
             "twilio-sms sends SMS and MMS text content only".into(),
         ));
     };
-    let (account, base) = account_and_base(config)?;
-    let mut params = vec![
-        ("To", message.to.as_str()),
-        ("From", message.sender.as_str()),
-        ("Body", text.body.as_str()),
-        ("StatusCallback", message.status_callback_url.as_str()),
-    ];
-    params.extend(text.media.iter().map(|m| ("MediaUrl", m.url.as_str())));
-    let request = HttpRequest {
-        method: "POST".into(),
-        url: wire::messages_url(base, account),
-        headers: vec![
-            (
-                "Content-Type".into(),
-                "application/x-www-form-urlencoded".into(),
-            ),
-            // Identifies the plugin build in provider logs (and lets tests see
-            // which version sent each message).
-            (
-                "User-Agent".into(),
-                format!("herald-{}/{}", crate::PLUGIN_NAME, crate::PLUGIN_VERSION),
-            ),
-            // Twilio has no idempotency header for Messages; sending the key
-            // keeps it in Twilio's request logs and in the simulator's record.
-            (
-                "X-Herald-Idempotency-Key".into(),
-                message.idempotency_key.clone(),
-            ),
-        ],
-        body: wire::form_encode(params).into_bytes(),
-        auth: HttpAuth::Basic((account.into(), "{{secret.auth-token}}".into())),
-        timeout_ms: None,
-    };
-    let response = http_send(&request).map_err(|e| match e {
-        HttpError::Timeout => SendError::Transient("Twilio did not answer in time".into()),
-        HttpError::Connection(m) => {
-            SendError::Transient(format!("connection to Twilio failed: {m}"))
-        }
-        HttpError::NotAllowed(m) | HttpError::InvalidRequest(m) => SendError::InvalidConfig(m),
-    })?;
-    if (200..300).contains(&response.status) {
-        let resource: wire::MessageResource = serde_json::from_slice(&response.body)
-            .map_err(|e| SendError::Transient(format!("unreadable Twilio answer: {e}")))?;
+    let response = host::send(PROVIDER, &send_request(config, message, text)?)?;
+    if answer::is_success(&response) {
+        let resource: wire::MessageResource = answer::accepted(PROVIDER, &response)?;
         let status = match resource.status.as_deref().and_then(wire::status) {
             Some(wire::Status::Sent) => DeliveryStatus::Sent,
             _ => DeliveryStatus::Accepted,
@@ -204,63 +132,68 @@ pub fn send(config: &Config, message: &OutboundMessage) -> Result<SendReceipt, S
     Err(error_from(&response))
 }
 
+/// `POST .../Messages.json` as a form, authenticated with the account SID
+/// and the auth token's placeholder.
+pub fn send_request(
+    config: &Config,
+    message: &OutboundMessage,
+    text: &herald_plugin::types::TextMessage,
+) -> Result<herald_plugin::types::HttpRequest, SendError> {
+    let (account, base) = account_and_base(config)?;
+    let mut params = vec![
+        ("To", message.to.as_str()),
+        ("From", message.sender.as_str()),
+        ("Body", text.body.as_str()),
+        ("StatusCallback", message.status_callback_url.as_str()),
+    ];
+    params.extend(text.media.iter().map(|m| ("MediaUrl", m.url.as_str())));
+    let request = request::form(wire::messages_url(base, account), auth(account), params);
+    // Identifies the plugin build in provider logs (and lets tests see
+    // which version sent each message).
+    let agent = format!("herald-{}/{}", crate::PLUGIN_NAME, crate::PLUGIN_VERSION);
+    let request = request::with_header(request, "User-Agent", agent);
+    // Twilio has no idempotency header for Messages; sending the key keeps
+    // it in Twilio's request logs and in the simulator's record.
+    let key = message.idempotency_key.clone();
+    Ok(request::with_header(
+        request,
+        "X-Herald-Idempotency-Key",
+        key,
+    ))
+}
+
 /// Maps a Twilio error answer to the typed send error.
 pub(crate) fn error_from(response: &HttpResponse) -> SendError {
     let error: wire::ErrorBody = serde_json::from_slice(&response.body).unwrap_or_default();
-    let rejection = Rejection {
-        code: error
-            .code
-            .map(|c| c.to_string())
-            .unwrap_or_else(|| response.status.to_string()),
-        message: error
-            .message
-            .unwrap_or_else(|| format!("Twilio answered HTTP {}", response.status)),
-    };
-    match wire::classify_error(response.status, error.code) {
-        ErrorClass::InvalidRecipient => SendError::InvalidRecipient(rejection),
-        ErrorClass::Rejected => SendError::Rejected(rejection),
+    let code = error
+        .code
+        .map_or_else(|| response.status.to_string(), |c| c.to_string());
+    let message = error
+        .message
+        .unwrap_or_else(|| format!("Twilio answered HTTP {}", response.status));
+    let class = match wire::classify_error(response.status, error.code) {
+        ErrorClass::InvalidRecipient => answer::Class::InvalidRecipient,
+        ErrorClass::Rejected => answer::Class::Rejected,
         ErrorClass::RateLimited => {
-            let retry_after = response
-                .headers
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))
-                .map(|(_, v)| v.as_str());
-            SendError::RateLimited(wire::retry_after_ms(retry_after))
+            let retry_after = answer::header(&response.headers, "retry-after");
+            answer::Class::RateLimited(wire::retry_after_ms(retry_after))
         }
-        ErrorClass::Transient => {
-            SendError::Transient(format!("{}: {}", rejection.code, rejection.message))
-        }
-        ErrorClass::Auth => SendError::Auth(rejection.message),
-        ErrorClass::InsufficientFunds => SendError::InsufficientFunds(rejection.message),
-    }
+        ErrorClass::Transient => answer::Class::Transient,
+        ErrorClass::Auth => answer::Class::Auth,
+        ErrorClass::InsufficientFunds => answer::Class::InsufficientFunds,
+    };
+    answer::send_error(class, code, message)
 }
 
 pub fn handle_webhook(
     _config: &Config,
     request: &WebhookRequest,
 ) -> Result<WebhookOutcome, WebhookError> {
-    let signature = request
-        .headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("x-twilio-signature"))
-        .map(|(_, v)| v.as_str())
-        .ok_or_else(|| WebhookError::Unauthorized("missing X-Twilio-Signature".into()))?;
-    let params = wire::form_decode(&request.body);
+    let signature = webhook::header(request, SIGNATURE.name);
+    let params = webhook::form(&request.body);
     let base = wire::signature_base(&request.url, &params);
-    let expected = hmac(HmacAlgorithm::Sha1, "auth-token", base.as_bytes())
-        .map_err(WebhookError::Unauthorized)?;
-    let expected = base64::engine::general_purpose::STANDARD.encode(expected);
-    if !wire::constant_time_eq(expected.as_bytes(), signature.as_bytes()) {
-        return Err(WebhookError::Unauthorized(
-            "X-Twilio-Signature does not match".into(),
-        ));
-    }
-    let param = |name: &str| {
-        params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-    };
+    SIGNATURE.verify(base.as_bytes(), signature)?;
+    let param = |name: &str| webhook::param(&params, name).map(str::to_owned);
     let sid = param("MessageSid")
         .or_else(|| param("SmsSid"))
         .ok_or_else(|| WebhookError::BadRequest("no MessageSid".into()))?;
@@ -286,11 +219,7 @@ pub fn handle_webhook(
                 error_code,
                 timestamp_ms: None,
             })],
-            response: WebhookResponse {
-                status: 204,
-                headers: Vec::new(),
-                body: Vec::new(),
-            },
+            response: webhook::no_content(),
         });
     }
     // An inbound message: Body, From, To, MediaUrlN / MediaContentTypeN.
@@ -311,10 +240,10 @@ pub fn handle_webhook(
             body: param("Body").unwrap_or_default(),
             media,
         })],
-        response: WebhookResponse {
-            status: 200,
-            headers: vec![("Content-Type".into(), "text/xml".into())],
-            body: br#"<?xml version="1.0" encoding="UTF-8"?><Response></Response>"#.to_vec(),
-        },
+        response: webhook::respond(
+            200,
+            "text/xml",
+            br#"<?xml version="1.0" encoding="UTF-8"?><Response></Response>"#,
+        ),
     })
 }

@@ -8,31 +8,52 @@
 // Built against the frozen 1.1.0 contract on purpose: the voice tests then
 // prove that a plugin built for an older minor version keeps working on a
 // host serving the current one (wit/README.md, "Versioning").
-wit_bindgen::generate!({ path: "../../wit/1.1.0", world: "provider-plugin" });
+// The 1.1.0 types are the 1.2.0 types, so they map onto the SDK's and its
+// pure helpers apply; the imports stay 1.1.0's own (`herald::provider::host`),
+// so the SDK's host calls (1.2.0) are never used here.
+herald_plugin::wit_bindgen::generate!({
+    path: "../../wit/1.1.0",
+    world: "provider-plugin",
+    runtime_path: "::herald_plugin::wit_bindgen::rt",
+    with: { "herald:provider/types@1.1.0": ::herald_plugin::types },
+});
 
-#[path = "../../shim/common.rs"]
-mod common;
-
-use base64::Engine as _;
 use exports::herald::provider::provider::Guest;
-use herald::provider::host::{hmac, log};
-use herald::provider::types::{
+// The 1.1.0 host's imports in the component; natively the SDK's test kit
+// stands in for them.
+#[cfg(target_arch = "wasm32")]
+use herald::provider::host::{hmac, http_send, log};
+use herald_plugin::answer;
+use herald_plugin::config::{self, field};
+#[cfg(not(target_arch = "wasm32"))]
+use herald_plugin::host::{hmac, http_send};
+use herald_plugin::request;
+use herald_plugin::types::{
     AmdAction, AnsweredBy, CallStatus, CallUpdate, ChannelKind, Config, Content, DeliveryStatus,
-    DeliveryUpdate, Event, HmacAlgorithm, HttpAuth, HttpRequest, HttpResponse, LogLevel,
-    OutboundMessage, PluginManifest, SendError, SendReceipt, TemplateInfo, WebhookError,
-    WebhookOutcome, WebhookRequest,
+    DeliveryUpdate, Event, HmacAlgorithm, HttpRequest, HttpResponse, LogLevel, OutboundMessage,
+    PluginManifest, SendError, SendReceipt, TemplateInfo, WebhookError, WebhookOutcome,
+    WebhookRequest,
 };
+use herald_plugin::webhook::{self, Encoding, Signature};
 use twilio_wire::voice::{self as wire, Action, Context};
 
 const PROVIDER: &str = "Twilio";
 const DEFAULT_BASE_URL: &str = "https://api.twilio.com";
+/// Every webhook: base64 HMAC-SHA1 of the URL and the sorted POST
+/// parameters, keyed with the auth token.
+const SIGNATURE: Signature = Signature {
+    algorithm: HmacAlgorithm::Sha1,
+    secret: "auth-token",
+    encoding: Encoding::Base64,
+    name: "X-Twilio-Signature",
+};
 
-struct TwilioVoice;
+pub struct TwilioVoice;
 
 fn account_and_base(config: &Config) -> Result<(&str, &str), SendError> {
     Ok((
-        common::require(config, "account-sid")?,
-        common::base_url(config, DEFAULT_BASE_URL),
+        config::require(config, "account-sid")?,
+        config::base_url(config, DEFAULT_BASE_URL),
     ))
 }
 
@@ -42,27 +63,24 @@ fn form_request(
     account: &str,
     params: &[(String, String)],
 ) -> HttpRequest {
-    HttpRequest {
-        method: method.into(),
-        url,
-        headers: vec![(
-            "Content-Type".into(),
-            "application/x-www-form-urlencoded".into(),
-        )],
-        body: twilio_wire::form_encode(params.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .into_bytes(),
-        auth: HttpAuth::Basic((account.into(), "{{secret.auth-token}}".into())),
-        timeout_ms: None,
-    }
+    let pairs = params.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    let mut request = request::form(url, request::basic(account, "auth-token"), pairs);
+    request.method = method.into();
+    request
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn log(_level: LogLevel, _message: &str) {}
+
+/// `http-send` of the 1.1.0 host, failures mapped as the SDK maps them.
+fn send_http(request: &HttpRequest) -> Result<HttpResponse, SendError> {
+    http_send(request).map_err(|e| answer::transport(PROVIDER, e))
 }
 
 fn twilio_error(response: &HttpResponse) -> SendError {
-    let retry_after = common::header(&response.headers, "retry-after");
-    common::send_error(provider_wire::twilio_error(
-        response.status,
-        retry_after,
-        &response.body,
-    ))
+    let retry_after = answer::header(&response.headers, "retry-after");
+    let refusal = provider_wire::twilio_error(response.status, retry_after, &response.body);
+    answer::unmarked_send_error(refusal.class, refusal.code, refusal.message)
 }
 
 fn call_status(status: wire::CallStatus) -> CallStatus {
@@ -88,13 +106,11 @@ fn who(answered_by: wire::AnsweredBy) -> AnsweredBy {
 
 /// Checks `X-Twilio-Signature` over the full URL and the sorted POST params.
 fn verify(request: &WebhookRequest, params: &[(String, String)]) -> Result<(), WebhookError> {
-    let signature = common::header(&request.headers, "x-twilio-signature")
-        .ok_or_else(|| WebhookError::Unauthorized("missing X-Twilio-Signature".into()))?;
+    let signature = webhook::header(request, SIGNATURE.name);
     let base = twilio_wire::signature_base(&request.url, params);
-    let mac = hmac(HmacAlgorithm::Sha1, "auth-token", base.as_bytes())
+    let mac = hmac(SIGNATURE.algorithm, SIGNATURE.secret, base.as_bytes())
         .map_err(WebhookError::Unauthorized)?;
-    let expected = base64::engine::general_purpose::STANDARD.encode(mac);
-    common::check_signature(&expected, signature, "X-Twilio-Signature")
+    SIGNATURE.matches(&mac, signature)
 }
 
 /// Redirects a live call to new TwiML (async AMD found a machine). A
@@ -105,8 +121,8 @@ fn update_live_call(config: &Config, call_sid: &str, twiml: String) -> bool {
     };
     let url = wire::call_url(base, account, call_sid);
     let request = form_request("POST", url, account, &[("Twiml".into(), twiml)]);
-    match common::send_http(PROVIDER, &request) {
-        Ok(response) if common::is_success(&response) => true,
+    match send_http(&request) {
+        Ok(response) if answer::is_success(&response) => true,
         Ok(response) => {
             log(
                 LogLevel::Warn,
@@ -131,29 +147,29 @@ impl Guest for TwilioVoice {
             version: "1.0.0".into(),
             channels: vec![ChannelKind::Voice],
             config: vec![
-                common::field(
+                field(
                     "account-sid",
                     "Account SID",
                     "Twilio account SID (AC...)",
                     true,
                     false,
                 ),
-                common::field(
+                field(
                     "auth-token",
                     "Auth token",
                     "Signs API requests and every call webhook",
                     true,
                     true,
                 ),
-                common::base_url_field(DEFAULT_BASE_URL),
+                config::base_url_field(DEFAULT_BASE_URL),
             ],
             allowed_hosts: vec!["api.twilio.com".into()],
         }
     }
 
     fn validate_config(config: Config) -> Result<(), String> {
-        common::validate_common(&config, &["account-sid"])?;
-        match common::get(&config, "account-sid") {
+        config::validate(&config, &["account-sid"])?;
+        match config::get(&config, "account-sid") {
             Some(sid) if !sid.starts_with("AC") => {
                 Err("account-sid: a Twilio account SID starts with AC".into())
             }
@@ -195,16 +211,13 @@ impl Guest for TwilioVoice {
             "X-Herald-Idempotency-Key".into(),
             message.idempotency_key.clone(),
         ));
-        let response = common::send_http(PROVIDER, &request)?;
-        if !common::is_success(&response) {
+        let response = send_http(&request)?;
+        if !answer::is_success(&response) {
             return Err(twilio_error(&response));
         }
-        let call: twilio_wire::MessageResource =
-            serde_json::from_slice(&response.body).map_err(|e| common::unreadable(PROVIDER, e))?;
-        Ok(SendReceipt {
-            provider_message_id: call.sid,
-            status: DeliveryStatus::Accepted,
-        })
+        let call: twilio_wire::MessageResource = serde_json::from_slice(&response.body)
+            .map_err(|e| answer::unreadable_lookup(PROVIDER, e))?;
+        Ok(answer::receipt(call.sid, DeliveryStatus::Accepted))
     }
 
     fn handle_webhook(
@@ -234,7 +247,7 @@ impl Guest for TwilioVoice {
                 let twiml = wire::twiml(action, &context);
                 (
                     update(CallStatus::Answered, action == Action::Voicemail),
-                    common::respond(200, "text/xml", twiml.into_bytes()),
+                    webhook::respond(200, "text/xml", twiml.into_bytes()),
                 )
             }
             wire::Event::Amd => {
@@ -246,7 +259,7 @@ impl Guest for TwilioVoice {
                         CallStatus::Answered,
                         redirected && action == Action::Voicemail,
                     ),
-                    common::no_content(),
+                    webhook::no_content(),
                 )
             }
             wire::Event::Status => {
@@ -255,7 +268,7 @@ impl Guest for TwilioVoice {
                     .ok_or_else(|| {
                         WebhookError::BadRequest("unknown or missing CallStatus".into())
                     })?;
-                (update(call_status(status), false), common::no_content())
+                (update(call_status(status), false), webhook::no_content())
             }
         };
         Ok(WebhookOutcome {
@@ -269,15 +282,15 @@ impl Guest for TwilioVoice {
     fn fetch_status(config: Config, sid: String) -> Result<Option<DeliveryUpdate>, SendError> {
         let (account, base) = account_and_base(&config)?;
         let request = form_request("GET", wire::call_url(base, account, &sid), account, &[]);
-        let response = common::send_http(PROVIDER, &request)?;
+        let response = send_http(&request)?;
         if response.status == 404 {
             return Ok(None);
         }
-        if !common::is_success(&response) {
+        if !answer::is_success(&response) {
             return Err(twilio_error(&response));
         }
-        let call: twilio_wire::MessageResource =
-            serde_json::from_slice(&response.body).map_err(|e| common::unreadable(PROVIDER, e))?;
+        let call: twilio_wire::MessageResource = serde_json::from_slice(&response.body)
+            .map_err(|e| answer::unreadable_lookup(PROVIDER, e))?;
         let status = match call.status.as_deref().and_then(wire::call_status) {
             None => return Ok(None),
             Some(wire::CallStatus::Initiated) => DeliveryStatus::Accepted,
@@ -299,4 +312,6 @@ impl Guest for TwilioVoice {
     }
 }
 
+// Natively (the test kit) the plugin is a plain library.
+#[cfg(target_arch = "wasm32")]
 export!(TwilioVoice);

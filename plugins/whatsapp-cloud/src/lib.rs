@@ -4,49 +4,54 @@
 //! (subscription handshake, `X-Hub-Signature-256`-signed notifications).
 //! The wire format lives in `provider_wire::whatsapp`; this is the shim.
 
-wit_bindgen::generate!({ path: "../../wit", world: "provider-plugin" });
+herald_plugin::bindings!("../../wit", "provider-plugin");
 
-#[path = "../../shim/common.rs"]
-mod common;
-
-use common::{field, get, require};
 use exports::herald::provider::provider::Guest;
-use herald::provider::host::secret_equals;
-use herald::provider::types::{
-    ChannelKind, Config, Content, DeliveryStatus, DeliveryUpdate, Event, HmacAlgorithm, HttpAuth,
-    InboundMessage, Media, OutboundMessage, PluginManifest, SendError, SendReceipt, TemplateInfo,
-    WebhookError, WebhookOutcome, WebhookRequest,
+use herald_plugin::config::{self, field, get, require};
+use herald_plugin::types::{
+    ChannelKind, Config, Content, DeliveryStatus, DeliveryUpdate, Event, HmacAlgorithm,
+    HttpRequest, HttpResponse, InboundMessage, Media, OutboundMessage, PluginManifest, SendError,
+    SendReceipt, TemplateInfo, WebhookError, WebhookOutcome, WebhookRequest,
 };
-use provider_wire::whatsapp as wire;
+use herald_plugin::webhook::{self, Encoding, Signature};
+use herald_plugin::{answer, host, request};
+use provider_wire::{delivery_status, whatsapp as wire};
 
 const PROVIDER: &str = "WhatsApp Cloud API";
 const DEFAULT_BASE_URL: &str = "https://graph.facebook.com";
 /// Safety net against a provider that keeps answering with a `next` page.
 const MAX_TEMPLATE_PAGES: usize = 50;
+/// Notifications: `sha256=` and the hex HMAC-SHA256 of the body under the
+/// app secret.
+pub const SIGNATURE: Signature = Signature {
+    algorithm: HmacAlgorithm::Sha256,
+    secret: "app-secret",
+    encoding: Encoding::Hex,
+    name: "X-Hub-Signature-256",
+};
 
-struct WhatsAppCloud;
+pub struct WhatsAppCloud;
 
 fn base(config: &Config) -> &str {
-    common::base_url(config, DEFAULT_BASE_URL)
+    config::base_url(config, DEFAULT_BASE_URL)
 }
 
 fn version(config: &Config) -> &str {
     get(config, "api-version").unwrap_or(wire::DEFAULT_VERSION)
 }
 
-fn graph_request(method: &str, url: String, body: Vec<u8>) -> herald::provider::types::HttpRequest {
-    let mut request = common::json_request(method, url, body);
-    request.auth = HttpAuth::Bearer("{{secret.access-token}}".into());
-    request
+/// A Graph API call as the access token's bearer; JSON when it has a body.
+fn graph_request(url: String, body: Option<&serde_json::Value>) -> HttpRequest {
+    let auth = request::bearer("access-token");
+    match body {
+        Some(body) => request::json(url, auth, body),
+        None => request::get(url, auth),
+    }
 }
 
-fn graph_error(response: &herald::provider::types::HttpResponse) -> SendError {
-    let retry_after = common::header(&response.headers, "retry-after");
-    common::send_error(wire::error_from(
-        response.status,
-        retry_after,
-        &response.body,
-    ))
+fn graph_error(response: &HttpResponse) -> SendError {
+    let retry_after = answer::header(&response.headers, "retry-after");
+    wire::error_from(response.status, retry_after, &response.body).into_send_error()
 }
 
 impl Guest for WhatsAppCloud {
@@ -98,14 +103,14 @@ impl Guest for WhatsAppCloud {
                     false,
                     false,
                 ),
-                common::base_url_field(DEFAULT_BASE_URL),
+                config::base_url_field(DEFAULT_BASE_URL),
             ],
             allowed_hosts: vec!["graph.facebook.com".into()],
         }
     }
 
     fn validate_config(config: Config) -> Result<(), String> {
-        common::validate_common(&config, &[])?;
+        config::validate(&config, &[])?;
         if let Some(v) = get(&config, "api-version")
             && !(v.starts_with('v') && v[1..].parse::<f32>().is_ok())
         {
@@ -146,19 +151,13 @@ impl Guest for WhatsAppCloud {
             &message.idempotency_key,
         );
         let url = wire::messages_url(base(&config), version(&config), phone_number_id);
-        let response = common::send_http(
-            PROVIDER,
-            &graph_request("POST", url, body.to_string().into_bytes()),
-        )?;
-        if !common::is_success(&response) {
+        let response = host::send(PROVIDER, &graph_request(url, Some(&body)))?;
+        if !answer::is_success(&response) {
             return Err(graph_error(&response));
         }
         let id = wire::message_id(&response.body)
-            .ok_or_else(|| common::unreadable(PROVIDER, "no messages[0].id"))?;
-        Ok(SendReceipt {
-            provider_message_id: id,
-            status: DeliveryStatus::Accepted,
-        })
+            .ok_or_else(|| answer::unreadable(PROVIDER, "no messages[0].id"))?;
+        Ok(answer::receipt(id, DeliveryStatus::Accepted))
     }
 
     fn handle_webhook(
@@ -171,21 +170,18 @@ impl Guest for WhatsAppCloud {
             let (token, challenge) = wire::verification(&request.url).ok_or_else(|| {
                 WebhookError::BadRequest("expected hub.mode=subscribe with a challenge".into())
             })?;
-            if !secret_equals("verify-token", &token) {
+            if !host::secret_equals("verify-token", &token) {
                 return Err(WebhookError::Unauthorized(
                     "hub.verify_token does not match".into(),
                 ));
             }
             return Ok(WebhookOutcome {
                 events: Vec::new(),
-                response: common::respond(200, "text/plain", challenge.into_bytes()),
+                response: webhook::respond(200, "text/plain", challenge.into_bytes()),
             });
         }
-        let signature = common::header(&request.headers, "x-hub-signature-256")
-            .and_then(wire::signature_hex)
-            .ok_or_else(|| WebhookError::Unauthorized("missing X-Hub-Signature-256".into()))?;
-        let expected = common::hmac_hex(HmacAlgorithm::Sha256, "app-secret", &request.body)?;
-        common::check_signature(&expected, signature, "X-Hub-Signature-256")?;
+        let signature = webhook::header(&request, SIGNATURE.name).and_then(wire::signature_hex);
+        SIGNATURE.verify(&request.body, signature)?;
         let notifications =
             wire::parse_notification(&request.body).map_err(WebhookError::BadRequest)?;
         let events = notifications
@@ -193,7 +189,7 @@ impl Guest for WhatsAppCloud {
             .map(|n| match n {
                 wire::Notification::Status(s) => Event::Delivery(DeliveryUpdate {
                     provider_message_id: s.message_id,
-                    status: common::delivery_status(s.status),
+                    status: delivery_status(s.status),
                     error_code: s.error_code,
                     error_message: s.error_message,
                     timestamp_ms: s.timestamp_ms,
@@ -218,7 +214,7 @@ impl Guest for WhatsAppCloud {
             .collect();
         Ok(WebhookOutcome {
             events,
-            response: common::respond(200, "text/plain", b"OK".to_vec()),
+            response: webhook::respond(200, "text/plain", b"OK".to_vec()),
         })
     }
 
@@ -235,12 +231,12 @@ impl Guest for WhatsAppCloud {
         for _ in 0..MAX_TEMPLATE_PAGES {
             let url =
                 wire::templates_url(base(&config), version(&config), waba_id, after.as_deref());
-            let response = common::send_http(PROVIDER, &graph_request("GET", url, Vec::new()))?;
-            if !common::is_success(&response) {
+            let response = host::send(PROVIDER, &graph_request(url, None))?;
+            if !answer::is_success(&response) {
                 return Err(graph_error(&response));
             }
             let (page, next) = wire::parse_template_page(&response.body)
-                .map_err(|e| common::unreadable(PROVIDER, e))?;
+                .map_err(|e| answer::unreadable_lookup(PROVIDER, e))?;
             templates.extend(page.into_iter().map(|t| TemplateInfo {
                 name: t.name,
                 language: t.language,
@@ -260,4 +256,6 @@ impl Guest for WhatsAppCloud {
     }
 }
 
+// Natively (the test kit) the plugin is a plain library.
+#[cfg(target_arch = "wasm32")]
 export!(WhatsAppCloud);
