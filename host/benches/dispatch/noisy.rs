@@ -107,10 +107,13 @@ pub async fn noisy(sim: &Arc<Simulator>, database_url: &str, members: u64) {
         Value::Null,
     )
     .await;
-    // Two spinners for each memory bomb, 3,000 in all.
+    // Two spinners for each memory bomb, 3,000 in all (four area codes: one
+    // has 800 exchanges, and a number with a longer one is refused at
+    // import, which left B 800 members before).
     let hostile = (0..3_000u64).map(|i| {
         let suffix = if i % 3 == 2 { "0777" } else { "0999" };
-        format!("+1628{:03}{suffix}", 200 + i)
+        let area = [628, 650, 510, 707][(i / 800) as usize];
+        format!("+1{area}{:03}{suffix}", 200 + i % 800)
     });
     let (b, _) = draft(&herald, &b_key, &b_channel, hostile, Value::Null).await;
     let start = |key: String, id: i64| {
