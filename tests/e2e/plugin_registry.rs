@@ -267,6 +267,11 @@ async fn watch_reloads_a_changed_plugin_file() {
     let tenant = herald.new_tenant("dev").await;
     let (_, plugins) = tenant.get("/v1/plugins").await;
     assert_eq!(plugin(&plugins, "twilio-sms")["version"], "1.0.0");
+    // Channel kinds as the API names them everywhere.
+    assert_eq!(
+        plugin(&plugins, "twilio-sms")["channels"],
+        json!(["sms", "mms"])
+    );
 
     // A rebuild lands: written aside, then renamed into place.
     let staged = dir.path().join("twilio_sms.wasm.new");

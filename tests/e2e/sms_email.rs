@@ -133,6 +133,12 @@ async fn mms_then_switch_to_infobip(backend: Backend) {
         (422, Some("channel_id")),
         "{err}"
     );
+    // Named as the API names channel kinds.
+    let message = err["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("which serves sms; a sms campaign needs mms"),
+        "{err}"
+    );
     let (_, d) = api.get(&format!("/v1/campaigns/{draft}")).await;
     assert_eq!(d["status"], "draft", "a refused start changes nothing");
     let again = create(&api, sms(None)).await;

@@ -135,11 +135,11 @@ async fn check_channel_serves(
         .await
         .map_err(|why| ApiError::invalid("channel_id", why))?;
     if !plugin.manifest.channels.contains(&needed) {
-        let serves: Vec<String> = plugin
+        let serves: Vec<&str> = plugin
             .manifest
             .channels
             .iter()
-            .map(|k| format!("{k:?}").to_lowercase())
+            .map(crate::plugins::channel_name)
             .collect();
         return Err(ApiError::invalid(
             "channel_id",
@@ -149,7 +149,7 @@ async fn check_channel_serves(
                 plugin.name(),
                 serves.join(", "),
                 refs.kind.as_str(),
-                format!("{needed:?}").to_lowercase()
+                crate::plugins::channel_name(&needed)
             ),
         ));
     }

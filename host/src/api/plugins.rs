@@ -48,7 +48,7 @@ pub async fn list(
                 .manifest
                 .channels
                 .iter()
-                .map(|c| format!("{c:?}").to_lowercase())
+                .map(|c| crate::plugins::channel_name(c).to_owned())
                 .collect(),
             config: p
                 .manifest

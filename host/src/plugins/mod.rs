@@ -30,3 +30,15 @@ pub use runtime::{PluginFailure, Runtime, RuntimeLimits};
 pub use stats::{CallStats, StatsSnapshot};
 pub use watch::watch_dir;
 pub use wire::WireSeen;
+
+/// A channel kind as the WIT contract (and the API) names it: "sms", not
+/// the generated type's `Debug` ("ChannelKind::Sms").
+pub fn channel_name(kind: &wit::ChannelKind) -> &'static str {
+    match kind {
+        wit::ChannelKind::Sms => "sms",
+        wit::ChannelKind::Mms => "mms",
+        wit::ChannelKind::Whatsapp => "whatsapp",
+        wit::ChannelKind::Voice => "voice",
+        wit::ChannelKind::Email => "email",
+    }
+}

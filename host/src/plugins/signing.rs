@@ -27,7 +27,8 @@ use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::wit::{ChannelKind, PluginManifest};
+use super::channel_name;
+use super::wit::PluginManifest;
 
 pub const FORMAT: &str = "herald-plugin-signature/1";
 
@@ -237,17 +238,6 @@ pub fn manifest_json(m: &PluginManifest) -> String {
     serde_json::to_string(&manifest).expect("a manifest serialises")
 }
 
-/// A channel kind as the WIT contract names it.
-fn channel_name(kind: &ChannelKind) -> &'static str {
-    match kind {
-        ChannelKind::Sms => "sms",
-        ChannelKind::Mms => "mms",
-        ChannelKind::Whatsapp => "whatsapp",
-        ChannelKind::Voice => "voice",
-        ChannelKind::Email => "email",
-    }
-}
-
 /// Where `herald plugin sign` writes a component's signature, and where
 /// `install` and `--plugins-dir` look for it: the path with `.sig` added.
 pub fn signature_path(wasm_path: &std::path::Path) -> std::path::PathBuf {
@@ -279,6 +269,7 @@ pub fn private_key_from_pem(pem: &str) -> anyhow::Result<SigningKey> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plugins::wit::ChannelKind;
 
     fn signed() -> (SigningKey, SignatureFile) {
         let key = generate();
