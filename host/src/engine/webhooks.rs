@@ -9,7 +9,7 @@ use super::Engine;
 use super::webhook_guard::{Pass, body_limit};
 use crate::domain::member::MemberStatus;
 use crate::domain::voice::{AnsweredBy, CallReport, CallStatus};
-use crate::plugins::wit;
+use crate::plugins::{LoadedPlugin, wit};
 use crate::store::{Channel, Id, Receipt, StoreError, now_ms};
 
 /// The HTTP answer for the provider.
@@ -43,6 +43,9 @@ impl WebhookReply {
 /// A webhook's channel, found before its body is read.
 pub struct WebhookTarget {
     channel: Arc<Channel>,
+    /// Its plugin as it is now (resolved once for both the body limit and
+    /// the call), or why it is unavailable.
+    plugin: Result<Arc<LoadedPlugin>, String>,
     /// The largest body its plugin is given.
     pub max_body: usize,
 }
@@ -62,13 +65,10 @@ impl Engine {
                 return Err(WebhookReply::text(500, "try again"));
             }
         };
-        let plugin = self
-            .registry
-            .resolve_for_receipts(&channel.plugin, channel.pinned_sha256.as_deref())
-            .await
-            .ok();
+        let plugin = self.webhook_plugin(&channel).await;
         Ok(WebhookTarget {
-            max_body: body_limit(plugin.as_deref(), self.config.webhook_max_body),
+            max_body: body_limit(plugin.as_deref().ok(), self.config.webhook_max_body),
+            plugin,
             channel,
         })
     }
@@ -96,7 +96,10 @@ impl Engine {
         // A copy only when earlier settings exist to try it with: the
         // common webhook (a channel never switched) is not copied.
         let retry = (channel.revision > 1).then(|| request.clone());
-        let outcome = match self.parse_webhook(&channel, request, &pass).await {
+        let outcome = match self
+            .parse_webhook(&channel, target.plugin, request, &pass)
+            .await
+        {
             Ok(outcome) => outcome,
             // Refused by the channel's plugin as it is now: it may be a
             // callback for a send made before a switch of provider (or of
@@ -263,18 +266,24 @@ const EARLIER_REVISIONS_TRIED: i64 = 5;
 
 impl Engine {
     /// The channel's plugin (at this revision) verifies and parses it.
+    /// The plugin that verifies `channel`'s webhooks: a quarantine stops
+    /// new sends, not the receipts of those made.
+    async fn webhook_plugin(&self, channel: &Channel) -> Result<Arc<LoadedPlugin>, String> {
+        self.registry
+            .resolve_for_receipts(&channel.plugin, channel.pinned_sha256.as_deref())
+            .await
+    }
+
+    /// `plugin` (`channel`'s, resolved by [`Self::webhook_plugin`])
+    /// verifies and parses the request.
     async fn parse_webhook(
         &self,
         channel: &Channel,
+        plugin: Result<Arc<LoadedPlugin>, String>,
         request: wit::WebhookRequest,
         pass: &Pass,
     ) -> Result<wit::WebhookOutcome, Refused> {
-        // A quarantine stops new sends, not the receipts of those made.
-        let plugin = self
-            .registry
-            .resolve_for_receipts(&channel.plugin, channel.pinned_sha256.as_deref())
-            .await
-            .map_err(|why| Refused::PluginUnavailable(why.to_string()))?;
+        let plugin = plugin.map_err(Refused::PluginUnavailable)?;
         // Same hosts as sends: a voice plugin redirects a live call (e.g. to
         // leave a voicemail once AMD reports a machine) from its webhook.
         let ctx = self.call_context(&plugin, channel);
@@ -323,7 +332,11 @@ impl Engine {
         };
         for revision in earlier {
             // Any refusal here is answered with the current plugin's.
-            if let Ok(outcome) = self.parse_webhook(&revision, request.clone(), pass).await {
+            let plugin = self.webhook_plugin(&revision).await;
+            if let Ok(outcome) = self
+                .parse_webhook(&revision, plugin, request.clone(), pass)
+                .await
+            {
                 tracing::info!(
                     channel = channel.id,
                     revision = revision.revision,
