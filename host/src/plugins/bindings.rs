@@ -21,6 +21,7 @@ pub mod reconciling {
             "herald:provider/types": super::herald::provider::types,
             "herald:provider/host": super::herald::provider::host,
             "herald:provider/uncertainty": super::herald::provider::uncertainty,
+            "herald:provider/signatures": super::herald::provider::signatures,
         },
     });
 }

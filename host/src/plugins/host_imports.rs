@@ -1,6 +1,8 @@
 //! The host functions a plugin imports: `http-send` (the only way out of the
 //! sandbox), `hmac` and `secret-equals` over channel secrets the plugin never
-//! sees, `log` and `now`; since 1.2 `mark-uncertain`.
+//! sees, `log` and `now`; since 1.2 `mark-uncertain`; since 1.3
+//! `verify-hmac`, a webhook signature checked without the plugin seeing
+//! either the secret or the right answer.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -198,6 +200,43 @@ impl super::bindings::herald::provider::uncertainty::Host for HostState {
     }
 }
 
+/// Since 1.3: the whole signature check in the host. The plugin only
+/// learns yes or no, and the comparison's time depends on lengths alone.
+impl super::bindings::herald::provider::signatures::Host for HostState {
+    async fn verify_hmac(
+        &mut self,
+        algorithm: HmacAlgorithm,
+        secret_name: String,
+        data: Vec<u8>,
+        expected: Vec<u8>,
+    ) -> wasmtime::Result<bool> {
+        let Some(key) = self.call.secrets.get(&secret_name) else {
+            tracing::warn!(
+                plugin = self.call.plugin,
+                channel = self.call.channel_id,
+                secret = secret_name,
+                "verify-hmac for a secret the channel does not have: the webhook is refused"
+            );
+            return Ok(false);
+        };
+        Ok(hmac_matches(algorithm, key.as_bytes(), &data, &expected))
+    }
+}
+
+/// Whether `expected` is the HMAC of `data` under `key`, compared in
+/// constant time.
+fn hmac_matches(algorithm: HmacAlgorithm, key: &[u8], data: &[u8], expected: &[u8]) -> bool {
+    let digest = hmac_of(algorithm, key, data);
+    bool::from(digest.as_slice().ct_eq(expected))
+}
+
+fn hmac_of(algorithm: HmacAlgorithm, key: &[u8], data: &[u8]) -> Vec<u8> {
+    match algorithm {
+        HmacAlgorithm::Sha1 => mac::<Hmac<sha1::Sha1>>(key, data),
+        HmacAlgorithm::Sha256 => mac::<Hmac<sha2::Sha256>>(key, data),
+    }
+}
+
 impl Host for HostState {
     async fn http_send(
         &mut self,
@@ -238,11 +277,7 @@ impl Host for HostState {
                 "the channel has no secret named {secret_name:?}"
             )));
         };
-        let digest = match algorithm {
-            HmacAlgorithm::Sha1 => mac::<Hmac<sha1::Sha1>>(key.as_bytes(), &data),
-            HmacAlgorithm::Sha256 => mac::<Hmac<sha2::Sha256>>(key.as_bytes(), &data),
-        };
-        Ok(Ok(digest))
+        Ok(Ok(hmac_of(algorithm, key.as_bytes(), &data)))
     }
 
     async fn secret_equals(
@@ -361,6 +396,63 @@ mod tests {
         assert!(!s.host_allowed("example.com"));
         assert!(!s.host_allowed("evilexample.com"));
         assert!(!s.host_allowed("api.twilio.com.evil.net"));
+    }
+
+    #[test]
+    fn verify_hmac_accepts_only_the_exact_signature() {
+        // RFC 4231 test case 2 (HMAC-SHA256, key "Jefe").
+        let data = b"what do ya want for nothing?";
+        let right = hex_bytes("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+        assert!(hmac_matches(HmacAlgorithm::Sha256, b"Jefe", data, &right));
+        let mut flipped = right.clone();
+        flipped[31] ^= 1;
+        assert!(!hmac_matches(
+            HmacAlgorithm::Sha256,
+            b"Jefe",
+            data,
+            &flipped
+        ));
+        assert!(!hmac_matches(
+            HmacAlgorithm::Sha256,
+            b"Jefe",
+            data,
+            &right[..31]
+        ));
+        assert!(!hmac_matches(HmacAlgorithm::Sha256, b"Jefe", data, b""));
+        assert!(!hmac_matches(HmacAlgorithm::Sha1, b"Jefe", data, &right));
+        // RFC 2202 test case 2 (HMAC-SHA1).
+        let sha1 = hex_bytes("effcdf6ae5eb2fa2d27416d5f184df9c259a7c79");
+        assert!(hmac_matches(HmacAlgorithm::Sha1, b"Jefe", data, &sha1));
+    }
+
+    #[tokio::test]
+    async fn verify_hmac_is_false_for_a_secret_the_channel_lacks() {
+        use crate::plugins::bindings::herald::provider::signatures::Host as _;
+        let mut s = state(&[], &[("Jefe-key", "Jefe")]);
+        let data = b"what do ya want for nothing?".to_vec();
+        let right = hex_bytes("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+        assert!(
+            s.verify_hmac(
+                HmacAlgorithm::Sha256,
+                "Jefe-key".into(),
+                data.clone(),
+                right.clone()
+            )
+            .await
+            .unwrap()
+        );
+        assert!(
+            !s.verify_hmac(HmacAlgorithm::Sha256, "other".into(), data, right)
+                .await
+                .unwrap()
+        );
+    }
+
+    fn hex_bytes(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
     }
 
     #[test]

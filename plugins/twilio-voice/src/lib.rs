@@ -8,9 +8,9 @@
 // Built against the frozen 1.1.0 contract on purpose: the voice tests then
 // prove that a plugin built for an older minor version keeps working on a
 // host serving the current one (wit/README.md, "Versioning").
-// The 1.1.0 types are the 1.2.0 types, so they map onto the SDK's and its
+// The 1.1.0 types are the 1.3.0 types, so they map onto the SDK's and its
 // pure helpers apply; the imports stay 1.1.0's own (`herald::provider::host`),
-// so the SDK's host calls (1.2.0) are never used here.
+// so the SDK's host calls (1.3.0) are never used here.
 herald_plugin::wit_bindgen::generate!({
     path: "../../wit/1.1.0",
     world: "provider-plugin",

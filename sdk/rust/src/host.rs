@@ -27,6 +27,30 @@ pub fn hmac(algorithm: HmacAlgorithm, secret_name: &str, data: &[u8]) -> Result<
     crate::testkit::native::hmac(algorithm, secret_name, data)
 }
 
+/// Whether `expected` (a provider's signature, decoded to bytes) is the
+/// HMAC of `data` under the channel secret `secret_name`. Since contract
+/// 1.3 the host computes and compares (constant-time): the plugin learns
+/// only yes or no.
+#[cfg(target_arch = "wasm32")]
+pub fn verify_hmac(
+    algorithm: HmacAlgorithm,
+    secret_name: &str,
+    data: &[u8],
+    expected: &[u8],
+) -> bool {
+    crate::signatures::verify_hmac(algorithm, secret_name, data, expected)
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+pub fn verify_hmac(
+    algorithm: HmacAlgorithm,
+    secret_name: &str,
+    data: &[u8],
+    expected: &[u8],
+) -> bool {
+    crate::testkit::native::verify_hmac(algorithm, secret_name, data, expected)
+}
+
 /// Whether `candidate` equals the channel secret `secret_name`, compared by
 /// the host (for providers that put a shared token in the URL).
 #[cfg(target_arch = "wasm32")]

@@ -1,7 +1,7 @@
 //! The guest SDK for Herald provider plugins.
 //!
 //! It owns the generated bindings of the contract's types and imports
-//! (`herald:provider@1.2.0`), so every plugin shares one set of Rust types
+//! (`herald:provider@1.3.0`), so every plugin shares one set of Rust types
 //! and the helpers below can take and return them. A plugin generates only
 //! its export world, mapped onto these types with [`bindings!`]:
 //!
@@ -20,8 +20,9 @@ wit_bindgen::generate!({
     path: "../../wit",
     inline: "package herald:sdk;
              world imports {
-                 import herald:provider/host@1.2.0;
-                 import herald:provider/uncertainty@1.2.0;
+                 import herald:provider/host@1.3.0;
+                 import herald:provider/uncertainty@1.3.0;
+                 import herald:provider/signatures@1.3.0;
              }",
     world: "herald:sdk/imports",
     generate_all,
@@ -29,7 +30,7 @@ wit_bindgen::generate!({
 
 pub use herald::provider::types;
 /// The raw imports; prefer [`host`], which also runs natively under the test kit.
-pub use herald::provider::{host as imports, uncertainty};
+pub use herald::provider::{host as imports, signatures, uncertainty};
 #[doc(hidden)]
 pub use wit_bindgen;
 
@@ -60,9 +61,10 @@ macro_rules! bindings {
             world: $world,
             runtime_path: "::herald_plugin::wit_bindgen::rt",
             with: {
-                "herald:provider/types@1.2.0": ::herald_plugin::types,
-                "herald:provider/host@1.2.0": ::herald_plugin::imports,
-                "herald:provider/uncertainty@1.2.0": ::herald_plugin::uncertainty,
+                "herald:provider/types@1.3.0": ::herald_plugin::types,
+                "herald:provider/host@1.3.0": ::herald_plugin::imports,
+                "herald:provider/uncertainty@1.3.0": ::herald_plugin::uncertainty,
+                "herald:provider/signatures@1.3.0": ::herald_plugin::signatures,
             },
         });
     };

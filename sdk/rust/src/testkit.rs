@@ -323,6 +323,12 @@ pub(crate) mod native {
         Ok(mac(algorithm, key.as_bytes(), data))
     }
 
+    pub fn verify_hmac(algorithm: HmacAlgorithm, name: &str, data: &[u8], expected: &[u8]) -> bool {
+        secret(name).is_some_and(|key| {
+            crate::webhook::constant_time_eq(&mac(algorithm, key.as_bytes(), data), expected)
+        })
+    }
+
     pub fn now() -> u64 {
         let stopped = HOST.with(|h| h.borrow().clock_ms);
         let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);

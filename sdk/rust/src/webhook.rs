@@ -1,10 +1,12 @@
 //! Inbound webhooks: signature checks, form and JSON bodies, answers.
 //!
-//! The HMAC is computed by the host with the channel's secret (the key
-//! never enters the plugin); the comparison with the provider's signature
-//! is constant-time (`subtle`), so a forger learns nothing from timing.
-//! A host-side `verify-hmac` import would move the comparison into the host
-//! too; the contract does not have it yet.
+//! A signature is checked by the host (`verify-hmac`, contract 1.3): the
+//! plugin decodes the provider's hex or base64 into bytes and the host
+//! computes the HMAC with the channel's secret and compares in constant
+//! time, so neither the key nor the right signature enters the plugin and a
+//! forger learns nothing from timing. `matches` keeps the plugin-side
+//! comparison (constant-time, `subtle`) for plugins built against an older
+//! contract, which compute the HMAC with their own `hmac` import.
 
 use base64::Engine as _;
 use serde::de::DeserializeOwned;
@@ -43,9 +45,22 @@ impl Signature {
     pub fn verify(&self, data: &[u8], given: Option<&str>) -> Result<(), WebhookError> {
         let missing = || WebhookError::Unauthorized(format!("missing {}", self.name));
         let given = given.ok_or_else(missing)?;
-        let mac = crate::host::hmac(self.algorithm, self.secret, data)
-            .map_err(WebhookError::Unauthorized)?;
-        self.matches(&mac, Some(given))
+        let mismatch = || WebhookError::Unauthorized(format!("{} does not match", self.name));
+        let expected = self.decode(given.trim()).ok_or_else(mismatch)?;
+        if crate::host::verify_hmac(self.algorithm, self.secret, data, &expected) {
+            Ok(())
+        } else {
+            Err(mismatch())
+        }
+    }
+
+    /// The signature's bytes, or `None` when it is not in the provider's
+    /// encoding (then it cannot match).
+    fn decode(&self, given: &str) -> Option<Vec<u8>> {
+        match self.encoding {
+            Encoding::Hex => hex::decode(given).ok(),
+            Encoding::Base64 => base64::engine::general_purpose::STANDARD.decode(given).ok(),
+        }
     }
 
     /// Checks `given` against `mac`, an HMAC the plugin had the host
@@ -157,6 +172,14 @@ mod tests {
         );
         let wrong = testkit::sign_hex(HmacAlgorithm::Sha256, "other", b"body");
         assert!(check(b"body", Some(&wrong)).is_err());
+        assert!(
+            check(b"body", Some("not hex at all")).is_err(),
+            "a signature in the wrong encoding cannot match"
+        );
+        assert!(
+            check(b"body", Some(&good.to_uppercase())).is_ok(),
+            "hex is hex in either case"
+        );
     }
 
     #[test]
