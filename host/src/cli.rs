@@ -373,7 +373,8 @@ pub struct CanaryArgs {
 
     /// Roll back a canary whose fault rate (traps, budgets, memory) is more
     /// than this many percentage points above the active version's.
-    #[arg(long, env = "HERALD_CANARY_MAX_FAULT_INCREASE", default_value_t = 5.0)]
+    #[arg(long, env = "HERALD_CANARY_MAX_FAULT_INCREASE", default_value_t = 5.0,
+          value_parser = parse_points)]
     pub canary_max_fault_increase: f64,
 
     /// Roll back a canary whose provider-error rate (transient errors, 5xx)
@@ -381,14 +382,16 @@ pub struct CanaryArgs {
     #[arg(
         long,
         env = "HERALD_CANARY_MAX_PROVIDER_ERROR_INCREASE",
-        default_value_t = 10.0
+        default_value_t = 10.0,
+        value_parser = parse_points
     )]
     pub canary_max_provider_error_increase: f64,
 
     /// Roll back a canary whose p95 latency is more than this many times
     /// the active version's (and at least --canary-min-latency-increase-ms
     /// more).
-    #[arg(long, env = "HERALD_CANARY_MAX_LATENCY_RATIO", default_value_t = 2.0)]
+    #[arg(long, env = "HERALD_CANARY_MAX_LATENCY_RATIO", default_value_t = 2.0,
+          value_parser = parse_ratio)]
     pub canary_max_latency_ratio: f64,
 
     /// A slower canary is only rolled back when its p95 is at least this
@@ -422,6 +425,22 @@ impl CanaryArgs {
             auto_promote_after: self.auto_promote_after,
         }
     }
+}
+
+/// Percentage points, 0 to 100.
+fn parse_points(s: &str) -> Result<f64, String> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|p| (0.0..=100.0).contains(p))
+        .ok_or_else(|| format!("{s:?} must be percentage points from 0 to 100"))
+}
+
+/// A ratio of at least 1.
+fn parse_ratio(s: &str) -> Result<f64, String> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|r| *r >= 1.0 && r.is_finite())
+        .ok_or_else(|| format!("{s:?} must be a ratio of at least 1, e.g. 2"))
 }
 
 /// A positive duration, friendly (`90s`, `30m`, `1h 30m`) or ISO 8601

@@ -7,7 +7,8 @@
 -- (rolled_back by the judge, promoted, aborted by an admin or by another
 -- activation, replaced by a newer canary), reason why, figures the
 -- judgement it ended on (JSON). Every instance routes by the running row,
--- and the callbacks of every version ever a canary are verified by it.
+-- and the messages a canary sent keep being verified and looked up by its
+-- version after it ended.
 CREATE TABLE plugin_canaries (
     id BIGSERIAL PRIMARY KEY,
     name TEXT NOT NULL,

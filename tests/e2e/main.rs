@@ -9,6 +9,7 @@ mod support;
 mod twilio_hooks;
 mod webdriver;
 
+mod plugin_allowlists;
 mod plugin_canary;
 mod plugin_registry;
 mod plugin_signing;

@@ -573,3 +573,48 @@ async fn a_canary_reaches_every_instance() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// The console's plugins page shows a running canary (its version, what it
+/// takes, both versions' figures) with its version marked, promotes it, and
+/// then tells how it ended.
+async fn the_console_shows_and_promotes_a_canary(backend: Backend) {
+    use crate::console_client::{Session, csrf, location};
+    let herald = Herald::start(backend, &[]).await;
+    let admin = herald.admin();
+    let v2 = install(&admin, "twilio_sms_v2.wasm").await;
+    let (status, body) = admin
+        .post(
+            "/v1/admin/plugins/twilio-sms/canary",
+            json!({ "sha256": v2, "percent": 20 }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let console = Session::signed_in(&herald, crate::harness::ADMIN_KEY).await;
+    let page = console.page("/plugins").await;
+    assert!(page.contains("data-canary-state=\"running\""), "{page}");
+    assert!(page.contains("Canary 1.1.0"), "{page}");
+    assert!(page.contains("takes 20% of members"), "{page}");
+    assert!(page.contains("canary 0 calls"), "{page}");
+    let token = csrf(&page);
+    let r = console
+        .post("/plugins/twilio-sms/canary/promote", &[("csrf", &token)])
+        .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(active_sha(&admin).await, v2);
+    let page = console.page(location(&r)).await;
+    assert!(page.contains("canary promoted"), "{page}");
+    assert!(page.contains("Last canary 1.1.0: promoted"), "{page}");
+    assert!(page.contains("promoted by an admin"), "{page}");
+    // Nothing left to end: the reason, not a server error.
+    let r = console
+        .post("/plugins/twilio-sms/canary/end", &[("csrf", &token)])
+        .await;
+    assert_eq!(r.status(), 404);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("no canary of this plugin is running")
+    );
+}
+both_backends!(the_console_shows_and_promotes_a_canary);

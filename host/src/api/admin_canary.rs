@@ -194,6 +194,13 @@ pub async fn abort(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Ends `name`'s running canary; answers the plugin as it now is (the
+/// console's).
+pub(crate) async fn end_canary(state: &AppState, name: &str) -> ApiResult<PluginReport> {
+    state.registry.abort_canary(name).await?;
+    report(state, name).await
+}
+
 /// Makes the running canary the active version, as an activation does
 /// (every instance follows; `rollback` returns to the version before it).
 #[utoipa::path(post, path = "/v1/admin/plugins/{name}/canary/promote", tag = "plugins",

@@ -13,7 +13,7 @@
 //! verified and looked up by it after it ends (see
 //! `Registry::resolve_for_receipts_of`).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -189,6 +189,38 @@ impl Registry {
         {
             run.observe(false, &observation);
         }
+    }
+
+    /// As [`Self::resolve_for_receipts`] for a message sent by version
+    /// `sent_by`: when that version is (or was) the plugin's canary, it
+    /// answers for its own messages, running or rolled back.
+    pub async fn resolve_for_receipts_of(
+        &self,
+        name: &str,
+        pinned: Option<&str>,
+        sent_by: Option<&str>,
+    ) -> Result<Arc<LoadedPlugin>, String> {
+        match sent_by {
+            Some(sha) if pinned.is_none() && self.was_canary(name, sha) => {
+                match self.load_version(sha).await {
+                    Ok(p) if p.name() == name => Ok(p),
+                    Ok(p) => Err(format!("canary version {sha} is plugin {:?}", p.name())),
+                    Err(e) => Err(format!("canary version {sha} cannot be loaded: {e}")),
+                }
+            }
+            _ => self.resolve_for_receipts(name, pinned).await,
+        }
+    }
+
+    /// Every version that was ever a canary, by plugin name.
+    pub(super) async fn canary_versions(
+        &self,
+    ) -> Result<HashMap<String, HashSet<String>>, RegistryError> {
+        let mut versions: HashMap<String, HashSet<String>> = HashMap::new();
+        for (name, sha) in self.store().canary_versions().await? {
+            versions.entry(name).or_default().insert(sha);
+        }
+        Ok(versions)
     }
 
     /// The running canaries as stored, by plugin name: those already

@@ -200,20 +200,7 @@ impl Registry {
         name: &str,
         pinned: Option<&str>,
     ) -> Result<Arc<LoadedPlugin>, String> {
-        self.resolve_for_receipts_of(name, pinned, None).await
-    }
-
-    /// As [`Self::resolve_for_receipts`] for a message sent by version
-    /// `sent_by`: when that version is (or was) the plugin's canary, it
-    /// answers for its own messages, running or rolled back.
-    pub async fn resolve_for_receipts_of(
-        &self,
-        name: &str,
-        pinned: Option<&str>,
-        sent_by: Option<&str>,
-    ) -> Result<Arc<LoadedPlugin>, String> {
-        let canary_sent = pinned.is_none() && sent_by.is_some_and(|sha| self.was_canary(name, sha));
-        if let Some(sha) = pinned.or(sent_by.filter(|_| canary_sent)) {
+        if let Some(sha) = pinned {
             return match self.load_version(sha).await {
                 Ok(p) if p.name() == name => Ok(p),
                 Ok(p) => Err(format!("pinned version {sha} is plugin {:?}", p.name())),
@@ -460,10 +447,7 @@ impl Registry {
         let _writer = self.write.lock().await;
         let states = self.store.plugin_states().await?;
         let mut canaries = self.canary_runs(self.canaries()).await?;
-        let mut canary_versions: HashMap<String, HashSet<String>> = HashMap::new();
-        for (name, sha) in self.store.canary_versions().await? {
-            canary_versions.entry(name).or_default().insert(sha);
-        }
+        let mut canary_versions = self.canary_versions().await?;
         let mut next = BTreeMap::new();
         for state in states {
             let active = match &state.active_sha256 {
