@@ -491,7 +491,32 @@ async fn canary_requests_are_checked(backend: Backend) {
     );
 
     // Activating another version ends a running canary (its comparison
-    // is void); a disabled plugin has nothing to compare a canary with.
+    // is void), activating the canary's own promotes it; a disabled
+    // plugin has nothing to compare a canary with.
+    let bad = install(&admin, "twilio_sms_hostile.wasm").await;
+    let (status, _) = admin.post(url, json!({"sha256": bad, "percent": 5})).await;
+    assert_eq!(status, 200);
+    let (status, body) = admin
+        .post(
+            "/v1/admin/plugins/twilio-sms/activate",
+            json!({"sha256": v2}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["canary"]["state"], "aborted", "{body}");
+    assert_eq!(
+        body["canary"]["reason"],
+        format!("the active version changed to {v2}"),
+        "{body}"
+    );
+    let (status, body) = admin
+        .post_empty("/v1/admin/plugins/twilio-sms/rollback")
+        .await;
+    assert_eq!(
+        (status, &body["active_sha256"]),
+        (200, &json!(v1)),
+        "{body}"
+    );
     let (status, _) = admin.post(url, json!({"sha256": v2, "percent": 5})).await;
     assert_eq!(status, 200);
     let (status, body) = admin
@@ -618,3 +643,67 @@ async fn the_console_shows_and_promotes_a_canary(backend: Backend) {
     );
 }
 both_backends!(the_console_shows_and_promotes_a_canary);
+
+/// The messages a canary sent are verified by it (their callback URL names
+/// it); when it faults on one, the active version verifies it instead, so
+/// no receipt is lost to a canary's broken webhook code.
+async fn a_canary_verifies_its_own_callbacks(backend: Backend) {
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    let herald = Herald::start(backend, &[]).await;
+    let admin = herald.admin();
+    let v1 = active_sha(&admin).await;
+    // The hostile build sends like twilio-sms (but to numbers ending in
+    // 0666) and faults on webhooks whose body says "panic".
+    let canary = install(&admin, "twilio_sms_hostile.wasm").await;
+    let api = herald.new_tenant("acme").await;
+    let (status, body) = admin
+        .post(
+            "/v1/admin/plugins/twilio-sms/canary",
+            json!({ "sha256": canary, "tenants": [tenant_id(&api).await] }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let channel = api.sim_channel(&sim, "twilio-sms").await;
+    let numbers = numbers_ending_in("7401", 5, 220);
+    let used = versions_used(&api, &sim, channel, &numbers).await;
+    assert!(used.values().all(|v| v == "1.2.0"), "{used:?}");
+    let plugin = admin.admin_plugin("twilio-sms").await;
+    assert_eq!(
+        version(&plugin, &canary)["webhook_stats"]["calls"],
+        10,
+        "{plugin}"
+    );
+    assert_eq!(
+        version(&plugin, &v1)["webhook_stats"]["calls"],
+        0,
+        "{plugin}"
+    );
+
+    let sent = sim.messages_for("twilio").remove(0);
+    let url = sent.status_callback.clone().unwrap();
+    assert!(url.ends_with(&format!("?herald_version={canary}")), "{url}");
+    let params: Vec<(String, String)> = [
+        ("AccountSid", sim.config().twilio_account_sid.as_str()),
+        ("MessageSid", sent.sid.as_str()),
+        ("MessageStatus", "read"),
+        ("To", sent.to.as_str()),
+        ("Note", "panic"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let status = crate::twilio_hooks::post_signed(&herald, &sim, &url, &params).await;
+    assert_eq!(status, 204, "the active version took the callback");
+    let plugin = admin.admin_plugin("twilio-sms").await;
+    assert_eq!(
+        version(&plugin, &canary)["webhook_stats"]["faults"],
+        1,
+        "{plugin}"
+    );
+    assert_eq!(
+        version(&plugin, &v1)["webhook_stats"]["calls"],
+        1,
+        "{plugin}"
+    );
+}
+both_backends!(a_canary_verifies_its_own_callbacks);

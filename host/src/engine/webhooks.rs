@@ -121,13 +121,17 @@ impl Engine {
             .await
         {
             Ok(outcome) => outcome,
-            // Refused by the canary that sent the message, or by the
-            // channel's plugin as it is now: the current version may accept
-            // it, or the settings of a send made before a switch of
-            // provider (or of its credentials).
-            Err(refused) if refused.may_be_earlier() && retry.is_some() => {
+            // Refused by the canary that sent the message (or it faulted):
+            // the current version may accept it. Refused by the channel's
+            // plugin as it is now: the settings of a send made before a
+            // switch of provider (or of its credentials) may.
+            Err(refused) if (named || refused.may_be_earlier()) && retry.is_some() => {
                 let request = retry.expect("checked");
-                match self.parse_elsewhere(&channel, named, request, &pass).await {
+                let earlier = refused.may_be_earlier();
+                match self
+                    .parse_elsewhere(&channel, named, earlier, request, &pass)
+                    .await
+                {
                     Some(outcome) => outcome,
                     None => return refused.reply(channel_id, &channel.plugin),
                 }
@@ -300,11 +304,13 @@ impl Engine {
     }
 
     /// After a refusal: the channel's current plugin when a canary version
-    /// (`named`) refused, then the channel's earlier settings.
+    /// (`named`) refused or faulted, then (`earlier`: a refusal) the
+    /// channel's earlier settings.
     async fn parse_elsewhere(
         &self,
         channel: &Channel,
         named: bool,
+        earlier: bool,
         request: wit::WebhookRequest,
         pass: &Pass,
     ) -> Option<wit::WebhookOutcome> {
@@ -318,7 +324,7 @@ impl Engine {
                 return Some(outcome);
             }
         }
-        if channel.revision > 1 {
+        if earlier && channel.revision > 1 {
             return self.parse_with_earlier(channel, request, pass).await;
         }
         None
