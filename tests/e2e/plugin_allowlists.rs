@@ -78,6 +78,19 @@ async fn allowlists_limit_a_tenants_plugins(backend: Backend) {
         names(&all),
         "another tenant keeps every plugin"
     );
+    // The console's plugin picker offers the same, and no form for others.
+    let console = crate::console_client::Session::signed_in(&herald, &api.key).await;
+    let picker = console.page("/channels/new").await;
+    assert!(
+        picker.contains("aria-label=\"Use infobip-sms\""),
+        "{picker}"
+    );
+    assert!(!picker.contains("Use twilio-sms"), "{picker}");
+    let form = console.page("/channels/new?plugin=twilio-sms").await;
+    assert!(
+        form.contains("Pick the provider plugin"),
+        "the picker again: {form}"
+    );
 
     // A channel on another plugin: 403 naming `plugin`, by creation or switch.
     let (status, body) = api
