@@ -217,8 +217,8 @@ impl Registry {
         &self,
     ) -> Result<HashMap<String, HashSet<String>>, RegistryError> {
         let mut versions: HashMap<String, HashSet<String>> = HashMap::new();
-        for (name, sha) in self.store().canary_versions().await? {
-            versions.entry(name).or_default().insert(sha);
+        for v in self.store().canary_versions().await? {
+            versions.entry(v.name).or_default().insert(v.sha256);
         }
         Ok(versions)
     }
@@ -355,7 +355,7 @@ impl Registry {
             .promote_canary(run.id, reason, Some(&figures))
             .await?;
         self.changed(name).await?;
-        let Some((_, sha256)) = promoted else {
+        let Some(sha256) = promoted.map(|v| v.sha256) else {
             return Err(RegistryError::Conflict(format!(
                 "{name}'s canary ended before it could be promoted"
             )));

@@ -64,6 +64,13 @@ impl CanaryRow {
     }
 }
 
+/// A version of a plugin.
+#[derive(Clone, Debug, FromRow)]
+pub struct NamedVersion {
+    pub name: String,
+    pub sha256: String,
+}
+
 /// A canary to start.
 pub struct NewCanary<'a> {
     pub name: &'a str,
@@ -137,9 +144,9 @@ impl Store {
         .await?)
     }
 
-    /// (plugin, sha256) of every version that was ever a canary: their
-    /// sends' callbacks and lookups are answered by them.
-    pub async fn canary_versions(&self) -> StoreResult<Vec<(String, String)>> {
+    /// Every version that was ever a canary: their sends' callbacks and
+    /// lookups are answered by them.
+    pub async fn canary_versions(&self) -> StoreResult<Vec<NamedVersion>> {
         Ok(
             sqlx::query_as("SELECT DISTINCT name, sha256 FROM plugin_canaries ORDER BY name")
                 .fetch_all(&self.pool)
@@ -179,10 +186,10 @@ impl Store {
         id: Id,
         reason: &str,
         figures_json: Option<&str>,
-    ) -> StoreResult<Option<(String, String)>> {
+    ) -> StoreResult<Option<NamedVersion>> {
         let now = now_ms();
         let mut tx = self.write_tx().await?;
-        let promoted: Option<(String, String)> = sqlx::query_as(
+        let promoted: Option<NamedVersion> = sqlx::query_as(
             "UPDATE plugin_canaries SET state = 'promoted', reason = $1, figures_json = $2, \
              ended_at = $3 WHERE id = $4 AND state = 'running' RETURNING name, sha256",
         )
@@ -192,13 +199,13 @@ impl Store {
         .bind(id)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some((name, sha256)) = promoted else {
+        let Some(promoted) = promoted else {
             tx.rollback().await?;
             return Ok(None);
         };
-        super::plugins::record_activation(&mut tx, &name, &sha256, now).await?;
+        super::plugins::record_activation(&mut tx, &promoted.name, &promoted.sha256, now).await?;
         tx.commit().await?;
-        Ok(Some((name, sha256)))
+        Ok(Some(promoted))
     }
 }
 
