@@ -707,3 +707,43 @@ async fn a_canary_verifies_its_own_callbacks(backend: Backend) {
     );
 }
 both_backends!(a_canary_verifies_its_own_callbacks);
+
+/// A canary that refuses the channel's configuration where the active
+/// version sends (the hostile build calls a host outside its manifest for
+/// numbers ending in 0555) is rolled back at its first refusal, without
+/// waiting for its window; the campaign does not pause, and the active
+/// version delivers every member.
+async fn a_canary_refusing_a_channel_is_rolled_back_at_once(backend: Backend) {
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    let herald = Herald::start(backend, &[]).await;
+    let admin = herald.admin();
+    let v1 = active_sha(&admin).await;
+    let bad = install(&admin, "twilio_sms_hostile.wasm").await;
+    let (status, body) = admin
+        .post(
+            "/v1/admin/plugins/twilio-sms/canary",
+            json!({ "sha256": bad, "percent": 50 }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let api = herald.new_tenant("acme").await;
+    let channel = api.sim_channel(&sim, "twilio-sms").await;
+    let numbers = numbers_ending_in("0555", 40, 220);
+    let used = versions_used(&api, &sim, channel, &numbers).await;
+    assert!(used.values().all(|v| v == "1.0.0"), "{used:?}");
+    assert_eq!(sim.stats().duplicates, 0);
+
+    let plugin = admin.admin_plugin("twilio-sms").await;
+    assert_eq!(plugin["canary"]["state"], "rolled_back", "{plugin}");
+    let reason = plugin["canary"]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("rolled back: it refused a channel's configuration"),
+        "{reason}"
+    );
+    assert_eq!(plugin["active_sha256"], v1.as_str());
+    // The default window (300 s) and minimum (20 calls) were not waited for.
+    let canary_calls = version(&plugin, &bad)["stats"]["calls"].as_u64().unwrap();
+    eprintln!("{backend:?}: rolled back after {canary_calls} canary calls");
+    assert!(canary_calls < 20, "{canary_calls} canary calls");
+}
+both_backends!(a_canary_refusing_a_channel_is_rolled_back_at_once);

@@ -345,7 +345,24 @@ async fn attempt(
         called_at,
         recheck_at,
     };
+    // A canary refusing the channel's configuration (a setting it reads
+    // otherwise, a host its manifest no longer lists) is its defect, not
+    // the channel's: it is rolled back at once, the member is retried by
+    // the active version, and the campaign does not pause.
+    let canary_refusal = match (&result, canary) {
+        (Ok(Err(wit::SendError::InvalidConfig(why))), Some(_)) => Some(why.clone()),
+        _ => None,
+    };
     let mut classified = classify(result, wire, member.attempt, rendered.summary, times);
+    if let Some(why) = canary_refusal {
+        engine.registry.canary_refused_channel(&plugin, &why).await;
+        let message = format!(
+            "canary {} {} refused the channel's configuration ({why}); the active version retries it",
+            plugin.name(),
+            plugin.version()
+        );
+        classified = failed(FailureClass::Transient, None, message, member.attempt);
+    }
     let outcome = match &classified.outcome {
         SendOutcome::Accepted { .. } => "accepted",
         SendOutcome::Retry { .. } => "retry",

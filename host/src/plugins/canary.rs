@@ -395,6 +395,21 @@ impl Registry {
         }
     }
 
+    /// Canary `plugin` refused a channel's configuration, which the active
+    /// version sends with: rolled back at once, whatever its figures.
+    pub async fn canary_refused_channel(&self, plugin: &LoadedPlugin, why: &str) {
+        let Some(run) = self
+            .canary(plugin.name())
+            .filter(|run| run.version.sha256 == plugin.sha256)
+        else {
+            return;
+        };
+        let reason = format!(
+            "it refused a channel's configuration, which the active version sends with: {why}"
+        );
+        self.roll_back_canary(&run, &reason, &run.judgement()).await;
+    }
+
     async fn roll_back_canary(&self, run: &CanaryRun, reason: &str, j: &Judgement) {
         let figures = figures_json(j);
         let reason = format!("rolled back: {reason}");
