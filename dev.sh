@@ -23,8 +23,13 @@ build_plugins() {
     # own target dir so the two builds never invalidate each other.
     HERALD_PLUGIN_VERSION=1.1.0 cargo build --release --target wasm32-wasip2 \
         --target-dir target/plugin-v2 -p twilio-sms
+    # test-hostile built as a twilio-sms version: a canary that traps on
+    # recipients ending in 0666 where twilio-sms sends (canary rollback tests).
+    HERALD_PLUGIN_NAME=twilio-sms HERALD_PLUGIN_VERSION=1.2.0 cargo build --release --target wasm32-wasip2 \
+        --target-dir target/plugin-hostile -p test-hostile
     mkdir -p target/plugins target/test-plugins target/test-artifacts
     cp target/plugin-v2/wasm32-wasip2/release/twilio_sms.wasm target/test-artifacts/twilio_sms_v2.wasm
+    cp target/plugin-hostile/wasm32-wasip2/release/test_hostile.wasm target/test-artifacts/twilio_sms_hostile.wasm
     for p in "${TEST_ARTIFACTS[@]}"; do
         cp "target/wasm32-wasip2/release/${p//-/_}.wasm" target/test-artifacts/
     done

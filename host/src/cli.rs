@@ -344,9 +344,111 @@ pub struct ServeArgs {
     #[arg(long, env = "HERALD_IMPORT_MAX_MB", default_value_t = 50)]
     pub import_max_mb: u64,
 
+    /// How plugin canaries are judged and promoted.
+    #[command(flatten)]
+    pub canary: CanaryArgs,
+
     /// TESTS ONLY: start the clock at this RFC 3339 instant and let the admin
     /// key set or advance it (`POST /v1/admin/clock`). Deliberately a flag
     /// with no environment variable, so no deployment turns it on by accident.
     #[arg(long, value_name = "RFC3339", hide = true)]
     pub test_clock: Option<jiff::Timestamp>,
+}
+
+/// Canary versions (`POST /v1/admin/plugins/{name}/canary`): each instance
+/// compares a canary's sends with the active version's over a window and
+/// rolls it back past these limits (defaults explained in
+/// `plugins::CanaryPolicy`).
+#[derive(Args, Debug, Clone)]
+pub struct CanaryArgs {
+    /// Seconds of sends a canary is judged over.
+    #[arg(long, env = "HERALD_CANARY_WINDOW_SECS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub canary_window_secs: u64,
+
+    /// Canary sends within the window before it is judged.
+    #[arg(long, env = "HERALD_CANARY_MIN_CALLS", default_value_t = 20,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub canary_min_calls: u64,
+
+    /// Roll back a canary whose fault rate (traps, budgets, memory) is more
+    /// than this many percentage points above the active version's.
+    #[arg(long, env = "HERALD_CANARY_MAX_FAULT_INCREASE", default_value_t = 5.0,
+          value_parser = parse_points)]
+    pub canary_max_fault_increase: f64,
+
+    /// Roll back a canary whose provider-error rate (transient errors, 5xx)
+    /// is more than this many percentage points above the active version's.
+    #[arg(
+        long,
+        env = "HERALD_CANARY_MAX_PROVIDER_ERROR_INCREASE",
+        default_value_t = 10.0,
+        value_parser = parse_points
+    )]
+    pub canary_max_provider_error_increase: f64,
+
+    /// Roll back a canary whose p95 latency is more than this many times
+    /// the active version's (and at least --canary-min-latency-increase-ms
+    /// more).
+    #[arg(long, env = "HERALD_CANARY_MAX_LATENCY_RATIO", default_value_t = 2.0,
+          value_parser = parse_ratio)]
+    pub canary_max_latency_ratio: f64,
+
+    /// A slower canary is only rolled back when its p95 is at least this
+    /// many milliseconds above the active version's.
+    #[arg(
+        long,
+        env = "HERALD_CANARY_MIN_LATENCY_INCREASE_MS",
+        default_value_t = 100
+    )]
+    pub canary_min_latency_increase_ms: u64,
+
+    /// Promote a canary that stayed healthy (enough sends, within every
+    /// limit) this long, e.g. `30m`, `2h`, `1h 30m`. Without it an admin
+    /// promotes (`POST /v1/admin/plugins/{name}/canary/promote`).
+    #[arg(long, env = "HERALD_AUTO_PROMOTE_AFTER", value_name = "DURATION",
+          value_parser = parse_duration)]
+    pub auto_promote_after: Option<std::time::Duration>,
+}
+
+impl CanaryArgs {
+    pub fn policy(&self) -> crate::plugins::CanaryPolicy {
+        crate::plugins::CanaryPolicy {
+            window: std::time::Duration::from_secs(self.canary_window_secs),
+            min_calls: self.canary_min_calls,
+            max_fault_increase: self.canary_max_fault_increase / 100.0,
+            max_provider_error_increase: self.canary_max_provider_error_increase / 100.0,
+            max_latency_ratio: self.canary_max_latency_ratio,
+            min_latency_increase: std::time::Duration::from_millis(
+                self.canary_min_latency_increase_ms,
+            ),
+            auto_promote_after: self.auto_promote_after,
+        }
+    }
+}
+
+/// Percentage points, 0 to 100.
+fn parse_points(s: &str) -> Result<f64, String> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|p| (0.0..=100.0).contains(p))
+        .ok_or_else(|| format!("{s:?} must be percentage points from 0 to 100"))
+}
+
+/// A ratio of at least 1.
+fn parse_ratio(s: &str) -> Result<f64, String> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|r| *r >= 1.0 && r.is_finite())
+        .ok_or_else(|| format!("{s:?} must be a ratio of at least 1, e.g. 2"))
+}
+
+/// A positive duration, friendly (`90s`, `30m`, `1h 30m`) or ISO 8601
+/// (`PT30M`), read by jiff.
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let d: jiff::SignedDuration = s.parse().map_err(|e| format!("{e}"))?;
+    std::time::Duration::try_from(d)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("{s:?} must be a positive duration, e.g. 30m"))
 }

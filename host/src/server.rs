@@ -61,7 +61,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             CompileCache::new(Some(args.cache_dir.clone())),
             args.quarantine_after,
         )
-        .with_trust(trust),
+        .with_trust(trust)
+        .with_canary_policy(args.canary.policy()),
     );
     let started = std::time::Instant::now();
     registry.sync().await?;
@@ -84,6 +85,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ));
     }
     follow_other_instances(&store, &args.database_url, registry.clone()).await?;
+    tokio::spawn(plugins::judge_canaries(registry.clone()));
 
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

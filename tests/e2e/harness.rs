@@ -228,15 +228,20 @@ impl Herald {
     /// Starts a server logging JSON lines under the `RUST_LOG` filter
     /// `filter`, and collects them.
     pub async fn start_logging(backend: Backend, filter: &str) -> (Self, LogLines) {
+        Self::start_logging_with(backend, filter, &[]).await
+    }
+
+    /// As [`Self::start_logging`], with more flags.
+    pub async fn start_logging_with(
+        backend: Backend,
+        filter: &str,
+        extra: &[&str],
+    ) -> (Self, LogLines) {
         let db = TestDb::new(backend).await;
         let lines = LogLines::default();
-        let herald = Self::launch(
-            db,
-            "127.0.0.1:0",
-            &["--log-json"],
-            Some((filter, lines.clone())),
-        )
-        .await;
+        let mut args = vec!["--log-json"];
+        args.extend_from_slice(extra);
+        let herald = Self::launch(db, "127.0.0.1:0", &args, Some((filter, lines.clone()))).await;
         (herald, lines)
     }
 

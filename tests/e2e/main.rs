@@ -9,6 +9,9 @@ mod support;
 mod twilio_hooks;
 mod webdriver;
 
+mod plugin_allowlists;
+mod plugin_canary;
+mod plugin_canary_admin;
 mod plugin_registry;
 mod plugin_signing;
 mod progress_tallies;

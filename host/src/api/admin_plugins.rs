@@ -1,6 +1,6 @@
 //! Plugin registry administration (admin key): install a component (with
-//! its signature), list versions with their signer, statistics and users,
-//! activate, roll back, disable.
+//! its signature), list versions with their signer, statistics, users and
+//! canary, activate, roll back, disable (canaries: `admin_canary`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -92,6 +92,10 @@ impl From<RegistryError> for ApiError {
             RegistryError::UnknownVersion(v) => {
                 ApiError::invalid("sha256", format!("no installed version {v}"))
             }
+            RegistryError::NoSuchVersion(_) => {
+                ApiError::NotFound("no installed version of this plugin has that sha256")
+            }
+            RegistryError::NoCanary(_) => ApiError::NotFound("no canary of this plugin is running"),
             RegistryError::UnknownPlugin(_) => ApiError::NotFound("no such plugin"),
             RegistryError::Conflict(m) => ApiError::Conflict(m),
             RegistryError::Store(e) => e.into(),
@@ -204,6 +208,9 @@ pub struct PluginReport {
     /// Its own CPU budget per call, when an admin set one (else the
     /// server's `--plugin-cpu-ms`).
     pub cpu_budget_ms: Option<i64>,
+    /// Its running canary, else the last one it had (how and why it
+    /// ended); `null` if it never had one.
+    pub canary: Option<super::admin_canary::CanaryReport>,
     pub versions: Vec<VersionReport>,
 }
 
@@ -239,7 +246,7 @@ pub async fn list(
 }
 
 /// One plugin's report, as it is after an action on it.
-async fn report(state: &AppState, name: &str) -> ApiResult<PluginReport> {
+pub(super) async fn report(state: &AppState, name: &str) -> ApiResult<PluginReport> {
     reports(state)
         .await?
         .into_iter()
@@ -254,6 +261,7 @@ pub(crate) async fn reports(state: &AppState) -> ApiResult<Vec<PluginReport>> {
         channels.entry(plugin).or_default().push(id);
     }
     let mut signed = signers(state).await?;
+    let mut canaries = super::admin_canary::canary_reports(state).await?;
     let mut versions: BTreeMap<String, Vec<VersionReport>> = BTreeMap::new();
     for v in state.store.plugin_versions().await? {
         versions.entry(v.name.clone()).or_default().push({
@@ -278,6 +286,7 @@ pub(crate) async fn reports(state: &AppState) -> ApiResult<Vec<PluginReport>> {
         .map(|s| PluginReport {
             channel_ids: channels.remove(&s.name).unwrap_or_default(),
             versions: versions.remove(&s.name).unwrap_or_default(),
+            canary: canaries.remove(&s.name),
             name: s.name,
             active_sha256: s.active_sha256,
             previous_sha256: s.previous_sha256,
@@ -295,6 +304,7 @@ pub(crate) async fn reports(state: &AppState) -> ApiResult<Vec<PluginReport>> {
         previous_sha256: None,
         quarantine_reason: None,
         cpu_budget_ms: None,
+        canary: None,
     }));
     Ok(reports)
 }

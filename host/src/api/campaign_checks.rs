@@ -1,6 +1,7 @@
-//! Checks of a campaign against stored data: its channel's plugin serves the
-//! campaign's type, its template is synced and approved with every
-//! parameter mapped, its media exist, its variables are fields of the list.
+//! Checks of a campaign against stored data: its channel's plugin is one the
+//! tenant may use and serves the campaign's type, its template is synced
+//! and approved with every parameter mapped, its media exist, its variables
+//! are fields of the list.
 //! Run at creation and again at start (a template can lose its approval, a
 //! channel can be switched to a plugin that cannot serve the type).
 
@@ -114,12 +115,20 @@ pub async fn check(state: &AppState, refs: &Refs<'_>) -> ApiResult<Channel> {
     Ok(channel)
 }
 
-/// The channel's plugin must declare the kind the campaign sends on.
+/// The channel's plugin must be one the tenant may use (an admin may have
+/// taken it off the tenant's allowlist since the channel was made) and
+/// declare the kind the campaign sends on.
 async fn check_channel_serves(
     state: &AppState,
     channel: &Channel,
     refs: &Refs<'_>,
 ) -> ApiResult<()> {
+    if let Some(why) = super::tenant_plugins::refusal(state, refs.tenant, &channel.plugin).await? {
+        return Err(ApiError::invalid(
+            "channel_id",
+            format!("channel {} cannot send: {why}", channel.id),
+        ));
+    }
     let needed = match refs.content {
         CampaignContent::Sms {
             media_id: Some(_), ..

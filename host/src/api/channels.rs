@@ -75,6 +75,7 @@ fn present_i64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i
 /// The highest `rate_per_second` accepted: beyond any provider's limit.
 const MAX_RATE_PER_SECOND: i64 = 10_000;
 
+/// A plugin outside the tenant's allowlist is a 403 naming `plugin`.
 #[utoipa::path(post, path = "/v1/channels", tag = "channels", request_body = CreateChannel,
     responses((status = 201, body = Channel), (status = 422, body = super::error::ErrorBody)),
     security(("api_key" = [])))]
@@ -103,6 +104,7 @@ pub(crate) async fn create_channel(
         pinned_sha256: req.pinned_sha256,
         rate_per_second: req.rate_per_second,
     };
+    super::tenant_plugins::check_channel_plugin(state, tenant.id, &new.plugin).await?;
     validate(state, &new, HostsSetBy::Tenant { before: &[] }).await?;
     let channel = state.store.create_channel(tenant.id, new).await?;
     tracing::info!(
@@ -290,6 +292,11 @@ pub(crate) async fn update_channel(
         },
         rate_per_second: req.rate_per_second.unwrap_or(current.rate_per_second),
     };
+    // Switching to a plugin the tenant may not use is refused; a channel
+    // whose plugin was taken off its allowlist stays editable otherwise.
+    if switching {
+        super::tenant_plugins::check_channel_plugin(state, tenant.id, &merged.plugin).await?;
+    }
     validate(state, &merged, HostsSetBy::Tenant { before: &before }).await?;
     let channel = state.store.update_channel(tenant.id, id, &merged).await?;
     state.engine.channel_changed(id);

@@ -1,6 +1,7 @@
 //! The HTTP API: axum routes, one file per resource, request validation,
 //! error mapping and the OpenAPI document.
 
+pub(crate) mod admin_canary;
 mod admin_channels;
 mod admin_clock;
 pub(crate) mod admin_plugins;
@@ -37,6 +38,7 @@ mod resolve;
 pub(crate) mod review;
 mod scopes;
 pub(crate) mod templates;
+pub(crate) mod tenant_plugins;
 pub mod tenants;
 mod trusted_keys;
 pub(crate) mod upload;
@@ -263,6 +265,18 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/admin/plugins/{name}/disable",
             post(admin_plugins::disable),
+        )
+        .route(
+            "/v1/admin/plugins/{name}/canary",
+            post(admin_canary::start).delete(admin_canary::abort),
+        )
+        .route(
+            "/v1/admin/plugins/{name}/canary/promote",
+            post(admin_canary::promote),
+        )
+        .route(
+            "/v1/admin/tenants/{id}/plugins",
+            get(tenant_plugins::get).put(tenant_plugins::set),
         )
         .route(
             "/v1/admin/plugins/{name}/limits",

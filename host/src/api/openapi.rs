@@ -46,6 +46,8 @@ use utoipa::{Modify, OpenApi};
         super::admin_plugins::install, super::admin_plugins::list, super::admin_plugins::activate,
         super::admin_plugins::rollback, super::admin_plugins::disable,
         super::admin_plugins::set_limits, super::admin_channels::set_allowed_hosts,
+        super::admin_canary::start, super::admin_canary::abort, super::admin_canary::promote,
+        super::tenant_plugins::get, super::tenant_plugins::set,
         super::trusted_keys::list, super::trusted_keys::add, super::trusted_keys::remove,
         super::api_keys::create, super::api_keys::list, super::api_keys::revoke,
         super::audit::tenant_log, super::audit::admin_log,

@@ -1,4 +1,5 @@
-//! The plugins loaded in this server, for tenants choosing a channel's plugin.
+//! The plugins loaded in this server, for tenants choosing a channel's
+//! plugin: those the tenant may use (see `tenant_plugins`).
 
 use axum::Json;
 use axum::extract::State;
@@ -33,13 +34,15 @@ pub struct ConfigFieldInfo {
     responses((status = 200, body = Page<PluginInfo>)), security(("api_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
-    _: TenantAuth,
+    TenantAuth(tenant): TenantAuth,
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page<PluginInfo>>> {
+    let allowed = super::tenant_plugins::allowed_plugins(&state, tenant.id).await?;
     let all = state
         .registry
         .all()
         .iter()
+        .filter(|p| allowed.as_ref().is_none_or(|a| a.contains(p.name())))
         .map(|p| PluginInfo {
             name: p.manifest.name.clone(),
             version: p.manifest.version.clone(),

@@ -18,7 +18,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::upload::{declared_length, drain};
 use super::webhook_sources::Source;
-use crate::engine::{WebhookReply, webhook_result};
+use crate::engine::{VERSION_PARAM, WebhookReply, webhook_result};
 use crate::plugins::wit;
 use crate::store::Id;
 
@@ -73,7 +73,15 @@ async fn answer(
     headers: HeaderMap,
     body: Body,
 ) -> Result<WebhookReply, ApiError> {
-    let target = match state.engine.webhook_target(channel).await {
+    // Callbacks of a canary's sends name its version (see `engine`).
+    let version = url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
+        .find(|(name, _)| name == VERSION_PARAM)
+        .map(|(_, sha)| sha.into_owned());
+    let target = match state
+        .engine
+        .webhook_target(channel, version.as_deref())
+        .await
+    {
         Ok(target) => target,
         Err(reply) => return Ok(reply),
     };

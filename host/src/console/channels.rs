@@ -141,17 +141,24 @@ pub async fn new(
     signed: Signed,
     Query(q): Query<NewQuery>,
 ) -> Response {
-    if let Err(r) = signed.tenant_page() {
-        return *r;
-    }
-    match state.registry.get(&q.plugin) {
-        Some(plugin) => new_form(&signed, &plugin, &Values::default(), None),
-        None => picker(&state, &signed),
+    let tenant = match signed.tenant_page() {
+        Ok(t) => t,
+        Err(r) => return *r,
+    };
+    // Only the plugins an admin lets the tenant use (see `tenant_plugins`).
+    let allowed = match crate::api::tenant_plugins::allowed_plugins(&state, tenant.id).await {
+        Ok(allowed) => allowed,
+        Err(e) => return e.into_response(),
+    };
+    let mut plugins = state.registry.all();
+    plugins.retain(|p| allowed.as_ref().is_none_or(|a| a.contains(p.name())));
+    match plugins.iter().find(|p| p.name() == q.plugin) {
+        Some(plugin) => new_form(&signed, plugin, &Values::default(), None),
+        None => picker(&signed, plugins),
     }
 }
 
-fn picker(state: &AppState, signed: &Signed) -> Response {
-    let mut plugins = state.registry.all();
+fn picker(signed: &Signed, mut plugins: Vec<Arc<LoadedPlugin>>) -> Response {
     plugins.sort_by(|a, b| a.name().cmp(b.name()));
     let body = html! {
         p { a href="/channels" { "← Channels" } }

@@ -1,8 +1,10 @@
 //! The admin's plugins: every installed plugin with all its versions, the
 //! active one, who signed each, calls / faults / latency per version,
-//! quarantine; activate,
-//! roll back and disable. Every action goes through the admin API's own
-//! functions (`api::admin_plugins`); uploads are in `plugin_upload`.
+//! quarantine, its canary (running, with its figures, or how the last one
+//! ended); activate, roll back and disable, promote or end a canary. Every
+//! action goes through the admin API's own functions
+//! (`api::admin_plugins`, `api::admin_canary`); uploads are in
+//! `plugin_upload`.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -17,6 +19,7 @@ use super::forms::{Problem, problem};
 use super::layout::page;
 use super::session::Signed;
 use crate::api::AppState;
+use crate::api::admin_canary::{CanaryReport, end_canary, promote_canary};
 use crate::api::admin_plugins::{
     PluginReport, VersionReport, activate_version, disable_plugin, reports, roll_back,
 };
@@ -27,6 +30,8 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/plugins/{name}/activate", post(activate))
         .route("/plugins/{name}/rollback", post(rollback))
         .route("/plugins/{name}/disable", post(disable))
+        .route("/plugins/{name}/canary/promote", post(promote))
+        .route("/plugins/{name}/canary/end", post(end))
         .merge(super::plugin_upload::routes())
 }
 
@@ -68,6 +73,8 @@ fn notice(d: &Done) -> Option<String> {
         "activated" => "activated",
         "rolled_back" => "rolled back",
         "disabled" => "disabled: its channels cannot send until a version is activated",
+        "canary_promoted" => "canary promoted: it is the active version",
+        "canary_ended" => "canary ended: its members go back to the active version",
         _ => return None,
     };
     Some(format!("{} {what}.", d.name))
@@ -193,6 +200,7 @@ fn card(p: &PluginReport, problem: Option<&Problem>, csrf: &str) -> Markup {
                 p.error { strong { "Quarantined: " } (reason) " Activate a version to lift it." }
             }
             @if let Some(pr) = problem { p.error role="alert" { (pr.message) } }
+            @if let Some(c) = &p.canary { (canary_line(&p.name, c, csrf)) }
             p.muted { (match p.channel_ids.len() { 0 => "No channel uses it".to_owned(), 1 => "1 channel uses it".to_owned(), n => format!("{n} channels use it") })
                 @if let Some(ms) = p.cpu_budget_ms { " · CPU budget " (ms) " ms per call" } }
             table.versions {
@@ -210,6 +218,9 @@ fn card(p: &PluginReport, problem: Option<&Problem>, csrf: &str) -> Markup {
                             td { strong { (v.version) } }
                             td.version-state {
                                 @if active { span.badge.s-running { "Active" } }
+                                @else if p.canary.as_ref().is_some_and(|c| c.state == "running" && c.sha256 == v.sha256) {
+                                    span.badge.s-scheduled.canary { "Canary" }
+                                }
                                 @else if previous { span.badge.s-scheduled { "Previous" } }
                                 @else { span.muted { "Installed" } }
                             }
@@ -234,6 +245,67 @@ fn card(p: &PluginReport, problem: Option<&Problem>, csrf: &str) -> Markup {
     }
 }
 
+/// The plugin's canary: what it takes, since when, both versions' figures
+/// and its actions while it runs; how the last one ended otherwise.
+fn canary_line(name: &str, c: &CanaryReport, csrf: &str) -> Markup {
+    let version = c.version.as_deref().unwrap_or("?");
+    let takes = match (&c.percent, &c.tenants) {
+        (Some(p), _) => format!("{p}% of members"),
+        (None, Some(t)) => format!(
+            "the sends of tenant{} {}",
+            if t.len() == 1 { "" } else { "s" },
+            t.iter()
+                .map(|id| id.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        (None, None) => "nothing".into(),
+    };
+    let figures = c.figures.as_ref().map(|f| {
+        let side = |s: &crate::plugins::CanaryFigures| {
+            format!(
+                "{} calls, {}% faults, {}% provider errors, p95 {}",
+                s.calls,
+                s.fault_percent,
+                s.provider_error_percent,
+                s.p95_latency_ms
+                    .map_or("–".to_owned(), |ms| format!("{ms:.1} ms"))
+            )
+        };
+        format!(
+            "Last {} s: canary {}; active {}.",
+            f.window_secs,
+            side(&f.canary),
+            side(&f.active)
+        )
+    });
+    html! {
+        div.canary data-canary-state=(c.state) {
+            @if c.state == "running" {
+                p { strong { "Canary " (version) } " takes " (takes)
+                    span.muted { " · since " (crate::rfc3339::format(c.started_at)) } }
+                @if let Some(f) = &figures { p.muted { (f) } }
+                div.actions {
+                    form.inline method="post" action={ "/plugins/" (name) "/canary/promote" } {
+                        input type="hidden" name="csrf" value=(csrf);
+                        button.secondary.promote type="submit" { "Promote canary" }
+                    }
+                    form.inline method="post" action={ "/plugins/" (name) "/canary/end" } {
+                        input type="hidden" name="csrf" value=(csrf);
+                        button.secondary type="submit" { "End canary" }
+                    }
+                }
+            } @else {
+                p class=[(c.state == "rolled_back").then_some("error")] {
+                    strong { "Last canary " (version) ": " (c.state.replace('_', " ")) }
+                    @if let Some(r) = &c.reason { " — " (r) }
+                }
+                @if let Some(f) = &figures { p.muted { (f) } }
+            }
+        }
+    }
+}
+
 #[derive(Deserialize)]
 pub struct ActionForm {
     #[serde(default)]
@@ -248,6 +320,8 @@ fn done_action(done: &str) -> &str {
         "rolled_back" => "rollback",
         "activated" => "activate",
         "disabled" => "disable",
+        "canary_promoted" => "canary/promote",
+        "canary_ended" => "canary/end",
         other => other,
     }
 }
@@ -272,10 +346,10 @@ async fn after(
             // To the plugin's card, so what changed is in view.
             Redirect::to(&format!("/plugins?{q}#plugin-{name}")).into_response()
         }
-        Err(crate::api::ApiError::NotFound(_)) => super::message(
+        Err(crate::api::ApiError::NotFound(what)) => super::message(
             StatusCode::NOT_FOUND,
             "Not found",
-            html! { h1 { "Not found" } p { "There is no such plugin. " a href="/plugins" { "Back to the plugins" } } },
+            html! { h1 { "Not found" } p { "Not found: " (what) ". " a href="/plugins" { "Back to the plugins" } } },
             Some(signed),
         ),
         Err(e) => match problem(e) {
@@ -323,4 +397,30 @@ pub async fn disable(
     }
     let outcome = disable_plugin(&state, &name).await;
     after(&state, &signed, &name, "disabled", outcome).await
+}
+
+pub async fn promote(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(name): Path<String>,
+    Form(f): Form<ActionForm>,
+) -> Response {
+    if let Err(r) = admin_post(&signed, &f.csrf) {
+        return *r;
+    }
+    let outcome = promote_canary(&state, &name).await;
+    after(&state, &signed, &name, "canary_promoted", outcome).await
+}
+
+pub async fn end(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(name): Path<String>,
+    Form(f): Form<ActionForm>,
+) -> Response {
+    if let Err(r) = admin_post(&signed, &f.csrf) {
+        return *r;
+    }
+    let outcome = end_canary(&state, &name).await;
+    after(&state, &signed, &name, "canary_ended", outcome).await
 }

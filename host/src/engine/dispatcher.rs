@@ -13,7 +13,7 @@ use super::send_slots::Slot;
 use super::{Engine, admission, provider_errors};
 use crate::domain::lifecycle::{Action, AutoPause, FaultCause};
 use crate::domain::retry::FailureClass;
-use crate::plugins::wit;
+use crate::plugins::{Observation, wit};
 use crate::store::{Channel, ClaimedMember, SendOutcome, SentWith, StoreResult};
 
 /// The longest the dispatcher sleeps when idle: retries and newly due members
@@ -252,13 +252,19 @@ async fn attempt(
         .await
         .unwrap_or(channel);
     // Resolved last, right before the call: a hot swap takes effect for
-    // every call that has not started yet.
-    let plugin = match engine
+    // every call that has not started yet. A running canary takes the
+    // members its route picks, the same ones at every attempt.
+    let routed = match engine
         .registry
-        .resolve(&channel.plugin, channel.pinned_sha256.as_deref())
+        .resolve_for_send(
+            &channel.plugin,
+            channel.pinned_sha256.as_deref(),
+            member.tenant_id,
+            member.id,
+        )
         .await
     {
-        Ok(p) => p,
+        Ok(routed) => routed,
         Err(why) => {
             let reason = format!("channel {}: {why}", channel.id);
             // A system fault, not the channel's settings: the campaign is
@@ -275,6 +281,8 @@ async fn attempt(
             return not_called(c);
         }
     };
+    let plugin = routed.plugin;
+    let canary = routed.canary.then_some(plugin.sha256.as_str());
     let sent_with = SentWith {
         channel_revision: channel.revision,
         plugin_sha256: plugin.sha256.clone(),
@@ -289,7 +297,7 @@ async fn attempt(
         to: member.address.clone(),
         sender,
         content: rendered.content,
-        status_callback_url: engine.callback_url(channel.id),
+        status_callback_url: engine.callback_url(channel.id, canary),
     };
     let ctx = engine.call_context(&plugin, &channel);
     let mut labels = vec![
@@ -304,26 +312,57 @@ async fn attempt(
         .collect();
     let call = engine.in_flight.call();
     let called_at = crate::store::now_ms();
+    let started = std::time::Instant::now();
     let (result, wire) = plugin.send(ctx, config, message).await;
+    let latency = started.elapsed();
     drop(call);
-    match &result {
-        Err(failure) => engine.registry.after_fault(&plugin, failure).await,
+    let fault = match &result {
+        Err(failure) => {
+            engine.registry.after_fault(&plugin, failure).await;
+            true
+        }
         // Returned, but with an answer no provider gives: a fault too.
         Ok(Ok(receipt)) if !super::outcome::valid_message_id(&receipt.provider_message_id) => {
             plugin.stats.reclassify_as_fault();
             let why = "an unusable provider message id";
             engine.registry.after_fault(&plugin, &why).await;
+            true
         }
-        Ok(_) => {}
-    }
+        Ok(_) => false,
+    };
     admission::observe(engine, &key, &result);
     let health = provider_errors::health(&result);
+    engine.registry.observe_send(
+        &plugin,
+        Observation {
+            latency,
+            fault,
+            provider_error: matches!(health, provider_errors::Health::Error(_)),
+        },
+    );
     let recheck_at = crate::store::now_ms() + engine.config.lookup_after.as_millis() as i64;
     let times = CallTimes {
         called_at,
         recheck_at,
     };
+    // A canary refusing the channel's configuration (a setting it reads
+    // otherwise, a host its manifest no longer lists) is its defect, not
+    // the channel's: it is rolled back at once, the member is retried by
+    // the active version, and the campaign does not pause.
+    let canary_refusal = match (&result, canary) {
+        (Ok(Err(wit::SendError::InvalidConfig(why))), Some(_)) => Some(why.clone()),
+        _ => None,
+    };
     let mut classified = classify(result, wire, member.attempt, rendered.summary, times);
+    if let Some(why) = canary_refusal {
+        engine.registry.canary_refused_channel(&plugin, &why).await;
+        let message = format!(
+            "canary {} {} refused the channel's configuration ({why}); the active version retries it",
+            plugin.name(),
+            plugin.version()
+        );
+        classified = failed(FailureClass::Transient, None, message, member.attempt);
+    }
     let outcome = match &classified.outcome {
         SendOutcome::Accepted { .. } => "accepted",
         SendOutcome::Retry { .. } => "retry",

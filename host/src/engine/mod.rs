@@ -40,7 +40,7 @@ use channels::ChannelCache;
 
 pub use import_jobs::Importer;
 pub use templates::SyncError;
-pub use webhooks::{WebhookReply, WebhookTarget, webhook_result};
+pub use webhooks::{VERSION_PARAM, WebhookReply, WebhookTarget, webhook_result};
 
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
@@ -202,12 +202,20 @@ impl Engine {
         &self.registry
     }
 
-    /// Where the provider posts status callbacks for a channel.
-    fn callback_url(&self, channel_id: i64) -> String {
-        format!(
-            "{}/webhooks/{channel_id}",
-            self.config.public_url.trim_end_matches('/')
-        )
+    /// Where the provider posts status callbacks for a channel. A
+    /// canary's sends name their version (`?herald_version=SHA256`), so
+    /// that their callbacks are verified by it (see `webhook_target`).
+    fn callback_url(&self, channel_id: i64, canary: Option<&str>) -> String {
+        let base = self.config.public_url.trim_end_matches('/');
+        match canary {
+            None => format!("{base}/webhooks/{channel_id}"),
+            Some(sha256) => {
+                format!(
+                    "{base}/webhooks/{channel_id}?{}={sha256}",
+                    webhooks::VERSION_PARAM
+                )
+            }
+        }
     }
 
     /// The call context for a channel's plugin: its secrets and the hosts it

@@ -109,7 +109,7 @@ impl Engine {
                 body: text.to_owned(),
                 media: Vec::new(),
             }),
-            status_callback_url: self.callback_url(channel.id),
+            status_callback_url: self.callback_url(channel.id, None),
         };
         let ctx = self.call_context(&plugin, channel);
         let config = channel.config.clone().into_iter().collect();

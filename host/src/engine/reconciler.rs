@@ -37,7 +37,8 @@ pub async fn run(engine: Arc<Engine>) {
 /// Asks the provider; applies what it says. Returns the campaign if changed.
 async fn reconcile(engine: &Engine, item: &OverdueReceipt) -> Option<i64> {
     // Asked with the plugin and settings the message was sent with, even
-    // if the channel has switched provider since.
+    // if the channel has switched provider since (and by the canary
+    // version that sent it, if one did).
     let channel = engine
         .channels
         .at_revision(item.tenant_id, item.channel_id, item.channel_revision)
@@ -45,7 +46,11 @@ async fn reconcile(engine: &Engine, item: &OverdueReceipt) -> Option<i64> {
         .ok()?;
     let plugin = engine
         .registry
-        .resolve_for_receipts(&channel.plugin, channel.pinned_sha256.as_deref())
+        .resolve_for_receipts_of(
+            &channel.plugin,
+            channel.pinned_sha256.as_deref(),
+            item.plugin_sha256.as_deref(),
+        )
         .await
         .ok()?;
     let ctx = engine.call_context(&plugin, &channel);

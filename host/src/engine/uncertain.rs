@@ -124,9 +124,15 @@ async fn resolve(
         Ok(channel) => channel,
         Err(e) => return (ask_later(send, format!("channel unavailable: {e}")), None),
     };
+    // A canary's send is looked up by the canary version.
+    let sent_by = member.sent_with.as_ref().map(|w| w.plugin_sha256.clone());
     let plugin = match engine
         .registry
-        .resolve_for_receipts(&channel.plugin, channel.pinned_sha256.as_deref())
+        .resolve_for_receipts_of(
+            &channel.plugin,
+            channel.pinned_sha256.as_deref(),
+            sent_by.as_deref(),
+        )
         .await
     {
         Ok(plugin) => plugin,

@@ -40,12 +40,19 @@ impl WebhookReply {
     }
 }
 
+/// The query parameter of a callback URL naming the canary version that
+/// sent the message (see `Engine::callback_url`).
+pub const VERSION_PARAM: &str = "herald_version";
+
 /// A webhook's channel, found before its body is read.
 pub struct WebhookTarget {
     channel: Arc<Channel>,
     /// Its plugin as it is now (resolved once for both the body limit and
     /// the call), or why it is unavailable.
     plugin: Result<Arc<LoadedPlugin>, String>,
+    /// `plugin` is the canary version the callback URL names, not the
+    /// channel's current one (which is tried too if it refuses).
+    named: bool,
     /// The largest body its plugin is given.
     pub max_body: usize,
 }
@@ -53,7 +60,13 @@ pub struct WebhookTarget {
 impl Engine {
     /// The channel a webhook is for, and the largest body its plugin takes
     /// (see `webhook_guard::body_limit`); else the answer (404, 500).
-    pub async fn webhook_target(&self, channel_id: Id) -> Result<WebhookTarget, WebhookReply> {
+    /// `version`: the sha256 its URL names ([`VERSION_PARAM`]), verified by
+    /// that version when it is (or was) a canary of the channel's plugin.
+    pub async fn webhook_target(
+        &self,
+        channel_id: Id,
+        version: Option<&str>,
+    ) -> Result<WebhookTarget, WebhookReply> {
         let channel = match self.channels.for_webhook(channel_id).await {
             Ok(c) => c,
             Err(StoreError::NotFound) => {
@@ -65,10 +78,15 @@ impl Engine {
                 return Err(WebhookReply::text(500, "try again"));
             }
         };
-        let plugin = self.webhook_plugin(&channel).await;
+        let plugin = self.webhook_plugin(&channel, version).await;
+        let named = version.is_some()
+            && plugin
+                .as_ref()
+                .is_ok_and(|p| Some(p.sha256.as_str()) == version);
         Ok(WebhookTarget {
             max_body: body_limit(plugin.as_deref().ok(), self.config.webhook_max_body),
             plugin,
+            named,
             channel,
         })
     }
@@ -93,20 +111,27 @@ impl Engine {
                 return reply;
             }
         };
-        // A copy only when earlier settings exist to try it with: the
-        // common webhook (a channel never switched) is not copied.
-        let retry = (channel.revision > 1).then(|| request.clone());
+        // A copy only when another version or earlier settings exist to
+        // try it with: the common webhook (a channel never switched, not
+        // from a canary's send) is not copied.
+        let retry = (channel.revision > 1 || target.named).then(|| request.clone());
+        let named = target.named;
         let outcome = match self
             .parse_webhook(&channel, target.plugin, request, &pass)
             .await
         {
             Ok(outcome) => outcome,
-            // Refused by the channel's plugin as it is now: it may be a
-            // callback for a send made before a switch of provider (or of
-            // its credentials), verified by the settings that send used.
-            Err(refused) if refused.may_be_earlier() && retry.is_some() => {
+            // Refused by the canary that sent the message (or it faulted):
+            // the current version may accept it. Refused by the channel's
+            // plugin as it is now: the settings of a send made before a
+            // switch of provider (or of its credentials) may.
+            Err(refused) if (named || refused.may_be_earlier()) && retry.is_some() => {
                 let request = retry.expect("checked");
-                match self.parse_with_earlier(&channel, request, &pass).await {
+                let earlier = refused.may_be_earlier();
+                match self
+                    .parse_elsewhere(&channel, named, earlier, request, &pass)
+                    .await
+                {
                     Some(outcome) => outcome,
                     None => return refused.reply(channel_id, &channel.plugin),
                 }
@@ -265,13 +290,44 @@ const EARLIER_REVISIONS_FOR_MS: i64 = 3 * 24 * 3_600_000;
 const EARLIER_REVISIONS_TRIED: i64 = 5;
 
 impl Engine {
-    /// The channel's plugin (at this revision) verifies and parses it.
-    /// The plugin that verifies `channel`'s webhooks: a quarantine stops
-    /// new sends, not the receipts of those made.
-    async fn webhook_plugin(&self, channel: &Channel) -> Result<Arc<LoadedPlugin>, String> {
+    /// The plugin that verifies `channel`'s webhooks (at this revision),
+    /// or the canary version `sent_by` that sent the message: a quarantine
+    /// stops new sends, not the receipts of those made.
+    async fn webhook_plugin(
+        &self,
+        channel: &Channel,
+        sent_by: Option<&str>,
+    ) -> Result<Arc<LoadedPlugin>, String> {
         self.registry
-            .resolve_for_receipts(&channel.plugin, channel.pinned_sha256.as_deref())
+            .resolve_for_receipts_of(&channel.plugin, channel.pinned_sha256.as_deref(), sent_by)
             .await
+    }
+
+    /// After a refusal: the channel's current plugin when a canary version
+    /// (`named`) refused or faulted, then (`earlier`: a refusal) the
+    /// channel's earlier settings.
+    async fn parse_elsewhere(
+        &self,
+        channel: &Channel,
+        named: bool,
+        earlier: bool,
+        request: wit::WebhookRequest,
+        pass: &Pass,
+    ) -> Option<wit::WebhookOutcome> {
+        if named {
+            let current = self.webhook_plugin(channel, None).await;
+            if let Ok(outcome) = self
+                .parse_webhook(channel, current, request.clone(), pass)
+                .await
+            {
+                webhook_result("current_version");
+                return Some(outcome);
+            }
+        }
+        if earlier && channel.revision > 1 {
+            return self.parse_with_earlier(channel, request, pass).await;
+        }
+        None
     }
 
     /// `plugin` (`channel`'s, resolved by [`Self::webhook_plugin`])
@@ -332,7 +388,7 @@ impl Engine {
         };
         for revision in earlier {
             // Any refusal here is answered with the current plugin's.
-            let plugin = self.webhook_plugin(&revision).await;
+            let plugin = self.webhook_plugin(&revision, None).await;
             if let Ok(outcome) = self
                 .parse_webhook(&revision, plugin, request.clone(), pass)
                 .await

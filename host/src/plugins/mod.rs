@@ -5,6 +5,8 @@
 
 mod bindings;
 mod cache;
+mod canary;
+mod canary_judge;
 mod cpu_gate;
 mod cpu_meter;
 mod host_imports;
@@ -22,6 +24,10 @@ mod wire;
 pub use bindings::herald::provider::types as wit;
 pub use bindings::reconciling::exports::herald::provider::lookup::SentQuery;
 pub use cache::CompileCache;
+pub use canary::{CanaryRun, Route as CanaryRoute, Routed, judge_canaries};
+pub use canary_judge::{
+    CanaryPolicy, Figures as CanaryFigures, Judgement as CanaryJudgement, Observation,
+};
 pub use host_imports::CallContext;
 pub use inspect::InstallError;
 pub use loaded::LoadedPlugin;

@@ -2,7 +2,8 @@
 //! instance sharing it runs the same bytes); the active version per name is
 //! swapped atomically in memory. A call clones the version's `Arc` and
 //! finishes on it even if a swap happens meanwhile; the old version is
-//! dropped when its last call ends.
+//! dropped when its last call ends. A plugin may also have a canary
+//! version beside its active one (see `canary`): routed here, judged there.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
@@ -13,6 +14,8 @@ use arc_swap::ArcSwap;
 use sha2::{Digest, Sha256};
 
 use super::cache::CompileCache;
+use super::canary::CanaryRun;
+use super::canary_judge::CanaryPolicy;
 use super::host_imports::CallContext;
 use super::inspect::{self, InstallError};
 use super::loaded::LoadedPlugin;
@@ -31,6 +34,11 @@ pub enum RegistryError {
     Signature(#[from] Refusal),
     #[error("no installed version {0}")]
     UnknownVersion(String),
+    /// As `UnknownVersion`, where the version is the resource asked for.
+    #[error("no installed version {0}")]
+    NoSuchVersion(String),
+    #[error("no canary of {0} is running")]
+    NoCanary(String),
     #[error("plugin {0:?} is not installed")]
     UnknownPlugin(String),
     #[error("{0}")]
@@ -46,6 +54,11 @@ struct Slot {
     quarantine: Option<String>,
     /// Its own CPU budget per call, when an admin set one.
     cpu_budget: Option<Duration>,
+    /// Its running canary.
+    canary: Option<Arc<CanaryRun>>,
+    /// Every version that was ever its canary (sha256): the messages they
+    /// sent are verified and looked up by them.
+    canary_versions: HashSet<String>,
 }
 
 pub struct Registry {
@@ -62,6 +75,8 @@ pub struct Registry {
     write: tokio::sync::Mutex<()>,
     /// Trusted publisher keys and whether uploads must be signed.
     trust: Trust,
+    /// What canaries are judged by.
+    canary_policy: CanaryPolicy,
 }
 
 impl From<AdmitError> for RegistryError {
@@ -89,7 +104,44 @@ impl Registry {
             slots: ArcSwap::default(),
             compiled: Mutex::default(),
             write: tokio::sync::Mutex::new(()),
+            canary_policy: CanaryPolicy::default(),
         }
+    }
+
+    /// The registry judging canaries by `policy` instead of the defaults.
+    pub fn with_canary_policy(mut self, policy: CanaryPolicy) -> Self {
+        self.canary_policy = policy;
+        self
+    }
+
+    pub fn canary_policy(&self) -> &CanaryPolicy {
+        &self.canary_policy
+    }
+
+    pub(super) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// `name`'s running canary, if it has one.
+    pub fn canary(&self, name: &str) -> Option<Arc<CanaryRun>> {
+        self.slots.load().get(name)?.canary.clone()
+    }
+
+    /// Whether `sha256` is (or was) a canary version of `name`.
+    pub fn was_canary(&self, name: &str, sha256: &str) -> bool {
+        self.slots
+            .load()
+            .get(name)
+            .is_some_and(|slot| slot.canary_versions.contains(sha256))
+    }
+
+    /// Every running canary.
+    pub fn canaries(&self) -> Vec<Arc<CanaryRun>> {
+        self.slots
+            .load()
+            .values()
+            .filter_map(|s| s.canary.clone())
+            .collect()
     }
 
     /// The registry under `policy` (trusted keys, signatures required)
@@ -394,6 +446,8 @@ impl Registry {
     pub async fn sync(&self) -> Result<(), RegistryError> {
         let _writer = self.write.lock().await;
         let states = self.store.plugin_states().await?;
+        let mut canaries = self.canary_runs(self.canaries()).await?;
+        let mut canary_versions = self.canary_versions().await?;
         let mut next = BTreeMap::new();
         for state in states {
             let active = match &state.active_sha256 {
@@ -406,22 +460,25 @@ impl Registry {
                     }
                 },
             };
-            next.insert(
-                state.name,
-                Slot {
-                    active,
-                    quarantine: state.quarantine_reason,
-                    cpu_budget: state
-                        .cpu_budget_ms
-                        .map(|ms| Duration::from_millis(ms.max(1) as u64)),
-                },
-            );
+            let slot = Slot {
+                active,
+                quarantine: state.quarantine_reason,
+                cpu_budget: state
+                    .cpu_budget_ms
+                    .map(|ms| Duration::from_millis(ms.max(1) as u64)),
+                canary: canaries.remove(&state.name),
+                canary_versions: canary_versions.remove(&state.name).unwrap_or_default(),
+            };
+            next.insert(state.name, slot);
         }
         self.slots.store(Arc::new(next));
         Ok(())
     }
 
-    async fn load_version(&self, sha256: &str) -> Result<Arc<LoadedPlugin>, RegistryError> {
+    pub(super) async fn load_version(
+        &self,
+        sha256: &str,
+    ) -> Result<Arc<LoadedPlugin>, RegistryError> {
         if let Some(p) = self.compiled(sha256) {
             return Ok(p);
         }

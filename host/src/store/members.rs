@@ -65,6 +65,9 @@ pub struct OverdueReceipt {
     /// The channel revision its send used (`None`: sent before revisions
     /// were recorded; the current settings answer).
     pub channel_revision: Option<i64>,
+    /// The plugin version its send used (a canary's looks its own
+    /// messages up).
+    pub plugin_sha256: Option<String>,
 }
 
 /// What happened to one attempt.
@@ -461,7 +464,7 @@ impl Store {
                ORDER BY next_attempt_at LIMIT $3{}) \
              RETURNING tenant_id, id, campaign_id, provider_message_id, COALESCE(channel_id, \
                (SELECT channel_id FROM campaigns k WHERE k.id = members.campaign_id)), \
-               sent_channel_revision",
+               sent_channel_revision, sent_plugin_sha256",
             self.skip_locked()
         ))
         .bind(now + recheck_ms)
@@ -479,6 +482,7 @@ impl Store {
                 provider_message_id: r.get(3),
                 channel_id: r.get(4),
                 channel_revision: r.get(5),
+                plugin_sha256: r.get(6),
             })
             .collect())
     }

@@ -1,5 +1,6 @@
 //! The plugin registry's persistent state: installed versions (bytes and
-//! manifest, keyed by sha256) and the active version per plugin name.
+//! manifest, keyed by sha256) and the active version per plugin name (its
+//! canaries: `plugin_canaries`).
 
 use sqlx::Row;
 
@@ -137,15 +138,8 @@ impl Store {
     pub async fn activate_plugin(&self, name: &str, sha256: &str) -> StoreResult<()> {
         let now = now_ms();
         let mut tx = self.write_tx().await?;
-        set_active(&mut tx, name, sha256, now).await?;
-        sqlx::query(
-            "INSERT INTO plugin_activations (name, sha256, activated_at) VALUES ($1, $2, $3)",
-        )
-        .bind(name)
-        .bind(sha256)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        super::plugin_canaries::end_running_on_activation(&mut tx, name, sha256, now).await?;
+        record_activation(&mut tx, name, sha256, now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -198,25 +192,38 @@ impl Store {
             return Ok(None);
         };
         set_active(&mut tx, name, &target, now).await?;
+        super::plugin_canaries::end_running_on_activation(&mut tx, name, &target, now).await?;
         tx.commit().await?;
         Ok(Some(target))
     }
 
     /// No active version: channels on this plugin cannot send until one is
     /// activated (their campaigns pause with the reason).
+    /// A running canary ends with it (aborted).
     pub async fn disable_plugin(&self, name: &str) -> StoreResult<()> {
+        let now = now_ms();
+        let mut tx = self.write_tx().await?;
         let changed = sqlx::query(
             "UPDATE plugins SET previous_sha256 = COALESCE(active_sha256, previous_sha256), \
              active_sha256 = NULL, updated_at = $1 WHERE name = $2",
         )
-        .bind(now_ms())
+        .bind(now)
         .bind(name)
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
         if changed == 0 {
             return Err(StoreError::NotFound);
         }
+        super::plugin_canaries::end_running(
+            &mut tx,
+            name,
+            super::plugin_canaries::CanaryEnd::Aborted,
+            "the plugin was disabled",
+            now,
+        )
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -249,6 +256,24 @@ impl Store {
             .await?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
+}
+
+/// Makes `sha256` the plugin's active version and records the activation
+/// (what a later rollback walks back from).
+pub(super) async fn record_activation(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    name: &str,
+    sha256: &str,
+    now: i64,
+) -> StoreResult<()> {
+    set_active(tx, name, sha256, now).await?;
+    sqlx::query("INSERT INTO plugin_activations (name, sha256, activated_at) VALUES ($1, $2, $3)")
+        .bind(name)
+        .bind(sha256)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 /// The plugin's active version (the previous one kept for display).

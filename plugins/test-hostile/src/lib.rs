@@ -16,7 +16,13 @@
 
 herald_plugin::bindings!("../../wit", "provider-plugin");
 
-const PLUGIN_NAME: &str = "test-hostile";
+/// `HERALD_PLUGIN_NAME` at build time overrides it: built as `twilio-sms`,
+/// it is a version of the real one that faults on the numbers above (the
+/// canary tests' bad canary, see dev.sh).
+const PLUGIN_NAME: &str = match option_env!("HERALD_PLUGIN_NAME") {
+    Some(n) => n,
+    None => "test-hostile",
+};
 /// `HERALD_PLUGIN_VERSION` at build time overrides it, so a second,
 /// distinguishable version can be built for hot-reload tests.
 const PLUGIN_VERSION: &str = match option_env!("HERALD_PLUGIN_VERSION") {
