@@ -134,6 +134,22 @@ pub async fn noisy(sim: &Arc<Simulator>, database_url: &str, members: u64) {
         sent(&herald, &a_key, a).await < members,
         "A finished within the window: give it more members"
     );
+    // B's own cost: A paused, Herald's CPU while only B's calls run. What
+    // B costs A beyond this is interference (caches, TLB shootdowns from
+    // resetting bombed memory, scheduling), not B's own work.
+    let (status, body) = herald
+        .call(
+            &a_key,
+            reqwest::Method::POST,
+            &format!("/v1/campaigns/{a}/pause"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (cpu_from, b_started) = (herald.cpu(), Instant::now());
+    tokio::time::sleep(WINDOW).await;
+    let b_cores = (herald.cpu() - cpu_from).as_secs_f64() / b_started.elapsed().as_secs_f64();
     println!(
         "| A alone | {:.0} msg/s | /healthz p99 {:.1} ms | Herald CPU {:.2} ms per A message |",
         before.rate,
@@ -150,5 +166,10 @@ pub async fn noisy(sim: &Arc<Simulator>, database_url: &str, members: u64) {
             / before.cpu_per_message.as_secs_f64().max(1e-12),
         member_counts(database_url, b).await,
         herald.peak_rss_mib()
+    );
+    println!(
+        "| B alone (A paused) | Herald CPU {:.1}% of one core | A's CPU alone: {:.1}% of one core |",
+        100.0 * b_cores,
+        100.0 * before.rate * before.cpu_per_message.as_secs_f64(),
     );
 }
