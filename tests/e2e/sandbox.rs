@@ -10,12 +10,13 @@ use crate::harness::{Backend, Herald, numbers_ending};
 
 async fn hostile_plugin_fails_only_its_message(backend: Backend) {
     let sim = Simulator::start(SimConfig::default()).await.unwrap();
-    // A spinning guest runs on the heavy slot a tenth of the time: its
-    // 50 ms CPU budget takes about 500 ms of wall time, so the deadline,
-    // which would otherwise stop it first, is twice that.
+    // A spinning guest runs on the heavy slot a fifteenth of the time: its
+    // 50 ms CPU budget takes about 750 ms of wall time, more while the
+    // memory bomb takes turns too, so the deadline, which would otherwise
+    // stop it first, is well past that.
     let herald = Herald::start(
         backend,
-        &["--plugin-timeout-ms", "1000", "--plugin-memory-mb", "32"],
+        &["--plugin-timeout-ms", "2000", "--plugin-memory-mb", "32"],
     )
     .await;
     let api = herald.new_tenant("acme").await;

@@ -2,7 +2,7 @@
 //! needs well under a millisecond of CPU; a call past `LIGHT` of guest
 //! work is "heavy", and heavy calls, whoever's they are, take turns on one
 //! shared slot an epoch tick at a time, the slot resting `REST` after each.
-//! All heavy guests together then get at most a tenth of one core, however
+//! All heavy guests together then get at most a fifteenth of one core, however
 //! many there are, while ordinary calls never wait for the slot: a tenant
 //! whose plugin spins slows its own calls, not its neighbours'.
 
@@ -16,12 +16,14 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// stops it).
 pub const LIGHT: Duration = Duration::from_millis(2);
 /// How long the slot rests after each heavy turn (a turn lasts a 2 ms
-/// epoch tick): heavy guests get at most 2 / (2 + 18) of one core, so a
-/// call's 50 ms CPU budget lasts at least 500 ms of wall time. With a
+/// epoch tick): heavy guests get at most 2 / (2 + 28) of one core, so a
+/// call's 50 ms CPU budget lasts at least 750 ms of wall time. What heavy
+/// guests take is what their neighbours lose on a busy machine: with a
 /// quarter (6 ms rests) a tenant sending beside another's spinning plugin
 /// spent 38-65% more Herald CPU per message (noisy benchmark, 2 cores);
-/// with a tenth, 27-32%.
-const REST: Duration = Duration::from_millis(18);
+/// with a tenth (18 ms), 22-32%, of which the hostile calls' own work
+/// (measured with the sender paused) was 11% of a core.
+const REST: Duration = Duration::from_millis(28);
 
 pub struct CpuGate {
     slot: Arc<Semaphore>,
