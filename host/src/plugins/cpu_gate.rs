@@ -15,6 +15,16 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// plugin's call needs (a heavy call is only slowed, its budget is what
 /// stops it).
 pub const LIGHT: Duration = Duration::from_millis(2);
+
+/// The heavy threshold of a call whose CPU budget is `budget`: [`LIGHT`]
+/// under the server's default budget (50 ms), and the same share of a
+/// larger budget an admin gave one plugin (`PUT /v1/admin/plugins/{name}/
+/// limits`): a plugin on a heavier runtime, such as the Python one
+/// (CPython: about 2 ms a call), then runs its ordinary calls without
+/// waiting for the heavy slot, and nobody else's threshold moves.
+pub fn light_for(budget: Duration) -> Duration {
+    LIGHT.max(budget / 25)
+}
 /// How long the slot rests after each heavy turn (a turn lasts a 2 ms
 /// epoch tick): heavy guests get at most 2 / (2 + 18) of one core, so a
 /// call's 50 ms CPU budget lasts at least 500 ms of wall time. With a
@@ -64,6 +74,16 @@ mod tests {
     use std::time::Instant;
 
     use super::*;
+
+    #[test]
+    fn only_a_larger_budget_moves_the_threshold() {
+        assert_eq!(light_for(Duration::from_millis(50)), LIGHT);
+        assert_eq!(light_for(Duration::from_millis(20)), LIGHT);
+        assert_eq!(
+            light_for(Duration::from_millis(250)),
+            Duration::from_millis(10)
+        );
+    }
 
     #[tokio::test]
     async fn heavy_turns_are_one_at_a_time_with_rests_between() {
