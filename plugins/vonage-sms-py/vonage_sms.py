@@ -34,9 +34,11 @@ constant time.
   support, and pick an HMAC method). Unsigned, wrongly signed or stale
   (over 15 minutes) requests are refused as `unauthorized` (the host
   answers 401 and applies nothing); a good one is answered 204.
-- `fetch-status` answers `none` (the SMS API has no message lookup left);
-  the plugin exports the base world, so a send whose outcome Herald could
-  not see stays `unknown` for an operator rather than being resent.
+- `fetch-status` answers `none`: the plugin looks nothing up, the
+  receipts carry every status. It exports the base world (no `lookup`),
+  so a send whose outcome Herald could not see stays `unknown` for an
+  operator rather than being resent; its `client-ref` is the idempotency
+  key, to find it in Vonage's records.
 
 Build: `./dev.sh build` installs componentize-py (pinned) into
 `target/componentize-py` and runs

@@ -1,6 +1,7 @@
 //! Keeps runaway guests from crowding out everyone else's. A provider call
 //! needs well under a millisecond of CPU; a call past `LIGHT` of guest
-//! work is "heavy", and heavy calls, whoever's they are, take turns on one
+//! work (more for a plugin an admin gave a larger budget: [`light_for`])
+//! is "heavy", and heavy calls, whoever's they are, take turns on one
 //! shared slot an epoch tick at a time, the slot resting `REST` after each.
 //! All heavy guests together then get at most a tenth of one core, however
 //! many there are, while ordinary calls never wait for the slot: a tenant
