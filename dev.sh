@@ -7,6 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 PLUGINS=(twilio-sms example-http-sms whatsapp-cloud twilio-voice infobip-sms mailgun-email)
+# Plugins written in Python (plugins/NAME/, entry module NAME with `-` as
+# `_` minus `-py`), built with componentize-py; bundled like the above.
+PY_PLUGINS=(vonage-sms-py)
 # Loaded by the test servers next to the bundled plugins.
 TEST_PLUGINS=(test-hostile)
 # Components the tests upload themselves (refusals, hot reload).
@@ -39,6 +42,45 @@ build_plugins() {
     done
     for p in "${TEST_PLUGINS[@]}"; do
         cp "target/wasm32-wasip2/release/${p//-/_}.wasm" target/test-plugins/
+    done
+    build_python_plugins
+}
+
+# componentize-py (pinned, from PyPI, in its own virtualenv under target/)
+# turns a Python module into a component of the provider world. A build
+# takes ~20 s, so it is skipped when nothing it reads has changed: the
+# plugin's sources, the contract and the tool's version.
+COMPONENTIZE_PY_VERSION=0.25.1
+build_python_plugins() {
+    local venv=target/componentize-py
+    if ! "$venv/bin/componentize-py" --version 2>/dev/null | grep -qx "componentize-py $COMPONENTIZE_PY_VERSION"; then
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install -q "componentize-py==$COMPONENTIZE_PY_VERSION"
+    fi
+    mkdir -p target/python-plugins
+    for p in "${PY_PLUGINS[@]}"; do
+        local module=${p%-py}
+        module=${module//-/_}
+        local out="target/python-plugins/${p//-/_}.wasm"
+        local stamp="$out.inputs"
+        local inputs
+        inputs=$( { echo "$COMPONENTIZE_PY_VERSION"; cat wit/provider.wit;
+                    find "plugins/$p" -name '*.py' ! -name 'test_*' | sort | xargs cat; } | sha256sum)
+        if [ ! -f "$out" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$inputs" ]; then
+            "$venv/bin/componentize-py" -q -d wit -w provider-plugin componentize "$module" \
+                -p "plugins/$p" -o "$out.tmp"
+            mv "$out.tmp" "$out"
+            echo "$inputs" > "$stamp"
+        fi
+        cp "$out" target/plugins/
+        cp "$out" target/test-plugins/
+    done
+}
+
+# The Python plugins' own unit tests (their wire logic, plain CPython).
+test_python_plugins() {
+    for p in "${PY_PLUGINS[@]}"; do
+        python3 -m unittest discover -s "plugins/$p" -p 'test_*.py'
     done
 }
 
@@ -84,6 +126,7 @@ case "${1:-}" in
     test)
         shift
         build_plugins
+        test_python_plugins
         install_schemathesis
         install_chromium
         if ! postgres_up; then

@@ -53,6 +53,30 @@ fn a_new_plugin_builds_and_passes_the_check() {
     assert!(report.contains("12 checks, 0 failed"), "{report}");
 }
 
+/// The bundled plugins pass the check as built by `./dev.sh build`,
+/// whatever their language: Rust (`twilio-sms`) and Python
+/// (`vonage-sms-py`, componentize-py).
+#[test]
+fn the_bundled_plugins_pass_the_check_in_either_language() {
+    for (file, name) in [
+        ("twilio_sms.wasm", "twilio-sms 1.0.0"),
+        ("vonage_sms_py.wasm", "vonage-sms-py 1.0.0"),
+    ] {
+        let wasm = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../target/test-plugins")
+            .join(file);
+        let check = herald()
+            .args(["plugin", "check"])
+            .arg(wasm)
+            .output()
+            .unwrap();
+        let report = String::from_utf8_lossy(&check.stdout);
+        assert!(check.status.success(), "{file}: {report}");
+        assert!(report.contains(name), "{report}");
+        assert!(report.contains("12 checks, 0 failed"), "{report}");
+    }
+}
+
 #[test]
 fn the_check_fails_a_component_of_another_world() {
     let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -17,6 +17,7 @@ mod plugin_signing;
 mod progress_tallies;
 mod provider_errors;
 mod provider_switch;
+mod python_plugin;
 mod query_plans;
 mod rate_limits;
 

@@ -56,6 +56,7 @@ async fn install_refuses_what_is_not_a_provider(backend: Backend) {
             "test-hostile",
             "twilio-sms",
             "twilio-voice",
+            "vonage-sms-py",
             "whatsapp-cloud"
         ]
     );

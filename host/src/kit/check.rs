@@ -126,11 +126,10 @@ impl Checker {
     fn new(plugin: Arc<LoadedPlugin>, sim: Simulator, mut options: Options) -> Self {
         let base = sim.base_url();
         let sim_config = sim.config().clone();
-        let twilio_like = plugin
-            .manifest
-            .config
-            .iter()
-            .any(|f| f.name == "account-sid");
+        let has_field = |name: &str| plugin.manifest.config.iter().any(|f| f.name == name);
+        let twilio_like = has_field("account-sid");
+        // The simulator's Vonage SMS API serves `/sms/json` at its root.
+        let vonage_like = has_field("api-secret") && has_field("signature-secret");
         for field in &plugin.manifest.config {
             let target = if field.secret {
                 &mut options.secrets
@@ -143,7 +142,10 @@ impl Checker {
             let preset = match field.name.as_str() {
                 "account-sid" => Some(sim_config.twilio_account_sid.clone()),
                 "auth-token" => Some(sim_config.twilio_auth_token.clone()),
-                "base-url" if twilio_like => Some(base.clone()),
+                "base-url" if twilio_like || vonage_like => Some(base.clone()),
+                "api-key" if vonage_like => Some(sim_config.vonage_api_key.clone()),
+                "api-secret" => Some(sim_config.vonage_api_secret.clone()),
+                "signature-secret" => Some(sim_config.vonage_signature_secret.clone()),
                 "base-url" => Some(format!("{base}/generic")),
                 "api-token" => Some(sim_config.generic_api_token.clone()),
                 "webhook-secret" => Some(sim_config.generic_webhook_secret.clone()),

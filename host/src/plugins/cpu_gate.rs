@@ -1,6 +1,7 @@
 //! Keeps runaway guests from crowding out everyone else's. A provider call
 //! needs well under a millisecond of CPU; a call past `LIGHT` of guest
-//! work is "heavy", and heavy calls, whoever's they are, take turns on one
+//! work (more for a plugin an admin gave a larger budget: [`light_for`])
+//! is "heavy", and heavy calls, whoever's they are, take turns on one
 //! shared slot an epoch tick at a time, the slot resting `REST` after each.
 //! All heavy guests together then get at most a fifteenth of one core, however
 //! many there are, while ordinary calls never wait for the slot: a tenant
@@ -15,6 +16,16 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// plugin's call needs (a heavy call is only slowed, its budget is what
 /// stops it).
 pub const LIGHT: Duration = Duration::from_millis(2);
+
+/// The heavy threshold of a call whose CPU budget is `budget`: [`LIGHT`]
+/// under the server's default budget (50 ms), and the same share of a
+/// larger budget an admin gave one plugin (`PUT /v1/admin/plugins/{name}/
+/// limits`): a plugin on a heavier runtime, such as the Python one
+/// (CPython: about 2 ms a call), then runs its ordinary calls without
+/// waiting for the heavy slot, and nobody else's threshold moves.
+pub fn light_for(budget: Duration) -> Duration {
+    LIGHT.max(budget / 25)
+}
 /// How long the slot rests after each heavy turn (a turn lasts a 2 ms
 /// epoch tick): heavy guests get at most 2 / (2 + 28) of one core, so a
 /// call's 50 ms CPU budget lasts at least 750 ms of wall time. What heavy
@@ -66,6 +77,16 @@ mod tests {
     use std::time::Instant;
 
     use super::*;
+
+    #[test]
+    fn only_a_larger_budget_moves_the_threshold() {
+        assert_eq!(light_for(Duration::from_millis(50)), LIGHT);
+        assert_eq!(light_for(Duration::from_millis(20)), LIGHT);
+        assert_eq!(
+            light_for(Duration::from_millis(250)),
+            Duration::from_millis(10)
+        );
+    }
 
     #[tokio::test]
     async fn heavy_turns_are_one_at_a_time_with_rests_between() {

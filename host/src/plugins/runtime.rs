@@ -21,7 +21,7 @@ use super::bindings::{ProviderPlugin, ProviderPluginPre};
 use super::cpu_gate::{self, CpuGate};
 use super::cpu_meter::CpuMeter;
 use super::host_imports::{CallContext, HostState};
-use super::limits::{MemoryBudget, MemoryCap};
+use super::limits::{FREE_PER_INSTANCE, MemoryBudget, MemoryCap};
 use super::wire::{WireLog, WireSeen};
 use crate::egress::EgressPolicy;
 
@@ -30,6 +30,11 @@ use crate::egress::EgressPolicy;
 pub(super) struct Prepared {
     pub(super) provider: ProviderPluginPre<HostState>,
     pub(super) lookup: Option<ReconcilingProviderPluginPre<HostState>>,
+    /// Bytes of the shared memory budget an instance takes as soon as it
+    /// exists (its largest memory's start size beyond
+    /// [`FREE_PER_INSTANCE`]): 0 for the Rust plugins, about 10 MiB for
+    /// a Python one, whose calls wait for it rather than fail.
+    pub(super) start_memory: usize,
 }
 
 /// How often the engine's epoch advances: the granularity of deadlines and of
@@ -48,7 +53,7 @@ pub struct RuntimeLimits {
     /// Linear memory cap of one instance.
     pub memory_bytes: usize,
     /// Linear memory of all live instances together, beyond the first
-    /// [`limits::FREE_PER_INSTANCE`] of each.
+    /// [`FREE_PER_INSTANCE`] of each.
     pub total_memory_bytes: usize,
     /// Instances alive at once; further calls wait for a slot.
     pub max_instances: u32,
@@ -247,7 +252,22 @@ impl Runtime {
     /// call only instantiates.
     pub(super) fn prepare(&self, component: &Component) -> wasmtime::Result<Prepared> {
         let pre = self.linker.instantiate_pre(component)?;
+        // In 64 KiB pages; `None` only for components importing core
+        // modules, which the provider worlds cannot.
+        let start_pages = component
+            .resources_required()
+            .and_then(|r| r.max_initial_memory_size)
+            .unwrap_or(0);
+        let start_bytes =
+            usize::try_from(start_pages.saturating_mul(64 << 10)).unwrap_or(usize::MAX);
         Ok(Prepared {
+            // Past the cap the instance cannot start at all: nothing to
+            // wait for.
+            start_memory: if start_bytes <= self.limits.memory_bytes {
+                start_bytes.saturating_sub(FREE_PER_INSTANCE)
+            } else {
+                0
+            },
             // Only a component that exports `lookup` links as this world.
             lookup: ReconcilingProviderPluginPre::new(pre.clone()).ok(),
             provider: ProviderPluginPre::new(pre)?,
@@ -292,17 +312,16 @@ impl Runtime {
             .acquire()
             .await
             .expect("the semaphore is never closed");
+        let mut memory = MemoryCap::new(self.limits.memory_bytes, self.memory.clone());
+        if pre.start_memory > 0 {
+            memory = memory.with_reservation(self.memory.reserve(pre.start_memory).await);
+        }
         let timeout = self.limits.call_timeout;
         let deadline = Instant::now() + timeout;
         let budget = ctx.cpu_budget.unwrap_or(self.limits.cpu_budget);
-        let state = HostState::new(
-            ctx,
-            self.http.clone(),
-            deadline,
-            MemoryCap::new(self.limits.memory_bytes, self.memory.clone()),
-            wire,
-        )
-        .with_egress(self.limits.egress.clone());
+        let light = cpu_gate::light_for(budget);
+        let state = HostState::new(ctx, self.http.clone(), deadline, memory, wire)
+            .with_egress(self.limits.egress.clone());
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.memory);
         store.set_epoch_deadline(1);
@@ -327,7 +346,7 @@ impl Runtime {
                 Ok(UpdateDeadline::Interrupt)
             } else if Instant::now() >= deadline {
                 Ok(UpdateDeadline::Interrupt)
-            } else if suspect || used > cpu_gate::LIGHT {
+            } else if suspect || used > light {
                 Ok(UpdateDeadline::YieldCustom(1, gate.next_turn(&turn)))
             } else {
                 Ok(UpdateDeadline::Yield(1))

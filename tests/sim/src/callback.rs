@@ -7,8 +7,10 @@ use std::time::Duration;
 use crate::Shared;
 use crate::twilio::is_loopback;
 
-/// A request the simulator makes to the receiver.
+/// A request the simulator makes to the receiver: a POST with a body, or
+/// a GET whose parameters are in the URL (Vonage's default).
 pub(crate) struct Outgoing {
+    pub(crate) method: reqwest::Method,
     pub(crate) url: String,
     pub(crate) content_type: &'static str,
     pub(crate) headers: Vec<(String, String)>,
@@ -18,6 +20,7 @@ pub(crate) struct Outgoing {
 impl Outgoing {
     pub(crate) fn json(url: &str, body: &serde_json::Value) -> Outgoing {
         Outgoing {
+            method: reqwest::Method::POST,
             url: url.to_owned(),
             content_type: "application/json",
             headers: Vec::new(),
@@ -27,12 +30,26 @@ impl Outgoing {
 
     pub(crate) fn form(url: &str, params: &[(String, String)]) -> Outgoing {
         Outgoing {
+            method: reqwest::Method::POST,
             url: url.to_owned(),
             content_type: "application/x-www-form-urlencoded",
             headers: Vec::new(),
             body: serde_urlencoded::to_string(params)
                 .unwrap_or_default()
                 .into_bytes(),
+        }
+    }
+
+    /// A GET of `url` with `params` appended to its query string.
+    pub(crate) fn get(url: &str, params: &[(String, String)]) -> Outgoing {
+        let query = serde_urlencoded::to_string(params).unwrap_or_default();
+        let separator = if url.contains('?') { '&' } else { '?' };
+        Outgoing {
+            method: reqwest::Method::GET,
+            url: format!("{url}{separator}{query}"),
+            content_type: "",
+            headers: Vec::new(),
+            body: Vec::new(),
         }
     }
 
@@ -54,11 +71,12 @@ pub(crate) async fn request(shared: &Shared, out: &Outgoing) -> Result<Answer, S
         );
         return Err(format!("{} is not a loopback URL", out.url));
     }
-    let mut request = shared
-        .http
-        .post(&out.url)
-        .header("content-type", out.content_type)
-        .body(out.body.clone());
+    let mut request = shared.http.request(out.method.clone(), &out.url);
+    if out.method != reqwest::Method::GET {
+        request = request
+            .header("content-type", out.content_type)
+            .body(out.body.clone());
+    }
     for (name, value) in &out.headers {
         request = request.header(name, value);
     }

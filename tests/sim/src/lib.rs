@@ -7,8 +7,9 @@
 //! duplicates".
 //!
 //! Providers: Twilio Programmable Messaging and Voice (see
-//! [`twilio_signature`]), Meta WhatsApp Cloud API, Infobip SMS, Mailgun, and
-//! the example plugin's generic JSON gateway. Endpoints and behaviours below.
+//! [`twilio_signature`]), Meta WhatsApp Cloud API, Infobip SMS, Mailgun,
+//! Vonage's SMS API (see [`vonage_signature`]), and the example plugin's
+//! generic JSON gateway. Endpoints and behaviours below.
 //!
 //! # Endpoints
 //!
@@ -25,6 +26,7 @@
 //! | GET | `/sms/1/logs?messageId=` | Infobip: a message's latest status |
 //! | POST | `/v3/{domain}/messages` | Mailgun: send email (Basic `api:<key>`); signed webhooks to the domain's URL |
 //! | GET | `/v3/{domain}/events?message-id=` | Mailgun: a message's events, newest first |
+//! | POST | `/sms/json` | Vonage SMS API: send SMS (form or JSON, `api_key` + `api_secret`); signed receipts to `callback` (see [`vonage`](crate::vonage) for its codes) |
 //! | POST | `/generic/messages` | the example plugin's JSON gateway (Bearer token, signed JSON receipts) |
 //! | GET | `/generic/messages?reference=KEY` | generic: the messages sent with that `reference`, `{"messages":[{"id","to","status","reference","error"}]}` |
 //! | GET | `/_sim/stats` | [`Stats`] as JSON |
@@ -77,8 +79,10 @@
 //! like `0504`-`0507`: `slow...`, `reset...`, `error500...`, `nowebhook...`.
 //!
 //! "First request" is remembered per full number until [`Simulator::reset`].
-//! Callbacks are only sent when the request had a `StatusCallback` (Twilio)
-//! or `notifyUrl` (Infobip), or the provider has a webhook URL (WhatsApp,
+//! Vonage follows the same numbers with its own codes (see [`vonage`]).
+//!
+//! Callbacks are only sent when the request had a `StatusCallback` (Twilio),
+//! `notifyUrl` (Infobip) or `callback` (Vonage), or the provider has a webhook URL (WhatsApp,
 //! Mailgun: account-level, see [`Simulator::set_webhook_url`]); each follows
 //! the previous step by [`SimConfig::callback_delay`]. The status seen
 //! through the GET endpoints advances on the same schedule either way.
@@ -117,13 +121,15 @@ mod state;
 mod twilio;
 pub mod twilio_list;
 pub mod voice;
+pub mod vonage;
 mod whatsapp;
 mod wire;
 
 pub use generic::sign as generic_signature;
 pub use records::{CallRecord, MediaFetch, ReceivedMessage, SimTemplate, TemplateSend};
-pub use signature::twilio_signature;
+pub use signature::{twilio_signature, vonage_signature};
 pub(crate) use state::State;
+pub use vonage::VonageDlrMethod;
 
 /// How to run a [`Simulator`].
 #[derive(Clone, Debug)]
@@ -179,6 +185,14 @@ pub struct SimConfig {
     /// Mailgun: where event webhooks go (Mailgun webhooks are set per domain,
     /// not per message). Also settable with [`Simulator::set_webhook_url`].
     pub mailgun_webhook_url: Option<String>,
+    /// Vonage: the account's API key (`api_key`).
+    pub vonage_api_key: String,
+    /// Vonage: the API secret (`api_secret`).
+    pub vonage_api_secret: String,
+    /// Vonage: the signature secret that signs its webhooks (HMAC-SHA256).
+    pub vonage_signature_secret: String,
+    /// Vonage: how delivery receipts are sent (GET, POST form, POST JSON).
+    pub vonage_dlr_method: VonageDlrMethod,
 }
 
 impl Default for SimConfig {
@@ -204,6 +218,10 @@ impl Default for SimConfig {
             mailgun_domain: "mg.example.test".to_owned(),
             mailgun_webhook_signing_key: "sim-mailgun-signing-key".to_owned(),
             mailgun_webhook_url: None,
+            vonage_api_key: "a1b2c3d4".to_owned(),
+            vonage_api_secret: "sim-vonage-secret".to_owned(),
+            vonage_signature_secret: "sim-vonage-signature-secret".to_owned(),
+            vonage_dlr_method: VonageDlrMethod::default(),
         }
     }
 }
@@ -237,7 +255,7 @@ pub struct Stats {
     /// Peak of `in_flight` since start (or reset).
     pub max_in_flight: u64,
     /// Accepted messages per provider (`twilio`, `twilio-voice`, `whatsapp`,
-    /// `infobip`, `mailgun`, `generic`).
+    /// `infobip`, `mailgun`, `vonage`, `generic`).
     pub accepted_by_provider: BTreeMap<String, u64>,
     /// Voice calls between initiation and their end.
     pub calls_in_progress: u64,
@@ -294,6 +312,7 @@ impl Simulator {
             .merge(voice::routes())
             .merge(infobip::routes())
             .merge(mailgun::routes())
+            .merge(vonage::routes())
             .merge(inspect::routes())
             .fallback(twilio::not_found)
             .layer(axum::middleware::from_fn(fault::apply))

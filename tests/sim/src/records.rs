@@ -9,7 +9,7 @@ use serde::Serialize;
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct ReceivedMessage {
     /// Which endpoint took it: `twilio` (SMS/MMS), `twilio-voice`,
-    /// `whatsapp`, `infobip`, `mailgun` or `generic`.
+    /// `whatsapp`, `infobip`, `mailgun`, `vonage` or `generic`.
     pub provider: String,
     /// The id the provider gave it (Twilio: `SM`/`CA` + 32 hex digits,
     /// WhatsApp `wamid.…`, Infobip the `messageId`, Mailgun `<…@domain>`).
@@ -26,9 +26,10 @@ pub struct ReceivedMessage {
     pub received_at_ms: u64,
     /// The client's own reference, where the provider has one: WhatsApp
     /// `biz_opaque_callback_data`, Infobip `messageId` as sent, Mailgun
-    /// `v:herald-key`, the generic gateway's `reference`.
+    /// `v:herald-key`, Vonage `client-ref`, the generic gateway's `reference`.
     pub client_reference: Option<String>,
-    /// Infobip `callbackData`; Mailgun custom `h:` headers, `Name: value`.
+    /// Infobip `callbackData`; Mailgun custom `h:` headers, `Name: value`;
+    /// Vonage `type=text|unicode`.
     pub extra: Vec<String>,
     /// Email subject (Mailgun).
     pub subject: Option<String>,

@@ -8,7 +8,7 @@ use clap::Parser;
 use herald_sim::{SimConfig, Simulator};
 
 /// Provider simulator on 127.0.0.1: Twilio Messaging and Voice, WhatsApp Cloud
-/// API, Infobip SMS, Mailgun (credentials: the `SimConfig` defaults).
+/// API, Infobip SMS, Mailgun, Vonage SMS (credentials: the `SimConfig` defaults).
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Args {
@@ -75,6 +75,7 @@ async fn main() -> anyhow::Result<()> {
         sim.base_url(),
         sim.config().mailgun_domain
     );
+    println!("  Vonage:   POST {}/sms/json", sim.base_url());
     println!(
         "  webhooks: POST {}/_sim/webhooks {{\"provider\",\"url\"}}",
         sim.base_url()
