@@ -2,8 +2,9 @@
 //! needs well under a millisecond of CPU; a call past `LIGHT` of guest
 //! work (more for a plugin an admin gave a larger budget: [`light_for`])
 //! is "heavy", and heavy calls, whoever's they are, take turns on one
-//! shared slot an epoch tick at a time, the slot resting `REST` after each.
-//! All heavy guests together then get at most a fifteenth of one core, however
+//! shared slot an epoch tick at a time, the slot resting after each turn
+//! 14 times the CPU the turn took. All heavy guests together then get at
+//! most a fifteenth of one core, however
 //! many there are, while ordinary calls never wait for the slot: a tenant
 //! whose plugin spins slows its own calls, not its neighbours'.
 
@@ -26,15 +27,28 @@ pub const LIGHT: Duration = Duration::from_millis(2);
 pub fn light_for(budget: Duration) -> Duration {
     LIGHT.max(budget / 25)
 }
-/// How long the slot rests after each heavy turn (a turn lasts a 2 ms
-/// epoch tick): heavy guests get at most 2 / (2 + 28) of one core, so a
-/// call's 50 ms CPU budget lasts at least 750 ms of wall time. What heavy
-/// guests take is what their neighbours lose on a busy machine: with a
-/// quarter (6 ms rests) a tenant sending beside another's spinning plugin
-/// spent 38-65% more Herald CPU per message (noisy benchmark, 2 cores);
-/// with a tenth (18 ms), 22-32%, of which the hostile calls' own work
-/// (measured with the sender paused) was 11% of a core.
-const REST: Duration = Duration::from_millis(28);
+/// Heavy guests together get at most one part in `SHARE` of one core:
+/// after each turn the slot rests `SHARE - 1` times the CPU the turn took.
+/// Resting in proportion to what the turn used, not a fixed time, keeps
+/// the share when epoch ticks come late on a saturated machine (a turn
+/// lasts until the next tick: 2 ms nominally, 10 ms or more under load,
+/// when a fixed 28 ms rest let spinning guests take 15% of Herald's
+/// samples instead of 1/15 of a core). With a quarter a tenant sending
+/// beside another's spinning plugin spent 38-65% more Herald CPU per
+/// message (noisy benchmark, 2 cores); with a tenth, 22-32%, of which the
+/// hostile calls' own work (measured with the sender paused) was 11% of a
+/// core; with a fifteenth, 6.5-9%. A call's 50 ms CPU budget then lasts
+/// at least 750 ms of wall time.
+const SHARE: u32 = 15;
+
+/// The shortest rest: a turn that used almost no CPU (its guest was in a
+/// host call) still lets the next heavy call in.
+const MIN_REST: Duration = Duration::from_millis(2);
+
+/// How long the slot rests after a turn that used `turn_cpu`.
+pub fn rest_after(turn_cpu: Duration) -> Duration {
+    (turn_cpu * (SHARE - 1)).max(MIN_REST)
+}
 
 pub struct CpuGate {
     slot: Arc<Semaphore>,
@@ -51,23 +65,41 @@ impl Default for CpuGate {
 /// One call's hold on the slot, between its turns.
 #[derive(Clone, Default)]
 pub struct Turn {
-    held: Arc<Mutex<Option<OwnedSemaphorePermit>>>,
+    held: Arc<Mutex<Held>>,
+}
+
+#[derive(Default)]
+struct Held {
+    permit: Option<OwnedSemaphorePermit>,
+    /// The call's CPU when its current turn began.
+    began: Duration,
 }
 
 impl CpuGate {
-    /// Ends `turn`'s current turn (the slot rests, then opens to the next
-    /// heavy call) and answers the wait for its next one.
-    pub fn next_turn(&self, turn: &Turn) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
-        if let Some(permit) = turn.held.lock().expect("turn lock").take() {
+    /// Ends `turn`'s current turn, the call having used `used` CPU so far
+    /// (the slot rests in proportion to this turn's share of it, then
+    /// opens to the next heavy call), and answers the wait for its next
+    /// one.
+    pub fn next_turn(
+        &self,
+        turn: &Turn,
+        used: Duration,
+    ) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> {
+        let mut held = turn.held.lock().expect("turn lock");
+        if let Some(permit) = held.permit.take() {
+            let rest = rest_after(used.saturating_sub(held.began));
             tokio::spawn(async move {
-                tokio::time::sleep(REST).await;
+                tokio::time::sleep(rest).await;
                 drop(permit);
             });
         }
+        // The guest makes no progress until its next turn begins.
+        held.began = used;
+        drop(held);
         let (slot, held) = (self.slot.clone(), turn.held.clone());
         Box::pin(async move {
             let permit = slot.acquire_owned().await.expect("never closed");
-            *held.lock().expect("turn lock") = Some(permit);
+            held.lock().expect("turn lock").permit = Some(permit);
         })
     }
 }
@@ -92,18 +124,35 @@ mod tests {
     async fn heavy_turns_are_one_at_a_time_with_rests_between() {
         let gate = Arc::new(CpuGate::default());
         let (a, b) = (Turn::default(), Turn::default());
-        gate.next_turn(&a).await;
+        gate.next_turn(&a, Duration::ZERO).await;
         let started = Instant::now();
         // b waits while a holds the slot, and for the rest after a's turn.
         let b_turn = tokio::spawn({
             let (gate, b) = (gate.clone(), b.clone());
-            async move { gate.next_turn(&b).await }
+            async move { gate.next_turn(&b, Duration::ZERO).await }
         });
         tokio::time::sleep(Duration::from_millis(30)).await;
         assert!(!b_turn.is_finished(), "the slot is a's");
-        // a's turn ends (its next wait is not needed here).
-        drop(gate.next_turn(&a));
+        // a's turn ends having used 3 ms of CPU (its next wait is not
+        // needed here): the slot rests 14 times that before b's turn.
+        drop(gate.next_turn(&a, Duration::from_millis(3)));
         b_turn.await.unwrap();
-        assert!(started.elapsed() >= Duration::from_millis(30) + REST);
+        assert!(started.elapsed() >= Duration::from_millis(30 + 42));
+    }
+
+    #[test]
+    fn a_longer_turn_buys_a_longer_rest() {
+        // A nominal 2 ms tick: the fixed rest it replaced.
+        assert_eq!(
+            rest_after(Duration::from_millis(2)),
+            Duration::from_millis(28)
+        );
+        // A tick that came late on a busy machine: the share holds.
+        assert_eq!(
+            rest_after(Duration::from_millis(10)),
+            Duration::from_millis(140)
+        );
+        // A turn spent in a host call still lets the next heavy call in.
+        assert_eq!(rest_after(Duration::ZERO), MIN_REST);
     }
 }

@@ -334,7 +334,7 @@ impl Runtime {
         // heavy slot, from its first instruction: its traps, bombs and
         // spins then cost its neighbours no more than one spinning guest.
         if suspect {
-            gate.next_turn(&turn).await;
+            gate.next_turn(&turn, Duration::ZERO).await;
         }
         // Runs each tick while the guest executes: past either budget the
         // guest is interrupted, else it yields so others get the thread (a
@@ -347,7 +347,7 @@ impl Runtime {
             } else if Instant::now() >= deadline {
                 Ok(UpdateDeadline::Interrupt)
             } else if suspect || used > light {
-                Ok(UpdateDeadline::YieldCustom(1, gate.next_turn(&turn)))
+                Ok(UpdateDeadline::YieldCustom(1, gate.next_turn(&turn, used)))
             } else {
                 Ok(UpdateDeadline::Yield(1))
             }
