@@ -19,11 +19,26 @@ pub fn available() -> bool {
     Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists()
 }
 
-/// One browser session; its chromedriver dies with it.
+/// One browser session; its chromedriver and the browser it started die
+/// with it.
 pub struct Browser {
     http: reqwest::Client,
     session: String,
     _driver: tokio::process::Child,
+    /// The driver's process group, which its Chromium processes join:
+    /// killing only the driver left them running after the suite.
+    group: Option<u32>,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if let Some(group) = self.group {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{group}")])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
 }
 
 impl Browser {
@@ -37,9 +52,11 @@ impl Browser {
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0)
             .kill_on_drop(true)
             .spawn()
             .expect("starting chromedriver");
+        let group = driver.id();
         let http = reqwest::Client::new();
         let base = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -83,6 +100,7 @@ impl Browser {
             http,
             session: format!("{base}/session/{session}"),
             _driver: driver,
+            group,
         }
     }
 
