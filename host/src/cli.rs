@@ -227,6 +227,13 @@ pub struct ServeArgs {
     #[arg(long, env = "HERALD_PLUGIN_CPU_MS", default_value_t = 50)]
     pub plugin_cpu_ms: u64,
 
+    /// Benchmarks only: run this bundled plugin's sends and webhooks as
+    /// native code in the server instead of in the sandbox (only
+    /// `twilio-sms` has a native twin), to measure what the sandbox costs.
+    /// Native code has none of the sandbox's limits.
+    #[arg(long = "native-provider", hide = true)]
+    pub native_provider: Vec<String>,
+
     /// A non-public destination that requests on a tenant's behalf (plugin
     /// `http-send`, reply forwarding) may reach anyway: a CIDR
     /// (`10.1.0.0/16`), an address or a host name; repeat or separate with

@@ -51,6 +51,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         cpu_budget: Duration::from_millis(args.plugin_cpu_ms.max(1)),
         memory_bytes: args.plugin_memory_mb << 20,
         total_memory_bytes: args.plugin_memory_total_mb.max(args.plugin_memory_mb) << 20,
+        native_providers: args.native_provider.clone(),
         ..RuntimeLimits::default()
     })?;
     let trust = TrustPolicy::load(args.trusted_keys.as_deref(), args.require_signed)?;

@@ -38,8 +38,14 @@ pub struct Run {
     work: Vec<(&'static str, f64, f64)>,
 }
 
-pub async fn campaign(sim: &Arc<Simulator>, database_url: &str, members: u64) -> Run {
-    let herald = Herald::start(database_url, &[]).await;
+/// `extra`: more `herald serve` flags (`--native-provider twilio-sms`).
+pub async fn campaign(
+    sim: &Arc<Simulator>,
+    database_url: &str,
+    members: u64,
+    extra: &[&str],
+) -> Run {
+    let herald = Herald::start(database_url, extra).await;
     let (key, channel) = tenant_with_channel(&herald, sim, "bench", "twilio-sms").await;
     let post = |path: &str, body: Value| {
         let (herald, key, path) = (&herald, key.clone(), path.to_owned());
@@ -133,6 +139,16 @@ pub async fn campaign(sim: &Arc<Simulator>, database_url: &str, members: u64) ->
         pages,
         neighbour,
         work,
+    }
+}
+
+impl Run {
+    pub fn steady_per_s(&self) -> f64 {
+        self.steady_per_s
+    }
+
+    pub fn cpu_per_1000(&self) -> Duration {
+        self.cpu_per_1000
     }
 }
 

@@ -1,6 +1,6 @@
 //! Sending a campaign end to end, printed as figures next to a ceiling
 //! measured in the same run
-//! (`cargo bench -p herald --bench dispatch [-- MEMBERS] [--sqlite|--postgres] [--no-timers|--only-timers]`):
+//! (`cargo bench -p herald --bench dispatch [-- MEMBERS] [--sqlite|--postgres] [--no-timers|--only-timers] [--no-native]`):
 //! - the ceiling: the same number of Twilio sends posted to the same
 //!   simulator by a native Rust client at `--max-in-flight` concurrency
 //!   (no database, no plugin, no callbacks);
@@ -13,6 +13,9 @@
 //!   CPU time per 1,000 members (callbacks included) and its peak RSS;
 //!   database transactions and plugin calls per 1,000 messages from its
 //!   `GET /metrics` ([`scrape`]);
+//! - the same campaign with `twilio-sms` compiled into the host
+//!   (`--native-provider`, no wasm; skipped with `--no-native`): the
+//!   sandbox's share of throughput and CPU;
 //! - the scale of state during that campaign ([`probes`], [`fairness`]):
 //!   enrolment time, the latency of the pages a user watches, and how long
 //!   another tenant's 20-member campaign started meanwhile waits;
@@ -125,6 +128,7 @@ fn main() {
         return;
     }
     let timers = !args.iter().any(|a| a == "--no-timers");
+    let native = !args.iter().any(|a| a == "--no-native");
     let dispatch = !args.iter().any(|a| a == "--only-timers");
     rt.block_on(async {
         let sim = Arc::new(Simulator::start(SimConfig::default()).await.unwrap());
@@ -141,14 +145,28 @@ fn main() {
         }
         let mut runs = Vec::new();
         let mut skipped = Vec::new();
+        let mut shares = Vec::new();
         for label in backends.iter().filter(|_| dispatch) {
-            match database(label, dir.path(), "dispatch").await {
-                Some(url) => {
-                    runs.push((*label, campaign(&sim, &url, members).await));
-                    sim.reset();
-                    drop_database(&url).await;
-                }
-                None => skipped.push(*label),
+            let Some(url) = database(label, dir.path(), "dispatch").await else {
+                skipped.push(*label);
+                continue;
+            };
+            let sandboxed = campaign(&sim, &url, members, &[]).await;
+            sim.reset();
+            drop_database(&url).await;
+            if native {
+                // The same campaign with the provider compiled into the
+                // host: what the sandbox costs.
+                let url = database(label, dir.path(), "native").await.expect("reached above");
+                let run = campaign(&sim, &url, members, &["--native-provider", "twilio-sms"]).await;
+                sim.reset();
+                drop_database(&url).await;
+                shares.push((*label, sandboxed.steady_per_s(), run.steady_per_s(),
+                    sandboxed.cpu_per_1000(), run.cpu_per_1000()));
+                runs.push((label.to_string(), sandboxed));
+                runs.push((format!("{label}, provider native (no sandbox)"), run));
+            } else {
+                runs.push((label.to_string(), sandboxed));
             }
         }
         println!("\n{members} members, channel rate {RATE_PER_SECOND}/s, {CONCURRENCY} in flight\n");
@@ -163,6 +181,19 @@ fn main() {
         }
         for label in &skipped {
             println!("| Herald, {label} | skipped (not reachable or HERALD_SKIP_POSTGRES) |");
+        }
+        if !shares.is_empty() {
+            println!("\nthe sandbox's share: the same campaign with twilio-sms in the sandbox and compiled into the host\n");
+            println!("| backend | steady msg/s sandboxed / native | throughput the sandbox costs | Herald CPU per 1,000 sandboxed / native |");
+            println!("|---|---|---|---|");
+            for (label, sandboxed, native, cpu_sandboxed, cpu_native) in &shares {
+                println!(
+                    "| {label} | {sandboxed:.0} / {native:.0} | {:.1}% (target <= 10%) | {:.2} s / {:.2} s |",
+                    100.0 * (1.0 - sandboxed / native.max(1e-9)),
+                    cpu_sandboxed.as_secs_f64(),
+                    cpu_native.as_secs_f64()
+                );
+            }
         }
         println!("\nHerald's own work per 1,000 messages (from GET /metrics)\n");
         println!("| run: what | per 1,000 messages | mean duration |");

@@ -13,6 +13,7 @@ mod host_imports;
 mod inspect;
 mod limits;
 mod loaded;
+mod native;
 mod registry;
 mod runtime;
 pub mod signing;

@@ -544,7 +544,7 @@ pub async fn load_component(
     let component = tokio::task::block_in_place(|| cache.component(&engine, wasm, &sha256))
         .map_err(|e| InstallError::Invalid(format!("{e:#}")))?;
     let world = inspect::world_version(&engine, &component)?;
-    let pre = runtime
+    let mut pre = runtime
         .prepare(&component)
         .map_err(|e| InstallError::Link(format!("{e:#}")))?;
     let manifest = match runtime
@@ -556,6 +556,11 @@ pub async fn load_component(
         Err(e) => return Err(InstallError::ManifestCall(e.to_string())),
     };
     check_manifest(&manifest).map_err(InstallError::Manifest)?;
+    pre.native = runtime.native_for(&manifest.name);
+    if pre.native.is_some() {
+        tracing::warn!(plugin = %manifest.name, version = %manifest.version,
+            "--native-provider: this plugin's sends and webhooks run natively, outside the sandbox (benchmarks only)");
+    }
     Ok(LoadedPlugin {
         manifest,
         sha256,

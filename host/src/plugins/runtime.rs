@@ -22,6 +22,7 @@ use super::cpu_gate::{self, CpuGate};
 use super::cpu_meter::CpuMeter;
 use super::host_imports::{CallContext, HostState};
 use super::limits::{FREE_PER_INSTANCE, MemoryBudget, MemoryCap};
+use super::native::NativeProvider;
 use super::wire::{WireLog, WireSeen};
 use crate::egress::EgressPolicy;
 
@@ -35,6 +36,10 @@ pub(super) struct Prepared {
     /// [`FREE_PER_INSTANCE`]): 0 for the Rust plugins, about 10 MiB for
     /// a Python one, whose calls wait for it rather than fail.
     pub(super) start_memory: usize,
+    /// The same provider compiled into the host, which then answers its
+    /// sends and webhooks without the sandbox (`--native-provider`, for
+    /// the dispatch benchmark only).
+    pub(super) native: Option<NativeProvider>,
 }
 
 /// How often the engine's epoch advances: the granularity of deadlines and of
@@ -60,6 +65,10 @@ pub struct RuntimeLimits {
     /// Where `http-send` may connect (public addresses, and what the
     /// operator allows).
     pub egress: Arc<EgressPolicy>,
+    /// Plugins whose sends and webhooks run natively in the host instead
+    /// of in the sandbox (see `native`): the benchmark's measure of the
+    /// sandbox's share, never a production setting.
+    pub native_providers: Vec<String>,
 }
 
 impl Default for RuntimeLimits {
@@ -71,6 +80,7 @@ impl Default for RuntimeLimits {
             total_memory_bytes: DEFAULT_TOTAL_MEMORY,
             max_instances: 256,
             egress: Arc::default(),
+            native_providers: Vec::new(),
         }
     }
 }
@@ -271,7 +281,19 @@ impl Runtime {
             // Only a component that exports `lookup` links as this world.
             lookup: ReconcilingProviderPluginPre::new(pre.clone()).ok(),
             provider: ProviderPluginPre::new(pre)?,
+            native: None,
         })
+    }
+
+    /// The native provider that stands in for plugin `name`, when the
+    /// server was started with `--native-provider NAME`.
+    pub(super) fn native_for(&self, name: &str) -> Option<NativeProvider> {
+        self.limits
+            .native_providers
+            .iter()
+            .any(|n| n == name)
+            .then(|| NativeProvider::named(name))
+            .flatten()
     }
 
     pub(super) async fn invoke(
@@ -322,6 +344,13 @@ impl Runtime {
         let light = cpu_gate::light_for(budget);
         let state = HostState::new(ctx, self.http.clone(), deadline, memory, wire)
             .with_egress(self.limits.egress.clone());
+        if let Some(native) = pre.native.filter(|n| n.answers(&call)) {
+            let mut state = state;
+            return match tokio::time::timeout(timeout, native.call(&mut state, call)).await {
+                Ok(result) => result.map_err(|e| PluginFailure::Trap(e.to_string())),
+                Err(_) => Err(PluginFailure::Timeout(timeout)),
+            };
+        }
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.memory);
         store.set_epoch_deadline(1);
