@@ -13,19 +13,21 @@ use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// Guest CPU after which a call is heavy: several times what any bundled
-/// plugin's call needs (a heavy call is only slowed, its budget is what
-/// stops it).
-pub const LIGHT: Duration = Duration::from_millis(2);
+/// Guest CPU after which a call is heavy: a hundred times what a Rust
+/// plugin's call needs, and about twice a Python one's (CPython: 2 ms a
+/// call on a fast core, 2.5 on a slower one, where a 2 ms threshold put
+/// most of its calls on the heavy slot: its status callbacks then queued
+/// for seconds and the provider gave up on them). A heavy call is only
+/// slowed; its budget is what stops it.
+pub const LIGHT: Duration = Duration::from_millis(5);
 
 /// The heavy threshold of a call whose CPU budget is `budget`: [`LIGHT`]
 /// under the server's default budget (50 ms), and the same share of a
 /// larger budget an admin gave one plugin (`PUT /v1/admin/plugins/{name}/
-/// limits`): a plugin on a heavier runtime, such as the Python one
-/// (CPython: about 2 ms a call), then runs its ordinary calls without
-/// waiting for the heavy slot, and nobody else's threshold moves.
+/// limits`): a plugin whose ordinary calls need more still runs them
+/// without waiting for the heavy slot, and nobody else's threshold moves.
 pub fn light_for(budget: Duration) -> Duration {
-    LIGHT.max(budget / 25)
+    LIGHT.max(budget / 10)
 }
 /// Heavy guests together get at most one part in `SHARE` of one core:
 /// after each turn the slot rests `SHARE - 1` times the CPU the turn took.
@@ -116,7 +118,7 @@ mod tests {
         assert_eq!(light_for(Duration::from_millis(20)), LIGHT);
         assert_eq!(
             light_for(Duration::from_millis(250)),
-            Duration::from_millis(10)
+            Duration::from_millis(25)
         );
     }
 
