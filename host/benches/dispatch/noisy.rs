@@ -126,10 +126,13 @@ pub async fn noisy(sim: &Arc<Simulator>, database_url: &str, members: u64) {
     let (status, body) = start(a_key.clone(), a).await;
     assert_eq!(status, 200, "{body}");
     tokio::time::sleep(Duration::from_secs(2)).await;
+    let alone_from = monotonic_s();
     let before = rate_over(&herald, &a_key, a, WINDOW).await;
     let (status, body) = start(b_key.clone(), b).await;
     assert_eq!(status, 200, "{body}");
+    let during_from = monotonic_s();
     let during = rate_over(&herald, &a_key, a, WINDOW).await;
+    let during_to = monotonic_s();
     assert!(
         sent(&herald, &a_key, a).await < members,
         "A finished within the window: give it more members"
@@ -147,9 +150,16 @@ pub async fn noisy(sim: &Arc<Simulator>, database_url: &str, members: u64) {
         .await;
     assert_eq!(status, 200, "{body}");
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let (cpu_from, b_started) = (herald.cpu(), Instant::now());
+    let (cpu_from, b_started, b_from) = (herald.cpu(), Instant::now(), monotonic_s());
     tokio::time::sleep(WINDOW).await;
     let b_cores = (herald.cpu() - cpu_from).as_secs_f64() / b_started.elapsed().as_secs_f64();
+    // Where each window lies on the monotonic clock, for `perf record -k
+    // CLOCK_MONOTONIC -p <herald pid>` and `perf report --time FROM,TO`.
+    eprintln!(
+        "noisy windows (CLOCK_MONOTONIC s): A alone {alone_from:.3},{during_from:.3}; \
+         A with B {during_from:.3},{during_to:.3}; B alone {b_from:.3},{:.3}",
+        monotonic_s()
+    );
     println!(
         "| A alone | {:.0} msg/s | /healthz p99 {:.1} ms | Herald CPU {:.2} ms per A message |",
         before.rate,
@@ -172,4 +182,16 @@ pub async fn noisy(sim: &Arc<Simulator>, database_url: &str, members: u64) {
         100.0 * b_cores,
         100.0 * before.rate * before.cpu_per_message.as_secs_f64(),
     );
+}
+
+/// Seconds on CLOCK_MONOTONIC, the clock `perf record -k CLOCK_MONOTONIC`
+/// stamps samples with.
+fn monotonic_s() -> f64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid timespec to write to.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    now.tv_sec as f64 + now.tv_nsec as f64 / 1e9
 }
