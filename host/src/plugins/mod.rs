@@ -9,6 +9,8 @@ mod canary;
 mod canary_judge;
 mod cpu_gate;
 mod cpu_meter;
+mod exports;
+mod heavy_lane;
 mod host_imports;
 mod inspect;
 mod limits;

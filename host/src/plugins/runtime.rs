@@ -8,9 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use tokio::sync::Semaphore;
-use wasmtime::component::{
-    Component, ComponentExportIndex, ComponentNamedList, HasSelf, Lift, Linker, Lower, TypedFunc,
-};
+use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{
     Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store,
     UpdateDeadline,
@@ -22,6 +20,8 @@ use super::bindings::reconciling::exports::herald::provider::lookup::SentQuery;
 use super::bindings::{ProviderPlugin, ProviderPluginPre};
 use super::cpu_gate::{self, CpuGate};
 use super::cpu_meter::CpuMeter;
+use super::exports::{HotExports, run_call};
+use super::heavy_lane::HeavyLane;
 use super::host_imports::{CallContext, HostState};
 use super::limits::{FREE_PER_INSTANCE, MemoryBudget, MemoryCap};
 use super::native::NativeProvider;
@@ -46,74 +46,7 @@ pub(super) struct Prepared {
     pub(super) native: Option<NativeProvider>,
     /// `send` and `handle-webhook`, found once (`None`: not under the
     /// names this host knows; the generated bindings find them per call).
-    hot: Option<Arc<HotExports>>,
-}
-
-/// The exports every message calls: `send`, and `handle-webhook` for its
-/// status callbacks. The generated bindings look up and type-check all six
-/// provider exports on every instantiation (2.5% of Herald's CPU while a
-/// campaign sent); these are looked up once per component and type-checked
-/// on their first call.
-struct HotExports {
-    send: HotExport,
-    webhook: HotExport,
-}
-
-struct HotExport {
-    index: ComponentExportIndex,
-    /// Its type was checked against the call's: later calls skip the check.
-    checked: AtomicBool,
-}
-
-impl HotExports {
-    /// The provider interface as the bindings name it; wasmtime matches a
-    /// component's older minor version (1.0 to 1.2) to it, as it does for
-    /// the bindings.
-    const INTERFACE: &str = "herald:provider/provider@1.3.0";
-
-    fn find(component: &Component) -> Option<Self> {
-        let interface = component.get_export_index(None, Self::INTERFACE)?;
-        let export = |name: &str| {
-            Some(HotExport {
-                index: component.get_export_index(Some(&interface), name)?,
-                checked: AtomicBool::new(false),
-            })
-        };
-        Some(Self {
-            send: export("send")?,
-            webhook: export("handle-webhook")?,
-        })
-    }
-}
-
-impl HotExport {
-    /// Calls this export of a fresh instance.
-    async fn call<P, R>(
-        &self,
-        pre: &ProviderPluginPre<HostState>,
-        store: &mut Store<HostState>,
-        params: P,
-    ) -> wasmtime::Result<R>
-    where
-        P: ComponentNamedList + Lower + Send + Sync,
-        R: ComponentNamedList + Lift + Send + Sync + 'static,
-    {
-        let instance = pre.instance_pre().instantiate_async(&mut *store).await?;
-        let Some(func) = instance.get_func(&mut *store, self.index) else {
-            wasmtime::bail!("the component lost an export it had");
-        };
-        let typed = if self.checked.load(Ordering::Relaxed) {
-            // SAFETY: `func` is this component's export at `index`, whose
-            // type `typed` checked against `(P, R)` on an earlier call (a
-            // component's export types are the same in every instance).
-            unsafe { TypedFunc::<P, R>::new_unchecked(func) }
-        } else {
-            let typed = func.typed::<P, R>(&*store)?;
-            self.checked.store(true, Ordering::Relaxed);
-            typed
-        };
-        typed.call_async(&mut *store, params).await
-    }
+    pub(super) hot: Option<Arc<HotExports>>,
 }
 
 /// How often the engine's epoch advances: the granularity of deadlines and of
@@ -248,64 +181,6 @@ pub struct Runtime {
     /// Where the calls of plugins that keep faulting run (see
     /// [`HeavyLane`]).
     heavy_lane: HeavyLane,
-}
-
-/// A thread of its own, with its own small tokio runtime, for the calls of
-/// plugins whose calls fault at least half the time ("suspect": they run
-/// on the heavy slot only). Such a guest spins or bombs its memory a 2 ms
-/// tick at a time; on the server's runtime each tick held one of its
-/// worker threads (one of two on a 2-core machine), and the write
-/// transactions, HTTP handlers and sends waiting for that worker waited
-/// with it: in the noisy benchmark Herald used the same CPU with and
-/// without the hostile tenant, yet its neighbour sent 30% less. On this
-/// thread the kernel preempts a spinning guest for them instead.
-struct HeavyLane {
-    handle: tokio::runtime::Handle,
-    /// Dropped with the runtime: the thread's runtime then ends.
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
-impl HeavyLane {
-    fn start() -> anyhow::Result<Self> {
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let (handle_tx, handle_rx) = std::sync::mpsc::channel();
-        std::thread::Builder::new()
-            .name("herald-heavy".into())
-            .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(runtime) => runtime,
-                    Err(e) => {
-                        let _ = handle_tx.send(Err(e));
-                        return;
-                    }
-                };
-                let _ = handle_tx.send(Ok(runtime.handle().clone()));
-                runtime.block_on(async {
-                    let _ = stopped.await;
-                });
-            })?;
-        let handle = handle_rx
-            .recv()
-            .context("the heavy lane's thread ended at once")?
-            .context("starting the heavy lane's runtime")?;
-        Ok(Self {
-            handle,
-            _stop: stop,
-        })
-    }
-}
-
-/// Aborts a task when the call awaiting it is dropped, as dropping the
-/// call's own future would have stopped it.
-struct AbortOnDrop(tokio::task::AbortHandle);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 impl Runtime {
@@ -470,13 +345,10 @@ impl Runtime {
         call: Call,
         wire: WireLog,
     ) -> Result<Reply, PluginFailure> {
-        use tracing::Instrument;
         let (runtime, pre) = (self.clone(), pre.clone());
-        let task = self.heavy_lane.handle.spawn(
-            async move { runtime.invoke_logged(&pre, ctx, call, wire, true).await }
-                .instrument(tracing::Span::current()),
-        );
-        let _abort = AbortOnDrop(task.abort_handle());
+        let task = self
+            .heavy_lane
+            .run(async move { runtime.invoke_logged(&pre, ctx, call, wire, true).await });
         match task.await {
             Ok(result) => result,
             Err(e) => Err(PluginFailure::Trap(format!("the call's task ended: {e}"))),
@@ -572,105 +444,5 @@ impl Runtime {
                 PluginFailure::Trap(err.root_cause().to_string())
             }
         })
-    }
-}
-
-async fn run_call(
-    pre: &Prepared,
-    store: &mut Store<HostState>,
-    call: Call,
-) -> wasmtime::Result<Reply> {
-    if let Call::FindSent(config, query) = call {
-        let Some(lookup) = &pre.lookup else {
-            wasmtime::bail!("the plugin does not export herald:provider/lookup");
-        };
-        let plugin = lookup.instantiate_async(&mut *store).await?;
-        let found = plugin
-            .herald_provider_lookup()
-            .call_find_sent(&mut *store, &config, &query)
-            .await?;
-        return Ok(Reply::FindSent(found));
-    }
-    if let Some(hot) = &pre.hot {
-        match call {
-            Call::Send(config, message) => {
-                let (reply,) = hot
-                    .send
-                    .call::<_, (Result<wit::SendReceipt, wit::SendError>,)>(
-                        &pre.provider,
-                        store,
-                        (&config, &message),
-                    )
-                    .await?;
-                return Ok(Reply::Send(reply));
-            }
-            Call::Webhook(config, request) => {
-                let (reply,) = hot
-                    .webhook
-                    .call::<_, (Result<wit::WebhookOutcome, wit::WebhookError>,)>(
-                        &pre.provider,
-                        store,
-                        (&config, &request),
-                    )
-                    .await?;
-                return Ok(Reply::Webhook(reply));
-            }
-            other => return run_bound(pre, store, other).await,
-        }
-    }
-    run_bound(pre, store, call).await
-}
-
-/// A call through the generated bindings.
-async fn run_bound(
-    pre: &Prepared,
-    store: &mut Store<HostState>,
-    call: Call,
-) -> wasmtime::Result<Reply> {
-    let plugin = pre.provider.instantiate_async(&mut *store).await?;
-    let provider = plugin.herald_provider_provider();
-    Ok(match call {
-        Call::Manifest => Reply::Manifest(provider.call_manifest(&mut *store).await?),
-        Call::ValidateConfig(config) => {
-            Reply::ValidateConfig(provider.call_validate_config(&mut *store, &config).await?)
-        }
-        Call::Send(config, message) => {
-            Reply::Send(provider.call_send(&mut *store, &config, &message).await?)
-        }
-        Call::Webhook(config, request) => Reply::Webhook(
-            provider
-                .call_handle_webhook(&mut *store, &config, &request)
-                .await?,
-        ),
-        Call::FetchStatus(config, id) => Reply::FetchStatus(
-            provider
-                .call_fetch_status(&mut *store, &config, &id)
-                .await?,
-        ),
-        Call::ListTemplates(config) => {
-            Reply::ListTemplates(provider.call_list_templates(&mut *store, &config).await?)
-        }
-        Call::FindSent(..) => unreachable!("answered above"),
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Plugins built against an older contract (twilio-voice: 1.1.0) take
-    /// the same path as current ones: their `send` and `handle-webhook`
-    /// are found once, not per call.
-    #[test]
-    fn hot_exports_are_found_in_components_of_every_contract_version() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/plugins");
-        let runtime = Runtime::new(RuntimeLimits::default()).unwrap();
-        for file in ["twilio_sms.wasm", "twilio_voice.wasm"] {
-            let wasm = std::fs::read(dir.join(file))
-                .unwrap_or_else(|e| panic!("{file}: {e} (run ./dev.sh build first)"));
-            let component = Component::new(runtime.engine(), &wasm).unwrap();
-            let prepared = runtime.prepare(&component).unwrap();
-            assert!(prepared.hot.is_some(), "{file}");
-        }
     }
 }
