@@ -15,6 +15,7 @@ mod campaigns;
 mod channel_progress;
 mod channel_revisions;
 mod channels;
+mod checkpoint;
 mod claimed;
 mod console_sessions;
 mod contacts;
@@ -125,6 +126,8 @@ pub struct Store {
     /// 100 ms a try and made every send wait for the others). On PostgreSQL
     /// the same pool as reads.
     writer: AnyPool,
+    /// On SQLite, the WAL checkpoints run off the writer (see `checkpoint`).
+    _checkpointer: Option<std::sync::Arc<checkpoint::Checkpointer>>,
     backend: Backend,
     /// Seals the secrets written and opens the secrets read (`sealed`).
     keys: std::sync::Arc<crate::sealing::Keyring>,
@@ -187,7 +190,8 @@ impl Store {
             .with_context(|| format!("bad database URL {url:?}"))?
             .log_statements(tracing::log::LevelFilter::Trace)
             .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
-        let connect = |max: u32| {
+        // `writes`: the pool of write transactions (SQLite's one writer).
+        let connect = |max: u32, writes: bool| {
             AnyPoolOptions::new()
                 .max_connections(max)
                 // No ping before each use: it doubled the round trips of
@@ -201,6 +205,20 @@ impl Store {
                             conn.execute("PRAGMA busy_timeout = 10000").await?;
                             conn.execute("PRAGMA foreign_keys = ON").await?;
                             conn.execute("PRAGMA synchronous = NORMAL").await?;
+                            // Statement journals and sorts in memory: as
+                            // files, each multi-row update of a write
+                            // transaction created, wrote and deleted one.
+                            conn.execute("PRAGMA temp_store = MEMORY").await?;
+                            if writes {
+                                conn.execute(
+                                    format!(
+                                        "PRAGMA wal_autocheckpoint = {}",
+                                        checkpoint::WRITER_CHECKPOINTS_AT
+                                    )
+                                    .as_str(),
+                                )
+                                .await?;
+                            }
                         }
                         Ok(())
                     })
@@ -208,10 +226,13 @@ impl Store {
                 .connect_with(options.clone())
         };
         // SQLite has one writer; a few connections serve concurrent reads.
-        let pool = connect(match backend {
-            Backend::Sqlite => 4,
-            Backend::Postgres => 16,
-        })
+        let pool = connect(
+            match backend {
+                Backend::Sqlite => 4,
+                Backend::Postgres => 16,
+            },
+            false,
+        )
         .await
         .with_context(|| format!("cannot connect to {url}"))?;
         if backend == Backend::Sqlite {
@@ -219,14 +240,17 @@ impl Store {
             pool.execute("PRAGMA journal_mode = WAL").await?;
         }
         let writer = match backend {
-            Backend::Sqlite => connect(1)
+            Backend::Sqlite => connect(1, true)
                 .await
                 .with_context(|| format!("cannot connect to {url}"))?,
             Backend::Postgres => pool.clone(),
         };
+        let checkpointer = (backend == Backend::Sqlite)
+            .then(|| std::sync::Arc::new(checkpoint::Checkpointer::start(pool.clone())));
         let store = Self {
             pool,
             writer,
+            _checkpointer: checkpointer,
             backend,
             keys: std::sync::Arc::new(keys),
         };
