@@ -7,7 +7,7 @@ use anyhow::Context;
 
 use crate::api::rate_limit::ApiRateLimit;
 use crate::api::webhook_sources::WebhookSources;
-use crate::api::{self, AppState};
+use crate::api::{self, AppState, Shared};
 use crate::cli::ServeArgs;
 use crate::demo;
 use crate::egress::EgressPolicy;
@@ -122,7 +122,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     importer.start();
 
     let grace = Duration::from_secs(args.shutdown_grace_secs);
-    let state = AppState {
+    let state = AppState::new(Shared {
         store: store.clone(),
         registry,
         engine: engine.clone(),
@@ -135,7 +135,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             args.webhook_refusals_per_second,
             args.webhook_refusal_burst,
         )),
-    };
+    });
     let (api_rate, webhook_sources) = (state.api_rate.clone(), state.webhook_sources.clone());
     tokio::spawn(async move {
         loop {

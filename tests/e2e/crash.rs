@@ -250,3 +250,94 @@ async fn sigterm_drains_and_loses_nothing(backend: Backend) {
     eprintln!("{backend:?}: SIGTERM drained in {took:?}; 5,000 sent once each");
 }
 both_backends!(sigterm_drains_and_loses_nothing);
+
+/// An instance whose own heartbeat looks stale is still alive: on SQLite a
+/// heartbeat waits for the one writer, and a long write (enrolling a
+/// 1,000,000-member campaign held it for 5 s) left it stale. Its sweeper
+/// must not take its own sends under way for a dead instance's (marking
+/// them `unknown`) nor hand its own claims back to the queue.
+async fn a_stale_heartbeat_does_not_cost_an_instance_its_own_sends(backend: Backend) {
+    // Slow answers: at every sweep, sends of this instance are under way.
+    let sim = Simulator::start(SimConfig {
+        response_delay: Duration::from_millis(300),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let herald = Herald::start(backend, &["--max-in-flight", "8"]).await;
+    let api = herald.new_tenant("acme").await;
+    let channel = api.sim_channel(&sim, "twilio-sms").await;
+    let numbers: Vec<String> = (0..48)
+        .map(|i| format!("+1512{:03}{:04}", 400, 3000 + i))
+        .collect();
+    let list = api.list_with(&numbers).await;
+    let campaign = api.campaign(channel, list, "stale heartbeat").await;
+    api.post_empty(&format!("/v1/campaigns/{campaign}/start"))
+        .await;
+    // Age the instance's heartbeat, over and over, until the campaign is
+    // done: 48 sends 8 at a time take about 2 s, two sweeps or more.
+    let url = herald.database_url().to_owned();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut aged = 0;
+    loop {
+        age_heartbeats(backend, &url).await;
+        aged += 1;
+        let (_, body) = api.get(&format!("/v1/campaigns/{campaign}")).await;
+        if body["status"] == "completed" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "campaign not completed within 60 s: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(aged > 20, "the heartbeat was aged only {aged} times");
+    let stats = sim.stats();
+    assert_eq!(stats.accepted, 48, "{stats:?}");
+    assert_eq!(stats.duplicates, 0, "{stats:?}");
+    // The sweeper had its chance (it runs every second) and took nothing.
+    let lost = count(
+        backend,
+        &url,
+        "SELECT COUNT(*) FROM member_events WHERE detail LIKE '%lease lost%' \
+         OR detail LIKE 'claim lost%'",
+    )
+    .await;
+    assert_eq!(lost, 0, "the instance swept its own sends as a dead one's");
+    for m in api.all_members(campaign).await {
+        assert_ne!(m["status"], "unknown", "{m}");
+    }
+}
+
+both_backends!(a_stale_heartbeat_does_not_cost_an_instance_its_own_sends);
+
+/// Sets every instance's heartbeat far in the past.
+async fn age_heartbeats(backend: Backend, url: &str) {
+    const SQL: &str = "UPDATE herald_instances SET seen_at = 0";
+    use sqlx::Connection;
+    match backend {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+            sqlx::query(SQL).execute(&mut conn).await.unwrap();
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+            sqlx::query(SQL).execute(&mut conn).await.unwrap();
+        }
+    }
+}
+
+async fn count(backend: Backend, url: &str, sql: &str) -> i64 {
+    use sqlx::Connection;
+    match backend {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+            sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+            sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+        }
+    }
+}

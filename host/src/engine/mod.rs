@@ -308,7 +308,11 @@ async fn sweep_leases(engine: Arc<Engine>) {
     let mut last_chores = std::time::Instant::now();
     loop {
         let lookup_after = engine.config.lookup_after.as_millis() as i64;
-        match engine.store.expire_leases(lookup_after).await {
+        match engine
+            .store
+            .expire_leases(&engine.config.instance_id, lookup_after)
+            .await
+        {
             Ok(touched) if !touched.is_empty() => {
                 tracing::warn!(campaigns = ?touched, "sends cut off during the provider call by a stopped process marked unknown, never resent automatically (members with status=unknown)");
                 engine.complete_campaigns(&touched).await;

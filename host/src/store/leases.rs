@@ -10,10 +10,16 @@ use super::instances::{INSTANCE_STALE_MS, wall_ms};
 use super::members::insert_events;
 use super::{Id, Store, StoreResult, now_ms};
 
-/// A lease whose owner's heartbeat is older than this is lost, even before
-/// it runs out (the owner died; see `herald_instances`).
-const OWNER_GONE: &str = "(lease_until < $1 OR EXISTS (SELECT 1 FROM herald_instances i \
-     WHERE i.instance_id = members.lease_owner AND i.seen_at < $2))";
+/// A lease that ran out (`$1`: now), or whose owner's heartbeat is older
+/// than `$2` (the owner died; see `herald_instances`), is lost; but never
+/// by the heartbeat of `$3`, the sweeping instance itself, which is alive
+/// whatever its heartbeat says: on SQLite a heartbeat waits for the one
+/// writer, and a long write (enrolling a 1,000,000-member campaign took
+/// 5 s) left it stale. The sweeper then took its own sends under way for
+/// a dead instance's and marked them `unknown`.
+const OWNER_GONE: &str = "(lease_until < $1 OR (members.lease_owner <> $3 AND EXISTS \
+     (SELECT 1 FROM herald_instances i \
+     WHERE i.instance_id = members.lease_owner AND i.seen_at < $2)))";
 
 impl Store {
     /// Marks `owner`'s claims in `ids` `sending`: their plugin calls start
@@ -56,8 +62,10 @@ impl Store {
     /// was sent); sends whose plugin call was under way become `unknown`
     /// (the provider may have the message), looked up at the provider
     /// `lookup_after_ms` from now; their credits stay held until the
-    /// lookup answers. Returns the campaigns whose sends became unknown.
-    pub async fn expire_leases(&self, lookup_after_ms: i64) -> StoreResult<Vec<Id>> {
+    /// lookup answers. `sweeper`, the instance sweeping, loses its own
+    /// leases only when they run out. Returns the campaigns whose sends
+    /// became unknown.
+    pub async fn expire_leases(&self, sweeper: &str, lookup_after_ms: i64) -> StoreResult<Vec<Id>> {
         let now = now_ms();
         let gone_before = wall_ms() - INSTANCE_STALE_MS;
         let mut tx = self.write_tx().await?;
@@ -68,11 +76,12 @@ impl Store {
         ))
         .bind(now)
         .bind(gone_before)
+        .bind(sweeper)
         .fetch_all(&mut *tx)
         .await?;
         let unknown = sqlx::query(&format!(
             "UPDATE members SET status = 'unknown', lease_owner = NULL, lease_until = NULL, \
-             error_code = 'outcome_unknown', reconcile_at = $3, \
+             error_code = 'outcome_unknown', reconcile_at = $4, \
              error_message = 'outcome unknown: the sending process stopped during the provider call; \
                looking it up at the provider before any resend', \
              updated_at = $1 WHERE status = 'sending' AND {OWNER_GONE} \
@@ -80,6 +89,7 @@ impl Store {
         ))
         .bind(now)
         .bind(gone_before)
+        .bind(sweeper)
         .bind(now + lookup_after_ms)
         .fetch_all(&mut *tx)
         .await?;
