@@ -393,7 +393,9 @@ fn sqlite_walks_members(sql: &str, plan: &[String], partial: &BTreeSet<String>) 
     // each finding its member by key: members first walks every member the
     // other conditions match, scanning the batch for each.
     if sql.contains("json_each(") {
-        let rows_at = plan.iter().position(|s| s.starts_with("SCAN r "));
+        let rows_at = plan
+            .iter()
+            .position(|s| s == "SCAN r" || s.starts_with("SCAN r "));
         let members_at = plan.iter().position(|s| {
             s.split_whitespace()
                 .nth(1)
