@@ -102,7 +102,15 @@ async fn a_faulty_plugin_is_stopped_and_quarantined_by_itself(backend: Backend) 
             .unwrap()
     };
     for n in &spinning {
-        let error = by(n)["error_message"].as_str().unwrap_or_default();
+        let member = by(n);
+        // A plugin without a record holds a quarter of the slots: some
+        // spinners were not tried before the quarantine, or are still
+        // waiting their turn on the heavy slot.
+        if ["queued", "claimed", "sending"].contains(&member["status"].as_str().unwrap_or_default())
+        {
+            continue;
+        }
+        let error = member["error_message"].as_str().unwrap_or_default();
         if error.starts_with("plugin exceeded its CPU budget") {
             let used = used_ms(error);
             assert!(

@@ -76,7 +76,7 @@ pub async fn run(engine: Arc<Engine>) {
                 &engine.config.instance_id,
                 engine.config.lease.as_millis() as i64,
                 limit,
-                &engine.send_slots.room(&engine.registry.held_back()),
+                &engine.send_slots.room(&engine.registry.standing()),
             )
             .await
         {

@@ -8,15 +8,21 @@
 //! sends little costs the others nothing. A plugin whose calls fault at
 //! least half the time runs them one at a time on the heavy slot
 //! (`plugins::cpu_gate`), so it may hold a sixteenth: more would only wait
-//! there, holding slots its neighbours' sends could use. A lone tenant keeps
+//! there, holding slots its neighbours' sends could use. A plugin without a
+//! record (fewer calls in the last minute than it takes to judge one) may
+//! hold a quarter, what a lone tenant leaves free, until it has one: a new
+//! tenant's plugin that spins or bombs held half of the slots for the
+//! seconds its first calls took to fail, and a neighbour sending as fast as
+//! its slots allow lost a third of its rate meanwhile (the noisy-neighbour
+//! benchmark). A lone tenant keeps
 //! room for a newcomer. A claim gives no tenant and no campaign's plugin
 //! more than its room under its cap; the claim itself shares out fairly
 //! (`store::fair_claim`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::store::{Id, SendRoom};
+use crate::store::{Id, PluginStanding, SendRoom};
 
 /// What a slot is held for.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -34,6 +40,9 @@ pub struct SendSlots {
     shared_cap: usize,
     /// The cap of a plugin whose calls run on the heavy slot only.
     held_back_cap: usize,
+    /// The cap of a plugin without a record yet: what a lone tenant
+    /// leaves free, so that it never narrows a neighbour's lone share.
+    unproven_cap: usize,
     held: Mutex<HashMap<Holder, usize>>,
 }
 
@@ -48,6 +57,7 @@ impl SendSlots {
         Arc::new(Self {
             total: max_in_flight.max(1),
             held_back_cap: (max_in_flight / 16).max(1),
+            unproven_cap: (max_in_flight / 4).max(1),
             tenant_cap: (max_in_flight - max_in_flight / 4).max(1),
             plugin_cap: (max_in_flight - max_in_flight / 8).max(1),
             shared_cap: (max_in_flight / 2).max(1),
@@ -73,10 +83,10 @@ impl SendSlots {
         }
     }
 
-    /// What each tenant and plugin may still claim, now; plugins for which
-    /// `held_back` is true (calls on the heavy slot only) get their small
-    /// cap whether they hold slots yet or not.
-    pub fn room(&self, held_back: &HashSet<String>) -> SendRoom {
+    /// What each tenant and plugin may still claim, now; plugins held back
+    /// (calls on the heavy slot only) or unproven get their small caps
+    /// whether they hold slots yet or not.
+    pub fn room(&self, standing: &PluginStanding) -> SendRoom {
         let held = self.lock();
         let counts = Counts::of(&held);
         let mut room = SendRoom {
@@ -91,17 +101,24 @@ impl SendSlots {
                     room.tenants.insert(*t, cap.saturating_sub(n));
                 }
                 Holder::Plugin(p) => {
-                    let cap = if held_back.contains(p) {
+                    let cap = self.cap(&counts.plugins, n, self.plugin_cap);
+                    let cap = if standing.held_back.contains(p) {
                         self.held_back_cap
+                    } else if standing.unproven.contains(p) {
+                        cap.min(self.unproven_cap)
                     } else {
-                        self.cap(&counts.plugins, n, self.plugin_cap)
+                        cap
                     };
                     room.plugins.insert(p.clone(), cap.saturating_sub(n));
                 }
             };
         }
-        for p in held_back {
+        for p in &standing.held_back {
             room.plugins.entry(p.clone()).or_insert(self.held_back_cap);
+        }
+        let new_plugin = room.new_plugin.min(self.unproven_cap);
+        for p in &standing.unproven {
+            room.plugins.entry(p.clone()).or_insert(new_plugin);
         }
         room
     }
@@ -176,10 +193,12 @@ impl Drop for Slot {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
+
     use super::*;
 
-    fn none() -> HashSet<String> {
-        HashSet::new()
+    fn none() -> PluginStanding {
+        PluginStanding::default()
     }
 
     #[test]
@@ -239,11 +258,36 @@ mod tests {
     #[test]
     fn a_faulting_plugin_is_held_to_a_sixteenth() {
         let slots = SendSlots::new(128);
-        let faulty = HashSet::from(["hostile".to_owned()]);
+        let faulty = PluginStanding {
+            held_back: HashSet::from(["hostile".to_owned()]),
+            ..PluginStanding::default()
+        };
         assert_eq!(slots.room(&faulty).of_plugin("hostile"), 8, "before any");
         let held: Vec<_> = (0..3).map(|_| slots.take_plugin("hostile")).collect();
         assert_eq!(slots.room(&faulty).of_plugin("hostile"), 5, "8 of 128");
         assert_eq!(slots.room(&faulty).of_plugin("twilio-sms"), 112);
+        drop(held);
+    }
+
+    #[test]
+    fn a_plugin_without_a_record_is_held_to_a_quarter_until_it_has_one() {
+        let slots = SendSlots::new(128);
+        let new = PluginStanding {
+            unproven: HashSet::from(["hostile".to_owned()]),
+            ..PluginStanding::default()
+        };
+        assert_eq!(slots.room(&new).of_plugin("hostile"), 32, "before any");
+        let held: Vec<_> = (0..30).map(|_| slots.take_plugin("hostile")).collect();
+        assert_eq!(slots.room(&new).of_plugin("hostile"), 2, "32 of 128");
+        assert!(
+            slots.room(&new).of_plugin("twilio-sms") >= 96,
+            "a neighbour's plugin still has room for a tenant's lone share"
+        );
+        assert_eq!(
+            slots.room(&none()).of_plugin("hostile"),
+            82,
+            "with a record: the lone cap of 112"
+        );
         drop(held);
     }
 

@@ -71,6 +71,13 @@ impl LoadedPlugin {
         self.stats.faulty_window(SUSPECT_AFTER_CALLS).is_some()
     }
 
+    /// Too few calls in the last minute to tell whether this version's
+    /// calls fault: its sends get a small share of the slots until it has
+    /// made them (see `engine::send_slots`).
+    pub fn unproven(&self) -> bool {
+        self.stats.last_minute().0 < SUSPECT_AFTER_CALLS
+    }
+
     /// One call, counted in the version's statistics.
     async fn call(&self, ctx: CallContext, call: Call) -> Result<Reply, PluginFailure> {
         self.call_watched(ctx, call).await.0

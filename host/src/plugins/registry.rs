@@ -23,7 +23,7 @@ use super::runtime::{Call, Reply, Runtime};
 use super::signing::{self, Parsed, Refusal};
 use super::trust::{AdmitError, Trust, TrustPolicy};
 use super::wit;
-use crate::store::{NewPluginVersion, Store, StoreError};
+use crate::store::{NewPluginVersion, PluginStanding, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -244,15 +244,21 @@ impl Registry {
             .collect()
     }
 
-    /// Plugins with a version whose calls fault at least half the time: they
-    /// run their calls on the heavy slot only (see `LoadedPlugin::suspect`).
-    pub fn held_back(&self) -> HashSet<String> {
-        self.slots
-            .load()
-            .iter()
-            .filter(|(_, slot)| slot.active.as_ref().is_some_and(|p| p.suspect()))
-            .map(|(name, _)| name.clone())
-            .collect()
+    /// Plugins whose active version's record limits its share of the send
+    /// slots (`LoadedPlugin::suspect`, `LoadedPlugin::unproven`).
+    pub fn standing(&self) -> PluginStanding {
+        let mut standing = PluginStanding::default();
+        for (name, slot) in self.slots.load().iter() {
+            let Some(active) = &slot.active else {
+                continue;
+            };
+            if active.suspect() {
+                standing.held_back.insert(name.clone());
+            } else if active.unproven() {
+                standing.unproven.insert(name.clone());
+            }
+        }
+        standing
     }
 
     /// A compiled version by sha256, if this process has it.

@@ -4,7 +4,7 @@
 //! campaign with fewer due members leaves over goes to the campaigns that
 //! used their whole share.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use rand::seq::SliceRandom;
 use sqlx::Row;
@@ -25,6 +25,16 @@ pub struct SendRoom {
     pub tenants: HashMap<Id, usize>,
     /// What each plugin holding slots (or held back) may still claim.
     pub plugins: HashMap<String, usize>,
+}
+
+/// Plugins whose active version's record limits their share of the send
+/// slots (see `engine::send_slots`).
+#[derive(Clone, Debug, Default)]
+pub struct PluginStanding {
+    /// Calls fault at least half the time: they run on the heavy slot.
+    pub held_back: HashSet<String>,
+    /// Too few calls lately to judge.
+    pub unproven: HashSet<String>,
 }
 
 impl SendRoom {

@@ -84,7 +84,7 @@ pub use credit_holds::{Hold, Reserved, Settlement};
 pub use credits::{CreditBalance, INSUFFICIENT_CREDITS, LedgerEntry, TopUp};
 pub use dnc::DncEntry;
 pub use enrolment::Enrolled;
-pub use fair_claim::SendRoom;
+pub use fair_claim::{PluginStanding, SendRoom};
 pub use import_batch::{BatchResult, ImportBatch, PreparedBatch};
 pub use imports::{Checkpoint, ImportCounts, ImportJob, ImportStatus, NewImportJob, RejectedRow};
 pub use journeys::{JourneyEvent, JourneyView, NextOutreach};
