@@ -51,9 +51,14 @@ async fn a_faulty_plugin_is_stopped_and_quarantined_by_itself(backend: Backend) 
     let b_channel = b.sim_channel(&sim, "test-hostile").await;
     let spinning = numbers_ending("0999", 40, 300);
     let fine = numbers_ending("1212", 20, 400);
-    let b_list = b
-        .list_with(&[spinning.clone(), fine.clone()].concat())
-        .await;
+    // Interleaved, so that ordinary ones are among the first claimed: a
+    // plugin without a record holds only a quarter of the slots.
+    let interleaved: Vec<String> = spinning
+        .chunks(2)
+        .zip(&fine)
+        .flat_map(|(two, one)| two.iter().chain([one]).cloned())
+        .collect();
+    let b_list = b.list_with(&interleaved).await;
     let b_campaign = b.campaign(b_channel, b_list, "from B").await;
 
     let started = Instant::now();
