@@ -201,6 +201,10 @@ mod tests {
         PluginStanding::default()
     }
 
+    fn one(plugin: &str) -> HashSet<String> {
+        HashSet::from([plugin.to_owned()])
+    }
+
     #[test]
     fn a_lone_tenant_may_hold_three_quarters_and_with_a_busy_other_half() {
         let slots = SendSlots::new(8);
@@ -259,8 +263,8 @@ mod tests {
     fn a_faulting_plugin_is_held_to_a_sixteenth() {
         let slots = SendSlots::new(128);
         let faulty = PluginStanding {
-            held_back: HashSet::from(["hostile".to_owned()]),
-            ..PluginStanding::default()
+            held_back: one("hostile"),
+            ..none()
         };
         assert_eq!(slots.room(&faulty).of_plugin("hostile"), 8, "before any");
         let held: Vec<_> = (0..3).map(|_| slots.take_plugin("hostile")).collect();
@@ -273,8 +277,8 @@ mod tests {
     fn a_plugin_without_a_record_is_held_to_a_quarter_until_it_has_one() {
         let slots = SendSlots::new(128);
         let new = PluginStanding {
-            unproven: HashSet::from(["hostile".to_owned()]),
-            ..PluginStanding::default()
+            unproven: one("hostile"),
+            ..none()
         };
         assert_eq!(slots.room(&new).of_plugin("hostile"), 32, "before any");
         let held: Vec<_> = (0..30).map(|_| slots.take_plugin("hostile")).collect();
