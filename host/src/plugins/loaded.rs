@@ -30,6 +30,18 @@ pub struct LoadedPlugin {
 /// least half the time runs its calls on the heavy slot only.
 const SUSPECT_AFTER_CALLS: u64 = 20;
 
+/// A version's record over the last minute, which sizes its share of the
+/// send slots (see `engine::send_slots`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Record {
+    /// Fewer calls than it takes to judge: a small share until it has
+    /// made them.
+    Unproven,
+    /// At least half of its calls faulted: they run on the heavy slot.
+    Suspect,
+    Sound,
+}
+
 /// Unwraps the reply variant that matches the call made.
 macro_rules! expect_reply {
     ($reply:expr, $variant:ident) => {
@@ -65,17 +77,23 @@ impl LoadedPlugin {
         self.pre.lookup.is_some()
     }
 
+    /// What this version's calls of the last minute say of it (one read of
+    /// its window).
+    pub fn record(&self) -> Record {
+        let (calls, faults) = self.stats.last_minute();
+        if calls < SUSPECT_AFTER_CALLS {
+            Record::Unproven
+        } else if super::stats::half_faulting(calls, faults) {
+            Record::Suspect
+        } else {
+            Record::Sound
+        }
+    }
+
     /// This version's calls faulted at least half the time lately: they run
     /// on the heavy slot only, and its sends get a small share of the slots.
     pub fn suspect(&self) -> bool {
-        self.stats.faulty_window(SUSPECT_AFTER_CALLS).is_some()
-    }
-
-    /// Too few calls in the last minute to tell whether this version's
-    /// calls fault: its sends get a small share of the slots until it has
-    /// made them (see `engine::send_slots`).
-    pub fn unproven(&self) -> bool {
-        self.stats.last_minute().0 < SUSPECT_AFTER_CALLS
+        self.record() == Record::Suspect
     }
 
     /// One call, counted in the version's statistics.

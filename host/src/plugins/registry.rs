@@ -18,7 +18,7 @@ use super::canary::CanaryRun;
 use super::canary_judge::CanaryPolicy;
 use super::host_imports::CallContext;
 use super::inspect::{self, InstallError};
-use super::loaded::LoadedPlugin;
+use super::loaded::{LoadedPlugin, Record};
 use super::runtime::{Call, Reply, Runtime};
 use super::signing::{self, Parsed, Refusal};
 use super::trust::{AdmitError, Trust, TrustPolicy};
@@ -252,11 +252,11 @@ impl Registry {
             let Some(active) = &slot.active else {
                 continue;
             };
-            if active.suspect() {
-                standing.held_back.insert(name.clone());
-            } else if active.unproven() {
-                standing.unproven.insert(name.clone());
-            }
+            match active.record() {
+                Record::Suspect => standing.held_back.insert(name.clone()),
+                Record::Unproven => standing.unproven.insert(name.clone()),
+                Record::Sound => false,
+            };
         }
         standing
     }

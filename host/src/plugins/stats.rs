@@ -101,7 +101,7 @@ impl CallStats {
     /// made and at least half of them were faults.
     pub fn faulty_window(&self, min_calls: u64) -> Option<(u64, u64)> {
         let (calls, faults) = self.last_minute();
-        (calls >= min_calls.max(1) && faults * 2 >= calls).then_some((calls, faults))
+        (calls >= min_calls.max(1) && half_faulting(calls, faults)).then_some((calls, faults))
     }
 
     pub fn snapshot(&self) -> StatsSnapshot {
@@ -119,6 +119,12 @@ impl CallStats {
             max_latency_ms: self.max_micros.load(Ordering::Relaxed) as f64 / 1000.0,
         }
     }
+}
+
+/// At least half of `calls` faulted: the rule of every judgement of a
+/// window (quarantine, the heavy slot, a channel's webhooks).
+pub fn half_faulting(calls: u64, faults: u64) -> bool {
+    faults * 2 >= calls
 }
 
 #[cfg(test)]
