@@ -209,3 +209,53 @@ async fn an_admin_sets_a_plugins_cpu_budget(backend: Backend) {
     );
 }
 both_backends!(an_admin_sets_a_plugins_cpu_budget);
+
+/// A plugin two tenants share that faults for one tenant's messages only
+/// (its recipients lead the guest into a trap) stops that tenant's
+/// campaign, paused with the reason, not the plugin: the neighbour's calls
+/// through the same version were sound, so no quarantine, and its next
+/// campaign sends.
+async fn a_plugin_faulting_for_one_channel_stops_that_channels_campaign_only(backend: Backend) {
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    let herald = Herald::start(backend, &["--quarantine-after", "5"]).await;
+    let a = herald.new_tenant("a").await;
+    let b = herald.new_tenant("b").await;
+    let a_channel = a.sim_channel(&sim, "test-hostile").await;
+    let b_channel = b.sim_channel(&sim, "test-hostile").await;
+    let fine = a
+        .campaign(
+            a_channel,
+            a.list_with(&numbers_ending("6000", 20, 500)).await,
+            "fine",
+        )
+        .await;
+    // A's calls come first, so the version has a sound channel.
+    a.start_to_completion(fine, Duration::from_secs(60)).await;
+    let traps = b
+        .campaign(
+            b_channel,
+            b.list_with(&numbers_ending("0666", 20, 520)).await,
+            "trap",
+        )
+        .await;
+    b.post_empty(&format!("/v1/campaigns/{traps}/start")).await;
+    let paused = b
+        .wait_status(traps, "paused", Duration::from_secs(60))
+        .await;
+    assert_eq!(paused["status_cause"], "channel_unusable", "{paused}");
+    let reason = paused["status_reason"].as_str().unwrap();
+    assert!(reason.contains("this channel's"), "{reason}");
+
+    let plugin = herald.admin().admin_plugin("test-hostile").await;
+    assert!(plugin["quarantine_reason"].is_null(), "{plugin}");
+    let again = a
+        .campaign(
+            a_channel,
+            a.list_with(&numbers_ending("6000", 10, 540)).await,
+            "again",
+        )
+        .await;
+    a.start_to_completion(again, Duration::from_secs(60)).await;
+    assert_eq!(sim.stats().duplicates, 0);
+}
+both_backends!(a_plugin_faulting_for_one_channel_stops_that_channels_campaign_only);

@@ -13,7 +13,7 @@ use super::send_slots::Slot;
 use super::{Engine, admission, provider_errors};
 use crate::domain::lifecycle::{Action, AutoPause, FaultCause};
 use crate::domain::retry::FailureClass;
-use crate::plugins::{Observation, wit};
+use crate::plugins::{FaultVerdict, Observation, wit};
 use crate::store::{Channel, ClaimedMember, SendOutcome, SentWith, StoreResult};
 
 /// The longest the dispatcher sleeps when idle: retries and newly due members
@@ -70,13 +70,14 @@ pub async fn run(engine: Arc<Engine>) {
         if limit == 0 {
             continue;
         }
+        let standing = engine.registry.standing();
         let claimed = match engine
             .store
             .claim_due(
                 &engine.config.instance_id,
                 engine.config.lease.as_millis() as i64,
                 limit,
-                &engine.send_slots.room(&engine.registry.standing()),
+                &engine.send_slots.room(&standing),
             )
             .await
         {
@@ -93,7 +94,7 @@ pub async fn run(engine: Arc<Engine>) {
         if claimed.is_empty() {
             // A tenant at its cap may have due work: look again as soon as
             // some of its sends can have finished.
-            let idle = if engine.send_slots.any_capped() {
+            let idle = if engine.send_slots.any_capped(&standing) {
                 CAPPED_TICK
             } else {
                 IDLE_TICK
@@ -316,20 +317,28 @@ async fn attempt(
     let (result, wire) = plugin.send(ctx, config, message).await;
     let latency = started.elapsed();
     drop(call);
-    let fault = match &result {
-        Err(failure) => {
-            engine.registry.after_fault(&plugin, failure).await;
-            true
-        }
+    let verdict = match &result {
+        Err(failure) => Some(
+            engine
+                .registry
+                .after_fault(&plugin, Some(channel.id), failure)
+                .await,
+        ),
         // Returned, but with an answer no provider gives: a fault too.
         Ok(Ok(receipt)) if !super::outcome::valid_message_id(&receipt.provider_message_id) => {
             plugin.stats.reclassify_as_fault();
+            plugin.channel_faults.reclassify_as_fault(channel.id);
             let why = "an unusable provider message id";
-            engine.registry.after_fault(&plugin, &why).await;
-            true
+            Some(
+                engine
+                    .registry
+                    .after_fault(&plugin, Some(channel.id), &why)
+                    .await,
+            )
         }
-        Ok(_) => false,
+        Ok(_) => None,
     };
+    let fault = verdict.is_some();
     admission::observe(engine, &key, &result);
     let health = provider_errors::health(&result);
     engine.registry.observe_send(
@@ -371,6 +380,13 @@ async fn attempt(
     };
     labels.push(metrics::Label::new("outcome", outcome));
     metrics::counter!("herald_sends_total", labels).increment(1);
+    // A plugin that faults for this channel only: its campaigns stop here,
+    // its neighbours' keep the plugin.
+    if let Some(FaultVerdict::ChannelStopped(reason)) = verdict {
+        classified
+            .halt
+            .get_or_insert((Action::AutoPause(AutoPause::ChannelUnusable), reason));
+    }
     if let Some(reason) = engine.provider_errors.observe(member.campaign_id, health) {
         classified
             .halt

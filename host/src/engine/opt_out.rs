@@ -119,7 +119,9 @@ impl Engine {
                 tracing::warn!(channel = channel.id, error = ?e, "keyword confirmation refused")
             }
             Err(failure) => {
-                self.registry.after_fault(&plugin, &failure).await;
+                self.registry
+                    .after_fault(&plugin, Some(channel.id), &failure)
+                    .await;
                 tracing::warn!(channel = channel.id, error = %failure, "keyword confirmation failed");
             }
         }

@@ -136,14 +136,15 @@ impl SendSlots {
         }
     }
 
-    /// Some tenant or plugin holds its whole share.
-    pub fn any_capped(&self) -> bool {
-        let held = self.lock();
-        let counts = Counts::of(&held);
-        held.iter().any(|(holder, &n)| match holder {
-            Holder::Tenant(_) => n >= self.cap(&counts.tenants, n, self.tenant_cap),
-            Holder::Plugin(_) => n >= self.cap(&counts.plugins, n, self.plugin_cap),
-        })
+    /// Some tenant or plugin holds its whole share (under the same caps as
+    /// [`Self::room`], the small ones of held-back and unproven plugins
+    /// included).
+    pub fn any_capped(&self, standing: &PluginStanding) -> bool {
+        let room = self.room(standing);
+        room.tenants
+            .values()
+            .chain(room.plugins.values())
+            .any(|&left| left == 0)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Holder, usize>> {
@@ -212,8 +213,9 @@ mod tests {
         assert_eq!(slots.room(&none()).of(1), 1, "alone: 6 of 8");
         let sixth = slots.take(1);
         assert_eq!(slots.room(&none()).of(1), 0);
-        assert!(slots.any_capped());
+        assert!(slots.any_capped(&none()));
         drop(sixth);
+        assert!(!slots.any_capped(&none()));
         let other = slots.take(2);
         assert_eq!(
             slots.room(&none()).of(1),
@@ -283,6 +285,14 @@ mod tests {
         assert_eq!(slots.room(&new).of_plugin("hostile"), 32, "before any");
         let held: Vec<_> = (0..30).map(|_| slots.take_plugin("hostile")).collect();
         assert_eq!(slots.room(&new).of_plugin("hostile"), 2, "32 of 128");
+        assert!(!slots.any_capped(&new));
+        let more: Vec<_> = (0..2).map(|_| slots.take_plugin("hostile")).collect();
+        assert!(
+            slots.any_capped(&new),
+            "at its small cap, far below the lone one"
+        );
+        assert!(!slots.any_capped(&none()));
+        drop(more);
         assert!(
             slots.room(&new).of_plugin("twilio-sms") >= 96,
             "a neighbour's plugin still has room for a tenant's lone share"

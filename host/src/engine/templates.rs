@@ -37,7 +37,9 @@ impl Engine {
                 )));
             }
             Err(failure) => {
-                self.registry.after_fault(&plugin, &failure).await;
+                self.registry
+                    .after_fault(&plugin, Some(channel.id), &failure)
+                    .await;
                 return Err(SyncError::Provider(format!(
                     "plugin {} failed listing templates: {failure}",
                     plugin.name()

@@ -18,7 +18,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// call on a fast core, 2.5 on a slower one, where a 2 ms threshold put
 /// most of its calls on the heavy slot: its status callbacks then queued
 /// for seconds and the provider gave up on them). A heavy call is only
-/// slowed; its budget is what stops it.
+/// slowed; its budget is what stops it. A version whose ordinary calls
+/// need more gets a threshold fitted to them (`usual_cpu`).
 pub const LIGHT: Duration = Duration::from_millis(5);
 
 /// The heavy threshold of a call whose CPU budget is `budget`: [`LIGHT`]

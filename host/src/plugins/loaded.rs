@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::SentQuery;
+use super::channel_faults::ChannelFaults;
 use super::host_imports::CallContext;
 use super::runtime::{Call, PluginFailure, Prepared, Reply, Runtime};
 use super::stats::CallStats;
@@ -18,6 +19,9 @@ pub struct LoadedPlugin {
     /// Every call but `handle-webhook`: what quarantine and the heavy slot
     /// judge the version by.
     pub stats: CallStats,
+    /// The same calls counted per channel: whether a fault lies with the
+    /// version or with one channel's use of it.
+    pub channel_faults: ChannelFaults,
     /// `handle-webhook` calls, apart: anyone can post a webhook, so its
     /// faults must not quarantine the plugin or slow its sends (they are
     /// judged per channel instead, see `engine::webhook_guard`).
@@ -109,11 +113,16 @@ impl LoadedPlugin {
         let started = Instant::now();
         let export = call.export();
         let suspect = self.suspect();
+        let channel = ctx.channel_id;
         let (result, wire) = self
             .runtime
             .invoke_watched(&self.pre, ctx, call, suspect)
             .await;
         self.stats.record(started.elapsed(), result.is_err());
+        if let Some(channel) = channel {
+            self.channel_faults
+                .record(channel, started.elapsed(), result.is_err());
+        }
         metrics::histogram!("herald_plugin_call_seconds", "export" => export)
             .record(started.elapsed());
         (result, wire)

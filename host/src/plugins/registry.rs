@@ -63,10 +63,11 @@ struct Slot {
 
 pub struct Registry {
     runtime: Arc<Runtime>,
-    store: Store,
+    pub(super) store: Store,
     cache: CompileCache,
-    /// Consecutive faults after which a plugin is quarantined.
-    quarantine_after: u64,
+    /// Calls within a minute after which a version (a channel's use of
+    /// it) whose calls fault at least half the time is stopped.
+    pub(super) quarantine_after: u64,
     /// Copy-on-write map: readers never lock, writers replace it whole.
     slots: ArcSwap<BTreeMap<String, Slot>>,
     /// Every version compiled in this process, by sha256.
@@ -409,43 +410,6 @@ impl Registry {
         Ok(())
     }
 
-    /// After a fault of `plugin`: quarantines its name once at least half
-    /// of its calls in the last minute were faults, over at least
-    /// `--quarantine-after` calls (unless another version is active by
-    /// now). A rate, not a streak: calls that succeed in between (a plugin
-    /// that spins for some recipients only) do not hide it.
-    pub async fn after_fault(
-        &self,
-        plugin: &LoadedPlugin,
-        failure: &(dyn std::fmt::Display + Sync),
-    ) {
-        let Some((calls, faults)) = plugin.stats.faulty_window(self.quarantine_after) else {
-            return;
-        };
-        let still_active = self
-            .get(plugin.name())
-            .is_some_and(|p| p.sha256 == plugin.sha256);
-        if !still_active {
-            return;
-        }
-        let reason = format!(
-            "{faults} faults in {calls} calls within a minute in version {} (last: {failure})",
-            plugin.version()
-        );
-        tracing::error!(
-            plugin = plugin.name(),
-            reason,
-            "plugin quarantined; activate a version to lift it"
-        );
-        if let Err(e) = self.store.quarantine_plugin(plugin.name(), &reason).await {
-            tracing::error!(error = %e, "storing the quarantine failed");
-        }
-        if let Err(e) = self.sync().await {
-            tracing::error!(error = %e, "reloading plugins after quarantine failed");
-        }
-        let _ = self.store.notify_plugins_changed(plugin.name()).await;
-    }
-
     /// Brings memory in line with the database: compiles newly active
     /// versions, swaps them in, drops disabled ones. Called at start, after
     /// each change here, and when another instance announces one.
@@ -572,6 +536,7 @@ pub async fn load_component(
         sha256,
         world,
         stats: Default::default(),
+        channel_faults: Default::default(),
         webhook_stats: Default::default(),
         pre,
         runtime: runtime.clone(),

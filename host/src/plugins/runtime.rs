@@ -25,6 +25,7 @@ use super::heavy_lane::HeavyLane;
 use super::host_imports::{CallContext, HostState};
 use super::limits::{FREE_PER_INSTANCE, MemoryBudget, MemoryCap};
 use super::native::NativeProvider;
+use super::usual_cpu::UsualCpu;
 use super::wire::{WireLog, WireSeen};
 use crate::egress::EgressPolicy;
 
@@ -47,6 +48,8 @@ pub(super) struct Prepared {
     /// `send` and `handle-webhook`, found once (`None`: not under the
     /// names this host knows; the generated bindings find them per call).
     pub(super) hot: Option<Arc<HotExports>>,
+    /// What this version's calls usually cost: sizes its heavy threshold.
+    pub(super) usual_cpu: Arc<UsualCpu>,
 }
 
 /// How often the engine's epoch advances: the granularity of deadlines and of
@@ -294,6 +297,7 @@ impl Runtime {
             provider: ProviderPluginPre::new(pre)?,
             native: None,
             hot: HotExports::find(component).map(Arc::new),
+            usual_cpu: Arc::default(),
         })
     }
 
@@ -375,7 +379,7 @@ impl Runtime {
         let timeout = self.limits.call_timeout;
         let deadline = Instant::now() + timeout;
         let budget = ctx.cpu_budget.unwrap_or(self.limits.cpu_budget);
-        let light = cpu_gate::light_for(budget);
+        let light = pre.usual_cpu.heavy_after(budget);
         let state = HostState::new(ctx, self.http.clone(), deadline, memory, wire)
             .with_egress(self.limits.egress.clone());
         if let Some(native) = pre.native.filter(|n| n.answers(&call)) {
@@ -423,6 +427,9 @@ impl Runtime {
             Err(_) => return Err(PluginFailure::Timeout(timeout)),
         };
         metrics::histogram!("herald_plugin_call_cpu_seconds").record(cpu.used());
+        if result.is_ok() {
+            pre.usual_cpu.observe(cpu.used());
+        }
         metrics::gauge!("herald_plugin_linear_memory_bytes").set(self.memory.used() as f64);
         result.map_err(|err| {
             if over_budget.load(Ordering::Relaxed) {
