@@ -1,4 +1,5 @@
-//! The heavy lane: where suspect plugins' calls run.
+//! The heavy lane: where the calls of suspect plugins, and of plugins
+//! without a record yet, run.
 
 use std::future::Future;
 

@@ -6,7 +6,7 @@ use std::time::Instant;
 use super::SentQuery;
 use super::channel_faults::ChannelFaults;
 use super::host_imports::CallContext;
-use super::runtime::{Call, PluginFailure, Prepared, Reply, Runtime};
+use super::runtime::{Call, Placement, PluginFailure, Prepared, Reply, Runtime};
 use super::stats::CallStats;
 use super::wire::WireSeen;
 use super::wit;
@@ -112,11 +112,15 @@ impl LoadedPlugin {
     ) -> (Result<Reply, PluginFailure>, WireSeen) {
         let started = Instant::now();
         let export = call.export();
-        let suspect = self.suspect();
+        let placement = match self.record() {
+            Record::Sound => Placement::Worker,
+            Record::Unproven => Placement::Lane,
+            Record::Suspect => Placement::Heavy,
+        };
         let channel = ctx.channel_id;
         let (result, wire) = self
             .runtime
-            .invoke_watched(&self.pre, ctx, call, suspect)
+            .invoke_watched(&self.pre, ctx, call, placement)
             .await;
         self.stats.record(started.elapsed(), result.is_err());
         if let Some(channel) = channel {
@@ -177,9 +181,14 @@ impl LoadedPlugin {
     ) -> Result<Result<wit::WebhookOutcome, wit::WebhookError>, PluginFailure> {
         let started = Instant::now();
         let call = Call::Webhook(config, request);
+        let placement = if heavy || self.suspect() {
+            Placement::Heavy
+        } else {
+            Placement::Worker
+        };
         let (result, _) = self
             .runtime
-            .invoke_watched(&self.pre, ctx, call, heavy || self.suspect())
+            .invoke_watched(&self.pre, ctx, call, placement)
             .await;
         self.webhook_stats
             .record(started.elapsed(), result.is_err());

@@ -52,6 +52,23 @@ pub(super) struct Prepared {
     pub(super) usual_cpu: Arc<UsualCpu>,
 }
 
+/// Where a call runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Placement {
+    /// On the caller's thread, one of the server's workers: a version with
+    /// a sound record.
+    Worker,
+    /// On the heavy lane's thread, on the heavy slot only past its
+    /// threshold: a version without a record yet, whose first calls may
+    /// spin; their ticks then hold the lane's thread rather than one of
+    /// the server's two workers (the noisy benchmark's neighbour lost up
+    /// to half its rate while a new hostile plugin made its first calls).
+    Lane,
+    /// On the heavy lane and the heavy slot from its first instruction: a
+    /// suspect version.
+    Heavy,
+}
+
 /// How often the engine's epoch advances: the granularity of deadlines and of
 /// the cooperative yields that keep a busy guest from hogging a thread (the
 /// HTTP server and the other sends share those threads: a long tick is a
@@ -318,7 +335,9 @@ impl Runtime {
         ctx: CallContext,
         call: Call,
     ) -> Result<Reply, PluginFailure> {
-        self.invoke_watched(pre, ctx, call, false).await.0
+        self.invoke_watched(pre, ctx, call, Placement::Worker)
+            .await
+            .0
     }
 
     /// A call, and what its `http-send` exchanges may have done at the
@@ -328,31 +347,37 @@ impl Runtime {
         pre: &Prepared,
         ctx: CallContext,
         call: Call,
-        suspect: bool,
+        placement: Placement,
     ) -> (Result<Reply, PluginFailure>, WireSeen) {
         let wire = WireLog::default();
-        let result = if suspect {
-            self.invoke_on_heavy_lane(pre, ctx, call, wire.clone())
-                .await
-        } else {
-            self.invoke_logged(pre, ctx, call, wire.clone(), false)
-                .await
+        let result = match placement {
+            Placement::Worker => {
+                self.invoke_logged(pre, ctx, call, wire.clone(), false)
+                    .await
+            }
+            Placement::Lane | Placement::Heavy => {
+                let heavy = placement == Placement::Heavy;
+                self.invoke_on_heavy_lane(pre, ctx, call, wire.clone(), heavy)
+                    .await
+            }
         };
         (result, wire.seen())
     }
 
-    /// A suspect plugin's call, run on the [`HeavyLane`].
+    /// A call run on the [`HeavyLane`]; `heavy`: on the heavy slot from its
+    /// first instruction.
     async fn invoke_on_heavy_lane(
         self: &Arc<Self>,
         pre: &Prepared,
         ctx: CallContext,
         call: Call,
         wire: WireLog,
+        heavy: bool,
     ) -> Result<Reply, PluginFailure> {
         let (runtime, pre) = (self.clone(), pre.clone());
         let task = self
             .heavy_lane
-            .run(async move { runtime.invoke_logged(&pre, ctx, call, wire, true).await });
+            .run(async move { runtime.invoke_logged(&pre, ctx, call, wire, heavy).await });
         match task.await {
             Ok(result) => result,
             Err(e) => Err(PluginFailure::Trap(format!("the call's task ended: {e}"))),
