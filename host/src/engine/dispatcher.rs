@@ -13,7 +13,7 @@ use super::send_slots::Slot;
 use super::{Engine, admission, provider_errors};
 use crate::domain::lifecycle::{Action, AutoPause, FaultCause};
 use crate::domain::retry::FailureClass;
-use crate::plugins::{FaultVerdict, Observation, wit};
+use crate::plugins::{Observation, wit};
 use crate::store::{Channel, ClaimedMember, SendOutcome, SentWith, StoreResult};
 
 /// The longest the dispatcher sleeps when idle: retries and newly due members
@@ -317,8 +317,10 @@ async fn attempt(
     let (result, wire) = plugin.send(ctx, config, message).await;
     let latency = started.elapsed();
     drop(call);
-    let verdict = match &result {
-        Err(failure) => Some(
+    // `channel_stop`: the plugin faults for this channel only.
+    let (fault, channel_stop) = match &result {
+        Err(failure) => (
+            true,
             engine
                 .registry
                 .after_fault(&plugin, Some(channel.id), failure)
@@ -326,19 +328,18 @@ async fn attempt(
         ),
         // Returned, but with an answer no provider gives: a fault too.
         Ok(Ok(receipt)) if !super::outcome::valid_message_id(&receipt.provider_message_id) => {
-            plugin.stats.reclassify_as_fault();
-            plugin.channel_faults.reclassify_as_fault(channel.id);
+            plugin.reclassify_as_fault(channel.id);
             let why = "an unusable provider message id";
-            Some(
+            (
+                true,
                 engine
                     .registry
                     .after_fault(&plugin, Some(channel.id), &why)
                     .await,
             )
         }
-        Ok(_) => None,
+        Ok(_) => (false, None),
     };
-    let fault = verdict.is_some();
     admission::observe(engine, &key, &result);
     let health = provider_errors::health(&result);
     engine.registry.observe_send(
@@ -382,7 +383,7 @@ async fn attempt(
     metrics::counter!("herald_sends_total", labels).increment(1);
     // A plugin that faults for this channel only: its campaigns stop here,
     // its neighbours' keep the plugin.
-    if let Some(FaultVerdict::ChannelStopped(reason)) = verdict {
+    if let Some(reason) = channel_stop {
         classified
             .halt
             .get_or_insert((Action::AutoPause(AutoPause::ChannelUnusable), reason));

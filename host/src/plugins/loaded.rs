@@ -100,6 +100,14 @@ impl LoadedPlugin {
         self.record() == Record::Suspect
     }
 
+    /// A call for `channel` that returned normally but gave an unusable
+    /// answer (an oversized message id): a fault after all, for the
+    /// version and for the channel.
+    pub fn reclassify_as_fault(&self, channel: i64) {
+        self.stats.reclassify_as_fault();
+        self.channel_faults.reclassify_as_fault(channel);
+    }
+
     /// One call, counted in the version's statistics.
     async fn call(&self, ctx: CallContext, call: Call) -> Result<Reply, PluginFailure> {
         self.call_watched(ctx, call).await.0
@@ -181,6 +189,9 @@ impl LoadedPlugin {
     ) -> Result<Result<wit::WebhookOutcome, wit::WebhookError>, PluginFailure> {
         let started = Instant::now();
         let call = Call::Webhook(config, request);
+        // Not on the lane while unproven: a version's record is its sends',
+        // and an inbound-only channel's webhooks would then all queue on
+        // one thread; a channel whose webhooks fault is strained instead.
         let placement = if heavy || self.suspect() {
             Placement::Heavy
         } else {

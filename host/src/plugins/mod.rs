@@ -37,7 +37,6 @@ pub use canary_judge::{
 pub use host_imports::CallContext;
 pub use inspect::InstallError;
 pub use loaded::LoadedPlugin;
-pub use quarantine::FaultVerdict;
 pub use registry::{Registry, RegistryError, load_component};
 pub use runtime::{PluginFailure, Runtime, RuntimeLimits};
 pub use stats::{CallStats, StatsSnapshot};

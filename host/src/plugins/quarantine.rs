@@ -12,35 +12,25 @@ use super::LoadedPlugin;
 use super::channel_faults::Spread;
 use super::registry::Registry;
 
-/// What a fault led to.
-#[derive(Debug, PartialEq, Eq)]
-pub enum FaultVerdict {
-    /// Not enough faults to act on.
-    Tolerated,
-    /// The version is quarantined (now, or by another call before).
-    Quarantined,
-    /// Only this channel's calls fault: its campaigns stop, with this
-    /// reason.
-    ChannelStopped(String),
-}
-
 impl Registry {
     /// After a fault of `plugin` in a call for `channel`: quarantines the
     /// version once at least half of its calls in the last minute were
     /// faults, over at least `--quarantine-after` calls (unless another
-    /// version is active by now), or answers that `channel` alone is at
-    /// fault.
+    /// version is active by now). When `channel` alone is at fault (its
+    /// calls fault, another channel's through the version are sound),
+    /// nothing is quarantined and the answer is the reason to pause that
+    /// channel's campaigns.
     pub async fn after_fault(
         &self,
         plugin: &LoadedPlugin,
         channel: Option<i64>,
         failure: &(dyn std::fmt::Display + Sync),
-    ) -> FaultVerdict {
+    ) -> Option<String> {
         if let Some(channel) = channel
             && let Spread::ThisChannel(calls, faults) =
                 plugin.channel_faults.spread(channel, self.quarantine_after)
         {
-            return FaultVerdict::ChannelStopped(format!(
+            return Some(format!(
                 "plugin {} {} faulted in {faults} of this channel's {calls} calls within a minute \
                  while its other channels' calls are sound (last: {failure}); resume once the \
                  cause is fixed",
@@ -48,14 +38,12 @@ impl Registry {
                 plugin.version()
             ));
         }
-        let Some((calls, faults)) = plugin.stats.faulty_window(self.quarantine_after) else {
-            return FaultVerdict::Tolerated;
-        };
+        let (calls, faults) = plugin.stats.faulty_window(self.quarantine_after)?;
         let still_active = self
             .get(plugin.name())
             .is_some_and(|p| p.sha256 == plugin.sha256);
         if !still_active {
-            return FaultVerdict::Quarantined;
+            return None;
         }
         let reason = format!(
             "{faults} faults in {calls} calls within a minute in version {} (last: {failure})",
@@ -73,6 +61,6 @@ impl Registry {
             tracing::error!(error = %e, "reloading plugins after quarantine failed");
         }
         let _ = self.store.notify_plugins_changed(plugin.name()).await;
-        FaultVerdict::Quarantined
+        None
     }
 }
