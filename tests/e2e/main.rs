@@ -34,6 +34,7 @@ mod credits;
 mod dedupe;
 mod demo;
 mod dnc;
+mod early_receipts;
 mod egress;
 mod enrolment;
 mod example_plugin;

@@ -86,6 +86,17 @@ pub(super) async fn apply(
             touched.push(None);
             continue;
         };
+        let current = row_of
+            .get(&found.member)
+            .and_then(|&row| MemberStatus::parse(&rows[row].status))
+            .unwrap_or(status);
+        if !current.accepts(receipt.status) {
+            // Nothing to write: a member row only for receipts that move
+            // it (a "sent" receipt for a member its outcome already made
+            // `sent` rewrote the row unchanged).
+            touched.push(None);
+            continue;
+        }
         let row = *row_of.entry(found.member).or_insert_with(|| {
             rows.push(MemberReceipts {
                 id: found.member,
@@ -99,13 +110,7 @@ pub(super) async fn apply(
             });
             rows.len() - 1
         });
-        let row = &mut rows[row];
-        let current = MemberStatus::parse(&row.status).unwrap_or(status);
-        if !current.accepts(receipt.status) {
-            touched.push(None);
-            continue;
-        }
-        fold(row, receipt);
+        fold(&mut rows[row], receipt);
         if receipt.status == MemberStatus::Failed {
             failed.push((*tenant, found.member));
         }

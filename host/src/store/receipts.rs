@@ -5,8 +5,7 @@
 
 use sqlx::Row;
 
-use super::json_rows::{json_rows, json_values};
-use super::members::insert_events;
+use super::json_rows::{json_int, json_rows, json_values};
 use super::{Backend, Id, Store, StoreResult, now_ms};
 use crate::domain::member::MemberStatus;
 
@@ -87,9 +86,12 @@ impl Store {
     }
 
     /// After a batch of sends is recorded: applies the receipts that raced
-    /// ahead of them. Two statements for the whole batch (lock the ids,
-    /// find the parked ones) rather than two per message; only the few
-    /// messages that have parked receipts take a closer look.
+    /// ahead of them. A fixed number of statements for the whole batch
+    /// (lock the ids, take the parked rows, apply them as one receipt
+    /// batch), whatever its size: on a fast provider nearly every receipt
+    /// beats its send's outcome to the database, and applying them one
+    /// message at a time (six statements each) was the PostgreSQL send
+    /// path's largest cost (`pg_stat_statements`, dispatch benchmark).
     pub(super) async fn apply_parked_receipts(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
@@ -103,141 +105,113 @@ impl Store {
         // In one order (see `apply_receipts`), before looking.
         let ids: Vec<&str> = sorted.iter().map(|(_, _, pmid)| pmid.as_str()).collect();
         self.lock_message_ids(tx, &ids).await?;
-        let keys: Vec<_> = sorted
-            .iter()
-            .map(|(tenant, channel, pmid)| serde_json::json!({ "t": tenant, "c": channel, "p": pmid }))
-            .collect();
-        let parked: Vec<(Id, Id, String)> = sqlx::query(&format!(
-            "SELECT DISTINCT e.tenant_id, CAST(r.value ->> 'c' AS BIGINT), e.provider_message_id \
-             FROM {} JOIN early_receipts e ON e.tenant_id = CAST(r.value ->> 't' AS BIGINT) \
-             AND e.provider_message_id = r.value ->> 'p' \
-             AND (e.channel_id IS NULL OR e.channel_id = CAST(r.value ->> 'c' AS BIGINT))",
-            json_rows(self.backend, "$1")
-        ))
-        .bind(serde_json::Value::Array(keys).to_string())
-        .fetch_all(&mut **tx)
-        .await?
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2)))
-        .collect();
-        for (tenant, channel, pmid) in parked {
-            self.apply_early_receipts(tx, tenant, channel, &pmid)
-                .await?;
-        }
-        Ok(())
-    }
-
-    /// Applies, in arrival order, receipts parked before the member had its
-    /// provider message id.
-    async fn apply_early_receipts(
-        &self,
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-        tenant: Id,
-        channel: Id,
-        provider_message_id: &str,
-    ) -> StoreResult<()> {
-        self.lock_message_id(tx, provider_message_id).await?;
-        let parked = sqlx::query(
-            "SELECT status, error_code, error_message, at, event_json FROM early_receipts \
-             WHERE tenant_id = $1 AND provider_message_id = $2 \
-             AND (channel_id IS NULL OR channel_id = $3) ORDER BY id",
-        )
-        .bind(tenant)
-        .bind(provider_message_id)
-        .bind(channel)
-        .fetch_all(&mut **tx)
-        .await?;
+        let parked = take_parked(tx, self.backend, &sorted).await?;
         if parked.is_empty() {
             return Ok(());
         }
-        let member = sqlx::query(
-            "SELECT id, status FROM members WHERE tenant_id = $1 AND provider_message_id = $2",
-        )
-        .bind(tenant)
-        .bind(provider_message_id)
-        .fetch_one(&mut **tx)
-        .await?;
-        let member_id: Id = member.get(0);
-        let mut current =
-            MemberStatus::parse(&member.get::<String, _>(1)).unwrap_or(MemberStatus::Sent);
+        let mut receipts = Vec::new();
+        let mut calls = Vec::new();
         for row in parked {
-            let kind: String = row.get(0);
-            if kind == super::calls::PARKED_CALL {
-                let event: Option<String> = row.get(4);
-                if let Some(report) = event.and_then(|e| serde_json::from_str(&e).ok()) {
-                    super::calls::apply_call(tx, tenant, provider_message_id, &report).await?;
-                }
+            if row.status == super::calls::PARKED_CALL {
+                calls.push(row);
                 continue;
             }
-            let Some(status) = MemberStatus::parse(&kind) else {
+            let Some(status) = MemberStatus::parse(&row.status) else {
                 continue;
             };
-            let receipt = Receipt {
-                channel_id: channel,
-                provider_message_id: provider_message_id.to_owned(),
-                status,
-                error_code: row.get(1),
-                error_message: row.get(2),
-                at: row.get(3),
-            };
-            if apply_to_member(tx, tenant, member_id, current, &receipt).await? {
-                current = status;
+            receipts.push((
+                row.tenant_id,
+                Receipt {
+                    channel_id: row.channel_id,
+                    provider_message_id: row.provider_message_id,
+                    status,
+                    error_code: row.error_code,
+                    error_message: row.error_message,
+                    at: row.at,
+                },
+            ));
+        }
+        // In arrival order, folded per member as any receipt batch is; one
+        // whose member is still not found (its send was recorded for
+        // another channel) is parked again.
+        super::receipt_batch::apply(tx, self.backend, &receipts).await?;
+        for call in calls {
+            let report = call.event_json.and_then(|e| serde_json::from_str(&e).ok());
+            if let Some(report) = report {
+                super::calls::apply_call(tx, call.tenant_id, &call.provider_message_id, &report)
+                    .await?;
             }
         }
-        sqlx::query("DELETE FROM early_receipts WHERE tenant_id = $1 AND provider_message_id = $2")
-            .bind(tenant)
-            .bind(provider_message_id)
-            .execute(&mut **tx)
-            .await?;
         Ok(())
     }
 }
 
-/// Moves the member to the receipt's status if the rules allow it.
-async fn apply_to_member(
+/// A receipt (or call report) parked before its send's outcome was
+/// recorded, with the channel of the send it belongs to.
+struct ParkedRow {
+    tenant_id: Id,
+    provider_message_id: String,
+    status: String,
+    error_code: Option<String>,
+    error_message: Option<String>,
+    at: i64,
+    event_json: Option<String>,
+    channel_id: Id,
+}
+
+/// Removes and answers, in arrival order, the receipts parked for the
+/// sends `accepted` (tenant, channel, message id): those of the same
+/// channel, or parked without one. Two statements for the batch.
+async fn take_parked(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    tenant: Id,
-    member: Id,
-    current: MemberStatus,
-    receipt: &Receipt,
-) -> StoreResult<bool> {
-    if !current.accepts(receipt.status) {
-        return Ok(false);
-    }
-    let now = now_ms();
-    // A read receipt implies delivery, even when the delivered one was lost.
-    let delivered_at = receipt.status.is_reached().then_some(receipt.at);
-    let read_at = (receipt.status == MemberStatus::Read).then_some(receipt.at);
-    sqlx::query(
-        "UPDATE members SET status = $1, error_code = COALESCE($2, error_code), \
-         error_message = COALESCE($3, error_message), delivered_at = COALESCE(delivered_at, $4), \
-         read_at = COALESCE(read_at, $5), updated_at = $6, \
-         retryable = CASE WHEN $1 = 'failed' THEN 1 ELSE retryable END \
-         WHERE id = $7 AND status = $8",
-    )
-    .bind(receipt.status.as_str())
-    .bind(&receipt.error_code)
-    .bind(&receipt.error_message)
-    .bind(delivered_at)
-    .bind(read_at)
-    .bind(now)
-    .bind(member)
-    .bind(current.as_str())
-    .execute(&mut **tx)
+    backend: Backend,
+    accepted: &[&(Id, Id, String)],
+) -> StoreResult<Vec<ParkedRow>> {
+    let keys: Vec<_> = accepted
+        .iter()
+        .map(|(tenant, channel, pmid)| serde_json::json!({ "t": tenant, "c": channel, "p": pmid }))
+        .collect();
+    let rows = sqlx::query(&format!(
+        "SELECT e.id, e.tenant_id, e.provider_message_id, e.status, e.error_code, \
+         e.error_message, e.at, e.event_json, CAST(r.value ->> 'c' AS BIGINT) AS channel_id \
+         FROM {} JOIN early_receipts e ON e.tenant_id = CAST(r.value ->> 't' AS BIGINT) \
+         AND e.provider_message_id = r.value ->> 'p' \
+         AND (e.channel_id IS NULL OR e.channel_id = CAST(r.value ->> 'c' AS BIGINT)) \
+         ORDER BY e.id",
+        json_rows(backend, "$1")
+    ))
+    .bind(serde_json::Value::Array(keys).to_string())
+    .fetch_all(&mut **tx)
     .await?;
-    let detail = match &receipt.error_code {
-        Some(code) => format!("receipt {} ({code})", receipt.status.as_str()),
-        None => format!("receipt {}", receipt.status.as_str()),
-    };
-    insert_events(
-        tx,
-        now,
-        &[(tenant, member, receipt.status.as_str(), detail)],
-    )
-    .await?;
-    if receipt.status == MemberStatus::Failed {
-        // Its fallback, if the campaign has one; else the journey ends.
-        super::journeys::after_failure(tx, tenant, member, now).await?;
+    let mut ids: Vec<Id> = Vec::with_capacity(rows.len());
+    let mut parked = Vec::with_capacity(rows.len());
+    for row in rows {
+        let id: Id = row.get("id");
+        // The same message twice in a batch would find its rows twice.
+        if ids.last() == Some(&id) {
+            continue;
+        }
+        ids.push(id);
+        parked.push(ParkedRow {
+            tenant_id: row.get("tenant_id"),
+            provider_message_id: row.get("provider_message_id"),
+            status: row.get("status"),
+            error_code: row.get("error_code"),
+            error_message: row.get("error_message"),
+            at: row.get("at"),
+            event_json: row.get("event_json"),
+            channel_id: row.get("channel_id"),
+        });
     }
-    Ok(true)
+    if !ids.is_empty() {
+        sqlx::query(&format!(
+            "DELETE FROM early_receipts WHERE id IN (SELECT {} FROM {})",
+            json_int("v"),
+            json_rows(backend, "$1")
+        ))
+        .bind(json_values(ids.iter()))
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(parked)
 }

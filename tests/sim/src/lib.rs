@@ -343,6 +343,18 @@ impl Simulator {
         self.shared.base_url.clone()
     }
 
+    /// The ids the next `n` resources the simulator creates will have
+    /// (`prefix` "SM": Twilio message sids), for a test that must know a
+    /// message's id before it is sent (a status callback that beats the
+    /// send's own answer). Holds only while nothing else is created
+    /// meanwhile: ids are handed out in order from one counter.
+    pub fn upcoming_ids(&self, prefix: &str, n: u64) -> Vec<String> {
+        let next = self.shared.id_counter.load(Ordering::Relaxed);
+        (next..next + n)
+            .map(|i| self.shared.id_at(prefix, i))
+            .collect()
+    }
+
     pub fn config(&self) -> &SimConfig {
         &self.shared.config
     }
@@ -513,7 +525,11 @@ impl Shared {
 
     /// A fresh unique id: `prefix` + 32 lowercase hex digits.
     pub(crate) fn new_id(&self, prefix: &str) -> String {
-        let n = self.id_counter.fetch_add(1, Ordering::Relaxed);
+        self.id_at(prefix, self.id_counter.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The `n`th id the simulator gives out (see [`Self::new_id`]).
+    fn id_at(&self, prefix: &str, n: u64) -> String {
         let digest = Sha256::new()
             .chain_update(self.id_seed.to_le_bytes())
             .chain_update(n.to_le_bytes())
