@@ -97,13 +97,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasher;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -111,6 +110,7 @@ mod behaviour;
 mod callback;
 mod fault;
 mod generic;
+mod ids;
 mod infobip;
 mod inspect;
 mod mailgun;
@@ -343,18 +343,6 @@ impl Simulator {
         self.shared.base_url.clone()
     }
 
-    /// The ids the next `n` resources the simulator creates will have
-    /// (`prefix` "SM": Twilio message sids), for a test that must know a
-    /// message's id before it is sent (a status callback that beats the
-    /// send's own answer). Holds only while nothing else is created
-    /// meanwhile: ids are handed out in order from one counter.
-    pub fn upcoming_ids(&self, prefix: &str, n: u64) -> Vec<String> {
-        let next = self.shared.id_counter.load(Ordering::Relaxed);
-        (next..next + n)
-            .map(|i| self.shared.id_at(prefix, i))
-            .collect()
-    }
-
     pub fn config(&self) -> &SimConfig {
         &self.shared.config
     }
@@ -521,25 +509,6 @@ impl Shared {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         keys.iter().find_map(|key| webhooks.get(*key).cloned())
-    }
-
-    /// A fresh unique id: `prefix` + 32 lowercase hex digits.
-    pub(crate) fn new_id(&self, prefix: &str) -> String {
-        self.id_at(prefix, self.id_counter.fetch_add(1, Ordering::Relaxed))
-    }
-
-    /// The `n`th id the simulator gives out (see [`Self::new_id`]).
-    fn id_at(&self, prefix: &str, n: u64) -> String {
-        let digest = Sha256::new()
-            .chain_update(self.id_seed.to_le_bytes())
-            .chain_update(n.to_le_bytes())
-            .finalize();
-        let mut id = String::with_capacity(prefix.len() + 32);
-        id.push_str(prefix);
-        for byte in &digest[..16] {
-            id.push_str(&format!("{byte:02x}"));
-        }
-        id
     }
 
     /// Counts a send request and marks it in flight until the guard drops
