@@ -57,6 +57,7 @@ mod sms_email;
 mod tenancy;
 mod time;
 mod uncertain_sends;
+mod vacuum;
 mod validation;
 mod voice;
 mod webhook_faults;

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use herald_sim::Simulator;
 use serde_json::{Value, json};
 
-use crate::herald::{Herald, cpu_of};
+use crate::herald::{Herald, cpu_of, postgres_server_cpu};
 use crate::probes::{self, Latencies, Prober, ms, quantile};
 use crate::setup::{draft, tenant_with_channel};
 use crate::{DEADLINE, fairness, number, scrape};
@@ -24,6 +24,9 @@ pub struct Run {
     /// This process's: the simulator answering Herald and sending its
     /// callbacks, on the same cores.
     sim_cpu_per_1000: Duration,
+    /// A PostgreSQL server's on this machine (`None` on SQLite, whose work
+    /// is Herald's own, or with the server elsewhere).
+    db_cpu_per_1000: Option<Duration>,
     peak_rss_mib: f64,
     duplicates: u64,
     max_in_flight: u64,
@@ -79,6 +82,8 @@ pub async fn campaign(
     };
     let histograms = scrape::histograms(&herald).await;
     let (cpu_before, sim_cpu_before) = (herald.cpu(), cpu_of(std::process::id()));
+    let on_postgres = database_url.starts_with("postgres");
+    let db_cpu_before = postgres_server_cpu().filter(|_| on_postgres);
     let started = Instant::now();
     let (status, body) = post(&format!("/v1/campaigns/{id}/start"), json!({})).await;
     assert_eq!(status, 200, "{body}");
@@ -111,6 +116,7 @@ pub async fn campaign(
     let work = scrape::per_thousand(&histograms, &scrape::histograms(&herald).await, members);
     let cpu = herald.cpu() - cpu_before;
     let sim_cpu = cpu_of(std::process::id()) - sim_cpu_before;
+    let db_cpu = db_cpu_before.and_then(|before| Some(postgres_server_cpu()? - before));
     sampler.abort();
     let stats = sim.stats();
     let samples = samples.lock().unwrap().clone();
@@ -132,6 +138,7 @@ pub async fn campaign(
         all_final,
         cpu_per_1000: cpu.mul_f64(1000.0 / members.max(1) as f64),
         sim_cpu_per_1000: sim_cpu.mul_f64(1000.0 / members.max(1) as f64),
+        db_cpu_per_1000: db_cpu.map(|cpu| cpu.mul_f64(1000.0 / members.max(1) as f64)),
         peak_rss_mib: herald.peak_rss_mib(),
         duplicates: stats.duplicates,
         max_in_flight: stats.max_in_flight,
@@ -153,19 +160,22 @@ impl Run {
 }
 
 pub fn print_run(label: &str, run: &Run, ceiling_per_s: f64) {
-    // The rate at which Herald and the simulator together would use every
-    // core at these costs per message: what this machine allows at most
-    // while both run on it.
+    // The rate at which Herald, the simulator and a local database server
+    // together would use every core at these costs per message: what this
+    // machine allows at most while all of them run on it.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
-    let per_message = (run.cpu_per_1000 + run.sim_cpu_per_1000).as_secs_f64() / 1000.0;
+    let db_cpu = run.db_cpu_per_1000.unwrap_or_default();
+    let per_message = (run.cpu_per_1000 + run.sim_cpu_per_1000 + db_cpu).as_secs_f64() / 1000.0;
     println!(
-        "| {label} | {:.0} | {:.0} ({:.1}% of ceiling) | {:.1} s | {:.2} s | {:.2} s | {:.0} | {:.0} MiB | {} | {} |",
+        "| {label} | {:.0} | {:.0} ({:.1}% of ceiling) | {:.1} s | {:.2} s | {:.2} s | {} | {:.0} | {:.0} MiB | {} | {} |",
         run.end_to_end_per_s,
         run.steady_per_s,
         100.0 * run.steady_per_s / ceiling_per_s,
         run.all_final.as_secs_f64(),
         run.cpu_per_1000.as_secs_f64(),
         run.sim_cpu_per_1000.as_secs_f64(),
+        run.db_cpu_per_1000
+            .map_or("-".to_owned(), |c| format!("{:.2} s", c.as_secs_f64())),
         cores / per_message.max(1e-9),
         run.peak_rss_mib,
         run.max_in_flight,

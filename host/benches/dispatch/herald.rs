@@ -103,13 +103,41 @@ impl Herald {
 
 /// A process's user + system CPU time so far (from /proc).
 pub fn cpu_of(pid: u32) -> Duration {
+    cpu_ticks(&pid.to_string(), &[11, 12])
+}
+
+/// The CPU time of a PostgreSQL server on this machine so far: every
+/// `postgres` process's, plus what the postmaster collected from its
+/// exited children (backends of closed connections). `None` when no
+/// PostgreSQL runs here (a server elsewhere: its cost is not ours to see).
+pub fn postgres_server_cpu() -> Option<Duration> {
+    let mut total = Duration::ZERO;
+    let mut found = false;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        if !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if comm.trim_end() == "postgres" {
+            found = true;
+            // utime, stime, cutime, cstime: a live backend has no waited
+            // children, the postmaster's are the backends that ended.
+            total += cpu_ticks(&pid, &[11, 12, 13, 14]);
+        }
+    }
+    found.then_some(total)
+}
+
+/// The sum of `/proc/{pid}/stat`'s clock-tick fields at `indexes`
+/// (counted after the command name, which is in parentheses).
+fn cpu_ticks(pid: &str, indexes: &[usize]) -> Duration {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name, which is in parentheses.
     let fields: Vec<&str> = stat
         .rsplit_once(')')
         .map(|(_, rest)| rest.split_whitespace().collect())
         .unwrap_or_default();
-    let ticks: u64 = [11, 12]
+    let ticks: u64 = indexes
         .iter()
         .filter_map(|&i| fields.get(i).and_then(|v| v.parse::<u64>().ok()))
         .sum();

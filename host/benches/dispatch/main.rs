@@ -170,10 +170,10 @@ fn main() {
             }
         }
         println!("\n{members} members, channel rate {RATE_PER_SECOND}/s, {CONCURRENCY} in flight\n");
-        println!("| run | messages/s end to end | messages/s steady | until all final | Herald CPU per 1,000 | simulator CPU per 1,000 | messages/s the cores allow at these costs | peak RSS | max in flight at provider | provider saw |");
-        println!("|---|---|---|---|---|---|---|---|---|---|");
+        println!("| run | messages/s end to end | messages/s steady | until all final | Herald CPU per 1,000 | simulator CPU per 1,000 | PostgreSQL server CPU per 1,000 | messages/s the cores allow at these costs | peak RSS | max in flight at provider | provider saw |");
+        println!("|---|---|---|---|---|---|---|---|---|---|---|");
         println!(
-            "| ceiling: native client, no database, no plugin | {ceiling_per_s:.0} | {ceiling_per_s:.0} (100%) | {:.1} s | - | - | - | - | {CONCURRENCY} | {members} requests |",
+            "| ceiling: native client, no database, no plugin | {ceiling_per_s:.0} | {ceiling_per_s:.0} (100%) | {:.1} s | - | - | - | - | - | {CONCURRENCY} | {members} requests |",
             elapsed.as_secs_f64()
         );
         for (label, run) in &runs {

@@ -26,6 +26,7 @@ mod scheduler;
 mod send_slots;
 mod templates;
 mod uncertain;
+mod vacuum;
 mod webhook_guard;
 mod webhooks;
 
@@ -170,6 +171,7 @@ impl Engine {
         tokio::spawn(scheduler::run(self.clone()));
         tokio::spawn(faults::run(self.clone()));
         tokio::spawn(instances::run(self.clone()));
+        tokio::spawn(vacuum::run(self.clone()));
     }
 
     /// Where requests on a tenant's behalf may go.

@@ -432,6 +432,7 @@ impl Runtime {
         // guest is interrupted, else it yields so others get the thread (a
         // heavy guest, to the shared slot's next turn).
         store.epoch_deadline_callback(move |_| {
+            meter.go_precise();
             let used = meter.used();
             if used > budget {
                 over.store(true, Ordering::Relaxed);

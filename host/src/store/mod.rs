@@ -62,6 +62,7 @@ mod tallies;
 mod templates;
 pub(crate) mod tenants;
 mod uncertain;
+mod vacuum;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -106,6 +107,7 @@ pub use templates::ChannelTemplate;
 pub use tenants::ReplySettings;
 pub use tenants::Tenant;
 pub use uncertain::UncertainSend;
+pub use vacuum::{AutovacuumState, Kept, Upkeep};
 
 /// Ids of every kind are database-assigned 64-bit integers.
 pub type Id = i64;

@@ -24,8 +24,8 @@ struct IndexStat {
 impl Store {
     /// Refreshes SQLite's planner statistics where they are stale
     /// (`PRAGMA optimize`, cheap when nothing changed), at start, after
-    /// large imports and campaign starts, and periodically. PostgreSQL's
-    /// autovacuum does this itself.
+    /// large imports and campaign starts, and periodically. On PostgreSQL
+    /// autovacuum does this, or Herald where it is off (`store::vacuum`).
     pub async fn optimize(&self) -> StoreResult<()> {
         if self.backend == Backend::Sqlite {
             // Bounded, as SQLite advises for long-lived connections.
