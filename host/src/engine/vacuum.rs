@@ -20,7 +20,9 @@ const CHECK_EVERY: Duration = Duration::from_secs(30);
 pub(super) async fn run(engine: Arc<Engine>) {
     let store = engine.store.clone();
     match store.autovacuum_state().await {
-        Ok(None) | Ok(Some(AutovacuumState::Runs)) => {}
+        // SQLite has nothing of this kind to keep up.
+        Ok(None) => return,
+        Ok(Some(AutovacuumState::Runs)) => {}
         Ok(Some(AutovacuumState::Off)) => tracing::info!(
             every_s = CHECK_EVERY.as_secs(),
             "PostgreSQL's autovacuum is off: Herald vacuums and analyses its own tables"
@@ -33,9 +35,8 @@ pub(super) async fn run(engine: Arc<Engine>) {
         }
         Err(e) => tracing::warn!(error = %e, "reading PostgreSQL's autovacuum setting failed"),
     }
-    if store.backend() != crate::store::Backend::Postgres {
-        return;
-    }
+    // Also where autovacuum runs: a reload may turn it off, and a table
+    // may be left out on its own (`autovacuum_enabled = false`).
     loop {
         tokio::time::sleep(CHECK_EVERY).await;
         if engine.draining() {
@@ -45,7 +46,7 @@ pub(super) async fn run(engine: Arc<Engine>) {
         match store.keep_up_unattended_tables().await {
             Ok(kept) => {
                 for k in &kept {
-                    metrics::counter!("herald_table_upkeep_total", "table" => k.table.clone(), "upkeep" => format!("{:?}", k.upkeep).to_lowercase())
+                    metrics::counter!("herald_table_upkeep_total", "table" => k.table.clone(), "upkeep" => k.upkeep.as_str())
                         .increment(1);
                 }
                 if !kept.is_empty() {

@@ -54,6 +54,16 @@ pub enum Upkeep {
     Analyze,
 }
 
+impl Upkeep {
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Upkeep::Vacuum => "vacuum",
+            Upkeep::Analyze => "analyze",
+        }
+    }
+}
+
 /// A table Herald kept up, and how.
 #[derive(Debug)]
 pub struct Kept {
