@@ -4,7 +4,9 @@
 //! - hot swap: activating an installed version, until calls use it;
 //! - cold start: compiling 20 plugins, without and with the compile cache.
 //!
-//! Needs the components from `./dev.sh build`.
+//! Needs the components from `./dev.sh build`. `--profile-calls N` runs
+//! only N sandboxed sends back to back (and reports them): a steady loop
+//! to run under `perf record` when looking for the cost of a call.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -74,6 +76,39 @@ fn variant(wasm: &[u8], n: usize) -> Vec<u8> {
     out
 }
 
+/// `--profile-calls N`: N sandboxed sends in a row, nothing else.
+async fn profile_sends(
+    runtime: Arc<Runtime>,
+    store: Store,
+    wasm: Vec<u8>,
+    calls: usize,
+) -> anyhow::Result<()> {
+    let registry = Registry::new(runtime, store, CompileCache::new(None), u64::MAX);
+    let plugin = registry.install(wasm).await?;
+    registry.activate(plugin.name(), &plugin.sha256).await?;
+    let config: Vec<(String, String)> = vec![(
+        "account-sid".into(),
+        "AC00000000000000000000000000000001".into(),
+    )];
+    let ctx = CallContext::bare(plugin.name(), plugin.version());
+    let mut samples = Vec::with_capacity(calls);
+    // What every future awaiting a send carries (and copies when moved).
+    let future = plugin.send(ctx.clone(), config.clone(), message(0));
+    println!(
+        "{:<44} {} bytes",
+        "a send's future",
+        std::mem::size_of_val(&future)
+    );
+    drop(future);
+    for i in 0..calls {
+        let started = Instant::now();
+        let _ = plugin.send(ctx.clone(), config.clone(), message(i)).await;
+        samples.push(started.elapsed());
+    }
+    report("sandboxed send (instantiate + call)", samples);
+    Ok(())
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -85,8 +120,16 @@ async fn main() -> anyhow::Result<()> {
     let store =
         Store::connect(&format!("sqlite:{}", dir.path().join("bench.db").display())).await?;
 
-    // Cold start with 20 plugins: compile each, then again from the cache.
+    let profile_calls: Option<usize> = std::env::args()
+        .skip_while(|a| a != "--profile-calls")
+        .nth(1)
+        .map(|n| n.parse().expect("--profile-calls takes a number"));
     let runtime = Runtime::new(RuntimeLimits::default())?;
+    if let Some(calls) = profile_calls {
+        return profile_sends(runtime, store, wasm, calls).await;
+    }
+
+    // Cold start with 20 plugins: compile each, then again from the cache.
     let cache_dir = dir.path().join("cache");
     for (label, warm) in [
         ("cold start, 20 plugins, no cache", false),

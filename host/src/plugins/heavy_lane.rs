@@ -59,10 +59,25 @@ impl HeavyLane {
         &self,
         call: impl Future<Output = T> + Send + 'static,
     ) -> Result<T, tokio::task::JoinError> {
-        let task = self.handle.spawn(call.instrument(tracing::Span::current()));
-        let _abort = AbortOnDrop(task.abort_handle());
-        task.await
+        run_on(&self.handle, call).await
     }
+
+    /// Tasks alive on the lane's runtime (a pooled connection's among them).
+    #[cfg(test)]
+    pub(super) fn alive_tasks(&self) -> usize {
+        self.handle.metrics().num_alive_tasks()
+    }
+}
+
+/// Runs `work` on `runtime`'s threads, in the caller's tracing span; it
+/// stops if the caller stops waiting for it.
+pub(super) async fn run_on<T: Send + 'static>(
+    runtime: &tokio::runtime::Handle,
+    work: impl Future<Output = T> + Send + 'static,
+) -> Result<T, tokio::task::JoinError> {
+    let task = runtime.spawn(work.instrument(tracing::Span::current()));
+    let _abort = AbortOnDrop(task.abort_handle());
+    task.await
 }
 
 /// Aborts a task when the call awaiting it is dropped, as dropping the

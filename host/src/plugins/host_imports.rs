@@ -59,6 +59,9 @@ pub struct HostState {
     pub(super) memory: MemoryCap,
     /// What this call's requests may have done at the provider.
     pub(super) wire: WireLog,
+    /// The server's runtime, for a call running on the heavy lane: its
+    /// requests are sent from there (see [`HostState::sending_from`]).
+    http_home: Option<tokio::runtime::Handle>,
     egress: Arc<crate::egress::EgressPolicy>,
     wasi: WasiCtx,
     table: ResourceTable,
@@ -79,6 +82,7 @@ impl HostState {
             wire,
             memory,
             egress: Arc::default(),
+            http_home: None,
             // No preopens, no env, no sockets: components built for
             // wasm32-wasip2 import WASI but get nothing from it.
             wasi: WasiCtx::builder().build(),
@@ -88,6 +92,18 @@ impl HostState {
 
     pub(super) fn with_egress(mut self, egress: Arc<crate::egress::EgressPolicy>) -> Self {
         self.egress = egress;
+        self
+    }
+
+    /// Sends this call's requests from `runtime` (the server's) rather than
+    /// from the thread the call runs on. The HTTP client's pool is shared
+    /// by every call, and a connection stays with the runtime that opened
+    /// it: opened by a call on the heavy lane, it tied every later request
+    /// on it, from any send, to the lane's one thread (two thread switches
+    /// each; a new plugin version's first calls run there, so a campaign's
+    /// whole traffic did).
+    pub(super) fn sending_from(mut self, runtime: Option<tokio::runtime::Handle>) -> Self {
+        self.http_home = runtime;
         self
     }
 
@@ -253,7 +269,15 @@ impl Host for HostState {
             }
         };
         let exchange = self.wire.begin();
-        let (result, how) = send_and_read(builder).await;
+        let (result, how) = match &self.http_home {
+            None => send_and_read(builder).await,
+            Some(home) => super::heavy_lane::run_on(home, send_and_read(builder))
+                .await
+                .unwrap_or_else(|e| {
+                    let lost = HttpError::Connection(format!("the request's task ended: {e}"));
+                    (Err(lost), Exchange::Lost)
+                }),
+        };
         exchange.finish(how);
         metrics::histogram!("herald_host_import_seconds", "import" => "http-send")
             .record(started.elapsed());
@@ -446,6 +470,71 @@ mod tests {
                 .await
                 .unwrap()
         );
+    }
+
+    /// Answers every request on every connection with 200, keeping the
+    /// connections open (as a provider's API does).
+    async fn keep_alive_server() -> std::net::SocketAddr {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    // Requests without bodies: one read is one request.
+                    while matches!(socket.read(&mut buf).await, Ok(n) if n > 0) {
+                        let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                        if socket.write_all(answer).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    /// The HTTP client's pool is shared by every call, and a connection
+    /// stays with the runtime that opened it. A request of a call on the
+    /// heavy lane is sent from the server's runtime, so the connection it
+    /// opens does not tie every later request on it to the lane's thread.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lane_calls_connection_lives_on_the_server_runtime() {
+        use super::super::bindings::herald::provider::host::Host as _;
+        let addr = keep_alive_server().await;
+        for http_home in [None, Some(tokio::runtime::Handle::current())] {
+            let lane = super::super::heavy_lane::HeavyLane::start().unwrap();
+            let state = state(&["127.0.0.1"], &[])
+                .with_egress(Arc::new(crate::egress::EgressPolicy::with_loopback()))
+                .sending_from(http_home.clone());
+            let request = HttpRequest {
+                method: "GET".into(),
+                url: format!("http://{addr}/status"),
+                headers: Vec::new(),
+                body: Vec::new(),
+                auth: HttpAuth::None,
+                timeout_ms: None,
+            };
+            let (answer, state) = lane
+                .run(async move {
+                    let mut state = state;
+                    (state.http_send(request).await.unwrap(), state)
+                })
+                .await
+                .unwrap();
+            assert_eq!(answer.expect("the server answers").status, 200);
+            // The pooled connection's task, where the client keeps it.
+            let on_lane = lane.alive_tasks();
+            drop(state);
+            if http_home.is_some() {
+                assert_eq!(on_lane, 0, "the connection stayed on the lane");
+            } else {
+                // Without a home the request runs where the call does:
+                // this is what the test would see if the call forgot it.
+                assert!(on_lane > 0, "the connection should be on the lane");
+            }
+        }
     }
 
     fn hex_bytes(s: &str) -> Vec<u8> {

@@ -69,6 +69,14 @@ pub(super) enum Placement {
     Heavy,
 }
 
+/// How a call on the heavy lane runs.
+struct OnLane {
+    /// On the heavy slot from its first instruction.
+    heavy: bool,
+    /// Where its HTTP requests are sent from (see `HostState::sending_from`).
+    http_home: Option<tokio::runtime::Handle>,
+}
+
 /// How often the engine's epoch advances: the granularity of deadlines and of
 /// the cooperative yields that keep a busy guest from hogging a thread (the
 /// HTTP server and the other sends share those threads: a long tick is a
@@ -201,6 +209,9 @@ pub struct Runtime {
     /// Where the calls of plugins that keep faulting run (see
     /// [`HeavyLane`]).
     heavy_lane: HeavyLane,
+    /// The runtime the server (and `new`) runs on: where the heavy lane's
+    /// calls send their HTTP requests (see `HostState::sending_from`).
+    server_runtime: Option<tokio::runtime::Handle>,
 }
 
 impl Runtime {
@@ -277,6 +288,7 @@ impl Runtime {
             memory: MemoryBudget::new(limits.total_memory_bytes),
             heavy: Arc::new(CpuGate::default()),
             heavy_lane: HeavyLane::start()?,
+            server_runtime: tokio::runtime::Handle::try_current().ok(),
             limits,
         }))
     }
@@ -351,10 +363,7 @@ impl Runtime {
     ) -> (Result<Reply, PluginFailure>, WireSeen) {
         let wire = WireLog::default();
         let result = match placement {
-            Placement::Worker => {
-                self.invoke_logged(pre, ctx, call, wire.clone(), false)
-                    .await
-            }
+            Placement::Worker => self.invoke_logged(pre, ctx, call, wire.clone(), None).await,
             Placement::Lane | Placement::Heavy => {
                 let heavy = placement == Placement::Heavy;
                 self.invoke_on_heavy_lane(pre, ctx, call, wire.clone(), heavy)
@@ -375,23 +384,31 @@ impl Runtime {
         heavy: bool,
     ) -> Result<Reply, PluginFailure> {
         let (runtime, pre) = (self.clone(), pre.clone());
+        let lane = Some(OnLane {
+            heavy,
+            http_home: self.server_runtime.clone(),
+        });
         let task = self
             .heavy_lane
-            .run(async move { runtime.invoke_logged(&pre, ctx, call, wire, heavy).await });
+            .run(async move { runtime.invoke_logged(&pre, ctx, call, wire, lane).await });
         match task.await {
             Ok(result) => result,
             Err(e) => Err(PluginFailure::Trap(format!("the call's task ended: {e}"))),
         }
     }
 
+    /// `lane`: the call runs on the heavy lane (`None`: on the caller's
+    /// thread).
     async fn invoke_logged(
         &self,
         pre: &Prepared,
         ctx: CallContext,
         call: Call,
         wire: WireLog,
-        suspect: bool,
+        lane: Option<OnLane>,
     ) -> Result<Reply, PluginFailure> {
+        let suspect = lane.as_ref().is_some_and(|l| l.heavy);
+        let http_home = lane.and_then(|l| l.http_home);
         let _permit = self
             .permits
             .acquire()
@@ -406,7 +423,8 @@ impl Runtime {
         let budget = ctx.cpu_budget.unwrap_or(self.limits.cpu_budget);
         let light = pre.usual_cpu.heavy_after(budget);
         let state = HostState::new(ctx, self.http.clone(), deadline, memory, wire)
-            .with_egress(self.limits.egress.clone());
+            .with_egress(self.limits.egress.clone())
+            .sending_from(http_home);
         if let Some(native) = pre.native.filter(|n| n.answers(&call)) {
             let mut state = state;
             return match tokio::time::timeout(timeout, native.call(&mut state, call)).await {
