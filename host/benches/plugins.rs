@@ -12,7 +12,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use herald::plugins::{CallContext, CompileCache, Registry, Runtime, RuntimeLimits, wit};
+use herald::plugins::{
+    CallContext, CompileCache, LoadedPlugin, Registry, Runtime, RuntimeLimits, wit,
+};
 use herald::store::Store;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -76,6 +78,24 @@ fn variant(wasm: &[u8], n: usize) -> Vec<u8> {
     out
 }
 
+/// The Twilio plugin installed and active, with a config and a call
+/// context. No allowed hosts: http-send returns at once, so its calls
+/// measure the sandbox (instantiate, call, one host import), not the
+/// network.
+async fn active_twilio(
+    registry: &Registry,
+    wasm: Vec<u8>,
+) -> anyhow::Result<(Arc<LoadedPlugin>, Vec<(String, String)>, CallContext)> {
+    let plugin = registry.install(wasm).await?;
+    registry.activate(plugin.name(), &plugin.sha256).await?;
+    let config = vec![(
+        "account-sid".into(),
+        "AC00000000000000000000000000000001".into(),
+    )];
+    let ctx = CallContext::bare(plugin.name(), plugin.version());
+    Ok((plugin, config, ctx))
+}
+
 /// `--profile-calls N`: N sandboxed sends in a row, nothing else.
 async fn profile_sends(
     runtime: Arc<Runtime>,
@@ -84,14 +104,7 @@ async fn profile_sends(
     calls: usize,
 ) -> anyhow::Result<()> {
     let registry = Registry::new(runtime, store, CompileCache::new(None), u64::MAX);
-    let plugin = registry.install(wasm).await?;
-    registry.activate(plugin.name(), &plugin.sha256).await?;
-    let config: Vec<(String, String)> = vec![(
-        "account-sid".into(),
-        "AC00000000000000000000000000000001".into(),
-    )];
-    let ctx = CallContext::bare(plugin.name(), plugin.version());
-    let mut samples = Vec::with_capacity(calls);
+    let (plugin, config, ctx) = active_twilio(&registry, wasm).await?;
     // What every future awaiting a send carries (and copies when moved).
     let future = plugin.send(ctx.clone(), config.clone(), message(0));
     println!(
@@ -100,6 +113,7 @@ async fn profile_sends(
         std::mem::size_of_val(&future)
     );
     drop(future);
+    let mut samples = Vec::with_capacity(calls);
     for i in 0..calls {
         let started = Instant::now();
         let _ = plugin.send(ctx.clone(), config.clone(), message(i)).await;
@@ -159,15 +173,7 @@ async fn main() -> anyhow::Result<()> {
         CompileCache::new(None),
         u64::MAX,
     ));
-    let plugin = registry.install(wasm.clone()).await?;
-    registry.activate(plugin.name(), &plugin.sha256).await?;
-    let config: Vec<(String, String)> = vec![(
-        "account-sid".into(),
-        "AC00000000000000000000000000000001".into(),
-    )];
-    // No allowed hosts: http-send returns at once, so this measures the
-    // sandbox (instantiate, call, one host import), not the network.
-    let ctx = CallContext::bare(plugin.name(), plugin.version());
+    let (plugin, config, ctx) = active_twilio(&registry, wasm.clone()).await?;
 
     for _ in 0..200 {
         let _ = plugin.send(ctx.clone(), config.clone(), message(0)).await;

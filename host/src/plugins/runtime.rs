@@ -69,14 +69,6 @@ pub(super) enum Placement {
     Heavy,
 }
 
-/// How a call on the heavy lane runs.
-struct OnLane {
-    /// On the heavy slot from its first instruction.
-    heavy: bool,
-    /// Where its HTTP requests are sent from (see `HostState::sending_from`).
-    http_home: Option<tokio::runtime::Handle>,
-}
-
 /// How often the engine's epoch advances: the granularity of deadlines and of
 /// the cooperative yields that keep a busy guest from hogging a thread (the
 /// HTTP server and the other sends share those threads: a long tick is a
@@ -363,52 +355,55 @@ impl Runtime {
     ) -> (Result<Reply, PluginFailure>, WireSeen) {
         let wire = WireLog::default();
         let result = match placement {
-            Placement::Worker => self.invoke_logged(pre, ctx, call, wire.clone(), None).await,
+            Placement::Worker => {
+                self.invoke_logged(pre, ctx, call, wire.clone(), placement)
+                    .await
+            }
             Placement::Lane | Placement::Heavy => {
-                let heavy = placement == Placement::Heavy;
-                self.invoke_on_heavy_lane(pre, ctx, call, wire.clone(), heavy)
+                self.invoke_on_heavy_lane(pre, ctx, call, wire.clone(), placement)
                     .await
             }
         };
         (result, wire.seen())
     }
 
-    /// A call run on the [`HeavyLane`]; `heavy`: on the heavy slot from its
-    /// first instruction.
+    /// A call run on the [`HeavyLane`] (`placement` is `Lane` or `Heavy`).
     async fn invoke_on_heavy_lane(
         self: &Arc<Self>,
         pre: &Prepared,
         ctx: CallContext,
         call: Call,
         wire: WireLog,
-        heavy: bool,
+        placement: Placement,
     ) -> Result<Reply, PluginFailure> {
         let (runtime, pre) = (self.clone(), pre.clone());
-        let lane = Some(OnLane {
-            heavy,
-            http_home: self.server_runtime.clone(),
+        let task = self.heavy_lane.run(async move {
+            runtime
+                .invoke_logged(&pre, ctx, call, wire, placement)
+                .await
         });
-        let task = self
-            .heavy_lane
-            .run(async move { runtime.invoke_logged(&pre, ctx, call, wire, lane).await });
         match task.await {
             Ok(result) => result,
             Err(e) => Err(PluginFailure::Trap(format!("the call's task ended: {e}"))),
         }
     }
 
-    /// `lane`: the call runs on the heavy lane (`None`: on the caller's
-    /// thread).
+    /// The call itself, on the thread `placement` says.
     async fn invoke_logged(
         &self,
         pre: &Prepared,
         ctx: CallContext,
         call: Call,
         wire: WireLog,
-        lane: Option<OnLane>,
+        placement: Placement,
     ) -> Result<Reply, PluginFailure> {
-        let suspect = lane.as_ref().is_some_and(|l| l.heavy);
-        let http_home = lane.and_then(|l| l.http_home);
+        let suspect = placement == Placement::Heavy;
+        // Off the server's runtime, HTTP requests are sent from it (see
+        // `HostState::sending_from`).
+        let http_home = match placement {
+            Placement::Worker => None,
+            Placement::Lane | Placement::Heavy => self.server_runtime.clone(),
+        };
         let _permit = self
             .permits
             .acquire()
