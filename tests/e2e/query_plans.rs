@@ -366,10 +366,17 @@ async fn sqlite_scans_per_row(conn: &mut sqlx::SqliteConnection, sql: &str) -> O
         .iter()
         .map(|r| (r.get("id"), r.get("parent"), r.get("detail")))
         .collect();
+    // The nearest subquery around the scan decides: a correlated one runs
+    // for each row; an uncorrelated one (`LIST SUBQUERY n`, an `IN` over
+    // the batch's ids, say) runs once per statement, even inside a
+    // correlated one (SQLite codes it behind `OP_Once`).
     let per_row = |mut id: i64| {
         while let Some((_, parent, detail)) = steps.iter().find(|s| s.0 == id) {
             if detail.starts_with("CORRELATED") {
                 return true;
+            }
+            if detail.starts_with("LIST SUBQUERY") || detail.starts_with("SCALAR SUBQUERY") {
+                return false;
             }
             id = *parent;
         }
@@ -401,8 +408,17 @@ fn sqlite_walks_members(sql: &str, plan: &[String], partial: &BTreeSet<String>) 
                 .nth(1)
                 .is_some_and(|table| names.contains(table))
         });
+        // `id IN (SELECT .. FROM r)`: each id of the list (the batch,
+        // materialized first) finds its member by primary key.
+        let by_id_list = |at: usize| {
+            plan[at].ends_with("USING INTEGER PRIMARY KEY (rowid=?)")
+                && plan
+                    .get(at + 1)
+                    .is_some_and(|next| next.starts_with("LIST SUBQUERY"))
+        };
         if let (Some(rows), Some(members)) = (rows_at, members_at)
             && members < rows
+            && !by_id_list(members)
         {
             return Some(format!("members drive the batch join: {}", plan[members]));
         }

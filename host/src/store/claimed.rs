@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 
 use sqlx::Row;
 
+use super::json_rows::{backend_of, json_int, json_rows, json_values};
 use super::members::{ClaimedMember, contact_values};
-use super::{Id, StoreResult, placeholders};
+use super::{Id, StoreResult};
 use crate::domain::campaign_spec::CampaignSettings;
 use crate::domain::journey::Step;
 
@@ -19,19 +20,21 @@ pub(super) async fn load_claimed(
     claimed: &[sqlx::any::AnyRow],
 ) -> StoreResult<Vec<ClaimedMember>> {
     let ids: Vec<Id> = claimed.iter().map(|r| r.get(0)).collect();
+    // The ids drive (CROSS JOIN fixes SQLite's join order), as one JSON
+    // parameter: a list of bound values made a new text for each claim
+    // size, each one prepared and cached, crowding the send path's other
+    // statements out of the connection's statement cache.
     let details_sql = format!(
         "SELECT m.id, k.channel_id, k.settings_json, c.phone, c.email, c.first_name, \
          c.last_name, c.fields_json, m.content_json, m.step, \
          CAST(CASE WHEN EXISTS (SELECT 1 FROM tenant_credits t WHERE t.tenant_id = m.tenant_id) \
          THEN 1 ELSE 0 END AS BIGINT) AS metered \
-         FROM members m JOIN campaigns k ON k.id = m.campaign_id \
-         JOIN contacts c ON c.id = m.contact_id WHERE m.id IN ({})",
-        placeholders(1, ids.len())
+         FROM {rows} CROSS JOIN members m JOIN campaigns k ON k.id = m.campaign_id \
+         JOIN contacts c ON c.id = m.contact_id WHERE m.id = {id}",
+        rows = json_rows(backend_of(tx), "$1"),
+        id = json_int("v"),
     );
-    let mut q = sqlx::query(&details_sql);
-    for id in &ids {
-        q = q.bind(id);
-    }
+    let q = sqlx::query(&details_sql).bind(json_values(ids.iter()));
     // Per member: campaign channel, settings, contact values, reviewer's
     // edit, journey step, metered tenant.
     type Details = (

@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use sqlx::Row;
 
+use super::json_rows::{backend_of, json_array, json_int, json_rows};
 use super::{Id, Store, StoreResult, now_ms};
 
 /// What a reservation attempt found.
@@ -119,34 +120,27 @@ pub(super) async fn settle_outcomes(
     if settlements.is_empty() {
         return Ok(());
     }
-    let charged: HashMap<(Id, i64), bool> = settlements
+    let charges: HashMap<(Id, i64), bool> = settlements
         .iter()
         .map(|s| ((s.member, s.attempt), s.charged))
         .collect();
-    let pairs: Vec<String> = charged.keys().map(|(m, a)| format!("({m}, {a})")).collect();
-    settle_holds(
-        tx,
-        &format!("(member_id, attempt) IN (VALUES {})", pairs.join(", ")),
-        |member, attempt| charged.get(&(member, attempt)).copied().unwrap_or(false),
-        None,
-    )
-    .await
-}
-
-/// Settles (and forgets) the holds matching `which`; the accounting as
-/// [`settle_outcomes`] says.
-pub(super) async fn settle_holds(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    which: &str,
-    charged: impl Fn(Id, i64) -> bool,
-    note: Option<&str>,
-) -> StoreResult<()> {
+    let backend = backend_of(tx);
+    let holds: Vec<_> = charges
+        .keys()
+        .map(|(m, a)| serde_json::json!({ "m": m, "a": a }))
+        .collect();
+    // The batch as one JSON parameter: the same text every time, prepared
+    // once (a `VALUES` list written into the SQL was parsed for every
+    // outcome batch, whether or not anything was held).
     let rows = sqlx::query(&format!(
-        "DELETE FROM credit_holds WHERE {which} \
-         RETURNING member_id, attempt, tenant_id, campaign_id, amount"
+        "DELETE FROM credit_holds WHERE (member_id, attempt) IN \
+         (SELECT {member}, {attempt} FROM {rows}) \
+         RETURNING member_id, attempt, tenant_id, campaign_id, amount",
+        member = json_int("m"),
+        attempt = json_int("a"),
+        rows = json_rows(backend, "$1"),
     ))
-    // Not prepared: the literal list makes each statement one of a kind.
-    .persistent(false)
+    .bind(json_array(&holds))
     .fetch_all(&mut **tx)
     .await?;
     if rows.is_empty() {
@@ -159,7 +153,7 @@ pub(super) async fn settle_holds(
         let (member, attempt, tenant, campaign, amount): (Id, i64, Id, Id, i64) =
             (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
         let t = by_tenant.entry(tenant).or_default();
-        if charged(member, attempt) {
+        if charges.get(&(member, attempt)).copied().unwrap_or(false) {
             t.1 += amount;
             let c = t.2.entry(campaign).or_default();
             c.0 += amount;
@@ -191,14 +185,13 @@ pub(super) async fn settle_holds(
         for (campaign, (amount, messages)) in campaigns {
             sqlx::query(
                 "INSERT INTO credit_ledger (tenant_id, at, kind, amount, campaign_id, \
-                 messages, note, balance_after) VALUES ($1, $2, 'charge', $3, $4, $5, $6, $7)",
+                 messages, balance_after) VALUES ($1, $2, 'charge', $3, $4, $5, $6)",
             )
             .bind(tenant)
             .bind(now)
             .bind(-amount)
             .bind(campaign)
             .bind(messages)
-            .bind(note)
             .bind(available)
             .execute(&mut **tx)
             .await?;

@@ -44,9 +44,9 @@ pub(super) async fn lock_addresses(
 /// may be being sent to right now: claimed or sending (by any instance, in
 /// an earlier claim; see [`lock_addresses`]), `unknown` (the provider may
 /// have it; its lookup decides), or in this same claim with a lower id (so
-/// of two claimed together exactly one goes). `{claimed}` is this claim's
-/// id list. The member's own earlier steps (follow-ups, fallbacks) share
-/// its row, so they never count.
+/// of two claimed together exactly one goes). `{claimed}` selects this
+/// claim's ids. The member's own earlier steps (follow-ups, fallbacks)
+/// share its row, so they never count.
 pub(super) const NOT_DUPLICATE: SendCheck = SendCheck {
     code: "duplicate_outreach",
     message: "the address was sent a message within the tenant's duplicate window",

@@ -103,3 +103,23 @@ pub(super) fn keyed_rows(backend: Backend, param: &str) -> KeyedRows {
         },
     }
 }
+
+impl KeyedRows {
+    /// The batch's ids as a subquery, for `id IN (..)`: its text is the
+    /// same for every batch, so the statement is prepared once (an id list
+    /// written into the SQL made each claim's statements new text, parsed
+    /// and planned every time: `sqlite3Prepare` was 3% of Herald's CPU on
+    /// the dispatch benchmark).
+    pub fn ids(&self) -> String {
+        format!("SELECT {} FROM {}", self.id, self.from)
+    }
+}
+
+/// `[{"id": ..}, ..]`: the batch [`keyed_rows`] reads for a list of ids.
+pub(super) fn json_ids(ids: &[super::Id]) -> String {
+    let rows: Vec<_> = ids
+        .iter()
+        .map(|id| serde_json::json!({ "id": id }))
+        .collect();
+    serde_json::Value::Array(rows).to_string()
+}

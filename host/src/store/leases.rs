@@ -7,6 +7,7 @@
 use sqlx::Row;
 
 use super::instances::{INSTANCE_STALE_MS, wall_ms};
+use super::json_rows::{json_ids, keyed_rows};
 use super::members::insert_events;
 use super::{Id, Store, StoreResult, now_ms};
 
@@ -33,20 +34,23 @@ impl Store {
         let now = now_ms();
         let started = std::time::Instant::now();
         let mut tx = self.write_tx().await?;
+        // The batch drives: `status || ''` keeps the planner off the
+        // (status, ...) index, which holds every claimed member.
+        let batch = keyed_rows(self.backend, "$4");
         let go: Vec<Id> = sqlx::query(&format!(
-            "UPDATE members SET status = 'sending', updated_at = $1, attempt_started_at = $3 \
-             WHERE id IN ({}) AND status = 'claimed' AND lease_owner = $2 \
+            "{with}UPDATE members SET status = 'sending', updated_at = $1, attempt_started_at = $3 \
+             WHERE id IN ({ids}) AND (status || '') = 'claimed' AND lease_owner = $2 \
              AND campaign_id IN (SELECT id FROM campaigns WHERE status IN ('running', 'retrying')) \
              RETURNING id",
-            super::id_list(ids)
+            with = batch.with,
+            ids = batch.ids(),
         ))
-        // The id list makes each text new: not worth a cached statement.
-        .persistent(false)
         .bind(now)
         .bind(owner)
         // Wall-clock time, as the provider stamps its messages (the
         // test clock only moves Herald's schedule).
         .bind(crate::clock::real_now_ms())
+        .bind(json_ids(ids))
         .fetch_all(&mut *tx)
         .await?
         .iter()

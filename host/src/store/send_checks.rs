@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use sqlx::Row;
 
+use super::json_rows::{backend_of, json_ids, keyed_rows};
 use super::{Id, StoreResult};
 
 /// One send-time rule.
@@ -17,7 +18,7 @@ pub(super) struct SendCheck {
     /// `error_message` of such a member.
     pub message: &'static str,
     /// SQL condition on the `members` row that stops it (`$1` is now,
-    /// `{claimed}` the claimed members' id list).
+    /// `{claimed}` a subquery of the claimed members' ids).
     pub stops_when: &'static str,
     /// The history event's detail.
     pub event: &'static str,
@@ -37,20 +38,21 @@ pub(super) async fn disqualify_claimed(
         return Ok(BTreeMap::new());
     }
     let ids: Vec<Id> = claimed.iter().map(|r| r.get(0)).collect();
+    let batch = keyed_rows(backend_of(tx), "$4");
     let sql = format!(
-        "UPDATE members SET status = 'disqualified', attempts = attempts - 1, \
+        "{with}UPDATE members SET status = 'disqualified', attempts = attempts - 1, \
          lease_owner = NULL, lease_until = NULL, error_code = $2, error_message = $3, \
-         updated_at = $1 WHERE id IN ({}) AND {} \
+         updated_at = $1 WHERE id IN ({ids}) AND {stops} \
          RETURNING id, tenant_id, campaign_id",
-        super::id_list(&ids),
-        check.stops_when.replace("{claimed}", &super::id_list(&ids))
+        with = batch.with,
+        ids = batch.ids(),
+        stops = check.stops_when.replace("{claimed}", &batch.ids()),
     );
-    // Not prepared: the id list makes each statement one of a kind.
     let rows = sqlx::query(&sql)
-        .persistent(false)
         .bind(now)
         .bind(check.code)
         .bind(check.message)
+        .bind(json_ids(&ids))
         .fetch_all(&mut **tx)
         .await?;
     let events: Vec<_> = rows
