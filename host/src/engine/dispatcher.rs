@@ -402,11 +402,14 @@ pub(super) async fn halt_campaign(
     action: Action,
     reason: &str,
 ) {
-    match engine
-        .store
-        .transition_campaign(member.tenant_id, member.campaign_id, action, Some(reason))
-        .await
-    {
+    // Boxed: rare, and inline its future made every send's as large.
+    let halted = Box::pin(engine.store.transition_campaign(
+        member.tenant_id,
+        member.campaign_id,
+        action,
+        Some(reason),
+    ));
+    match halted.await {
         Ok(_) => tracing::warn!(
             campaign = member.campaign_id,
             reason,

@@ -128,9 +128,9 @@ impl Engine {
             Err(refused) if (named || refused.may_be_earlier()) && retry.is_some() => {
                 let request = retry.expect("checked");
                 let earlier = refused.may_be_earlier();
-                match self
-                    .parse_elsewhere(&channel, named, earlier, request, &pass)
-                    .await
+                // Boxed: rare, and inline its future made every
+                // webhook's as large.
+                match Box::pin(self.parse_elsewhere(&channel, named, earlier, request, &pass)).await
                 {
                     Some(outcome) => outcome,
                     None => return refused.reply(channel_id, &channel.plugin),

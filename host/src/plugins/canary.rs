@@ -407,7 +407,8 @@ impl Registry {
         let reason = format!(
             "it refused a channel's configuration, which the active version sends with: {why}"
         );
-        self.roll_back_canary(&run, &reason, &run.judgement()).await;
+        // Boxed: rare, and inline its future made every send's as large.
+        Box::pin(self.roll_back_canary(&run, &reason, &run.judgement())).await;
     }
 
     async fn roll_back_canary(&self, run: &CanaryRun, reason: &str, j: &Judgement) {

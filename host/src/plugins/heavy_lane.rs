@@ -55,11 +55,11 @@ impl HeavyLane {
 
     /// Runs `call` on the lane's thread, in the caller's tracing span; the
     /// call stops if the caller stops waiting for it.
-    pub(super) async fn run<T: Send + 'static>(
+    pub(super) fn run<T: Send + 'static, F: Future<Output = T> + Send + 'static>(
         &self,
-        call: impl Future<Output = T> + Send + 'static,
-    ) -> Result<T, tokio::task::JoinError> {
-        run_on(&self.handle, call).await
+        call: F,
+    ) -> impl Future<Output = Result<T, tokio::task::JoinError>> + use<T, F> {
+        run_on(&self.handle, call)
     }
 
     /// Tasks alive on the lane's runtime (a pooled connection's among them).
@@ -71,13 +71,20 @@ impl HeavyLane {
 
 /// Runs `work` on `runtime`'s threads, in the caller's tracing span; it
 /// stops if the caller stops waiting for it.
-pub(super) async fn run_on<T: Send + 'static>(
+///
+/// Spawned at once, not on the first poll: the future returned holds the
+/// task's handle, not `work` (a plugin call's few KB, which an `async fn`
+/// would have carried inside every future awaiting this one).
+pub(super) fn run_on<T: Send + 'static, F: Future<Output = T> + Send + 'static>(
     runtime: &tokio::runtime::Handle,
-    work: impl Future<Output = T> + Send + 'static,
-) -> Result<T, tokio::task::JoinError> {
+    work: F,
+) -> impl Future<Output = Result<T, tokio::task::JoinError>> + use<T, F> {
     let task = runtime.spawn(work.instrument(tracing::Span::current()));
-    let _abort = AbortOnDrop(task.abort_handle());
-    task.await
+    let abort = AbortOnDrop(task.abort_handle());
+    async move {
+        let _abort = abort;
+        task.await
+    }
 }
 
 /// Aborts a task when the call awaiting it is dropped, as dropping the

@@ -57,7 +57,9 @@ impl Registry {
         if let Err(e) = self.store.quarantine_plugin(plugin.name(), &reason).await {
             tracing::error!(error = %e, "storing the quarantine failed");
         }
-        if let Err(e) = self.sync().await {
+        // Boxed: a reload's future is large, and inline it made every
+        // send's and webhook's (which may fault) as large.
+        if let Err(e) = Box::pin(self.sync()).await {
             tracing::error!(error = %e, "reloading plugins after quarantine failed");
         }
         let _ = self.store.notify_plugins_changed(plugin.name()).await;

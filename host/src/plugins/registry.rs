@@ -453,7 +453,10 @@ impl Registry {
             return Ok(p);
         }
         let wasm = self.store.plugin_wasm(sha256).await?;
-        Ok(self.compile(wasm).await?)
+        // Boxed: compiling (and the check call made on the new component)
+        // is rare, and inline its future made every caller's as large,
+        // among them each send's and each webhook's.
+        Ok(Box::pin(self.compile(wasm)).await?)
     }
 
     /// Installs every `*.wasm` in `dir` and activates it: the directory is
