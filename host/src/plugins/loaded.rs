@@ -126,14 +126,10 @@ impl LoadedPlugin {
             Record::Suspect => Placement::Heavy,
         };
         let channel = ctx.channel_id;
-        // Boxed: the call's future (about 2 KB: the host state until it
-        // moves into the store, the permits) would otherwise sit inside
-        // every future that awaits it, a send's and a webhook handler's,
-        // each copied whole at every move through the dispatcher and the
-        // HTTP layers (memcpy was 7% of Herald's CPU while a campaign sent,
-        // when wasmtime's futures were inline too; see `invoke_logged`).
-        let (result, wire) =
-            Box::pin(self.runtime.invoke_watched(&self.pre, ctx, call, placement)).await;
+        let (result, wire) = self
+            .runtime
+            .invoke_watched(&self.pre, ctx, call, placement)
+            .await;
         self.stats.record(started.elapsed(), result.is_err());
         if let Some(channel) = channel {
             self.channel_faults
@@ -201,9 +197,10 @@ impl LoadedPlugin {
         } else {
             Placement::Worker
         };
-        // Boxed, as a send's call is (see `call_watched`).
-        let (result, _) =
-            Box::pin(self.runtime.invoke_watched(&self.pre, ctx, call, placement)).await;
+        let (result, _) = self
+            .runtime
+            .invoke_watched(&self.pre, ctx, call, placement)
+            .await;
         self.webhook_stats
             .record(started.elapsed(), result.is_err());
         metrics::histogram!("herald_plugin_call_seconds", "export" => "handle-webhook")

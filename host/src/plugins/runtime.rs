@@ -355,9 +355,15 @@ impl Runtime {
     ) -> (Result<Reply, PluginFailure>, WireSeen) {
         let wire = WireLog::default();
         let result = match placement {
+            // Boxed: the call's future (about 1.5 KB: the host state until
+            // it moves into the store, the permits) would otherwise sit in
+            // every future awaiting a plugin call, a send's and a webhook
+            // handler's, copied whole at every move through the dispatcher
+            // and the HTTP layers (memcpy was 7% of Herald's CPU while a
+            // campaign sent, with wasmtime's futures inline too: see
+            // `run_call` below). The lane's call is a task's handle.
             Placement::Worker => {
-                self.invoke_logged(pre, ctx, call, wire.clone(), placement)
-                    .await
+                Box::pin(self.invoke_logged(pre, ctx, call, wire.clone(), placement)).await
             }
             Placement::Lane | Placement::Heavy => {
                 self.invoke_on_heavy_lane(pre, ctx, call, wire.clone(), placement)

@@ -104,22 +104,16 @@ pub(super) fn keyed_rows(backend: Backend, param: &str) -> KeyedRows {
     }
 }
 
-impl KeyedRows {
-    /// The batch's ids as a subquery, for `id IN (..)`: its text is the
-    /// same for every batch, so the statement is prepared once (an id list
-    /// written into the SQL made each claim's statements new text, parsed
-    /// and planned every time: `sqlite3Prepare` was 3% of Herald's CPU on
-    /// the dispatch benchmark).
-    pub fn ids(&self) -> String {
-        format!("SELECT {} FROM {}", self.id, self.from)
-    }
-}
-
-/// `[{"id": ..}, ..]`: the batch [`keyed_rows`] reads for a list of ids.
-pub(super) fn json_ids(ids: &[super::Id]) -> String {
-    let rows: Vec<_> = ids
-        .iter()
-        .map(|id| serde_json::json!({ "id": id }))
-        .collect();
-    serde_json::Value::Array(rows).to_string()
+/// The ids of a [`json_values`] batch bound to `param`, as a subquery for
+/// `id IN (..)`: the statement's text is the same for every batch, so it
+/// is prepared once (an id list written into the SQL made each claim's
+/// statements new text, parsed and planned every time: `sqlite3Prepare`
+/// was 3% of Herald's CPU on the dispatch benchmark). Either backend runs
+/// the subquery once and finds each member by primary key.
+pub(super) fn id_subquery(backend: Backend, param: &str) -> String {
+    format!(
+        "SELECT {} FROM {}",
+        json_int("v"),
+        json_rows(backend, param)
+    )
 }

@@ -7,7 +7,7 @@
 use sqlx::Row;
 
 use super::instances::{INSTANCE_STALE_MS, wall_ms};
-use super::json_rows::{json_ids, keyed_rows};
+use super::json_rows::{id_subquery, json_values};
 use super::members::insert_events;
 use super::{Id, Store, StoreResult, now_ms};
 
@@ -36,21 +36,19 @@ impl Store {
         let mut tx = self.write_tx().await?;
         // The batch drives: `status || ''` keeps the planner off the
         // (status, ...) index, which holds every claimed member.
-        let batch = keyed_rows(self.backend, "$4");
         let go: Vec<Id> = sqlx::query(&format!(
-            "{with}UPDATE members SET status = 'sending', updated_at = $1, attempt_started_at = $3 \
+            "UPDATE members SET status = 'sending', updated_at = $1, attempt_started_at = $3 \
              WHERE id IN ({ids}) AND (status || '') = 'claimed' AND lease_owner = $2 \
              AND campaign_id IN (SELECT id FROM campaigns WHERE status IN ('running', 'retrying')) \
              RETURNING id",
-            with = batch.with,
-            ids = batch.ids(),
+            ids = id_subquery(self.backend, "$4"),
         ))
         .bind(now)
         .bind(owner)
         // Wall-clock time, as the provider stamps its messages (the
         // test clock only moves Herald's schedule).
         .bind(crate::clock::real_now_ms())
-        .bind(json_ids(ids))
+        .bind(json_values(ids.iter()))
         .fetch_all(&mut *tx)
         .await?
         .iter()

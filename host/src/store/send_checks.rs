@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use sqlx::Row;
 
-use super::json_rows::{backend_of, json_ids, keyed_rows};
+use super::json_rows::{backend_of, id_subquery, json_values};
 use super::{Id, StoreResult};
 
 /// One send-time rule.
@@ -38,21 +38,20 @@ pub(super) async fn disqualify_claimed(
         return Ok(BTreeMap::new());
     }
     let ids: Vec<Id> = claimed.iter().map(|r| r.get(0)).collect();
-    let batch = keyed_rows(backend_of(tx), "$4");
+    let batch = id_subquery(backend_of(tx), "$4");
     let sql = format!(
-        "{with}UPDATE members SET status = 'disqualified', attempts = attempts - 1, \
+        "UPDATE members SET status = 'disqualified', attempts = attempts - 1, \
          lease_owner = NULL, lease_until = NULL, error_code = $2, error_message = $3, \
          updated_at = $1 WHERE id IN ({ids}) AND {stops} \
          RETURNING id, tenant_id, campaign_id",
-        with = batch.with,
-        ids = batch.ids(),
-        stops = check.stops_when.replace("{claimed}", &batch.ids()),
+        ids = batch,
+        stops = check.stops_when.replace("{claimed}", &batch),
     );
     let rows = sqlx::query(&sql)
         .bind(now)
         .bind(check.code)
         .bind(check.message)
-        .bind(json_ids(&ids))
+        .bind(json_values(ids.iter()))
         .fetch_all(&mut **tx)
         .await?;
     let events: Vec<_> = rows
