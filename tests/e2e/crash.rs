@@ -8,6 +8,7 @@ use herald_sim::{SimConfig, Simulator};
 
 use crate::both_backends;
 use crate::harness::{Backend, Herald};
+use crate::support::count;
 
 async fn crash_mid_campaign_never_sends_twice(backend: Backend) {
     let sim = Simulator::start(SimConfig {
@@ -324,20 +325,6 @@ async fn age_heartbeats(backend: Backend, url: &str) {
         Backend::Postgres => {
             let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
             sqlx::query(SQL).execute(&mut conn).await.unwrap();
-        }
-    }
-}
-
-async fn count(backend: Backend, url: &str, sql: &str) -> i64 {
-    use sqlx::Connection;
-    match backend {
-        Backend::Sqlite => {
-            let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
-            sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
-        }
-        Backend::Postgres => {
-            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-            sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
         }
     }
 }

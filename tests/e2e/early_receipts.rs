@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::both_backends;
 use crate::harness::{Backend, Herald};
+use crate::support::count;
 use crate::twilio_hooks::post_signed;
 
 /// A Twilio status callback for `sid`, signed, to the channel's webhook.
@@ -39,6 +40,16 @@ async fn status_callback(
         params.push(("ErrorCode".into(), code.into()));
     }
     post_signed(herald, sim, &url, &params).await
+}
+
+/// Callbacks kept until their sends' outcomes are written.
+async fn kept(backend: Backend, herald: &Herald) -> i64 {
+    count(
+        backend,
+        herald.database_url(),
+        "SELECT COUNT(*) FROM early_receipts",
+    )
+    .await
 }
 
 /// A status and, for a failure, its error code.
@@ -92,12 +103,27 @@ async fn callbacks_before_the_outcome_are_applied_in_order_once(backend: Backend
         }
     }
 
+    // Kept: what can still move a member once its outcome is written. The
+    // two "sent" callbacks cannot (an accepted send is `sent` already), so
+    // of the six callbacks four rows wait: the marker that callbacks were
+    // kept at all, and that the "sent" ones were not.
+    assert_eq!(
+        kept(backend, &herald).await,
+        4,
+        "callbacks kept before their sends"
+    );
+
     // Every member final means every one of them had its kept callbacks
     // applied: the simulator sends none of its own for these numbers.
     api.start_to_completion(campaign, Duration::from_secs(60))
         .await;
     let stats = sim.stats();
     assert_eq!((stats.accepted, stats.duplicates), (3, 0), "{stats:?}");
+    assert_eq!(
+        kept(backend, &herald).await,
+        0,
+        "kept callbacks are removed once applied"
+    );
     let members = api.all_members(campaign).await;
     let of = |sid: &str| {
         members

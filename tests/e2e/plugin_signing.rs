@@ -9,12 +9,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::support::count;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use ed25519_dalek::Signer as _;
 use ed25519_dalek::pkcs8::DecodePrivateKey;
 use serde_json::{Value, json};
-use sqlx::Connection;
 
 use crate::both_backends;
 use crate::console_client::{Session, csrf};
@@ -124,18 +124,10 @@ async fn upload(herald: &Herald, wasm: Vec<u8>, signature: Option<&Value>) -> (u
 
 /// Rows in plugin_versions and plugin_signatures.
 async fn stored(backend: Backend, url: &str) -> (i64, i64) {
-    const SQL: &str = "SELECT (SELECT COUNT(*) FROM plugin_versions), \
-                       (SELECT COUNT(*) FROM plugin_signatures)";
-    match backend {
-        Backend::Sqlite => {
-            let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
-            sqlx::query_as(SQL).fetch_one(&mut conn).await.unwrap()
-        }
-        Backend::Postgres => {
-            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-            sqlx::query_as(SQL).fetch_one(&mut conn).await.unwrap()
-        }
-    }
+    (
+        count(backend, url, "SELECT COUNT(*) FROM plugin_versions").await,
+        count(backend, url, "SELECT COUNT(*) FROM plugin_signatures").await,
+    )
 }
 
 /// Every installed plugin's name, and each version's signer (or "unsigned").

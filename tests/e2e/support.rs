@@ -203,3 +203,20 @@ pub fn at_ms(value: &Value) -> i64 {
         .unwrap_or_else(|e| panic!("{text:?} is not RFC 3339: {e}"))
         .as_millisecond()
 }
+
+/// One number a query answers, read straight from a server's database (for
+/// what the API does not show, such as rows kept for later).
+pub async fn count(backend: crate::harness::Backend, url: &str, sql: &str) -> i64 {
+    use crate::harness::Backend;
+    use sqlx::Connection;
+    match backend {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+            sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+            sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+        }
+    }
+}

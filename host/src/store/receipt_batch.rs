@@ -70,6 +70,14 @@ pub(super) async fn apply(
     let mut touched = Vec::with_capacity(receipts.len());
     for (i, (tenant, receipt)) in receipts.iter().enumerate() {
         let Some(found) = found.get(&i) else {
+            // Kept only if it can still move its member once the send's
+            // outcome is written: an accepted send is `sent` from then on,
+            // so a "sent" that beat it says nothing new, and keeping it
+            // cost an insert, a read and a delete for nothing.
+            if !MemberStatus::Sent.accepts(receipt.status) {
+                touched.push(None);
+                continue;
+            }
             parked.push(Parked {
                 tenant_id: *tenant,
                 provider_message_id: &receipt.provider_message_id,
