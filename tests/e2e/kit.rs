@@ -55,9 +55,11 @@ fn a_new_plugin_builds_and_passes_the_check() {
 
 /// The bundled plugins pass the check as built by `./dev.sh build`,
 /// whatever their language: Rust (`twilio-sms`) and Python
-/// (`vonage-sms-py`, componentize-py).
+/// (`vonage-sms-py`, componentize-py); the check's scratch database goes
+/// with it, WAL files and all.
 #[test]
 fn the_bundled_plugins_pass_the_check_in_either_language() {
+    let scratch = tempfile::tempdir().unwrap();
     for (file, name) in [
         ("twilio_sms.wasm", "twilio-sms 1.0.0"),
         ("vonage_sms_py.wasm", "vonage-sms-py 1.0.0"),
@@ -68,12 +70,18 @@ fn the_bundled_plugins_pass_the_check_in_either_language() {
         let check = herald()
             .args(["plugin", "check"])
             .arg(wasm)
+            .env("TMPDIR", scratch.path())
             .output()
             .unwrap();
         let report = String::from_utf8_lossy(&check.stdout);
         assert!(check.status.success(), "{file}: {report}");
         assert!(report.contains(name), "{report}");
         assert!(report.contains("12 checks, 0 failed"), "{report}");
+        let left: Vec<_> = std::fs::read_dir(scratch.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(left.is_empty(), "{file}: the check left {left:?} behind");
     }
 }
 

@@ -29,7 +29,11 @@ pub struct Options {
 
 pub async fn run(wasm: &Path, options: Options) -> anyhow::Result<Vec<Row>> {
     let sim = Simulator::start(SimConfig::default()).await?;
-    let db = std::env::temp_dir().join(format!("herald-check-{}.db", std::process::id()));
+    // A database of its own, removed with its WAL and shared-memory files
+    // when the check ends (removing the database file alone left those
+    // two behind in the temp directory at every run).
+    let dir = tempfile::Builder::new().prefix("herald-check-").tempdir()?;
+    let db = dir.path().join("check.db");
     let store = Store::connect(&format!("sqlite:{}", db.display())).await?;
     let runtime = Runtime::new(RuntimeLimits {
         call_timeout: options.timeout,
@@ -40,7 +44,6 @@ pub async fn run(wasm: &Path, options: Options) -> anyhow::Result<Vec<Row>> {
     let registry = Registry::new(runtime, store, CompileCache::new(None), u64::MAX);
     let mut rows = Vec::new();
     let installed = registry.install(std::fs::read(wasm)?).await;
-    let _ = std::fs::remove_file(&db);
     let plugin = match installed {
         Ok(p) => p,
         Err(e) => {
