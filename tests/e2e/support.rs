@@ -11,7 +11,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use crate::harness::{Api, Herald};
+use crate::harness::{Api, Backend, Herald};
 
 /// Creates a channel on `plugin` pointing at the simulator.
 pub async fn channel(api: &Api, plugin: &str, sender: &str, config: Value, secrets: Value) -> i64 {
@@ -206,8 +206,7 @@ pub fn at_ms(value: &Value) -> i64 {
 
 /// One number a query answers, read straight from a server's database (for
 /// what the API does not show, such as rows kept for later).
-pub async fn count(backend: crate::harness::Backend, url: &str, sql: &str) -> i64 {
-    use crate::harness::Backend;
+pub async fn count(backend: Backend, url: &str, sql: &str) -> i64 {
     use sqlx::Connection;
     match backend {
         Backend::Sqlite => {
