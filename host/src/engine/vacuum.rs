@@ -44,13 +44,19 @@ pub(super) async fn run(engine: Arc<Engine>) {
         }
         let started = std::time::Instant::now();
         match store.keep_up_unattended_tables().await {
-            Ok(kept) => {
-                for k in &kept {
-                    metrics::counter!("herald_table_upkeep_total", "table" => k.table.clone(), "upkeep" => k.upkeep.as_str())
+            Ok(round) => {
+                for k in &round.kept {
+                    metrics::counter!("herald_table_upkeep_total", "table" => k.table.clone(), "upkeep" => k.upkeep.as_str(), "result" => "done")
                         .increment(1);
                 }
-                if !kept.is_empty() {
-                    tracing::debug!(tables = ?kept, took_ms = started.elapsed().as_millis() as u64, "vacuumed tables autovacuum does not attend to");
+                for f in &round.failed {
+                    metrics::counter!("herald_table_upkeep_total", "table" => f.table.clone(), "upkeep" => f.upkeep.as_str(), "result" => "failed")
+                        .increment(1);
+                    tracing::warn!(table = %f.table, upkeep = f.upkeep.as_str(), error = %f.error,
+                        "keeping up a table autovacuum does not attend to failed; the other tables were kept up, this one is tried again at the next check");
+                }
+                if !round.kept.is_empty() {
+                    tracing::debug!(tables = ?round.kept, took_ms = started.elapsed().as_millis() as u64, "vacuumed tables autovacuum does not attend to");
                 }
             }
             Err(e) => {

@@ -61,6 +61,8 @@ mod statistics;
 mod tallies;
 mod templates;
 pub(crate) mod tenants;
+#[cfg(test)]
+mod test_store;
 mod uncertain;
 mod vacuum;
 
@@ -107,7 +109,7 @@ pub use templates::ChannelTemplate;
 pub use tenants::ReplySettings;
 pub use tenants::Tenant;
 pub use uncertain::UncertainSend;
-pub use vacuum::{AutovacuumState, Kept, Upkeep};
+pub use vacuum::{AutovacuumState, Kept, Upkeep, UpkeepFailed, UpkeepRound};
 
 /// Ids of every kind are database-assigned 64-bit integers.
 pub type Id = i64;
