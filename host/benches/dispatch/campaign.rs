@@ -41,6 +41,60 @@ pub struct Run {
     work: Vec<(&'static str, f64, f64)>,
 }
 
+/// The median of each figure over several runs of one campaign (each
+/// figure's own median: they need not come from the same run), and the
+/// highest peak RSS.
+pub struct Medians {
+    pub runs: usize,
+    pub steady_per_s: f64,
+    pub end_to_end_per_s: f64,
+    pub all_final: Duration,
+    pub cpu_per_1000: Duration,
+    pub sim_cpu_per_1000: Duration,
+    pub db_cpu_per_1000: Option<Duration>,
+    pub peak_rss_mib: f64,
+}
+
+/// The middle value (the upper middle of an even count).
+fn median<T: PartialOrd + Copy>(values: impl Iterator<Item = T>) -> T {
+    let mut all: Vec<T> = values.collect();
+    all.sort_by(|a, b| a.partial_cmp(b).expect("no NaN among the figures"));
+    all[all.len() / 2]
+}
+
+impl Medians {
+    /// `runs` must not be empty.
+    pub fn of(runs: &[Run]) -> Self {
+        let db: Vec<Duration> = runs.iter().filter_map(|r| r.db_cpu_per_1000).collect();
+        Self {
+            runs: runs.len(),
+            steady_per_s: median(runs.iter().map(|r| r.steady_per_s)),
+            end_to_end_per_s: median(runs.iter().map(|r| r.end_to_end_per_s)),
+            all_final: median(runs.iter().map(|r| r.all_final)),
+            cpu_per_1000: median(runs.iter().map(|r| r.cpu_per_1000)),
+            sim_cpu_per_1000: median(runs.iter().map(|r| r.sim_cpu_per_1000)),
+            db_cpu_per_1000: (!db.is_empty()).then(|| median(db.into_iter())),
+            peak_rss_mib: runs.iter().map(|r| r.peak_rss_mib).fold(0.0, f64::max),
+        }
+    }
+}
+
+pub fn print_medians(label: &str, m: &Medians, ceiling_per_s: f64) {
+    println!(
+        "| {label} ({} runs) | {:.0} | {:.0} ({:.1}% of ceiling) | {:.1} s | {:.2} s | {:.2} s | {} | {:.0} MiB |",
+        m.runs,
+        m.end_to_end_per_s,
+        m.steady_per_s,
+        100.0 * m.steady_per_s / ceiling_per_s,
+        m.all_final.as_secs_f64(),
+        m.cpu_per_1000.as_secs_f64(),
+        m.sim_cpu_per_1000.as_secs_f64(),
+        m.db_cpu_per_1000
+            .map_or("-".to_owned(), |c| format!("{:.2} s", c.as_secs_f64())),
+        m.peak_rss_mib,
+    );
+}
+
 /// `extra`: more `herald serve` flags (`--native-provider twilio-sms`).
 pub async fn campaign(
     sim: &Arc<Simulator>,
@@ -146,16 +200,6 @@ pub async fn campaign(
         pages,
         neighbour,
         work,
-    }
-}
-
-impl Run {
-    pub fn steady_per_s(&self) -> f64 {
-        self.steady_per_s
-    }
-
-    pub fn cpu_per_1000(&self) -> Duration {
-        self.cpu_per_1000
     }
 }
 

@@ -22,6 +22,12 @@
 //! - timers ([`timers`]): MEMBERS follow-ups falling due within about a
 //!   minute, and how late they go out.
 //!
+//! With `--runs=N`, each campaign runs N times (the sandboxed and the
+//! native one alternating, so a machine's drift weighs on both alike) and
+//! the medians are printed after the runs: the targets are medians
+//! of 3, and one run on a shared machine moved by a fifth between two
+//! readings of the same binary.
+//!
 //! With `--noisy`, the noisy neighbour instead: A's rate alone and while
 //! another tenant's plugin spins and bombs its memory (see [`noisy`]).
 //!
@@ -46,7 +52,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use herald_sim::{SimConfig, Simulator};
 
-use campaign::{campaign, print_run, print_state, print_work};
+use campaign::{Medians, campaign, print_medians, print_run, print_state, print_work};
 use noisy::noisy;
 use probes::{ms, quantile};
 
@@ -130,6 +136,11 @@ fn main() {
     let timers = !args.iter().any(|a| a == "--no-timers");
     let native = !args.iter().any(|a| a == "--no-native");
     let dispatch = !args.iter().any(|a| a == "--only-timers");
+    let repeats: usize = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--runs="))
+        .map_or(1, |n| n.parse().expect("--runs=N: a number of runs"))
+        .max(1);
     rt.block_on(async {
         let sim = Arc::new(Simulator::start(SimConfig::default()).await.unwrap());
         let elapsed = ceiling(&sim, members).await;
@@ -146,28 +157,52 @@ fn main() {
         let mut runs = Vec::new();
         let mut skipped = Vec::new();
         let mut shares = Vec::new();
+        let mut medians = Vec::new();
         for label in backends.iter().filter(|_| dispatch) {
-            let Some(url) = database(label, dir.path(), "dispatch").await else {
-                skipped.push(*label);
-                continue;
-            };
-            let sandboxed = campaign(&sim, &url, members, &[]).await;
-            sim.reset();
-            drop_database(&url).await;
-            if native {
-                // The same campaign with the provider compiled into the
-                // host: what the sandbox costs.
-                let url = database(label, dir.path(), "native").await.expect("reached above");
-                let run = campaign(&sim, &url, members, &["--native-provider", "twilio-sms"]).await;
+            let mut sandboxed_runs = Vec::new();
+            let mut native_runs = Vec::new();
+            // A database of its own for each run: a second campaign in the
+            // first one's would start with its tenant and sealed secrets.
+            for i in 1..=repeats {
+                let Some(url) = database(label, dir.path(), &format!("dispatch_{i}")).await else {
+                    break;
+                };
+                sandboxed_runs.push(campaign(&sim, &url, members, &[]).await);
                 sim.reset();
                 drop_database(&url).await;
-                shares.push((*label, sandboxed.steady_per_s(), run.steady_per_s(),
-                    sandboxed.cpu_per_1000(), run.cpu_per_1000()));
-                runs.push((label.to_string(), sandboxed));
-                runs.push((format!("{label}, provider native (no sandbox)"), run));
-            } else {
-                runs.push((label.to_string(), sandboxed));
+                if native {
+                    // The same campaign with the provider compiled into the
+                    // host: what the sandbox costs.
+                    let url = database(label, dir.path(), &format!("native_{i}"))
+                        .await
+                        .expect("reached above");
+                    native_runs.push(campaign(&sim, &url, members, &["--native-provider", "twilio-sms"]).await);
+                    sim.reset();
+                    drop_database(&url).await;
+                }
             }
+            if sandboxed_runs.is_empty() {
+                skipped.push(*label);
+                continue;
+            }
+            let sandboxed = Medians::of(&sandboxed_runs);
+            if native {
+                let run = Medians::of(&native_runs);
+                shares.push((*label, sandboxed.steady_per_s, run.steady_per_s,
+                    sandboxed.cpu_per_1000, run.cpu_per_1000));
+                medians.push((label.to_string(), sandboxed));
+                medians.push((format!("{label}, provider native (no sandbox)"), run));
+            } else {
+                medians.push((label.to_string(), sandboxed));
+            }
+            let numbered = |runs: Vec<campaign::Run>, label: String| {
+                let n = runs.len();
+                runs.into_iter().enumerate().map(move |(i, run)| {
+                    if n == 1 { (label.clone(), run) } else { (format!("{label} (run {} of {n})", i + 1), run) }
+                })
+            };
+            runs.extend(numbered(sandboxed_runs, label.to_string()));
+            runs.extend(numbered(native_runs, format!("{label}, provider native (no sandbox)")));
         }
         println!("\n{members} members, channel rate {RATE_PER_SECOND}/s, {CONCURRENCY} in flight\n");
         println!("| run | messages/s end to end | messages/s steady | until all final | Herald CPU per 1,000 | simulator CPU per 1,000 | PostgreSQL server CPU per 1,000 | messages/s the cores allow at these costs | peak RSS | max in flight at provider | provider saw |");
@@ -182,8 +217,17 @@ fn main() {
         for label in &skipped {
             println!("| Herald, {label} | skipped (not reachable or HERALD_SKIP_POSTGRES) |");
         }
+        if repeats > 1 {
+            println!("\nmedians of {repeats} runs (the figures the targets are read against)\n");
+            println!("| run | messages/s end to end | messages/s steady | until all final | Herald CPU per 1,000 | simulator CPU per 1,000 | PostgreSQL server CPU per 1,000 | highest peak RSS |");
+            println!("|---|---|---|---|---|---|---|---|");
+            for (label, m) in &medians {
+                print_medians(&format!("Herald, {label}"), m, ceiling_per_s);
+            }
+        }
         if !shares.is_empty() {
-            println!("\nthe sandbox's share: the same campaign with twilio-sms in the sandbox and compiled into the host\n");
+            println!("\nthe sandbox's share: the same campaign with twilio-sms in the sandbox and compiled into the host{}\n",
+                if repeats > 1 { format!(" (medians of {repeats} runs)") } else { String::new() });
             println!("| backend | steady msg/s sandboxed / native | throughput the sandbox costs | Herald CPU per 1,000 sandboxed / native |");
             println!("|---|---|---|---|");
             for (label, sandboxed, native, cpu_sandboxed, cpu_native) in &shares {
@@ -246,5 +290,10 @@ async fn database(backend: &str, dir: &std::path::Path, purpose: &str) -> Option
 async fn drop_database(url: &str) {
     if url.starts_with("postgres") {
         common::drop_database(url).await;
+    } else if let Some(path) = url.strip_prefix("sqlite:") {
+        // Several runs' databases would add up on a small disk.
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{path}{suffix}"));
+        }
     }
 }
