@@ -81,8 +81,18 @@ impl Medians {
 
 pub fn print_medians(label: &str, m: &Medians, ceiling_per_s: f64) {
     println!(
-        "| {label} ({} runs) | {:.0} | {:.0} ({:.1}% of ceiling) | {:.1} s | {:.2} s | {:.2} s | {} | {:.0} MiB |",
+        "| {label} ({} runs) | {} | {:.0} MiB |",
         m.runs,
+        rate_and_cost_columns(m, ceiling_per_s),
+        m.peak_rss_mib,
+    );
+}
+
+/// The columns a run's row and a median row share: the rates, the time
+/// until all final, and the CPU per 1,000 messages of each process.
+fn rate_and_cost_columns(m: &Medians, ceiling_per_s: f64) -> String {
+    format!(
+        "{:.0} | {:.0} ({:.1}% of ceiling) | {:.1} s | {:.2} s | {:.2} s | {}",
         m.end_to_end_per_s,
         m.steady_per_s,
         100.0 * m.steady_per_s / ceiling_per_s,
@@ -91,8 +101,7 @@ pub fn print_medians(label: &str, m: &Medians, ceiling_per_s: f64) {
         m.sim_cpu_per_1000.as_secs_f64(),
         m.db_cpu_per_1000
             .map_or("-".to_owned(), |c| format!("{:.2} s", c.as_secs_f64())),
-        m.peak_rss_mib,
-    );
+    )
 }
 
 /// `extra`: more `herald serve` flags (`--native-provider twilio-sms`).
@@ -211,15 +220,8 @@ pub fn print_run(label: &str, run: &Run, ceiling_per_s: f64) {
     let db_cpu = run.db_cpu_per_1000.unwrap_or_default();
     let per_message = (run.cpu_per_1000 + run.sim_cpu_per_1000 + db_cpu).as_secs_f64() / 1000.0;
     println!(
-        "| {label} | {:.0} | {:.0} ({:.1}% of ceiling) | {:.1} s | {:.2} s | {:.2} s | {} | {:.0} | {:.0} MiB | {} | {} |",
-        run.end_to_end_per_s,
-        run.steady_per_s,
-        100.0 * run.steady_per_s / ceiling_per_s,
-        run.all_final.as_secs_f64(),
-        run.cpu_per_1000.as_secs_f64(),
-        run.sim_cpu_per_1000.as_secs_f64(),
-        run.db_cpu_per_1000
-            .map_or("-".to_owned(), |c| format!("{:.2} s", c.as_secs_f64())),
+        "| {label} | {} | {:.0} | {:.0} MiB | {} | {} |",
+        rate_and_cost_columns(&Medians::of(std::slice::from_ref(run)), ceiling_per_s),
         cores / per_message.max(1e-9),
         run.peak_rss_mib,
         run.max_in_flight,
