@@ -56,7 +56,7 @@ pub struct Medians {
 }
 
 /// The middle value (the upper middle of an even count).
-fn median<T: PartialOrd + Copy>(values: impl Iterator<Item = T>) -> T {
+pub fn median<T: PartialOrd + Copy>(values: impl Iterator<Item = T>) -> T {
     let mut all: Vec<T> = values.collect();
     all.sort_by(|a, b| a.partial_cmp(b).expect("no NaN among the figures"));
     all[all.len() / 2]

@@ -23,8 +23,8 @@
 //!   minute, and how late they go out.
 //!
 //! With `--runs=N`, each campaign runs N times (the sandboxed and the
-//! native one alternating, so a machine's drift weighs on both alike) and
-//! the medians are printed after the runs: the targets are medians
+//! native one alternating, so a machine's drift weighs on both alike; the
+//! timers campaign too) and the medians are printed after the runs: the targets are medians
 //! of 3, and one run on a shared machine moved by a fifth between two
 //! readings of the same binary.
 //!
@@ -54,7 +54,6 @@ use herald_sim::{SimConfig, Simulator};
 
 use campaign::{Medians, campaign, print_medians, print_run, print_state, print_work};
 use noisy::noisy;
-use probes::{ms, quantile};
 
 const ADMIN_KEY: &str = "bench-admin-key";
 /// Herald's default `--max-in-flight`, also the ceiling client's concurrency.
@@ -156,8 +155,8 @@ fn main() {
         }
         let mut runs = Vec::new();
         let mut skipped = Vec::new();
-        let mut shares = Vec::new();
-        let mut medians = Vec::new();
+        // Each backend's medians: sandboxed, and native when measured.
+        let mut medians: Vec<(&str, Medians, Option<Medians>)> = Vec::new();
         for label in backends.iter().filter(|_| dispatch) {
             let mut sandboxed_runs = Vec::new();
             let mut native_runs = Vec::new();
@@ -185,24 +184,17 @@ fn main() {
                 skipped.push(*label);
                 continue;
             }
-            let sandboxed = Medians::of(&sandboxed_runs);
-            if native {
-                let run = Medians::of(&native_runs);
-                shares.push((*label, sandboxed.steady_per_s, run.steady_per_s,
-                    sandboxed.cpu_per_1000, run.cpu_per_1000));
-                medians.push((label.to_string(), sandboxed));
-                medians.push((format!("{label}, provider native (no sandbox)"), run));
-            } else {
-                medians.push((label.to_string(), sandboxed));
-            }
-            let numbered = |runs: Vec<campaign::Run>, label: String| {
+            let native_label = format!("{label}, provider native (no sandbox)");
+            medians.push((label, Medians::of(&sandboxed_runs), native.then(|| Medians::of(&native_runs))));
+            let numbered = |runs: Vec<campaign::Run>, label: &str| {
                 let n = runs.len();
+                let label = label.to_owned();
                 runs.into_iter().enumerate().map(move |(i, run)| {
                     if n == 1 { (label.clone(), run) } else { (format!("{label} (run {} of {n})", i + 1), run) }
                 })
             };
-            runs.extend(numbered(sandboxed_runs, label.to_string()));
-            runs.extend(numbered(native_runs, format!("{label}, provider native (no sandbox)")));
+            runs.extend(numbered(sandboxed_runs, label));
+            runs.extend(numbered(native_runs, &native_label));
         }
         println!("\n{members} members, channel rate {RATE_PER_SECOND}/s, {CONCURRENCY} in flight\n");
         println!("| run | messages/s end to end | messages/s steady | until all final | Herald CPU per 1,000 | simulator CPU per 1,000 | PostgreSQL server CPU per 1,000 | messages/s the cores allow at these costs | peak RSS | max in flight at provider | provider saw |");
@@ -221,21 +213,27 @@ fn main() {
             println!("\nmedians of {repeats} runs (the figures the targets are read against)\n");
             println!("| run | messages/s end to end | messages/s steady | until all final | Herald CPU per 1,000 | simulator CPU per 1,000 | PostgreSQL server CPU per 1,000 | highest peak RSS |");
             println!("|---|---|---|---|---|---|---|---|");
-            for (label, m) in &medians {
-                print_medians(&format!("Herald, {label}"), m, ceiling_per_s);
+            for (label, sandboxed, native) in &medians {
+                print_medians(&format!("Herald, {label}"), sandboxed, ceiling_per_s);
+                if let Some(native) = native {
+                    print_medians(&format!("Herald, {label}, provider native (no sandbox)"), native, ceiling_per_s);
+                }
             }
         }
-        if !shares.is_empty() {
+        if native && !medians.is_empty() {
             println!("\nthe sandbox's share: the same campaign with twilio-sms in the sandbox and compiled into the host{}\n",
                 if repeats > 1 { format!(" (medians of {repeats} runs)") } else { String::new() });
             println!("| backend | steady msg/s sandboxed / native | throughput the sandbox costs | Herald CPU per 1,000 sandboxed / native |");
             println!("|---|---|---|---|");
-            for (label, sandboxed, native, cpu_sandboxed, cpu_native) in &shares {
+            for (label, sandboxed, native) in &medians {
+                let Some(native) = native else { continue };
                 println!(
-                    "| {label} | {sandboxed:.0} / {native:.0} | {:.1}% (target <= 10%) | {:.2} s / {:.2} s |",
-                    100.0 * (1.0 - sandboxed / native.max(1e-9)),
-                    cpu_sandboxed.as_secs_f64(),
-                    cpu_native.as_secs_f64()
+                    "| {label} | {:.0} / {:.0} | {:.1}% (target <= 10%) | {:.2} s / {:.2} s |",
+                    sandboxed.steady_per_s,
+                    native.steady_per_s,
+                    100.0 * (1.0 - sandboxed.steady_per_s / native.steady_per_s.max(1e-9)),
+                    sandboxed.cpu_per_1000.as_secs_f64(),
+                    native.cpu_per_1000.as_secs_f64()
                 );
             }
         }
@@ -256,19 +254,21 @@ fn main() {
             println!("| backend | fell due over | lateness min | lateness p50 | lateness p99 | lateness max | follow-ups sent per s |");
             println!("|---|---|---|---|---|---|---|");
             for label in &backends {
-                if let Some(url) = database(label, dir.path(), "timers").await {
+                let mut figures = Vec::new();
+                for i in 1..=repeats {
+                    let Some(url) = database(label, dir.path(), &format!("timers_{i}")).await else {
+                        break;
+                    };
                     let run = timers::follow_ups(&sim, &url, members).await;
-                    println!(
-                        "| {label} | {:.1} s | {} | {} | {} | {} | {:.0} |",
-                        run.due_over.as_secs_f64(),
-                        ms(quantile(&run.lateness, 0.0)),
-                        ms(quantile(&run.lateness, 0.5)),
-                        ms(quantile(&run.lateness, 0.99)),
-                        ms(quantile(&run.lateness, 1.0)),
-                        run.per_s
-                    );
                     sim.reset();
                     drop_database(&url).await;
+                    let f = run.figures();
+                    let row = if repeats == 1 { label.to_string() } else { format!("{label} (run {i} of {repeats})") };
+                    f.print(&row);
+                    figures.push(f);
+                }
+                if figures.len() > 1 {
+                    timers::Figures::median(&figures).print(&format!("{label}, median of {}", figures.len()));
                 }
             }
         }

@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 use herald_sim::Simulator;
 use serde_json::json;
 
+use crate::campaign::median;
 use crate::herald::Herald;
+use crate::probes::{ms, quantile};
 use crate::setup::{draft, tenant_with_channel};
 use crate::{ADMIN_KEY, DEADLINE, number};
 
@@ -31,6 +33,55 @@ pub struct TimerRun {
     pub lateness: Vec<Duration>,
     /// Follow-ups sent per second, first to last.
     pub per_s: f64,
+}
+
+/// A timers run as its table row reads it.
+pub struct Figures {
+    due_over: Duration,
+    min: Duration,
+    p50: Duration,
+    p99: Duration,
+    max: Duration,
+    per_s: f64,
+}
+
+impl TimerRun {
+    pub fn figures(&self) -> Figures {
+        Figures {
+            due_over: self.due_over,
+            min: quantile(&self.lateness, 0.0),
+            p50: quantile(&self.lateness, 0.5),
+            p99: quantile(&self.lateness, 0.99),
+            max: quantile(&self.lateness, 1.0),
+            per_s: self.per_s,
+        }
+    }
+}
+
+impl Figures {
+    /// Each column's median over several runs (`runs` not empty).
+    pub fn median(runs: &[Figures]) -> Figures {
+        Figures {
+            due_over: median(runs.iter().map(|f| f.due_over)),
+            min: median(runs.iter().map(|f| f.min)),
+            p50: median(runs.iter().map(|f| f.p50)),
+            p99: median(runs.iter().map(|f| f.p99)),
+            max: median(runs.iter().map(|f| f.max)),
+            per_s: median(runs.iter().map(|f| f.per_s)),
+        }
+    }
+
+    pub fn print(&self, label: &str) {
+        println!(
+            "| {label} | {:.1} s | {} | {} | {} | {} | {:.0} |",
+            self.due_over.as_secs_f64(),
+            ms(self.min),
+            ms(self.p50),
+            ms(self.p99),
+            ms(self.max),
+            self.per_s
+        );
+    }
 }
 
 pub async fn follow_ups(sim: &Arc<Simulator>, database_url: &str, members: u64) -> TimerRun {

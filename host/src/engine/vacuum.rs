@@ -49,10 +49,10 @@ pub(super) async fn run(engine: Arc<Engine>) {
                     metrics::counter!("herald_table_upkeep_total", "table" => k.table.clone(), "upkeep" => k.upkeep.as_str(), "result" => "done")
                         .increment(1);
                 }
-                for f in &round.failed {
+                for (f, error) in &round.failed {
                     metrics::counter!("herald_table_upkeep_total", "table" => f.table.clone(), "upkeep" => f.upkeep.as_str(), "result" => "failed")
                         .increment(1);
-                    tracing::warn!(table = %f.table, upkeep = f.upkeep.as_str(), error = %f.error,
+                    tracing::warn!(table = %f.table, upkeep = f.upkeep.as_str(), %error,
                         "keeping up a table autovacuum does not attend to failed; the other tables were kept up, this one is tried again at the next check");
                 }
                 if !round.kept.is_empty() {

@@ -109,7 +109,7 @@ pub use templates::ChannelTemplate;
 pub use tenants::ReplySettings;
 pub use tenants::Tenant;
 pub use uncertain::UncertainSend;
-pub use vacuum::{AutovacuumState, Kept, Upkeep, UpkeepFailed, UpkeepRound};
+pub use vacuum::{AutovacuumState, TableUpkeep, Upkeep, UpkeepRound};
 
 /// Ids of every kind are database-assigned 64-bit integers.
 pub type Id = i64;

@@ -64,19 +64,11 @@ impl Upkeep {
     }
 }
 
-/// A table Herald kept up, and how.
+/// A table due for upkeep, and which.
 #[derive(Debug)]
-pub struct Kept {
+pub struct TableUpkeep {
     pub table: String,
     pub upkeep: Upkeep,
-}
-
-/// A table whose upkeep failed this round (the others still had theirs).
-#[derive(Debug)]
-pub struct UpkeepFailed {
-    pub table: String,
-    pub upkeep: Upkeep,
-    pub error: String,
 }
 
 /// What one round of upkeep did: each due table is kept up on its own, so
@@ -86,8 +78,9 @@ pub struct UpkeepFailed {
 /// vacuumed.
 #[derive(Debug, Default)]
 pub struct UpkeepRound {
-    pub kept: Vec<Kept>,
-    pub failed: Vec<UpkeepFailed>,
+    pub kept: Vec<TableUpkeep>,
+    /// With PostgreSQL's error; tried again at the next check.
+    pub failed: Vec<(TableUpkeep, String)>,
 }
 
 /// Whether PostgreSQL maintains the tables itself.
@@ -145,11 +138,11 @@ impl Store {
         )
         .fetch_all(&self.pool)
         .await?;
-        let due: Vec<Kept> = tables
+        let due: Vec<TableUpkeep> = tables
             .iter()
             .filter(|t| t.unattended == 1)
             .filter_map(|t| {
-                upkeep_due(t).map(|upkeep| Kept {
+                upkeep_due(t).map(|upkeep| TableUpkeep {
                     table: t.name.clone(),
                     upkeep,
                 })
@@ -175,11 +168,7 @@ impl Store {
             };
             match conn.execute(sql.as_str()).await {
                 Ok(_) => round.kept.push(k),
-                Err(e) => round.failed.push(UpkeepFailed {
-                    table: k.table,
-                    upkeep: k.upkeep,
-                    error: e.to_string(),
-                }),
+                Err(e) => round.failed.push((k, e.to_string())),
             }
         }
         conn.close().await?;
@@ -215,7 +204,7 @@ fn quoted(name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{TableActivity, Upkeep, UpkeepFailed, quoted, upkeep_due};
+    use super::{TableActivity, TableUpkeep, Upkeep, quoted, upkeep_due};
 
     fn table(live: i64, dead: i64, changed: i64, inserted: i64) -> TableActivity {
         TableActivity {
@@ -330,14 +319,14 @@ mod tests {
         let kept: Vec<&str> = round.kept.iter().map(|k| k.table.as_str()).collect();
         assert!(kept.contains(&"b_fine"), "{round:?}");
         assert!(!kept.contains(&"a_boom"), "{round:?}");
-        let failed: Vec<&UpkeepFailed> = round
+        let failed: Vec<&(TableUpkeep, String)> = round
             .failed
             .iter()
-            .filter(|f| f.table == "a_boom")
+            .filter(|(f, _)| f.table == "a_boom")
             .collect();
         assert_eq!(failed.len(), 1, "{round:?}");
-        assert_eq!(failed[0].upkeep, Upkeep::Vacuum);
-        assert!(failed[0].error.contains("boom"), "{round:?}");
+        assert_eq!(failed[0].0.upkeep, Upkeep::Vacuum);
+        assert!(failed[0].1.contains("boom"), "{round:?}");
         // PostgreSQL's own word that b_fine was vacuumed.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         loop {
