@@ -66,6 +66,11 @@ pub enum PluginCommand {
     Keygen(KeygenArgs),
     /// Sign a component's sha256 and manifest; writes FILE.wasm.sig.
     Sign(SignArgs),
+    /// Compile a component for the server's engine and write its machine
+    /// code (what the server runs to keep a compile's memory out of its
+    /// own; not for direct use).
+    #[command(hide = true)]
+    Precompile(PrecompileArgs),
     /// Upload a component to a running server's registry, with its
     /// signature when FILE.wasm.sig exists (or --signature names one).
     Install {
@@ -149,6 +154,20 @@ pub struct KeygenArgs {
     /// Where to write the two files.
     #[arg(long, default_value = ".")]
     pub dir: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct PrecompileArgs {
+    /// The server's per-instance memory cap in bytes.
+    #[arg(long)]
+    pub memory_bytes: usize,
+    /// The server's instance pool size.
+    #[arg(long)]
+    pub max_instances: u32,
+    /// The component.
+    pub wasm: PathBuf,
+    /// Where to write the machine code.
+    pub out: PathBuf,
 }
 
 #[derive(Args, Debug)]

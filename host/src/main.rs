@@ -57,6 +57,14 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Plugin(PluginCommand::Precompile(args)) => {
+            herald::plugins::precompile_in_this_process(
+                args.memory_bytes,
+                args.max_instances,
+                &args.wasm,
+                &args.out,
+            )
+        }
         Command::Plugin(PluginCommand::Keygen(args)) => {
             let publisher = args.publisher.as_deref();
             print!("{}", kit::sign::keygen(&args.name, publisher, &args.dir)?);

@@ -14,7 +14,7 @@ use crate::egress::EgressPolicy;
 use crate::engine::{Engine, EngineConfig, Importer};
 use crate::http_server::{self, ConnectionLimits};
 use crate::plugins::trust::TrustPolicy;
-use crate::plugins::{self, CompileCache, Registry, Runtime, RuntimeLimits};
+use crate::plugins::{self, CompileCache, CompileChild, Registry, Runtime, RuntimeLimits};
 use crate::sealing::Keyring;
 use crate::store::{Store, listen_plugin_changes, tenants::hash_key};
 
@@ -55,11 +55,16 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ..RuntimeLimits::default()
     })?;
     let trust = TrustPolicy::load(args.trusted_keys.as_deref(), args.require_signed)?;
+    // Compiling in a child keeps Cranelift's memory out of the server's.
+    let compiler = CompileChild::this_executable(
+        runtime.limits().memory_bytes,
+        runtime.limits().max_instances,
+    );
     let registry = Arc::new(
         Registry::new(
             runtime,
             store.clone(),
-            CompileCache::new(Some(args.cache_dir.clone())),
+            CompileCache::new(Some(args.cache_dir.clone())).compiling_in(compiler),
             args.quarantine_after,
         )
         .with_trust(trust)

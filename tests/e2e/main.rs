@@ -12,6 +12,7 @@ mod webdriver;
 mod plugin_allowlists;
 mod plugin_canary;
 mod plugin_canary_admin;
+mod plugin_compile;
 mod plugin_registry;
 mod plugin_signing;
 mod progress_tallies;

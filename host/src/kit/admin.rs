@@ -42,7 +42,8 @@ pub async fn run(command: PluginCommand) -> anyhow::Result<String> {
         PluginCommand::New(_)
         | PluginCommand::Check(_)
         | PluginCommand::Keygen(_)
-        | PluginCommand::Sign(_) => bail!("not an admin command"),
+        | PluginCommand::Sign(_)
+        | PluginCommand::Precompile(_) => bail!("not an admin command"),
     })
 }
 

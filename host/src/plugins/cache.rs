@@ -4,13 +4,18 @@
 //! hash, so a Herald upgrade or a config change never loads stale code.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
+use super::compile_child::CompileChild;
+
 pub struct CompileCache {
     dir: Option<PathBuf>,
+    /// Where set, a missing entry is compiled in a child process (see
+    /// `compile_child`); else, and should the child fail, in this one.
+    child: Option<CompileChild>,
 }
 
 impl CompileCache {
@@ -20,9 +25,19 @@ impl CompileCache {
             && let Err(e) = std::fs::create_dir_all(d)
         {
             tracing::warn!(dir = %d.display(), error = %e, "compile cache disabled: cannot create its directory");
-            return Self { dir: None };
+            return Self {
+                dir: None,
+                child: None,
+            };
         }
-        Self { dir }
+        Self { dir, child: None }
+    }
+
+    /// Compiles missing entries in a child process (only with a directory:
+    /// the child hands its code over as a cache entry).
+    pub fn compiling_in(mut self, child: Option<CompileChild>) -> Self {
+        self.child = child;
+        self
     }
 
     fn path(&self, engine: &Engine, sha256: &str) -> Option<PathBuf> {
@@ -55,9 +70,6 @@ impl CompileCache {
                 }
             }
         }
-        let compiled = engine.precompile_component(wasm);
-        return_compiler_memory();
-        let compiled = compiled?;
         // Written under a name unique to this writer, then renamed: neither a
         // crash nor another process filling the same entry leaves it torn.
         let tmp = path.with_extension(format!(
@@ -65,6 +77,19 @@ impl CompileCache {
             std::process::id(),
             rand::random::<u64>()
         ));
+        if let Some(child) = &self.child {
+            match compiled_by_child(child, engine, wasm, &tmp, &path) {
+                Ok(component) => return Ok(component),
+                Err(e) => {
+                    let _ = std::fs::remove_file(&tmp);
+                    tracing::warn!(sha256, error = %format!("{e:#}"),
+                        "compiling in a child process failed; compiling in the server");
+                }
+            }
+        }
+        let compiled = engine.precompile_component(wasm);
+        return_compiler_memory();
+        let compiled = compiled?;
         if std::fs::write(&tmp, &compiled)
             .and_then(|()| std::fs::rename(&tmp, &path))
             .is_ok()
@@ -80,6 +105,29 @@ impl CompileCache {
         tracing::warn!(path = %path.display(), "could not write compile cache entry");
         // SAFETY: bytes just produced by this engine's precompile.
         unsafe { Component::deserialize(engine, &compiled) }
+    }
+}
+
+/// The child's code, moved into place as the entry and loaded from it.
+/// Loading checks it was compiled for this engine's settings.
+fn compiled_by_child(
+    child: &CompileChild,
+    engine: &Engine,
+    wasm: &[u8],
+    tmp: &Path,
+    path: &Path,
+) -> anyhow::Result<Component> {
+    child.precompile(wasm, &tmp.with_extension("wasm"), tmp)?;
+    std::fs::rename(tmp, path)?;
+    // SAFETY: written by `herald plugin precompile`, this executable,
+    // into Herald's own cache directory; wasmtime checks its header
+    // against this engine's settings on load.
+    match unsafe { Component::deserialize_file(engine, path) } {
+        Ok(component) => Ok(component),
+        Err(e) => {
+            let _ = std::fs::remove_file(path);
+            Err(e.into())
+        }
     }
 }
 

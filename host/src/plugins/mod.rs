@@ -8,6 +8,7 @@ mod cache;
 mod canary;
 mod canary_judge;
 mod channel_faults;
+mod compile_child;
 mod cpu_gate;
 mod cpu_meter;
 mod exports;
@@ -34,6 +35,7 @@ pub use canary::{CanaryRun, Route as CanaryRoute, Routed, judge_canaries};
 pub use canary_judge::{
     CanaryPolicy, Figures as CanaryFigures, Judgement as CanaryJudgement, Observation,
 };
+pub use compile_child::{CompileChild, run as precompile_in_this_process};
 pub use host_imports::CallContext;
 pub use inspect::InstallError;
 pub use loaded::LoadedPlugin;

@@ -206,44 +206,52 @@ pub struct Runtime {
     server_runtime: Option<tokio::runtime::Handle>,
 }
 
+/// The engine every plugin runs on. Its settings decide the machine code
+/// (and so which compiled components it can load): `herald plugin
+/// precompile` builds the same one from the same two figures (see
+/// `compile_child`).
+pub(super) fn engine(memory_bytes: usize, max_instances: u32) -> anyhow::Result<Engine> {
+    let scanned = PoolingAllocationConfig::is_pagemap_scan_available();
+    let keep_resident = if scanned {
+        KEEP_RESIDENT_SCANNED
+    } else {
+        KEEP_RESIDENT
+    };
+    tracing::debug!(
+        pagemap_scan = scanned,
+        keep_resident,
+        "plugin memory slots: pages kept resident between calls"
+    );
+    let mut pool = PoolingAllocationConfig::default();
+    pool.pagemap_scan(if scanned { Enabled::Yes } else { Enabled::No })
+        .total_component_instances(max_instances)
+        .total_core_instances(max_instances * 4)
+        .total_memories(max_instances * 2)
+        .total_tables(max_instances * 4)
+        .max_memory_size(memory_bytes)
+        // Every call instantiates afresh, so slots are reset thousands
+        // of times a second: up to `keep_resident` of a memory (its
+        // dirty pages where the kernel reports them, else its first
+        // pages) and of its tables are reset in place instead of
+        // madvise (no page faults on reuse), and the rest is
+        // decommitted in batches (one TLB shootdown for many slots
+        // instead of one each).
+        .linear_memory_keep_resident(keep_resident)
+        .table_keep_resident(KEEP_RESIDENT)
+        .decommit_batch_size(DECOMMIT_BATCH);
+    let mut config = Config::new();
+    config
+        .wasm_component_model(true)
+        .epoch_interruption(true)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    Engine::new(&config)
+        .map_err(anyhow::Error::from)
+        .context("creating the wasmtime engine")
+}
+
 impl Runtime {
     pub fn new(limits: RuntimeLimits) -> anyhow::Result<Arc<Self>> {
-        let scanned = PoolingAllocationConfig::is_pagemap_scan_available();
-        let keep_resident = if scanned {
-            KEEP_RESIDENT_SCANNED
-        } else {
-            KEEP_RESIDENT
-        };
-        tracing::debug!(
-            pagemap_scan = scanned,
-            keep_resident,
-            "plugin memory slots: pages kept resident between calls"
-        );
-        let mut pool = PoolingAllocationConfig::default();
-        pool.pagemap_scan(if scanned { Enabled::Yes } else { Enabled::No })
-            .total_component_instances(limits.max_instances)
-            .total_core_instances(limits.max_instances * 4)
-            .total_memories(limits.max_instances * 2)
-            .total_tables(limits.max_instances * 4)
-            .max_memory_size(limits.memory_bytes)
-            // Every call instantiates afresh, so slots are reset thousands
-            // of times a second: up to `keep_resident` of a memory (its
-            // dirty pages where the kernel reports them, else its first
-            // pages) and of its tables are reset in place instead of
-            // madvise (no page faults on reuse), and the rest is
-            // decommitted in batches (one TLB shootdown for many slots
-            // instead of one each).
-            .linear_memory_keep_resident(keep_resident)
-            .table_keep_resident(KEEP_RESIDENT)
-            .decommit_batch_size(DECOMMIT_BATCH);
-        let mut config = Config::new();
-        config
-            .wasm_component_model(true)
-            .epoch_interruption(true)
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-        let engine = Engine::new(&config)
-            .map_err(anyhow::Error::from)
-            .context("creating the wasmtime engine")?;
+        let engine = engine(limits.memory_bytes, limits.max_instances)?;
 
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
