@@ -164,9 +164,7 @@ pub struct PrecompileArgs {
     /// The server's instance pool size.
     #[arg(long)]
     pub max_instances: u32,
-    /// The component.
-    pub wasm: PathBuf,
-    /// Where to write the machine code.
+    /// Where to write the machine code (the component is read from stdin).
     pub out: PathBuf,
 }
 

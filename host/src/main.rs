@@ -61,7 +61,6 @@ async fn main() -> anyhow::Result<()> {
             herald::plugins::precompile_in_this_process(
                 args.memory_bytes,
                 args.max_instances,
-                &args.wasm,
                 &args.out,
             )
         }

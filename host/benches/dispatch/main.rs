@@ -24,9 +24,9 @@
 //!
 //! With `--runs=N`, each campaign runs N times (the sandboxed and the
 //! native one alternating, so a machine's drift weighs on both alike; the
-//! timers campaign too) and the medians are printed after the runs: the targets are medians
-//! of 3, and one run on a shared machine moved by a fifth between two
-//! readings of the same binary.
+//! timers campaign too) and the medians are printed after the runs: the
+//! issue's targets are medians of 3, and one run on a shared machine moved
+//! by a fifth between two readings of the same binary.
 //!
 //! With `--noisy`, the noisy neighbour instead: A's rate alone and while
 //! another tenant's plugin spins and bombs its memory (see [`noisy`]).
@@ -189,9 +189,9 @@ fn main() {
             let numbered = |runs: Vec<campaign::Run>, label: &str| {
                 let n = runs.len();
                 let label = label.to_owned();
-                runs.into_iter().enumerate().map(move |(i, run)| {
-                    if n == 1 { (label.clone(), run) } else { (format!("{label} (run {} of {n})", i + 1), run) }
-                })
+                runs.into_iter()
+                    .enumerate()
+                    .map(move |(i, run)| (run_label(&label, i + 1, n), run))
             };
             runs.extend(numbered(sandboxed_runs, label));
             runs.extend(numbered(native_runs, &native_label));
@@ -263,8 +263,7 @@ fn main() {
                     sim.reset();
                     drop_database(&url).await;
                     let f = run.figures();
-                    let row = if repeats == 1 { label.to_string() } else { format!("{label} (run {i} of {repeats})") };
-                    f.print(&row);
+                    f.print(&run_label(label, i, repeats));
                     figures.push(f);
                 }
                 if figures.len() > 1 {
@@ -284,6 +283,15 @@ async fn database(backend: &str, dir: &std::path::Path, purpose: &str) -> Option
             dir.join(format!("{purpose}.db")).display()
         )),
         _ => common::postgres_url(&format!("herald_{purpose}")).await,
+    }
+}
+
+/// A run's row label: numbered when the campaign ran more than once.
+fn run_label(label: &str, run: usize, of: usize) -> String {
+    if of == 1 {
+        label.to_owned()
+    } else {
+        format!("{label} (run {run} of {of})")
     }
 }
 

@@ -117,7 +117,7 @@ fn compiled_by_child(
     tmp: &Path,
     path: &Path,
 ) -> anyhow::Result<Component> {
-    child.precompile(wasm, &tmp.with_extension("wasm"), tmp)?;
+    child.precompile(wasm, tmp)?;
     std::fs::rename(tmp, path)?;
     // SAFETY: written by `herald plugin precompile`, this executable,
     // into Herald's own cache directory; wasmtime checks its header

@@ -7,6 +7,7 @@
 //! takes that peak with it when it exits; the server only maps the code it
 //! wrote into the compile cache, as it does on a restart.
 
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -34,24 +35,25 @@ impl CompileChild {
         })
     }
 
-    /// Compiles `wasm` into `out` in a child process. `scratch` is a path
-    /// the wasm may be written to for the child (removed afterwards).
-    pub fn precompile(&self, wasm: &[u8], scratch: &Path, out: &Path) -> anyhow::Result<()> {
-        std::fs::write(scratch, wasm)
-            .with_context(|| format!("writing {} for the compiler", scratch.display()))?;
-        let ran = Command::new(&self.program)
+    /// Compiles `wasm` (handed over on the child's stdin) into `out` in a
+    /// child process.
+    pub fn precompile(&self, wasm: &[u8], out: &Path) -> anyhow::Result<()> {
+        let mut child = Command::new(&self.program)
             .args(["plugin", "precompile"])
             .arg("--memory-bytes")
             .arg(self.memory_bytes.to_string())
             .arg("--max-instances")
             .arg(self.max_instances.to_string())
-            .arg(scratch)
             .arg(out)
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::null())
-            .output();
-        let _ = std::fs::remove_file(scratch);
-        let ran = ran.with_context(|| format!("starting {}", self.program.display()))?;
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting {}", self.program.display()))?;
+        // The child reads all of it before it writes anything; closed when
+        // dropped, so the child sees the end.
+        let handed = child.stdin.take().expect("piped stdin").write_all(wasm);
+        let ran = child.wait_with_output()?;
         if !ran.status.success() {
             anyhow::bail!(
                 "the compiler process ended with {}: {}",
@@ -59,15 +61,18 @@ impl CompileChild {
                 String::from_utf8_lossy(&ran.stderr).trim()
             );
         }
-        Ok(())
+        handed.context("handing the component to the compiler")
     }
 }
 
-/// The child's side: compiles the component in `wasm` for the engine the
-/// two figures build and writes the machine code to `out`.
-pub fn run(memory_bytes: usize, max_instances: u32, wasm: &Path, out: &Path) -> anyhow::Result<()> {
+/// The child's side: compiles the component read from stdin for the
+/// engine the two figures build and writes the machine code to `out`.
+pub fn run(memory_bytes: usize, max_instances: u32, out: &Path) -> anyhow::Result<()> {
     let engine = super::runtime::engine(memory_bytes, max_instances)?;
-    let bytes = std::fs::read(wasm).with_context(|| format!("reading {}", wasm.display()))?;
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut bytes)
+        .context("reading the component from stdin")?;
     let compiled = engine
         .precompile_component(&bytes)
         .map_err(anyhow::Error::from)
