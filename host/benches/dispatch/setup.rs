@@ -27,24 +27,37 @@ pub async fn tenant_with_channel(
         .await;
     assert_eq!(status, 201, "{tenant}");
     let key = tenant["api_key"].as_str().unwrap().to_owned();
+    let channel = channel(herald, sim, &key, plugin, RATE_PER_SECOND).await;
+    (key, channel)
+}
+
+/// A channel of the tenant `key` on `plugin` pointing at the simulator,
+/// sending at most `rate_per_second`: its id.
+pub async fn channel(
+    herald: &Herald,
+    sim: &Simulator,
+    key: &str,
+    plugin: &str,
+    rate_per_second: u32,
+) -> Value {
     let (status, channel) = herald
         .call(
-            &key,
+            key,
             reqwest::Method::POST,
             "/v1/channels",
             Some(json!({
-                "name": format!("{plugin} via simulator"),
+                "name": format!("{plugin} via simulator at {rate_per_second}/s"),
                 "plugin": plugin,
                 "sender": "+15005550006",
                 "config": { "account-sid": sim.config().twilio_account_sid, "base-url": sim.base_url() },
                 "secrets": { "auth-token": sim.config().twilio_auth_token },
                 "allowed_hosts": ["127.0.0.1"],
-                "rate_per_second": RATE_PER_SECOND,
+                "rate_per_second": rate_per_second,
             })),
         )
         .await;
     assert_eq!(status, 201, "{channel}");
-    (key, channel["id"].clone())
+    channel["id"].clone()
 }
 
 /// A draft campaign to `numbers` (imported as a list) on `channel`, with

@@ -2,15 +2,19 @@
 //! late each goes out.
 //!
 //! A campaign with one follow-up a day after its message is sent to every
-//! member (at the engine's speed, so the sends spread over a minute or
-//! so). Then the business clock is set to the moment the first follow-up
-//! falls due; it runs on at real speed, so the others fall due one after
-//! another as their first messages went out, all within about as long as
-//! the first sends took. A follow-up's lateness is when the provider got
-//! it minus when it fell due, both in real time: its due time is the
-//! clock's jump plus how long after the first member's message its own
-//! first message reached the provider (the engine writes `sent_at` a
-//! commit later, so lateness is overstated by at most that commit).
+//! member. Then the business clock is set to the moment the first
+//! follow-up falls due; it runs on at real speed, so the others fall due
+//! one after another as their first messages went out. A follow-up's
+//! lateness is when the provider got it minus when it fell due, both in
+//! real time: its due time is the clock's jump plus how long after the
+//! first member's message its own first message reached the provider (the
+//! engine writes `sent_at` a commit later, so lateness is overstated by at
+//! most that commit).
+//!
+//! Two ways for them to fall due ([`Due`]): spread over one minute, as
+//! the issue sets them (the first messages paced to last a minute), and
+//! as fast as the engine sent the first messages, where any shortfall of
+//! the follow-ups' rate against the first messages' piles up as lateness.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,10 +26,32 @@ use serde_json::json;
 use crate::campaign::median;
 use crate::herald::Herald;
 use crate::probes::{ms, quantile};
-use crate::setup::{draft, tenant_with_channel};
+use crate::setup::{channel, draft, tenant_with_channel};
 use crate::{ADMIN_KEY, DEADLINE, number};
 
 const FOLLOW_UP: &str = "Still interested, {{first_name}}? Reply YES.";
+
+/// How the follow-ups fall due.
+#[derive(Clone, Copy)]
+pub enum Due {
+    /// Over one minute: the first messages go out on a channel paced at
+    /// MEMBERS/60 per second, the follow-ups on an unpaced one.
+    OverAMinute,
+    /// As fast as the engine sent the first messages (both on one
+    /// unpaced channel).
+    AsFastAsSent,
+}
+
+impl Due {
+    pub const ALL: [Due; 2] = [Due::OverAMinute, Due::AsFastAsSent];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Due::OverAMinute => "due over a minute",
+            Due::AsFastAsSent => "due as fast as sent",
+        }
+    }
+}
 
 pub struct TimerRun {
     /// Real time over which they fell due.
@@ -84,11 +110,24 @@ impl Figures {
     }
 }
 
-pub async fn follow_ups(sim: &Arc<Simulator>, database_url: &str, members: u64) -> TimerRun {
+pub async fn follow_ups(
+    sim: &Arc<Simulator>,
+    database_url: &str,
+    members: u64,
+    due: Due,
+) -> TimerRun {
     let herald = Herald::start(database_url, &[]).await;
-    let (key, channel) = tenant_with_channel(&herald, sim, "timers", "twilio-sms").await;
-    let extra = json!({ "follow_ups": [{ "after_days": 1, "body": FOLLOW_UP }] });
-    let (id, _) = draft(&herald, &key, &channel, (0..members).map(number), extra).await;
+    let (key, unpaced) = tenant_with_channel(&herald, sim, "timers", "twilio-sms").await;
+    let first = match due {
+        Due::OverAMinute => {
+            let per_second = u32::try_from(members.div_ceil(60)).unwrap_or(u32::MAX);
+            channel(&herald, sim, &key, "twilio-sms", per_second).await
+        }
+        Due::AsFastAsSent => unpaced.clone(),
+    };
+    let extra =
+        json!({ "follow_ups": [{ "after_days": 1, "body": FOLLOW_UP, "channel_id": unpaced }] });
+    let (id, _) = draft(&herald, &key, &first, (0..members).map(number), extra).await;
     let path = format!("/v1/campaigns/{id}/start");
     let (status, body) = herald.call(&key, reqwest::Method::POST, &path, None).await;
     assert_eq!(status, 200, "{body}");

@@ -1,17 +1,18 @@
 //! Due follow-ups becoming queued sends, inside the claim's transaction
 //! (see `journeys` for the model). Set-based: a round reads its due steps
-//! and each campaign's settings once, and queues or defers them in one
-//! statement each. A statement per member held SQLite's one writer for a
+//! with their campaign's settings and sending windows in one statement,
+//! and queues or defers them in one statement each; their events go with
+//! the claim's. A statement per member held SQLite's one writer for a
 //! hundred round trips per round, and 100,000 follow-ups falling due in
 //! the same minute went out slower than first messages.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 use sqlx::FromRow;
 
-use super::json_rows::{json_array, json_int, json_rows, json_text, json_values, keyed_rows};
-use super::members::insert_events;
+use super::json_rows::{json_array, json_int, json_text, keyed_rows};
+use super::send_window::{WINDOW_COLUMNS, WindowFacts, WindowJudge};
 use super::{Id, Store, StoreResult};
 use crate::domain::campaign_spec::CampaignSettings;
 use crate::domain::journey::{Addresses, Step, address_for};
@@ -28,12 +29,20 @@ struct DueStep {
     next_step: i64,
     phone: Option<String>,
     email: Option<String>,
+    settings_json: String,
+    #[sqlx(flatten)]
+    window: WindowFacts,
 }
 
-#[derive(FromRow)]
-struct CampaignRow {
-    id: Id,
-    settings_json: String,
+/// What a round of [`Store::advance_due`] did, for the claim it is part of.
+#[derive(Default)]
+pub(super) struct Advanced {
+    /// Campaigns of journeys that ended here (their campaign may be done).
+    pub ended: Vec<Id>,
+    /// Members queued now, their windows found open at this instant.
+    pub queued: HashSet<Id>,
+    /// Their events (tenant, member, kind, detail), for the claim to write.
+    pub events: Vec<(Id, Id, &'static str, String)>,
 }
 
 /// A step to queue, as the update reads it.
@@ -73,26 +82,27 @@ enum Decision {
 impl Store {
     /// Turns due follow-ups into queued sends (their window open) or moves
     /// them to their window's opening; skips those whose contact lacks the
-    /// step's address. Returns `None` when nothing was due, else the
-    /// campaigns of journeys that ended here (their campaign may be done).
+    /// step's address. Returns `None` when nothing was due.
     pub(super) async fn advance_due(
         &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
         now: i64,
-    ) -> StoreResult<Option<Vec<Id>>> {
+    ) -> StoreResult<Option<Advanced>> {
         let lock = if self.skip_locked().is_empty() {
             ""
         } else {
             " FOR UPDATE OF m SKIP LOCKED"
         };
         let due: Vec<DueStep> = sqlx::query_as(&format!(
-            // CROSS JOIN: SQLite starts from the due steps (members_next_step)
-            // rather than from the running campaigns, whose members it would
-            // walk, every claim round; PostgreSQL plans it as a plain join.
-            "SELECT m.id, m.tenant_id, m.campaign_id, m.next_step, c.phone, c.email \
-             FROM members m CROSS JOIN campaigns k \
-             JOIN contacts c ON c.id = m.contact_id \
-             WHERE k.id = m.campaign_id \
+            // CROSS JOINs: SQLite starts from the due steps (members_next_step)
+            // rather than from the running campaigns or the tenants (one row:
+            // it walked all their members for a round with nothing due), and
+            // finds each step's campaign, contact and tenant by key.
+            // PostgreSQL plans it as a plain join.
+            "SELECT m.id, m.tenant_id, m.campaign_id, m.next_step, c.phone, c.email, \
+             k.settings_json, {WINDOW_COLUMNS} \
+             FROM members m CROSS JOIN campaigns k CROSS JOIN contacts c CROSS JOIN tenants t \
+             WHERE k.id = m.campaign_id AND c.id = m.contact_id AND t.id = m.tenant_id \
              AND m.next_step_at IS NOT NULL AND m.next_step_at <= $1 AND k.status = 'running' \
              ORDER BY m.next_step_at, m.id LIMIT $2{lock}"
         ))
@@ -103,17 +113,36 @@ impl Store {
         if due.is_empty() {
             return Ok(None);
         }
-        let settings = self.campaign_settings(tx, &due).await?;
-        let mut ended = Vec::new();
-        let mut events = Vec::new();
+        let mut settings = HashMap::new();
+        let mut judge = WindowJudge::at(now);
+        let mut advanced = Advanced::default();
         let mut ready = Vec::new();
+        let mut deferred = Vec::new();
         for m in &due {
-            match decide(m, settings.get(&m.campaign_id)) {
+            let campaign = settings
+                .entry(m.campaign_id)
+                .or_insert_with(|| campaign_settings(m));
+            match decide(m, campaign.as_ref()) {
                 Decision::Queue {
                     step,
                     channel_id,
                     address,
-                } => ready.push((m, step, channel_id, address)),
+                } => match judge.wait(m.campaign_id, &m.window) {
+                    Some((until, reason)) => {
+                        deferred.push(DeferredStep { id: m.id, until });
+                        advanced.events.push((
+                            m.tenant_id,
+                            m.id,
+                            "deferred",
+                            format!(
+                                "{} {reason}: waits until {}",
+                                step.name(),
+                                crate::clock::format_ms(until)
+                            ),
+                        ));
+                    }
+                    None => ready.push((m, step, channel_id, address)),
+                },
                 Decision::Skip {
                     step,
                     missing,
@@ -121,9 +150,9 @@ impl Store {
                 } => {
                     plan_next(tx, m.id, m.next_step, after, now).await?;
                     if after.is_none() {
-                        ended.push(m.campaign_id);
+                        advanced.ended.push(m.campaign_id);
                     }
-                    events.push((
+                    advanced.events.push((
                         m.tenant_id,
                         m.id,
                         "skipped",
@@ -132,48 +161,24 @@ impl Store {
                 }
                 Decision::End => {
                     plan_next(tx, m.id, m.next_step, None, now).await?;
-                    ended.push(m.campaign_id);
+                    advanced.ended.push(m.campaign_id);
                 }
-            }
-        }
-        let ids: Vec<Id> = ready.iter().map(|(m, ..)| m.id).collect();
-        let waits = super::send_window::closed_until(tx, &ids, now).await?;
-        let mut deferred = Vec::new();
-        let mut queued = Vec::new();
-        for (m, step, channel_id, address) in &ready {
-            match waits.get(&m.id) {
-                Some((until, reason)) => {
-                    deferred.push(DeferredStep {
-                        id: m.id,
-                        until: *until,
-                    });
-                    events.push((
-                        m.tenant_id,
-                        m.id,
-                        "deferred",
-                        format!(
-                            "{} {reason}: waits until {}",
-                            step.name(),
-                            crate::clock::format_ms(*until)
-                        ),
-                    ));
-                }
-                None => queued.push(QueuedStep {
-                    id: m.id,
-                    step: step.index(),
-                    channel_id: *channel_id,
-                    address,
-                }),
             }
         }
         self.defer_steps(tx, &deferred).await?;
+        let queued: Vec<QueuedStep> = ready
+            .iter()
+            .map(|(m, step, channel_id, address)| QueuedStep {
+                id: m.id,
+                step: step.index(),
+                channel_id: *channel_id,
+                address,
+            })
+            .collect();
         let changed = self.queue_steps(tx, &queued, now).await?;
         for (m, step, channel_id, address) in &ready {
-            if waits.contains_key(&m.id) {
-                continue;
-            }
             if changed.contains(&m.id) {
-                events.push((
+                advanced.events.push((
                     m.tenant_id,
                     m.id,
                     "follow_up",
@@ -186,44 +191,13 @@ impl Store {
                 // The previous step failed or is still in flight, or a
                 // reply cancelled the step meanwhile: no more.
                 plan_next(tx, m.id, step.index(), None, now).await?;
-                ended.push(m.campaign_id);
+                advanced.ended.push(m.campaign_id);
             }
         }
-        insert_events(tx, now, &events).await?;
-        ended.sort_unstable();
-        ended.dedup();
-        Ok(Some(ended))
-    }
-
-    /// The settings of the round's campaigns, each read and parsed once
-    /// (absent: unreadable, which ends those journeys).
-    async fn campaign_settings(
-        &self,
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-        due: &[DueStep],
-    ) -> StoreResult<HashMap<Id, CampaignSettings>> {
-        let mut ids: Vec<Id> = due.iter().map(|m| m.campaign_id).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let sql = format!(
-            "SELECT k.id, k.settings_json FROM {rows} JOIN campaigns k ON k.id = {id}",
-            rows = json_rows(self.backend, "$1"),
-            id = json_int("v"),
-        );
-        let rows: Vec<CampaignRow> = sqlx::query_as(&sql)
-            .bind(json_values(ids.iter()))
-            .fetch_all(&mut **tx)
-            .await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|r| {
-                let parsed = serde_json::from_str(&r.settings_json);
-                if let Err(e) = &parsed {
-                    tracing::error!(campaign = r.id, error = %e, "unreadable campaign settings: its journeys end");
-                }
-                parsed.ok().map(|s| (r.id, s))
-            })
-            .collect())
+        advanced.queued = changed;
+        advanced.ended.sort_unstable();
+        advanced.ended.dedup();
+        Ok(Some(advanced))
     }
 
     /// Moves steps whose window is closed to its opening, in one statement.
@@ -290,6 +264,16 @@ impl Store {
             .await?;
         Ok(changed.into_iter().map(|(id,)| id).collect())
     }
+}
+
+/// A due step's campaign settings, parsed (`None`: unreadable, which ends
+/// its journey).
+fn campaign_settings(m: &DueStep) -> Option<CampaignSettings> {
+    serde_json::from_str(&m.settings_json)
+        .inspect_err(|e| {
+            tracing::error!(campaign = m.campaign_id, error = %e, "unreadable campaign settings: its journeys end");
+        })
+        .ok()
 }
 
 /// What becomes of one due step, given its campaign's settings.

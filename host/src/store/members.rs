@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use sqlx::Row;
 
-use super::claimed::load_claimed;
+use super::claimed::{Loaded, load_claimed};
 use super::credit_holds::Settlement;
 pub(super) use super::member_events::{contact_values, insert_events};
 use super::outcome_rows::{self, MemberOutcome, SentMessage};
@@ -119,11 +119,11 @@ impl Store {
             until: now + lease_ms,
             now,
         };
+        // Follow-ups whose time has come join the queue in this transaction
+        // (`None`: nothing was due).
+        let advanced = self.advance_due(&mut tx, now).await?;
         // Campaigns without a concurrency limit: shared fairly between
         // tenants and their campaigns (see `fair_claim`).
-        // Follow-ups whose time has come join the queue in this transaction.
-        // (`None`: nothing changed; else campaigns where a journey ended.)
-        let advanced = self.advance_due(&mut tx, now).await?;
         let mut claimed = self.claim_fairly(&mut tx, &lease, limit, room).await?;
         // Campaigns with one (voice): at most the free slots of each.
         for (campaign, free) in self.free_slots(&mut tx, now).await? {
@@ -136,16 +136,11 @@ impl Store {
                     .await?,
             );
         }
-        if claimed.is_empty() {
-            match advanced {
-                Some(ended) => {
-                    tx.commit().await?;
-                    self.complete_finished_campaigns(&ended).await?;
-                }
-                None => tx.rollback().await?,
-            }
+        if claimed.is_empty() && advanced.is_none() {
+            tx.rollback().await?;
             return Ok((Vec::new(), 0));
         }
+        let advanced = advanced.unwrap_or_default();
         let mut blocked =
             disqualify_claimed(&mut tx, &claimed, now, &super::dnc::NOT_LISTED).await?;
         claimed.retain(|r| !blocked.contains_key(&r.get::<Id, _>(0)));
@@ -154,33 +149,43 @@ impl Store {
             disqualify_claimed(&mut tx, &claimed, now, &super::dedupe::NOT_DUPLICATE).await?,
         );
         claimed.retain(|r| !blocked.contains_key(&r.get::<Id, _>(0)));
-        // Disqualified members are final: their campaign may be done.
-        // Disqualified members, and journeys that ended, may finish a campaign.
-        let mut blocked_campaigns: Vec<Id> = blocked.into_values().collect();
-        blocked_campaigns.extend(advanced.into_iter().flatten());
-        let deferred = super::send_window::defer_closed(&mut tx, &mut claimed, now).await?;
-        if claimed.is_empty() {
-            tx.commit().await?;
-            self.complete_finished_campaigns(&blocked_campaigns).await?;
-            return Ok((Vec::new(), deferred));
-        }
-        let members = load_claimed(&mut tx, &claimed).await?;
-        let events: Vec<_> = members
-            .iter()
-            .map(|m| {
-                let step = Step::from_index(m.step).unwrap_or(Step::Primary).name();
-                (
-                    m.tenant_id,
-                    m.id,
-                    "attempt",
-                    format!("{step}: attempt {} key {}", m.attempt, m.idempotency_key),
-                )
-            })
-            .collect();
+        // Disqualified members are final, and journeys that ended leave
+        // theirs final: their campaigns may be done.
+        let mut finished_campaigns: Vec<Id> = blocked.into_values().collect();
+        finished_campaigns.extend(advanced.ended);
+        let (members, deferred) = if claimed.is_empty() {
+            (Vec::new(), 0)
+        } else {
+            let Loaded {
+                mut members,
+                windows,
+            } = load_claimed(&mut tx, &claimed).await?;
+            let deferred = super::send_window::defer_closed(
+                &mut tx,
+                &mut members,
+                &windows,
+                &advanced.queued,
+                now,
+            )
+            .await?;
+            (members, deferred)
+        };
+        // The follow-ups' events and the attempts' in one statement.
+        let mut events = advanced.events;
+        events.extend(members.iter().map(|m| {
+            let step = Step::from_index(m.step).unwrap_or(Step::Primary).name();
+            (
+                m.tenant_id,
+                m.id,
+                "attempt",
+                format!("{step}: attempt {} key {}", m.attempt, m.idempotency_key),
+            )
+        }));
         insert_events(&mut tx, now, &events).await?;
         tx.commit().await?;
-        if !blocked_campaigns.is_empty() {
-            self.complete_finished_campaigns(&blocked_campaigns).await?;
+        if !finished_campaigns.is_empty() {
+            self.complete_finished_campaigns(&finished_campaigns)
+                .await?;
         }
         Ok((members, deferred))
     }

@@ -2,16 +2,91 @@
 //! windows are closed goes back to `queued`, due at the next opening, with
 //! the claim undone (no attempt used) in the claim's own transaction, so
 //! nothing outside ever sees it claimed.
+//!
+//! What the decision needs comes with the rows a round reads anyway
+//! ([`WINDOW_COLUMNS`] beside the claimed members' details, or the due
+//! follow-ups): a statement of its own per round held SQLite's one writer
+//! for a round trip more on every claim.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use sqlx::Row;
+use sqlx::FromRow;
 
-use super::json_rows::{backend_of, json_int, json_rows, json_values};
-use super::members::insert_events;
-use super::{ClaimedMember, Id, Store, StoreResult};
+use super::members::{ClaimedMember, insert_events};
+use super::{Id, Store, StoreResult};
 use crate::domain::send_window::{CampaignWindows, SendContext, SendDecision, decide};
 use crate::domain::window::DailyWindow;
+
+/// The columns [`WindowFacts`] reads, for a statement that joins the
+/// member's contact as `c`, tenant as `t` and campaign as `k`.
+pub(super) const WINDOW_COLUMNS: &str = "c.timezone AS contact_tz, c.phone AS contact_phone, \
+     t.timezone AS tenant_tz, t.quiet_hours_start, t.quiet_hours_end, k.windows_json";
+
+/// One member's sending windows, as stored.
+#[derive(FromRow)]
+pub(super) struct WindowFacts {
+    contact_tz: Option<String>,
+    contact_phone: Option<String>,
+    tenant_tz: String,
+    quiet_hours_start: String,
+    quiet_hours_end: String,
+    windows_json: Option<String>,
+}
+
+/// Why a member waits, and until when (ms).
+pub(super) type Wait = (i64, &'static str);
+
+/// A campaign's windows as parsed: the same for all its members.
+struct CampaignFrame {
+    tenant_tz: jiff::tz::TimeZone,
+    tenant_quiet: DailyWindow,
+    windows: CampaignWindows,
+}
+
+/// Decides members' windows at one instant, parsing each campaign's stored
+/// windows once (a round holds up to hundreds of one campaign's members).
+pub(super) struct WindowJudge {
+    now: jiff::Timestamp,
+    frames: HashMap<Id, CampaignFrame>,
+}
+
+impl WindowJudge {
+    pub(super) fn at(now: i64) -> Self {
+        Self {
+            now: jiff::Timestamp::from_millisecond(now).unwrap_or_default(),
+            frames: HashMap::new(),
+        }
+    }
+
+    /// `None`: the member may be sent to now.
+    pub(super) fn wait(&mut self, campaign: Id, facts: &WindowFacts) -> Option<Wait> {
+        let frame = self
+            .frames
+            .entry(campaign)
+            .or_insert_with(|| CampaignFrame {
+                tenant_tz: crate::domain::send_window::parse_timezone(&facts.tenant_tz)
+                    .unwrap_or(jiff::tz::TimeZone::UTC),
+                tenant_quiet: DailyWindow::parse(&facts.quiet_hours_start, &facts.quiet_hours_end)
+                    .unwrap_or(DailyWindow::QUIET_HOURS),
+                windows: facts
+                    .windows_json
+                    .as_deref()
+                    .and_then(|j| serde_json::from_str(j).ok())
+                    .unwrap_or_default(),
+            });
+        let ctx = SendContext {
+            contact_tz: facts.contact_tz.as_deref(),
+            phone: facts.contact_phone.as_deref(),
+            tenant_tz: &frame.tenant_tz,
+            tenant_quiet: frame.tenant_quiet,
+            campaign: &frame.windows,
+        };
+        match decide(&ctx, self.now) {
+            SendDecision::Now => None,
+            SendDecision::Wait { until, reason } => Some((until.as_millisecond(), reason.as_str())),
+        }
+    }
+}
 
 impl Store {
     /// Claims up to `limit` due members of running campaigns: each gets status
@@ -43,36 +118,45 @@ impl Store {
     }
 }
 
-/// Removes from `claimed` (rows of id, tenant, campaign, address, attempt,
-/// key) the members that may not be sent to at `now`, deferring them.
-/// Returns how many were deferred.
+/// Removes from `claimed` the members that may not be sent to at `now`
+/// (`windows`: each one's facts), deferring them; `checked` were found open
+/// at this same instant in this transaction (follow-ups the round queued)
+/// and are not judged again. Returns how many were deferred.
 pub(super) async fn defer_closed(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    claimed: &mut Vec<sqlx::any::AnyRow>,
+    claimed: &mut Vec<ClaimedMember>,
+    windows: &BTreeMap<Id, WindowFacts>,
+    checked: &HashSet<Id>,
     now: i64,
 ) -> StoreResult<usize> {
-    if claimed.is_empty() {
-        return Ok(0);
+    let mut judge = WindowJudge::at(now);
+    let mut waits = BTreeMap::new();
+    for m in claimed.iter() {
+        if checked.contains(&m.id) {
+            continue;
+        }
+        if let Some(wait) = windows
+            .get(&m.id)
+            .and_then(|f| judge.wait(m.campaign_id, f))
+        {
+            waits.insert(m.id, wait);
+        }
     }
-    let ids: Vec<Id> = claimed.iter().map(|r| r.get(0)).collect();
-    let waits = closed_until(tx, &ids, now).await?;
     if waits.is_empty() {
         return Ok(0);
     }
     let mut events = Vec::new();
-    for r in claimed.iter() {
-        let id: Id = r.get(0);
-        let Some((until, reason)) = waits.get(&id) else {
+    for m in claimed.iter() {
+        let Some((until, reason)) = waits.get(&m.id) else {
             continue;
         };
-        let attempt: i64 = r.get(4);
-        let key: String = r.get(5);
         // The key the member had before this claim (none before a first try
         // of its step): the same member and step, the previous attempt.
-        let previous_key = (attempt > 1)
+        let previous_key = (m.attempt > 1)
             .then(|| {
-                key.rsplit_once('-')
-                    .map(|(stem, _)| format!("{stem}-{}", attempt - 1))
+                m.idempotency_key
+                    .rsplit_once('-')
+                    .map(|(stem, _)| format!("{stem}-{}", m.attempt - 1))
             })
             .flatten();
         sqlx::query(
@@ -83,68 +167,17 @@ pub(super) async fn defer_closed(
         .bind(until)
         .bind(reason)
         .bind(previous_key)
-        .bind(id)
+        .bind(m.id)
         .execute(&mut **tx)
         .await?;
         events.push((
-            r.get::<Id, _>(1),
-            id,
+            m.tenant_id,
+            m.id,
             "deferred",
             format!("{reason}: waits until {}", crate::clock::format_ms(*until)),
         ));
     }
     insert_events(tx, now, &events).await?;
-    claimed.retain(|r| !waits.contains_key(&r.get::<Id, _>(0)));
+    claimed.retain(|m| !waits.contains_key(&m.id));
     Ok(events.len())
-}
-
-/// The members among `ids` whose sending windows are closed at `now`: when
-/// each may be sent to, and why it waits. Used at claim time and before a
-/// follow-up is queued.
-pub(super) async fn closed_until(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    ids: &[Id],
-    now: i64,
-) -> StoreResult<BTreeMap<Id, (i64, &'static str)>> {
-    if ids.is_empty() {
-        return Ok(BTreeMap::new());
-    }
-    // The ids drive (CROSS JOIN fixes SQLite's join order): each member
-    // is found by primary key. With the ids as an IN list of bound values
-    // this was the claim's costliest statement (2.5 ms per round, 5.6 s of
-    // a 30,000-follow-up run's statement time in the statement log).
-    let sql = format!(
-        "SELECT m.id, c.timezone, c.phone, t.timezone, t.quiet_hours_start, t.quiet_hours_end, \
-         k.windows_json FROM {rows} CROSS JOIN members m JOIN contacts c ON c.id = m.contact_id \
-         JOIN tenants t ON t.id = m.tenant_id JOIN campaigns k ON k.id = m.campaign_id \
-         WHERE m.id = {id}",
-        rows = json_rows(backend_of(tx), "$1"),
-        id = json_int("v"),
-    );
-    let q = sqlx::query(&sql).bind(json_values(ids.iter()));
-    let now_ts = jiff::Timestamp::from_millisecond(now).unwrap_or_default();
-    let mut waits = BTreeMap::new();
-    for r in q.fetch_all(&mut **tx).await? {
-        let tenant_tz = crate::domain::send_window::parse_timezone(&r.get::<String, _>(3))
-            .unwrap_or(jiff::tz::TimeZone::UTC);
-        let tenant_quiet = DailyWindow::parse(&r.get::<String, _>(4), &r.get::<String, _>(5))
-            .unwrap_or(DailyWindow::QUIET_HOURS);
-        let windows: CampaignWindows = r
-            .get::<Option<String>, _>(6)
-            .and_then(|j| serde_json::from_str(&j).ok())
-            .unwrap_or_default();
-        let contact_tz: Option<String> = r.get(1);
-        let phone: Option<String> = r.get(2);
-        let ctx = SendContext {
-            contact_tz: contact_tz.as_deref(),
-            phone: phone.as_deref(),
-            tenant_tz: &tenant_tz,
-            tenant_quiet,
-            campaign: &windows,
-        };
-        if let SendDecision::Wait { until, reason } = decide(&ctx, now_ts) {
-            waits.insert(r.get::<Id, _>(0), (until.as_millisecond(), reason.as_str()));
-        }
-    }
-    Ok(waits)
 }

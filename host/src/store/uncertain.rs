@@ -92,7 +92,7 @@ impl Store {
                 (r.get::<Id, _>("id"), window)
             })
             .collect();
-        let members = load_claimed(&mut tx, &rows).await?;
+        let members = load_claimed(&mut tx, &rows).await?.members;
         tx.commit().await?;
         Ok(members
             .into_iter()
