@@ -479,6 +479,15 @@ fn status_from(status: &str, cause: Option<&str>) -> Status {
         ))
 }
 
+/// A campaign's stored settings, parsed once for a round of its members
+/// (`None`: unreadable, logged; the API stores them after validation, so
+/// that is a bug, and the send path leaves those members out).
+pub(super) fn stored_settings(campaign: Id, json: &str) -> Option<CampaignSettings> {
+    serde_json::from_str(json)
+        .inspect_err(|e| tracing::error!(campaign, error = %e, "unreadable campaign settings"))
+        .ok()
+}
+
 /// `NULL` when the campaign adds nothing to the tenant's quiet hours.
 pub(super) fn windows_json(w: &CampaignWindows) -> Option<String> {
     (w != &CampaignWindows::default()).then(|| serde_json::to_string(w).expect("serialises"))

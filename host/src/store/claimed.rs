@@ -4,10 +4,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use sqlx::Row;
+use sqlx::{FromRow, Row};
 
-use sqlx::FromRow;
-
+use super::campaigns::stored_settings;
 use super::json_rows::{backend_of, json_int, json_rows, json_values};
 use super::members::{ClaimedMember, contact_values};
 use super::send_window::{WINDOW_COLUMNS, WindowFacts};
@@ -61,17 +60,14 @@ pub(super) async fn load_claimed(
     let mut details: BTreeMap<Id, Details> = BTreeMap::new();
     let mut windows = BTreeMap::new();
     // Each campaign's settings parsed once: a claim holds up to hundreds
-    // of one campaign's members. Stored by the API after validation;
-    // unreadable means a bug.
+    // of one campaign's members.
     let mut settings: HashMap<Id, Option<CampaignSettings>> = HashMap::new();
     for r in q.fetch_all(&mut **tx).await? {
         let id: Id = r.get(0);
         let campaign_id: Id = r.get(2);
-        settings.entry(campaign_id).or_insert_with(|| {
-            serde_json::from_str(&r.get::<String, _>(3))
-                .inspect_err(|e| tracing::error!(campaign = campaign_id, error = %e, "unreadable campaign settings"))
-                .ok()
-        });
+        settings
+            .entry(campaign_id)
+            .or_insert_with(|| stored_settings(campaign_id, &r.get::<String, _>(3)));
         details.insert(
             id,
             Details {
@@ -93,9 +89,10 @@ pub(super) async fn load_claimed(
             let settings = settings.get(&d.campaign_id)?.as_ref()?;
             let step = Step::from_index(d.step)?;
             let journey = &settings.journey;
+            let stored = journey.step(step);
             // A reviewer's edit replaces the primary message (manual
             // review); fallbacks and follow-ups keep the journey's.
-            let content = match (d.edited, journey.step(step)) {
+            let content = match (d.edited, stored) {
                 (Some(edited), _) if step == Step::Primary => serde_json::from_str(&edited)
                     .inspect_err(
                         |e| tracing::error!(member = id, error = %e, "unreadable edited content"),
@@ -110,7 +107,7 @@ pub(super) async fn load_claimed(
             };
             // The primary is the campaign's own message; later steps
             // bring their channel.
-            let channel_id = journey.step(step).map_or(d.channel_id, |s| s.channel_id);
+            let channel_id = stored.map_or(d.channel_id, |s| s.channel_id);
             Some(ClaimedMember {
                 id,
                 tenant_id: r.get(1),

@@ -11,6 +11,7 @@ use std::collections::{HashMap, HashSet};
 use serde::Serialize;
 use sqlx::FromRow;
 
+use super::campaigns::stored_settings;
 use super::json_rows::{json_array, json_int, json_text, keyed_rows};
 use super::send_window::{WINDOW_COLUMNS, WindowFacts, WindowJudge};
 use super::{Id, Store, StoreResult};
@@ -121,7 +122,8 @@ impl Store {
         for m in &due {
             let campaign = settings
                 .entry(m.campaign_id)
-                .or_insert_with(|| campaign_settings(m));
+                // Unreadable: its journeys end.
+                .or_insert_with(|| stored_settings(m.campaign_id, &m.settings_json));
             match decide(m, campaign.as_ref()) {
                 Decision::Queue {
                     step,
@@ -264,16 +266,6 @@ impl Store {
             .await?;
         Ok(changed.into_iter().map(|(id,)| id).collect())
     }
-}
-
-/// A due step's campaign settings, parsed (`None`: unreadable, which ends
-/// its journey).
-fn campaign_settings(m: &DueStep) -> Option<CampaignSettings> {
-    serde_json::from_str(&m.settings_json)
-        .inspect_err(|e| {
-            tracing::error!(campaign = m.campaign_id, error = %e, "unreadable campaign settings: its journeys end");
-        })
-        .ok()
 }
 
 /// What becomes of one due step, given its campaign's settings.
