@@ -90,14 +90,17 @@ async fn send_path_statements_use_indexes(backend: Backend) {
         .filter(|sql| touches_members(sql))
         .collect();
     // The paths this guard exists for were seen: the claim, the outcome
-    // write, the receipt lookup and a follow-up's advance.
+    // write, the receipt lookup and a follow-up's claim.
     for expected in [
         "UPDATE members SET status = 'claimed'",
         "UPDATE members SET status = 'sending'",
         "THEN 'cancelled' ELSE r.value ->> 'status' END, next_attempt_at = ",
         "JOIN members m ON m.tenant_id = CAST(r.value ->> 't' AS BIGINT) \
          AND m.provider_message_id = r.value ->> 'p'",
-        "UPDATE members SET status = 'queued', step = ",
+        // A follow-up claimed from its sent row (queueing one instead, when
+        // its campaign has no share left, is the same statement but for
+        // the columns it sets: `follow_up_claims::step_update`).
+        "UPDATE members SET status = 'claimed', attempts = 1, ",
     ] {
         assert!(
             statements.iter().any(|s| s.contains(expected)),

@@ -2,13 +2,17 @@
 //! without a concurrency limit are claimed campaign by campaign, each up to
 //! its share (`domain::fair_share`), tenants in a rotating order; what a
 //! campaign with fewer due members leaves over goes to the campaigns that
-//! used their whole share.
+//! used their whole share. Follow-ups the round found ready
+//! (`follow_up_claims`) count as their campaign's due members: a campaign
+//! claims its queued members first (they have waited longer), then its
+//! ready follow-ups.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use rand::seq::SliceRandom;
 use sqlx::Row;
 
+use super::follow_up_claims::FollowUps;
 use super::members::Lease;
 use super::{Id, Store, StoreResult};
 use crate::domain::fair_share::{self, Tenant};
@@ -57,6 +61,7 @@ impl Store {
         lease: &Lease<'_>,
         limit: i64,
         room: &SendRoom,
+        follow_ups: &mut FollowUps,
     ) -> StoreResult<Vec<sqlx::any::AnyRow>> {
         // Running campaigns with a member due now: one index probe each
         // ((campaign_id, status, next_attempt_at)). The OFFSET keeps
@@ -77,9 +82,17 @@ impl Store {
         .await?;
         let mut rooms = Rooms::default();
         let mut by_tenant: BTreeMap<Id, Tenant> = BTreeMap::new();
-        for r in &candidates {
-            let (campaign, tenant): (Id, Id) = (r.get("id"), r.get("tenant_id"));
+        // Campaigns with queued members due: only they are worth a claim
+        // statement of their own.
+        let queued: HashSet<Id> = candidates.iter().map(|r| r.get("id")).collect();
+        let with_queued = candidates.iter().map(|r| {
             let plugin: Option<String> = r.try_get("plugin").ok().flatten();
+            (r.get("id"), r.get("tenant_id"), plugin)
+        });
+        for (campaign, tenant, plugin) in with_queued.chain(follow_ups.campaigns()) {
+            if rooms.owners.contains_key(&campaign) {
+                continue;
+            }
             rooms.add(campaign, tenant, plugin, room);
             by_tenant
                 .entry(tenant)
@@ -109,7 +122,9 @@ impl Store {
             if share == 0 {
                 continue;
             }
-            let rows = self.claim_of(tx, lease, campaign, share as i64).await?;
+            let rows = self
+                .claim_of(tx, lease, &queued, follow_ups, campaign, share)
+                .await?;
             if rows.len() == share {
                 used_their_share.push(campaign);
             }
@@ -125,22 +140,46 @@ impl Store {
             if left == 0 {
                 continue;
             }
-            let rows = self.claim_of(tx, lease, campaign, left as i64).await?;
+            let rows = self
+                .claim_of(tx, lease, &queued, follow_ups, campaign, left)
+                .await?;
             rooms.took(campaign, rows.len());
             claimed.extend(rows);
         }
         Ok(claimed)
     }
 
+    /// Up to `limit` of `campaign`'s due members: its queued ones (if it
+    /// has any, `queued`), then its ready follow-ups.
     async fn claim_of(
         &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
         lease: &Lease<'_>,
+        queued: &HashSet<Id>,
+        follow_ups: &mut FollowUps,
         campaign: Id,
-        limit: i64,
+        limit: usize,
     ) -> StoreResult<Vec<sqlx::any::AnyRow>> {
-        self.claim_where(tx, lease, "m.campaign_id = $5", Some(campaign), limit)
-            .await
+        let mut rows = if queued.contains(&campaign) {
+            self.claim_where(
+                tx,
+                lease,
+                "m.campaign_id = $5",
+                Some(campaign),
+                limit as i64,
+            )
+            .await?
+        } else {
+            Vec::new()
+        };
+        if rows.len() < limit {
+            let more = limit - rows.len();
+            rows.extend(
+                self.claim_follow_ups(tx, lease, follow_ups, campaign, more)
+                    .await?,
+            );
+        }
+        Ok(rows)
     }
 }
 

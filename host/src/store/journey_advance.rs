@@ -1,10 +1,12 @@
-//! Due follow-ups becoming queued sends, inside the claim's transaction
-//! (see `journeys` for the model). Set-based: a round reads its due steps
-//! with their campaign's settings and sending windows in one statement,
-//! and queues or defers them in one statement each; their events go with
-//! the claim's. A statement per member held SQLite's one writer for a
-//! hundred round trips per round, and 100,000 follow-ups falling due in
-//! the same minute went out slower than first messages.
+//! Due follow-ups becoming sends, inside the claim's transaction (see
+//! `journeys` for the model). Set-based: a round reads its due steps with
+//! their campaign's settings and sending windows in one statement, and
+//! defers or skips them in one statement each; the ones ready to go are
+//! handed to the claim (`follow_up_claims`), which claims them straight
+//! from their sent row or queues them; their events go with the claim's.
+//! A statement per member held SQLite's one writer for a hundred round
+//! trips per round, and 100,000 follow-ups falling due in the same minute
+//! went out slower than first messages.
 
 use std::collections::{HashMap, HashSet};
 
@@ -12,13 +14,15 @@ use serde::Serialize;
 use sqlx::FromRow;
 
 use super::campaigns::stored_settings;
-use super::json_rows::{json_array, json_int, json_text, keyed_rows};
+use super::follow_up_claims::{FollowUps, ReadyStep};
+use super::json_rows::{json_array, json_int, keyed_rows};
 use super::send_window::{WINDOW_COLUMNS, WindowFacts, WindowJudge};
 use super::{Id, Store, StoreResult};
 use crate::domain::campaign_spec::CampaignSettings;
 use crate::domain::journey::{Addresses, Step, address_for};
 
-/// Due follow-ups taken per claim round.
+/// Due follow-ups taken per claim round at most (and no more than the
+/// claim may send: the ones ready are meant to be claimed at once).
 const ADVANCE_BATCH: i64 = 100;
 
 /// A member whose next step has fallen due.
@@ -31,6 +35,11 @@ struct DueStep {
     phone: Option<String>,
     email: Option<String>,
     settings_json: String,
+    /// The plugin of its campaign's channel (the fair claim's room).
+    plugin: Option<String>,
+    /// 1: the campaign's sends may be claimed by the fair claim (no
+    /// concurrency limit, its end date not passed).
+    fair: i64,
     #[sqlx(flatten)]
     window: WindowFacts,
 }
@@ -40,19 +49,13 @@ struct DueStep {
 pub(super) struct Advanced {
     /// Campaigns of journeys that ended here (their campaign may be done).
     pub ended: Vec<Id>,
-    /// Members queued now, their windows found open at this instant.
-    pub queued: HashSet<Id>,
-    /// Their events (tenant, member, kind, detail), for the claim to write.
+    /// Members whose windows were found open at this instant.
+    pub checked: HashSet<Id>,
+    /// Their events so far (tenant, member, kind, detail), for the claim
+    /// to write.
     pub events: Vec<(Id, Id, &'static str, String)>,
-}
-
-/// A step to queue, as the update reads it.
-#[derive(Serialize)]
-struct QueuedStep<'a> {
-    id: Id,
-    step: i64,
-    channel_id: Id,
-    address: &'a str,
+    /// The steps ready to send, for the claim to claim or queue.
+    pub follow_ups: FollowUps,
 }
 
 /// A step whose sending window is closed: due again when it opens.
@@ -81,13 +84,15 @@ enum Decision {
 }
 
 impl Store {
-    /// Turns due follow-ups into queued sends (their window open) or moves
-    /// them to their window's opening; skips those whose contact lacks the
-    /// step's address. Returns `None` when nothing was due.
+    /// Takes up to `limit` due follow-ups: those whose window is open are
+    /// ready (for the claim), the others move to their window's opening;
+    /// skips those whose contact lacks the step's address. Returns `None`
+    /// when nothing was due.
     pub(super) async fn advance_due(
         &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
         now: i64,
+        limit: i64,
     ) -> StoreResult<Option<Advanced>> {
         let lock = if self.skip_locked().is_empty() {
             ""
@@ -101,14 +106,17 @@ impl Store {
             // finds each step's campaign, contact and tenant by key.
             // PostgreSQL plans it as a plain join.
             "SELECT m.id, m.tenant_id, m.campaign_id, m.next_step, c.phone, c.email, \
-             k.settings_json, {WINDOW_COLUMNS} \
+             k.settings_json, (SELECT ch.plugin FROM channels ch WHERE ch.id = k.channel_id) \
+             AS plugin, CAST(CASE WHEN k.max_concurrent IS NULL \
+             AND (k.ends_at IS NULL OR k.ends_at > $1) THEN 1 ELSE 0 END AS BIGINT) AS fair, \
+             {WINDOW_COLUMNS} \
              FROM members m CROSS JOIN campaigns k CROSS JOIN contacts c CROSS JOIN tenants t \
              WHERE k.id = m.campaign_id AND c.id = m.contact_id AND t.id = m.tenant_id \
              AND m.next_step_at IS NOT NULL AND m.next_step_at <= $1 AND k.status = 'running' \
              ORDER BY m.next_step_at, m.id LIMIT $2{lock}"
         ))
         .bind(now)
-        .bind(ADVANCE_BATCH)
+        .bind(limit.clamp(1, ADVANCE_BATCH))
         .fetch_all(&mut **tx)
         .await?;
         if due.is_empty() {
@@ -117,7 +125,6 @@ impl Store {
         let mut settings = HashMap::new();
         let mut judge = WindowJudge::at(now);
         let mut advanced = Advanced::default();
-        let mut ready = Vec::new();
         let mut deferred = Vec::new();
         for m in &due {
             let campaign = settings
@@ -143,7 +150,19 @@ impl Store {
                             ),
                         ));
                     }
-                    None => ready.push((m, step, channel_id, address)),
+                    None => {
+                        advanced.checked.insert(m.id);
+                        advanced.follow_ups.add(ReadyStep {
+                            id: m.id,
+                            tenant_id: m.tenant_id,
+                            campaign_id: m.campaign_id,
+                            step,
+                            channel_id,
+                            address,
+                            plugin: m.plugin.clone(),
+                            fair: m.fair == 1,
+                        });
+                    }
                 },
                 Decision::Skip {
                     step,
@@ -168,37 +187,6 @@ impl Store {
             }
         }
         self.defer_steps(tx, &deferred).await?;
-        let queued: Vec<QueuedStep> = ready
-            .iter()
-            .map(|(m, step, channel_id, address)| QueuedStep {
-                id: m.id,
-                step: step.index(),
-                channel_id: *channel_id,
-                address,
-            })
-            .collect();
-        let changed = self.queue_steps(tx, &queued, now).await?;
-        for (m, step, channel_id, address) in &ready {
-            if changed.contains(&m.id) {
-                advanced.events.push((
-                    m.tenant_id,
-                    m.id,
-                    "follow_up",
-                    format!(
-                        "{} due: channel {channel_id} to {address}, no reply",
-                        step.name()
-                    ),
-                ));
-            } else {
-                // The previous step failed or is still in flight, or a
-                // reply cancelled the step meanwhile: no more.
-                plan_next(tx, m.id, step.index(), None, now).await?;
-                advanced.ended.push(m.campaign_id);
-            }
-        }
-        advanced.queued = changed;
-        advanced.ended.sort_unstable();
-        advanced.ended.dedup();
         Ok(Some(advanced))
     }
 
@@ -224,47 +212,6 @@ impl Store {
             .execute(&mut **tx)
             .await?;
         Ok(())
-    }
-
-    /// Queues the steps in one statement; answers the members changed.
-    /// Compare-and-set on the planned step: a reply that cancelled it
-    /// meanwhile wins. The previous message's id goes, so a late receipt
-    /// for it cannot land on this step.
-    async fn queue_steps(
-        &self,
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-        queued: &[QueuedStep<'_>],
-        now: i64,
-    ) -> StoreResult<std::collections::HashSet<Id>> {
-        if queued.is_empty() {
-            return Ok(Default::default());
-        }
-        // `status || ''` and `COALESCE(next_step, -1)` keep those tests
-        // off the (status, ...) index and the partial index of members with
-        // a next step, as in `outcome_rows`: the batch's rows drive the join
-        // by id (after ANALYZE, SQLite walked every member with a pending
-        // step instead; the plan guard in tests/e2e/query_plans.rs saw it).
-        let batch = keyed_rows(self.backend, "$1");
-        let sql = format!(
-            "{with}UPDATE members SET status = 'queued', step = {step}, channel_id = {channel}, \
-             address = {address}, attempts = 0, next_attempt_at = $2, next_step = NULL, \
-             next_step_at = NULL, provider_message_id = NULL, error_code = NULL, \
-             error_message = NULL, wait_reason = NULL, updated_at = $2 \
-             FROM {rows} WHERE members.id = {id} AND COALESCE(members.next_step, -1) = {step} \
-             AND (members.status || '') IN ('sent', 'delivered', 'read') RETURNING members.id",
-            step = json_int("step"),
-            channel = json_int("channel_id"),
-            address = json_text("address"),
-            with = batch.with,
-            id = batch.id,
-            rows = batch.from,
-        );
-        let changed: Vec<(Id,)> = sqlx::query_as(&sql)
-            .bind(json_array(queued))
-            .bind(now)
-            .fetch_all(&mut **tx)
-            .await?;
-        Ok(changed.into_iter().map(|(id,)| id).collect())
     }
 }
 

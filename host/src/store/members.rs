@@ -7,6 +7,7 @@ use sqlx::Row;
 
 use super::claimed::{Loaded, load_claimed};
 use super::credit_holds::Settlement;
+use super::journey_advance::Advanced;
 pub(super) use super::member_events::{contact_values, insert_events};
 use super::outcome_rows::{self, MemberOutcome, SentMessage};
 use super::send_checks::disqualify_claimed;
@@ -119,12 +120,27 @@ impl Store {
             until: now + lease_ms,
             now,
         };
-        // Follow-ups whose time has come join the queue in this transaction
+        // Follow-ups whose time has come are sent in this transaction
         // (`None`: nothing was due).
-        let advanced = self.advance_due(&mut tx, now).await?;
+        let advanced = self.advance_due(&mut tx, now, limit).await?;
+        let follow_ups_due = advanced.is_some();
+        let Advanced {
+            mut ended,
+            checked,
+            mut events,
+            mut follow_ups,
+        } = advanced.unwrap_or_default();
         // Campaigns without a concurrency limit: shared fairly between
-        // tenants and their campaigns (see `fair_claim`).
-        let mut claimed = self.claim_fairly(&mut tx, &lease, limit, room).await?;
+        // tenants and their campaigns (see `fair_claim`), the ready
+        // follow-ups claimed with their campaign's share.
+        let mut claimed = self
+            .claim_fairly(&mut tx, &lease, limit, room, &mut follow_ups)
+            .await?;
+        // The follow-ups no share took join the queue (the claim below
+        // counts the slots of campaigns with a concurrency limit).
+        let (lost, follow_up_events) = self.queue_follow_ups(&mut tx, follow_ups, now).await?;
+        ended.extend(lost);
+        events.extend(follow_up_events);
         // Campaigns with one (voice): at most the free slots of each.
         for (campaign, free) in self.free_slots(&mut tx, now).await? {
             let room = free.min(limit - claimed.len() as i64);
@@ -136,11 +152,10 @@ impl Store {
                     .await?,
             );
         }
-        if claimed.is_empty() && advanced.is_none() {
+        if claimed.is_empty() && !follow_ups_due {
             tx.rollback().await?;
             return Ok((Vec::new(), 0));
         }
-        let advanced = advanced.unwrap_or_default();
         let mut blocked =
             disqualify_claimed(&mut tx, &claimed, now, &super::dnc::NOT_LISTED).await?;
         claimed.retain(|r| !blocked.contains_key(&r.get::<Id, _>(0)));
@@ -152,7 +167,9 @@ impl Store {
         // Disqualified members are final, and journeys that ended leave
         // theirs final: their campaigns may be done.
         let mut finished_campaigns: Vec<Id> = blocked.into_values().collect();
-        finished_campaigns.extend(advanced.ended);
+        finished_campaigns.extend(ended);
+        finished_campaigns.sort_unstable();
+        finished_campaigns.dedup();
         let (members, deferred) = if claimed.is_empty() {
             (Vec::new(), 0)
         } else {
@@ -160,18 +177,12 @@ impl Store {
                 mut members,
                 windows,
             } = load_claimed(&mut tx, &claimed).await?;
-            let deferred = super::send_window::defer_closed(
-                &mut tx,
-                &mut members,
-                &windows,
-                &advanced.queued,
-                now,
-            )
-            .await?;
+            let deferred =
+                super::send_window::defer_closed(&mut tx, &mut members, &windows, &checked, now)
+                    .await?;
             (members, deferred)
         };
         // The follow-ups' events and the attempts' in one statement.
-        let mut events = advanced.events;
         events.extend(members.iter().map(|m| {
             let step = Step::from_index(m.step).unwrap_or(Step::Primary).name();
             (

@@ -27,6 +27,7 @@ mod dnc;
 mod end_date;
 mod enrolment;
 mod fair_claim;
+mod follow_up_claims;
 mod holds;
 mod import_batch;
 mod imports;

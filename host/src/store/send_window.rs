@@ -120,7 +120,7 @@ impl Store {
 
 /// Removes from `claimed` the members that may not be sent to at `now`
 /// (`windows`: each one's facts), deferring them; `checked` were found open
-/// at this same instant in this transaction (follow-ups the round queued)
+/// at this same instant in this transaction (follow-ups the round advanced)
 /// and are not judged again. Returns how many were deferred.
 pub(super) async fn defer_closed(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
