@@ -94,6 +94,12 @@ impl FollowUps {
             .collect()
     }
 
+    /// The members claimed or queued: their windows were judged at this
+    /// instant, in this transaction.
+    pub(super) fn written(&self) -> HashSet<Id> {
+        self.written.iter().map(|s| s.id).collect()
+    }
+
     /// Files `steps` as written (their id in `changed`) or lost.
     fn settle(&mut self, steps: Vec<ReadyStep>, changed: &HashSet<Id>) {
         for s in steps {
@@ -183,7 +189,7 @@ impl Store {
     pub(super) async fn queue_follow_ups(
         &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-        mut follow_ups: FollowUps,
+        follow_ups: &mut FollowUps,
         now: i64,
     ) -> StoreResult<(Vec<Id>, Vec<(Id, Id, &'static str, String)>)> {
         let left: Vec<ReadyStep> = std::mem::take(&mut follow_ups.ready)

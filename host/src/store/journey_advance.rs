@@ -8,7 +8,7 @@
 //! trips per round, and 100,000 follow-ups falling due in the same minute
 //! went out slower than first messages.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use serde::Serialize;
 use sqlx::FromRow;
@@ -49,12 +49,11 @@ struct DueStep {
 pub(super) struct Advanced {
     /// Campaigns of journeys that ended here (their campaign may be done).
     pub ended: Vec<Id>,
-    /// Members whose windows were found open at this instant.
-    pub checked: HashSet<Id>,
     /// Their events so far (tenant, member, kind, detail), for the claim
     /// to write.
     pub events: Vec<(Id, Id, &'static str, String)>,
-    /// The steps ready to send, for the claim to claim or queue.
+    /// The steps ready to send (their windows found open at this
+    /// instant), for the claim to claim or queue.
     pub follow_ups: FollowUps,
 }
 
@@ -151,7 +150,6 @@ impl Store {
                         ));
                     }
                     None => {
-                        advanced.checked.insert(m.id);
                         advanced.follow_ups.add(ReadyStep {
                             id: m.id,
                             tenant_id: m.tenant_id,

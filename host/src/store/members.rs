@@ -126,7 +126,6 @@ impl Store {
         let follow_ups_due = advanced.is_some();
         let Advanced {
             mut ended,
-            checked,
             mut events,
             mut follow_ups,
         } = advanced.unwrap_or_default();
@@ -138,7 +137,7 @@ impl Store {
             .await?;
         // The follow-ups no share took join the queue (the claim below
         // counts the slots of campaigns with a concurrency limit).
-        let (lost, follow_up_events) = self.queue_follow_ups(&mut tx, follow_ups, now).await?;
+        let (lost, follow_up_events) = self.queue_follow_ups(&mut tx, &mut follow_ups, now).await?;
         ended.extend(lost);
         events.extend(follow_up_events);
         // Campaigns with one (voice): at most the free slots of each.
@@ -177,9 +176,14 @@ impl Store {
                 mut members,
                 windows,
             } = load_claimed(&mut tx, &claimed).await?;
-            let deferred =
-                super::send_window::defer_closed(&mut tx, &mut members, &windows, &checked, now)
-                    .await?;
+            let deferred = super::send_window::defer_closed(
+                &mut tx,
+                &mut members,
+                &windows,
+                &follow_ups.written(),
+                now,
+            )
+            .await?;
             (members, deferred)
         };
         // The follow-ups' events and the attempts' in one statement.
