@@ -164,8 +164,7 @@ impl Store {
                  idempotency_key = {}",
                 json_text("key")
             ),
-            "members.id, members.tenant_id, members.campaign_id, members.address, \
-             members.attempts, members.idempotency_key",
+            super::members::CLAIMED_COLUMNS,
         );
         let rows: Vec<StepRow> = take.iter().map(StepRow::of).collect();
         let claimed = sqlx::query(&sql)

@@ -16,6 +16,16 @@ use crate::domain::campaign_spec::CampaignContent;
 use crate::domain::journey::Step;
 use crate::domain::member::MemberStatus;
 
+/// What a claim answers for each member it claimed (every claim statement
+/// returns these, in this order: readers take the first six by position):
+/// id, tenant, campaign, address, attempt, idempotency key, and its
+/// tenant's duplicate window in hours (0: off), read in the statement that
+/// claims so a claim round knows without another whether to check it.
+pub(super) const CLAIMED_COLUMNS: &str = "members.id, members.tenant_id, members.campaign_id, \
+    members.address, members.attempts, members.idempotency_key, \
+    (SELECT t.duplicate_window_hours FROM tenants t WHERE t.id = members.tenant_id) \
+    AS duplicate_window_hours";
+
 /// Who claims, until when, as of when.
 pub(super) struct Lease<'a> {
     pub(super) owner: &'a str,
@@ -158,11 +168,19 @@ impl Store {
         let mut blocked =
             disqualify_claimed(&mut tx, &claimed, now, &super::dnc::NOT_LISTED).await?;
         claimed.retain(|r| !blocked.contains_key(&r.get::<Id, _>(0)));
-        super::dedupe::lock_addresses(&mut tx, self.backend, &claimed).await?;
-        blocked.extend(
-            disqualify_claimed(&mut tx, &claimed, now, &super::dedupe::NOT_DUPLICATE).await?,
-        );
-        claimed.retain(|r| !blocked.contains_key(&r.get::<Id, _>(0)));
+        // The duplicate window, only where a claimed member's tenant has
+        // one (off by default): its address locks and its check cost two
+        // statements a claim, one lock and two lookups a member.
+        if claimed
+            .iter()
+            .any(|r| r.get::<i64, _>("duplicate_window_hours") > 0)
+        {
+            super::dedupe::lock_addresses(&mut tx, self.backend, &claimed).await?;
+            blocked.extend(
+                disqualify_claimed(&mut tx, &claimed, now, &super::dedupe::NOT_DUPLICATE).await?,
+            );
+            claimed.retain(|r| !blocked.contains_key(&r.get::<Id, _>(0)));
+        }
         // Disqualified members are final, and journeys that ended leave
         // theirs final: their campaigns may be done.
         let mut finished_campaigns: Vec<Id> = blocked.into_values().collect();
@@ -206,8 +224,8 @@ impl Store {
     }
 
     /// Marks up to `limit` due members of running campaigns matching
-    /// `condition` as `claimed` under the lease; returns (id, tenant,
-    /// campaign, address, attempt, key) rows.
+    /// `condition` as `claimed` under the lease; returns rows of
+    /// [`CLAIMED_COLUMNS`].
     pub(super) async fn claim_where(
         &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
@@ -231,7 +249,7 @@ impl Store {
                AND k.status IN ('running', 'retrying') \
                AND (k.ends_at IS NULL OR k.ends_at > $3) \
                AND {condition} ORDER BY m.next_attempt_at, m.id LIMIT $4{}) \
-             RETURNING id, tenant_id, campaign_id, address, attempts, idempotency_key",
+             RETURNING {CLAIMED_COLUMNS}",
             self.skip_locked_of("m")
         );
         let mut q = sqlx::query(&sql)
