@@ -28,12 +28,14 @@ pub(super) async fn lock_addresses(
         .collect();
     keys.sort_unstable();
     keys.dedup();
+    // Counted, not returned (see `Store::lock_message_ids`).
     sqlx::query(&format!(
-        "SELECT pg_advisory_xact_lock(hashtext('outreach:' || (r.value ->> 'v')))::text FROM {}",
+        "SELECT COUNT(pg_advisory_xact_lock(hashtext('outreach:' || (r.value ->> 'v')))::text) \
+         FROM {}",
         json_rows(backend, "$1")
     ))
     .bind(json_values(keys.iter()))
-    .fetch_all(&mut **tx)
+    .fetch_one(&mut **tx)
     .await?;
     Ok(())
 }
