@@ -104,7 +104,7 @@ async fn send_path_statements_use_indexes(backend: Backend) {
         "UPDATE members SET status = 'claimed'",
         "UPDATE members SET status = 'sending'",
         "THEN 'cancelled' ELSE r.value ->> 'status' END, next_attempt_at = ",
-        "JOIN members m ON m.tenant_id = CAST(r.value ->> 't' AS BIGINT) \
+        "m.tenant_id = CAST(r.value ->> 't' AS BIGINT) \
          AND m.provider_message_id = r.value ->> 'p'",
         // A follow-up claimed from its sent row (queueing one instead, when
         // its campaign has no share left, is the same statement but for

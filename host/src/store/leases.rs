@@ -11,6 +11,11 @@ use super::json_rows::{id_subquery, json_values};
 use super::members::insert_events;
 use super::{Id, Store, StoreResult, now_ms};
 
+/// The predicate of `members_leased`, the index of claims and sends under
+/// way, word for word: SQLite reads a partial index only for a query that
+/// states its predicate.
+const LEASED: &str = "members.status IN ('claimed', 'sending')";
+
 /// A lease that ran out (`$1`: now), or whose owner's heartbeat is older
 /// than `$2` (the owner died; see `herald_instances`), is lost; but never
 /// by the heartbeat of `$3`, the sweeping instance itself, which is alive
@@ -73,7 +78,7 @@ impl Store {
         let mut tx = self.write_tx().await?;
         let requeued = sqlx::query(&format!(
             "UPDATE members SET status = 'queued', attempts = attempts - 1, lease_owner = NULL, \
-             lease_until = NULL, updated_at = $1 WHERE status = 'claimed' AND {OWNER_GONE} \
+             lease_until = NULL, updated_at = $1 WHERE status = 'claimed' AND {LEASED} AND {OWNER_GONE} \
              RETURNING tenant_id, id"
         ))
         .bind(now)
@@ -86,7 +91,7 @@ impl Store {
              error_code = 'outcome_unknown', reconcile_at = $4, \
              error_message = 'outcome unknown: the sending process stopped during the provider call; \
                looking it up at the provider before any resend', \
-             updated_at = $1 WHERE status = 'sending' AND {OWNER_GONE} \
+             updated_at = $1 WHERE status = 'sending' AND {LEASED} AND {OWNER_GONE} \
              RETURNING tenant_id, id, campaign_id"
         ))
         .bind(now)
@@ -125,11 +130,11 @@ impl Store {
     pub async fn release_claims(&self, owner: &str) -> StoreResult<u64> {
         let now = now_ms();
         let mut tx = self.write_tx().await?;
-        let rows = sqlx::query(
+        let rows = sqlx::query(&format!(
             "UPDATE members SET status = 'queued', attempts = attempts - 1, lease_owner = NULL, \
-             lease_until = NULL, updated_at = $1 WHERE status = 'claimed' AND lease_owner = $2 \
-             RETURNING tenant_id, id",
-        )
+             lease_until = NULL, updated_at = $1 WHERE status = 'claimed' AND {LEASED} \
+             AND lease_owner = $2 RETURNING tenant_id, id"
+        ))
         .bind(now)
         .bind(owner)
         .fetch_all(&mut *tx)

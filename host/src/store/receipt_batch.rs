@@ -176,14 +176,28 @@ async fn find_members(
             serde_json::json!({ "i": i, "t": tenant, "p": r.provider_message_id, "c": r.channel_id })
         })
         .collect();
-    let sql = format!(
-        "SELECT CAST(r.value ->> 'i' AS BIGINT) AS i, m.id, m.status, m.campaign_id \
-         FROM {} JOIN members m ON m.tenant_id = CAST(r.value ->> 't' AS BIGINT) \
+    let matches = "m.tenant_id = CAST(r.value ->> 't' AS BIGINT) \
          AND m.provider_message_id = r.value ->> 'p' \
          AND COALESCE(m.channel_id, (SELECT k.channel_id FROM campaigns k \
-           WHERE k.id = m.campaign_id)) = CAST(r.value ->> 'c' AS BIGINT)",
-        json_rows(backend, "$1")
-    );
+           WHERE k.id = m.campaign_id)) = CAST(r.value ->> 'c' AS BIGINT)";
+    let rows = json_rows(backend, "$1");
+    let sql = match backend {
+        // Each message id looked up on its own (a lateral subquery that
+        // `OFFSET 0` keeps from being flattened into a join). As a join,
+        // PostgreSQL once judged the message-id index empty (analysed
+        // while every id was still null) and merge-joined each batch
+        // through all of it, a walk that grew with the campaign.
+        Backend::Postgres => format!(
+            "SELECT CAST(r.value ->> 'i' AS BIGINT) AS i, m.id, m.status, m.campaign_id \
+             FROM {rows} CROSS JOIN LATERAL (SELECT m.id, m.status, m.campaign_id \
+             FROM members m WHERE {matches} OFFSET 0) m"
+        ),
+        // SQLite has no LATERAL, and joins by nested loops only.
+        Backend::Sqlite => format!(
+            "SELECT CAST(r.value ->> 'i' AS BIGINT) AS i, m.id, m.status, m.campaign_id \
+             FROM {rows} JOIN members m ON {matches}"
+        ),
+    };
     let mut found = HashMap::new();
     for row in sqlx::query(&sql)
         .bind(serde_json::Value::Array(keys).to_string())
