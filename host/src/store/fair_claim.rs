@@ -13,8 +13,10 @@ use rand::seq::SliceRandom;
 use sqlx::Row;
 
 use super::follow_up_claims::FollowUps;
+use super::json_rows::{id_subquery, json_values};
 use super::members::Lease;
-use super::{Id, Store, StoreResult};
+use super::queue_front::Place;
+use super::{Backend, Id, Store, StoreResult};
 use crate::domain::fair_share::{self, Tenant};
 
 /// How many more sends each tenant, and each plugin, may have in flight
@@ -69,15 +71,22 @@ impl Store {
         // due member first (44 ms per claim at 100,000 due members, as soon
         // as its statistics knew how many there were; auto_explain).
         // With the plugin of each campaign's channel: its room counts too.
-        let candidates = sqlx::query(
+        // A campaign whose last claim from this instance found members
+        // enough (a trusted front, see `queue_front`) is taken without the
+        // probe: on PostgreSQL the probe walked the index entries of every
+        // member claimed since the last vacuum.
+        let candidates = sqlx::query(&format!(
             "SELECT k.id, k.tenant_id, \
              (SELECT c.plugin FROM channels c WHERE c.id = k.channel_id) AS plugin FROM campaigns k \
              WHERE k.status IN ('running', 'retrying') AND k.max_concurrent IS NULL \
-             AND (k.ends_at IS NULL OR k.ends_at > $1) AND EXISTS (SELECT 1 FROM members m \
+             AND (k.ends_at IS NULL OR k.ends_at > $1) AND (k.id IN ({fronts}) \
+               OR EXISTS (SELECT 1 FROM members m \
                WHERE m.campaign_id = k.id AND m.status = 'queued' AND m.next_attempt_at <= $1 \
-               LIMIT 1 OFFSET 0)",
-        )
+               LIMIT 1 OFFSET 0))",
+            fronts = id_subquery(self.backend, "$2"),
+        ))
         .bind(lease.now)
+        .bind(json_values(self.queue_fronts.campaigns().iter()))
         .fetch_all(&mut **tx)
         .await?;
         let mut rooms = Rooms::default();
@@ -161,14 +170,7 @@ impl Store {
         limit: usize,
     ) -> StoreResult<Vec<sqlx::any::AnyRow>> {
         let mut rows = if queued.contains(&campaign) {
-            self.claim_where(
-                tx,
-                lease,
-                "m.campaign_id = $5",
-                Some(campaign),
-                limit as i64,
-            )
-            .await?
+            self.claim_queued(tx, lease, campaign, limit).await?
         } else {
             Vec::new()
         };
@@ -178,6 +180,45 @@ impl Store {
                 self.claim_follow_ups(tx, lease, follow_ups, campaign, more)
                     .await?,
             );
+        }
+        Ok(rows)
+    }
+}
+
+impl Store {
+    /// Up to `limit` of `campaign`'s queued members, in order: from its
+    /// front on PostgreSQL while one is trusted, then from the head if the
+    /// front left too few (see `queue_front`).
+    async fn claim_queued(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        lease: &Lease<'_>,
+        campaign: Id,
+        limit: usize,
+    ) -> StoreResult<Vec<sqlx::any::AnyRow>> {
+        let front = match self.backend {
+            Backend::Postgres => self.queue_fronts.of(campaign),
+            Backend::Sqlite => None,
+        };
+        let mut rows = self
+            .claim_where(tx, lease, campaign, front, limit as i64)
+            .await?;
+        let from_head = front.is_none() || rows.len() < limit;
+        if front.is_some() && rows.len() < limit {
+            let more = (limit - rows.len()) as i64;
+            rows.extend(self.claim_where(tx, lease, campaign, None, more).await?);
+        }
+        if self.backend == Backend::Postgres {
+            let last = rows.iter().map(|r| Place {
+                due_at: r.get("due_at"),
+                id: r.get(0),
+            });
+            match last.max() {
+                Some(place) if rows.len() == limit => {
+                    self.queue_fronts.claimed_up_to(campaign, place, from_head)
+                }
+                _ => self.queue_fronts.forget(campaign),
+            }
         }
         Ok(rows)
     }
@@ -227,5 +268,121 @@ impl Rooms {
         if let Some(room) = plugin.as_ref().and_then(|p| self.plugins.get_mut(p)) {
             *room = room.saturating_sub(n);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::Row;
+
+    use super::super::members::Lease;
+    use super::super::test_store;
+    use super::super::{Id, Store, now_ms};
+
+    /// A running campaign of `members` queued members, due now: its id,
+    /// and its members' ids in queue order.
+    async fn running_campaign(store: &Store, members: usize) -> (Id, Vec<Id>) {
+        let tenant = store.create_tenant("acme", "key-acme").await.unwrap().id;
+        let now = now_ms();
+        let pool = &store.pool;
+        let channel: Id = sqlx::query_scalar(
+            "INSERT INTO channels (tenant_id, name, plugin, sender, config_json, secrets_json, \
+             created_at) VALUES ($1, 'sms', 'twilio-sms', '+15550000000', '{}', '{}', $2) \
+             RETURNING id",
+        )
+        .bind(tenant)
+        .bind(now)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        let list = store.create_list(tenant, "all").await.unwrap().id;
+        let campaign: Id = sqlx::query_scalar(
+            "INSERT INTO campaigns (tenant_id, name, kind, channel_id, list_id, body, status, \
+             created_at) VALUES ($1, 'c', 'sms', $2, $3, 'Hi', 'running', $4) RETURNING id",
+        )
+        .bind(tenant)
+        .bind(channel)
+        .bind(list)
+        .bind(now)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        let mut ids = Vec::new();
+        for i in 0..members {
+            let contact: Id = sqlx::query_scalar(
+                "INSERT INTO contacts (tenant_id, phone, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $3) RETURNING id",
+            )
+            .bind(tenant)
+            .bind(format!("+1555000{i:04}"))
+            .bind(now)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+            let member: Id = sqlx::query_scalar(
+                "INSERT INTO members (tenant_id, campaign_id, contact_id, address, status, \
+                 next_attempt_at, updated_at) VALUES ($1, $2, $3, 'a', 'queued', $4, $4) \
+                 RETURNING id",
+            )
+            .bind(tenant)
+            .bind(campaign)
+            .bind(contact)
+            .bind(now - 1_000)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+            ids.push(member);
+        }
+        (campaign, ids)
+    }
+
+    async fn claim(store: &Store, campaign: Id, limit: usize) -> Vec<Id> {
+        let now = now_ms();
+        let lease = Lease {
+            owner: "here",
+            until: now + 60_000,
+            now,
+        };
+        let mut tx = store.write_tx().await.unwrap();
+        let rows = store
+            .claim_queued(&mut tx, &lease, campaign, limit)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let mut ids: Vec<Id> = rows.iter().map(|r| r.get(0)).collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// On PostgreSQL claims start at the campaign's front (`queue_front`);
+    /// members queued again behind it (a lost lease) are not left there:
+    /// the claim that finds too few past the front takes them from the head.
+    #[tokio::test]
+    async fn members_queued_again_behind_the_front_are_claimed_when_the_front_runs_short() {
+        let Some(db) = test_store::postgres().await else {
+            eprintln!("SKIPPED: PostgreSQL not available (HERALD_SKIP_POSTGRES)");
+            return;
+        };
+        let store = &db.store;
+        let (campaign, m) = running_campaign(store, 10).await;
+        assert_eq!(claim(store, campaign, 4).await, m[0..4]);
+        // Their lease lost: queued again, ahead of the front in due order.
+        sqlx::query(
+            "UPDATE members SET status = 'queued', lease_owner = NULL, lease_until = NULL \
+             WHERE id IN ($1, $2, $3, $4)",
+        )
+        .bind(m[0])
+        .bind(m[1])
+        .bind(m[2])
+        .bind(m[3])
+        .execute(&store.pool)
+        .await
+        .unwrap();
+        // The front had members enough: the queue goes on past it.
+        assert_eq!(claim(store, campaign, 4).await, m[4..8]);
+        // Two left past the front: the rest of the claim comes from the head.
+        assert_eq!(claim(store, campaign, 4).await, [m[0], m[1], m[8], m[9]]);
+        assert_eq!(claim(store, campaign, 4).await, m[2..4]);
+        assert!(claim(store, campaign, 4).await.is_empty());
     }
 }

@@ -20,11 +20,12 @@ use crate::domain::member::MemberStatus;
 /// returns these, in this order: readers take the first six by position):
 /// id, tenant, campaign, address, attempt, idempotency key, and its
 /// tenant's duplicate window in hours (0: off), read in the statement that
-/// claims so a claim round knows without another whether to check it.
+/// claims so a claim round knows without another whether to check it; and
+/// when it was due (its place in its campaign's queue: `queue_front`).
 pub(super) const CLAIMED_COLUMNS: &str = "members.id, members.tenant_id, members.campaign_id, \
     members.address, members.attempts, members.idempotency_key, \
     (SELECT t.duplicate_window_hours FROM tenants t WHERE t.id = members.tenant_id) \
-    AS duplicate_window_hours";
+    AS duplicate_window_hours, members.next_attempt_at AS due_at";
 
 /// Who claims, until when, as of when.
 pub(super) struct Lease<'a> {
@@ -157,7 +158,7 @@ impl Store {
                 break;
             }
             claimed.extend(
-                self.claim_where(&mut tx, &lease, "m.campaign_id = $5", Some(campaign), room)
+                self.claim_where(&mut tx, &lease, campaign, None, room)
                     .await?,
             );
         }
@@ -223,17 +224,23 @@ impl Store {
         Ok((members, deferred))
     }
 
-    /// Marks up to `limit` due members of running campaigns matching
-    /// `condition` as `claimed` under the lease; returns rows of
-    /// [`CLAIMED_COLUMNS`].
+    /// Marks up to `limit` due members of `campaign` (after `after` in its
+    /// queue, if given) as `claimed` under the lease, if it is running;
+    /// returns rows of [`CLAIMED_COLUMNS`].
     pub(super) async fn claim_where(
         &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
         lease: &Lease<'_>,
-        condition: &str,
-        campaign: Option<Id>,
+        campaign: Id,
+        after: Option<super::queue_front::Place>,
         limit: i64,
     ) -> StoreResult<Vec<sqlx::any::AnyRow>> {
+        // A row comparison on the index's last two columns: the index scan
+        // starts at the place (see `queue_front`).
+        let condition = match after {
+            None => "m.campaign_id = $5",
+            Some(_) => "m.campaign_id = $5 AND (m.next_attempt_at, m.id) > ($6, $7)",
+        };
         // The key names the intent (member, step), not the attempt: a retry
         // of the same step keeps the key its first attempt had, so a
         // provider that took the message and answered too late can refuse
@@ -256,9 +263,10 @@ impl Store {
             .bind(lease.owner)
             .bind(lease.until)
             .bind(lease.now)
-            .bind(limit);
-        if let Some(campaign) = campaign {
-            q = q.bind(campaign);
+            .bind(limit)
+            .bind(campaign);
+        if let Some(place) = after {
+            q = q.bind(place.due_at).bind(place.id);
         }
         Ok(q.fetch_all(&mut **tx).await?)
     }

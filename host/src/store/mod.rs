@@ -48,6 +48,7 @@ mod plugin_allowlists;
 mod plugin_canaries;
 mod plugin_trust;
 mod plugins;
+mod queue_front;
 mod receipt_batch;
 mod receipts;
 mod resolve;
@@ -136,6 +137,9 @@ pub struct Store {
     backend: Backend,
     /// Seals the secrets written and opens the secrets read (`sealed`).
     keys: std::sync::Arc<crate::sealing::Keyring>,
+    /// Where this instance's claims start in each campaign's queue
+    /// (PostgreSQL; see `queue_front`).
+    queue_fronts: std::sync::Arc<queue_front::QueueFronts>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -258,6 +262,7 @@ impl Store {
             _checkpointer: checkpointer,
             backend,
             keys: std::sync::Arc::new(keys),
+            queue_fronts: Default::default(),
         };
         store.migrate().await?;
         store.check_sealed_secrets().await?;
