@@ -183,9 +183,7 @@ impl Store {
         }
         Ok(rows)
     }
-}
 
-impl Store {
     /// Up to `limit` of `campaign`'s queued members, in order: from its
     /// front on PostgreSQL while one is trusted, then from the head if the
     /// front left too few (see `queue_front`).
@@ -201,12 +199,13 @@ impl Store {
             Backend::Sqlite => None,
         };
         let mut rows = self
-            .claim_where(tx, lease, campaign, front, limit as i64)
+            .claim_campaign(tx, lease, campaign, front, limit as i64)
             .await?;
-        let from_head = front.is_none() || rows.len() < limit;
-        if front.is_some() && rows.len() < limit {
+        let short = rows.len() < limit;
+        let from_head = front.is_none() || short;
+        if front.is_some() && short {
             let more = (limit - rows.len()) as i64;
-            rows.extend(self.claim_where(tx, lease, campaign, None, more).await?);
+            rows.extend(self.claim_campaign(tx, lease, campaign, None, more).await?);
         }
         if self.backend == Backend::Postgres {
             let last = rows.iter().map(|r| Place {

@@ -56,7 +56,7 @@ struct StepRow<'a> {
     channel_id: Id,
     address: &'a str,
     /// The attempt's idempotency key (a claim only): the intent (member,
-    /// step) and its first attempt, as `Store::claim_where` names it.
+    /// step) and its first attempt, as `Store::claim_campaign` names it.
     key: String,
 }
 
@@ -141,7 +141,7 @@ fn step_update(backend: super::Backend, set: &str, returning: &str) -> String {
 
 impl Store {
     /// Claims up to `limit` of `campaign`'s ready follow-ups under `lease`,
-    /// in one statement; the rows are shaped as [`Store::claim_where`]'s.
+    /// in one statement; the rows are shaped as [`Store::claim_campaign`]'s.
     pub(super) async fn claim_follow_ups(
         &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,

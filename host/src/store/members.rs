@@ -158,7 +158,7 @@ impl Store {
                 break;
             }
             claimed.extend(
-                self.claim_where(&mut tx, &lease, campaign, None, room)
+                self.claim_campaign(&mut tx, &lease, campaign, None, room)
                     .await?,
             );
         }
@@ -227,7 +227,7 @@ impl Store {
     /// Marks up to `limit` due members of `campaign` (after `after` in its
     /// queue, if given) as `claimed` under the lease, if it is running;
     /// returns rows of [`CLAIMED_COLUMNS`].
-    pub(super) async fn claim_where(
+    pub(super) async fn claim_campaign(
         &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
         lease: &Lease<'_>,

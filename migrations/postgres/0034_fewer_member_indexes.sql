@@ -22,10 +22,7 @@ DROP INDEX members_due;
 CREATE INDEX members_leased ON members (status, lease_until) WHERE status IN ('claimed', 'sending');
 CREATE INDEX members_sent_due ON members (next_attempt_at) WHERE status = 'sent';
 
--- A message id exists from the send on: members before it (queued,
--- claimed, sending) need no entry. The receipts' lookup is written so
--- that PostgreSQL looks each message id up (see `receipt_batch`), whatever
--- this index's statistics say.
-DROP INDEX members_provider_message;
-CREATE INDEX members_provider_message ON members (tenant_id, provider_message_id)
-    WHERE provider_message_id IS NOT NULL;
+-- The message-id index holds members from their send on (0033, applied
+-- and then reverted in code once; kept so a database that ran it migrates
+-- on). The receipts' lookup is written so that PostgreSQL looks each
+-- message id up (see `receipt_batch`), whatever that index's statistics say.
