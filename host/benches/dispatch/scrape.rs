@@ -29,6 +29,10 @@ const SERIES: &[(&str, &str)] = &[
         "herald_db_seconds{statement=\"apply_receipts\"}",
         "receipt transactions",
     ),
+    (
+        "herald_db_seconds{statement=\"outcomes_and_receipts\"}",
+        "outcome and receipt transactions",
+    ),
 ];
 
 pub async fn histograms(herald: &Herald) -> Histograms {

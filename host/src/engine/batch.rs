@@ -8,9 +8,9 @@ use std::sync::Mutex;
 
 use tokio::sync::{mpsc, oneshot};
 
-type Reply<O> = oneshot::Sender<Result<O, String>>;
+pub(super) type Reply<O> = oneshot::Sender<Result<O, String>>;
 /// An item with where its answer goes.
-type Queued<I, O> = (I, Reply<O>);
+pub(super) type Queued<I, O> = (I, Reply<O>);
 
 pub struct Batcher<I, O> {
     queue: mpsc::Sender<Queued<I, O>>,
@@ -54,23 +54,41 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
         F: FnMut(Vec<I>) -> Fut,
         Fut: Future<Output = Result<Vec<O>, String>>,
     {
-        let Some(mut inbox) = self.inbox.lock().expect("inbox lock").take() else {
+        let Some(mut inbox) = self.take_inbox() else {
             return;
         };
         let mut batch = Vec::with_capacity(self.max);
         while inbox.recv_many(&mut batch, self.max).await > 0 {
             let (items, replies): (Vec<I>, Vec<Reply<O>>) = batch.drain(..).unzip();
-            match write(items).await {
-                Ok(answers) => {
-                    for (reply, answer) in replies.into_iter().zip(answers) {
-                        let _ = reply.send(Ok(answer));
-                    }
-                }
-                Err(why) => {
-                    for reply in replies {
-                        let _ = reply.send(Err(why.clone()));
-                    }
-                }
+            answer(replies, write(items).await);
+        }
+    }
+
+    /// The queue, for a writer that batches these items with others (see
+    /// `after_call_writer`); from then on [`Batcher::running`]. `None`
+    /// once taken.
+    pub(super) fn take_inbox(&self) -> Option<mpsc::Receiver<Queued<I, O>>> {
+        self.inbox.lock().expect("inbox lock").take()
+    }
+
+    /// At most this many items per batch.
+    pub(super) fn max(&self) -> usize {
+        self.max
+    }
+}
+
+/// Sends each waiting caller its answer (`written`: one per caller, in
+/// order), or the batch's error.
+pub(super) fn answer<O>(replies: Vec<Reply<O>>, written: Result<Vec<O>, String>) {
+    match written {
+        Ok(answers) => {
+            for (reply, answer) in replies.into_iter().zip(answers) {
+                let _ = reply.send(Ok(answer));
+            }
+        }
+        Err(why) => {
+            for reply in replies {
+                let _ = reply.send(Err(why.clone()));
             }
         }
     }

@@ -1,5 +1,5 @@
 //! Claim due members -> call the plugin -> hand the outcome to the writer,
-//! which records outcomes in batches. Each member's attempt (with its
+//! which records outcomes in batches (`after_call_writer`). Each member's attempt (with its
 //! idempotency key) is committed by the claim before the plugin is called.
 
 use std::sync::Arc;
@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tracing::Instrument;
 
+use super::after_call_writer::Finished;
 use super::outcome::{CallTimes, Classified, classify, failed};
 use super::send_slots::Slot;
 use super::{Engine, admission, provider_errors};
@@ -25,12 +26,7 @@ const CAPPED_TICK: Duration = Duration::from_millis(20);
 /// How long the dispatcher waits for a batch's worth of free send slots
 /// before claiming for fewer.
 const GATHER_SLOTS: Duration = Duration::from_millis(5);
-/// Outcomes written per transaction.
-const WRITE_BATCH: usize = 200;
-
-type Finished = (ClaimedMember, SendOutcome);
-
-pub async fn run(engine: Arc<Engine>) {
+pub async fn run(engine: Arc<Engine>, done_tx: mpsc::Sender<Finished>) {
     // This instance's first heartbeat before its first claim: a claim whose
     // owner has no heartbeat could only be recovered when its lease runs out
     // (see `store::leases`), should the process die at once.
@@ -38,9 +34,6 @@ pub async fn run(engine: Arc<Engine>) {
         tracing::warn!(error = %e, "first heartbeat failed; retrying before claiming");
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    let (done_tx, done_rx) = mpsc::channel::<Finished>(engine.config.max_in_flight * 2);
-    let writer = tokio::spawn(write_outcomes(engine.clone(), done_rx));
-    tokio::spawn(super::supervise(engine.clone(), "outcome writer", writer));
     let slots = Arc::new(Semaphore::new(engine.config.max_in_flight));
     // A claim costs a transaction whatever its size: claim at least this
     // many at once when sends are busy, not one per finished send.
@@ -419,43 +412,5 @@ pub(super) async fn halt_campaign(
         // meanwhile: nothing to do.
         Err(crate::store::StoreError::Conflict(_) | crate::store::StoreError::Refused(_)) => {}
         Err(e) => tracing::error!(error = %e, "halting campaign failed"),
-    }
-}
-
-/// Records outcomes in batches. A failed write is retried until it succeeds:
-/// losing an outcome would leave a member `sending` until its lease expires.
-async fn write_outcomes(engine: Arc<Engine>, mut done: mpsc::Receiver<Finished>) {
-    let mut batch: Vec<Finished> = Vec::with_capacity(WRITE_BATCH);
-    // No lingering to fill a batch: whatever finished while the previous
-    // batch committed goes into the next one, so an outcome waits at most
-    // one commit (a crash meanwhile can only cost those few).
-    while done.recv_many(&mut batch, WRITE_BATCH).await > 0 {
-        let mut delay = Duration::from_millis(100);
-        metrics::histogram!("herald_outcome_batch_size").record(batch.len() as f64);
-        let started = std::time::Instant::now();
-        let touched = loop {
-            match engine
-                .store
-                .record_outcomes(
-                    &engine.config.instance_id,
-                    &batch,
-                    engine.config.receipt_check.as_millis() as i64,
-                )
-                .await
-            {
-                Ok(touched) => break touched,
-                Err(e) => {
-                    tracing::error!(error = %e, batch = batch.len(), "recording outcomes failed; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(5));
-                }
-            }
-        };
-        metrics::histogram!("herald_outcome_commit_seconds").record(started.elapsed());
-        engine.in_flight.outcomes_written(batch.len());
-        batch.clear();
-        engine.completion.ask(&touched);
-        // Retries due now (e.g. after a pause-worthy error) need a claim pass.
-        engine.wake();
     }
 }

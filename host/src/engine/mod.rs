@@ -3,6 +3,7 @@
 //! lease sweeper, and webhook event application.
 
 mod admission;
+mod after_call_writer;
 mod batch;
 mod call_start;
 mod channels;
@@ -147,14 +148,18 @@ impl Engine {
         })
     }
 
-    /// Starts the dispatcher, the outcome writer, the lease sweeper and the
-    /// scheduler.
+    /// Starts the dispatcher, the outcome and receipt writer, the lease
+    /// sweeper and the scheduler.
     pub fn start(self: &Arc<Self>) {
-        let dispatcher = tokio::spawn(dispatcher::run(self.clone()));
+        let (finished, outcomes) = tokio::sync::mpsc::channel(self.config.max_in_flight * 2);
+        let writer = tokio::spawn(after_call_writer::run(self.clone(), outcomes));
+        tokio::spawn(supervise(
+            self.clone(),
+            "outcome and receipt writer",
+            writer,
+        ));
+        let dispatcher = tokio::spawn(dispatcher::run(self.clone(), finished));
         tokio::spawn(supervise(self.clone(), "dispatcher", dispatcher));
-        let engine = self.clone();
-        let receipts = tokio::spawn(async move { engine.receipts.run(engine.store.clone()).await });
-        tokio::spawn(supervise(self.clone(), "receipt writer", receipts));
         let engine = self.clone();
         let starts = tokio::spawn(async move {
             let owner = engine.config.instance_id.clone();

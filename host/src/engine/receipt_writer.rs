@@ -1,11 +1,17 @@
-//! Delivery receipts written in batches (see `batch`). Each status callback
+//! Delivery receipts written in batches (see `batch`), with the outcomes
+//! of sends (see `after_call_writer`). Each status callback
 //! waits until its receipt is committed before the provider gets its 2xx
 //! (nothing is lost: a failed write answers 5xx and the provider retries),
 //! but the receipts that arrive while one batch commits share the next
 //! transaction: one commit for many callbacks instead of one each.
 
-use super::batch::Batcher;
+use tokio::sync::mpsc;
+
+use super::batch::{Batcher, Queued};
 use crate::store::{Id, Receipt, Store, StoreError};
+
+/// A callback's receipt (with its tenant), waiting for its batch.
+pub(super) type QueuedReceipt = Queued<(Id, Receipt), Option<Id>>;
 
 /// Receipts applied per transaction at most.
 const BATCH: usize = 256;
@@ -40,23 +46,14 @@ impl ReceiptWriter {
             .map_err(|why| StoreError::Conflict(format!("writing receipts failed: {why}")))
     }
 
-    /// Writes batches until the process stops.
-    pub async fn run(&self, store: Store) {
-        self.batcher
-            .run(|receipts| {
-                let store = store.clone();
-                async move {
-                    metrics::histogram!("herald_receipt_batch_size").record(receipts.len() as f64);
-                    let started = std::time::Instant::now();
-                    let written = store.apply_receipts(&receipts).await;
-                    metrics::histogram!("herald_receipt_commit_seconds").record(started.elapsed());
-                    written.map_err(|e| {
-                        tracing::error!(error = %e, receipts = receipts.len(),
-                            "writing delivery receipts failed; the providers are answered 500 and retry");
-                        e.to_string()
-                    })
-                }
-            })
-            .await
+    /// The receipts waiting, for the writer that writes them with the
+    /// outcomes of sends (`after_call_writer`).
+    pub(super) fn take_inbox(&self) -> Option<mpsc::Receiver<QueuedReceipt>> {
+        self.batcher.take_inbox()
+    }
+
+    /// Receipts per transaction at most.
+    pub(super) fn batch_max(&self) -> usize {
+        self.batcher.max()
     }
 }

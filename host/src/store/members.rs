@@ -336,9 +336,21 @@ impl Store {
         outcomes: &[(ClaimedMember, SendOutcome)],
         receipt_due_ms: i64,
     ) -> StoreResult<Vec<Id>> {
+        let written = self
+            .write_after_calls(owner, outcomes, receipt_due_ms, &[])
+            .await?;
+        Ok(written.campaigns)
+    }
+
+    /// [`Self::record_outcomes`] in `tx` (see `after_calls`).
+    pub(super) async fn record_outcomes_in(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        owner: &str,
+        outcomes: &[(ClaimedMember, SendOutcome)],
+        receipt_due_ms: i64,
+    ) -> StoreResult<()> {
         let now = now_ms();
-        let started = std::time::Instant::now();
-        let mut tx = self.write_tx().await?;
         let mut accepted = Vec::new();
         let mut sent_messages = Vec::new();
         // Each member's new row, and what the bookkeeping after the update
@@ -440,7 +452,7 @@ impl Store {
             written.push((m, status, pmid, code, message, reconcile_at));
         }
         let changed =
-            outcome_rows::update_members(&mut tx, self.backend, owner, now, &mut rows).await?;
+            outcome_rows::update_members(&mut *tx, self.backend, owner, now, &mut rows).await?;
         let mut events = Vec::with_capacity(outcomes.len());
         let mut falling_back = Vec::new();
         let mut settled = Vec::new();
@@ -472,26 +484,21 @@ impl Store {
             };
             events.push((m.tenant_id, m.id, status.as_str(), detail));
         }
-        insert_events(&mut tx, now, &events).await?;
+        insert_events(&mut *tx, now, &events).await?;
         settled.extend(
-            super::uncertain::adopt_late_acceptances(&mut tx, &late, now, receipt_due_ms).await?,
+            super::uncertain::adopt_late_acceptances(&mut *tx, &late, now, receipt_due_ms).await?,
         );
         // After the failure events, so the history reads in order.
         for (tenant, member) in falling_back {
-            super::journeys::after_failure(&mut tx, tenant, member, now).await?;
+            super::journeys::after_failure(&mut *tx, tenant, member, now).await?;
         }
-        outcome_rows::insert_sent_messages(&mut tx, self.backend, &sent_messages).await?;
+        outcome_rows::insert_sent_messages(&mut *tx, self.backend, &sent_messages).await?;
         // Receipts that raced ahead of this outcome can be applied now.
-        self.apply_parked_receipts(&mut tx, &accepted).await?;
+        self.apply_parked_receipts(&mut *tx, &accepted).await?;
         // With the outcomes, so a crash cannot leave credits reserved for a
         // send whose outcome is written.
-        super::credit_holds::settle_outcomes(&mut tx, &settled).await?;
-        tx.commit().await?;
-        crate::metrics::db_seconds("record_outcomes", started.elapsed());
-        let mut campaigns: Vec<Id> = outcomes.iter().map(|(m, _)| m.campaign_id).collect();
-        campaigns.sort_unstable();
-        campaigns.dedup();
-        Ok(campaigns)
+        super::credit_holds::settle_outcomes(&mut *tx, &settled).await?;
+        Ok(())
     }
 
     /// Sent members whose receipt is overdue (the callback was lost, or came

@@ -5,6 +5,7 @@
 //! `ON CONFLICT`. The few differences (row locking for claims) are switched on
 //! [`Backend`].
 
+mod after_calls;
 mod api_keys;
 mod audience;
 mod calls;
@@ -75,6 +76,7 @@ use anyhow::Context;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
+pub use after_calls::AfterCalls;
 pub use api_keys::{ApiKey, AuditEntry, PresentedKey};
 pub use campaign_edit::CampaignEdit;
 pub use campaign_list::{CampaignFilter, CampaignListPage, CampaignRow, PageAt};

@@ -28,21 +28,8 @@ impl Store {
     /// it changed, if any. A receipt for a message not yet recorded as sent
     /// is parked (see [`Self::apply_early_receipts`]).
     pub async fn apply_receipts(&self, receipts: &[(Id, Receipt)]) -> StoreResult<Vec<Option<Id>>> {
-        let started = std::time::Instant::now();
-        let mut tx = self.write_tx().await?;
-        // Every message id's lock up front, in one order, so two
-        // transactions locking several ids cannot deadlock.
-        let mut ids: Vec<&str> = receipts
-            .iter()
-            .map(|(_, r)| r.provider_message_id.as_str())
-            .collect();
-        ids.sort_unstable();
-        ids.dedup();
-        self.lock_message_ids(&mut tx, &ids).await?;
-        let touched = super::receipt_batch::apply(&mut tx, self.backend, receipts).await?;
-        tx.commit().await?;
-        crate::metrics::db_seconds("apply_receipts", started.elapsed());
-        Ok(touched)
+        let written = self.write_after_calls("", &[], 0, receipts).await?;
+        Ok(written.receipts)
     }
 
     /// Forgets parked receipts older than `age_ms`: by then no send of ours
@@ -89,11 +76,10 @@ impl Store {
 
     /// After a batch of sends is recorded: applies the receipts that raced
     /// ahead of them. A fixed number of statements for the whole batch
-    /// (lock the ids, take the parked rows, apply them as one receipt
-    /// batch), whatever its size: on a fast provider nearly every receipt
-    /// beats its send's outcome to the database, and applying them one
-    /// message at a time (six statements each) was the PostgreSQL send
-    /// path's largest cost (`pg_stat_statements`, dispatch benchmark).
+    /// (take the parked rows, apply them as one receipt batch; the caller
+    /// locked the ids), whatever its size: applying them one message at a
+    /// time (six statements each) was once the PostgreSQL send path's
+    /// largest cost (`pg_stat_statements`, dispatch benchmark).
     pub(super) async fn apply_parked_receipts(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,
@@ -104,9 +90,8 @@ impl Store {
         }
         let mut sorted: Vec<&(Id, Id, String)> = accepted.iter().collect();
         sorted.sort_unstable_by(|a, b| a.2.cmp(&b.2));
-        // In one order (see `apply_receipts`), before looking.
-        let ids: Vec<&str> = sorted.iter().map(|(_, _, pmid)| pmid.as_str()).collect();
-        self.lock_message_ids(tx, &ids).await?;
+        // Their message ids are locked already, with the transaction's
+        // others (see `after_calls`).
         let parked = take_parked(tx, self.backend, &sorted).await?;
         if parked.is_empty() {
             return Ok(());

@@ -2,7 +2,7 @@
 //! PostgreSQL unless `HERALD_SKIP_POSTGRES` is set (same convention as the
 //! e2e suite).
 
-use super::Store;
+use super::{Id, Store, now_ms};
 
 /// A fresh store and the file or database behind it (dropped with the test).
 pub struct TestStore {
@@ -68,4 +68,61 @@ pub async fn backends() -> Vec<TestStore> {
     let mut all = vec![sqlite().await];
     all.extend(postgres().await);
     all
+}
+
+/// A running campaign of `members` queued members, due now: its id,
+/// and its members' ids in queue order.
+pub async fn running_campaign(store: &Store, members: usize) -> (Id, Vec<Id>) {
+    let tenant = store.create_tenant("acme", "key-acme").await.unwrap().id;
+    let now = now_ms();
+    let pool = &store.pool;
+    let channel: Id = sqlx::query_scalar(
+        "INSERT INTO channels (tenant_id, name, plugin, sender, config_json, secrets_json, \
+         created_at) VALUES ($1, 'sms', 'twilio-sms', '+15550000000', '{}', '{}', $2) \
+         RETURNING id",
+    )
+    .bind(tenant)
+    .bind(now)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let list = store.create_list(tenant, "all").await.unwrap().id;
+    let campaign: Id = sqlx::query_scalar(
+        "INSERT INTO campaigns (tenant_id, name, kind, channel_id, list_id, body, status, \
+         created_at) VALUES ($1, 'c', 'sms', $2, $3, 'Hi', 'running', $4) RETURNING id",
+    )
+    .bind(tenant)
+    .bind(channel)
+    .bind(list)
+    .bind(now)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let mut ids = Vec::new();
+    for i in 0..members {
+        let contact: Id = sqlx::query_scalar(
+            "INSERT INTO contacts (tenant_id, phone, created_at, updated_at) \
+             VALUES ($1, $2, $3, $3) RETURNING id",
+        )
+        .bind(tenant)
+        .bind(format!("+1555000{i:04}"))
+        .bind(now)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        let member: Id = sqlx::query_scalar(
+            "INSERT INTO members (tenant_id, campaign_id, contact_id, address, status, \
+             next_attempt_at, updated_at) VALUES ($1, $2, $3, 'a', 'queued', $4, $4) \
+             RETURNING id",
+        )
+        .bind(tenant)
+        .bind(campaign)
+        .bind(contact)
+        .bind(now - 1_000)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        ids.push(member);
+    }
+    (campaign, ids)
 }

@@ -1,0 +1,160 @@
+//! What calls leave to write, in one transaction: the outcomes of sends
+//! and the delivery receipts of callbacks. The two came in transactions of
+//! their own, each rewriting the same campaigns' tallies and the same index
+//! pages, and each paying a transaction's fixed costs (on SQLite, the one
+//! writer's turn, a WAL commit and a worker hop per statement); the engine's
+//! writer (`engine::after_call_writer`) now takes whatever of either is
+//! waiting and writes it together.
+
+use super::members::ClaimedMember;
+use super::{Id, Receipt, SendOutcome, Store, StoreResult};
+
+/// What [`Store::write_after_calls`] changed.
+pub struct AfterCalls {
+    /// The campaigns of the outcomes written, each once.
+    pub campaigns: Vec<Id>,
+    /// Per receipt, in order: the campaign of the member it changed.
+    pub receipts: Vec<Option<Id>>,
+}
+
+impl Store {
+    /// Records `outcomes` (see [`Store::record_outcomes`]) and applies
+    /// `receipts` (see [`Store::apply_receipts`]) in one transaction:
+    /// outcomes first, so a receipt for a send recorded in the same batch
+    /// finds its member instead of being parked.
+    pub async fn write_after_calls(
+        &self,
+        owner: &str,
+        outcomes: &[(ClaimedMember, SendOutcome)],
+        receipt_due_ms: i64,
+        receipts: &[(Id, Receipt)],
+    ) -> StoreResult<AfterCalls> {
+        let started = std::time::Instant::now();
+        let mut tx = self.write_tx().await?;
+        // Every message id's lock up front, in one order, so two
+        // transactions locking several ids cannot deadlock (the parts
+        // below lock theirs again, which a holder of the lock passes).
+        let mut ids: Vec<&str> = receipts
+            .iter()
+            .map(|(_, r)| r.provider_message_id.as_str())
+            .chain(outcomes.iter().filter_map(|(_, o)| match o {
+                SendOutcome::Accepted {
+                    provider_message_id,
+                    ..
+                } => Some(provider_message_id.as_str()),
+                _ => None,
+            }))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        self.lock_message_ids(&mut tx, &ids).await?;
+        if !outcomes.is_empty() {
+            self.record_outcomes_in(&mut tx, owner, outcomes, receipt_due_ms)
+                .await?;
+        }
+        let applied = if receipts.is_empty() {
+            Vec::new()
+        } else {
+            super::receipt_batch::apply(&mut tx, self.backend, receipts).await?
+        };
+        tx.commit().await?;
+        let statement = match (outcomes.is_empty(), receipts.is_empty()) {
+            (false, true) => "record_outcomes",
+            (true, false) => "apply_receipts",
+            _ => "outcomes_and_receipts",
+        };
+        crate::metrics::db_seconds(statement, started.elapsed());
+        let mut campaigns: Vec<Id> = outcomes.iter().map(|(m, _)| m.campaign_id).collect();
+        campaigns.sort_unstable();
+        campaigns.dedup();
+        Ok(AfterCalls {
+            campaigns,
+            receipts: applied,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_store::{self, running_campaign};
+    use super::super::{Receipt, SendOutcome, SendRoom, now_ms};
+    use crate::domain::member::MemberStatus;
+
+    /// A send's outcome and its delivery receipt that reach the writer
+    /// together land together: the receipt finds the member the outcome
+    /// records (not parked for later), and its campaign is answered, so
+    /// the callback's completion check runs.
+    #[tokio::test]
+    async fn a_receipt_written_with_its_sends_outcome_applies_to_the_member() {
+        for db in test_store::backends().await {
+            let store = &db.store;
+            let (campaign, _) = running_campaign(store, 2).await;
+            // Sending allowed now: the contacts in UTC, quiet hours open for
+            // all but an hour that is 21 hours away.
+            let hour = jiff::Timestamp::now()
+                .to_zoned(jiff::tz::TimeZone::UTC)
+                .hour();
+            sqlx::query("UPDATE contacts SET timezone = 'UTC'")
+                .execute(&store.pool)
+                .await
+                .unwrap();
+            // What a campaign holds once created: its message.
+            sqlx::query(
+                r#"UPDATE campaigns SET settings_json =
+                   '{"content": {"type": "sms", "body": "Hi"}, "session_target": null}'"#,
+            )
+            .execute(&store.pool)
+            .await
+            .unwrap();
+            sqlx::query("UPDATE tenants SET quiet_hours_start = $1, quiet_hours_end = $2")
+                .bind(format!("{:02}:00", (hour + 22) % 24))
+                .bind(format!("{:02}:00", (hour + 21) % 24))
+                .execute(&store.pool)
+                .await
+                .unwrap();
+            let room = SendRoom {
+                new_tenant: 10,
+                new_plugin: 10,
+                ..SendRoom::default()
+            };
+            let claimed = store.claim_due("here", 60_000, 2, &room).await.unwrap();
+            assert_eq!(claimed.len(), 2, "both members claimed");
+            let ids: Vec<_> = claimed.iter().map(|m| m.id).collect();
+            assert_eq!(store.start_sends("here", &ids).await.unwrap().len(), 2);
+            let now = now_ms();
+            let outcomes: Vec<_> = claimed
+                .iter()
+                .map(|m| {
+                    let outcome = SendOutcome::Accepted {
+                        provider_message_id: format!("SM{}", m.id),
+                        at: now,
+                        summary: "Hi".into(),
+                    };
+                    (m.clone(), outcome)
+                })
+                .collect();
+            let first = &claimed[0];
+            let receipt = Receipt {
+                channel_id: first.channel_id,
+                provider_message_id: format!("SM{}", first.id),
+                status: MemberStatus::Delivered,
+                error_code: None,
+                error_message: None,
+                at: now + 1,
+            };
+            let written = store
+                .write_after_calls("here", &outcomes, 60_000, &[(first.tenant_id, receipt)])
+                .await
+                .unwrap();
+            assert_eq!(written.campaigns, [campaign]);
+            assert_eq!(written.receipts, [Some(campaign)]);
+            let status = |id| {
+                sqlx::query_scalar::<_, String>("SELECT status FROM members WHERE id = $1")
+                    .bind(id)
+                    .fetch_one(&store.pool)
+            };
+            assert_eq!(status(ids[0]).await.unwrap(), "delivered");
+            assert_eq!(status(ids[1]).await.unwrap(), "sent");
+        }
+    }
+}
