@@ -30,8 +30,8 @@ const SERIES: &[(&str, &str)] = &[
         "receipt transactions",
     ),
     (
-        "herald_db_seconds{statement=\"outcomes_and_receipts\"}",
-        "outcome and receipt transactions",
+        "herald_db_seconds{statement=\"send_writes\"}",
+        "combined transactions (starts, outcomes, receipts)",
     ),
 ];
 

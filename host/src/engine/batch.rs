@@ -3,7 +3,6 @@
 //! transaction. One commit for many callers, and each caller still learns
 //! its own answer only once it is durable.
 
-use std::future::Future;
 use std::sync::Mutex;
 
 use tokio::sync::{mpsc, oneshot};
@@ -30,7 +29,7 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
         }
     }
 
-    /// Whether [`Batcher::run`] is writing (an engine that was never
+    /// Whether a writer took the queue (an engine that was never
     /// started has callers write alone).
     pub fn running(&self) -> bool {
         self.inbox.lock().expect("inbox lock").is_none()
@@ -47,25 +46,8 @@ impl<I: Send + 'static, O: Send + 'static> Batcher<I, O> {
             .unwrap_or_else(|_| Err("the writer stopped".into()))
     }
 
-    /// Writes batches with `write` (one answer per item, in order) until
-    /// the process stops.
-    pub async fn run<F, Fut>(&self, mut write: F)
-    where
-        F: FnMut(Vec<I>) -> Fut,
-        Fut: Future<Output = Result<Vec<O>, String>>,
-    {
-        let Some(mut inbox) = self.take_inbox() else {
-            return;
-        };
-        let mut batch = Vec::with_capacity(self.max);
-        while inbox.recv_many(&mut batch, self.max).await > 0 {
-            let (items, replies): (Vec<I>, Vec<Reply<O>>) = batch.drain(..).unzip();
-            answer(replies, write(items).await);
-        }
-    }
-
-    /// The queue, for a writer that batches these items with others (see
-    /// `after_call_writer`); from then on [`Batcher::running`]. `None`
+    /// The queue, for the writer that writes these items in batches, with
+    /// others (`send_writer`); from then on [`Batcher::running`]. `None`
     /// once taken.
     pub(super) fn take_inbox(&self) -> Option<mpsc::Receiver<Queued<I, O>>> {
         self.inbox.lock().expect("inbox lock").take()

@@ -2,10 +2,16 @@
 //! every wait (its sender's turn above all), the member is marked `sending`
 //! in the database. Until then a crash costs nothing: the claim returns to
 //! the queue unsent. Marks are committed in batches (see `batch`): one
-//! transaction for the sends that start together.
+//! transaction for the sends that start together, with whatever outcomes
+//! and receipts are waiting (`send_writer`).
 
-use super::batch::Batcher;
+use tokio::sync::mpsc;
+
+use super::batch::{Batcher, Queued};
 use crate::store::{Id, Store, StoreError};
+
+/// A claim about to be sent, waiting for its batch.
+pub(super) type QueuedStart = Queued<Id, bool>;
 
 /// Sends started per transaction at most.
 const BATCH: usize = 256;
@@ -36,19 +42,13 @@ impl CallStarts {
             .map_err(|why| StoreError::Conflict(format!("starting sends failed: {why}")))
     }
 
-    /// Writes batches until the process stops.
-    pub async fn run(&self, store: Store, owner: String) {
-        self.batcher
-            .run(|members| {
-                let (store, owner) = (store.clone(), owner.clone());
-                async move {
-                    let go = store
-                        .start_sends(&owner, &members)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    Ok(members.iter().map(|m| go.contains(m)).collect())
-                }
-            })
-            .await
+    /// The starts waiting, for the send path's writer (`send_writer`).
+    pub(super) fn take_inbox(&self) -> Option<mpsc::Receiver<QueuedStart>> {
+        self.batcher.take_inbox()
+    }
+
+    /// Starts per transaction at most.
+    pub(super) fn batch_max(&self) -> usize {
+        self.batcher.max()
     }
 }

@@ -1,6 +1,7 @@
 //! Claim due members -> call the plugin -> hand the outcome to the writer,
-//! which records outcomes in batches (`after_call_writer`). Each member's attempt (with its
-//! idempotency key) is committed by the claim before the plugin is called.
+//! which records outcomes in batches (`send_writer`). Each member's attempt
+//! (with its idempotency key) is committed by the claim before the plugin
+//! is called.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,9 +9,9 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tracing::Instrument;
 
-use super::after_call_writer::Finished;
 use super::outcome::{CallTimes, Classified, classify, failed};
 use super::send_slots::Slot;
+use super::send_writer::Finished;
 use super::{Engine, admission, provider_errors};
 use crate::domain::lifecycle::{Action, AutoPause, FaultCause};
 use crate::domain::retry::FailureClass;

@@ -3,7 +3,6 @@
 //! lease sweeper, and webhook event application.
 
 mod admission;
-mod after_call_writer;
 mod batch;
 mod call_start;
 mod channels;
@@ -25,6 +24,7 @@ mod reconciler;
 mod replies;
 mod scheduler;
 mod send_slots;
+mod send_writer;
 mod templates;
 mod uncertain;
 mod vacuum;
@@ -148,24 +148,16 @@ impl Engine {
         })
     }
 
-    /// Starts the dispatcher, the outcome and receipt writer, the lease
-    /// sweeper and the scheduler.
+    /// Starts the dispatcher, the send path's writer, the lease sweeper
+    /// and the scheduler.
     pub fn start(self: &Arc<Self>) {
         let (finished, outcomes) = tokio::sync::mpsc::channel(self.config.max_in_flight * 2);
-        let writer = tokio::spawn(after_call_writer::run(self.clone(), outcomes));
-        tokio::spawn(supervise(
-            self.clone(),
-            "outcome and receipt writer",
-            writer,
-        ));
+        for inputs in send_writer::Inputs::split(self, outcomes) {
+            let writer = tokio::spawn(send_writer::run(self.clone(), inputs));
+            tokio::spawn(supervise(self.clone(), "send writer", writer));
+        }
         let dispatcher = tokio::spawn(dispatcher::run(self.clone(), finished));
         tokio::spawn(supervise(self.clone(), "dispatcher", dispatcher));
-        let engine = self.clone();
-        let starts = tokio::spawn(async move {
-            let owner = engine.config.instance_id.clone();
-            engine.call_starts.run(engine.store.clone(), owner).await
-        });
-        tokio::spawn(supervise(self.clone(), "send starter", starts));
         let engine = self.clone();
         tokio::spawn(async move { engine.completion.run(&engine).await });
         tokio::spawn(sweep_leases(self.clone()));

@@ -1,5 +1,5 @@
 //! Delivery receipts written in batches (see `batch`), with the outcomes
-//! of sends (see `after_call_writer`). Each status callback
+//! of sends (see `send_writer`). Each status callback
 //! waits until its receipt is committed before the provider gets its 2xx
 //! (nothing is lost: a failed write answers 5xx and the provider retries),
 //! but the receipts that arrive while one batch commits share the next
@@ -47,7 +47,7 @@ impl ReceiptWriter {
     }
 
     /// The receipts waiting, for the writer that writes them with the
-    /// outcomes of sends (`after_call_writer`).
+    /// outcomes of sends (`send_writer`).
     pub(super) fn take_inbox(&self) -> Option<mpsc::Receiver<QueuedReceipt>> {
         self.batcher.take_inbox()
     }

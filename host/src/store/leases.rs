@@ -36,9 +36,21 @@ impl Store {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
+        let writes = super::SendWrites {
+            starts: ids,
+            ..Default::default()
+        };
+        Ok(self.write_sends(owner, writes, 0).await?.started)
+    }
+
+    /// [`Self::start_sends`] in `tx` (see `send_writes`).
+    pub(super) async fn start_sends_in(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        owner: &str,
+        ids: &[Id],
+    ) -> StoreResult<Vec<Id>> {
         let now = now_ms();
-        let started = std::time::Instant::now();
-        let mut tx = self.write_tx().await?;
         // The batch drives: `status || ''` keeps the planner off the
         // (status, ...) index, which holds every claimed member.
         let go: Vec<Id> = sqlx::query(&format!(
@@ -54,13 +66,11 @@ impl Store {
         // test clock only moves Herald's schedule).
         .bind(crate::clock::real_now_ms())
         .bind(json_values(ids.iter()))
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut **tx)
         .await?
         .iter()
         .map(|r| r.get(0))
         .collect();
-        tx.commit().await?;
-        crate::metrics::db_seconds("start_sends", started.elapsed());
         Ok(go)
     }
 

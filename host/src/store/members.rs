@@ -336,13 +336,15 @@ impl Store {
         outcomes: &[(ClaimedMember, SendOutcome)],
         receipt_due_ms: i64,
     ) -> StoreResult<Vec<Id>> {
-        let written = self
-            .write_after_calls(owner, outcomes, receipt_due_ms, &[])
-            .await?;
+        let writes = super::SendWrites {
+            outcomes,
+            ..Default::default()
+        };
+        let written = self.write_sends(owner, writes, receipt_due_ms).await?;
         Ok(written.campaigns)
     }
 
-    /// [`Self::record_outcomes`] in `tx` (see `after_calls`).
+    /// [`Self::record_outcomes`] in `tx` (see `send_writes`).
     pub(super) async fn record_outcomes_in(
         &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,

@@ -5,7 +5,6 @@
 //! `ON CONFLICT`. The few differences (row locking for claims) are switched on
 //! [`Backend`].
 
-mod after_calls;
 mod api_keys;
 mod audience;
 mod calls;
@@ -58,6 +57,7 @@ mod schedule;
 mod sealed;
 mod send_checks;
 mod send_window;
+mod send_writes;
 mod sender_slots;
 mod sender_wait;
 mod statistics;
@@ -76,7 +76,6 @@ use anyhow::Context;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions, Executor};
 
-pub use after_calls::AfterCalls;
 pub use api_keys::{ApiKey, AuditEntry, PresentedKey};
 pub use campaign_edit::CampaignEdit;
 pub use campaign_list::{CampaignFilter, CampaignListPage, CampaignRow, PageAt};
@@ -107,6 +106,7 @@ pub use receipts::Receipt;
 pub use resolve::Resolution;
 pub use review::Selection;
 pub use schedule::TimingEdit;
+pub use send_writes::{SendWrites, Written};
 pub use sender_slots::SlotRun;
 pub use tallies::FOLD_EVERY as TALLY_FOLD_EVERY;
 pub use templates::ChannelTemplate;

@@ -23,12 +23,17 @@ pub struct Receipt {
 }
 
 impl Store {
-    /// Applies receipts, in order, in one transaction (the receipt writer
-    /// batches callbacks). Answers, per receipt, the campaign of the member
-    /// it changed, if any. A receipt for a message not yet recorded as sent
-    /// is parked (see [`Self::apply_early_receipts`]).
+    /// Applies receipts, in order, in one transaction (the engine batches
+    /// callbacks with outcomes: `write_sends`). Answers, per receipt, the
+    /// campaign of the member it changed, if any. A receipt for a message
+    /// not yet recorded as sent is parked (see
+    /// [`Self::apply_early_receipts`]).
     pub async fn apply_receipts(&self, receipts: &[(Id, Receipt)]) -> StoreResult<Vec<Option<Id>>> {
-        let written = self.write_after_calls("", &[], 0, receipts).await?;
+        let writes = super::SendWrites {
+            receipts,
+            ..Default::default()
+        };
+        let written = self.write_sends("", writes, 0).await?;
         Ok(written.receipts)
     }
 
@@ -91,7 +96,7 @@ impl Store {
         let mut sorted: Vec<&(Id, Id, String)> = accepted.iter().collect();
         sorted.sort_unstable_by(|a, b| a.2.cmp(&b.2));
         // Their message ids are locked already, with the transaction's
-        // others (see `after_calls`).
+        // others (see `send_writes`).
         let parked = take_parked(tx, self.backend, &sorted).await?;
         if parked.is_empty() {
             return Ok(());

@@ -1,16 +1,30 @@
-//! What calls leave to write, in one transaction: the outcomes of sends
-//! and the delivery receipts of callbacks. The two came in transactions of
-//! their own, each rewriting the same campaigns' tallies and the same index
-//! pages, and each paying a transaction's fixed costs (on SQLite, the one
-//! writer's turn, a WAL commit and a worker hop per statement); the engine's
-//! writer (`engine::after_call_writer`) now takes whatever of either is
-//! waiting and writes it together.
+//! The send path's writes, in one transaction: sends about to start
+//! (`claimed` -> `sending`), the outcomes of sends, and the delivery
+//! receipts of callbacks. Each came in transactions of its own, each
+//! rewriting the same campaigns' tallies and the same index pages and
+//! paying a transaction's fixed costs (on SQLite, the one writer's turn, a
+//! WAL commit, a worker hop per statement); the engine's send writer
+//! (`engine::send_writer`) takes whatever of the three is waiting and
+//! writes it together.
 
 use super::members::ClaimedMember;
 use super::{Id, Receipt, SendOutcome, Store, StoreResult};
 
-/// What [`Store::write_after_calls`] changed.
-pub struct AfterCalls {
+/// What one transaction of the send path writes.
+#[derive(Clone, Copy, Default)]
+pub struct SendWrites<'a> {
+    /// Claims whose plugin calls start now (see [`Store::start_sends`]).
+    pub starts: &'a [Id],
+    /// Outcomes of sends (see [`Store::record_outcomes`]).
+    pub outcomes: &'a [(ClaimedMember, SendOutcome)],
+    /// Delivery receipts with their tenants (see [`Store::apply_receipts`]).
+    pub receipts: &'a [(Id, Receipt)],
+}
+
+/// What [`Store::write_sends`] changed.
+pub struct Written {
+    /// The claims in `starts` that may go.
+    pub started: Vec<Id>,
     /// The campaigns of the outcomes written, each once.
     pub campaigns: Vec<Id>,
     /// Per receipt, in order: the campaign of the member it changed.
@@ -18,22 +32,25 @@ pub struct AfterCalls {
 }
 
 impl Store {
-    /// Records `outcomes` (see [`Store::record_outcomes`]) and applies
-    /// `receipts` (see [`Store::apply_receipts`]) in one transaction:
-    /// outcomes first, so a receipt for a send recorded in the same batch
-    /// finds its member instead of being parked.
-    pub async fn write_after_calls(
+    /// Writes `writes` in one transaction, for `owner`'s claims: the starts,
+    /// then the outcomes, then the receipts, so a receipt for a send
+    /// recorded in the same batch finds its member instead of being parked.
+    /// An accepted member's receipt is due `receipt_due_ms` from now.
+    pub async fn write_sends(
         &self,
         owner: &str,
-        outcomes: &[(ClaimedMember, SendOutcome)],
+        writes: SendWrites<'_>,
         receipt_due_ms: i64,
-        receipts: &[(Id, Receipt)],
-    ) -> StoreResult<AfterCalls> {
-        let started = std::time::Instant::now();
+    ) -> StoreResult<Written> {
+        let SendWrites {
+            starts,
+            outcomes,
+            receipts,
+        } = writes;
+        let started_at = std::time::Instant::now();
         let mut tx = self.write_tx().await?;
         // Every message id's lock up front, in one order, so two
-        // transactions locking several ids cannot deadlock (the parts
-        // below lock theirs again, which a holder of the lock passes).
+        // transactions locking several ids cannot deadlock.
         let mut ids: Vec<&str> = receipts
             .iter()
             .map(|(_, r)| r.provider_message_id.as_str())
@@ -48,6 +65,11 @@ impl Store {
         ids.sort_unstable();
         ids.dedup();
         self.lock_message_ids(&mut tx, &ids).await?;
+        let started = if starts.is_empty() {
+            Vec::new()
+        } else {
+            self.start_sends_in(&mut tx, owner, starts).await?
+        };
         if !outcomes.is_empty() {
             self.record_outcomes_in(&mut tx, owner, outcomes, receipt_due_ms)
                 .await?;
@@ -58,16 +80,18 @@ impl Store {
             super::receipt_batch::apply(&mut tx, self.backend, receipts).await?
         };
         tx.commit().await?;
-        let statement = match (outcomes.is_empty(), receipts.is_empty()) {
-            (false, true) => "record_outcomes",
-            (true, false) => "apply_receipts",
-            _ => "outcomes_and_receipts",
+        let statement = match (starts.is_empty(), outcomes.is_empty(), receipts.is_empty()) {
+            (false, true, true) => "start_sends",
+            (true, false, true) => "record_outcomes",
+            (true, true, false) => "apply_receipts",
+            _ => "send_writes",
         };
-        crate::metrics::db_seconds(statement, started.elapsed());
+        crate::metrics::db_seconds(statement, started_at.elapsed());
         let mut campaigns: Vec<Id> = outcomes.iter().map(|(m, _)| m.campaign_id).collect();
         campaigns.sort_unstable();
         campaigns.dedup();
-        Ok(AfterCalls {
+        Ok(Written {
+            started,
             campaigns,
             receipts: applied,
         })
@@ -78,10 +102,11 @@ impl Store {
 mod tests {
     use super::super::test_store::{self, running_campaign};
     use super::super::{Receipt, SendOutcome, SendRoom, now_ms};
+    use super::SendWrites;
     use crate::domain::member::MemberStatus;
 
-    /// A send's outcome and its delivery receipt that reach the writer
-    /// together land together: the receipt finds the member the outcome
+    /// Sends started, then a send's outcome and its delivery receipt that
+    /// reach the writer together: they land together: the receipt finds the member the outcome
     /// records (not parked for later), and its campaign is answered, so
     /// the callback's completion check runs.
     #[tokio::test]
@@ -120,7 +145,12 @@ mod tests {
             let claimed = store.claim_due("here", 60_000, 2, &room).await.unwrap();
             assert_eq!(claimed.len(), 2, "both members claimed");
             let ids: Vec<_> = claimed.iter().map(|m| m.id).collect();
-            assert_eq!(store.start_sends("here", &ids).await.unwrap().len(), 2);
+            let starts = SendWrites {
+                starts: &ids,
+                ..SendWrites::default()
+            };
+            let written = store.write_sends("here", starts, 60_000).await.unwrap();
+            assert_eq!(written.started, ids, "both sends may start");
             let now = now_ms();
             let outcomes: Vec<_> = claimed
                 .iter()
@@ -142,8 +172,14 @@ mod tests {
                 error_message: None,
                 at: now + 1,
             };
+            let receipts = [(first.tenant_id, receipt)];
+            let after_calls = SendWrites {
+                outcomes: &outcomes,
+                receipts: &receipts,
+                ..SendWrites::default()
+            };
             let written = store
-                .write_after_calls("here", &outcomes, 60_000, &[(first.tenant_id, receipt)])
+                .write_sends("here", after_calls, 60_000)
                 .await
                 .unwrap();
             assert_eq!(written.campaigns, [campaign]);
