@@ -9,6 +9,7 @@ pub mod domain;
 pub mod egress;
 pub mod engine;
 pub mod kit;
+pub mod memory;
 pub mod metrics;
 pub mod plugins;
 pub mod rfc3339;

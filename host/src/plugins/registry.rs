@@ -291,14 +291,14 @@ impl Registry {
 
     /// Checks and compiles a component and reads its manifest, once per
     /// process; nothing is stored.
-    async fn compile(&self, wasm: Vec<u8>) -> Result<Arc<LoadedPlugin>, InstallError> {
-        inspect::check_bytes(&wasm)?;
-        let sha256 = hex::encode(Sha256::digest(&wasm));
+    async fn compile(&self, wasm: &[u8]) -> Result<Arc<LoadedPlugin>, InstallError> {
+        inspect::check_bytes(wasm)?;
+        let sha256 = hex::encode(Sha256::digest(wasm));
         if let Some(done) = self.compiled(&sha256) {
             return Ok(done);
         }
         let plugin =
-            Arc::new(load_component(&self.runtime, &self.cache, &wasm, sha256.clone()).await?);
+            Arc::new(load_component(&self.runtime, &self.cache, wasm, sha256.clone()).await?);
         self.compiled
             .lock()
             .expect("lock")
@@ -320,7 +320,20 @@ impl Registry {
         wasm: Vec<u8>,
         signature: Option<&Parsed>,
     ) -> Result<Arc<LoadedPlugin>, RegistryError> {
-        let sha256 = hex::encode(Sha256::digest(&wasm));
+        let installed = self.check_and_store(&wasm, signature).await;
+        // A component's bytes and their copies on the way to the database
+        // are free now: given back rather than kept resident (see `memory`).
+        drop(wasm);
+        crate::memory::give_back();
+        installed
+    }
+
+    async fn check_and_store(
+        &self,
+        wasm: &[u8],
+        signature: Option<&Parsed>,
+    ) -> Result<Arc<LoadedPlugin>, RegistryError> {
+        let sha256 = hex::encode(Sha256::digest(wasm));
         let refused = |r: RegistryError| {
             if let RegistryError::Signature(why) = &r {
                 tracing::warn!(sha256, reason = why.reason(), error = %why, "plugin upload refused: its signature does not admit it");
@@ -333,7 +346,7 @@ impl Registry {
             .admit(&sha256, signature)
             .await
             .map_err(|e| refused(e.into()))?;
-        let plugin = self.compile(wasm.clone()).await?;
+        let plugin = self.compile(wasm).await?;
         let manifest_json = signing::manifest_json(&plugin.manifest);
         if let Some(admitted) = &admitted {
             admitted
@@ -347,7 +360,7 @@ impl Registry {
                 version: plugin.version(),
                 world: &format!("{}@{}", inspect::WORLD_PACKAGE, plugin.world),
                 manifest_json: &manifest_json,
-                wasm: &wasm,
+                wasm,
                 signature: admitted.as_ref().map(|a| a.record()),
             })
             .await?;
@@ -456,7 +469,7 @@ impl Registry {
         // Boxed: compiling (and the check call made on the new component)
         // is rare, and inline its future made every caller's as large,
         // among them each send's and each webhook's.
-        Ok(Box::pin(self.compile(wasm)).await?)
+        Ok(Box::pin(self.compile(&wasm)).await?)
     }
 
     /// Installs every `*.wasm` in `dir` and activates it: the directory is

@@ -47,6 +47,7 @@ mod performance;
 mod plugin_allowlists;
 mod plugin_canaries;
 mod plugin_trust;
+mod plugin_wasm;
 mod plugins;
 mod queue_front;
 mod receipt_batch;
@@ -74,7 +75,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, ConnectOptions, Executor};
+use sqlx::{AnyPool, ConnectOptions, Connection as _, Executor};
 
 pub use api_keys::{ApiKey, AuditEntry, PresentedKey};
 pub use campaign_edit::CampaignEdit;
@@ -210,6 +211,16 @@ impl Store {
                 // trip on PostgreSQL). sqlx still pings a connection when
                 // it is released, and a broken one fails its statement.
                 .test_before_acquire(false)
+                // A connection's buffers grow to the largest message it
+                // carried (a plugin's bytes, an import's batch) and sqlx
+                // keeps them: shrunk on release, or each of the sixteen
+                // PostgreSQL connections could hold megabytes for good.
+                .after_release(|conn, _| {
+                    Box::pin(async move {
+                        conn.shrink_buffers();
+                        Ok(true)
+                    })
+                })
                 .after_connect(move |conn, _| {
                     Box::pin(async move {
                         if backend == Backend::Sqlite {

@@ -1,6 +1,6 @@
-//! The plugin registry's persistent state: installed versions (bytes and
-//! manifest, keyed by sha256) and the active version per plugin name (its
-//! canaries: `plugin_canaries`).
+//! The plugin registry's persistent state: installed versions (bytes, in
+//! `plugin_wasm`, and manifest, keyed by sha256) and the active version per
+//! plugin name (its canaries: `plugin_canaries`).
 
 use sqlx::Row;
 
@@ -47,33 +47,35 @@ impl Store {
     /// its signature, if it has one.
     pub async fn put_plugin_version(&self, v: NewPluginVersion<'_>) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
-        sqlx::query(
-            "INSERT INTO plugin_versions (sha256, name, version, world, manifest_json, wasm, size, \
-             installed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (sha256) DO NOTHING",
+        // The row first, its bytes only where this transaction added it:
+        // every start installs the bundled plugins again, and two
+        // instances may install the same version at once.
+        let added = sqlx::query(
+            "INSERT INTO plugin_versions (sha256, name, version, world, manifest_json, wasm, \
+             size, installed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (sha256) DO NOTHING",
         )
         .bind(v.sha256)
         .bind(v.name)
         .bind(v.version)
         .bind(v.world)
         .bind(v.manifest_json)
-        .bind(v.wasm)
+        // The bytes go in pieces (see `plugin_wasm`).
+        .bind(Vec::<u8>::new())
         .bind(v.wasm.len() as i64)
         .bind(now_ms())
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected()
+            > 0;
+        if added {
+            super::plugin_wasm::put_chunks(&mut tx, v.sha256, v.wasm).await?;
+        }
         if let Some(signature) = &v.signature {
             super::plugin_trust::put_signature(&mut tx, v.sha256, signature).await?;
         }
         tx.commit().await?;
         Ok(())
-    }
-
-    pub async fn plugin_wasm(&self, sha256: &str) -> StoreResult<Vec<u8>> {
-        sqlx::query_scalar("SELECT wasm FROM plugin_versions WHERE sha256 = $1")
-            .bind(sha256)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or(StoreError::NotFound)
     }
 
     pub async fn plugin_versions(&self) -> StoreResult<Vec<PluginVersionRow>> {
