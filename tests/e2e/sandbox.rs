@@ -11,12 +11,15 @@ use crate::harness::{Backend, Herald, numbers_ending};
 async fn hostile_plugin_fails_only_its_message(backend: Backend) {
     let sim = Simulator::start(SimConfig::default()).await.unwrap();
     // A spinning guest runs on the heavy slot a fifteenth of the time: its
-    // 50 ms CPU budget takes about 750 ms of wall time, more while the
-    // memory bomb takes turns too, so the deadline, which would otherwise
-    // stop it first, is well past that.
+    // CPU budget, 100 ms here, takes about 1.5 s of wall time, more while
+    // the memory bomb takes turns too, so the deadline, which would
+    // otherwise stop it first, is well past that. The budget is twice the
+    // default: filling its memory page by page cost the bomb 52-56 ms of
+    // CPU on a busy machine (measured, at a 16 and a 32 MiB cap alike), and
+    // at 50 ms the budget, not the memory cap, stopped it.
     let herald = Herald::start(
         backend,
-        &["--plugin-timeout-ms", "2000", "--plugin-memory-mb", "32"],
+        &["--plugin-cpu-ms", "100", "--plugin-timeout-ms", "4000"],
     )
     .await;
     let api = herald.new_tenant("acme").await;

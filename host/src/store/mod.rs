@@ -204,48 +204,51 @@ impl Store {
             .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_secs(1));
         // `writes`: the pool of write transactions (SQLite's one writer).
         let connect = |max: u32, writes: bool| {
-            AnyPoolOptions::new()
+            let pool = AnyPoolOptions::new()
                 .max_connections(max)
                 // No ping before each use: it doubled the round trips of
                 // every statement (a worker hop on SQLite, a network round
                 // trip on PostgreSQL). sqlx still pings a connection when
                 // it is released, and a broken one fails its statement.
-                .test_before_acquire(false)
-                // A connection's buffers grow to the largest message it
-                // carried (a plugin's bytes, an import's batch) and sqlx
-                // keeps them: shrunk on release, or each of the sixteen
-                // PostgreSQL connections could hold megabytes for good.
-                .after_release(|conn, _| {
+                .test_before_acquire(false);
+            // A PostgreSQL connection's buffers grow to the largest message
+            // it carried (a plugin's bytes, an import's batch) and sqlx keeps
+            // them: shrunk on release, or each of the sixteen could hold
+            // megabytes for good. SQLite's connections have none to shrink.
+            let pool = match backend {
+                Backend::Postgres => pool.after_release(|conn, _| {
                     Box::pin(async move {
                         conn.shrink_buffers();
                         Ok(true)
                     })
-                })
-                .after_connect(move |conn, _| {
-                    Box::pin(async move {
-                        if backend == Backend::Sqlite {
-                            conn.execute("PRAGMA busy_timeout = 10000").await?;
-                            conn.execute("PRAGMA foreign_keys = ON").await?;
-                            conn.execute("PRAGMA synchronous = NORMAL").await?;
-                            // Statement journals and sorts in memory: as
-                            // files, each multi-row update of a write
-                            // transaction created, wrote and deleted one.
-                            conn.execute("PRAGMA temp_store = MEMORY").await?;
-                            if writes {
-                                conn.execute(
-                                    format!(
-                                        "PRAGMA wal_autocheckpoint = {}",
-                                        checkpoint::WRITER_CHECKPOINTS_AT
-                                    )
-                                    .as_str(),
+                }),
+                Backend::Sqlite => pool,
+            };
+            pool.after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        conn.execute("PRAGMA busy_timeout = 10000").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        // Statement journals and sorts in memory: as
+                        // files, each multi-row update of a write
+                        // transaction created, wrote and deleted one.
+                        conn.execute("PRAGMA temp_store = MEMORY").await?;
+                        if writes {
+                            conn.execute(
+                                format!(
+                                    "PRAGMA wal_autocheckpoint = {}",
+                                    checkpoint::WRITER_CHECKPOINTS_AT
                                 )
-                                .await?;
-                            }
+                                .as_str(),
+                            )
+                            .await?;
                         }
-                        Ok(())
-                    })
+                    }
+                    Ok(())
                 })
-                .connect_with(options.clone())
+            })
+            .connect_with(options.clone())
         };
         // SQLite has one writer; a few connections serve concurrent reads.
         let pool = connect(
