@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use crate::herald::{Herald, cpu_of, postgres_server_cpu};
 use crate::probes::{self, Latencies, Prober, ms, quantile};
+use crate::rewrites::{self, Rewrites};
 use crate::setup::{draft, tenant_with_channel};
 use crate::{DEADLINE, fairness, number, scrape};
 
@@ -39,6 +40,8 @@ pub struct Run {
     neighbour: Duration,
     /// Herald's own counts per 1,000 messages (see [`scrape`]).
     work: Vec<(&'static str, f64, f64)>,
+    /// `members` rows rewritten during the run (PostgreSQL's counters).
+    rewrites: Option<Rewrites>,
 }
 
 /// The median of each figure over several runs of one campaign (each
@@ -143,6 +146,8 @@ pub async fn campaign(
             }
         })
     };
+    // Read before the baselines below: it waits for the counters to settle.
+    let rewrites_before = rewrites::of_members(database_url).await;
     let histograms = scrape::histograms(&herald).await;
     let (cpu_before, sim_cpu_before) = (herald.cpu(), cpu_of(std::process::id()));
     let on_postgres = database_url.starts_with("postgres");
@@ -181,6 +186,12 @@ pub async fn campaign(
     let sim_cpu = cpu_of(std::process::id()) - sim_cpu_before;
     let db_cpu = db_cpu_before.and_then(|before| Some(postgres_server_cpu()? - before));
     sampler.abort();
+    let rewrites = match rewrites_before {
+        Some(before) => rewrites::of_members(database_url)
+            .await
+            .map(|after| after.since(before)),
+        None => None,
+    };
     let stats = sim.stats();
     let samples = samples.lock().unwrap().clone();
     let at = |fraction: f64| {
@@ -209,6 +220,7 @@ pub async fn campaign(
         pages,
         neighbour,
         work,
+        rewrites,
     }
 }
 
@@ -259,5 +271,13 @@ pub fn print_state(label: &str, members: u64, run: &Run) {
 pub fn print_work(label: &str, run: &Run) {
     for (what, per_thousand, mean_ms) in &run.work {
         println!("| {label}: {what} | {per_thousand:.0} | {mean_ms:.2} ms |");
+    }
+    if let Some(r) = run.rewrites {
+        let thousands = run.accepted.max(1) as f64 / 1000.0;
+        println!(
+            "| {label}: member rows rewritten (PostgreSQL), of them in place (HOT) | {:.0} | {:.0}% in place |",
+            r.updated as f64 / thousands,
+            100.0 * r.in_place as f64 / r.updated.max(1) as f64
+        );
     }
 }

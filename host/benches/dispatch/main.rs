@@ -42,6 +42,7 @@ mod fairness;
 mod herald;
 mod noisy;
 mod probes;
+mod rewrites;
 mod scrape;
 mod setup;
 mod timers;

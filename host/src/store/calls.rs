@@ -5,6 +5,7 @@
 
 use sqlx::Row;
 
+use super::json_rows::backend_of;
 use super::members::insert_events;
 use super::{Id, Store, StoreResult, now_ms};
 use crate::domain::campaign_spec::{CampaignContent, CampaignSettings};
@@ -135,6 +136,9 @@ pub(super) async fn apply_call(
     .bind(member)
     .execute(&mut **tx)
     .await?;
+    // The call's end is its receipt.
+    let backend = backend_of(tx);
+    super::receipt_checks::settle(&mut *tx, backend, &[member]).await?;
     let event = format!("call ended: {}", detail.as_str());
     insert_events(tx, now, &[(tenant, member, status, event)]).await?;
     if status == "failed" {

@@ -356,19 +356,23 @@ impl Store {
             .filter(|s| !s.is_done())
             .map(|s| format!("'{}'", s.as_str()))
             .collect();
-        // Two index lookups, each stopping at its first row: a member in a
-        // status that is not final ((campaign_id, status) index), or one
-        // with a journey step still planned (members_campaign_next_step).
-        // One `OR` of the two would walk the campaign's members.
+        // A member in a status that is not final, by the campaign's tallies
+        // (a few rows, exact: the triggers write them with the members; no
+        // index of `members` names the status, see migration 0036); then
+        // an index lookup stopping at its first row: a member with a
+        // journey step still planned (members_campaign_next_step).
         let pending_member = format!(
-            "SELECT campaign_id FROM members WHERE campaign_id = $2 AND status IN ({})",
+            "SELECT t.campaign_id FROM {} WHERE t.status IN ({}) \
+             GROUP BY t.campaign_id HAVING SUM(t.members) > 0",
+            super::tallies::tally_rows("campaign_id = $2"),
             pending.join(", ")
         );
         let planned_step =
             "SELECT campaign_id FROM members WHERE campaign_id = $2 AND next_step IS NOT NULL";
         // An uncertain send still to be looked up may yet be sent again.
+        // (`members_campaign_reconcile`, whose predicate it states.)
         let awaiting_lookup = "SELECT campaign_id FROM members WHERE campaign_id = $2 \
-             AND status = 'unknown' AND reconcile_at IS NOT NULL";
+             AND reconcile_at IS NOT NULL AND status = 'unknown'";
         let sql = format!(
             "UPDATE campaigns SET status = 'completed', status_cause = NULL, finished_at = $1 \
              WHERE id = $2 AND status IN ({from}) AND execution_mode = 'manual' \

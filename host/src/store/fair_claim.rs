@@ -66,7 +66,7 @@ impl Store {
         follow_ups: &mut FollowUps,
     ) -> StoreResult<Vec<sqlx::any::AnyRow>> {
         // Running campaigns with a member due now: one index probe each
-        // ((campaign_id, status, next_attempt_at)). The OFFSET keeps
+        // (`members_claimable`). The OFFSET keeps
         // PostgreSQL from turning the EXISTS into a join that gathers every
         // due member first (44 ms per claim at 100,000 due members, as soon
         // as its statistics knew how many there were; auto_explain).
@@ -81,7 +81,7 @@ impl Store {
              WHERE k.status IN ('running', 'retrying') AND k.max_concurrent IS NULL \
              AND (k.ends_at IS NULL OR k.ends_at > $1) AND (k.id IN ({fronts}) \
                OR EXISTS (SELECT 1 FROM members m \
-               WHERE m.campaign_id = k.id AND m.status = 'queued' AND m.next_attempt_at <= $1 \
+               WHERE m.campaign_id = k.id AND m.claimable_at IS NOT NULL AND m.claimable_at <= $1 \
                LIMIT 1 OFFSET 0))",
             fronts = id_subquery(self.backend, "$2"),
         ))

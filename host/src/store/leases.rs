@@ -11,10 +11,12 @@ use super::json_rows::{id_subquery, json_values};
 use super::members::insert_events;
 use super::{Id, Store, StoreResult, now_ms};
 
-/// The predicate of `members_leased`, the index of claims and sends under
+/// The predicate of `members_lease`, the index of claims and sends under
 /// way, word for word: SQLite reads a partial index only for a query that
-/// states its predicate.
-const LEASED: &str = "members.status IN ('claimed', 'sending')";
+/// states its predicate. The index names the lease, not the status: the
+/// start of a call changes the status and leaves the lease, so it rewrites
+/// the row without touching an index (migration 0036).
+const LEASED: &str = "members.lease_until IS NOT NULL";
 
 /// A lease that ran out (`$1`: now), or whose owner's heartbeat is older
 /// than `$2` (the owner died; see `herald_instances`), is lost; but never
@@ -28,6 +30,18 @@ const OWNER_GONE: &str = "(lease_until < $1 OR (members.lease_owner <> $3 AND EX
      WHERE i.instance_id = members.lease_owner AND i.seen_at < $2)))";
 
 impl Store {
+    /// On SQLite the sweeps name the lease index: Herald plans `members`
+    /// as a table of a million rows whatever it held when analysed
+    /// (`statistics`), its partial indexes included, and a partial index
+    /// as large as the table lost to a scan of it (the plan guard, with
+    /// stale statistics). It holds the claims and sends under way only.
+    fn leased_index(&self) -> &'static str {
+        match self.backend {
+            super::Backend::Sqlite => " INDEXED BY members_lease",
+            super::Backend::Postgres => "",
+        }
+    }
+
     /// Marks `owner`'s claims in `ids` `sending`: their plugin calls start
     /// now. Answers the ones that may go: still claimed by `owner`, and
     /// their campaign still sends (a pause or cancel since the claim keeps
@@ -51,8 +65,8 @@ impl Store {
         ids: &[Id],
     ) -> StoreResult<Vec<Id>> {
         let now = now_ms();
-        // The batch drives: `status || ''` keeps the planner off the
-        // (status, ...) index, which holds every claimed member.
+        // The batch drives: `status || ''` keeps the planner off any index
+        // of the status (one held every claimed member, before 0036).
         let go: Vec<Id> = sqlx::query(&format!(
             "UPDATE members SET status = 'sending', updated_at = $1, attempt_started_at = $3 \
              WHERE id IN ({ids}) AND (status || '') = 'claimed' AND lease_owner = $2 \
@@ -85,10 +99,12 @@ impl Store {
     pub async fn expire_leases(&self, sweeper: &str, lookup_after_ms: i64) -> StoreResult<Vec<Id>> {
         let now = now_ms();
         let gone_before = wall_ms() - INSTANCE_STALE_MS;
+        let leased_index = self.leased_index();
         let mut tx = self.write_tx().await?;
         let requeued = sqlx::query(&format!(
-            "UPDATE members SET status = 'queued', attempts = attempts - 1, lease_owner = NULL, \
-             lease_until = NULL, updated_at = $1 WHERE status = 'claimed' AND {LEASED} AND {OWNER_GONE} \
+            "UPDATE members{leased_index} SET status = 'queued', attempts = attempts - 1, \
+             lease_owner = NULL, lease_until = NULL, updated_at = $1 \
+             WHERE status = 'claimed' AND {LEASED} AND {OWNER_GONE} \
              RETURNING tenant_id, id"
         ))
         .bind(now)
@@ -97,7 +113,7 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         let unknown = sqlx::query(&format!(
-            "UPDATE members SET status = 'unknown', lease_owner = NULL, lease_until = NULL, \
+            "UPDATE members{leased_index} SET status = 'unknown', lease_owner = NULL, lease_until = NULL, \
              error_code = 'outcome_unknown', reconcile_at = $4, \
              error_message = 'outcome unknown: the sending process stopped during the provider call; \
                looking it up at the provider before any resend', \
@@ -139,10 +155,12 @@ impl Store {
     /// now rather than when their lease runs out.
     pub async fn release_claims(&self, owner: &str) -> StoreResult<u64> {
         let now = now_ms();
+        let leased_index = self.leased_index();
         let mut tx = self.write_tx().await?;
         let rows = sqlx::query(&format!(
-            "UPDATE members SET status = 'queued', attempts = attempts - 1, lease_owner = NULL, \
-             lease_until = NULL, updated_at = $1 WHERE status = 'claimed' AND {LEASED} \
+            "UPDATE members{leased_index} SET status = 'queued', attempts = attempts - 1, \
+             lease_owner = NULL, lease_until = NULL, updated_at = $1 \
+             WHERE status = 'claimed' AND {LEASED} \
              AND lease_owner = $2 RETURNING tenant_id, id"
         ))
         .bind(now)

@@ -94,8 +94,8 @@ impl Store {
         }
         if to == Status::Cancelled {
             sqlx::query(&format!(
-                "UPDATE members SET status = 'cancelled', updated_at = $1 \
-                 WHERE campaign_id = $2 AND status IN {UNSENT}"
+                "UPDATE members SET status = 'cancelled', updated_at = $1, lease_owner = NULL, \
+                 lease_until = NULL WHERE campaign_id = $2 AND status IN {UNSENT}"
             ))
             .bind(now)
             .bind(id)
@@ -143,6 +143,7 @@ impl Store {
         for sql in [
             format!("DELETE FROM member_events WHERE member_id IN {of_members}"),
             format!("DELETE FROM conversation_messages WHERE member_id IN {of_members}"),
+            format!("DELETE FROM receipt_checks WHERE member_id IN {of_members}"),
             "DELETE FROM sessions WHERE campaign_id = $1".to_string(),
             "DELETE FROM members WHERE campaign_id = $1".to_string(),
             "DELETE FROM campaign_tags WHERE campaign_id = $1".to_string(),

@@ -10,6 +10,7 @@ use super::credit_holds::Settlement;
 use super::journey_advance::Advanced;
 pub(super) use super::member_events::{contact_values, insert_events};
 use super::outcome_rows::{self, MemberOutcome, SentMessage};
+use super::receipt_checks::Awaited;
 use super::send_checks::disqualify_claimed;
 use super::{Id, Store, StoreResult, now_ms};
 use crate::domain::campaign_spec::CampaignContent;
@@ -236,10 +237,15 @@ impl Store {
         limit: i64,
     ) -> StoreResult<Vec<sqlx::any::AnyRow>> {
         // A row comparison on the index's last two columns: the index scan
-        // starts at the place (see `queue_front`).
+        // starts at the place (see `queue_front`). `claimable_at IS NOT
+        // NULL` is implied by the comparison but said: a generic plan
+        // estimates `claimable_at <= $n` as a third of the table, nulls
+        // (every member not queued) included, and then scanned `members`;
+        // the null test is estimated from the column's statistics.
+        // (The same in the due probes of `fair_claim` and `free_slots`.)
         let condition = match after {
             None => "m.campaign_id = $5",
-            Some(_) => "m.campaign_id = $5 AND (m.next_attempt_at, m.id) > ($6, $7)",
+            Some(_) => "m.campaign_id = $5 AND (m.claimable_at, m.id) > ($6, $7)",
         };
         // The key names the intent (member, step), not the attempt: a retry
         // of the same step keeps the key its first attempt had, so a
@@ -252,10 +258,10 @@ impl Store {
              idempotency_key = CASE WHEN idempotency_key LIKE {this_step} || '-%' \
                THEN idempotency_key ELSE {this_step} || '-' || CAST(attempts + 1 AS TEXT) END \
              WHERE id IN (SELECT m.id FROM members m JOIN campaigns k ON k.id = m.campaign_id \
-               WHERE m.status = 'queued' AND m.next_attempt_at <= $3 \
+               WHERE m.claimable_at IS NOT NULL AND m.claimable_at <= $3 \
                AND k.status IN ('running', 'retrying') \
                AND (k.ends_at IS NULL OR k.ends_at > $3) \
-               AND {condition} ORDER BY m.next_attempt_at, m.id LIMIT $4{}) \
+               AND {condition} ORDER BY m.claimable_at, m.id LIMIT $4{}) \
              RETURNING {CLAIMED_COLUMNS}",
             self.skip_locked_of("m")
         );
@@ -285,7 +291,8 @@ impl Store {
             "SELECT k.id, k.max_concurrent FROM campaigns k \
              WHERE k.status IN ('running', 'retrying') \
              AND k.max_concurrent IS NOT NULL AND EXISTS (SELECT 1 FROM members m \
-               WHERE m.campaign_id = k.id AND m.status = 'queued' AND m.next_attempt_at <= $1) \
+               WHERE m.campaign_id = k.id AND m.claimable_at IS NOT NULL \
+               AND m.claimable_at <= $1) \
              ORDER BY k.id",
         )
         .bind(now)
@@ -302,10 +309,13 @@ impl Store {
                     .fetch_optional(&mut **tx)
                     .await?;
             }
-            let busy: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM members WHERE campaign_id = $1 \
-                 AND status IN ('claimed', 'sending', 'sent')",
-            )
+            // From the tallies (a few rows): no index of `members` names
+            // the status (see migration 0036).
+            let busy: i64 = sqlx::query_scalar(&format!(
+                "SELECT CAST(COALESCE(SUM(t.members), 0) AS BIGINT) FROM {} \
+                 WHERE t.status IN ('claimed', 'sending', 'sent')",
+                super::tallies::tally_rows("campaign_id = $1")
+            ))
             .bind(campaign)
             .fetch_one(&mut **tx)
             .await?;
@@ -328,8 +338,8 @@ impl Store {
     /// Records a batch of attempt outcomes in one transaction. Only members
     /// still leased by `owner` change, so a late writer cannot overwrite the
     /// result of a newer claim. Returns the campaigns touched.
-    /// An accepted member's `next_attempt_at` becomes the time by which its
-    /// receipt is due (`receipt_due_ms` from now); see [`Self::claim_overdue_receipts`].
+    /// An accepted member's receipt is due `receipt_due_ms` from now (see
+    /// `receipt_checks`).
     pub async fn record_outcomes(
         &self,
         owner: &str,
@@ -460,12 +470,19 @@ impl Store {
         let mut settled = Vec::new();
         // Accepted after the lease was lost: evidence for the lookup.
         let mut late = Vec::new();
+        let mut awaited = Vec::new();
         for (m, status, pmid, code, message, reconcile_at) in written {
             if !changed.contains(&m.id) {
                 if let Some(id) = pmid {
                     late.push((m, id));
                 }
                 continue;
+            }
+            if status == MemberStatus::Sent {
+                awaited.push(Awaited {
+                    member_id: m.id,
+                    due_at: now + receipt_due_ms,
+                });
             }
             if status == MemberStatus::Failed && m.falls_back {
                 falling_back.push((m.tenant_id, m.id));
@@ -495,50 +512,12 @@ impl Store {
             super::journeys::after_failure(&mut *tx, tenant, member, now).await?;
         }
         outcome_rows::insert_sent_messages(&mut *tx, self.backend, &sent_messages).await?;
+        super::receipt_checks::expect(&mut *tx, self.backend, &awaited).await?;
         // Receipts that raced ahead of this outcome can be applied now.
         self.apply_parked_receipts(&mut *tx, &accepted).await?;
         // With the outcomes, so a crash cannot leave credits reserved for a
         // send whose outcome is written.
         super::credit_holds::settle_outcomes(&mut *tx, &settled).await?;
         Ok(())
-    }
-
-    /// Sent members whose receipt is overdue (the callback was lost, or came
-    /// while no Herald was up), pushed `recheck_ms` into the future so each
-    /// is looked up once per period, by one instance.
-    pub async fn claim_overdue_receipts(
-        &self,
-        limit: i64,
-        recheck_ms: i64,
-    ) -> StoreResult<Vec<OverdueReceipt>> {
-        let now = now_ms();
-        let mut tx = self.write_tx().await?;
-        let rows = sqlx::query(&format!(
-            "UPDATE members SET next_attempt_at = $1 \
-             WHERE id IN (SELECT id FROM members WHERE status = 'sent' AND next_attempt_at <= $2 \
-               ORDER BY next_attempt_at LIMIT $3{}) \
-             RETURNING tenant_id, id, campaign_id, provider_message_id, COALESCE(channel_id, \
-               (SELECT channel_id FROM campaigns k WHERE k.id = members.campaign_id)), \
-               sent_channel_revision, sent_plugin_sha256",
-            self.skip_locked()
-        ))
-        .bind(now + recheck_ms)
-        .bind(now)
-        .bind(limit)
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(rows
-            .iter()
-            .map(|r| OverdueReceipt {
-                tenant_id: r.get(0),
-                member_id: r.get(1),
-                campaign_id: r.get(2),
-                provider_message_id: r.get(3),
-                channel_id: r.get(4),
-                channel_revision: r.get(5),
-                plugin_sha256: r.get(6),
-            })
-            .collect())
     }
 }

@@ -31,6 +31,8 @@ mod follow_up_claims;
 mod holds;
 mod import_batch;
 mod imports;
+#[cfg(test)]
+mod in_place_tests;
 mod instances;
 mod journey_advance;
 mod journeys;
@@ -51,6 +53,7 @@ mod plugin_wasm;
 mod plugins;
 mod queue_front;
 mod receipt_batch;
+mod receipt_checks;
 mod receipts;
 mod resolve;
 mod review;

@@ -130,6 +130,8 @@ pub(super) async fn apply(
         touched.push(Some(found.campaign));
     }
     update_members(tx, backend, now, &mut rows).await?;
+    let moved: Vec<Id> = rows.iter().map(|r| r.id).collect();
+    super::receipt_checks::settle(tx, backend, &moved).await?;
     insert_events(tx, now, &events).await?;
     park(tx, backend, &parked).await?;
     for (tenant, member) in failed {

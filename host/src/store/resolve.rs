@@ -5,6 +5,7 @@
 use sqlx::Row;
 
 use super::credit_holds::{Settlement, settle_outcomes};
+use super::receipt_checks::{self, Awaited};
 use super::{Id, Selection, Store, StoreError, StoreResult, now_ms, placeholders};
 use crate::domain::lifecycle::Status;
 
@@ -109,6 +110,16 @@ impl Store {
             })
             .collect();
         settle_outcomes(&mut tx, &settled).await?;
+        if matches!(resolution, Resolution::Sent { .. }) {
+            let awaited: Vec<Awaited> = settled
+                .iter()
+                .map(|s| Awaited {
+                    member_id: s.member,
+                    due_at: now + receipt_due_ms,
+                })
+                .collect();
+            receipt_checks::expect(&mut tx, self.backend, &awaited).await?;
+        }
         let events: Vec<_> = settled
             .iter()
             .map(|s| (tenant, s.member, "resolved", event.to_string()))

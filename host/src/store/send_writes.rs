@@ -100,7 +100,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_store::{self, running_campaign};
+    use super::super::test_store;
     use super::super::{Receipt, SendOutcome, SendRoom, now_ms};
     use super::SendWrites;
     use crate::domain::member::MemberStatus;
@@ -113,30 +113,7 @@ mod tests {
     async fn a_receipt_written_with_its_sends_outcome_applies_to_the_member() {
         for db in test_store::backends().await {
             let store = &db.store;
-            let (campaign, _) = running_campaign(store, 2).await;
-            // Sending allowed now: the contacts in UTC, quiet hours open for
-            // all but an hour that is 21 hours away.
-            let hour = jiff::Timestamp::now()
-                .to_zoned(jiff::tz::TimeZone::UTC)
-                .hour();
-            sqlx::query("UPDATE contacts SET timezone = 'UTC'")
-                .execute(&store.pool)
-                .await
-                .unwrap();
-            // What a campaign holds once created: its message.
-            sqlx::query(
-                r#"UPDATE campaigns SET settings_json =
-                   '{"content": {"type": "sms", "body": "Hi"}, "session_target": null}'"#,
-            )
-            .execute(&store.pool)
-            .await
-            .unwrap();
-            sqlx::query("UPDATE tenants SET quiet_hours_start = $1, quiet_hours_end = $2")
-                .bind(format!("{:02}:00", (hour + 22) % 24))
-                .bind(format!("{:02}:00", (hour + 21) % 24))
-                .execute(&store.pool)
-                .await
-                .unwrap();
+            let (campaign, _) = test_store::sendable_campaign(store, 2).await;
             let room = SendRoom {
                 new_tenant: 10,
                 new_plugin: 10,

@@ -126,3 +126,30 @@ pub async fn running_campaign(store: &Store, members: usize) -> (Id, Vec<Id>) {
     }
     (campaign, ids)
 }
+
+/// [`running_campaign`], ready to send now: its message set, the contacts
+/// in UTC, quiet hours open for all but an hour that is 21 hours away.
+pub async fn sendable_campaign(store: &Store, members: usize) -> (Id, Vec<Id>) {
+    let (campaign, ids) = running_campaign(store, members).await;
+    let hour = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .hour();
+    sqlx::query("UPDATE contacts SET timezone = 'UTC'")
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        r#"UPDATE campaigns SET settings_json =
+           '{"content": {"type": "sms", "body": "Hi"}, "session_target": null}'"#,
+    )
+    .execute(&store.pool)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE tenants SET quiet_hours_start = $1, quiet_hours_end = $2")
+        .bind(format!("{:02}:00", (hour + 22) % 24))
+        .bind(format!("{:02}:00", (hour + 21) % 24))
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    (campaign, ids)
+}

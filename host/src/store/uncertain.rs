@@ -7,7 +7,9 @@ use sqlx::Row;
 
 use super::claimed::load_claimed;
 use super::credit_holds::Settlement;
+use super::json_rows::backend_of;
 use super::members::{ClaimedMember, insert_events};
+use super::receipt_checks::{self, Awaited};
 use super::{Id, Store, StoreResult, now_ms};
 
 /// An uncertain send to look up.
@@ -152,6 +154,12 @@ pub(super) async fn adopt_late_acceptances(
         .await?
         .rows_affected();
         if changed > 0 {
+            let awaited = Awaited {
+                member_id: m.id,
+                due_at: now + receipt_due_ms,
+            };
+            let backend = backend_of(tx);
+            receipt_checks::expect(&mut *tx, backend, &[awaited]).await?;
             tracing::warn!(
                 member = m.id,
                 provider_message_id,

@@ -1,8 +1,8 @@
 //! Vacuuming Herald's tables on a PostgreSQL server that does not do it
 //! itself. A campaign rewrites each member several times (claimed, sending,
-//! sent, delivered) and none of those updates can be HOT (status is
-//! indexed), so every message leaves dead row versions and index entries
-//! behind. With `autovacuum = off` (a server setting an operator may have
+//! sent, delivered) and two of those updates cannot be HOT (the claim and
+//! the outcome change indexed columns; migration 0036), so every message
+//! leaves dead row versions and index entries behind. With `autovacuum = off` (a server setting an operator may have
 //! chosen, or a table's `autovacuum_enabled = false`) nothing ever removes
 //! them: in a 1,000,000-member campaign `members` grew to 3 million dead
 //! rows, PostgreSQL's CPU per message doubled and the campaign grid's p99
