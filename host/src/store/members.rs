@@ -10,7 +10,6 @@ use super::credit_holds::Settlement;
 use super::journey_advance::Advanced;
 pub(super) use super::member_events::{contact_values, insert_events};
 use super::outcome_rows::{self, MemberOutcome, SentMessage};
-use super::receipt_checks::Awaited;
 use super::send_checks::disqualify_claimed;
 use super::{Id, Store, StoreResult, now_ms};
 use crate::domain::campaign_spec::CampaignContent;
@@ -479,10 +478,7 @@ impl Store {
                 continue;
             }
             if status == MemberStatus::Sent {
-                awaited.push(Awaited {
-                    member_id: m.id,
-                    due_at: now + receipt_due_ms,
-                });
+                awaited.push(m.id);
             }
             if status == MemberStatus::Failed && m.falls_back {
                 falling_back.push((m.tenant_id, m.id));
@@ -512,7 +508,8 @@ impl Store {
             super::journeys::after_failure(&mut *tx, tenant, member, now).await?;
         }
         outcome_rows::insert_sent_messages(&mut *tx, self.backend, &sent_messages).await?;
-        super::receipt_checks::expect(&mut *tx, self.backend, &awaited).await?;
+        super::receipt_checks::expect(&mut *tx, self.backend, &awaited, now + receipt_due_ms)
+            .await?;
         // Receipts that raced ahead of this outcome can be applied now.
         self.apply_parked_receipts(&mut *tx, &accepted).await?;
         // With the outcomes, so a crash cannot leave credits reserved for a

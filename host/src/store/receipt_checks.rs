@@ -9,40 +9,35 @@
 //! of sent members by due time named the status, which the receipt
 //! changes. Here the receipt deletes one narrow row instead.
 
-use serde::Serialize;
+use std::collections::HashSet;
+
 use sqlx::Row;
 
-use super::json_rows::{id_subquery, json_array, json_int, json_rows, json_values};
+use super::json_rows::{id_subquery, json_int, json_rows, json_values};
 use super::members::OverdueReceipt;
 use super::{Backend, Id, Store, StoreResult, now_ms};
 
-/// A sent member and when its receipt is due.
-#[derive(Serialize)]
-pub(super) struct Awaited {
-    pub member_id: Id,
-    pub due_at: i64,
-}
-
-/// Expects the receipts of `members` (just sent) by their due times; a
-/// member sent again (a follow-up) is due again from its new send.
+/// Expects the receipts of `members` (just sent) by `due_at`; a member
+/// sent again (a follow-up) is due again from its new send.
 pub(super) async fn expect(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     backend: Backend,
-    members: &[Awaited],
+    members: &[Id],
+    due_at: i64,
 ) -> StoreResult<()> {
     if members.is_empty() {
         return Ok(());
     }
     // `WHERE true`: SQLite's parser needs it before an upsert clause.
     let sql = format!(
-        "INSERT INTO receipt_checks (member_id, due_at) SELECT {member}, {due} FROM {rows} \
-         WHERE true ON CONFLICT (member_id) DO UPDATE SET due_at = excluded.due_at",
-        member = json_int("member_id"),
-        due = json_int("due_at"),
+        "INSERT INTO receipt_checks (member_id, due_at) SELECT {member}, CAST($2 AS BIGINT) \
+         FROM {rows} WHERE true ON CONFLICT (member_id) DO UPDATE SET due_at = excluded.due_at",
+        member = json_int("v"),
         rows = json_rows(backend, "$1"),
     );
     sqlx::query(&sql)
-        .bind(json_array(members))
+        .bind(json_values(members.iter()))
+        .bind(due_at)
         .execute(&mut **tx)
         .await?;
     Ok(())
@@ -122,10 +117,11 @@ impl Store {
             })
             .collect();
         if overdue.len() < due.len() {
+            let still_sent: HashSet<Id> = overdue.iter().map(|o| o.member_id).collect();
             let gone: Vec<Id> = due
                 .iter()
                 .copied()
-                .filter(|id| !overdue.iter().any(|o| o.member_id == *id))
+                .filter(|id| !still_sent.contains(id))
                 .collect();
             sqlx::query(&format!(
                 "DELETE FROM receipt_checks WHERE member_id IN ({})",

@@ -5,7 +5,7 @@
 use sqlx::Row;
 
 use super::credit_holds::{Settlement, settle_outcomes};
-use super::receipt_checks::{self, Awaited};
+use super::receipt_checks;
 use super::{Id, Selection, Store, StoreError, StoreResult, now_ms, placeholders};
 use crate::domain::lifecycle::Status;
 
@@ -111,14 +111,8 @@ impl Store {
             .collect();
         settle_outcomes(&mut tx, &settled).await?;
         if matches!(resolution, Resolution::Sent { .. }) {
-            let awaited: Vec<Awaited> = settled
-                .iter()
-                .map(|s| Awaited {
-                    member_id: s.member,
-                    due_at: now + receipt_due_ms,
-                })
-                .collect();
-            receipt_checks::expect(&mut tx, self.backend, &awaited).await?;
+            let sent: Vec<Id> = settled.iter().map(|s| s.member).collect();
+            receipt_checks::expect(&mut tx, self.backend, &sent, now + receipt_due_ms).await?;
         }
         let events: Vec<_> = settled
             .iter()

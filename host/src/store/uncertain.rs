@@ -9,7 +9,7 @@ use super::claimed::load_claimed;
 use super::credit_holds::Settlement;
 use super::json_rows::backend_of;
 use super::members::{ClaimedMember, insert_events};
-use super::receipt_checks::{self, Awaited};
+use super::receipt_checks;
 use super::{Id, Store, StoreResult, now_ms};
 
 /// An uncertain send to look up.
@@ -154,12 +154,8 @@ pub(super) async fn adopt_late_acceptances(
         .await?
         .rows_affected();
         if changed > 0 {
-            let awaited = Awaited {
-                member_id: m.id,
-                due_at: now + receipt_due_ms,
-            };
             let backend = backend_of(tx);
-            receipt_checks::expect(&mut *tx, backend, &[awaited]).await?;
+            receipt_checks::expect(&mut *tx, backend, &[m.id], now + receipt_due_ms).await?;
             tracing::warn!(
                 member = m.id,
                 provider_message_id,
