@@ -251,6 +251,13 @@ pub struct ServeArgs {
     #[arg(long = "native-provider", hide = true)]
     pub native_provider: Vec<String>,
 
+    /// Profiling: write /tmp/perf-PID.map as plugins load, so `perf
+    /// report` names the plugins' own functions (`wasm[0]::function[N]::
+    /// name`) instead of showing anonymous addresses. The compiled code is
+    /// the same; the map grows with every plugin version loaded.
+    #[arg(long, env = "HERALD_WASM_PERF_MAP")]
+    pub wasm_perf_map: bool,
+
     /// A non-public destination that requests on a tenant's behalf (plugin
     /// `http-send`, reply forwarding) may reach anyway: a CIDR
     /// (`10.1.0.0/16`), an address or a host name; repeat or separate with

@@ -52,6 +52,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         memory_bytes: args.plugin_memory_mb << 20,
         total_memory_bytes: args.plugin_memory_total_mb.max(args.plugin_memory_mb) << 20,
         native_providers: args.native_provider.clone(),
+        perf_map: args.wasm_perf_map,
         ..RuntimeLimits::default()
     })?;
     let trust = TrustPolicy::load(args.trusted_keys.as_deref(), args.require_signed)?;

@@ -68,7 +68,7 @@ impl CompileChild {
 /// The child's side: compiles the component read from stdin for the
 /// engine the two figures build and writes the machine code to `out`.
 pub fn run(memory_bytes: usize, max_instances: u32, out: &Path) -> anyhow::Result<()> {
-    let engine = super::runtime::engine(memory_bytes, max_instances)?;
+    let engine = super::runtime::engine(memory_bytes, max_instances, false)?;
     let mut bytes = Vec::new();
     std::io::stdin()
         .read_to_end(&mut bytes)
@@ -92,7 +92,7 @@ mod tests {
     fn a_failing_compiler_child_falls_back_to_compiling_here() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/plugins/twilio_sms.wasm");
         let wasm = std::fs::read(&path).expect("run ./dev.sh build first");
-        let engine = crate::plugins::runtime::engine(16 << 20, 4).unwrap();
+        let engine = crate::plugins::runtime::engine(16 << 20, 4, false).unwrap();
         for program in ["/bin/false", "/nonexistent/herald"] {
             let dir = tempfile::tempdir().unwrap();
             let child = CompileChild {

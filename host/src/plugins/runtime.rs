@@ -10,8 +10,8 @@ use anyhow::Context;
 use tokio::sync::Semaphore;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{
-    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store,
-    UpdateDeadline,
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
+    ProfilingStrategy, Store, UpdateDeadline,
 };
 
 use super::bindings::herald::provider::types as wit;
@@ -96,6 +96,9 @@ pub struct RuntimeLimits {
     /// of in the sandbox (see `native`): the benchmark's measure of the
     /// sandbox's share, never a production setting.
     pub native_providers: Vec<String>,
+    /// Write a map of the plugins' compiled functions for `perf`
+    /// (`--wasm-perf-map`): profiling, not production.
+    pub perf_map: bool,
 }
 
 impl Default for RuntimeLimits {
@@ -108,6 +111,7 @@ impl Default for RuntimeLimits {
             max_instances: 256,
             egress: Arc::default(),
             native_providers: Vec::new(),
+            perf_map: false,
         }
     }
 }
@@ -210,7 +214,11 @@ pub struct Runtime {
 /// (and so which compiled components it can load): `herald plugin
 /// precompile` builds the same one from the same two figures (see
 /// `compile_child`).
-pub(super) fn engine(memory_bytes: usize, max_instances: u32) -> anyhow::Result<Engine> {
+pub(super) fn engine(
+    memory_bytes: usize,
+    max_instances: u32,
+    perf_map: bool,
+) -> anyhow::Result<Engine> {
     let scanned = PoolingAllocationConfig::is_pagemap_scan_available();
     let keep_resident = if scanned {
         KEEP_RESIDENT_SCANNED
@@ -244,6 +252,13 @@ pub(super) fn engine(memory_bytes: usize, max_instances: u32) -> anyhow::Result<
         .wasm_component_model(true)
         .epoch_interruption(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    // `perf` sees the guests' compiled code as anonymous addresses; with
+    // this on, wasmtime writes /tmp/perf-PID.map as it loads each plugin
+    // and a profile names the plugin's functions. The machine code is the
+    // same either way.
+    if perf_map {
+        config.profiler(ProfilingStrategy::PerfMap);
+    }
     Engine::new(&config)
         .map_err(anyhow::Error::from)
         .context("creating the wasmtime engine")
@@ -251,7 +266,7 @@ pub(super) fn engine(memory_bytes: usize, max_instances: u32) -> anyhow::Result<
 
 impl Runtime {
     pub fn new(limits: RuntimeLimits) -> anyhow::Result<Arc<Self>> {
-        let engine = engine(limits.memory_bytes, limits.max_instances)?;
+        let engine = engine(limits.memory_bytes, limits.max_instances, limits.perf_map)?;
 
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
@@ -510,5 +525,42 @@ impl Runtime {
                 PluginFailure::Trap(err.root_cause().to_string())
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// With `--wasm-perf-map`, loading a plugin writes the map `perf`
+    /// reads (/tmp/perf-PID.map) with the plugin's own function names;
+    /// without it, nothing is written.
+    #[test]
+    fn the_perf_map_switch_names_a_plugins_functions_for_perf() {
+        let map = std::path::PathBuf::from(format!("/tmp/perf-{}.map", std::process::id()));
+        let _ = std::fs::remove_file(&map);
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../target/plugins/twilio_sms.wasm");
+        let wasm = std::fs::read(&path).expect("run ./dev.sh build first");
+
+        let off = engine(16 << 20, 4, false).unwrap();
+        Component::new(&off, &wasm).unwrap();
+        assert!(!map.exists(), "a map was written without the switch");
+
+        let on = engine(16 << 20, 4, true).unwrap();
+        Component::new(&on, &wasm).unwrap();
+        let text = std::fs::read_to_string(&map).expect("the map is written");
+        std::fs::remove_file(&map).unwrap();
+        // `perf`'s format: start address, size, name (all hexadecimal).
+        let named: Vec<&str> = text
+            .lines()
+            .filter(|line| line.contains("twilio_sms") && line.split(' ').count() >= 3)
+            .collect();
+        assert!(
+            named.iter().any(|line| line.contains("send")),
+            "the plugin's send is not named: {} lines, e.g. {:?}",
+            text.lines().count(),
+            text.lines().take(3).collect::<Vec<_>>()
+        );
     }
 }
