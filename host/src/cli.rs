@@ -252,9 +252,10 @@ pub struct ServeArgs {
     pub native_provider: Vec<String>,
 
     /// Profiling: write /tmp/perf-PID.map as plugins load, so `perf
-    /// report` names the plugins' own functions (`wasm[0]::function[N]::
-    /// name`) instead of showing anonymous addresses. The compiled code is
-    /// the same; the map grows with every plugin version loaded.
+    /// report` names the plugins' own functions
+    /// (`wasm[0]::function[N]::name`) instead of anonymous addresses. The
+    /// compiled code is the same; the map grows with every plugin version
+    /// loaded.
     #[arg(long, env = "HERALD_WASM_PERF_MAP")]
     pub wasm_perf_map: bool,
 

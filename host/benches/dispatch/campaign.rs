@@ -56,6 +56,8 @@ pub struct Medians {
     pub sim_cpu_per_1000: Duration,
     pub db_cpu_per_1000: Option<Duration>,
     pub peak_rss_mib: f64,
+    /// Plugin calls (sends and status callbacks) per 1,000 messages.
+    pub plugin_calls_per_1000: f64,
 }
 
 /// The middle value (the upper middle of an even count).
@@ -78,6 +80,12 @@ impl Medians {
             sim_cpu_per_1000: median(runs.iter().map(|r| r.sim_cpu_per_1000)),
             db_cpu_per_1000: (!db.is_empty()).then(|| median(db.into_iter())),
             peak_rss_mib: runs.iter().map(|r| r.peak_rss_mib).fold(0.0, f64::max),
+            plugin_calls_per_1000: median(runs.iter().map(|r| {
+                r.work
+                    .iter()
+                    .find(|(what, ..)| *what == scrape::PLUGIN_CALLS)
+                    .map_or(0.0, |(_, per_thousand, _)| *per_thousand)
+            })),
         }
     }
 }

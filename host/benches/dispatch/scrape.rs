@@ -6,6 +6,9 @@ use std::collections::BTreeMap;
 use crate::ADMIN_KEY;
 use crate::herald::Herald;
 
+/// The row of plugin calls per 1,000 messages.
+pub const PLUGIN_CALLS: &str = "plugin calls (sends and callbacks)";
+
 /// `(count, sum of seconds)` of each histogram series, by its name and
 /// labels as printed (`herald_db_seconds{statement="claim"}`).
 #[derive(Clone, Default)]
@@ -99,10 +102,6 @@ pub fn per_thousand(
             .filter(|(k, _)| k.starts_with("herald_plugin_call_seconds"))
             .fold((0.0, 0.0), |(c, s), (_, (c1, s1))| (c + c1, s + s1))
     };
-    rows.push(row(
-        "plugin calls (sends and callbacks)",
-        plugin(before),
-        plugin(after),
-    ));
+    rows.push(row(PLUGIN_CALLS, plugin(before), plugin(after)));
     rows
 }
