@@ -131,7 +131,7 @@ pub fn postgres_server_cpu() -> Option<Duration> {
 
 /// The sum of `/proc/{pid}/stat`'s clock-tick fields at `indexes`
 /// (counted after the command name, which is in parentheses).
-fn cpu_ticks(pid: &str, indexes: &[usize]) -> Duration {
+pub fn cpu_ticks(pid: &str, indexes: &[usize]) -> Duration {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let fields: Vec<&str> = stat
         .rsplit_once(')')

@@ -4,6 +4,10 @@
 //! - the ceiling: the same number of Twilio sends posted to the same
 //!   simulator by a native Rust client at `--max-in-flight` concurrency
 //!   (no database, no plugin, no callbacks);
+//! - the wire's floor ([`wire`]): the same sends with their signed status
+//!   callbacks, taken by a native receiver: what a message's three HTTP
+//!   exchanges alone cost on these cores, on Herald's side and the
+//!   simulator's;
 //! - an SMS campaign of MEMBERS (default 100,000) through the bundled
 //!   `twilio-sms` plugin to the simulator on loopback, with its signed
 //!   status callbacks, on the release `herald` binary, on SQLite and
@@ -46,6 +50,7 @@ mod rewrites;
 mod scrape;
 mod setup;
 mod timers;
+mod wire;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -147,6 +152,8 @@ fn main() {
         let elapsed = ceiling(&sim, members).await;
         let ceiling_per_s = members as f64 / elapsed.as_secs_f64();
         sim.reset();
+        let floor = wire::floor(&sim, members).await;
+        sim.reset();
         let dir = tempfile::tempdir().unwrap();
         let mut backends = Vec::new();
         if sqlite {
@@ -205,6 +212,7 @@ fn main() {
             "| ceiling: native client, no database, no plugin | {ceiling_per_s:.0} | {ceiling_per_s:.0} (100%) | {:.1} s | - | - | - | - | - | {CONCURRENCY} | {members} requests |",
             elapsed.as_secs_f64()
         );
+        wire::print_floor(&floor, members, ceiling_per_s);
         for (label, run) in &runs {
             print_run(&format!("Herald, {label}"), run, ceiling_per_s);
         }
