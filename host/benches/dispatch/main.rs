@@ -87,32 +87,58 @@ fn target_dir() -> PathBuf {
 
 /// The native client's run: `n` sends at `CONCURRENCY`.
 async fn ceiling(sim: &Simulator, n: u64) -> Duration {
-    let http = reqwest::Client::new();
-    let url = format!(
-        "{}/2010-04-01/Accounts/{}/Messages.json",
-        sim.base_url(),
-        sim.config().twilio_account_sid
-    );
+    let client = NativeClient::of(sim);
     let started = Instant::now();
     futures::stream::iter(0..n)
         .map(|i| {
-            let request = http
-                .post(&url)
-                .basic_auth(
-                    &sim.config().twilio_account_sid,
-                    Some(&sim.config().twilio_auth_token),
-                )
-                .form(&[
-                    ("To", number(i)),
-                    ("From", "+15005550006".to_owned()),
-                    ("Body", format!("Hi C{i}, your order shipped.")),
-                ]);
+            let request = client.send(i, None);
             async move { request.send().await.map(|r| r.status().as_u16()) }
         })
         .buffer_unordered(CONCURRENCY)
         .for_each(|_| async {})
         .await;
     started.elapsed()
+}
+
+/// A native Rust client of the simulator's Twilio Messages endpoint (the
+/// ceiling's, and the wire floor's).
+struct NativeClient {
+    http: reqwest::Client,
+    url: String,
+    account: String,
+    auth_token: String,
+}
+
+impl NativeClient {
+    fn of(sim: &Simulator) -> NativeClient {
+        let config = sim.config();
+        NativeClient {
+            http: reqwest::Client::new(),
+            url: format!(
+                "{}/2010-04-01/Accounts/{}/Messages.json",
+                sim.base_url(),
+                config.twilio_account_sid
+            ),
+            account: config.twilio_account_sid.clone(),
+            auth_token: config.twilio_auth_token.clone(),
+        }
+    }
+
+    /// Member `i`'s message, with a `StatusCallback` if given.
+    fn send(&self, i: u64, status_callback: Option<&str>) -> reqwest::RequestBuilder {
+        let mut form = vec![
+            ("To", number(i)),
+            ("From", "+15005550006".to_owned()),
+            ("Body", format!("Hi C{i}, your order shipped.")),
+        ];
+        if let Some(url) = status_callback {
+            form.push(("StatusCallback", url.to_owned()));
+        }
+        self.http
+            .post(&self.url)
+            .basic_auth(&self.account, Some(&self.auth_token))
+            .form(&form)
+    }
 }
 
 fn main() {
