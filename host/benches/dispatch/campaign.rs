@@ -232,17 +232,21 @@ pub async fn campaign(
     }
 }
 
-pub fn print_run(label: &str, run: &Run, ceiling_per_s: f64) {
-    // The rate at which Herald, the simulator and a local database server
-    // together would use every core at these costs per message: what this
-    // machine allows at most while all of them run on it.
+/// The rate at which processes costing `cpu_per_1000` together per 1,000
+/// messages would use every core: what this machine allows at most while
+/// all of them run on it.
+pub fn rate_the_cores_allow(cpu_per_1000: Duration) -> f64 {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    cores / (cpu_per_1000.as_secs_f64() / 1000.0).max(1e-9)
+}
+
+pub fn print_run(label: &str, run: &Run, ceiling_per_s: f64) {
+    // Herald, the simulator and a local database server together.
     let db_cpu = run.db_cpu_per_1000.unwrap_or_default();
-    let per_message = (run.cpu_per_1000 + run.sim_cpu_per_1000 + db_cpu).as_secs_f64() / 1000.0;
     println!(
         "| {label} | {} | {:.0} | {:.0} MiB | {} | {} |",
         rate_and_cost_columns(&Medians::of(std::slice::from_ref(run)), ceiling_per_s),
-        cores / per_message.max(1e-9),
+        rate_the_cores_allow(run.cpu_per_1000 + run.sim_cpu_per_1000 + db_cpu),
         run.peak_rss_mib,
         run.max_in_flight,
         if run.duplicates == 0 {

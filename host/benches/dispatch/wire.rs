@@ -178,8 +178,6 @@ fn peer_cpu() -> Duration {
 
 /// The floor's row of the dispatch table (its columns).
 pub fn print_floor(floor: &Floor, members: u64, ceiling_per_s: f64) {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
-    let per_message = (floor.peer_cpu_per_1000 + floor.sim_cpu_per_1000).as_secs_f64() / 1000.0;
     let rate = members as f64 / floor.elapsed.as_secs_f64();
     println!(
         "| floor: the same sends with their signed callbacks, a native client and receiver, no database, no plugin | {rate:.0} | - ({:.0}% of ceiling end to end) | {:.1} s | {:.2} s (the native client and receiver) | {:.2} s | - | {:.0} | - | {CONCURRENCY} | {members} requests, {} bad signatures |",
@@ -187,7 +185,7 @@ pub fn print_floor(floor: &Floor, members: u64, ceiling_per_s: f64) {
         floor.elapsed.as_secs_f64(),
         floor.peer_cpu_per_1000.as_secs_f64(),
         floor.sim_cpu_per_1000.as_secs_f64(),
-        cores / per_message.max(1e-9),
+        super::campaign::rate_the_cores_allow(floor.peer_cpu_per_1000 + floor.sim_cpu_per_1000),
         floor.bad_signatures,
     );
 }
