@@ -1,12 +1,15 @@
 //! Plugin sandbox costs, printed as figures (`cargo bench -p herald --bench plugins`):
 //! - per call: instantiate + `send` in the sandbox (http-send answered
 //!   at once by the host, no network) against the same logic run natively;
+//!   and a signed Twilio status callback, verified and parsed by the guest
+//!   (a message's other two calls);
 //! - hot swap: activating an installed version, until calls use it;
 //! - cold start: compiling 20 plugins, without and with the compile cache.
 //!
 //! Needs the components from `./dev.sh build`. `--profile-calls N` runs
 //! only N sandboxed sends back to back (and reports them): a steady loop
-//! to run under `perf record` when looking for the cost of a call.
+//! to run under `perf record` when looking for the cost of a call;
+//! `--profile-webhooks N` the same with N signed status callbacks.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -123,6 +126,95 @@ async fn profile_sends(
     Ok(())
 }
 
+/// A Twilio status callback as the simulator sends it: the form, and its
+/// `X-Twilio-Signature` over the URL and the sorted parameters.
+fn status_callback(i: usize, token: &str) -> wit::WebhookRequest {
+    use base64::Engine as _;
+    use hmac::Mac as _;
+    let url = "http://127.0.0.1:8080/webhooks/1";
+    let sid = format!("SM{i:032x}");
+    let params = [
+        ("AccountSid", "AC00000000000000000000000000000001"),
+        ("ApiVersion", "2010-04-01"),
+        ("From", "+15005550006"),
+        ("MessageSid", sid.as_str()),
+        ("MessageStatus", "delivered"),
+        ("SmsSid", sid.as_str()),
+        ("SmsStatus", "delivered"),
+        ("To", "+14155557000"),
+    ];
+    let body = twilio_wire::form_encode(params);
+    let pairs = twilio_wire::form_decode(body.as_bytes());
+    let base = twilio_wire::signature_base(url, &pairs);
+    let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(token.as_bytes()).unwrap();
+    mac.update(base.as_bytes());
+    let signature = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    wit::WebhookRequest {
+        method: "POST".into(),
+        url: url.into(),
+        headers: vec![
+            (
+                "content-type".into(),
+                "application/x-www-form-urlencoded".into(),
+            ),
+            ("x-twilio-signature".into(), signature),
+            ("user-agent".into(), "TwilioProxy/1.1".into()),
+        ],
+        body: body.into_bytes(),
+    }
+}
+
+/// The number after `flag` on the command line, if given.
+fn count_after(flag: &str) -> Option<usize> {
+    std::env::args().skip_while(|a| a != flag).nth(1).map(|n| {
+        n.parse()
+            .unwrap_or_else(|_| panic!("{flag} takes a number"))
+    })
+}
+
+const CALLBACK_ROW: &str = "signed status callback (instantiate + call)";
+
+/// The Twilio plugin with its auth token: status callbacks it verifies.
+struct SignedTwilio {
+    plugin: Arc<LoadedPlugin>,
+    config: Vec<(String, String)>,
+    ctx: CallContext,
+    token: &'static str,
+}
+
+/// The Twilio plugin installed and active, with the auth token its
+/// callbacks are signed with.
+async fn signed_twilio(registry: &Registry, wasm: Vec<u8>) -> anyhow::Result<SignedTwilio> {
+    let (plugin, config, mut ctx) = active_twilio(registry, wasm).await?;
+    let token = "bench-auth-token";
+    ctx.secrets = Arc::new([("auth-token".to_owned(), token.to_owned())].into());
+    Ok(SignedTwilio {
+        plugin,
+        config,
+        ctx,
+        token,
+    })
+}
+
+impl SignedTwilio {
+    /// `calls` signed `delivered` callbacks, one after another (each
+    /// verified and parsed, or the run stops): each call's time.
+    async fn run(&self, calls: usize) -> Vec<Duration> {
+        let requests: Vec<_> = (0..calls).map(|i| status_callback(i, self.token)).collect();
+        let mut samples = Vec::with_capacity(calls);
+        for request in requests {
+            let started = Instant::now();
+            let result = self
+                .plugin
+                .handle_webhook(self.ctx.clone(), self.config.clone(), request, false)
+                .await;
+            samples.push(started.elapsed());
+            assert!(matches!(result, Ok(Ok(_))), "{result:?}");
+        }
+        samples
+    }
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -134,12 +226,14 @@ async fn main() -> anyhow::Result<()> {
     let store =
         Store::connect(&format!("sqlite:{}", dir.path().join("bench.db").display())).await?;
 
-    let profile_calls: Option<usize> = std::env::args()
-        .skip_while(|a| a != "--profile-calls")
-        .nth(1)
-        .map(|n| n.parse().expect("--profile-calls takes a number"));
     let runtime = Runtime::new(RuntimeLimits::default())?;
-    if let Some(calls) = profile_calls {
+    if let Some(calls) = count_after("--profile-webhooks") {
+        let registry = Registry::new(runtime, store, CompileCache::new(None), u64::MAX);
+        let callbacks = signed_twilio(&registry, wasm).await?;
+        report(CALLBACK_ROW, callbacks.run(calls).await);
+        return Ok(());
+    }
+    if let Some(calls) = count_after("--profile-calls") {
         return profile_sends(runtime, store, wasm, calls).await;
     }
 
@@ -197,6 +291,12 @@ async fn main() -> anyhow::Result<()> {
         native.push(started.elapsed());
     }
     report("same logic, native", native);
+
+    // A message's other two calls: its status callbacks, each verified
+    // (HMAC-SHA1 over the URL and the form) and parsed by the guest.
+    let callbacks = signed_twilio(&registry, wasm.clone()).await?;
+    callbacks.run(200).await;
+    report(CALLBACK_ROW, callbacks.run(5000).await);
 
     // Throughput with concurrent calls (what the dispatcher does).
     let started = Instant::now();
