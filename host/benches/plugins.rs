@@ -127,13 +127,12 @@ async fn profile_sends(
 }
 
 /// A Twilio status callback as the simulator sends it: the form, and its
-/// `X-Twilio-Signature` over the URL and the sorted parameters.
+/// `X-Twilio-Signature` as the simulator signs it (independent of the
+/// plugin's own `twilio-wire`).
 fn status_callback(i: usize, token: &str) -> wit::WebhookRequest {
-    use base64::Engine as _;
-    use hmac::Mac as _;
     let url = "http://127.0.0.1:8080/webhooks/1";
     let sid = format!("SM{i:032x}");
-    let params = [
+    let params: Vec<(String, String)> = [
         ("AccountSid", "AC00000000000000000000000000000001"),
         ("ApiVersion", "2010-04-01"),
         ("From", "+15005550006"),
@@ -142,13 +141,14 @@ fn status_callback(i: usize, token: &str) -> wit::WebhookRequest {
         ("SmsSid", sid.as_str()),
         ("SmsStatus", "delivered"),
         ("To", "+14155557000"),
-    ];
-    let body = twilio_wire::form_encode(params);
-    let pairs = twilio_wire::form_decode(body.as_bytes());
-    let base = twilio_wire::signature_base(url, &pairs);
-    let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(token.as_bytes()).unwrap();
-    mac.update(base.as_bytes());
-    let signature = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let signature = herald_sim::twilio_signature(token, url, &params);
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&params)
+        .finish();
     wit::WebhookRequest {
         method: "POST".into(),
         url: url.into(),

@@ -53,7 +53,6 @@ struct Receiver {
 pub async fn floor(sim: &Simulator, n: u64) -> Floor {
     let peers = Peers {
         client: NativeClient::of(sim),
-        auth_token: sim.config().twilio_auth_token.clone(),
         n,
     };
     let process_before = super::herald::cpu_of(std::process::id());
@@ -86,7 +85,6 @@ pub async fn floor(sim: &Simulator, n: u64) -> Floor {
 /// The native client's and receiver's part.
 struct Peers {
     client: NativeClient,
-    auth_token: String,
     n: u64,
 }
 
@@ -94,15 +92,11 @@ impl Peers {
     /// How long until every final callback was in, and how many callbacks
     /// had a wrong signature.
     async fn run(self) -> (Duration, u64) {
-        let Peers {
-            client,
-            auth_token,
-            n,
-        } = self;
+        let Peers { client, n } = self;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let receiver = Arc::new(Receiver {
             url: format!("http://{}/status", listener.local_addr().unwrap()),
-            auth_token,
+            auth_token: client.auth_token.clone(),
             delivered: AtomicU64::new(0),
             bad_signatures: AtomicU64::new(0),
             want: n,
