@@ -53,7 +53,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         total_memory_bytes: args.plugin_memory_total_mb.max(args.plugin_memory_mb) << 20,
         native_providers: args.native_provider.clone(),
         perf_map: args.wasm_perf_map,
-        ..RuntimeLimits::default()
+        max_instances: plugins::instances_for(args.max_in_flight),
     })?;
     let trust = TrustPolicy::load(args.trusted_keys.as_deref(), args.require_signed)?;
     // Compiling in a child keeps Cranelift's memory out of the server's.
@@ -111,7 +111,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             public_url: public_url.clone(),
             egress,
             lease: Duration::from_secs(args.lease_secs),
-            max_in_flight: args.max_in_flight,
+            max_in_flight: args.max_in_flight as usize,
             receipt_check: Duration::from_secs(args.receipt_check_secs),
             lookup_after: Duration::from_secs(args.lookup_after_secs),
             max_provider_errors: args.max_provider_errors,

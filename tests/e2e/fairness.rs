@@ -251,3 +251,40 @@ async fn a_slow_plugin_cannot_take_every_send_slot(backend: Backend) {
     b.post_empty(&format!("/v1/campaigns/{two}/pause")).await;
 }
 both_backends!(a_slow_plugin_cannot_take_every_send_slot);
+
+/// With the default settings, a tenant sending alone through a provider
+/// that takes a second to answer keeps its three quarters of
+/// `--max-in-flight` (192 of 256) waiting on it at once, and no more. At
+/// 128 slots (96 for a lone tenant) a provider answering in 50 ms held a
+/// campaign to half of what the cores allowed; the plugin instance pool
+/// grows with the slots, so it does not cap them either.
+async fn a_lone_tenant_keeps_its_share_of_slots_busy_at_a_slow_provider(backend: Backend) {
+    let sim = Simulator::start(SimConfig {
+        response_delay: Duration::from_secs(1),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let herald = Herald::start(backend, &[]).await;
+    let members = numbers(917, 700, None);
+    let (api, campaign) = started_campaign(&herald, &sim, "busy", &members).await;
+    // The plugin has no record until 20 calls have come back (it may hold
+    // a quarter of the slots until then); then the tenant's share.
+    let reached = sim
+        .wait_for(Duration::from_secs(60), |s| s.in_flight >= 150)
+        .await;
+    let stats = sim.stats();
+    assert!(
+        reached,
+        "never 150 sends at the provider at once: {stats:?}"
+    );
+    api.wait_status(campaign, "completed", Duration::from_secs(120))
+        .await;
+    let stats = sim.stats();
+    assert_eq!((stats.accepted, stats.duplicates), (700, 0), "{stats:?}");
+    assert!(
+        stats.max_in_flight <= 192,
+        "a lone tenant held more than three quarters of the slots: {stats:?}"
+    );
+}
+both_backends!(a_lone_tenant_keeps_its_share_of_slots_busy_at_a_slow_provider);

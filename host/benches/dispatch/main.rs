@@ -64,7 +64,7 @@ use noisy::noisy;
 
 const ADMIN_KEY: &str = "bench-admin-key";
 /// Herald's default `--max-in-flight`, also the ceiling client's concurrency.
-const CONCURRENCY: usize = 128;
+const CONCURRENCY: usize = ::herald::engine::DEFAULT_MAX_IN_FLIGHT as usize;
 /// The channel's rate limit: the highest Herald accepts.
 const RATE_PER_SECOND: u32 = 10_000;
 /// A Wednesday 18:30 UTC: 10:30 in San Francisco, where every member
@@ -173,8 +173,21 @@ fn main() {
         .find_map(|a| a.strip_prefix("--runs="))
         .map_or(1, |n| n.parse().expect("--runs=N: a number of runs"))
         .max(1);
+    // A real provider answers a send tens to hundreds of milliseconds
+    // later: then the rate is bounded by how many sends are in flight at
+    // once, not by the cores, and the ceiling shows that bound.
+    let latency = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--provider-latency-ms="))
+        .map_or(Duration::ZERO, |ms| {
+            Duration::from_millis(ms.parse().expect("--provider-latency-ms=N: milliseconds"))
+        });
     rt.block_on(async {
-        let sim = Arc::new(Simulator::start(SimConfig::default()).await.unwrap());
+        let config = SimConfig {
+            response_delay: latency,
+            ..SimConfig::default()
+        };
+        let sim = Arc::new(Simulator::start(config).await.unwrap());
         let elapsed = ceiling(&sim, members).await;
         let ceiling_per_s = members as f64 / elapsed.as_secs_f64();
         sim.reset();
@@ -231,7 +244,10 @@ fn main() {
             runs.extend(numbered(sandboxed_runs, label));
             runs.extend(numbered(native_runs, &native_label));
         }
-        println!("\n{members} members, channel rate {RATE_PER_SECOND}/s, {CONCURRENCY} in flight\n");
+        println!(
+            "\n{members} members, channel rate {RATE_PER_SECOND}/s, {CONCURRENCY} in flight, provider answers after {} ms\n",
+            latency.as_millis()
+        );
         println!("| run | messages/s end to end | messages/s steady | until all final | Herald CPU per 1,000 | simulator CPU per 1,000 | PostgreSQL server CPU per 1,000 | messages/s the cores allow at these costs | peak RSS | max in flight at provider | provider saw |");
         println!("|---|---|---|---|---|---|---|---|---|---|---|");
         println!(

@@ -40,7 +40,7 @@ pub use host_imports::CallContext;
 pub use inspect::InstallError;
 pub use loaded::LoadedPlugin;
 pub use registry::{Registry, RegistryError, load_component};
-pub use runtime::{PluginFailure, Runtime, RuntimeLimits};
+pub use runtime::{PluginFailure, Runtime, RuntimeLimits, instances_for};
 pub use stats::{CallStats, StatsSnapshot};
 pub use watch::watch_dir;
 pub use wire::WireSeen;

@@ -116,6 +116,19 @@ impl Default for RuntimeLimits {
     }
 }
 
+/// Instances beyond the sends in flight: webhooks, lookups and sends
+/// share the pool, and a send holds its instance while the provider
+/// answers, so the pool grows with `--max-in-flight`; this much stays for
+/// the calls that take an instance for microseconds (a webhook's).
+const INSTANCES_BESIDE_SENDS: u32 = 256;
+
+/// The instance pool for `max_in_flight` sends at once: each may hold an
+/// instance for its provider's whole answer, and the other calls keep the
+/// pool's room beside them (a pool smaller than the sends would cap them).
+pub fn instances_for(max_in_flight: u32) -> u32 {
+    max_in_flight.saturating_add(INSTANCES_BESIDE_SENDS)
+}
+
 /// A provider call builds a request and reads an answer: well under a
 /// millisecond of CPU for the bundled plugins. 50 ms is a hundred times
 /// that, and stops a spinning guest before it costs its neighbours much.
