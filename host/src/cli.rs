@@ -348,8 +348,8 @@ pub struct ServeArgs {
     /// Sends in flight at once, from their claim until the provider has
     /// answered (a tenant sending alone holds up to three quarters). A real
     /// provider answers in tens to hundreds of milliseconds, so this bounds
-    /// the rate: one tenant's 192 of the default 256 at 100 ms allow about
-    /// 1,900 messages/s. Each send at the provider holds a plugin instance
+    /// the rate: one tenant's 144 of the default 192 at 100 ms allow about
+    /// 1,400 messages/s. Each send at the provider holds a plugin instance
     /// (the pool is sized from this) and about 0.16 MiB of memory. At
     /// most 4,096: the pool's address space for 16,384 could not be
     /// reserved on a 2-core, 24 GiB machine.

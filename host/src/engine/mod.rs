@@ -76,12 +76,13 @@ pub struct EngineConfig {
 /// hundreds of milliseconds, and a send holds its slot that long: at 128, a
 /// lone tenant's 96 slots held a campaign to about 1,300 messages/s against
 /// a provider answering in 50 ms, half of what the cores allowed (the
-/// dispatch benchmark's `--provider-latency-ms=50`); at 256, 2,200-2,400.
-/// Not more: when the provider answers at once the sends queue for the
-/// cores instead, each holding its plugin instance's pages (about 0.16 MiB
-/// resident), and at 512 the benchmark's peak RSS passed the 150 MB its
-/// issue allows (159 MiB for 100,000 members; 129 MiB at 256).
-pub const DEFAULT_MAX_IN_FLIGHT: u32 = 256;
+/// dispatch benchmark's `--provider-latency-ms=50`; 2,500 at 256). Not
+/// more: when the provider answers at once the sends queue for the cores
+/// instead, each holding memory meanwhile (its plugin instance's pages, its
+/// connection's buffers), and at 256 the benchmark's peak RSS for 100,000
+/// members on PostgreSQL passed the 150 MB its issue allows (149-157 MiB;
+/// 123 MiB at 192).
+pub const DEFAULT_MAX_IN_FLIGHT: u32 = 192;
 
 impl Default for EngineConfig {
     fn default() -> Self {
