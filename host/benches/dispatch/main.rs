@@ -63,8 +63,15 @@ use campaign::{Medians, campaign, print_medians, print_run, print_state, print_w
 use noisy::noisy;
 
 const ADMIN_KEY: &str = "bench-admin-key";
-/// Herald's default `--max-in-flight`, also the ceiling client's concurrency.
-const CONCURRENCY: usize = ::herald::engine::DEFAULT_MAX_IN_FLIGHT as usize;
+/// The `--max-in-flight` of the server the benchmark starts, and so the
+/// concurrency of the ceiling's client and the floor's: Herald's default,
+/// or `HERALD_MAX_IN_FLIGHT` where set (the server inherits it too).
+fn concurrency() -> usize {
+    std::env::var("HERALD_MAX_IN_FLIGHT")
+        .ok()
+        .map(|n| n.parse().expect("HERALD_MAX_IN_FLIGHT: a number of sends"))
+        .unwrap_or(::herald::engine::DEFAULT_MAX_IN_FLIGHT as usize)
+}
 /// The channel's rate limit: the highest Herald accepts.
 const RATE_PER_SECOND: u32 = 10_000;
 /// A Wednesday 18:30 UTC: 10:30 in San Francisco, where every member
@@ -85,7 +92,7 @@ fn target_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target")
 }
 
-/// The native client's run: `n` sends at `CONCURRENCY`.
+/// The native client's run: `n` sends at [`concurrency`].
 async fn ceiling(sim: &Simulator, n: u64) -> Duration {
     let client = NativeClient::of(sim);
     let started = Instant::now();
@@ -94,7 +101,7 @@ async fn ceiling(sim: &Simulator, n: u64) -> Duration {
             let request = client.send(i, None);
             async move { request.send().await.map(|r| r.status().as_u16()) }
         })
-        .buffer_unordered(CONCURRENCY)
+        .buffer_unordered(concurrency())
         .for_each(|_| async {})
         .await;
     started.elapsed()
@@ -245,14 +252,16 @@ fn main() {
             runs.extend(numbered(native_runs, &native_label));
         }
         println!(
-            "\n{members} members, channel rate {RATE_PER_SECOND}/s, {CONCURRENCY} in flight, provider answers after {} ms\n",
+            "\n{members} members, channel rate {RATE_PER_SECOND}/s, {} in flight, provider answers after {} ms\n",
+            concurrency(),
             latency.as_millis()
         );
         println!("| run | messages/s end to end | messages/s steady | until all final | Herald CPU per 1,000 | simulator CPU per 1,000 | PostgreSQL server CPU per 1,000 | messages/s the cores allow at these costs | peak RSS | max in flight at provider | provider saw |");
         println!("|---|---|---|---|---|---|---|---|---|---|---|");
         println!(
-            "| ceiling: native client, no database, no plugin | {ceiling_per_s:.0} | {ceiling_per_s:.0} (100%) | {:.1} s | - | - | - | - | - | {CONCURRENCY} | {members} requests |",
-            elapsed.as_secs_f64()
+            "| ceiling: native client, no database, no plugin | {ceiling_per_s:.0} | {ceiling_per_s:.0} (100%) | {:.1} s | - | - | - | - | - | {} | {members} requests |",
+            elapsed.as_secs_f64(),
+            concurrency()
         );
         wire::print_floor(&floor, members, ceiling_per_s);
         for (label, run) in &runs {

@@ -24,7 +24,7 @@ use futures::StreamExt;
 use herald_sim::Simulator;
 use tokio::sync::Notify;
 
-use super::{CONCURRENCY, NativeClient};
+use super::{NativeClient, concurrency};
 
 /// Names the threads whose CPU is the native peers' (Herald's side).
 const PEER_THREADS: &str = "wire-peer";
@@ -49,7 +49,7 @@ struct Receiver {
     all_in: Notify,
 }
 
-/// `n` sends with their callbacks, `CONCURRENCY` sends in flight.
+/// `n` sends with their callbacks, [`concurrency`] sends in flight.
 pub async fn floor(sim: &Simulator, n: u64) -> Floor {
     let peers = Peers {
         client: NativeClient::of(sim),
@@ -113,7 +113,7 @@ impl Peers {
                 let request = client.send(i, Some(&receiver.url));
                 async move { request.send().await.map(|r| r.status().as_u16()) }
             })
-            .buffer_unordered(CONCURRENCY)
+            .buffer_unordered(concurrency())
             .for_each(|_| async {})
             .await;
         if receiver.delivered.load(Ordering::Acquire) < n {
@@ -174,12 +174,13 @@ fn peer_cpu() -> Duration {
 pub fn print_floor(floor: &Floor, members: u64, ceiling_per_s: f64) {
     let rate = members as f64 / floor.elapsed.as_secs_f64();
     println!(
-        "| floor: the same sends with their signed callbacks, a native client and receiver, no database, no plugin | {rate:.0} | - ({:.0}% of ceiling end to end) | {:.1} s | {:.2} s (the native client and receiver) | {:.2} s | - | {:.0} | - | {CONCURRENCY} | {members} requests, {} bad signatures |",
+        "| floor: the same sends with their signed callbacks, a native client and receiver, no database, no plugin | {rate:.0} | - ({:.0}% of ceiling end to end) | {:.1} s | {:.2} s (the native client and receiver) | {:.2} s | - | {:.0} | - | {} | {members} requests, {} bad signatures |",
         100.0 * rate / ceiling_per_s,
         floor.elapsed.as_secs_f64(),
         floor.peer_cpu_per_1000.as_secs_f64(),
         floor.sim_cpu_per_1000.as_secs_f64(),
         super::campaign::rate_the_cores_allow(floor.peer_cpu_per_1000 + floor.sim_cpu_per_1000),
+        concurrency(),
         floor.bad_signatures,
     );
 }

@@ -4,9 +4,10 @@
 //! the outcomes and receipts in one transaction (`Store::write_sends`),
 //! the starts in one before it (see [`write`]). As three writers each paid
 //! a transaction for its batch: on SQLite, whose one writer they queued for
-//! in turn, 128 of the 159 transactions per 1,000 messages (now 55; the
-//! other 31 are claims). On PostgreSQL the starts keep a writer of their
-//! own (see [`Inputs::split`]).
+//! in turn, 128 of the 159 transactions per 1,000 messages (55 in one
+//! writer, besides 31 claims; with the starts apart, 37 besides 23 claims
+//! in stop 52's runs). On PostgreSQL the starts keep a writer of their own
+//! (see [`Inputs::split`]).
 //!
 //! No lingering to fill a batch: whatever arrived while the previous batch
 //! committed goes into the next one, so a start or an outcome waits at most
