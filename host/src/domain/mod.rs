@@ -26,5 +26,6 @@ pub mod segments;
 pub mod send_window;
 pub mod tags;
 pub mod template;
+mod template_cache;
 pub mod voice;
 pub mod window;

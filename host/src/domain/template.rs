@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use minijinja::{Environment, UndefinedBehavior};
+use super::template_cache;
 use serde::{Deserialize, Serialize};
 
 /// Fields every contact has, usable in any body.
@@ -50,8 +50,9 @@ pub struct BodyTemplate {
 
 impl BodyTemplate {
     pub fn parse(source: &str) -> Result<Self, TemplateError> {
-        let env = Environment::new();
-        env.template_from_str(source)
+        // Compiled as a skip-member campaign renders it, the usual setting:
+        // its sends then find it compiled.
+        template_cache::compiled(source, true, minijinja::AutoEscape::None)
             .map_err(|e| TemplateError::Syntax(e.to_string()))?;
         Ok(Self {
             source: source.to_owned(),
@@ -60,11 +61,9 @@ impl BodyTemplate {
 
     /// Every top-level variable the body refers to.
     pub fn variables(&self) -> BTreeSet<String> {
-        let env = Environment::new();
-        let tmpl = env
-            .template_from_str(&self.source)
-            .expect("syntax checked in parse");
-        tmpl.undeclared_variables(false).into_iter().collect()
+        template_cache::compiled(&self.source, true, minijinja::AutoEscape::None)
+            .and_then(|env| template_cache::variables(&env))
+            .expect("syntax checked in parse")
     }
 
     /// Refuses a body that uses a variable outside `STANDARD_FIELDS` and `custom`.
@@ -135,15 +134,8 @@ impl BodyTemplate {
         strict: bool,
         escape: minijinja::AutoEscape,
     ) -> Result<String, minijinja::Error> {
-        let mut env = Environment::new();
-        env.set_auto_escape_callback(move |_| escape);
-        env.add_filter("raw", |v: minijinja::Value| {
-            minijinja::Value::from_safe_string(v.to_string())
-        });
-        if strict {
-            env.set_undefined_behavior(UndefinedBehavior::Strict);
-        }
-        env.template_from_str(&self.source)?.render(values)
+        let env = template_cache::compiled(&self.source, strict, escape)?;
+        template_cache::render(&env, values)
     }
 
     /// Which absent variable a strict render stumbled on: the one that
