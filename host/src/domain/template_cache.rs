@@ -17,17 +17,12 @@ const KEPT: usize = 64;
 /// The name the body goes by in its environment.
 const BODY: &str = "body";
 
-/// A body's source and the settings it renders with (the environment
-/// holds both: undefined behaviour and escaping are environment-wide).
-#[derive(Clone, PartialEq, Eq, Hash)]
-struct Key {
-    source: String,
-    strict: bool,
-    html: bool,
-}
+/// Compiled bodies by source, one map per setting (strict or not, plain
+/// or HTML: undefined behaviour and escaping are environment-wide), so a
+/// render looks its body up by `&str` without copying it into a key.
+type Kept = [HashMap<String, Arc<Environment<'static>>>; 4];
 
-static COMPILED: LazyLock<Mutex<HashMap<Key, Arc<Environment<'static>>>>> =
-    LazyLock::new(Mutex::default);
+static COMPILED: LazyLock<Mutex<Kept>> = LazyLock::new(Mutex::default);
 
 /// The environment holding `source` compiled for these settings, compiled
 /// now if no render has compiled it yet. A syntax error is returned and
@@ -38,27 +33,23 @@ pub(super) fn compiled(
     escape: AutoEscape,
 ) -> Result<Arc<Environment<'static>>, minijinja::Error> {
     let html = match escape {
-        AutoEscape::None => false,
-        AutoEscape::Html => true,
+        AutoEscape::None => 0,
+        AutoEscape::Html => 1,
         // Only the two modes above are asked for (plain text, HTML parts).
         _ => return compile(source, strict, escape).map(Arc::new),
     };
-    let key = Key {
-        source: source.to_owned(),
-        strict,
-        html,
-    };
-    if let Some(env) = lock().get(&key) {
+    let setting = usize::from(strict) * 2 + html;
+    if let Some(env) = lock()[setting].get(source) {
         return Ok(env.clone());
     }
     // Compiled outside the lock: another thread may compile the same body
     // meanwhile, and the last one kept wins (both are the same).
     let env = Arc::new(compile(source, strict, escape)?);
     let mut kept = lock();
-    if kept.len() >= KEPT {
-        kept.clear();
+    if kept.iter().map(HashMap::len).sum::<usize>() >= KEPT {
+        kept.iter_mut().for_each(HashMap::clear);
     }
-    kept.insert(key, env.clone());
+    kept[setting].insert(source.to_owned(), env.clone());
     Ok(env)
 }
 
@@ -81,7 +72,7 @@ pub(super) fn variables(
         .collect())
 }
 
-fn lock() -> std::sync::MutexGuard<'static, HashMap<Key, Arc<Environment<'static>>>> {
+fn lock() -> std::sync::MutexGuard<'static, Kept> {
     // The map is whole whatever a panicking holder was doing: a lookup or
     // an insert of a finished value.
     COMPILED.lock().unwrap_or_else(PoisonError::into_inner)
