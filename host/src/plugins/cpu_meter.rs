@@ -37,6 +37,12 @@ use cpu_time::ThreadTime;
 /// from the thread's CPU clock.
 pub const PRECISE_AFTER: Duration = Duration::from_micros(500);
 
+/// A poll this young when an epoch tick passes has not run its guest long
+/// enough to judge (see [`CpuMeter::nothing_to_judge`]): a tenth of a
+/// tick, far above the microseconds between a guest's resumption and its
+/// first epoch check.
+pub const JUST_RESUMED: Duration = Duration::from_micros(200);
+
 #[derive(Default)]
 pub struct CpuMeter {
     /// Nanoseconds of the polls that have finished: wall time while not
@@ -67,6 +73,29 @@ impl CpuMeter {
         } else {
             wall_ns()
         }
+    }
+
+    /// The poll under way began less than `within` ago, by the wall clock,
+    /// and the meter is not yet precise: the guest cannot have computed
+    /// for longer than that since it last waited. A wall-clock read (vDSO),
+    /// so the epoch callback can answer a call that has just come back
+    /// from its HTTP exchange without the thread's CPU clock.
+    pub fn just_resumed(&self, within: Duration) -> bool {
+        if self.precise.load(Ordering::Relaxed) {
+            return false;
+        }
+        let began = self.poll_began_ns.load(Ordering::Relaxed);
+        began != 0 && wall_ns().saturating_sub(began) < within.as_nanos() as u64
+    }
+
+    /// Nothing to judge at this tick: the guest has just resumed (see
+    /// [`JUST_RESUMED`]) and has used at most `share` in all, by the wall
+    /// clock's upper bound. Most calls that see a tick pass were waiting
+    /// for their HTTP exchange while it passed; judging them switched them
+    /// to the thread's CPU clock (a system call at each later poll) and
+    /// made them yield, a task wake-up for nothing.
+    pub fn nothing_to_judge(&self, share: Duration) -> bool {
+        self.just_resumed(JUST_RESUMED) && self.used() <= share
     }
 
     /// CPU used so far, the current poll included (an upper bound until
@@ -203,5 +232,57 @@ mod tests {
         assert!(judged < Duration::from_millis(20), "{judged:?}");
         let total = meter.used();
         assert!(total < Duration::from_millis(20), "{total:?}");
+    }
+
+    /// The epoch callback's shortcut holds only for a poll that has just
+    /// begun on the wall clock: not between polls, not once the guest has
+    /// run longer or past its share, and not once the call is timed by its
+    /// CPU clock.
+    #[tokio::test]
+    async fn only_a_young_poll_on_the_wall_clock_has_nothing_to_judge() {
+        let within = Duration::from_secs(1);
+        let meter = Arc::new(CpuMeter::default());
+        assert!(!meter.just_resumed(within), "between polls");
+        let inside = meter.clone();
+        let (young, over_share, old) = meter
+            .meter(async move {
+                let young = inside.just_resumed(within);
+                spin(Duration::from_micros(50));
+                let over_share = inside.nothing_to_judge(Duration::from_micros(10));
+                spin(Duration::from_millis(3));
+                (
+                    young,
+                    over_share,
+                    inside.just_resumed(Duration::from_millis(1)),
+                )
+            })
+            .await;
+        assert!(young, "a poll that has just begun");
+        assert!(!over_share, "a call past its share is judged");
+        assert!(!old, "a poll that has computed for 3 ms");
+        let inside = meter.clone();
+        let precise = meter
+            .meter(async move {
+                inside.go_precise();
+                inside.just_resumed(within)
+            })
+            .await;
+        assert!(!precise, "a call timed by its CPU clock");
+        // Right as a poll begins there is nothing to judge (a busy test
+        // machine may deschedule a poll past `JUST_RESUMED`: one of twenty
+        // fresh calls must see it).
+        let mut seen = false;
+        for _ in 0..20 {
+            let meter = Arc::new(CpuMeter::default());
+            let inside = meter.clone();
+            if meter
+                .meter(async move { inside.nothing_to_judge(Duration::from_secs(1)) })
+                .await
+            {
+                seen = true;
+                break;
+            }
+        }
+        assert!(seen, "no fresh poll had nothing to judge");
     }
 }

@@ -489,6 +489,12 @@ impl Runtime {
         // guest is interrupted, else it yields so others get the thread (a
         // heavy guest, to the shared slot's next turn).
         store.epoch_deadline_callback(move |_| {
+            // Most ticks a call sees passed while it waited for its HTTP
+            // exchange, and the callback runs as the guest resumes: nothing
+            // to judge, no turn to give up (`CpuMeter::nothing_to_judge`).
+            if !suspect && meter.nothing_to_judge(light) && Instant::now() < deadline {
+                return Ok(UpdateDeadline::Continue(1));
+            }
             meter.go_precise();
             let used = meter.used();
             if used > budget {

@@ -183,6 +183,11 @@ async fn find_members(
          AND COALESCE(m.channel_id, (SELECT k.channel_id FROM campaigns k \
            WHERE k.id = m.campaign_id)) = CAST(r.value ->> 'c' AS BIGINT)";
     let rows = json_rows(backend, "$1");
+    // All the matches come back as one row, a JSON array of
+    // [i, member, status, campaign]: a batch matches up to hundreds of
+    // rows, and past 50 a row at a time the SQLite worker thread stalled
+    // on sqlx's row channel (its size is fixed at 50 through the `Any`
+    // driver) and woke with each row taken, two context switches per row.
     let sql = match backend {
         // Each message id looked up on its own (a lateral subquery that
         // `OFFSET 0` keeps from being flattened into a join). As a join,
@@ -190,27 +195,31 @@ async fn find_members(
         // while every id was still null) and merge-joined each batch
         // through all of it, a walk that grew with the campaign.
         Backend::Postgres => format!(
-            "SELECT CAST(r.value ->> 'i' AS BIGINT) AS i, m.id, m.status, m.campaign_id \
+            "SELECT CAST(COALESCE(json_agg(json_build_array(CAST(r.value ->> 'i' AS BIGINT), \
+             m.id, m.status, m.campaign_id)), '[]') AS TEXT) AS found \
              FROM {rows} CROSS JOIN LATERAL (SELECT m.id, m.status, m.campaign_id \
              FROM members m WHERE {matches} OFFSET 0) m"
         ),
         // SQLite has no LATERAL, and joins by nested loops only.
         Backend::Sqlite => format!(
-            "SELECT CAST(r.value ->> 'i' AS BIGINT) AS i, m.id, m.status, m.campaign_id \
+            "SELECT json_group_array(json_array(CAST(r.value ->> 'i' AS BIGINT), \
+             m.id, m.status, m.campaign_id)) AS found \
              FROM {rows} JOIN members m ON {matches}"
         ),
     };
-    let mut found = HashMap::new();
-    for row in sqlx::query(&sql)
+    let found_json: String = sqlx::query(&sql)
         .bind(serde_json::Value::Array(keys).to_string())
-        .fetch_all(&mut **tx)
+        .fetch_one(&mut **tx)
         .await?
-    {
-        let i: i64 = row.get("i");
+        .get("found");
+    let matched: Vec<(i64, Id, String, Id)> = serde_json::from_str(&found_json)
+        .map_err(|e| super::StoreError::Db(sqlx::Error::Decode(Box::new(e))))?;
+    let mut found = HashMap::new();
+    for (i, member, status, campaign) in matched {
         found.entry(i as usize).or_insert_with(|| Found {
-            member: row.get("id"),
-            campaign: row.get("campaign_id"),
-            status: MemberStatus::parse(&row.get::<String, _>("status")),
+            member,
+            campaign,
+            status: MemberStatus::parse(&status),
         });
     }
     Ok(found)
