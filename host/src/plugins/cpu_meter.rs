@@ -41,7 +41,7 @@ pub const PRECISE_AFTER: Duration = Duration::from_micros(500);
 /// enough to judge (see [`CpuMeter::nothing_to_judge`]): a tenth of a
 /// tick, far above the microseconds between a guest's resumption and its
 /// first epoch check.
-pub const JUST_RESUMED: Duration = Duration::from_micros(200);
+const JUST_RESUMED: Duration = Duration::from_micros(200);
 
 #[derive(Default)]
 pub struct CpuMeter {
@@ -80,7 +80,7 @@ impl CpuMeter {
     /// for longer than that since it last waited. A wall-clock read (vDSO),
     /// so the epoch callback can answer a call that has just come back
     /// from its HTTP exchange without the thread's CPU clock.
-    pub fn just_resumed(&self, within: Duration) -> bool {
+    fn just_resumed(&self, within: Duration) -> bool {
         if self.precise.load(Ordering::Relaxed) {
             return false;
         }

@@ -212,8 +212,7 @@ async fn find_members(
         .fetch_one(&mut **tx)
         .await?
         .get("found");
-    let matched: Vec<(i64, Id, String, Id)> = serde_json::from_str(&found_json)
-        .map_err(|e| super::StoreError::Db(sqlx::Error::Decode(Box::new(e))))?;
+    let matched: Vec<(i64, Id, String, Id)> = super::channels::from_json(&found_json)?;
     let mut found = HashMap::new();
     for (i, member, status, campaign) in matched {
         found.entry(i as usize).or_insert_with(|| Found {
