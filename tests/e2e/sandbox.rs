@@ -3,10 +3,12 @@
 
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use herald_sim::{SimConfig, Simulator};
 
 use crate::both_backends;
 use crate::harness::{Backend, Herald, numbers_ending};
+use crate::twilio_hooks::post_signed;
 
 async fn hostile_plugin_fails_only_its_message(backend: Backend) {
     let sim = Simulator::start(SimConfig::default()).await.unwrap();
@@ -173,6 +175,29 @@ async fn hostile_components_meet_their_documented_outcomes(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(resp.status(), 500);
+    // Among a channel's valid status callbacks arriving together (which a
+    // 1.4 plugin such as this one verifies in one call), a panicking one
+    // fails alone: the others are answered as if it had not come.
+    let url = format!("{}/webhooks/{hostile}", herald.base);
+    let statuses: Vec<(usize, u16)> = futures::stream::iter(0..41)
+        .map(|i| {
+            let (sim, herald, url) = (&sim, &herald, &url);
+            async move {
+                let status = if i == 20 { "panic" } else { "delivered" };
+                let params = vec![
+                    ("MessageSid".to_owned(), format!("SMbatch{i}")),
+                    ("MessageStatus".to_owned(), status.to_owned()),
+                ];
+                (i, post_signed(herald, sim, url, &params).await)
+            }
+        })
+        .buffer_unordered(41)
+        .collect()
+        .await;
+    for (i, status) in statuses {
+        let expected = if i == 20 { 500 } else { 204 };
+        assert_eq!(status, expected, "callback {i}");
+    }
     let health = herald
         .http
         .get(format!("{}/healthz", herald.base))

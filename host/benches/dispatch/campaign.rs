@@ -39,7 +39,7 @@ pub struct Run {
     /// until the provider had all 20.
     neighbour: Duration,
     /// Herald's own counts per 1,000 messages (see [`scrape`]).
-    work: Vec<(&'static str, f64, f64)>,
+    work: Vec<(&'static str, f64, String)>,
     /// `members` rows rewritten during the run (PostgreSQL's counters).
     rewrites: Option<Rewrites>,
 }
@@ -281,8 +281,8 @@ pub fn print_state(label: &str, members: u64, run: &Run) {
 
 /// Herald's own counts per 1,000 messages of a run, from its metrics.
 pub fn print_work(label: &str, run: &Run) {
-    for (what, per_thousand, mean_ms) in &run.work {
-        println!("| {label}: {what} | {per_thousand:.0} | {mean_ms:.2} ms |");
+    for (what, per_thousand, mean) in &run.work {
+        println!("| {label}: {what} | {per_thousand:.0} | {mean} |");
     }
     if let Some(r) = run.rewrites {
         let thousands = run.accepted.max(1) as f64 / 1000.0;

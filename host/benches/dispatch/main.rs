@@ -305,7 +305,7 @@ fn main() {
             }
         }
         println!("\nHerald's own work per 1,000 messages (from GET /metrics)\n");
-        println!("| run: what | per 1,000 messages | mean duration |");
+        println!("| run: what | per 1,000 messages | mean |");
         println!("|---|---|---|");
         for (label, run) in &runs {
             print_work(label, run);

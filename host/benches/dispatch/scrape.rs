@@ -73,21 +73,24 @@ pub async fn histograms(herald: &Herald) -> Histograms {
     Histograms(series)
 }
 
-/// Rows `(what, per 1,000 messages, mean ms)` of what happened between
+/// The histogram of the webhooks each batch call took (contract 1.4).
+const WEBHOOK_BATCHES: &str = "herald_webhook_batch_size";
+
+/// Rows `(what, per 1,000 messages, mean)` of what happened between
 /// `before` and `after`, for `messages` messages.
 pub fn per_thousand(
     before: &Histograms,
     after: &Histograms,
     messages: u64,
-) -> Vec<(&'static str, f64, f64)> {
-    let row = |label, (c0, s0): (f64, f64), (c1, s1): (f64, f64)| {
+) -> Vec<(&'static str, f64, String)> {
+    let count_and_mean = |(c0, s0): (f64, f64), (c1, s1): (f64, f64)| {
         let count = c1 - c0;
-        let mean_ms = if count > 0.0 {
-            (s1 - s0) * 1000.0 / count
-        } else {
-            0.0
-        };
-        (label, count * 1000.0 / messages.max(1) as f64, mean_ms)
+        let mean = if count > 0.0 { (s1 - s0) / count } else { 0.0 };
+        (count * 1000.0 / messages.max(1) as f64, mean)
+    };
+    let row = |label, before, after| {
+        let (per_thousand, mean) = count_and_mean(before, after);
+        (label, per_thousand, format!("{:.2} ms", mean * 1000.0))
     };
     let mut rows: Vec<_> = SERIES
         .iter()
@@ -103,5 +106,12 @@ pub fn per_thousand(
             .fold((0.0, 0.0), |(c, s), (_, (c1, s1))| (c + c1, s + s1))
     };
     rows.push(row(PLUGIN_CALLS, plugin(before), plugin(after)));
+    let batches = |h: &Histograms| h.0.get(WEBHOOK_BATCHES).copied().unwrap_or_default();
+    let (per_thousand, mean) = count_and_mean(batches(before), batches(after));
+    rows.push((
+        "callback batches (one instance each)",
+        per_thousand,
+        format!("{mean:.1} callbacks each"),
+    ));
     rows
 }

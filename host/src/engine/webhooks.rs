@@ -345,9 +345,16 @@ impl Engine {
         let ctx = self.call_context(&plugin, channel);
         let config = channel.config.clone().into_iter().collect();
         let started = Instant::now();
-        let result = plugin
-            .handle_webhook(ctx, config, request, pass.heavy())
-            .await;
+        // A strained channel's webhooks run one by one on the heavy slot;
+        // the others join those of the channel waiting for a call.
+        let result = if pass.heavy() {
+            plugin.handle_webhook(ctx, config, request, true).await
+        } else {
+            let key = (channel.id, channel.revision);
+            plugin
+                .handle_webhook_batched(key, ctx, config, request)
+                .await
+        };
         // A fault here is the channel's to answer for, never the plugin's
         // quarantine: anyone can post a webhook (see `webhook_guard`).
         let reply = match result {

@@ -1,6 +1,6 @@
 //! Calling a fresh instance's exports. `send` and `handle-webhook`, the
-//! exports every message calls, are found once per component; the rest go
-//! through the generated bindings.
+//! exports every message calls, and `handle-webhooks` (1.4) are found once
+//! per component; the rest go through the generated bindings.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -11,8 +11,9 @@ use wasmtime::component::{
 
 use super::bindings::ProviderPluginPre;
 use super::bindings::herald::provider::types as wit;
+use super::call::{Call, Reply};
 use super::host_imports::HostState;
-use super::runtime::{Call, Prepared, Reply};
+use super::runtime::Prepared;
 
 /// The exports every message calls: `send`, and `handle-webhook` for its
 /// status callbacks. The generated bindings look up and type-check all six
@@ -22,6 +23,8 @@ use super::runtime::{Call, Prepared, Reply};
 pub(super) struct HotExports {
     send: HotExport,
     webhook: HotExport,
+    /// `webhooks.handle-webhooks`, when the component exports it (1.4).
+    webhooks: Option<HotExport>,
 }
 
 struct HotExport {
@@ -34,20 +37,31 @@ impl HotExports {
     /// The provider interface as the bindings name it; wasmtime matches a
     /// component's older minor version (1.0 to 1.2) to it, as it does for
     /// the bindings.
-    const INTERFACE: &str = "herald:provider/provider@1.3.0";
+    const INTERFACE: &str = "herald:provider/provider@1.4.0";
+    /// The optional batch of webhooks (1.4).
+    const WEBHOOKS: &str = "herald:provider/webhooks@1.4.0";
 
     pub(super) fn find(component: &Component) -> Option<Self> {
-        let interface = component.get_export_index(None, Self::INTERFACE)?;
-        let export = |name: &str| {
+        let export = |interface: &str, name: &str| {
+            let interface = component.get_export_index(None, interface)?;
             Some(HotExport {
                 index: component.get_export_index(Some(&interface), name)?,
                 checked: AtomicBool::new(false),
             })
         };
         Some(Self {
-            send: export("send")?,
-            webhook: export("handle-webhook")?,
+            send: export(Self::INTERFACE, "send")?,
+            webhook: export(Self::INTERFACE, "handle-webhook")?,
+            webhooks: export(Self::WEBHOOKS, "handle-webhooks"),
         })
+    }
+}
+
+impl Prepared {
+    /// The component exports `webhooks.handle-webhooks` (1.4): a channel's
+    /// waiting webhooks can share one instance.
+    pub(super) fn batches_webhooks(&self) -> bool {
+        self.hot.as_ref().is_some_and(|hot| hot.webhooks.is_some())
     }
 }
 
@@ -110,6 +124,19 @@ pub(super) async fn run_call(
                     .await?;
                 return Ok(Reply::Send(reply));
             }
+            Call::Webhooks(config, requests) => {
+                let Some(webhooks) = &hot.webhooks else {
+                    wasmtime::bail!("the plugin does not export herald:provider/webhooks");
+                };
+                let (replies,) = webhooks
+                    .call::<_, (Vec<Result<wit::WebhookOutcome, wit::WebhookError>>,)>(
+                        &pre.provider,
+                        store,
+                        (&config, &*requests),
+                    )
+                    .await?;
+                return Ok(Reply::Webhooks(replies));
+            }
             Call::Webhook(config, request) => {
                 let (reply,) = hot
                     .webhook
@@ -155,6 +182,9 @@ async fn run_bound(
         ),
         Call::ListTemplates(config) => {
             Reply::ListTemplates(provider.call_list_templates(&mut *store, &config).await?)
+        }
+        Call::Webhooks(..) => {
+            wasmtime::bail!("the plugin does not export herald:provider/webhooks")
         }
         Call::FindSent(..) => unreachable!("answered above"),
     })

@@ -4,10 +4,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::SentQuery;
+use super::call::{Call, Reply};
 use super::channel_faults::ChannelFaults;
 use super::host_imports::CallContext;
-use super::runtime::{Call, Placement, PluginFailure, Prepared, Reply, Runtime};
+use super::runtime::{Placement, PluginFailure, Prepared, Runtime};
 use super::stats::CallStats;
+use super::webhook_batch::WebhookBatches;
 use super::wire::WireSeen;
 use super::wit;
 
@@ -26,6 +28,8 @@ pub struct LoadedPlugin {
     /// faults must not quarantine the plugin or slow its sends (they are
     /// judged per channel instead, see `engine::webhook_guard`).
     pub webhook_stats: CallStats,
+    /// Its webhooks waiting for a call per channel (1.4 plugins only).
+    pub(super) webhook_batches: WebhookBatches,
     pub(super) pre: Prepared,
     pub(super) runtime: Arc<Runtime>,
 }
@@ -206,6 +210,46 @@ impl LoadedPlugin {
         metrics::histogram!("herald_plugin_call_seconds", "export" => "handle-webhook")
             .record(started.elapsed());
         Ok(expect_reply!(result?, Webhook))
+    }
+
+    /// One batch of webhooks (see `webhook_batch`): an answer per request,
+    /// or `None` when the call failed as a whole or answered a list of the
+    /// wrong length.
+    pub(super) async fn handle_webhooks(
+        &self,
+        ctx: CallContext,
+        config: wit::Config,
+        requests: Arc<Vec<wit::WebhookRequest>>,
+    ) -> Option<Vec<Result<wit::WebhookOutcome, wit::WebhookError>>> {
+        let started = Instant::now();
+        let count = requests.len();
+        let call = Call::Webhooks(config, requests);
+        let (result, _) = self
+            .runtime
+            .invoke_watched(&self.pre, ctx, call, Placement::Worker)
+            .await;
+        metrics::histogram!("herald_plugin_call_seconds", "export" => "handle-webhooks")
+            .record(started.elapsed());
+        match result {
+            Ok(Reply::Webhooks(replies)) if replies.len() == count => Some(replies),
+            Ok(Reply::Webhooks(replies)) => {
+                tracing::warn!(
+                    plugin = self.name(),
+                    requests = count,
+                    answers = replies.len(),
+                    "handle-webhooks answered a list of the wrong length; each webhook is handled alone"
+                );
+                None
+            }
+            Ok(_) => unreachable!("reply matches call"),
+            Err(failure) => {
+                // Each webhook is then handled alone, and the one at fault
+                // is counted and logged there.
+                tracing::debug!(plugin = self.name(), requests = count, error = %failure,
+                    "handle-webhooks failed; each webhook is handled alone");
+                None
+            }
+        }
     }
 
     pub async fn fetch_status(

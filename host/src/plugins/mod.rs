@@ -5,6 +5,7 @@
 
 mod bindings;
 mod cache;
+mod call;
 mod canary;
 mod canary_judge;
 mod channel_faults;
@@ -26,6 +27,7 @@ mod stats;
 pub mod trust;
 mod usual_cpu;
 mod watch;
+mod webhook_batch;
 mod wire;
 
 pub use bindings::herald::provider::types as wit;

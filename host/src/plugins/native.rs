@@ -6,7 +6,8 @@
 //! ever does, since native code has none of the sandbox's limits.
 //!
 //! It does what the component does for the two calls a campaign makes per
-//! member (`send`, and `handle-webhook` for the status callbacks), on the
+//! member (`send`, and `handle-webhook` or `handle-webhooks` for the status
+//! callbacks), on the
 //! same wire crate (`twilio-wire`) and through the same host imports (egress
 //! policy, secret placeholders, the wire log of what reached the provider),
 //! so the difference between the two runs is the sandbox alone. Every other
@@ -21,8 +22,8 @@ use super::bindings::herald::provider::types::{
     HttpRequest, HttpResponse, InboundMessage, Media, Rejection, SendError, SendReceipt,
     WebhookError, WebhookOutcome, WebhookRequest, WebhookResponse,
 };
+use super::call::{Call, Reply};
 use super::host_imports::HostState;
-use super::runtime::{Call, Reply};
 use twilio_wire as wire;
 
 /// The providers the host can run natively, by plugin name.
@@ -38,7 +39,10 @@ impl NativeProvider {
 
     /// The calls it answers itself; the rest go to the component.
     pub(super) fn answers(self, call: &Call) -> bool {
-        matches!(call, Call::Send(..) | Call::Webhook(..))
+        matches!(
+            call,
+            Call::Send(..) | Call::Webhook(..) | Call::Webhooks(..)
+        )
     }
 
     pub(super) async fn call(self, state: &mut HostState, call: Call) -> wasmtime::Result<Reply> {
@@ -47,6 +51,13 @@ impl NativeProvider {
                 Reply::Send(twilio_send(state, &config, &message).await?)
             }
             Call::Webhook(_, request) => Reply::Webhook(twilio_webhook(state, &request).await?),
+            Call::Webhooks(_, requests) => {
+                let mut replies = Vec::with_capacity(requests.len());
+                for request in requests.iter() {
+                    replies.push(twilio_webhook(state, request).await?);
+                }
+                Reply::Webhooks(replies)
+            }
             _ => wasmtime::bail!("{} is not answered natively", call.export()),
         })
     }

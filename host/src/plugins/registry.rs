@@ -14,12 +14,13 @@ use arc_swap::ArcSwap;
 use sha2::{Digest, Sha256};
 
 use super::cache::CompileCache;
+use super::call::{Call, Reply};
 use super::canary::CanaryRun;
 use super::canary_judge::CanaryPolicy;
 use super::host_imports::CallContext;
 use super::inspect::{self, InstallError};
 use super::loaded::{LoadedPlugin, Record};
-use super::runtime::{Call, Reply, Runtime};
+use super::runtime::Runtime;
 use super::signing::{self, Parsed, Refusal};
 use super::trust::{AdmitError, Trust, TrustPolicy};
 use super::wit;
@@ -554,6 +555,7 @@ pub async fn load_component(
         stats: Default::default(),
         channel_faults: Default::default(),
         webhook_stats: Default::default(),
+        webhook_batches: Default::default(),
         pre,
         runtime: runtime.clone(),
     })

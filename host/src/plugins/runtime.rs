@@ -14,10 +14,9 @@ use wasmtime::{
     ProfilingStrategy, Store, UpdateDeadline,
 };
 
-use super::bindings::herald::provider::types as wit;
 use super::bindings::reconciling::ReconcilingProviderPluginPre;
-use super::bindings::reconciling::exports::herald::provider::lookup::SentQuery;
 use super::bindings::{ProviderPlugin, ProviderPluginPre};
+use super::call::{Call, Reply};
 use super::cpu_gate::{self, CpuGate};
 use super::cpu_meter::CpuMeter;
 use super::exports::{HotExports, run_call};
@@ -155,42 +154,6 @@ pub enum PluginFailure {
     Trap(String),
     #[error("plugin could not be instantiated: {0}")]
     Instantiate(String),
-}
-
-/// One export call and its typed answer.
-pub(super) enum Call {
-    Manifest,
-    ValidateConfig(wit::Config),
-    Send(wit::Config, wit::OutboundMessage),
-    Webhook(wit::Config, wit::WebhookRequest),
-    FetchStatus(wit::Config, String),
-    ListTemplates(wit::Config),
-    FindSent(wit::Config, SentQuery),
-}
-
-impl Call {
-    /// The export called, as the contract names it (a metrics label).
-    pub(super) fn export(&self) -> &'static str {
-        match self {
-            Self::Manifest => "manifest",
-            Self::ValidateConfig(_) => "validate-config",
-            Self::Send(..) => "send",
-            Self::Webhook(..) => "handle-webhook",
-            Self::FetchStatus(..) => "fetch-status",
-            Self::ListTemplates(_) => "list-templates",
-            Self::FindSent(..) => "find-sent",
-        }
-    }
-}
-
-pub(super) enum Reply {
-    Manifest(wit::PluginManifest),
-    ValidateConfig(Result<(), String>),
-    Send(Result<wit::SendReceipt, wit::SendError>),
-    Webhook(Result<wit::WebhookOutcome, wit::WebhookError>),
-    FetchStatus(Result<Option<wit::DeliveryUpdate>, wit::SendError>),
-    ListTemplates(Result<Vec<wit::TemplateInfo>, wit::SendError>),
-    FindSent(Result<Option<wit::DeliveryUpdate>, wit::SendError>),
 }
 
 /// Bytes of each memory and table slot kept resident between calls when
@@ -457,8 +420,10 @@ impl Runtime {
         }
         let timeout = self.limits.call_timeout;
         let deadline = Instant::now() + timeout;
-        let budget = ctx.cpu_budget.unwrap_or(self.limits.cpu_budget);
-        let light = pre.usual_cpu.heavy_after(budget);
+        // A batch of webhooks: each keeps the budget it would have alone.
+        let weight = call.weight();
+        let budget = ctx.cpu_budget.unwrap_or(self.limits.cpu_budget) * weight;
+        let light = pre.usual_cpu.heavy_after(budget / weight) * weight;
         let state = HostState::new(ctx, self.http.clone(), deadline, memory, wire)
             .with_egress(self.limits.egress.clone())
             .sending_from(http_home);
@@ -521,7 +486,7 @@ impl Runtime {
         };
         metrics::histogram!("herald_plugin_call_cpu_seconds").record(cpu.used());
         if result.is_ok() {
-            pre.usual_cpu.observe(cpu.used());
+            pre.usual_cpu.observe(cpu.used() / weight);
         }
         metrics::gauge!("herald_plugin_linear_memory_bytes").set(self.memory.used() as f64);
         result.map_err(|err| {

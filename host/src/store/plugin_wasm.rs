@@ -74,7 +74,7 @@ mod tests {
             sha256,
             name: "piecewise",
             version: "1.0.0",
-            world: "herald:provider@1.3.0",
+            world: "herald:provider@1.4.0",
             manifest_json: "{}",
             wasm,
             signature: None,

@@ -4,10 +4,12 @@
 //! logs. Infobip does not sign webhooks: see `provider_wire::infobip` for
 //! the token that stands in. The wire format lives there; this is the shim.
 
-herald_plugin::bindings!("../../wit", "reconciling-provider-plugin");
+// 1.4: a channel's waiting webhooks come in one call (`webhooks`).
+herald_plugin::bindings!("../../wit", "batching-reconciling-provider-plugin");
 
 use exports::herald::provider::lookup::{Guest as Lookup, SentQuery};
 use exports::herald::provider::provider::Guest;
+use exports::herald::provider::webhooks::Guest as Webhooks;
 use herald_plugin::config::{self, field};
 use herald_plugin::types::{
     ChannelKind, Config, Content, DeliveryUpdate, Event, HttpAuth, HttpRequest, HttpResponse,
@@ -166,6 +168,16 @@ impl Lookup for InfobipSms {
     }
 }
 
+impl Webhooks for InfobipSms {
+    fn handle_webhooks(
+        config: Config,
+        requests: Vec<WebhookRequest>,
+    ) -> Vec<Result<WebhookOutcome, WebhookError>> {
+        webhook::each(&config, requests, |c, r| Self::handle_webhook(c.clone(), r))
+    }
+}
+
 // Natively (the test kit) the plugin is a plain library.
+
 #[cfg(target_arch = "wasm32")]
 export!(InfobipSms);

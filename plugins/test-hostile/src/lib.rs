@@ -12,9 +12,12 @@
 //! | `0333` | returns an 8 MiB provider message id |
 //! | `0222` | says the provider may have the message (1.2 `mark-uncertain`), then returns `transient` without sending |
 //!
-//! and `handle-webhook` panics when the body contains `panic`.
+//! and `handle-webhook` panics when the body contains `panic`; so does
+//! `handle-webhooks` (1.4) when one of its requests' does, which fails
+//! the whole call. `handle-webhooks` answers as `handle-webhook` does, plus
+//! a header `x-test-batch-size` with the number of requests in the call.
 
-herald_plugin::bindings!("../../wit", "provider-plugin");
+herald_plugin::bindings!("../../wit", "batching-provider-plugin");
 
 /// `HERALD_PLUGIN_NAME` at build time overrides it: built as `twilio-sms`,
 /// it is a version of the real one that faults on the numbers above (the
@@ -36,6 +39,7 @@ mod provider;
 use twilio_wire as wire;
 
 use exports::herald::provider::provider::Guest;
+use exports::herald::provider::webhooks::Guest as Webhooks;
 use herald_plugin::types::{
     Config, Content, DeliveryStatus, DeliveryUpdate, HttpAuth, HttpError, HttpRequest,
     OutboundMessage, PluginManifest, Rejection, SendError, SendReceipt, TemplateInfo, WebhookError,
@@ -106,6 +110,31 @@ impl Guest for Hostile {
 
     fn list_templates(_config: Config) -> Result<Vec<TemplateInfo>, SendError> {
         Ok(Vec::new())
+    }
+}
+
+/// The header `handle-webhooks` adds to each answer: the call's count.
+const BATCH_HEADER: &str = "x-test-batch-size";
+
+impl Webhooks for Hostile {
+    fn handle_webhooks(
+        config: Config,
+        requests: Vec<WebhookRequest>,
+    ) -> Vec<Result<WebhookOutcome, WebhookError>> {
+        // Says, on each answer, how many came from this one call: what
+        // shows a test that the host batched them.
+        let count = requests.len().to_string();
+        requests
+            .into_iter()
+            .map(|request| {
+                let mut outcome = Self::handle_webhook(config.clone(), request)?;
+                outcome
+                    .response
+                    .headers
+                    .push((BATCH_HEADER.into(), count.clone()));
+                Ok(outcome)
+            })
+            .collect()
     }
 }
 

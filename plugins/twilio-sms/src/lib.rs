@@ -2,7 +2,8 @@
 //! through `POST /2010-04-01/Accounts/{sid}/Messages.json`, status callbacks
 //! verified with `X-Twilio-Signature`.
 
-herald_plugin::bindings!("../../wit", "reconciling-provider-plugin");
+// 1.4: a channel's waiting status callbacks come in one call (`webhooks`).
+herald_plugin::bindings!("../../wit", "batching-reconciling-provider-plugin");
 
 const PLUGIN_NAME: &str = "twilio-sms";
 /// `HERALD_PLUGIN_VERSION` at build time overrides it, so a second,
@@ -18,6 +19,7 @@ use twilio_wire as wire;
 
 use exports::herald::provider::lookup::{Guest as Lookup, SentQuery};
 use exports::herald::provider::provider::Guest;
+use exports::herald::provider::webhooks::Guest as Webhooks;
 use herald_plugin::types::{
     Config, DeliveryUpdate, OutboundMessage, PluginManifest, SendError, SendReceipt, TemplateInfo,
     WebhookError, WebhookOutcome, WebhookRequest,
@@ -51,6 +53,15 @@ impl Guest for TwilioSms {
 
     fn list_templates(_config: Config) -> Result<Vec<TemplateInfo>, SendError> {
         Ok(Vec::new())
+    }
+}
+
+impl Webhooks for TwilioSms {
+    fn handle_webhooks(
+        config: Config,
+        requests: Vec<WebhookRequest>,
+    ) -> Vec<Result<WebhookOutcome, WebhookError>> {
+        herald_plugin::webhook::each(&config, requests, |c, r| provider::handle_webhook(c, &r))
     }
 }
 

@@ -4,9 +4,11 @@
 //! (subscription handshake, `X-Hub-Signature-256`-signed notifications).
 //! The wire format lives in `provider_wire::whatsapp`; this is the shim.
 
-herald_plugin::bindings!("../../wit", "provider-plugin");
+// 1.4: a channel's waiting webhooks come in one call (`webhooks`).
+herald_plugin::bindings!("../../wit", "batching-provider-plugin");
 
 use exports::herald::provider::provider::Guest;
+use exports::herald::provider::webhooks::Guest as Webhooks;
 use herald_plugin::config::{self, field, get, require};
 use herald_plugin::types::{
     ChannelKind, Config, Content, DeliveryStatus, DeliveryUpdate, Event, HmacAlgorithm,
@@ -256,6 +258,16 @@ impl Guest for WhatsAppCloud {
     }
 }
 
+impl Webhooks for WhatsAppCloud {
+    fn handle_webhooks(
+        config: Config,
+        requests: Vec<WebhookRequest>,
+    ) -> Vec<Result<WebhookOutcome, WebhookError>> {
+        webhook::each(&config, requests, |c, r| Self::handle_webhook(c.clone(), r))
+    }
+}
+
 // Natively (the test kit) the plugin is a plain library.
+
 #[cfg(target_arch = "wasm32")]
 export!(WhatsAppCloud);

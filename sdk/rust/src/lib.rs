@@ -1,7 +1,7 @@
 //! The guest SDK for Herald provider plugins.
 //!
 //! It owns the generated bindings of the contract's types and imports
-//! (`herald:provider@1.3.0`), so every plugin shares one set of Rust types
+//! (`herald:provider@1.4.0`), so every plugin shares one set of Rust types
 //! and the helpers below can take and return them. A plugin generates only
 //! its export world, mapped onto these types with [`bindings!`]:
 //!
@@ -20,9 +20,9 @@ wit_bindgen::generate!({
     path: "../../wit",
     inline: "package herald:sdk;
              world imports {
-                 import herald:provider/host@1.3.0;
-                 import herald:provider/uncertainty@1.3.0;
-                 import herald:provider/signatures@1.3.0;
+                 import herald:provider/host@1.4.0;
+                 import herald:provider/uncertainty@1.4.0;
+                 import herald:provider/signatures@1.4.0;
              }",
     world: "herald:sdk/imports",
     generate_all,
@@ -50,9 +50,10 @@ pub mod prelude {
     pub use crate::webhook;
 }
 
-/// Generates a plugin's export world (`provider-plugin` or
-/// `reconciling-provider-plugin`) from the contract in `$path`, with its
-/// types and imports taken from this crate.
+/// Generates a plugin's export world (`provider-plugin`,
+/// `reconciling-provider-plugin`, or either with `batching-` in front: 1.4,
+/// which also exports `webhooks.handle-webhooks`) from the contract in
+/// `$path`, with its types and imports taken from this crate.
 #[macro_export]
 macro_rules! bindings {
     ($path:literal, $world:literal) => {
@@ -61,10 +62,10 @@ macro_rules! bindings {
             world: $world,
             runtime_path: "::herald_plugin::wit_bindgen::rt",
             with: {
-                "herald:provider/types@1.3.0": ::herald_plugin::types,
-                "herald:provider/host@1.3.0": ::herald_plugin::imports,
-                "herald:provider/uncertainty@1.3.0": ::herald_plugin::uncertainty,
-                "herald:provider/signatures@1.3.0": ::herald_plugin::signatures,
+                "herald:provider/types@1.4.0": ::herald_plugin::types,
+                "herald:provider/host@1.4.0": ::herald_plugin::imports,
+                "herald:provider/uncertainty@1.4.0": ::herald_plugin::uncertainty,
+                "herald:provider/signatures@1.4.0": ::herald_plugin::signatures,
             },
         });
     };

@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
 
 use crate::types::{
-    Event, HmacAlgorithm, WebhookError, WebhookOutcome, WebhookRequest, WebhookResponse,
+    Config, Event, HmacAlgorithm, WebhookError, WebhookOutcome, WebhookRequest, WebhookResponse,
 };
 
 /// How a provider writes its signature.
@@ -23,6 +23,29 @@ pub enum Encoding {
     Hex,
     /// Standard base64 (Twilio).
     Base64,
+}
+
+/// `webhooks.handle-webhooks` (contract 1.4) from a plugin's own webhook
+/// handling: each request's answer, in order, as `handle(config, request)`
+/// gives it.
+///
+/// ```ignore
+/// impl exports::herald::provider::webhooks::Guest for MyProvider {
+///     fn handle_webhooks(config: Config, requests: Vec<WebhookRequest>)
+///         -> Vec<Result<WebhookOutcome, WebhookError>> {
+///         webhook::each(&config, requests, |c, r| Self::handle_webhook(c.clone(), r))
+///     }
+/// }
+/// ```
+pub fn each(
+    config: &Config,
+    requests: Vec<WebhookRequest>,
+    mut handle: impl FnMut(&Config, WebhookRequest) -> Result<WebhookOutcome, WebhookError>,
+) -> Vec<Result<WebhookOutcome, WebhookError>> {
+    requests
+        .into_iter()
+        .map(|request| handle(config, request))
+        .collect()
 }
 
 /// A request header's value, by case-insensitive name.
