@@ -5,15 +5,11 @@
 //! the gateway, by the reference it was sent with, whether a send whose
 //! answer got lost went out: with `provider-plugin` as the world and no
 //! `impl Lookup`, such sends stay `unknown` for an operator instead.
-//! And the optional `webhooks` interface (1.4): receipts that arrive
-//! together are verified in one call (without `batching-` in the world and
-//! the `impl Webhooks`, each receipt is a call of its own).
 
-herald_plugin::bindings!("../../wit", "batching-reconciling-provider-plugin");
+herald_plugin::bindings!("../../wit", "reconciling-provider-plugin");
 
 use exports::herald::provider::lookup::{Guest as Lookup, SentQuery};
 use exports::herald::provider::provider::Guest;
-use exports::herald::provider::webhooks::Guest as Webhooks;
 use herald_plugin::prelude::*;
 use herald_plugin::webhook::{Encoding, Signature};
 use serde::Deserialize;
@@ -136,15 +132,6 @@ impl Lookup for Plugin {
         let response = herald_plugin::host::send(PROVIDER, &lookup)?;
         let sends: Sends = answer::read(PROVIDER, &response)?;
         Ok(sends.messages.into_iter().next().map(Receipt::into_update))
-    }
-}
-
-impl Webhooks for Plugin {
-    fn handle_webhooks(
-        config: Config,
-        requests: Vec<WebhookRequest>,
-    ) -> Vec<Result<WebhookOutcome, WebhookError>> {
-        webhook::each(&config, requests, |c, r| Self::handle_webhook(c.clone(), r))
     }
 }
 
