@@ -110,6 +110,9 @@ impl Figures {
     }
 }
 
+/// The largest `rate_per_second` a channel takes.
+const MAX_RATE_PER_SECOND: u32 = 10_000;
+
 pub async fn follow_ups(
     sim: &Arc<Simulator>,
     database_url: &str,
@@ -120,7 +123,11 @@ pub async fn follow_ups(
     let (key, unpaced) = tenant_with_channel(&herald, sim, "timers", "twilio-sms").await;
     let first = match due {
         Due::OverAMinute => {
-            let per_second = u32::try_from(members.div_ceil(60)).unwrap_or(u32::MAX);
+            // A channel sends at most 10,000 a second (the API refuses more):
+            // past 600,000 members they fall due over longer than a minute.
+            let per_second = u32::try_from(members.div_ceil(60))
+                .unwrap_or(u32::MAX)
+                .min(MAX_RATE_PER_SECOND);
             channel(&herald, sim, &key, "twilio-sms", per_second).await
         }
         Due::AsFastAsSent => unpaced.clone(),
