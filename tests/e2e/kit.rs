@@ -50,7 +50,7 @@ fn a_new_plugin_builds_and_passes_the_check() {
     let report = String::from_utf8_lossy(&check.stdout);
     assert!(check.status.success(), "{report}");
     assert!(report.contains("acme-sms 0.1.0"), "{report}");
-    assert!(report.contains("12 checks, 0 failed"), "{report}");
+    assert!(report.contains("13 checks, 0 failed"), "{report}");
 }
 
 /// The bundled plugins pass the check as built by `./dev.sh build`,
@@ -60,9 +60,15 @@ fn a_new_plugin_builds_and_passes_the_check() {
 #[test]
 fn the_bundled_plugins_pass_the_check_in_either_language() {
     let scratch = tempfile::tempdir().unwrap();
-    for (file, name) in [
-        ("twilio_sms.wasm", "twilio-sms 1.0.0"),
-        ("vonage_sms_py.wasm", "vonage-sms-py 1.0.0"),
+    for (file, name, batching) in [
+        (
+            "twilio_sms.wasm",
+            "twilio-sms 1.0.0",
+            // Two signed callbacks (one delivered, one undelivered), a
+            // forged one and an empty one.
+            "4 requests, the same answers in order",
+        ),
+        ("vonage_sms_py.wasm", "vonage-sms-py 1.0.0", "not exported"),
     ] {
         let wasm = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("../target/test-plugins")
@@ -76,13 +82,42 @@ fn the_bundled_plugins_pass_the_check_in_either_language() {
         let report = String::from_utf8_lossy(&check.stdout);
         assert!(check.status.success(), "{file}: {report}");
         assert!(report.contains(name), "{report}");
-        assert!(report.contains("12 checks, 0 failed"), "{report}");
+        assert!(report.contains("13 checks, 0 failed"), "{report}");
+        let batch_row = report
+            .lines()
+            .find(|l| l.contains("handle-webhooks answers as handle-webhook"))
+            .unwrap_or_else(|| panic!("{file}: no batch row: {report}"));
+        assert!(batch_row.contains(batching), "{file}: {batch_row}");
         let left: Vec<_> = std::fs::read_dir(scratch.path())
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
         assert!(left.is_empty(), "{file}: the check left {left:?} behind");
     }
+}
+
+/// A plugin whose batch answers differ from its single calls' fails the
+/// check, and the row says which request differed: `test-hostile` marks
+/// each answer of a batch with the batch's size (a header), which
+/// `handle-webhook` does not.
+#[test]
+fn the_check_fails_batch_answers_unlike_single_ones() {
+    let file =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-plugins/test_hostile.wasm");
+    let check = herald()
+        .args(["plugin", "check"])
+        .arg(file)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&check.stdout);
+    assert_eq!(check.status.code(), Some(1), "{report}");
+    let line = report
+        .lines()
+        .find(|l| l.contains("handle-webhooks answers as handle-webhook"))
+        .unwrap_or_else(|| panic!("no batch row: {report}"));
+    assert!(line.starts_with("FAIL"), "{line}");
+    assert!(line.contains("request 1:"), "{line}");
+    assert!(line.contains("x-test-batch-size"), "{line}");
 }
 
 #[test]

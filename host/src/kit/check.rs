@@ -13,6 +13,8 @@ use crate::plugins::{
 };
 use crate::store::Store;
 
+use super::webhook_samples;
+
 /// One line of the report.
 pub struct Row {
     pub check: &'static str,
@@ -65,6 +67,7 @@ pub async fn run(wasm: &Path, options: Options) -> anyhow::Result<Vec<Row>> {
     checker.config_rows(&mut rows).await;
     checker.send_rows(&mut rows).await;
     checker.webhook_row(&mut rows).await;
+    checker.webhook_batch_row(&mut rows).await;
     let slowest = [&checker.plugin.stats, &checker.plugin.webhook_stats]
         .map(|s| s.snapshot().max_latency_ms)
         .into_iter()
@@ -291,26 +294,12 @@ impl Checker {
     }
 
     async fn webhook_row(&self, rows: &mut Vec<Row>) {
-        let request = wit::WebhookRequest {
-            method: "POST".into(),
-            url: "http://127.0.0.1:8080/webhooks/1".into(),
-            headers: vec![
-                (
-                    "content-type".into(),
-                    "application/x-www-form-urlencoded".into(),
-                ),
-                ("x-twilio-signature".into(), "Zm9yZ2Vk".into()),
-                ("x-signature".into(), "00ff".into()),
-                ("x-hub-signature-256".into(), "sha256=00ff".into()),
-            ],
-            body: b"MessageSid=SM00&MessageStatus=delivered".to_vec(),
-        };
         let result = self
             .plugin
             .handle_webhook(
                 self.ctx(&self.options.secrets),
                 self.options.config.clone(),
-                request,
+                webhook_samples::forged(),
                 false,
             )
             .await;
@@ -320,6 +309,102 @@ impl Checker {
             describe(&result),
         ));
     }
+
+    /// A plugin that exports `handle-webhooks` (1.4) must answer each
+    /// request of a batch, in order, as `handle-webhook` answers it alone:
+    /// the server batches a busy channel's webhooks, and otherwise only
+    /// its length check would notice a batch that answers differently.
+    async fn webhook_batch_row(&self, rows: &mut Vec<Row>) {
+        const CHECK: &str = "handle-webhooks answers as handle-webhook";
+        if !self.plugin.batches_webhooks() {
+            rows.push(row(
+                CHECK,
+                true,
+                "not exported: each webhook is one handle-webhook call",
+            ));
+            return;
+        }
+        let requests = webhook_samples::samples(&self.options.secrets);
+        let mut alone = Vec::with_capacity(requests.len());
+        for request in requests.iter().cloned() {
+            let answer = self
+                .plugin
+                .handle_webhook(
+                    self.ctx(&self.options.secrets),
+                    self.options.config.clone(),
+                    request,
+                    false,
+                )
+                .await;
+            alone.push(match answer {
+                Ok(answer) => format!("{answer:?}"),
+                Err(fault) => format!("plugin fault: {fault}"),
+            });
+        }
+        let count = requests.len();
+        let batch = self
+            .plugin
+            .handle_webhooks(
+                self.ctx(&self.options.secrets),
+                self.options.config.clone(),
+                Arc::new(requests),
+            )
+            .await;
+        let Some(batch) = batch else {
+            rows.push(row(
+                CHECK,
+                false,
+                format!(
+                    "a batch of {count} failed as a whole or answered a list of the wrong length"
+                ),
+            ));
+            return;
+        };
+        let differing = alone
+            .iter()
+            .zip(batch.iter().map(|answer| format!("{answer:?}")))
+            .enumerate()
+            .find(|(_, (alone, batched))| *alone != batched);
+        rows.push(match differing {
+            None => row(
+                CHECK,
+                true,
+                format!("{count} requests, the same answers in order"),
+            ),
+            Some((index, (alone, batched))) => {
+                let (alone, batched) = where_differs(alone, &batched);
+                let detail = format!(
+                    "request {}: alone ...{alone}...; in a batch ...{batched}...",
+                    index + 1
+                );
+                row(CHECK, false, detail)
+            }
+        });
+    }
+}
+
+/// The parts of two answers around where they first differ (their
+/// shared start is long: the same events, then a header more or less).
+fn where_differs<'a>(a: &'a str, b: &'a str) -> (&'a str, &'a str) {
+    const BEFORE: usize = 40;
+    const AFTER: usize = 120;
+    let same = a
+        .char_indices()
+        .zip(b.chars())
+        .find(|((_, x), y)| x != y)
+        .map_or(a.len().min(b.len()), |((i, _), _)| i);
+    let window = |s: &'a str| {
+        let mut start = same.saturating_sub(BEFORE);
+        while !s.is_char_boundary(start) {
+            start -= 1;
+        }
+        let mut end = (same + AFTER).min(s.len());
+        while !s.is_char_boundary(end) {
+            end += 1;
+        }
+        &s[start..end]
+    };
+    (window(a), window(b))
 }
 
 fn describe<T: std::fmt::Debug, E: std::fmt::Display>(r: &Result<T, E>) -> String {
@@ -342,4 +427,24 @@ pub fn table(rows: &[Row]) -> String {
     let failed = rows.iter().filter(|r| !r.passed).count();
     out.push_str(&format!("\n{} checks, {} failed\n", rows.len(), failed));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::where_differs;
+
+    #[test]
+    fn a_difference_is_shown_where_it_starts() {
+        let shared = "x".repeat(300);
+        let alone = format!("{shared}headers: [] }}");
+        let batched = format!("{shared}headers: [(\"x-test-batch-size\", \"4\")] }}");
+        let (a, b) = where_differs(&alone, &batched);
+        assert!(a.ends_with("headers: [] }"), "{a}");
+        assert!(b.contains("x-test-batch-size"), "{b}");
+        assert!(a.len() < 200 && b.len() < 200);
+        // Multi-byte characters around the cut stay whole.
+        let (longer, shorter) = ("é".repeat(50), "é".repeat(49));
+        let (a, b) = where_differs(&longer, &shorter);
+        assert!(a.starts_with('é') && b.starts_with('é'));
+    }
 }

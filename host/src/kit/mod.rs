@@ -5,3 +5,4 @@ pub mod admin;
 pub mod check;
 pub mod new;
 pub mod sign;
+mod webhook_samples;

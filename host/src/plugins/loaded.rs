@@ -85,6 +85,12 @@ impl LoadedPlugin {
         self.pre.lookup.is_some()
     }
 
+    /// The plugin exports `webhooks` (herald:provider 1.4): a busy
+    /// channel's webhooks share one call.
+    pub fn batches_webhooks(&self) -> bool {
+        self.pre.batches_webhooks()
+    }
+
     /// What this version's calls of the last minute say of it (one read of
     /// its window).
     pub fn record(&self) -> Record {
@@ -215,7 +221,7 @@ impl LoadedPlugin {
     /// One batch of webhooks (see `webhook_batch`): an answer per request,
     /// or `None` when the call failed as a whole or answered a list of the
     /// wrong length.
-    pub(super) async fn handle_webhooks(
+    pub(crate) async fn handle_webhooks(
         &self,
         ctx: CallContext,
         config: wit::Config,
