@@ -102,15 +102,7 @@ fn the_bundled_plugins_pass_the_check_in_either_language() {
 /// `handle-webhook` does not.
 #[test]
 fn the_check_fails_batch_answers_unlike_single_ones() {
-    let file =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-plugins/test_hostile.wasm");
-    let check = herald()
-        .args(["plugin", "check"])
-        .arg(file)
-        .output()
-        .unwrap();
-    let report = String::from_utf8_lossy(&check.stdout);
-    assert_eq!(check.status.code(), Some(1), "{report}");
+    let report = failed_check("../target/test-plugins/test_hostile.wasm");
     let line = report
         .lines()
         .find(|l| l.contains("handle-webhooks answers as handle-webhook"))
@@ -122,19 +114,25 @@ fn the_check_fails_batch_answers_unlike_single_ones() {
 
 #[test]
 fn the_check_fails_a_component_of_another_world() {
-    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/test-artifacts/test_other_world.wasm");
+    let report = failed_check("../target/test-artifacts/test_other_world.wasm");
+    assert!(
+        report.contains("FAIL") && report.contains("does not implement the provider world"),
+        "{report}"
+    );
+}
+
+/// `herald plugin check` of a component (path from the host crate),
+/// which must exit 1 (a check failed): its report.
+fn failed_check(component: &str) -> String {
+    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(component);
     let check = herald()
         .args(["plugin", "check"])
         .arg(file)
         .output()
         .unwrap();
-    let report = String::from_utf8_lossy(&check.stdout);
+    let report = String::from_utf8_lossy(&check.stdout).into_owned();
     assert_eq!(check.status.code(), Some(1), "{report}");
-    assert!(
-        report.contains("FAIL") && report.contains("does not implement the provider world"),
-        "{report}"
-    );
+    report
 }
 
 /// The registry from the command line, against a running server.
