@@ -64,9 +64,9 @@ fn the_bundled_plugins_pass_the_check_in_either_language() {
         (
             "twilio_sms.wasm",
             "twilio-sms 1.0.0",
-            // Two signed callbacks (one delivered, one undelivered), a
-            // forged one and an empty one.
-            "4 requests, the same answers in order",
+            // Two signed callbacks (one delivered, one undelivered),
+            // accepted, then a forged one and an empty one, refused.
+            "4 requests (2 accepted), the same answers in order",
         ),
         ("vonage_sms_py.wasm", "vonage-sms-py 1.0.0", "not exported"),
     ] {
@@ -110,6 +110,34 @@ fn the_check_fails_batch_answers_unlike_single_ones() {
     assert!(line.starts_with("FAIL"), "{line}");
     assert!(line.contains("request 1:"), "{line}");
     assert!(line.contains("x-test-batch-size"), "{line}");
+}
+
+/// Mailgun signs its webhooks inside the JSON body: the check forges and
+/// signs them that way for a plugin with Mailgun's signing key, so the
+/// bundled `mailgun-email` refuses the forged one as unauthorized (a form
+/// body, the other providers' forgery, is only malformed to it) and
+/// accepts the signed one, alone and in a batch.
+#[test]
+fn the_check_forges_and_signs_mailgun_webhooks_as_mailgun_does() {
+    // It fails overall: the check's sends are SMS, and the plugin sends
+    // email only.
+    let report = failed_check("../target/test-plugins/mailgun_email.wasm");
+    let row = |name: &str| {
+        report
+            .lines()
+            .find(|l| l.contains(name))
+            .unwrap_or_else(|| panic!("no row {name:?}: {report}"))
+            .to_owned()
+    };
+    let forged = row("webhook with a bad signature is refused");
+    assert!(
+        forged.starts_with("PASS") && forged.contains("Unauthorized"),
+        "{forged}"
+    );
+    let batch = row("handle-webhooks answers as handle-webhook");
+    assert!(batch.starts_with("PASS"), "{batch}");
+    // The signed event, then the forged and the empty request.
+    assert!(batch.contains("3 requests (1 accepted)"), "{batch}");
 }
 
 #[test]

@@ -155,6 +155,7 @@ impl Checker {
                 "base-url" => Some(format!("{base}/generic")),
                 "api-token" => Some(sim_config.generic_api_token.clone()),
                 "webhook-secret" => Some(sim_config.generic_webhook_secret.clone()),
+                "webhook-signing-key" => Some(sim_config.mailgun_webhook_signing_key.clone()),
                 _ => None,
             };
             if let Some(value) = preset {
@@ -299,7 +300,7 @@ impl Checker {
             .handle_webhook(
                 self.ctx(&self.options.secrets),
                 self.options.config.clone(),
-                webhook_samples::forged(),
+                webhook_samples::forged(&self.options.secrets),
                 false,
             )
             .await;
@@ -366,11 +367,12 @@ impl Checker {
             .enumerate()
             .find(|(_, (alone, batched))| *alone != batched);
         rows.push(match differing {
-            None => row(
-                CHECK,
-                true,
-                format!("{count} requests, the same answers in order"),
-            ),
+            None => {
+                let accepted = batch.iter().filter(|answer| answer.is_ok()).count();
+                let detail =
+                    format!("{count} requests ({accepted} accepted), the same answers in order");
+                row(CHECK, true, detail)
+            }
             Some((index, (alone, batched))) => {
                 let (alone, batched) = where_differs(alone, &batched);
                 let detail = format!(
