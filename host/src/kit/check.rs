@@ -337,10 +337,7 @@ impl Checker {
                     false,
                 )
                 .await;
-            alone.push(match answer {
-                Ok(answer) => format!("{answer:?}"),
-                Err(fault) => format!("plugin fault: {fault}"),
-            });
+            alone.push(full_text(&answer));
         }
         let count = requests.len();
         let batch = self
@@ -410,12 +407,16 @@ fn where_differs<'a>(a: &'a str, b: &'a str) -> (&'a str, &'a str) {
 }
 
 fn describe<T: std::fmt::Debug, E: std::fmt::Display>(r: &Result<T, E>) -> String {
-    let text = match r {
+    // Keep the table readable.
+    full_text(r).chars().take(140).collect()
+}
+
+/// A call's answer, or its fault, as text.
+fn full_text<T: std::fmt::Debug, E: std::fmt::Display>(r: &Result<T, E>) -> String {
+    match r {
         Ok(v) => format!("{v:?}"),
         Err(e) => format!("plugin fault: {e}"),
-    };
-    // Keep the table readable.
-    text.chars().take(140).collect()
+    }
 }
 
 /// Renders the report as a table.
