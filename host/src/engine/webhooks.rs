@@ -190,6 +190,17 @@ impl Engine {
                     wit::DeliveryStatus::Read => MemberStatus::Read,
                     wit::DeliveryStatus::Failed => MemberStatus::Failed,
                 };
+                if status == MemberStatus::Sent {
+                    // "Sent" cannot move a member: a receipt finds its
+                    // member by the provider's message id, which a member
+                    // only holds from the moment it is `sent` (its send's
+                    // outcome, or an uncertain send resolved as sent)
+                    // until it is queued again (a retry, a journey's next
+                    // step, a restart clears it). Half of a campaign's
+                    // callbacks say it; each cost a lookup in the send
+                    // path's one writer transaction for nothing.
+                    return Ok(None);
+                }
                 let receipt = Receipt {
                     channel_id: channel,
                     provider_message_id: update.provider_message_id,
