@@ -11,36 +11,7 @@ use serde_json::Value;
 use crate::both_backends;
 use crate::harness::{Backend, Herald};
 use crate::support::count;
-use crate::twilio_hooks::post_signed;
-
-/// A Twilio status callback for `sid`, signed, to the channel's webhook.
-async fn status_callback(
-    herald: &Herald,
-    sim: &Simulator,
-    channel: i64,
-    sid: &str,
-    status: &str,
-    error_code: Option<&str>,
-) -> u16 {
-    let url = format!("{}/webhooks/{channel}", herald.base);
-    let mut params: Vec<(String, String)> = [
-        ("SmsSid", sid),
-        ("SmsStatus", status),
-        ("MessageStatus", status),
-        ("To", "+15124300507"),
-        ("MessageSid", sid),
-        ("AccountSid", sim.config().twilio_account_sid.as_str()),
-        ("From", "+15005550006"),
-        ("ApiVersion", "2010-04-01"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    if let Some(code) = error_code {
-        params.push(("ErrorCode".into(), code.into()));
-    }
-    post_signed(herald, sim, &url, &params).await
-}
+use crate::twilio_hooks::status_callback;
 
 /// Callbacks kept until their sends' outcomes are written.
 async fn kept(backend: Backend, herald: &Herald) -> i64 {
@@ -95,7 +66,8 @@ async fn callbacks_before_the_outcome_are_applied_in_order_once(backend: Backend
     ];
     for (sid, steps) in callbacks {
         for (status, code) in steps {
-            let answer = status_callback(&herald, &sim, channel, sid, status, *code).await;
+            let answer =
+                status_callback(&herald, &sim, channel, sid, "+15124300507", status, *code).await;
             assert!(
                 (200..300).contains(&answer),
                 "a callback for a message not yet known is kept, not refused: {answer}"

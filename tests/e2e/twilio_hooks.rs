@@ -47,3 +47,34 @@ pub async fn twilio_inbound(
     .collect();
     post_signed(herald, sim, &url, &params).await
 }
+
+/// A Twilio status callback for `sid` (sent to `to`), signed, to the
+/// channel's webhook; answers the status.
+pub async fn status_callback(
+    herald: &Herald,
+    sim: &herald_sim::Simulator,
+    channel: i64,
+    sid: &str,
+    to: &str,
+    status: &str,
+    error_code: Option<&str>,
+) -> u16 {
+    let url = format!("{}/webhooks/{channel}", herald.base);
+    let mut params: Vec<(String, String)> = [
+        ("SmsSid", sid),
+        ("SmsStatus", status),
+        ("MessageStatus", status),
+        ("To", to),
+        ("MessageSid", sid),
+        ("AccountSid", sim.config().twilio_account_sid.as_str()),
+        ("From", "+15005550006"),
+        ("ApiVersion", "2010-04-01"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    if let Some(code) = error_code {
+        params.push(("ErrorCode".into(), code.into()));
+    }
+    post_signed(herald, sim, &url, &params).await
+}

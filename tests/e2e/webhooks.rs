@@ -142,3 +142,63 @@ async fn another_channels_webhook_changes_nothing(backend: Backend) {
     assert_eq!(done[0]["status"], "delivered", "{}", done[0]);
 }
 both_backends!(another_channels_webhook_changes_nothing);
+
+/// Transactions of the send path's writer that applied receipts, as an
+/// operator's Prometheus scrapes them.
+async fn receipt_writes(herald: &Herald) -> u64 {
+    let (status, text) = herald.admin().get_text("/metrics").await;
+    assert_eq!(status, 200, "{text}");
+    text.lines()
+        .filter(|l| {
+            l.starts_with("herald_db_seconds_count{")
+                && (l.contains("statement=\"apply_receipts\"")
+                    || l.contains("statement=\"send_writes\""))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// A "sent" callback cannot move a member (it holds its provider message
+/// id only from `sent` on): it is acknowledged without a write of the send
+/// path, half of a campaign's callbacks. The "delivered" after it is
+/// written and applied: the marker that callbacks reach the writer.
+async fn a_sent_callback_is_acknowledged_without_a_write(backend: Backend) {
+    let sim = Simulator::start(SimConfig::default()).await.unwrap();
+    let herald = Herald::start(backend, &[]).await;
+    let api = herald.new_tenant("acme").await;
+    let channel = api.sim_channel(&sim, "twilio-sms").await;
+    // Ending 0507: the simulator takes the message and never calls back.
+    let list = api.list_with(&numbers_ending("0507", 1, 430)).await;
+    let campaign = api.campaign(channel, list, "hello").await;
+    api.post_empty(&format!("/v1/campaigns/{campaign}/start"))
+        .await;
+    crate::support::eventually("the message is sent", Duration::from_secs(20), || async {
+        api.all_members(campaign).await[0]["status"] == "sent"
+    })
+    .await;
+    let member = api.all_members(campaign).await[0].clone();
+    let sid = member["provider_message_id"].as_str().unwrap();
+    let to = member["address"].as_str().unwrap();
+    let callback = |status| {
+        crate::twilio_hooks::status_callback(&herald, &sim, channel, sid, to, status, None)
+    };
+
+    let before = receipt_writes(&herald).await;
+    let answer = callback("sent").await;
+    assert!((200..300).contains(&answer), "{answer}");
+    assert_eq!(
+        receipt_writes(&herald).await,
+        before,
+        "a sent callback wrote"
+    );
+    assert_eq!(api.all_members(campaign).await[0]["status"], "sent");
+
+    let answer = callback("delivered").await;
+    assert!((200..300).contains(&answer), "{answer}");
+    assert!(
+        receipt_writes(&herald).await > before,
+        "no receipt write counted"
+    );
+    assert_eq!(api.all_members(campaign).await[0]["status"], "delivered");
+}
+both_backends!(a_sent_callback_is_acknowledged_without_a_write);

@@ -73,14 +73,9 @@ async fn record(
             return;
         }
     };
-    // The provider's status beyond "it has it" goes the way of a receipt.
+    // The provider's status beyond "it has it" goes the way of a receipt
+    // ("sent" changes nothing: see `apply_event`).
     for (tenant, channel, update) in found {
-        if matches!(
-            update.status,
-            wit::DeliveryStatus::Accepted | wit::DeliveryStatus::Sent
-        ) {
-            continue;
-        }
         match engine
             .apply_event(tenant, channel, wit::Event::Delivery(update))
             .await
