@@ -5,7 +5,7 @@ use std::time::Duration;
 use herald_sim::{SimConfig, Simulator, twilio_signature};
 
 use crate::both_backends;
-use crate::harness::{Backend, Herald, numbers_ending};
+use crate::harness::{Api, Backend, Herald, numbers_ending};
 
 async fn wrong_signature_is_refused_and_changes_nothing(backend: Backend) {
     let sim = Simulator::start(SimConfig::default()).await.unwrap();
@@ -92,6 +92,17 @@ async fn wrong_signature_is_refused_and_changes_nothing(backend: Backend) {
 }
 both_backends!(wrong_signature_is_refused_and_changes_nothing);
 
+/// Starts a one-member campaign and answers its member once it is `sent`.
+async fn sent_member(api: &Api, campaign: i64) -> serde_json::Value {
+    api.post_empty(&format!("/v1/campaigns/{campaign}/start"))
+        .await;
+    crate::support::eventually("the message is sent", Duration::from_secs(20), || async {
+        api.all_members(campaign).await[0]["status"] == "sent"
+    })
+    .await;
+    api.all_members(campaign).await[0].clone()
+}
+
 /// A receipt applies only to messages of the channel it came through: a
 /// valid, signed "failed" for channel A's message posted to channel B's
 /// webhook (same provider account, so B's plugin verifies it) changes
@@ -110,13 +121,7 @@ async fn another_channels_webhook_changes_nothing(backend: Backend) {
     let b = api.sim_channel(&sim, "twilio-sms").await;
     let list = api.list_with(&numbers_ending("4242", 1, 420)).await;
     let campaign = api.campaign(a, list, "hello").await;
-    api.post_empty(&format!("/v1/campaigns/{campaign}/start"))
-        .await;
-    crate::support::eventually("the message is sent", Duration::from_secs(20), || async {
-        api.all_members(campaign).await[0]["status"] == "sent"
-    })
-    .await;
-    let member = api.all_members(campaign).await[0].clone();
+    let member = sent_member(&api, campaign).await;
     let sid = member["provider_message_id"].as_str().unwrap();
 
     let url = format!("{}/webhooks/{b}", herald.base);
@@ -170,13 +175,7 @@ async fn a_sent_callback_is_acknowledged_without_a_write(backend: Backend) {
     // Ending 0507: the simulator takes the message and never calls back.
     let list = api.list_with(&numbers_ending("0507", 1, 430)).await;
     let campaign = api.campaign(channel, list, "hello").await;
-    api.post_empty(&format!("/v1/campaigns/{campaign}/start"))
-        .await;
-    crate::support::eventually("the message is sent", Duration::from_secs(20), || async {
-        api.all_members(campaign).await[0]["status"] == "sent"
-    })
-    .await;
-    let member = api.all_members(campaign).await[0].clone();
+    let member = sent_member(&api, campaign).await;
     let sid = member["provider_message_id"].as_str().unwrap();
     let to = member["address"].as_str().unwrap();
     let callback = |status| {
