@@ -103,7 +103,7 @@ async fn three_instances_never_send_twice_under_the_duplicate_window() {
 }
 
 /// Three instances on one database, one of them killed and restarted
-/// every few seconds, send a 10,000-member campaign (and a second one to
+/// every few seconds, send a 5,000-member campaign (and a second one to
 /// 500 of its addresses under the duplicate window) through a channel
 /// limited to 100 messages/s: they take the sender's slots from one shared
 /// schedule, so together they never exceed the rate by more than 10% on
@@ -112,6 +112,9 @@ async fn three_instances_never_send_twice_under_the_duplicate_window() {
 /// sharing two cores with PostgreSQL and the simulator reach (at 200/s they
 /// read 177-183/s through the restarts, and once below 170 in CI): the
 /// floor measures the shared schedule, not the machine's spare CPU.
+/// 5,000 members at 100/s make 50 s of sending and about ten restarts:
+/// the rate is judged over 4,800 arrivals and every 5 s window of them
+/// (10,000 members took 100 s of the suite's two threads, alone).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_instances_keep_a_senders_rate_through_kills() {
     use rand::Rng;
@@ -120,7 +123,7 @@ async fn three_instances_keep_a_senders_rate_through_kills() {
         return;
     }
     const RATE: f64 = 100.0;
-    const MEMBERS: usize = 10_000;
+    const MEMBERS: usize = 5_000;
     let sim = Simulator::start(SimConfig::default()).await.unwrap();
     let flags = ["--max-in-flight", "32", "--receipt-check-secs", "2"];
     let (first, _second, mut third) = three_instances(&flags).await;
@@ -201,7 +204,7 @@ async fn three_instances_keep_a_senders_rate_through_kills() {
          {five} in the busiest 5 s; limit {RATE}/s"
     );
     // Never above the limit by more than 10%: the shared schedule. Below
-    // it by at most 15%: about twenty restarts (each one compiles its
+    // it by at most 15%: restarts every 3-6 s (each one compiles its
     // plugins again) cost the senders 5% at 100/s here (95/s), 8-12% at
     // 200/s where the restarts competed with the senders for the cores.
     assert!(

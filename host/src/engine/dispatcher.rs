@@ -295,11 +295,7 @@ async fn attempt(
         status_callback_url: engine.callback_url(channel.id, canary),
     };
     let ctx = engine.call_context(&plugin, &channel);
-    let mut labels = vec![
-        metrics::Label::new("kind", super::credits::kind_of(&message.content).as_str()),
-        metrics::Label::new("plugin", plugin.name().to_owned()),
-        metrics::Label::new("version", plugin.version().to_owned()),
-    ];
+    let kind = super::credits::kind_of(&message.content).as_str();
     let config = channel
         .config
         .iter()
@@ -373,8 +369,7 @@ async fn attempt(
         SendOutcome::Failed { .. } => "failed",
         SendOutcome::Uncertain { .. } => "uncertain",
     };
-    labels.push(metrics::Label::new("outcome", outcome));
-    metrics::counter!("herald_sends_total", labels).increment(1);
+    plugin.count_send(kind, outcome);
     // A plugin that faults for this channel only: its campaigns stop here,
     // its neighbours' keep the plugin.
     if let Some(reason) = channel_stop {

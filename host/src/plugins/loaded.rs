@@ -8,6 +8,7 @@ use super::call::{Call, Reply};
 use super::channel_faults::ChannelFaults;
 use super::host_imports::CallContext;
 use super::runtime::{Placement, PluginFailure, Prepared, Runtime};
+use super::send_counters::SendCounters;
 use super::stats::CallStats;
 use super::webhook_batch::WebhookBatches;
 use super::wire::WireSeen;
@@ -30,6 +31,8 @@ pub struct LoadedPlugin {
     pub webhook_stats: CallStats,
     /// Its webhooks waiting for a call per channel (1.4 plugins only).
     pub(super) webhook_batches: WebhookBatches,
+    /// Its sends counted by kind and outcome (`herald_sends_total`).
+    pub(super) send_counters: SendCounters,
     pub(super) pre: Prepared,
     pub(super) runtime: Arc<Runtime>,
 }
@@ -163,6 +166,14 @@ impl LoadedPlugin {
 
     /// Sends one message; also says whether, when it failed, the provider
     /// may have taken it anyway (see `wire`).
+    /// Counts one of its sends of `kind` that ended in `outcome`
+    /// (`herald_sends_total`).
+    pub fn count_send(&self, kind: &'static str, outcome: &'static str) {
+        self.send_counters
+            .get(self.name(), self.version(), kind, outcome)
+            .increment(1);
+    }
+
     pub async fn send(
         &self,
         ctx: CallContext,

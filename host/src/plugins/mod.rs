@@ -22,6 +22,7 @@ mod native;
 mod quarantine;
 mod registry;
 mod runtime;
+mod send_counters;
 pub mod signing;
 mod stats;
 pub mod trust;
