@@ -164,8 +164,6 @@ impl LoadedPlugin {
         ))
     }
 
-    /// Sends one message; also says whether, when it failed, the provider
-    /// may have taken it anyway (see `wire`).
     /// Counts one of its sends of `kind` that ended in `outcome`
     /// (`herald_sends_total`).
     pub fn count_send(&self, kind: &'static str, outcome: &'static str) {
@@ -174,6 +172,8 @@ impl LoadedPlugin {
             .increment(1);
     }
 
+    /// Sends one message; also says whether, when it failed, the provider
+    /// may have taken it anyway (see `wire`).
     pub async fn send(
         &self,
         ctx: CallContext,
