@@ -45,7 +45,7 @@ pub async fn set_allowed_hosts(
         plugin: current.plugin,
         sender: current.sender,
         config: current.config,
-        secrets: current.secrets,
+        secrets: std::sync::Arc::unwrap_or_clone(current.secrets),
         allowed_hosts: req.allowed_hosts,
         pinned_sha256: current.pinned_sha256,
         rate_per_second: current.rate_per_second,

@@ -282,7 +282,9 @@ pub(crate) async fn update_channel(
             .unwrap_or(current.sender),
         plugin: req.plugin.unwrap_or(current.plugin),
         config: req.config.unwrap_or(current.config),
-        secrets: req.secrets.unwrap_or(current.secrets),
+        secrets: req
+            .secrets
+            .unwrap_or_else(|| Arc::unwrap_or_clone(current.secrets)),
         allowed_hosts: req.allowed_hosts.or(current.allowed_hosts),
         // A pin names a version of one plugin: switching plugins drops it.
         pinned_sha256: match req.pinned_sha256 {

@@ -450,7 +450,7 @@ pub async fn edit(
         Err(p) => return detail(&state, &signed, id, Notice::None, Some(&v), Some(&p)).await,
     };
     // An empty secret input keeps the secret: start from what is stored.
-    let mut secrets = current.secrets.clone();
+    let mut secrets = (*current.secrets).clone();
     secrets.extend(v.secrets.clone());
     let req = UpdateChannel {
         name: Some(v.name.clone()),

@@ -241,13 +241,11 @@ impl Engine {
             plugin: plugin.name().to_owned(),
             version: plugin.version().to_owned(),
             channel_id: Some(channel.id),
-            secrets: Arc::new(channel.secrets.clone()),
-            allowed_hosts: Arc::new(
-                channel
-                    .allowed_hosts
-                    .clone()
-                    .unwrap_or_else(|| plugin.manifest.allowed_hosts.clone()),
-            ),
+            secrets: channel.secrets.clone(),
+            allowed_hosts: match &channel.allowed_hosts {
+                Some(hosts) => Arc::new(hosts.clone()),
+                None => plugin.allowed_hosts.clone(),
+            },
             cpu_budget: self.registry.cpu_budget(plugin.name()),
         }
     }

@@ -16,6 +16,9 @@ use super::wit;
 
 pub struct LoadedPlugin {
     pub manifest: wit::PluginManifest,
+    /// The manifest's allowed hosts, shared by the call contexts of every
+    /// channel that keeps them (not copied per send).
+    pub allowed_hosts: Arc<Vec<String>>,
     pub sha256: String,
     /// The provider world version it implements, e.g. `1.0.0`.
     pub world: String,

@@ -549,6 +549,7 @@ pub async fn load_component(
             "--native-provider: this plugin's sends and webhooks run natively, outside the sandbox (benchmarks only)");
     }
     Ok(LoadedPlugin {
+        allowed_hosts: Arc::new(manifest.allowed_hosts.clone()),
         manifest,
         sha256,
         world,

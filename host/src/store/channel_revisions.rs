@@ -4,6 +4,8 @@
 //! member records the revision and plugin version of its send, and the
 //! receipts and lookups for it are handled with that revision's settings.
 
+use std::sync::Arc;
+
 use sqlx::Row;
 
 use super::channels::{COLUMNS, from_json, to_json};
@@ -58,7 +60,7 @@ fn overlay(store: &Store, current: &Channel, r: &sqlx::any::AnyRow) -> StoreResu
         sender: r.get("sender"),
         config: from_json(&r.get::<String, _>("config_json"))?,
         secret_names: secrets.keys().cloned().collect(),
-        secrets,
+        secrets: Arc::new(secrets),
         allowed_hosts: allowed.as_deref().map(from_json).transpose()?,
         ..current.clone()
     })

@@ -3,6 +3,7 @@
 //! imports; they are never returned by the API.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Serialize;
 use sqlx::Row;
@@ -21,8 +22,10 @@ pub struct Channel {
     /// Names of the secrets set on the channel; values are never returned.
     #[serde(rename = "secrets")]
     pub secret_names: Vec<String>,
+    /// Shared: every send's call context takes them (a copy per send was
+    /// a measured cost of the send path).
     #[serde(skip)]
-    pub secrets: BTreeMap<String, String>,
+    pub secrets: Arc<BTreeMap<String, String>>,
     /// Hosts the plugin may call for this channel, replacing the manifest's list.
     pub allowed_hosts: Option<Vec<String>>,
     /// An installed version this channel uses instead of the active one.
@@ -102,7 +105,7 @@ impl Store {
             sender: new.sender,
             secret_names: new.secrets.keys().cloned().collect(),
             config: new.config,
-            secrets: new.secrets,
+            secrets: Arc::new(new.secrets),
             allowed_hosts: new.allowed_hosts,
             pinned_sha256: new.pinned_sha256,
             rate_per_second: new.rate_per_second,
@@ -130,7 +133,7 @@ impl Store {
             || current.pinned_sha256 != c.pinned_sha256
             || current.sender != c.sender
             || current.config != c.config
-            || current.secrets != c.secrets
+            || *current.secrets != c.secrets
             || current.allowed_hosts != c.allowed_hosts;
         if sends_differently {
             // Wall-clock, as the send start it is compared with.
@@ -214,7 +217,7 @@ impl Store {
             sender: r.get(4),
             config: from_json(&r.get::<String, _>(5))?,
             secret_names: secrets.keys().cloned().collect(),
-            secrets,
+            secrets: Arc::new(secrets),
             allowed_hosts: allowed.as_deref().map(from_json).transpose()?,
             created_at: r.get(8),
             pinned_sha256: r.get(9),
