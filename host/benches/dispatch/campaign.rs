@@ -58,6 +58,11 @@ pub struct Medians {
     pub peak_rss_mib: f64,
     /// Plugin calls (sends and status callbacks) per 1,000 messages.
     pub plugin_calls_per_1000: f64,
+    /// Herald's CPU (and a local database server's) per message divided
+    /// by the simulator's in the same run: the simulator does the same
+    /// work in every run, so this ratio moves with Herald's own cost but
+    /// not with the machine's speed, which drifts by 10-15% between runs.
+    pub cost_per_sim_cost: f64,
 }
 
 /// The middle value (the upper middle of an even count).
@@ -85,6 +90,10 @@ impl Medians {
                     .iter()
                     .find(|(what, ..)| *what == scrape::PLUGIN_CALLS)
                     .map_or(0.0, |(_, per_thousand, _)| *per_thousand)
+            })),
+            cost_per_sim_cost: median(runs.iter().map(|r| {
+                (r.cpu_per_1000 + r.db_cpu_per_1000.unwrap_or_default()).as_secs_f64()
+                    / r.sim_cpu_per_1000.as_secs_f64().max(1e-9)
             })),
         }
     }
