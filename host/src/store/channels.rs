@@ -208,21 +208,21 @@ pub(super) fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> StoreResult<
 impl Store {
     pub(super) fn channel_from_row(&self, r: &sqlx::any::AnyRow) -> StoreResult<Channel> {
         let secrets = self.open_secrets(&r.get::<String, _>("secrets_json"))?;
-        let allowed: Option<String> = r.get(7);
+        let allowed: Option<String> = r.get("allowed_hosts_json");
         Ok(Channel {
-            id: r.get(0),
-            tenant_id: r.get(1),
-            name: r.get(2),
-            plugin: r.get(3),
-            sender: r.get(4),
-            config: from_json(&r.get::<String, _>(5))?,
+            id: r.get("id"),
+            tenant_id: r.get("tenant_id"),
+            name: r.get("name"),
+            plugin: r.get("plugin"),
+            sender: r.get("sender"),
+            config: from_json(&r.get::<String, _>("config_json"))?,
             secret_names: secrets.keys().cloned().collect(),
             secrets: Arc::new(secrets),
             allowed_hosts: allowed.as_deref().map(from_json).transpose()?,
-            created_at: r.get(8),
-            pinned_sha256: r.get(9),
-            rate_per_second: r.get(10),
-            revision: r.get(11),
+            created_at: r.get("created_at"),
+            pinned_sha256: r.get("pinned_sha256"),
+            rate_per_second: r.get("rate_per_second"),
+            revision: r.get("revision"),
         })
     }
 }
