@@ -50,7 +50,7 @@ fn a_new_plugin_builds_and_passes_the_check() {
     let report = String::from_utf8_lossy(&check.stdout);
     assert!(check.status.success(), "{report}");
     assert!(report.contains("acme-sms 0.1.0"), "{report}");
-    assert!(report.contains("13 checks, 0 failed"), "{report}");
+    assert!(report.contains("14 checks, 0 failed"), "{report}");
 }
 
 /// The bundled plugins pass the check as built by `./dev.sh build`,
@@ -60,15 +60,21 @@ fn a_new_plugin_builds_and_passes_the_check() {
 #[test]
 fn the_bundled_plugins_pass_the_check_in_either_language() {
     let scratch = tempfile::tempdir().unwrap();
-    for (file, name, batching) in [
+    for (file, name, batching, sending) in [
         (
             "twilio_sms.wasm",
             "twilio-sms 1.0.0",
             // Two signed callbacks (one delivered, one undelivered),
             // accepted, then a forged one and an empty one, refused.
             "4 requests (2 accepted), the same answers in order",
+            "3 messages: accepted, invalid-recipient, rate-limited, in order",
         ),
-        ("vonage_sms_py.wasm", "vonage-sms-py 1.0.0", "not exported"),
+        (
+            "vonage_sms_py.wasm",
+            "vonage-sms-py 1.0.0",
+            "not exported",
+            "not exported",
+        ),
     ] {
         let wasm = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("../target/test-plugins")
@@ -82,12 +88,17 @@ fn the_bundled_plugins_pass_the_check_in_either_language() {
         let report = String::from_utf8_lossy(&check.stdout);
         assert!(check.status.success(), "{file}: {report}");
         assert!(report.contains(name), "{report}");
-        assert!(report.contains("13 checks, 0 failed"), "{report}");
+        assert!(report.contains("14 checks, 0 failed"), "{report}");
         let batch_row = report
             .lines()
             .find(|l| l.contains("handle-webhooks answers as handle-webhook"))
             .unwrap_or_else(|| panic!("{file}: no batch row: {report}"));
         assert!(batch_row.contains(batching), "{file}: {batch_row}");
+        let send_row = report
+            .lines()
+            .find(|l| l.contains("send-all answers as send"))
+            .unwrap_or_else(|| panic!("{file}: no send-all row: {report}"));
+        assert!(send_row.contains(sending), "{file}: {send_row}");
         let left: Vec<_> = std::fs::read_dir(scratch.path())
             .unwrap()
             .map(|e| e.unwrap().file_name())

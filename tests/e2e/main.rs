@@ -52,6 +52,7 @@ mod missing_fields;
 mod review;
 mod sandbox;
 mod secrets;
+mod send_batches;
 mod sender_wait;
 mod sms_campaign;
 mod sms_email;

@@ -304,7 +304,10 @@ async fn attempt(
     let call = engine.in_flight.call();
     let called_at = crate::store::now_ms();
     let started = std::time::Instant::now();
-    let (result, wire) = plugin.send(ctx, config, message).await;
+    // With the channel's other messages ready to go, when the plugin can
+    // take them together (1.5 `send-all`).
+    let batch = (channel.id, channel.revision);
+    let (result, wire) = plugin.send_batched(batch, ctx, config, message).await;
     let latency = started.elapsed();
     drop(call);
     // `channel_stop`: the plugin faults for this channel only.

@@ -66,6 +66,7 @@ pub async fn run(wasm: &Path, options: Options) -> anyhow::Result<Vec<Row>> {
     let checker = Checker::new(plugin, sim, options);
     checker.config_rows(&mut rows).await;
     checker.send_rows(&mut rows).await;
+    checker.send_batch_row(&mut rows).await;
     checker.webhook_row(&mut rows).await;
     checker.webhook_batch_row(&mut rows).await;
     let slowest = [&checker.plugin.stats, &checker.plugin.webhook_stats]
@@ -223,16 +224,7 @@ impl Checker {
     }
 
     async fn send(&self, to: &str, secrets: &[(String, String)]) -> String {
-        let message = wit::OutboundMessage {
-            idempotency_key: format!("check-{to}"),
-            to: to.to_owned(),
-            sender: "+15005550006".into(),
-            content: wit::Content::Text(wit::TextMessage {
-                body: "herald plugin check".into(),
-                media: Vec::new(),
-            }),
-            status_callback_url: "http://127.0.0.1:9/webhooks/0".into(),
-        };
+        let message = check_message(to);
         let result = self
             .plugin
             .send(self.ctx(secrets), self.options.config.clone(), message)
@@ -291,6 +283,71 @@ impl Checker {
             "simulator saw exactly the accepted sends",
             accepted == 1,
             format!("{accepted} accepted"),
+        ));
+    }
+
+    /// A plugin that exports `send-all` (1.5) must answer each message as
+    /// `send` answers it alone, and make each message's request for that
+    /// message (`http-send-all`'s tag): the server batches a busy
+    /// channel's messages, and judges each one's fate by its own requests
+    /// when a call fails.
+    async fn send_batch_row(&self, rows: &mut Vec<Row>) {
+        const CHECK: &str = "send-all answers as send, each request tagged with its message";
+        if !self.plugin.batches_sends() {
+            rows.push(row(
+                CHECK,
+                true,
+                "not exported: each message is one send call",
+            ));
+            return;
+        }
+        // (recipient, what the answer must contain, whether the provider
+        // took its request)
+        let cases = [
+            ("+14155557002", "Ok(SendReceipt", true),
+            ("+14155550001", "InvalidRecipient", false),
+            ("+14155570429", "RateLimited", false),
+        ];
+        let messages = cases.iter().map(|(to, ..)| check_message(to)).collect();
+        let (result, wires) = self
+            .plugin
+            .send_all_watched(
+                self.ctx(&self.options.secrets),
+                self.options.config.clone(),
+                messages,
+            )
+            .await;
+        let answers = match result {
+            Ok(answers) if answers.len() == cases.len() => answers,
+            other => {
+                let detail = format!(
+                    "{} messages: failed as a whole or answered a list of the wrong length: {}",
+                    cases.len(),
+                    describe(&other)
+                );
+                rows.push(row(CHECK, false, detail));
+                return;
+            }
+        };
+        for (index, ((to, expect, took), answer)) in cases.iter().zip(&answers).enumerate() {
+            let got = format!("{answer:?}");
+            let problem = if !got.contains(expect) {
+                format!("expected {expect}, got {got}")
+            } else if wires[index].took != *took {
+                "its request was not tagged with it (http-send-all's `message`): \
+                 Herald could not tell which message reached the provider"
+                    .to_owned()
+            } else {
+                continue;
+            };
+            let detail = format!("message {} ({to}): {problem}", index + 1);
+            rows.push(row(CHECK, false, detail));
+            return;
+        }
+        rows.push(row(
+            CHECK,
+            true,
+            "3 messages: accepted, invalid-recipient, rate-limited, in order",
         ));
     }
 
@@ -379,6 +436,20 @@ impl Checker {
                 row(CHECK, false, detail)
             }
         });
+    }
+}
+
+/// The message the check sends to `to`.
+fn check_message(to: &str) -> wit::OutboundMessage {
+    wit::OutboundMessage {
+        idempotency_key: format!("check-{to}"),
+        to: to.to_owned(),
+        sender: "+15005550006".into(),
+        content: wit::Content::Text(wit::TextMessage {
+            body: "herald plugin check".into(),
+            media: Vec::new(),
+        }),
+        status_callback_url: "http://127.0.0.1:9/webhooks/0".into(),
     }
 }
 

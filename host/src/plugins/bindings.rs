@@ -22,6 +22,7 @@ pub mod reconciling {
             "herald:provider/host": super::herald::provider::host,
             "herald:provider/uncertainty": super::herald::provider::uncertainty,
             "herald:provider/signatures": super::herald::provider::signatures,
+            "herald:provider/batch-http": super::herald::provider::batch_http,
         },
     });
 }

@@ -10,6 +10,9 @@ pub(super) enum Call {
     Manifest,
     ValidateConfig(wit::Config),
     Send(wit::Config, wit::OutboundMessage),
+    /// Several messages of one channel (1.5, `sends.send-all`). Shared so
+    /// the caller keeps them to send alone those the call failed to send.
+    SendAll(wit::Config, Arc<Vec<wit::OutboundMessage>>),
     Webhook(wit::Config, wit::WebhookRequest),
     /// Several webhooks of one channel (1.4, `webhooks.handle-webhooks`).
     /// Shared so the caller gets the requests back when the call fails
@@ -27,6 +30,7 @@ impl Call {
             Self::Manifest => "manifest",
             Self::ValidateConfig(_) => "validate-config",
             Self::Send(..) => "send",
+            Self::SendAll(..) => "send-all",
             Self::Webhook(..) => "handle-webhook",
             Self::Webhooks(..) => "handle-webhooks",
             Self::FetchStatus(..) => "fetch-status",
@@ -35,11 +39,13 @@ impl Call {
         }
     }
 
-    /// How many calls' worth of work it is: a batch of webhooks gets the
-    /// CPU each of them would have had alone.
+    /// How many calls' worth of work it is: a batch of webhooks or of
+    /// messages gets the CPU each of them would have had alone.
     pub(super) fn weight(&self) -> u32 {
+        let weight = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).max(1);
         match self {
-            Self::Webhooks(_, requests) => u32::try_from(requests.len()).unwrap_or(u32::MAX).max(1),
+            Self::Webhooks(_, requests) => weight(requests.len()),
+            Self::SendAll(_, messages) => weight(messages.len()),
             _ => 1,
         }
     }
@@ -49,6 +55,8 @@ pub(super) enum Reply {
     Manifest(wit::PluginManifest),
     ValidateConfig(Result<(), String>),
     Send(Result<wit::SendReceipt, wit::SendError>),
+    /// One answer per message, in order (checked by the caller).
+    SendAll(Vec<Result<wit::SendReceipt, wit::SendError>>),
     Webhook(Result<wit::WebhookOutcome, wit::WebhookError>),
     /// One answer per request, in order (checked by the caller).
     Webhooks(Vec<Result<wit::WebhookOutcome, wit::WebhookError>>),

@@ -25,6 +25,8 @@ pub(super) struct HotExports {
     webhook: HotExport,
     /// `webhooks.handle-webhooks`, when the component exports it (1.4).
     webhooks: Option<HotExport>,
+    /// `sends.send-all`, when the component exports it (1.5).
+    send_all: Option<HotExport>,
 }
 
 struct HotExport {
@@ -37,9 +39,11 @@ impl HotExports {
     /// The provider interface as the bindings name it; wasmtime matches a
     /// component's older minor version (1.0 to 1.2) to it, as it does for
     /// the bindings.
-    const INTERFACE: &str = "herald:provider/provider@1.4.0";
+    const INTERFACE: &str = "herald:provider/provider@1.5.0";
     /// The optional batch of webhooks (1.4).
-    const WEBHOOKS: &str = "herald:provider/webhooks@1.4.0";
+    const WEBHOOKS: &str = "herald:provider/webhooks@1.5.0";
+    /// The optional batch of messages (1.5).
+    const SENDS: &str = "herald:provider/sends@1.5.0";
 
     pub(super) fn find(component: &Component) -> Option<Self> {
         let export = |interface: &str, name: &str| {
@@ -53,6 +57,7 @@ impl HotExports {
             send: export(Self::INTERFACE, "send")?,
             webhook: export(Self::INTERFACE, "handle-webhook")?,
             webhooks: export(Self::WEBHOOKS, "handle-webhooks"),
+            send_all: export(Self::SENDS, "send-all"),
         })
     }
 }
@@ -62,6 +67,12 @@ impl Prepared {
     /// waiting webhooks can share one instance.
     pub(super) fn batches_webhooks(&self) -> bool {
         self.hot.as_ref().is_some_and(|hot| hot.webhooks.is_some())
+    }
+
+    /// The component exports `sends.send-all` (1.5) and runs in the
+    /// sandbox: a channel's messages ready to go can share one instance.
+    pub(super) fn batches_sends(&self) -> bool {
+        self.native.is_none() && self.hot.as_ref().is_some_and(|hot| hot.send_all.is_some())
     }
 }
 
@@ -124,6 +135,19 @@ pub(super) async fn run_call(
                     .await?;
                 return Ok(Reply::Send(reply));
             }
+            Call::SendAll(config, messages) => {
+                let Some(send_all) = &hot.send_all else {
+                    wasmtime::bail!("the plugin does not export herald:provider/sends");
+                };
+                let (replies,) = send_all
+                    .call::<_, (Vec<Result<wit::SendReceipt, wit::SendError>>,)>(
+                        &pre.provider,
+                        store,
+                        (&config, &*messages),
+                    )
+                    .await?;
+                return Ok(Reply::SendAll(replies));
+            }
             Call::Webhooks(config, requests) => {
                 let Some(webhooks) = &hot.webhooks else {
                     wasmtime::bail!("the plugin does not export herald:provider/webhooks");
@@ -185,6 +209,9 @@ async fn run_bound(
         }
         Call::Webhooks(..) => {
             wasmtime::bail!("the plugin does not export herald:provider/webhooks")
+        }
+        Call::SendAll(..) => {
+            wasmtime::bail!("the plugin does not export herald:provider/sends")
         }
         Call::FindSent(..) => unreachable!("answered above"),
     })

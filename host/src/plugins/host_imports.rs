@@ -17,11 +17,9 @@ use super::bindings::herald::provider::host::Host;
 use super::bindings::herald::provider::types::{
     self as wit, HmacAlgorithm, HttpAuth, HttpError, HttpRequest, HttpResponse, LogLevel,
 };
+use super::http_exchange::{exchange, log_exchange};
 use super::limits::MemoryCap;
-use super::wire::{Exchange, WireLog};
-
-/// Largest response body handed back to a plugin.
-const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+use super::wire::WireLog;
 
 /// Who a call is for: what the host functions may reach on its behalf.
 #[derive(Clone)]
@@ -51,17 +49,29 @@ impl CallContext {
     }
 }
 
+/// The logs of the messages an exchange tagged `message` is for, of a
+/// call's `wires`: that message's, or all of the call's when it names none
+/// of them (and for any call but a `send-all`, which has one log).
+pub(super) fn wires_for(wires: &[WireLog], message: u32) -> &[WireLog] {
+    let at = message as usize;
+    match wires.get(at) {
+        Some(_) if wires.len() > 1 => &wires[at..=at],
+        _ => wires,
+    }
+}
+
 /// Everything a store holds for one call.
 pub struct HostState {
     pub(super) call: CallContext,
     pub(super) http: reqwest::Client,
     pub(super) deadline: Instant,
     pub(super) memory: MemoryCap,
-    /// What this call's requests may have done at the provider.
-    pub(super) wire: WireLog,
+    /// What this call's requests may have done at the provider: one log
+    /// per message of a `send-all`, one for any other call.
+    pub(super) wires: Vec<WireLog>,
     /// The server's runtime, for a call running on the heavy lane: its
     /// requests are sent from there (see [`HostState::sending_from`]).
-    http_home: Option<tokio::runtime::Handle>,
+    pub(super) http_home: Option<tokio::runtime::Handle>,
     egress: Arc<crate::egress::EgressPolicy>,
     /// Built on the guest's first WASI call: most calls make none, and
     /// building one (its clocks and random sources) on every store was
@@ -76,13 +86,13 @@ impl HostState {
         http: reqwest::Client,
         deadline: Instant,
         memory: MemoryCap,
-        wire: WireLog,
+        wires: Vec<WireLog>,
     ) -> Self {
         Self {
             call,
             http,
             deadline,
-            wire,
+            wires,
             memory,
             egress: Arc::default(),
             http_home: None,
@@ -106,6 +116,19 @@ impl HostState {
     pub(super) fn sending_from(mut self, runtime: Option<tokio::runtime::Handle>) -> Self {
         self.http_home = runtime;
         self
+    }
+
+    /// The plugin says the provider may have taken the call's message(s).
+    pub(super) fn mark_all_unsure(&self) {
+        for wire in &self.wires {
+            wire.mark_unsure();
+        }
+    }
+
+    /// The logs of the messages an exchange tagged `message` is for (see
+    /// [`wires_for`]).
+    pub(super) fn wires_for(&self, message: u32) -> &[WireLog] {
+        wires_for(&self.wires, message)
     }
 
     fn host_allowed(&self, host: &str) -> bool {
@@ -137,7 +160,10 @@ impl HostState {
         Ok(out)
     }
 
-    fn build_request(&self, req: HttpRequest) -> Result<reqwest::RequestBuilder, HttpError> {
+    pub(super) fn build_request(
+        &self,
+        req: HttpRequest,
+    ) -> Result<reqwest::RequestBuilder, HttpError> {
         let url = url::Url::parse(&req.url)
             .map_err(|e| HttpError::InvalidRequest(format!("bad url {:?}: {e}", req.url)))?;
         if !matches!(url.scheme(), "http" | "https") {
@@ -214,7 +240,7 @@ impl super::bindings::herald::provider::uncertainty::Host for HostState {
             reason,
             "the plugin says the provider may have taken this message"
         );
-        self.wire.mark_unsure();
+        self.mark_all_unsure();
         Ok(())
     }
 }
@@ -271,25 +297,10 @@ impl Host for HostState {
                 return Ok(Err(e));
             }
         };
-        let exchange = self.wire.begin();
-        let (result, how) = match &self.http_home {
-            None => send_and_read(builder).await,
-            Some(home) => super::heavy_lane::run_on(home, send_and_read(builder))
-                .await
-                .unwrap_or_else(|e| {
-                    let lost = HttpError::Connection(format!("the request's task ended: {e}"));
-                    (Err(lost), Exchange::Lost)
-                }),
-        };
-        exchange.finish(how);
+        let result = exchange(self.http_home.as_ref(), &self.wires, builder).await;
         metrics::histogram!("herald_host_import_seconds", "import" => "http-send")
             .record(started.elapsed());
-        match &result {
-            Ok(resp) => tracing::debug!(plugin = %self.call.plugin, %method, url = %target,
-                status = resp.status, elapsed_ms = started.elapsed().as_millis() as u64, "plugin http-send"),
-            Err(e) => tracing::warn!(plugin = %self.call.plugin, %method, url = %target,
-                error = ?e, elapsed_ms = started.elapsed().as_millis() as u64, "plugin http-send failed"),
-        }
+        log_exchange(&self.call.plugin, &method, &target, started, &result);
         Ok(result)
     }
 
@@ -344,55 +355,6 @@ fn mac<M: Mac + hmac::digest::KeyInit>(key: &[u8], data: &[u8]) -> Vec<u8> {
     m.finalize().into_bytes().to_vec()
 }
 
-/// The answer, and how the exchange ended for the provider (see `wire`).
-async fn send_and_read(
-    builder: reqwest::RequestBuilder,
-) -> (Result<HttpResponse, HttpError>, Exchange) {
-    let mut resp = match builder.send().await {
-        Ok(resp) => resp,
-        // No connection: the request cannot have been written.
-        Err(e) if e.is_connect() => return (Err(classify(e)), Exchange::Unreached),
-        Err(e) => return (Err(classify(e)), Exchange::Lost),
-    };
-    let status = resp.status().as_u16();
-    let headers = resp
-        .headers()
-        .iter()
-        .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-        .collect();
-    let mut body = Vec::new();
-    loop {
-        match resp.chunk().await {
-            Ok(Some(chunk)) => {
-                if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                    let too_big = HttpError::Connection(format!(
-                        "response body larger than {MAX_RESPONSE_BYTES} bytes"
-                    ));
-                    return (Err(too_big), Exchange::Answered(status));
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Ok(None) => break,
-            // The answer was cut short: what it said is not known.
-            Err(e) => return (Err(classify(e)), Exchange::Lost),
-        }
-    }
-    let answer = HttpResponse {
-        status,
-        headers,
-        body,
-    };
-    (Ok(answer), Exchange::Answered(status))
-}
-
-fn classify(e: reqwest::Error) -> HttpError {
-    if e.is_timeout() {
-        HttpError::Timeout
-    } else {
-        HttpError::Connection(e.to_string())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -411,7 +373,7 @@ mod tests {
             reqwest::Client::new(),
             Instant::now() + Duration::from_secs(1),
             MemoryCap::new(1 << 20, crate::plugins::limits::MemoryBudget::new(1 << 30)),
-            WireLog::default(),
+            vec![WireLog::default()],
         )
     }
 

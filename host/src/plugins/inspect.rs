@@ -8,7 +8,7 @@ use wasmtime::component::Component;
 /// The contract this host serves: same major, this minor or older.
 pub const WORLD_PACKAGE: &str = "herald:provider";
 pub const SUPPORTED_MAJOR: u64 = 1;
-pub const SUPPORTED_MINOR: u64 = 4;
+pub const SUPPORTED_MINOR: u64 = 5;
 
 /// Largest component accepted.
 pub const MAX_COMPONENT_BYTES: usize = 32 << 20;

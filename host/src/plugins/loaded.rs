@@ -8,6 +8,7 @@ use super::call::{Call, Reply};
 use super::channel_faults::ChannelFaults;
 use super::host_imports::CallContext;
 use super::runtime::{Placement, PluginFailure, Prepared, Runtime};
+use super::send_batch::SendBatches;
 use super::send_counters::SendCounters;
 use super::stats::CallStats;
 use super::webhook_batch::WebhookBatches;
@@ -34,6 +35,8 @@ pub struct LoadedPlugin {
     pub webhook_stats: CallStats,
     /// Its webhooks waiting for a call per channel (1.4 plugins only).
     pub(super) webhook_batches: WebhookBatches,
+    /// Its messages waiting for a call per channel (1.5 plugins only).
+    pub(super) send_batches: SendBatches,
     /// Its sends counted by kind and outcome (`herald_sends_total`).
     pub(super) send_counters: SendCounters,
     pub(super) pre: Prepared,
@@ -124,6 +127,15 @@ impl LoadedPlugin {
         self.channel_faults.reclassify_as_fault(channel);
     }
 
+    /// Where its calls run, by its record.
+    pub(super) fn placement(&self) -> Placement {
+        match self.record() {
+            Record::Sound => Placement::Worker,
+            Record::Unproven => Placement::Lane,
+            Record::Suspect => Placement::Heavy,
+        }
+    }
+
     /// One call, counted in the version's statistics.
     async fn call(&self, ctx: CallContext, call: Call) -> Result<Reply, PluginFailure> {
         self.call_watched(ctx, call).await.0
@@ -136,11 +148,7 @@ impl LoadedPlugin {
     ) -> (Result<Reply, PluginFailure>, WireSeen) {
         let started = Instant::now();
         let export = call.export();
-        let placement = match self.record() {
-            Record::Sound => Placement::Worker,
-            Record::Unproven => Placement::Lane,
-            Record::Suspect => Placement::Heavy,
-        };
+        let placement = self.placement();
         let channel = ctx.channel_id;
         let (result, wire) = self
             .runtime

@@ -3,6 +3,7 @@
 //! under a deadline and a memory cap, and the host functions (imports) a
 //! plugin may use.
 
+mod batch_http;
 mod bindings;
 mod cache;
 mod call;
@@ -15,6 +16,7 @@ mod cpu_meter;
 mod exports;
 mod heavy_lane;
 mod host_imports;
+mod http_exchange;
 mod inspect;
 mod limits;
 mod loaded;
@@ -22,6 +24,7 @@ mod native;
 mod quarantine;
 mod registry;
 mod runtime;
+mod send_batch;
 mod send_counters;
 pub mod signing;
 mod stats;

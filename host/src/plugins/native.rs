@@ -139,7 +139,7 @@ async fn twilio_send(
                 Err(e) => {
                     // As the component does: Twilio may have the message.
                     let reason = format!("unreadable Twilio answer: {e}");
-                    state.wire.mark_unsure();
+                    state.mark_all_unsure();
                     Err(SendError::Transient(format!("unreadable: {reason}")))
                 }
             },

@@ -557,6 +557,7 @@ pub async fn load_component(
         channel_faults: Default::default(),
         webhook_stats: Default::default(),
         webhook_batches: Default::default(),
+        send_batches: Default::default(),
         send_counters: Default::default(),
         pre,
         runtime: runtime.clone(),

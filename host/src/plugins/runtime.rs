@@ -142,7 +142,7 @@ pub const DEFAULT_TOTAL_MEMORY: usize = 192 << 20;
 
 /// A call that did not return normally. The engine treats each as a
 /// transient failure of that one message.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum PluginFailure {
     #[error("plugin call exceeded its deadline of {0:?}")]
     Timeout(Duration),
@@ -353,7 +353,23 @@ impl Runtime {
         placement: Placement,
     ) -> (Result<Reply, PluginFailure>, WireSeen) {
         let wire = WireLog::default();
-        let result = match placement {
+        let result = self
+            .invoke_with_wires(pre, ctx, call, placement, vec![wire.clone()])
+            .await;
+        (result, wire.seen())
+    }
+
+    /// A call whose exchanges are recorded in `wires`: one log per message
+    /// of a `send-all`, one for any other call (see `HostState::wires`).
+    pub(super) async fn invoke_with_wires(
+        self: &Arc<Self>,
+        pre: &Prepared,
+        ctx: CallContext,
+        call: Call,
+        placement: Placement,
+        wires: Vec<WireLog>,
+    ) -> Result<Reply, PluginFailure> {
+        match placement {
             // Boxed: the call's future (about 1.5 KB: the host state until
             // it moves into the store, the permits) would otherwise sit in
             // every future awaiting a plugin call, a send's and a webhook
@@ -362,14 +378,13 @@ impl Runtime {
             // campaign sent, with wasmtime's futures inline too: see
             // `run_call` below). The lane's call is a task's handle.
             Placement::Worker => {
-                Box::pin(self.invoke_logged(pre, ctx, call, wire.clone(), placement)).await
+                Box::pin(self.invoke_logged(pre, ctx, call, wires, placement)).await
             }
             Placement::Lane | Placement::Heavy => {
-                self.invoke_on_heavy_lane(pre, ctx, call, wire.clone(), placement)
+                self.invoke_on_heavy_lane(pre, ctx, call, wires, placement)
                     .await
             }
-        };
-        (result, wire.seen())
+        }
     }
 
     /// A call run on the [`HeavyLane`] (`placement` is `Lane` or `Heavy`).
@@ -378,13 +393,13 @@ impl Runtime {
         pre: &Prepared,
         ctx: CallContext,
         call: Call,
-        wire: WireLog,
+        wires: Vec<WireLog>,
         placement: Placement,
     ) -> Result<Reply, PluginFailure> {
         let (runtime, pre) = (self.clone(), pre.clone());
         let task = self.heavy_lane.run(async move {
             runtime
-                .invoke_logged(&pre, ctx, call, wire, placement)
+                .invoke_logged(&pre, ctx, call, wires, placement)
                 .await
         });
         match task.await {
@@ -399,7 +414,7 @@ impl Runtime {
         pre: &Prepared,
         ctx: CallContext,
         call: Call,
-        wire: WireLog,
+        wires: Vec<WireLog>,
         placement: Placement,
     ) -> Result<Reply, PluginFailure> {
         let suspect = placement == Placement::Heavy;
@@ -424,7 +439,7 @@ impl Runtime {
         let weight = call.weight();
         let budget = ctx.cpu_budget.unwrap_or(self.limits.cpu_budget) * weight;
         let light = pre.usual_cpu.heavy_after(budget / weight) * weight;
-        let state = HostState::new(ctx, self.http.clone(), deadline, memory, wire)
+        let state = HostState::new(ctx, self.http.clone(), deadline, memory, wires)
             .with_egress(self.limits.egress.clone())
             .sending_from(http_home);
         if let Some(native) = pre.native.filter(|n| n.answers(&call)) {

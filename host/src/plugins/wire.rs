@@ -48,15 +48,6 @@ impl WireSeen {
 }
 
 impl WireLog {
-    /// Starts an exchange. Dropping the guard unfinished (the call was cut
-    /// off mid-request) counts as [`Exchange::Lost`].
-    pub fn begin(&self) -> ExchangeGuard {
-        ExchangeGuard {
-            log: self.clone(),
-            done: false,
-        }
-    }
-
     pub fn seen(&self) -> WireSeen {
         let bits = self.0.load(Ordering::Acquire);
         WireSeen {
@@ -83,22 +74,34 @@ impl WireLog {
     }
 }
 
-pub struct ExchangeGuard {
-    log: WireLog,
+/// Starts an exchange made for every message whose log is in `logs` (a
+/// `send-all` request whose message is not known counts for all of them).
+/// Dropping the guard unfinished (the call was cut off mid-request) counts
+/// as [`Exchange::Lost`].
+pub fn begin_for(logs: &[WireLog]) -> ExchangeGuard<'_> {
+    ExchangeGuard { logs, done: false }
+}
+
+pub struct ExchangeGuard<'a> {
+    logs: &'a [WireLog],
     done: bool,
 }
 
-impl ExchangeGuard {
+impl ExchangeGuard<'_> {
     pub fn finish(mut self, how: Exchange) {
         self.done = true;
-        self.log.mark(how);
+        for log in self.logs {
+            log.mark(how);
+        }
     }
 }
 
-impl Drop for ExchangeGuard {
+impl Drop for ExchangeGuard<'_> {
     fn drop(&mut self) {
         if !self.done {
-            self.log.mark(Exchange::Lost);
+            for log in self.logs {
+                log.mark(Exchange::Lost);
+            }
         }
     }
 }
@@ -110,7 +113,7 @@ mod tests {
     fn after(exchanges: &[Exchange]) -> WireSeen {
         let log = WireLog::default();
         for &e in exchanges {
-            log.begin().finish(e);
+            begin_for(std::slice::from_ref(&log)).finish(e);
         }
         log.seen()
     }
@@ -125,10 +128,23 @@ mod tests {
         assert!(after(&[Exchange::Unreached, Exchange::Lost]).unsure);
     }
 
+    /// An exchange for several messages marks each of them; one for a
+    /// single message of several marks that one only.
+    #[test]
+    fn an_exchange_counts_for_the_messages_it_was_made_for() {
+        let logs = [WireLog::default(), WireLog::default(), WireLog::default()];
+        begin_for(&logs[1..2]).finish(Exchange::Answered(201));
+        assert!(!logs[0].seen().may_have_reached());
+        assert!(logs[1].seen().took);
+        assert!(!logs[2].seen().may_have_reached());
+        drop(begin_for(&logs));
+        assert!(logs.iter().all(|log| log.seen().unsure));
+    }
+
     #[test]
     fn an_exchange_cut_off_midway_is_lost() {
         let log = WireLog::default();
-        let guard = log.begin();
+        let guard = begin_for(std::slice::from_ref(&log));
         assert!(!log.seen().may_have_reached());
         drop(guard);
         assert!(log.seen().unsure);

@@ -16,7 +16,19 @@
 //! `handle-webhooks` (1.4) when one of its requests' does, which fails
 //! the whole call. `handle-webhooks` answers as `handle-webhook` does, plus
 //! a header `x-test-batch-size` with the number of requests in the call.
+//!
+//! Built as itself (see build.rs) it also exports `send-all` (1.5), which
+//! sends like `twilio-sms`'s except when one of its messages' recipients
+//! ends in:
+//!
+//! | last 4 | behaviour in `send-all` |
+//! |---|---|
+//! | `0662`, or any of `send`'s above | traps before sending anything (the host then sends each message alone, with `send`) |
+//! | `0661` | sends every other message's request (each tagged with its message), then traps |
 
+#[cfg(sends_all)]
+herald_plugin::bindings!("../../wit", "sending-provider-plugin");
+#[cfg(not(sends_all))]
 herald_plugin::bindings!("../../wit", "batching-provider-plugin");
 
 /// `HERALD_PLUGIN_NAME` at build time overrides it: built as `twilio-sms`,
@@ -110,6 +122,47 @@ impl Guest for Hostile {
 
     fn list_templates(_config: Config) -> Result<Vec<TemplateInfo>, SendError> {
         Ok(Vec::new())
+    }
+}
+
+/// The recipients' endings `send` misbehaves on.
+#[cfg(sends_all)]
+const SEND_MISBEHAVIOURS: [&str; 8] = [
+    "0666", "0999", "0777", "0888", "0555", "0444", "0333", "0222",
+];
+
+#[cfg(sends_all)]
+impl exports::herald::provider::sends::Guest for Hostile {
+    fn send_all(
+        config: Config,
+        messages: Vec<OutboundMessage>,
+    ) -> Vec<Result<SendReceipt, SendError>> {
+        SENDS_SEEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let ending =
+            |m: &OutboundMessage| m.to.get(m.to.len().saturating_sub(4)..).map(str::to_owned);
+        let endings: Vec<String> = messages.iter().filter_map(ending).collect();
+        if endings
+            .iter()
+            .any(|e| e == "0662" || SEND_MISBEHAVIOURS.contains(&e.as_str()))
+        {
+            panic!("hostile plugin: send-all traps before sending anything");
+        }
+        if endings.iter().any(|e| e == "0661") {
+            // Every other message's request, each tagged with its message,
+            // then the trap: only the 0661 one never left.
+            let requests: Vec<_> = messages
+                .iter()
+                .enumerate()
+                .filter(|(_, m)| ending(m).as_deref() != Some("0661"))
+                .map(|(at, m)| herald_plugin::batch_http::MessageRequest {
+                    message: at as u32,
+                    request: provider::message_request(&config, m).expect("a text message"),
+                })
+                .collect();
+            herald_plugin::host::http_send_all(&requests);
+            panic!("hostile plugin: send-all traps after its other messages' requests left");
+        }
+        provider::send_all(&config, &messages)
     }
 }
 

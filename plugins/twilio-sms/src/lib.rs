@@ -2,8 +2,9 @@
 //! through `POST /2010-04-01/Accounts/{sid}/Messages.json`, status callbacks
 //! verified with `X-Twilio-Signature`.
 
-// 1.4: a channel's waiting status callbacks come in one call (`webhooks`).
-herald_plugin::bindings!("../../wit", "batching-reconciling-provider-plugin");
+// 1.4: a channel's waiting status callbacks come in one call (`webhooks`);
+// 1.5: so do its messages ready to send (`sends`).
+herald_plugin::bindings!("../../wit", "sending-reconciling-provider-plugin");
 
 const PLUGIN_NAME: &str = "twilio-sms";
 /// `HERALD_PLUGIN_VERSION` at build time overrides it, so a second,
@@ -19,6 +20,7 @@ use twilio_wire as wire;
 
 use exports::herald::provider::lookup::{Guest as Lookup, SentQuery};
 use exports::herald::provider::provider::Guest;
+use exports::herald::provider::sends::Guest as Sends;
 use exports::herald::provider::webhooks::Guest as Webhooks;
 use herald_plugin::types::{
     Config, DeliveryUpdate, OutboundMessage, PluginManifest, SendError, SendReceipt, TemplateInfo,
@@ -62,6 +64,15 @@ impl Webhooks for TwilioSms {
         requests: Vec<WebhookRequest>,
     ) -> Vec<Result<WebhookOutcome, WebhookError>> {
         herald_plugin::webhook::each(&config, requests, |c, r| provider::handle_webhook(c, &r))
+    }
+}
+
+impl Sends for TwilioSms {
+    fn send_all(
+        config: Config,
+        messages: Vec<OutboundMessage>,
+    ) -> Vec<Result<SendReceipt, SendError>> {
+        provider::send_all(&config, &messages)
     }
 }
 

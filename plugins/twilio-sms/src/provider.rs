@@ -112,14 +112,39 @@ pub fn fetch_status(config: &Config, sid: &str) -> Result<Option<DeliveryUpdate>
 }
 
 pub fn send(config: &Config, message: &OutboundMessage) -> Result<SendReceipt, SendError> {
+    let response = host::send(PROVIDER, &message_request(config, message)?)?;
+    receipt_from(&response)
+}
+
+/// `send` for several messages of the channel, their requests in flight
+/// together (contract 1.5 `sends.send-all`).
+#[allow(dead_code)] // `test-hostile` includes this file but does not batch.
+pub fn send_all(
+    config: &Config,
+    messages: &[OutboundMessage],
+) -> Vec<Result<SendReceipt, SendError>> {
+    herald_plugin::batch::send_all(PROVIDER, config, messages, message_request, receipt_from)
+}
+
+/// The request that sends `message`, refused unless it is text (with media
+/// for MMS).
+pub(crate) fn message_request(
+    config: &Config,
+    message: &OutboundMessage,
+) -> Result<herald_plugin::types::HttpRequest, SendError> {
     let Content::Text(text) = &message.content else {
         return Err(SendError::InvalidConfig(
             "twilio-sms sends SMS and MMS text content only".into(),
         ));
     };
-    let response = host::send(PROVIDER, &send_request(config, message, text)?)?;
-    if answer::is_success(&response) {
-        let resource: wire::MessageResource = answer::accepted(PROVIDER, &response)?;
+    send_request(config, message, text)
+}
+
+/// Twilio's answer to a message request: its SID and first status, or the
+/// typed error.
+fn receipt_from(response: &HttpResponse) -> Result<SendReceipt, SendError> {
+    if answer::is_success(response) {
+        let resource: wire::MessageResource = answer::accepted(PROVIDER, response)?;
         let status = match resource.status.as_deref().and_then(wire::status) {
             Some(wire::Status::Sent) => DeliveryStatus::Sent,
             _ => DeliveryStatus::Accepted,
@@ -129,7 +154,7 @@ pub fn send(config: &Config, message: &OutboundMessage) -> Result<SendReceipt, S
             status,
         });
     }
-    Err(error_from(&response))
+    Err(error_from(response))
 }
 
 /// `POST .../Messages.json` as a form, authenticated with the account SID

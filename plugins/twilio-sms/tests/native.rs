@@ -5,6 +5,7 @@ use herald_plugin::testkit::{self, Webhook, fixture};
 use herald_plugin::types::*;
 use twilio_sms::TwilioSms;
 use twilio_sms::exports::herald::provider::provider::Guest;
+use twilio_sms::exports::herald::provider::sends::Guest as Sends;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
@@ -49,6 +50,43 @@ fn a_rate_limit_waits_as_long_as_twilio_asks() {
     let error = TwilioSms::send(config(), message()).unwrap_err();
     assert!(matches!(error, SendError::RateLimited(7000)), "{error:?}");
     exchange.assert_sent(&testkit::sent()[0]);
+}
+
+/// `send-all` answers each message as `send` would, in order: a message
+/// it cannot send (not text) is refused without a request, the others'
+/// requests are the recorded one and read like `send`'s answers.
+#[test]
+fn send_all_answers_each_message_as_send_would() {
+    let queued = testkit::replay(format!("{FIXTURES}/send-queued.json"));
+    let limited: testkit::Exchange = fixture(format!("{FIXTURES}/send-rate-limited.json"));
+    limited.answer();
+    let mut email = message();
+    email.content = Content::Email(EmailMessage {
+        subject: "Hi".into(),
+        text_body: "Hello".into(),
+        html_body: None,
+    });
+    let answers = TwilioSms::send_all(config(), vec![message(), email, message()]);
+    assert_eq!(answers.len(), 3);
+    let receipt = answers[0].as_ref().unwrap();
+    assert_eq!(
+        receipt.provider_message_id,
+        "SM0123456789abcdef0123456789abcdef"
+    );
+    assert!(
+        matches!(answers[1], Err(SendError::InvalidConfig(_))),
+        "{:?}",
+        answers[1]
+    );
+    assert!(
+        matches!(answers[2], Err(SendError::RateLimited(7000))),
+        "{:?}",
+        answers[2]
+    );
+    let sent = testkit::sent();
+    assert_eq!(sent.len(), 2, "no request for the email");
+    queued.assert_sent(&sent[0]);
+    limited.assert_sent(&sent[1]);
 }
 
 #[test]

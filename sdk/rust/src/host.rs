@@ -84,6 +84,37 @@ pub fn mark_uncertain(reason: &str) {
     crate::testkit::native::mark_uncertain(reason)
 }
 
+/// Sends each request for the message at its tag at once (1.5
+/// `batch-http.http-send-all`): one answer per request, in order. Natively
+/// the test kit answers them one after the other.
+#[cfg(target_arch = "wasm32")]
+pub fn http_send_all(
+    requests: &[crate::batch_http::MessageRequest],
+) -> Vec<Result<HttpResponse, HttpError>> {
+    crate::batch_http::http_send_all(requests)
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+pub fn http_send_all(
+    requests: &[crate::batch_http::MessageRequest],
+) -> Vec<Result<HttpResponse, HttpError>> {
+    requests
+        .iter()
+        .map(|r| crate::testkit::native::http_send(&r.request))
+        .collect()
+}
+
+/// `mark-uncertain` for one message of the `send-all` under way (1.5).
+#[cfg(target_arch = "wasm32")]
+pub fn mark_uncertain_message(message: u32, reason: &str) {
+    crate::batch_http::mark_uncertain_message(message, reason)
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+pub fn mark_uncertain_message(message: u32, reason: &str) {
+    crate::testkit::native::mark_uncertain(&format!("message {message}: {reason}"))
+}
+
 /// Sends `request`, a failure to get any answer mapped to `send-error`.
 pub fn send(provider: &str, request: &HttpRequest) -> Result<HttpResponse, SendError> {
     http_send(request).map_err(|e| crate::answer::transport(provider, e))
