@@ -114,7 +114,7 @@ both_backends!(a_channels_messages_share_calls_and_each_is_sent_once);
 async fn hostile_campaign(api: &Api, sim: &Simulator, prefix: &str, odd_one: &str) -> i64 {
     let channel = api.sim_channel(sim, "test-hostile").await;
     api.set_rate(channel, 10_000).await;
-    let mut all = numbers(prefix, 30);
+    let mut all = numbers(prefix, 60);
     all.push(format!("+1{prefix}{odd_one}"));
     let list = api.list_with(&all).await;
     let campaign = api.campaign(channel, list, "Hi").await;

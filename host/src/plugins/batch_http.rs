@@ -10,7 +10,7 @@ use futures::future::join_all;
 use super::bindings::herald::provider::batch_http::{Host, MessageRequest};
 use super::bindings::herald::provider::types::{HttpError, HttpResponse};
 use super::host_imports::{HostState, wires_for};
-use super::http_exchange::{exchange, log_exchange};
+use super::http_exchange::{exchange, log_exchange, response_cap};
 
 /// Requests in one `http-send-all` at most: as many as a batch has
 /// messages (see `send_batch::MAX_MESSAGES`). Their answers are held in
@@ -55,10 +55,11 @@ impl Host for HostState {
             })
             .collect();
         let (home, wires, plugin) = (self.http_home.as_ref(), &self.wires, &self.call.plugin);
+        let cap = response_cap(built.len());
         let exchanges = built
             .into_iter()
             .map(|(message, method, target, builder)| async move {
-                let result = exchange(home, wires_for(wires, message), builder?).await;
+                let result = exchange(home, wires_for(wires, message), builder?, cap).await;
                 log_exchange(plugin, &method, &target, started, &result);
                 result
             });

@@ -50,6 +50,11 @@ impl ChannelFaults {
         self.of(channel).record(elapsed, fault);
     }
 
+    /// A call of `channel` worth `calls` calls (see `CallStats::record_many`).
+    pub fn record_many(&self, channel: i64, elapsed: Duration, calls: u64, faults: u64) {
+        self.of(channel).record_many(elapsed, calls, faults);
+    }
+
     /// A call of `channel` that returned an unusable answer.
     pub fn reclassify_as_fault(&self, channel: i64) {
         self.of(channel).reclassify_as_fault();

@@ -17,7 +17,7 @@ use super::bindings::herald::provider::host::Host;
 use super::bindings::herald::provider::types::{
     self as wit, HmacAlgorithm, HttpAuth, HttpError, HttpRequest, HttpResponse, LogLevel,
 };
-use super::http_exchange::{exchange, log_exchange};
+use super::http_exchange::{MAX_RESPONSE_BYTES, exchange, log_exchange};
 use super::limits::MemoryCap;
 use super::wire::WireLog;
 
@@ -297,7 +297,8 @@ impl Host for HostState {
                 return Ok(Err(e));
             }
         };
-        let result = exchange(self.http_home.as_ref(), &self.wires, builder).await;
+        let cap = MAX_RESPONSE_BYTES;
+        let result = exchange(self.http_home.as_ref(), &self.wires, builder, cap).await;
         metrics::histogram!("herald_host_import_seconds", "import" => "http-send")
             .record(started.elapsed());
         log_exchange(&self.call.plugin, &method, &target, started, &result);

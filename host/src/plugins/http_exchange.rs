@@ -8,8 +8,19 @@ use std::time::Instant;
 use super::bindings::herald::provider::types::{HttpError, HttpResponse};
 use super::wire::{Exchange, WireLog, begin_for};
 
-/// Largest response body handed back to a plugin.
-const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+/// Largest response body handed back to a plugin by `http-send`.
+pub(super) const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+
+/// The least each response of an `http-send-all` may hold: a batch's
+/// answers share [`MAX_RESPONSE_BYTES`] between them, but never below
+/// this, so 64 answers hold at most 16 MiB (the default instance memory
+/// cap they must fit into anyway) and a provider's error page still fits.
+const MIN_BATCH_RESPONSE_BYTES: usize = 256 << 10;
+
+/// The largest body each of `requests` answers may have, sent together.
+pub(super) fn response_cap(requests: usize) -> usize {
+    (MAX_RESPONSE_BYTES / requests.max(1)).max(MIN_BATCH_RESPONSE_BYTES)
+}
 
 /// Sends a built request for the messages whose `logs` are given,
 /// recording in them how the exchange ended for the provider; from `home`
@@ -20,11 +31,12 @@ pub(super) async fn exchange(
     home: Option<&tokio::runtime::Handle>,
     logs: &[WireLog],
     builder: reqwest::RequestBuilder,
+    cap: usize,
 ) -> Result<HttpResponse, HttpError> {
     let exchange = begin_for(logs);
     let (result, how) = match home {
-        None => send_and_read(builder).await,
-        Some(home) => super::heavy_lane::run_on(home, send_and_read(builder))
+        None => send_and_read(builder, cap).await,
+        Some(home) => super::heavy_lane::run_on(home, send_and_read(builder, cap))
             .await
             .unwrap_or_else(|e| {
                 let lost = HttpError::Connection(format!("the request's task ended: {e}"));
@@ -54,6 +66,7 @@ pub(super) fn log_exchange(
 /// The answer, and how the exchange ended for the provider (see `wire`).
 async fn send_and_read(
     builder: reqwest::RequestBuilder,
+    cap: usize,
 ) -> (Result<HttpResponse, HttpError>, Exchange) {
     let mut resp = match builder.send().await {
         Ok(resp) => resp,
@@ -71,10 +84,9 @@ async fn send_and_read(
     loop {
         match resp.chunk().await {
             Ok(Some(chunk)) => {
-                if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                    let too_big = HttpError::Connection(format!(
-                        "response body larger than {MAX_RESPONSE_BYTES} bytes"
-                    ));
+                if body.len() + chunk.len() > cap {
+                    let too_big =
+                        HttpError::Connection(format!("response body larger than {cap} bytes"));
                     return (Err(too_big), Exchange::Answered(status));
                 }
                 body.extend_from_slice(&chunk);
@@ -97,5 +109,20 @@ fn classify(e: reqwest::Error) -> HttpError {
         HttpError::Timeout
     } else {
         HttpError::Connection(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A batch's answers share `http-send`'s cap, each keeping at least
+    /// enough for an error page: 64 of them hold at most 16 MiB.
+    #[test]
+    fn a_batchs_answers_share_the_response_cap() {
+        assert_eq!(response_cap(1), MAX_RESPONSE_BYTES);
+        assert_eq!(response_cap(8), 512 << 10);
+        assert_eq!(response_cap(64), 256 << 10);
+        assert_eq!(response_cap(64) * 64, 16 << 20);
     }
 }

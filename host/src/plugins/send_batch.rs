@@ -65,8 +65,9 @@ struct Waiting {
 enum Answer {
     Sent(SendAnswer),
     /// Not sent: send it alone (a batch of one, or a batch that failed
-    /// before this message's request left).
-    Alone(Job),
+    /// before this message's request left). Boxed: rare, and the job is
+    /// several times the size of an answer.
+    Alone(Box<Job>),
 }
 
 #[derive(Default)]
@@ -172,7 +173,7 @@ impl LoadedPlugin {
         metrics::histogram!("herald_send_batch_size").record(batch.len() as f64);
         if batch.len() == 1 {
             let Waiting { job, answer, .. } = batch.pop().expect("one");
-            let _ = answer.send(Answer::Alone(job));
+            let _ = answer.send(Answer::Alone(Box::new(job)));
             return;
         }
         let count = batch.len();
@@ -191,12 +192,21 @@ impl LoadedPlugin {
         }
         let wires = waiting.iter().map(|(_, _, wire, _)| wire.clone()).collect();
         let messages = Arc::new(messages);
+        let channel = ctx.channel_id;
+        let started = Instant::now();
         let result = self.send_all(ctx, config, messages.clone(), wires).await;
-        match result {
+        // Counted as the calls it decided: one per message it answered (a
+        // message sent alone after it failed is counted by its own call),
+        // at least one; and a failure as one fault, as a `send` that
+        // failed: one defect, whatever the number of messages it held
+        // (counted per message, one trap among 19 messages paused a
+        // channel whose other 11 calls were sound).
+        let (decided, faults) = match result {
             Ok(replies) if replies.len() == count => {
                 for ((_, _, _, answer), reply) in waiting.into_iter().zip(replies) {
                     let _ = answer.send(Answer::Sent(Ok(reply)));
                 }
+                (count, 0)
             }
             other => {
                 let failure = match other {
@@ -209,20 +219,36 @@ impl LoadedPlugin {
                 tracing::warn!(plugin = self.name(), version = self.version(), messages = count,
                     error = %failure, "send-all failed as a whole; messages whose requests left are looked up, the others sent alone");
                 let messages = Arc::try_unwrap(messages).unwrap_or_else(|shared| (*shared).clone());
+                let mut reached = 0;
                 for ((ctx, config, wire, answer), message) in waiting.into_iter().zip(messages) {
                     let reply = if wire.seen().may_have_reached() {
+                        reached += 1;
                         Answer::Sent(Err(failure.clone()))
                     } else {
-                        Answer::Alone(Job {
+                        Answer::Alone(Box::new(Job {
                             ctx,
                             config,
                             message,
-                        })
+                        }))
                     };
                     let _ = answer.send(reply);
                 }
+                (reached.max(1), 1)
             }
+        };
+        self.count_send_all(channel, started.elapsed(), decided, faults);
+    }
+
+    /// Counts a `send-all` call in the version's statistics and its
+    /// channel's (see `CallStats::record_many`).
+    fn count_send_all(&self, channel: Option<i64>, elapsed: Duration, calls: usize, faults: usize) {
+        let (calls, faults) = (calls as u64, faults as u64);
+        self.stats.record_many(elapsed, calls, faults);
+        if let Some(channel) = channel {
+            self.channel_faults
+                .record_many(channel, elapsed, calls, faults);
         }
+        metrics::histogram!("herald_plugin_call_seconds", "export" => "send-all").record(elapsed);
     }
 
     /// The plugin exports `sends.send-all` (1.5) and runs in the sandbox.
@@ -243,14 +269,17 @@ impl LoadedPlugin {
         Vec<WireSeen>,
     ) {
         let wires: Vec<WireLog> = messages.iter().map(|_| WireLog::default()).collect();
+        let (count, channel, started) = (messages.len(), ctx.channel_id, Instant::now());
         let result = self
             .send_all(ctx, config, Arc::new(messages), wires.clone())
             .await;
+        let faults = usize::from(result.is_err());
+        self.count_send_all(channel, started.elapsed(), count, faults);
         (result, wires.iter().map(WireLog::seen).collect())
     }
 
-    /// One `send-all` call, counted in the version's statistics as one call
-    /// (its faults judge the version as a `send`'s do).
+    /// One `send-all` call (counted by its callers, once they know what it
+    /// decided).
     async fn send_all(
         &self,
         ctx: CallContext,
@@ -258,21 +287,12 @@ impl LoadedPlugin {
         messages: Arc<Vec<wit::OutboundMessage>>,
         wires: Vec<WireLog>,
     ) -> Result<Vec<Result<wit::SendReceipt, wit::SendError>>, PluginFailure> {
-        let started = Instant::now();
-        let channel = ctx.channel_id;
         let call = Call::SendAll(config, messages);
-        let result = self
+        let reply = self
             .runtime
             .invoke_with_wires(&self.pre, ctx, call, self.placement(), wires)
-            .await;
-        self.stats.record(started.elapsed(), result.is_err());
-        if let Some(channel) = channel {
-            self.channel_faults
-                .record(channel, started.elapsed(), result.is_err());
-        }
-        metrics::histogram!("herald_plugin_call_seconds", "export" => "send-all")
-            .record(started.elapsed());
-        match result? {
+            .await?;
+        match reply {
             Reply::SendAll(replies) => Ok(replies),
             _ => unreachable!("reply matches call"),
         }

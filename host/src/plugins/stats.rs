@@ -43,14 +43,22 @@ pub struct StatsSnapshot {
 impl CallStats {
     /// Records a call; returns the consecutive-fault count after it.
     pub fn record(&self, elapsed: Duration, fault: bool) -> u64 {
+        self.record_many(elapsed, 1, fault as u64)
+    }
+
+    /// Records a call that did the work of `calls` calls (a `send-all`:
+    /// one per message it decided), `faults` of them ended by its fault;
+    /// returns the consecutive-fault count after it.
+    pub fn record_many(&self, elapsed: Duration, calls: u64, faults: u64) -> u64 {
         let micros = elapsed.as_micros() as u64;
-        self.count_recent(1, fault as u64);
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        self.total_micros.fetch_add(micros, Ordering::Relaxed);
+        self.count_recent(calls, faults);
+        self.calls.fetch_add(calls, Ordering::Relaxed);
+        self.total_micros
+            .fetch_add(micros.saturating_mul(calls), Ordering::Relaxed);
         self.max_micros.fetch_max(micros, Ordering::Relaxed);
-        if fault {
-            self.faults.fetch_add(1, Ordering::Relaxed);
-            self.consecutive_faults.fetch_add(1, Ordering::Relaxed) + 1
+        if faults > 0 {
+            self.faults.fetch_add(faults, Ordering::Relaxed);
+            self.consecutive_faults.fetch_add(faults, Ordering::Relaxed) + faults
         } else {
             self.consecutive_faults.store(0, Ordering::Relaxed);
             0
