@@ -82,7 +82,7 @@ impl Host for HostState {
             reason,
             "the plugin says the provider may have taken this message"
         );
-        for wire in self.wires_for(message) {
+        for wire in wires_for(&self.wires, message) {
             wire.mark_unsure();
         }
         Ok(())

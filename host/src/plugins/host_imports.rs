@@ -125,12 +125,6 @@ impl HostState {
         }
     }
 
-    /// The logs of the messages an exchange tagged `message` is for (see
-    /// [`wires_for`]).
-    pub(super) fn wires_for(&self, message: u32) -> &[WireLog] {
-        wires_for(&self.wires, message)
-    }
-
     fn host_allowed(&self, host: &str) -> bool {
         self.call
             .allowed_hosts
@@ -297,8 +291,13 @@ impl Host for HostState {
                 return Ok(Err(e));
             }
         };
-        let cap = MAX_RESPONSE_BYTES;
-        let result = exchange(self.http_home.as_ref(), &self.wires, builder, cap).await;
+        let result = exchange(
+            self.http_home.as_ref(),
+            &self.wires,
+            builder,
+            MAX_RESPONSE_BYTES,
+        )
+        .await;
         metrics::histogram!("herald_host_import_seconds", "import" => "http-send")
             .record(started.elapsed());
         log_exchange(&self.call.plugin, &method, &target, started, &result);
